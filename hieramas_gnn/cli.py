@@ -1,0 +1,59 @@
+"""The `hieramas` command.
+
+Each subcommand lives in `hieramas_gnn/commands/<name>.py` and exposes
+`add_parser(subparsers) -> None`, which registers its parser and sets `func` (taking the parsed
+args, returning an exit code). Command modules keep heavy imports inside their functions so that
+`hieramas --help` stays fast and nothing happens at import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hieramas_gnn import __version__
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.paths import ensure_offline_defaults
+
+# Order is the order shown in --help.
+COMMANDS = [
+    "demo", "tasks", "score", "outcomes", "sim", "cache", "collect",
+    "baselines", "train", "eval", "export", "run", "serve", "bench",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hieramas",
+        description="Learn which multi-agent LLM design to run per query (HieraMAS + GNN policy).",
+    )
+    parser.add_argument("--version", action="version", version=f"hieramas_gnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"hieramas_gnn.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"hieramas_gnn.commands.{name}":
+                raise
+            continue  # command not built yet
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    ensure_offline_defaults()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"hieramas: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Plain data that crosses the LLM boundary: a request, the record it yields, and the errors.
+
+A request carries call metadata (`task`, `question_id`, `role`, `position`, `context_answers`)
+so that the offline backends (`replay/`, `sim/`) know which question they answer and what the
+model has read; real providers ignore it. Usage, cost and latency travel in each record: there
+are no global counters anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Positions a call can have inside a Design (also used by the offline behaviour model).
+POSITIONS = ("proposer", "synthesizer", "decision", "single", "debate", "aggregator")
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """One chat completion request.
+
+    model:          pool model name (resolved to a litellm model string by the pool).
+    messages:       chat messages, each {"role": ..., "content": ...}.
+    temperature:    sampling temperature.
+    max_tokens:     completion cap (None: provider default).
+    sample_index:   distinguishes repeated samples of the same request; part of the cache key,
+                    stripped before the network call.
+    prompt_version: version of the prompt set that produced the messages; part of the cache key.
+    metadata:       call metadata: task, question_id, role, position, context_answers (the
+                    extracted answers of the upstream texts quoted in the prompt, in order).
+    """
+
+    model: str
+    messages: tuple[dict[str, str], ...]
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    sample_index: int = 0
+    prompt_version: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class LLMRecord:
+    """The result of one call (from the provider or from the cache)."""
+
+    key: str
+    model: str
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+    cache_hit: bool
+    created_at: float
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class LLMCallError(RuntimeError):
+    """A call failed after its retries (never cached, never turned into a reward of 0)."""
+
+
+class BudgetExceeded(LLMCallError):
+    """The call would take total spend past the configured budget cap; it was not made."""
+
+
+class CacheMiss(LLMCallError):
+    """Replay-only mode and the request is not in the cache."""

@@ -1,0 +1,49 @@
+"""Test-wide settings: offline environment, temp folders, and the `shared_data` fixture.
+
+Tests that read ../shared/data use the `shared_data` fixture (or `require_shared(...)`): they skip
+with a clear reason when it is absent, and fail when CI=true (so CI can never silently skip them).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before anything imports litellm / HF / wandb / PyG.
+_TMP = Path(tempfile.mkdtemp(prefix="hieramas-tests-"))
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+os.environ["WANDB_MODE"] = "offline"
+os.environ["WANDB_SILENT"] = "true"
+for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
+    os.environ[var] = str(_TMP / var.lower())
+    os.makedirs(os.environ[var], exist_ok=True)
+os.environ["TMPDIR"] = str(_TMP / "tmp")
+os.makedirs(os.environ["TMPDIR"], exist_ok=True)
+tempfile.tempdir = None  # re-read TMPDIR
+
+import pytest  # noqa: E402
+
+from hieramas_gnn.paths import shared_data_dir  # noqa: E402
+
+
+def require_shared(*relpaths: str) -> Path:
+    """Path to ../shared/data; skip when it (or a named file) is absent, fail under CI=true."""
+    root = shared_data_dir()
+    missing = [p for p in relpaths if not (root / p).exists()] if root.exists() else [str(root)]
+    if missing:
+        reason = f"../shared/data not available here (missing: {', '.join(missing)})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {reason}: shared-data tests may not skip in CI")
+        pytest.skip(reason)
+    return root
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The ../shared/data folder (skips when absent; fails when CI=true)."""
+    return require_shared()
