@@ -1,0 +1,314 @@
+"""Stage 2: the DAG between supernodes, learned as graph classification.
+
+With the stage-1 mixture selector frozen, each training query is run on a set of candidate DAGs
+(random node order + spanning tree + extra forward edges up to a sampled density, as in HieraMAS;
+or DAGs proposed by the policy's edge head). Each rollout is labelled good or bad by its system
+reward, and the policy's graph-score head learns P(good | DAG, query). At inference it scores K
+candidates per query and the best one is run.
+
+Labelling (documented choice): a rollout is *good* when its reward is strictly above the median
+reward of the rollouts of the same query (`label_rule="median"`), so labels compare topologies
+for one query and never just "easy vs hard query"; queries whose candidates all tie carry no
+topology signal and are dropped. `label_rule="correct_cheap"`: good = correct and cost at or
+below the median cost of that query's correct candidates.
+
+Everything that touches LLMs goes through a `Runner` (see `eval/evaluate.py`), so the same code
+runs on the executor + cache and on a fake in tests. The classifier is anything that follows
+`GraphScorer`; `PolicyGraphScorer` adapts the GNN policy.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from hieramas_gnn.mas.design import Design, Mixture
+from hieramas_gnn.tasks.base import Question
+
+Edges = tuple[tuple[int, int], ...]
+MixtureFn = Callable[[Sequence[Question]], list[Design]]  # query -> template Design (mixtures set)
+
+
+@dataclass
+class Stage2Config:
+    """Stage-2 knobs (one field per knob; every field is read below)."""
+
+    n_candidates: int = 8
+    """K: candidate DAGs run per training query (and scored per query at inference)."""
+    density_min: float = 0.0
+    """Lower end of the extra-edge density drawn per candidate (0 = spanning tree only)."""
+    density_max: float = 1.0
+    """Upper end of that density (1 = every forward pair of the order is an edge)."""
+    proposal: str = "random"
+    """Where candidates come from: `random` (HieraMAS generator) or `edge_head` (policy samples)."""
+    label_rule: str = "median"
+    """`median`: good = reward above the query's median; `correct_cheap`: correct and cheap."""
+    epochs: int = 60
+    """Maximum passes over the training rollouts."""
+    batch_size: int = 64
+    """Rollouts per gradient step."""
+    lr: float = 3e-3
+    """Adam learning rate of the graph-score head."""
+    weight_decay: float = 1e-4
+    """Adam weight decay."""
+    patience: int = 10
+    """Epochs without a better validation per-query ROC-AUC before stopping."""
+    val_fraction: float = 0.25
+    """Fraction of training queries held out for early stopping."""
+    seed: int = 0
+    """Seed of the candidate generator, the split and the minibatch order."""
+
+    def __post_init__(self) -> None:
+        from hieramas_gnn.errors import ConfigError
+
+        if self.n_candidates < 2:
+            raise ConfigError(f"stage2.n_candidates must be >= 2, got {self.n_candidates}")
+        if not 0.0 <= self.density_min <= self.density_max <= 1.0:
+            raise ConfigError("stage2.density_min/density_max must satisfy 0 <= min <= max <= 1")
+        if self.proposal not in ("random", "edge_head"):
+            raise ConfigError(f"stage2.proposal must be random|edge_head, got {self.proposal!r}")
+        if self.label_rule not in ("median", "correct_cheap"):
+            raise ConfigError(f"stage2.label_rule must be median|correct_cheap, got {self.label_rule!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"stage2.val_fraction must be in (0, 1), got {self.val_fraction}")
+
+
+# ---------------------------------------------------------------- candidate DAGs (HieraMAS)
+
+
+def random_dag(n: int, rng: np.random.Generator, density: float) -> Edges:
+    """A random connected DAG on `n` roles: random order, spanning tree, extra forward edges.
+
+    The tree links each node (in the order) to a uniformly chosen earlier node; extra edges are
+    drawn among the remaining forward pairs until the edge count reaches `density` of all
+    n(n-1)/2 forward pairs (never below the n-1 tree edges). Acyclic by construction.
+    """
+    if n <= 1:
+        return ()
+    order = rng.permutation(n)
+    edges = {(int(order[rng.integers(t)]), int(order[t])) for t in range(1, n)}
+    forward = [(int(order[a]), int(order[b])) for a in range(n) for b in range(a + 1, n)]
+    rest = [e for e in forward if e not in edges]
+    target = max(n - 1, int(round(density * len(forward))))
+    extra = target - len(edges)
+    if extra > 0 and rest:
+        picks = rng.choice(len(rest), size=min(extra, len(rest)), replace=False)
+        edges.update(rest[int(i)] for i in picks)
+    return tuple(sorted(edges))
+
+
+def candidate_dags(n: int, k: int, rng: np.random.Generator, cfg: Stage2Config) -> list[Edges]:
+    """`k` distinct random DAGs (fewer only when `n` admits fewer distinct connected DAGs)."""
+    out: list[Edges] = []
+    seen: set[Edges] = set()
+    for _ in range(50 * k):
+        dag = random_dag(n, rng, float(rng.uniform(cfg.density_min, cfg.density_max)))
+        if dag not in seen:
+            seen.add(dag)
+            out.append(dag)
+            if len(out) == k:
+                break
+    return out
+
+
+def with_edges(template: Design, edges: Edges) -> Design:
+    """The template's roles, mixtures and decision with a new DAG."""
+    return Design(roles=template.roles, mixtures=template.mixtures, edges=tuple(edges),
+                  decision=template.decision)
+
+
+def fixed_mixtures(roles: Sequence[str], mixture: Mixture, decision: str) -> MixtureFn:
+    """A selector that gives every query the same mixture in every role (before stage 1 exists)."""
+    template = Design(roles=tuple(roles), mixtures=tuple(mixture for _ in roles), edges=(), decision=decision)
+    return lambda questions: [template for _ in questions]
+
+
+# ---------------------------------------------------------------- the classifier interface
+
+
+class GraphScorer(Protocol):
+    """P(good | DAG, query) as logits; `parameters()` are the ones stage 2 trains."""
+
+    def score_logits(self, questions: Sequence[Question], designs: Sequence[Design]) -> torch.Tensor:
+        """Shapes: len(questions) == len(designs) == G → logits [G]."""
+        ...
+
+    def parameters(self) -> Iterable[nn.Parameter]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> object: ...
+
+
+# ---------------------------------------------------------------- data generation
+
+
+@dataclass
+class QueryRollouts:
+    """All candidates run for one query: designs, traces' rewards and the good/bad labels."""
+
+    question: Question
+    designs: list[Design]
+    rewards: list[float]
+    correct: list[bool]
+    costs: list[float]
+    labels: list[int] = field(default_factory=list)
+
+    @property
+    def informative(self) -> bool:
+        return 0 < sum(self.labels) < len(self.labels)
+
+
+def label_rollouts(rewards: Sequence[float], correct: Sequence[bool], costs: Sequence[float],
+                   rule: str) -> list[int]:
+    """Good (1) / bad (0) per candidate of one query, by `rule` (see the module docstring)."""
+    if rule == "median":
+        med = statistics.median(rewards)
+        return [int(r > med) for r in rewards]
+    if rule == "correct_cheap":
+        ok_costs = [cost for c, cost in zip(correct, costs) if c]
+        if not ok_costs:
+            return [0] * len(costs)
+        med_cost = statistics.median(ok_costs)
+        return [int(bool(c) and cost <= med_cost) for c, cost in zip(correct, costs)]
+    raise ValueError(f"unknown label rule {rule!r}")
+
+
+def generate_data(questions: Sequence[Question], select: MixtureFn,
+                  propose: Callable[[Question, Design], list[Edges]], runner,
+                  reward_fn: Callable[[object], float], cfg: Stage2Config) -> list[QueryRollouts]:
+    """Run every proposed candidate DAG of every query with the frozen selector's mixtures.
+
+    `runner.run(pairs)` runs (Design, Question) pairs and returns traces with `correct`,
+    `cost_usd`, `failed`; failed rollouts are dropped (never turned into reward 0).
+    """
+    templates = select(questions)
+    jobs: list[tuple[Design, Question]] = []
+    owner: list[int] = []
+    for qi, (q, tpl) in enumerate(zip(questions, templates)):
+        for edges in propose(q, tpl):
+            jobs.append((with_edges(tpl, edges), q))
+            owner.append(qi)
+    traces = runner.run(jobs)
+    per_q = [QueryRollouts(q, [], [], [], []) for q in questions]
+    for (design, _), qi, tr in zip(jobs, owner, traces):
+        if getattr(tr, "failed", False):
+            continue
+        qr = per_q[qi]
+        qr.designs.append(design)
+        qr.rewards.append(float(reward_fn(tr)))
+        qr.correct.append(bool(tr.correct))
+        qr.costs.append(float(tr.cost_usd))
+    for qr in per_q:
+        if qr.rewards:
+            qr.labels = label_rollouts(qr.rewards, qr.correct, qr.costs, cfg.label_rule)
+    return per_q
+
+
+def random_proposer(n_roles: int, cfg: Stage2Config) -> Callable[[Question, Design], list[Edges]]:
+    """Per query, K fresh HieraMAS random DAGs (seeded by cfg.seed, deterministic per call order)."""
+    rng = np.random.default_rng(cfg.seed)
+    return lambda q, tpl: candidate_dags(n_roles, cfg.n_candidates, rng, cfg)
+
+
+# ---------------------------------------------------------------- training
+
+
+def per_query_auc(data: Sequence[QueryRollouts], scores: Sequence[Sequence[float]]) -> float:
+    """Mean ROC-AUC over the queries whose candidates have both labels (nan when none do)."""
+    from sklearn.metrics import roc_auc_score
+
+    aucs = [roc_auc_score(qr.labels, s) for qr, s in zip(data, scores) if qr.informative]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+@torch.no_grad()
+def score_all(scorer: GraphScorer, data: Sequence[QueryRollouts]) -> list[list[float]]:
+    """The scorer's logits for every candidate of every query (one batch per query)."""
+    return [scorer.score_logits([qr.question] * len(qr.designs), qr.designs).tolist() if qr.designs else []
+            for qr in data]
+
+
+def split_queries(data: Sequence[QueryRollouts], cfg: Stage2Config) -> tuple[list, list]:
+    """Informative queries split into train / validation (at least one of each when possible)."""
+    useful = [qr for qr in data if qr.informative]
+    rng = np.random.default_rng(cfg.seed + 1)
+    idx = rng.permutation(len(useful))
+    n_val = max(1, int(round(cfg.val_fraction * len(useful)))) if len(useful) >= 2 else 0
+    return [useful[i] for i in idx[n_val:]], [useful[i] for i in idx[:n_val]]
+
+
+@dataclass
+class Stage2Result:
+    """What training produced: the best validation AUC, its epoch, and the per-epoch history."""
+
+    best_val_auc: float
+    best_epoch: int
+    history: list[dict]
+    n_train_rollouts: int
+    n_train_queries: int
+
+
+def train_classifier(scorer: GraphScorer, train: Sequence[QueryRollouts], val: Sequence[QueryRollouts],
+                     cfg: Stage2Config, log: Callable[[dict, int], None] | None = None) -> Stage2Result:
+    """BCE with positive weighting; early stop on validation per-query ROC-AUC; keeps the best."""
+    flat = [(qr.question, d, y) for qr in train for d, y in zip(qr.designs, qr.labels)]
+    if not flat:
+        raise ValueError("stage 2 has no informative training query (all candidates tie)")
+    n_pos = sum(y for *_, y in flat)
+    pos_weight = torch.tensor((len(flat) - n_pos) / max(n_pos, 1), dtype=torch.float32)
+    params = [p for p in scorer.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    best = (-1.0, -1, copy.deepcopy(scorer.state_dict()))
+    history, stale = [], 0
+    for epoch in range(cfg.epochs):
+        perm = torch.randperm(len(flat), generator=gen).tolist()
+        losses = []
+        for start in range(0, len(flat), cfg.batch_size):
+            batch = [flat[i] for i in perm[start:start + cfg.batch_size]]
+            logits = scorer.score_logits([b[0] for b in batch], [b[1] for b in batch])  # [G]
+            target = torch.tensor([float(b[2]) for b in batch])  # [G]
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        val_auc = per_query_auc(val, score_all(scorer, val)) if val else float("nan")
+        train_auc = per_query_auc(train, score_all(scorer, train))
+        row = {"stage2/loss": float(np.mean(losses)), "stage2/train_auc": train_auc,
+               "stage2/val_auc": val_auc, "stage2/epoch": epoch}
+        history.append(row)
+        if log:
+            log(row, epoch)
+        metric = val_auc if not np.isnan(val_auc) else train_auc
+        if metric > best[0]:
+            best, stale = (metric, epoch, copy.deepcopy(scorer.state_dict())), 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    scorer.load_state_dict(best[2])
+    return Stage2Result(best_val_auc=best[0], best_epoch=best[1], history=history,
+                        n_train_rollouts=len(flat), n_train_queries=len(train))
+
+
+# ---------------------------------------------------------------- inference
+
+
+@torch.no_grad()
+def choose_designs(scorer: GraphScorer, questions: Sequence[Question], select: MixtureFn,
+                   propose: Callable[[Question, Design], list[Edges]]) -> list[Design]:
+    """Per query: the selector's mixtures on each of K proposed DAGs; the top-scored one wins."""
+    out = []
+    for q, tpl in zip(questions, select(questions)):
+        cands = [with_edges(tpl, e) for e in propose(q, tpl)]
+        logits = scorer.score_logits([q] * len(cands), cands)  # [K]
+        out.append(cands[int(torch.argmax(logits))])
+    return out
