@@ -1,0 +1,113 @@
+"""Reports: the results table (markdown), a cost–accuracy Pareto plot, the chosen topology, JSON.
+
+`write_report(out, rows, ...)` writes `report.md`, `pareto.png`, `topology.png` (when a design
+is given) and `results.json` (the `hieramas baselines` JSON shape: a dict with `rows`, one per
+method, plus run metadata). Rows may carry `<metric>_std` columns (mean ± std over seeds).
+Plots use matplotlib's Agg backend, so no display is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from hieramas_gnn.mas.design import Design
+
+COLUMNS = (("accuracy", "accuracy", "{:.3f}"), ("cost_usd", "cost $/query", "{:.2e}"),
+           ("tokens", "tokens/query", "{:.0f}"), ("calls", "calls/query", "{:.1f}"),
+           ("latency_ms_p50", "latency p50 ms", "{:.0f}"))
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    if key not in row or row[key] is None:
+        return "–"
+    text = fmt.format(row[key])
+    std = row.get(f"{key}_std")
+    return f"{text} ± {fmt.format(std)}" if std is not None and row.get("seeds", 1) > 1 else text
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], highlight: str | None = "hieramas") -> str:
+    """A markdown table of the rows, best accuracy first; the highlighted method in bold."""
+    head = "| method | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
+    sep = "|---|" + "---:|" * len(COLUMNS)
+    lines = [head, sep]
+    for row in sorted(rows, key=lambda r: -float(r.get("accuracy", 0.0))):
+        name = f"**{row['method']}**" if row["method"] == highlight else row["method"]
+        lines.append(f"| {name} | " + " | ".join(_cell(row, k, f) for k, _, f in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def pareto_front(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Methods not dominated in (lower cost, higher accuracy), cheapest first."""
+    front, best = [], -1.0
+    for row in sorted(rows, key=lambda r: (float(r["cost_usd"]), -float(r["accuracy"]))):
+        if float(row["accuracy"]) > best:
+            front.append(row["method"])
+            best = float(row["accuracy"])
+    return front
+
+
+def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "cost vs accuracy",
+                highlight: str = "hieramas") -> Path:
+    """Scatter of cost per query (log x) vs accuracy, with error bars and the Pareto front."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    front = pareto_front(rows)
+    for row in rows:
+        x, y = float(row["cost_usd"]), float(row["accuracy"])
+        colour = "#d62728" if row["method"] == highlight else ("#1f77b4" if row["method"] in front else "#7f7f7f")
+        ax.errorbar(x, y, xerr=row.get("cost_usd_std") or None, yerr=row.get("accuracy_std") or None,
+                    fmt="o", color=colour, ms=7 if row["method"] == highlight else 5, capsize=2)
+        ax.annotate(row["method"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    pts = sorted((float(r["cost_usd"]), float(r["accuracy"])) for r in rows if r["method"] in front)
+    if len(pts) > 1:
+        ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="#1f77b4", lw=0.8, alpha=0.6)
+    if all(float(r["cost_usd"]) > 0 for r in rows):
+        ax.set_xscale("log")
+    ax.set_xlabel("cost per query (USD)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def results_json(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    """The `hieramas baselines` JSON shape: metadata keys plus `rows` (one dict per method)."""
+    return {**meta, "rows": [dict(r) for r in rows]}
+
+
+def write_report(out: str | Path, rows: Sequence[dict[str, Any]], *, meta: dict[str, Any],
+                 design: Design | None = None, title: str = "hieramas report",
+                 sections: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
+    """Write report.md, pareto.png, topology.png (if `design`), results.json; return their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"pareto": plot_pareto(rows, out / "pareto.png", title=f"{meta.get('task', '')} cost vs accuracy")}
+    if design is not None:
+        from hieramas_gnn.mas.draw import draw_design
+
+        paths["topology"] = draw_design(design, out / "topology.png", title="design chosen by hieramas")
+    paths["results"] = out / "results.json"
+    paths["results"].write_text(json.dumps(results_json(rows, meta), indent=2, default=str) + "\n")
+    lines = [f"# {title}", ""]
+    lines += [f"- {k}: {v}" for k, v in meta.items() if not isinstance(v, (dict, list))]
+    lines += ["", "## Results (held-out queries)", "", markdown_table(rows), "",
+              f"Pareto front (cost ↑, accuracy ↑): {', '.join(pareto_front(rows))}", "",
+              "![cost vs accuracy](pareto.png)", ""]
+    if design is not None:
+        lines += ["## Chosen design (first held-out query)", "", "![topology](topology.png)", "",
+                  "```json", design.to_json() if hasattr(design, "to_json") else str(design), "```", ""]
+    for heading, body in sections:
+        lines += [f"## {heading}", "", body, ""]
+    paths["report"] = out / "report.md"
+    paths["report"].write_text("\n".join(lines))
+    return paths

@@ -1,0 +1,51 @@
+"""Report: every file is written, the JSON has the baselines shape, the table and Pareto front are right."""
+
+from __future__ import annotations
+
+import json
+
+from hieramas_gnn.eval import evaluate, report
+from hieramas_gnn.mas.design import Design, Mixture
+
+ROWS = [
+    {"method": "hieramas", "accuracy": 0.8, "cost_usd": 0.002, "tokens": 900, "calls": 5, "latency_ms_p50": 800},
+    {"method": "single:big", "accuracy": 0.7, "cost_usd": 0.004, "tokens": 400, "calls": 1, "latency_ms_p50": 500},
+    {"method": "single:small", "accuracy": 0.5, "cost_usd": 0.0001, "tokens": 400, "calls": 1, "latency_ms_p50": 300},
+    {"method": "moa", "accuracy": 0.82, "cost_usd": 0.02, "tokens": 5000, "calls": 10, "latency_ms_p50": 2000},
+]
+DESIGN = Design(("analyst", "solver"), (Mixture(("a", "b"), "a"), None), ((0, 1),), "a")
+
+
+def test_write_report_writes_all_files(tmp_path):
+    paths = report.write_report(tmp_path, ROWS, meta={"task": "synthetic", "pool": "sim"}, design=DESIGN)
+    for name in ("report.md", "results.json", "pareto.png", "topology.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert set(paths) == {"report", "results", "pareto", "topology"}
+
+
+def test_results_json_has_rows_in_baselines_shape(tmp_path):
+    report.write_report(tmp_path, ROWS, meta={"task": "synthetic"})
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["task"] == "synthetic"
+    assert [r["method"] for r in data["rows"]] == [r["method"] for r in ROWS]
+    assert all(set(evaluate.ROW_KEYS) <= set(r) for r in data["rows"])
+
+
+def test_pareto_front_excludes_dominated_methods():
+    assert report.pareto_front(ROWS) == ["single:small", "hieramas", "moa"]
+
+
+def test_table_shows_mean_and_std_over_seeds():
+    rows = evaluate.aggregate_seeds([[dict(ROWS[0])], [dict(ROWS[0], accuracy=0.6)]])
+    table = report.markdown_table(rows)
+    assert "0.700 ± 0.141" in table and "**hieramas**" in table
+
+
+def test_summarize_counts_failures_as_wrong():
+    class T:
+        def __init__(self, correct, failed=False):
+            self.correct, self.failed = correct, failed
+            self.cost_usd, self.tokens, self.latency_ms, self.calls = 0.01, 10, 5.0, [1, 2]
+
+    row = evaluate.summarize("m", [T(True), T(None, failed=True)])
+    assert row["accuracy"] == 0.5 and row["n_failed"] == 1 and row["calls"] == 2
