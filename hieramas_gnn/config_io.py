@@ -1,0 +1,222 @@
+"""Config plumbing: YAML with `base:` inheritance, dotted overrides, typed coercion, `to_dict`.
+
+Kept apart from `config.py` (which holds the sections users read and edit) so that the field
+list stays short to scan. Errors are `ConfigError`s naming the field path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from hieramas_gnn.errors import ConfigError
+
+
+# ------------------------------------------------------------------------------------ parsing
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass `cls` from a mapping, recursively; unknown keys raise `ConfigError`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ConfigError(
+            f"unknown config field {', '.join(where + k for k in unknown)} "
+            f"(known in {path or 'config'}: {', '.join(sorted(known))})")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{path}.{name}" if path else name)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        if path and not str(exc).startswith(path):
+            raise ConfigError(f"{path}.{exc}") from None
+        raise
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    """Check / convert one YAML value to the annotated type; errors name `path`."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            with contextlib.suppress(ConfigError):
+                return _coerce(arg, value, path)
+        raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{path}: must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        return origin(_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads `3e-4` (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    import yaml
+
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: circular 'base:' chain")
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return merge(read_yaml(path.parent / base, seen + (path,)), data)
+
+
+def merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """`["stage1.lr=3e-4", "run.seed=2"]` -> nested dict; values are parsed as YAML scalars."""
+    import yaml
+
+    out: dict = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected key=value (e.g. stage1.lr=3e-4)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def to_dict(obj: Any) -> Any:
+    """Like `dataclasses.asdict`, but reads fields without triggering `record_reads`."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        values = object.__getattribute__(obj, "__dict__")
+        return {f.name: to_dict(values[f.name]) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def dump_yaml(cfg: Any, path: Path) -> None:
+    """Write the resolved config (derived fields included) to `path`."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+# ------------------------------------------------------------------------------- read tracking
+
+def all_field_paths(cls: type, prefix: str = "") -> list[str]:
+    """Every `section.field` path of the config tree (derived fields included)."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.extend(all_field_paths(hints[f.name], path + "."))
+        else:
+            out.append(path)
+    return out
+
+
+@contextlib.contextmanager
+def record_reads(cfg: Any) -> Iterator[set[str]]:
+    """Within the block, record `section.field` for every field read on `cfg`'s sections.
+
+    Patches `__getattribute__` of the section classes for the duration of the block only
+    (a test helper; it is not thread-safe and must not be used in production code).
+    """
+    reads: set[str] = set()
+    patched: list[tuple[type, Any]] = []  # (class, its own __getattribute__ or None)
+    owners: dict[int, str] = {}
+    for f in dataclasses.fields(cfg):
+        section = object.__getattribute__(cfg, f.name)
+        owners[id(section)] = f.name
+    names = {type(object.__getattribute__(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    for cls in names:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        original = cls.__getattribute__
+        own = "__getattribute__" in cls.__dict__
+
+        def getter(self, name, _fields=fields, _original=original):
+            if name in _fields and id(self) in owners:
+                reads.add(f"{owners[id(self)]}.{name}")
+            return _original(self, name)
+
+        patched.append((cls, original if own else None))
+        cls.__getattribute__ = getter
+    try:
+        yield reads
+    finally:
+        for cls, original in patched:
+            if original is None:
+                del cls.__getattribute__
+            else:
+                cls.__getattribute__ = original
