@@ -200,3 +200,18 @@ def train_gdesigner(edge_fn: EdgeLogitFn, params: Sequence[nn.Parameter], questi
     used, history = reinforce_edges(edge_fn, params, questions, select, runner, reward_fn,
                                     cfg.budget, cfg, gen)
     return EdgewiseResult("gdesigner", edge_fn, None, used, history)
+
+
+def policy_edge_fn(policy, builder) -> EdgeLogitFn:
+    """The GNN edge head as a query -> [R, R] logit matrix (G-Designer-style comparator)."""
+    from hieramas_gnn.policy.graph import candidate_pairs
+
+    def edge_fn(question: Question) -> torch.Tensor:
+        batch = builder.batch([question])
+        enc = policy.encode(batch)
+        pairs = candidate_pairs(len(builder.role_names))  # [2, E]
+        _, logits = policy.edge_head(enc, pairs)  # [E]
+        mat = torch.zeros(len(builder.role_names), len(builder.role_names))  # [R, R]
+        return mat.index_put((pairs[0], pairs[1]), logits)
+
+    return edge_fn

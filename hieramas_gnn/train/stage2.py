@@ -312,3 +312,27 @@ def choose_designs(scorer: GraphScorer, questions: Sequence[Question], select: M
         logits = scorer.score_logits([q] * len(cands), cands)  # [K]
         out.append(cands[int(torch.argmax(logits))])
     return out
+
+
+class PolicyGraphScorer:
+    """`GraphScorer` over the GNN policy's graph-score head (`HieraPolicy.graph_logits`).
+
+    Only `policy.score_head` is trained (the encoder and the mixture head stay frozen, so the
+    stage-1 selector is unchanged). `builder` is the policy's `GraphBuilder`.
+    """
+
+    def __init__(self, policy, builder) -> None:
+        self.policy, self.builder = policy, builder
+
+    def score_logits(self, questions: Sequence[Question], designs: Sequence[Design]) -> torch.Tensor:
+        batch = self.builder.batch(list(questions), [d.edges for d in designs])
+        return self.policy.graph_logits(batch)  # [G]
+
+    def parameters(self) -> Iterable[nn.Parameter]:
+        return self.policy.score_head.parameters()
+
+    def state_dict(self) -> dict:
+        return self.policy.score_head.state_dict()
+
+    def load_state_dict(self, state: dict) -> object:
+        return self.policy.score_head.load_state_dict(state)
