@@ -2,11 +2,32 @@
 
 Models are referred to by their pool name. Roles are indexed by position in `roles`; edges are
 (src, dst) pairs of role indices. This is the object the policy samples and the executor runs.
+
+Structural rules are checked when a Design is built (lengths agree, edges in range, no self loops
+or duplicates, acyclic, k >= 1), so an invalid Design cannot exist; `Design.validate(roleset,
+models)` adds the checks that need context (known role names, known model names). Errors are
+`UserError`s whose message names the bad field.
+
+Skipped roles: a skipped role makes no calls. Information still flows *through* it: its active
+predecessors feed its active successors (`Design.active_dag()` bridges skipped nodes). The
+decision model reads the sinks of that active DAG; when every role is skipped it answers alone.
+
+Graph algorithms (acyclicity, topological order, generations, longest path) come from networkx;
+random and fixed topologies live in `mas/topologies.py`, drawing in `mas/draw.py`.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from hieramas_gnn.errors import UserError
+
+SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -14,14 +35,38 @@ class Mixture:
     """Inside one supernode: `proposers` answer in parallel, `synthesizer` writes the output.
 
     With a single proposer the synthesizer step is skipped (the proposal is the output).
+    Proposers may repeat a model (repeated samples of it, told apart by sample index).
     """
 
     proposers: tuple[str, ...]
     synthesizer: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "proposers", tuple(self.proposers))
+        if self.k < 1:
+            raise UserError("mixture.proposers: a mixture needs k >= 1 proposers, got 0")
+        for name in (*self.proposers, self.synthesizer):
+            if not isinstance(name, str) or not name:
+                raise UserError(f"mixture: model names must be non-empty strings, got {name!r}")
+
     @property
     def k(self) -> int:
         return len(self.proposers)
+
+    def calls(self) -> int:
+        """LLM calls this supernode makes: k proposers, plus the synthesizer when k > 1."""
+        return self.k + (1 if self.k > 1 else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"proposers": list(self.proposers), "synthesizer": self.synthesizer}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "mixture") -> Mixture:
+        if not isinstance(data, dict) or "proposers" not in data or "synthesizer" not in data:
+            raise UserError(f"{where}: expected {{'proposers': [...], 'synthesizer': ...}}, got {data!r}")
+        if not isinstance(data["proposers"], list):
+            raise UserError(f"{where}.proposers: expected a list of model names")
+        return cls(tuple(data["proposers"]), data["synthesizer"])
 
 
 @dataclass(frozen=True)
@@ -33,3 +78,187 @@ class Design:
     mixtures: tuple[Mixture | None, ...]
     edges: tuple[tuple[int, int], ...]
     decision: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roles", tuple(self.roles))
+        object.__setattr__(self, "mixtures", tuple(self.mixtures))
+        object.__setattr__(self, "edges", tuple((int(s), int(d)) for s, d in self.edges))
+        self._check_structure()
+
+    # ----------------------------------------------------------------- validation
+    def _check_structure(self) -> None:
+        n = len(self.roles)
+        if len(self.mixtures) != n:
+            raise UserError(f"design.mixtures: {len(self.mixtures)} mixtures for {n} roles")
+        if len(set(self.roles)) != n:
+            raise UserError(f"design.roles: duplicate role names in {list(self.roles)}")
+        for i, m in enumerate(self.mixtures):
+            if m is not None and not isinstance(m, Mixture):
+                raise UserError(f"design.mixtures[{i}]: expected a Mixture or None, got {type(m).__name__}")
+        if not isinstance(self.decision, str) or not self.decision:
+            raise UserError("design.decision: a decision model name is required")
+        seen: set[tuple[int, int]] = set()
+        for s, d in self.edges:
+            if not (0 <= s < n and 0 <= d < n):
+                raise UserError(f"design.edges: edge ({s}, {d}) out of range for {n} roles")
+            if s == d:
+                raise UserError(f"design.edges: self loop on role {s} ({self.roles[s]})")
+            if (s, d) in seen:
+                raise UserError(f"design.edges: duplicate edge ({s}, {d})")
+            seen.add((s, d))
+        g = self.to_networkx()
+        if not nx.is_directed_acyclic_graph(g):
+            cycle = nx.find_cycle(g)
+            names = " -> ".join(self.roles[s] for s, _ in cycle) + f" -> {self.roles[cycle[0][0]]}"
+            raise UserError(f"design.edges: the graph has a cycle: {names}")
+
+    def validate(self, roleset: Any = None, models: Any = None) -> Design:
+        """Check role names against a RoleSet (or names) and model names against a Pool (or names).
+
+        Returns self so it chains; raises UserError naming the unknown role or model.
+        """
+        if roleset is not None:
+            known = set(_role_names(roleset))
+            for i, r in enumerate(self.roles):
+                if r not in known:
+                    raise UserError(f"design.roles[{i}]: unknown role {r!r} (known: {sorted(known)})")
+        if models is not None:
+            known = set(_model_names(models))
+            for i, m in enumerate(self.mixtures):
+                for name in () if m is None else (*m.proposers, m.synthesizer):
+                    if name not in known:
+                        raise UserError(
+                            f"design.mixtures[{i}] ({self.roles[i]}): unknown model {name!r} "
+                            f"(pool has: {sorted(known)})")
+            if self.decision not in known:
+                raise UserError(f"design.decision: unknown model {self.decision!r} (pool has: {sorted(known)})")
+        return self
+
+    # ----------------------------------------------------------------- graph views
+    @property
+    def n(self) -> int:
+        return len(self.roles)
+
+    def active(self) -> list[int]:
+        """Indices of roles that are not skipped."""
+        return [i for i, m in enumerate(self.mixtures) if m is not None]
+
+    def to_networkx(self) -> nx.DiGraph:
+        """All roles as nodes (attributes: role, mixture, skipped), edges as given."""
+        g = nx.DiGraph()
+        for i, r in enumerate(self.roles):
+            g.add_node(i, role=r, mixture=self.mixtures[i], skipped=self.mixtures[i] is None)
+        g.add_edges_from(self.edges)
+        return g
+
+    def active_dag(self) -> nx.DiGraph:
+        """The DAG over active roles only; a skipped role's predecessors feed its successors."""
+        g = self.to_networkx()
+        h = nx.DiGraph()
+        h.add_nodes_from((i, g.nodes[i]) for i in self.active())
+        for i in h.nodes:
+            # walk forward from i through skipped roles; the first active role on each path is fed by i
+            stack, seen = list(g.successors(i)), set()
+            while stack:
+                v = stack.pop()
+                if v in seen:
+                    continue
+                seen.add(v)
+                if g.nodes[v]["skipped"]:
+                    stack.extend(g.successors(v))
+                else:
+                    h.add_edge(i, v)
+        return h
+
+    def predecessors(self) -> dict[int, list[int]]:
+        """For each active role, its active predecessors (after bridging skipped roles), sorted."""
+        h = self.active_dag()
+        return {i: sorted(h.predecessors(i)) for i in h.nodes}
+
+    def sinks(self) -> list[int]:
+        """Active roles with no active successor: what the decision model reads."""
+        h = self.active_dag()
+        return sorted(i for i in h.nodes if h.out_degree(i) == 0)
+
+    def topological_order(self) -> list[int]:
+        """A deterministic topological order of all roles (ties broken by index)."""
+        return list(nx.lexicographical_topological_sort(self.to_networkx()))
+
+    def levels(self) -> list[list[int]]:
+        """Topological generations of the active DAG (level 0: active roles with no predecessor)."""
+        return [sorted(gen) for gen in nx.topological_generations(self.active_dag())]
+
+    def critical_path(self, call_ms: float = 1.0) -> tuple[list[int], float]:
+        """Longest chain of dependent calls when each call takes `call_ms`, decision included.
+
+        A supernode takes 1 call time with k = 1 and 2 (propose, then synthesize) with k > 1.
+        Returns (active roles on the path, total time).
+        """
+        h = self.active_dag()
+        w = {i: (2 if self.mixtures[i].k > 1 else 1) * call_ms for i in h.nodes}
+        g = nx.DiGraph()
+        g.add_node("src")
+        for i in h.nodes:
+            g.add_edge("src", i, t=w[i])
+        for s, d in h.edges:
+            g.add_edge(s, d, t=w[d])
+        path = [v for v in nx.dag_longest_path(g, weight="t") if v != "src"]
+        return path, sum(w[i] for i in path) + call_ms
+
+    def total_calls(self) -> int:
+        """LLM calls one execution makes (every supernode plus the decision)."""
+        return sum(m.calls() for m in self.mixtures if m is not None) + 1
+
+    # ----------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "roles": list(self.roles),
+            "mixtures": [None if m is None else m.to_dict() for m in self.mixtures],
+            "edges": [list(e) for e in self.edges],
+            "decision": self.decision,
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Design:
+        if not isinstance(data, dict):
+            raise UserError(f"design: expected a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise UserError(f"design.schema_version: expected {SCHEMA_VERSION}, got {version!r}")
+        for key in ("roles", "mixtures", "edges", "decision"):
+            if key not in data:
+                raise UserError(f"design.{key}: missing")
+        if not isinstance(data["edges"], list) or any(
+                not isinstance(e, list | tuple) or len(e) != 2 for e in data["edges"]):
+            raise UserError("design.edges: expected a list of [src, dst] pairs")
+        mixtures = [None if m is None else Mixture.from_dict(m, f"design.mixtures[{i}]")
+                    for i, m in enumerate(data["mixtures"])]
+        return cls(tuple(data["roles"]), tuple(mixtures), tuple(tuple(e) for e in data["edges"]),
+                   data["decision"])
+
+    @classmethod
+    def from_json(cls, text: str) -> Design:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"design: not valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+
+def _role_names(roleset: Any) -> Iterable[str]:
+    if hasattr(roleset, "names"):
+        names = roleset.names
+        return names() if callable(names) else names
+    return roleset
+
+
+def _model_names(models: Any) -> Iterable[str]:
+    """Names from a Pool (`.models` as a list of specs or a dict), a dict, or an iterable of names."""
+    models = getattr(models, "models", models)
+    if isinstance(models, dict):
+        return list(models)
+    return [m if isinstance(m, str) else m.name for m in models]

@@ -1,0 +1,159 @@
+"""One supernode (role) of a Design: k proposers in parallel, then one synthesizer reading them.
+
+Also the request builder every caller of the LLM client in `mas/` and `eval/` shares, so that
+every request carries the call metadata the offline backends need: `task`, `question_id`,
+`role`, `position`, `context_answers` (the extracted answers of the texts quoted in the prompt,
+in order; None for unparseable ones).
+
+Sample indices: a design run with sample index s gives its calls index `s * MAX_REPEATS + o`,
+where o counts earlier proposers of the same model in the same mixture — so a mixture that
+repeats a model gets distinct samples, and s = 0 with no repeats gives index 0 (the real answer
+in replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hieramas_gnn.llm.types import LLMCallError, LLMRecord, LLMRequest
+from hieramas_gnn.mas.roles import RoleSet
+from hieramas_gnn.mas.trace import CallTrace, NodeTrace
+from hieramas_gnn.tasks.base import Question, Task
+
+MAX_REPEATS = 16
+POSITION_RANK = {"proposer": 0, "single": 0, "debate": 0, "synthesizer": 1, "aggregator": 1,
+                 "decision": 2}
+
+
+def build_request(model: str, system: str, user: str, *, task: Task, question: Question,
+                  role: str, position: str, context_answers: list[str | None],
+                  prompt_version: str, sample_index: int = 0, temperature: float = 0.0,
+                  max_tokens: int | None = None) -> LLMRequest:
+    """A chat request with the standard call metadata."""
+    return LLMRequest(
+        model=model,
+        messages=({"role": "system", "content": system}, {"role": "user", "content": user}),
+        temperature=temperature, max_tokens=max_tokens, sample_index=sample_index,
+        prompt_version=prompt_version,
+        metadata={"task": task.name, "question_id": question.id, "role": role,
+                  "position": position, "context_answers": list(context_answers)})
+
+
+def quote(texts: list[tuple[str, str]]) -> str:
+    """Upstream texts as headed blocks: [(heading, text)] -> '### heading\\ntext' joined."""
+    return "\n\n".join(f"### {head}\n{text.strip()}" for head, text in texts)
+
+
+@dataclass
+class Episode:
+    """What every call of one episode shares; collects the completed calls as they land.
+
+    `calls` holds (order key, CallTrace): the key sorts calls deterministically at the end
+    (node index, position rank, slot), whatever order they completed in.
+    """
+
+    task: Task
+    question: Question
+    client: Any
+    roleset: RoleSet
+    sample_index: int = 0
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    calls: list[tuple[tuple[int, int, int], CallTrace]] = field(default_factory=list)
+    failure: str | None = None
+
+    async def call(self, request: LLMRequest, order: tuple[int, int, int]) -> LLMRecord:
+        """Run one call; record it the moment it completes. LLMCallError propagates, and the
+        first one is kept as the episode's failure reason (role, position, model, error)."""
+        try:
+            record = await self.client.complete(request)
+        except LLMCallError as exc:
+            if self.failure is None:
+                meta = request.metadata
+                self.failure = (f"{meta.get('role')}/{meta.get('position')} call to "
+                                f"{request.model} failed: {type(exc).__name__}: {exc}")
+            raise
+        self.calls.append((order, CallTrace.of(request, record)))
+        return record
+
+    def request(self, model: str, system: str, user: str, *, role: str, position: str,
+                context_answers: list[str | None], sample_index: int | None = None) -> LLMRequest:
+        return build_request(
+            model, system, user, task=self.task, question=self.question, role=role,
+            position=position, context_answers=context_answers,
+            prompt_version=self.roleset.prompt_version,
+            sample_index=self.sample_index if sample_index is None else sample_index,
+            temperature=self.temperature, max_tokens=self.max_tokens)
+
+    async def grade(self, text: str) -> tuple[str | None, bool]:
+        """(extracted answer, correct); code tasks run their tests off the event loop."""
+        if getattr(self.task, "answer_kind", "") == "code":
+            score = await asyncio.to_thread(self.task.score, text, self.question)
+        else:
+            score = self.task.score(text, self.question)
+        return score.extracted, bool(score.correct)
+
+
+@dataclass
+class NodeResult:
+    """A finished supernode: its trace and its critical-path finish time (sum of call latencies)."""
+
+    node: NodeTrace
+    finish_ms: float
+
+
+async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
+                        upstream: list[NodeResult]) -> NodeResult:
+    """Proposers (concurrently) then, when k > 1, the synthesizer; then parse and grade.
+
+    `upstream` are the finished predecessor nodes, quoted in the proposers' prompts.
+    Raises LLMCallError when a call fails (after the sibling calls in flight have finished).
+    """
+    role = ep.roleset.get(role_name)
+    context = quote([(u.node.role, u.node.text or "") for u in upstream])
+    header = ep.roleset.templates["upstream_header"] if upstream else ""
+    user = ep.roleset.render("proposer_user", question=ep.question.text,
+                             context=f"\n{header}\n\n{context}\n" if upstream else "",
+                             instruction=ep.task.instruction())
+    ctx_answers = [u.node.answer for u in upstream]
+    seen: dict[str, int] = {}
+    requests = []
+    for model in mixture.proposers:
+        occ = seen[model] = seen.get(model, -1) + 1
+        requests.append(ep.request(model, role.system, user, role=role_name, position="proposer",
+                                   context_answers=ctx_answers,
+                                   sample_index=ep.sample_index * MAX_REPEATS + occ))
+    results = await asyncio.gather(*(ep.call(r, (index, 0, j)) for j, r in enumerate(requests)),
+                                   return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    start = max((u.finish_ms for u in upstream), default=0.0)
+    finish = start + max(r.latency_ms for r in results)
+    proposals = [r.text for r in results]
+    proposal_answers = [ep.task.extract(t, ep.question) for t in proposals]
+    text = proposals[0]
+    if mixture.k > 1:
+        synth_user = ep.roleset.render(
+            "synthesizer_user", question=ep.question.text,
+            proposals=quote([(f"Proposal {j + 1}", t) for j, t in enumerate(proposals)]),
+            instruction=ep.task.instruction())
+        req = ep.request(mixture.synthesizer, role.system, synth_user, role=role_name,
+                         position="synthesizer", context_answers=proposal_answers,
+                         sample_index=ep.sample_index * MAX_REPEATS)
+        record = await ep.call(req, (index, 1, 0))
+        text, finish = record.text, finish + record.latency_ms
+    node = NodeTrace(index=index, role=role_name, gradable=role.gradable, text=text,
+                     proposals=proposals, proposal_answers=proposal_answers)
+    if role.gradable:
+        node.answer, node.correct = await ep.grade(text)
+    else:
+        node.answer = ep.task.extract(text, ep.question)
+    return NodeResult(node, finish)
+
+
+def now_ms() -> float:
+    return time.perf_counter() * 1000.0

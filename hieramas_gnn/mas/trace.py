@@ -1,0 +1,124 @@
+"""Trace: everything one episode (one query through one design or baseline) did and cost.
+
+`calls` holds one `CallTrace` per LLM call that completed (model, role, position, tokens, cost,
+latency, cache hit); `nodes` one `NodeTrace` per role of the design (text, parsed answer,
+`correct` — None when the role is not gradable or was skipped); then the final answer and grade.
+
+Totals are derived, never counted on the side: `cost_usd` and `tokens` are the sums over `calls`
+(properties, so they cannot drift). `latency_ms` is the episode's critical-path latency computed
+from the per-call latencies by whoever built the trace (what a user waits with unlimited
+parallelism), `wall_ms` the measured wall-clock time of this run.
+
+A failed episode (`failed=True`) says why in `failure_reason`; its `correct` is None, never
+False: failures are masked out of rewards and accuracies, not scored 0. The calls that did
+complete before the failure stay in `calls` (they were paid for).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hieramas_gnn.llm.types import LLMRecord, LLMRequest
+
+
+@dataclass(frozen=True)
+class CallTrace:
+    """One completed LLM call."""
+
+    model: str
+    role: str
+    position: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+    cache_hit: bool
+    sample_index: int = 0
+    key: str = ""
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def of(cls, request: LLMRequest, record: LLMRecord) -> CallTrace:
+        meta = request.metadata
+        return cls(model=request.model, role=str(meta.get("role", "")),
+                   position=str(meta.get("position", "")), prompt_tokens=record.prompt_tokens,
+                   completion_tokens=record.completion_tokens, cost_usd=record.cost_usd,
+                   latency_ms=record.latency_ms, cache_hit=record.cache_hit,
+                   sample_index=request.sample_index, key=record.key)
+
+
+@dataclass
+class NodeTrace:
+    """One role of a design: its output `text`, parsed `answer`, and grade.
+
+    correct: True/False for a gradable role that ran; None when not gradable or skipped.
+    proposals: the proposers' texts (a single entry when k = 1, then equal to `text`).
+    """
+
+    index: int
+    role: str
+    skipped: bool = False
+    gradable: bool = True
+    text: str | None = None
+    answer: str | None = None
+    correct: bool | None = None
+    proposals: list[str] = field(default_factory=list)
+    proposal_answers: list[str | None] = field(default_factory=list)
+
+
+@dataclass
+class Trace:
+    """One episode. `method` names what ran (`design`, `single:<model>`, `moa`, ...)."""
+
+    task: str
+    question_id: str
+    method: str = "design"
+    design: dict[str, Any] | None = None
+    calls: list[CallTrace] = field(default_factory=list)
+    nodes: list[NodeTrace] = field(default_factory=list)
+    answer: str | None = None
+    correct: bool | None = None
+    failed: bool = False
+    failure_reason: str | None = None
+    latency_ms: float = 0.0
+    wall_ms: float = 0.0
+
+    @property
+    def cost_usd(self) -> float:
+        return float(sum(c.cost_usd for c in self.calls))
+
+    @property
+    def tokens(self) -> int:
+        return int(sum(c.tokens for c in self.calls))
+
+    @property
+    def n_calls(self) -> int:
+        return len(self.calls)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(1 for c in self.calls if c.cache_hit)
+
+    def fail(self, reason: str) -> None:
+        """Mark the episode failed (never graded)."""
+        self.failed, self.failure_reason, self.correct = True, reason, None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(cost_usd=self.cost_usd, tokens=self.tokens, n_calls=self.n_calls)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trace:
+        data = {k: v for k, v in data.items() if k not in ("cost_usd", "tokens", "n_calls")}
+        data["calls"] = [CallTrace(**c) for c in data.get("calls", [])]
+        data["nodes"] = [NodeTrace(**n) for n in data.get("nodes", [])]
+        return cls(**data)
