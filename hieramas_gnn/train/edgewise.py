@@ -28,6 +28,7 @@ from torch import nn
 
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.tasks.base import Question
+from hieramas_gnn.train.credit import reinforce_loss
 from hieramas_gnn.train.stage2 import Edges, MixtureFn, with_edges
 
 EdgeLogitFn = Callable[[Question], torch.Tensor]  # query -> [R, R] logits (diagonal unused)
@@ -153,9 +154,11 @@ def reinforce_edges(edge_fn: EdgeLogitFn, params: Sequence[nn.Parameter], questi
             continue
         rewards = torch.tensor([r for _, r in keep])  # [B]
         b = float(rewards.mean()) if baseline is None else baseline
-        loss = -(torch.stack([lp for lp, _ in keep]) * (rewards - b)).mean()
+        log_prob = torch.stack([lp for lp, _ in keep])[:, None]  # [B, 1]: one topology "role"
+        out = reinforce_loss(log_prob, (rewards - b)[:, None], torch.ones_like(log_prob),
+                             torch.zeros(len(keep)), beta=0.0)
         opt.zero_grad()
-        loss.backward()
+        out.loss.backward()
         opt.step()
         baseline = cfg.baseline_decay * b + (1 - cfg.baseline_decay) * float(rewards.mean())
         history.append({"edgewise/reward": float(rewards.mean()), "edgewise/rollouts": used})
