@@ -49,3 +49,16 @@ def test_summarize_counts_failures_as_wrong():
 
     row = evaluate.summarize("m", [T(True), T(None, failed=True)])
     assert row["accuracy"] == 0.5 and row["n_failed"] == 1 and row["calls"] == 2
+
+
+def test_executor_runner_runs_designs_and_counts_rollouts():
+    from hieramas_gnn.mas.roles import get_roleset
+    from hieramas_gnn.mas.testing import FakeClient, LetterTask
+
+    task, roleset = LetterTask(), get_roleset("mmlu")
+    roles = roleset.names[:2]
+    design = Design(roles, (Mixture(("m1", "m2"), "m1"), Mixture(("m1",), "m1")), ((0, 1),), "m1")
+    runner = evaluate.ExecutorRunner(FakeClient(), task, roleset, max_in_flight=4)
+    row = evaluate.evaluate_designs("fixed", [design] * 3, task.questions(3), runner)
+    assert runner.rollouts == 3
+    assert row["accuracy"] == 1.0 and row["calls"] == 5 and row["cost_usd"] > 0

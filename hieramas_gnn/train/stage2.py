@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hieramas_gnn.mas import topologies
 from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.tasks.base import Question
 
@@ -83,24 +84,9 @@ class Stage2Config:
 
 
 def random_dag(n: int, rng: np.random.Generator, density: float) -> Edges:
-    """A random connected DAG on `n` roles: random order, spanning tree, extra forward edges.
-
-    The tree links each node (in the order) to a uniformly chosen earlier node; extra edges are
-    drawn among the remaining forward pairs until the edge count reaches `density` of all
-    n(n-1)/2 forward pairs (never below the n-1 tree edges). Acyclic by construction.
-    """
-    if n <= 1:
-        return ()
-    order = rng.permutation(n)
-    edges = {(int(order[rng.integers(t)]), int(order[t])) for t in range(1, n)}
-    forward = [(int(order[a]), int(order[b])) for a in range(n) for b in range(a + 1, n)]
-    rest = [e for e in forward if e not in edges]
-    target = max(n - 1, int(round(density * len(forward))))
-    extra = target - len(edges)
-    if extra > 0 and rest:
-        picks = rng.choice(len(rest), size=min(extra, len(rest)), replace=False)
-        edges.update(rest[int(i)] for i in picks)
-    return tuple(sorted(edges))
+    """A random connected DAG on `n` roles (HieraMAS recipe, `mas.topologies.random_dag`):
+    random order, spanning tree respecting it, extra forward edges up to `density`."""
+    return tuple(sorted(topologies.random_dag(n, density, rng)))
 
 
 def candidate_dags(n: int, k: int, rng: np.random.Generator, cfg: Stage2Config) -> list[Edges]:
