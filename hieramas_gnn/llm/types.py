@@ -28,6 +28,9 @@ class LLMRequest:
     prompt_version: version of the prompt set that produced the messages; part of the cache key.
     metadata:       call metadata: task, question_id, role, position, context_answers (the
                     extracted answers of the upstream texts quoted in the prompt, in order).
+                    Part of the cache key only for the offline providers (`replay/`, `sim/`).
+    params:         other sampling params passed to litellm as they are (top_p, stop, seed,
+                    ...); part of the cache key.
     """
 
     model: str
@@ -37,11 +40,21 @@ class LLMRequest:
     sample_index: int = 0
     prompt_version: str = ""
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
 class LLMRecord:
-    """The result of one call (from the provider or from the cache)."""
+    """The result of one call (from the provider or from the cache).
+
+    key:            the cache key of the request (sha256 hex).
+    model:          the pool model name that was asked; `litellm_model` is the model string.
+    cost_usd:       the provider cost of the call. On a cache hit it is the cost of the original
+                    call (so cost-aware rewards are the same over cached rollouts), but a hit
+                    spends nothing: money spent = sum of cost_usd over records with cache_hit False.
+    latency_ms:     the provider latency of the original call (kept on a cache hit too).
+    created_at:     unix time when the provider answered.
+    """
 
     key: str
     model: str
@@ -52,6 +65,7 @@ class LLMRecord:
     latency_ms: float
     cache_hit: bool
     created_at: float
+    litellm_model: str = ""
 
     @property
     def tokens(self) -> int:

@@ -1,0 +1,255 @@
+"""The rollout cache: every completed LLM call, stored once, in a SQLite file in WAL mode.
+
+Key: sha256 of the canonical JSON of the request (`request_key`): litellm model string,
+messages, temperature, max_tokens, other sampling params, sample index, prompt-set version, and
+for the offline providers (`replay/`, `sim/`) the call metadata they answer from. Credentials,
+headers and api bases are never part of the key or of what is stored.
+
+Modes: `rw` (read and write), `replay` (read only; the client raises `CacheMiss` on a miss),
+`off` (no file, nothing read or written).
+
+Durability: each `put` is its own committed transaction, so a process killed at any moment
+(SIGKILL included) keeps every call that completed before it. Several processes may share one
+file: WAL lets readers run beside the one writer, and `busy_timeout` makes writers queue.
+`INSERT OR IGNORE` keeps the first answer stored for a key. Failed calls are never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm.types import LLMRecord, LLMRequest
+
+MODES = ("rw", "replay", "off")
+# Providers whose answer depends on the call metadata (they read it instead of the prompt).
+OFFLINE_PROVIDERS = ("replay", "sim")
+_COLUMNS = ("key", "model", "text", "prompt_tokens", "completion_tokens", "cost_usd",
+            "latency_ms", "created_at", "request")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    key TEXT PRIMARY KEY,              -- sha256 hex of the canonical request
+    model TEXT NOT NULL,               -- litellm model string
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    latency_ms REAL NOT NULL,
+    created_at REAL NOT NULL,
+    request TEXT NOT NULL              -- the canonical request JSON (no credentials)
+) WITHOUT ROWID;
+"""
+
+
+def canonical_request(request: LLMRequest, litellm_model: str) -> dict[str, Any]:
+    """The fields that define an answer; `request_key` hashes their canonical JSON."""
+    body: dict[str, Any] = {
+        "model": litellm_model,
+        "messages": [dict(m) for m in request.messages],
+        "temperature": float(request.temperature),
+        "max_tokens": request.max_tokens,
+        "params": dict(request.params),
+        "sample_index": int(request.sample_index),
+        "prompt_version": request.prompt_version,
+    }
+    if litellm_model.split("/", 1)[0] in OFFLINE_PROVIDERS:
+        body["metadata"] = dict(request.metadata)
+    return body
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no whitespace, unicode kept: the same object always gives the same text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_key(request: LLMRequest, litellm_model: str) -> str:
+    """sha256 hex of the canonical request."""
+    return hashlib.sha256(canonical_json(canonical_request(request, litellm_model)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Totals of a cache file (what `hieramas cache stats` prints)."""
+
+    path: str
+    records: int
+    cost_usd: float
+    prompt_tokens: int
+    completion_tokens: int
+    by_model: dict[str, int]
+    size_bytes: int
+
+
+class RolloutCache:
+    """`RolloutCache(path, mode="rw")`: get / put records by request key (see module docstring)."""
+
+    def __init__(self, path: str | Path | None, mode: str = "rw", busy_timeout_s: float = 60.0):
+        if mode not in MODES:
+            raise UserError(f"cache mode {mode!r}: expected one of {', '.join(MODES)}")
+        if mode != "off" and path is None:
+            raise UserError(f"cache mode {mode!r} needs a path")
+        self.mode = mode
+        self.path = Path(path) if path is not None else None
+        self.busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        if mode == "replay" and not self.path.exists():
+            raise UserError(f"replay-only cache {self.path}: file does not exist")
+
+    # -- connection --------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        """One connection per process (reopened after a fork), autocommit, WAL."""
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+        if self.mode != "replay":
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
+            conn.executescript(_SCHEMA)
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "RolloutCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- records -----------------------------------------------------------------------------
+    def get(self, key: str, model_name: str = "") -> LLMRecord | None:
+        """The stored record for `key` (as a cache hit, model named `model_name`), or None."""
+        if self.mode == "off":
+            return None
+        with self._lock:
+            row = self._connection().execute(
+                "SELECT model, text, prompt_tokens, completion_tokens, cost_usd, latency_ms, created_at "
+                "FROM records WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        litellm_model, text, pt, ct, cost, latency, created = row
+        return LLMRecord(key=key, model=model_name or litellm_model, text=text, prompt_tokens=pt,
+                         completion_tokens=ct, cost_usd=cost, latency_ms=latency, cache_hit=True,
+                         created_at=created, litellm_model=litellm_model)
+
+    def put(self, record: LLMRecord, request_json: str) -> bool:
+        """Store a completed call (committed at once); False when the key was already there."""
+        if self.mode != "rw":
+            return False
+        row = (record.key, record.litellm_model or record.model, record.text, record.prompt_tokens,
+               record.completion_tokens, record.cost_usd, record.latency_ms, record.created_at,
+               request_json)
+        with self._lock:
+            cur = self._connection().execute(
+                f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}) VALUES (?,?,?,?,?,?,?,?,?)", row)
+        return cur.rowcount == 1
+
+    def __contains__(self, key: str) -> bool:
+        if self.mode == "off":
+            return False
+        with self._lock:
+            return self._connection().execute(
+                "SELECT 1 FROM records WHERE key = ?", (key,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        if self.mode == "off":
+            return 0
+        with self._lock:
+            return self._connection().execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+    def keys(self) -> set[str]:
+        """All stored keys (for comparing caches)."""
+        if self.mode == "off":
+            return set()
+        with self._lock:
+            return {k for (k,) in self._connection().execute("SELECT key FROM records")}
+
+    # -- sharing -----------------------------------------------------------------------------
+    def export_jsonl(self, out: str | Path) -> int:
+        """Write every record as one JSON object per line (sorted by key); returns the count."""
+        n = 0
+        with open(out, "w", encoding="utf-8") as fh:
+            for row in self._rows():
+                fh.write(canonical_json(dict(zip(_COLUMNS, row))) + "\n")
+                n += 1
+        return n
+
+    def _rows(self) -> Iterator[tuple]:
+        if self.mode == "off":
+            return iter(())
+        with self._lock:
+            rows = self._connection().execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM records ORDER BY key").fetchall()
+        return iter(rows)
+
+    def import_jsonl(self, src: str | Path, batch: int = 5000) -> tuple[int, int]:
+        """Add the records of a jsonl export; returns (added, already present)."""
+        if self.mode != "rw":
+            raise UserError(f"cache {self.path}: import needs mode rw (is {self.mode})")
+        rows = list(_read_jsonl(Path(src)))
+        before = len(self)
+        sql = f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}) VALUES (?,?,?,?,?,?,?,?,?)"
+        with self._lock:
+            conn = self._connection()
+            for start in range(0, len(rows), batch):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(sql, rows[start:start + batch])
+                conn.execute("COMMIT")
+        added = len(self) - before
+        return added, len(rows) - added
+
+    def stats(self) -> CacheStats:
+        """Record count, total cost and tokens, records per model, file size."""
+        if self.mode == "off":
+            return CacheStats("", 0, 0.0, 0, 0, {}, 0)
+        with self._lock:
+            conn = self._connection()
+            n, cost, pt, ct = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(prompt_tokens),0), "
+                "COALESCE(SUM(completion_tokens),0) FROM records").fetchone()
+            by_model = dict(conn.execute(
+                "SELECT model, COUNT(*) FROM records GROUP BY model ORDER BY model").fetchall())
+        size = sum(p.stat().st_size for p in _db_files(self.path))
+        return CacheStats(str(self.path), n, float(cost), int(pt), int(ct), by_model, size)
+
+
+def _db_files(path: Path) -> list[Path]:
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple]:
+    """Rows of a cache export, validated; a bad line is a UserError naming file and line."""
+    if not path.exists():
+        raise UserError(f"cache import: no such file {path}")
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                missing = [c for c in _COLUMNS if c not in obj]
+                if missing:
+                    raise ValueError(f"missing field {missing[0]!r}")
+                digest = hashlib.sha256(str(obj["request"]).encode()).hexdigest()
+                if digest != obj["key"]:
+                    raise ValueError("key is not the sha256 of the request (edited or corrupt line)")
+                yield tuple(obj[c] for c in _COLUMNS)
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise UserError(f"cache import {path}:{lineno}: {exc}") from exc

@@ -1,0 +1,216 @@
+"""Model pools: the LLMs a policy may choose from, with their litellm model strings and prices.
+
+A pool is a YAML file (`data/pools/<name>.yaml`):
+
+    name: openrouter-example
+    models:
+      - name: gpt-4o-mini                        # pool name (what Designs refer to)
+        litellm_model: openrouter/openai/gpt-4o-mini
+        cost_map_key: gpt-4o-mini                # optional: price under another cost-map key
+        input_cost_per_token: 1.5e-7             # optional override (USD per token)
+        output_cost_per_token: 6.0e-7            # optional override
+        profile: "Small, fast OpenAI model ..."  # capability text the policy embeds
+        tags: [openai, small]
+        extra: {api_base: ..., api_key_env: OPENROUTER_API_KEY, rpm: 60}
+
+Prices come from the YAML when given, else from litellm's cost map (`litellm.model_cost`) under
+`cost_map_key` or the model string. A model priced nowhere is an error that names the field.
+Every validation error names the file and the field, e.g.
+`pool openrouter-example.yaml: models[2].input_cost_per_token: must be >= 0`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.paths import data_dir, ensure_offline_defaults
+
+_MODEL_KEYS = {
+    "name", "litellm_model", "cost_map_key", "input_cost_per_token", "output_cost_per_token",
+    "profile", "tags", "extra",
+}
+_PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a pool.
+
+    name:                   pool name, unique in the pool; what Designs and requests use.
+    litellm_model:          the litellm model string (`openai/gpt-4o-mini`, `sim/qwen-7b`, ...).
+    input_cost_per_token:   USD per prompt token.
+    output_cost_per_token:  USD per completion token.
+    profile:                short capability text (embedded by the policy as the LLM's features).
+    tags:                   free labels (`small`, `code`, `offline`, ...).
+    extra:                  backend-specific fields. The client reads `api_base`, `api_key_env`
+                            (name of the env var holding the key, read at call time) and `rpm`;
+                            the offline backends read their own.
+    price_source:           `pool` (prices set in the YAML) or `litellm` (from the cost map).
+    """
+
+    name: str
+    litellm_model: str
+    input_cost_per_token: float
+    output_cost_per_token: float
+    profile: str = ""
+    tags: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    price_source: str = "pool"
+
+    @property
+    def provider(self) -> str:
+        """The litellm provider prefix of the model string (`openai`, `sim`, ...)."""
+        return self.litellm_model.split("/", 1)[0] if "/" in self.litellm_model else ""
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """USD for a call with this usage at the pool's prices."""
+        return prompt_tokens * self.input_cost_per_token + completion_tokens * self.output_cost_per_token
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A named, ordered set of models (order is the policy's LLM index, M of them)."""
+
+    name: str
+    models: tuple[ModelSpec, ...]
+
+    def get(self, name: str) -> ModelSpec:
+        """The model called `name`; UserError naming it (and the known ones) when absent."""
+        for spec in self.models:
+            if spec.name == name:
+                return spec
+        known = ", ".join(m.name for m in self.models)
+        raise UserError(f"pool {self.name}: unknown model {name!r} (known: {known})")
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __iter__(self):
+        return iter(self.models)
+
+
+def resolve_pool_path(name_or_path: str | Path) -> Path:
+    """A bare name means `data/pools/<name>.yaml`; anything with a suffix or a slash is a path."""
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text:
+        path = Path(text)
+    else:
+        path = data_dir() / "pools" / f"{text}.yaml"
+    if not path.exists():
+        pools = sorted(p.stem for p in (data_dir() / "pools").glob("*.yaml"))
+        raise ConfigError(f"pool {text}: no such file {path} (shipped pools: {', '.join(pools)})")
+    return path
+
+
+def load_pool(name_or_path: str | Path) -> Pool:
+    """Read and validate a pool YAML (see the module docstring for the format)."""
+    import yaml
+
+    path = resolve_pool_path(name_or_path)
+    where = f"pool {path.name}"
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML ({exc})") from exc
+    return pool_from_dict(raw, where=where, default_name=path.stem)
+
+
+def pool_from_dict(raw: Any, *, where: str, default_name: str) -> Pool:
+    """Validate a parsed pool; `where` prefixes every error (e.g. `pool x.yaml`)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'models'")
+    unknown = set(raw) - {"name", "models", "description"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    models = raw.get("models")
+    if not isinstance(models, list) or not models:
+        raise ConfigError(f"{where}: models: must be a non-empty list")
+    specs = tuple(_model_from_dict(m, f"{where}: models[{i}]") for i, m in enumerate(models))
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        if spec.name in seen:
+            raise ConfigError(f"{where}: models[{i}].name: duplicate model name {spec.name!r}")
+        seen.add(spec.name)
+    name = raw.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: name: must be a non-empty string")
+    return Pool(name=name, models=specs)
+
+
+def _model_from_dict(raw: Any, where: str) -> ModelSpec:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    unknown = set(raw) - _MODEL_KEYS
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown field")
+    name = _require_str(raw, "name", where)
+    litellm_model = _require_str(raw, "litellm_model", where)
+    if "/" not in litellm_model:
+        raise ConfigError(f"{where}.litellm_model: {litellm_model!r} needs a provider prefix (e.g. openai/...)")
+    prices, source = _prices(raw, litellm_model, where)
+    profile = raw.get("profile", "")
+    if not isinstance(profile, str):
+        raise ConfigError(f"{where}.profile: must be a string")
+    tags = raw.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(f"{where}.tags: must be a list of strings")
+    extra = raw.get("extra", {}) or {}
+    if not isinstance(extra, dict):
+        raise ConfigError(f"{where}.extra: must be a mapping")
+    if "api_key" in extra:
+        raise ConfigError(f"{where}.extra.api_key: never put keys in a pool; use api_key_env")
+    return ModelSpec(name=name, litellm_model=litellm_model, input_cost_per_token=prices[0],
+                     output_cost_per_token=prices[1], profile=profile.strip(), tags=tuple(tags),
+                     extra=dict(extra), price_source=source)
+
+
+def _require_str(raw: dict, key: str, where: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}.{key}: required, a non-empty string")
+    return value.strip()
+
+
+def _prices(raw: dict, litellm_model: str, where: str) -> tuple[tuple[float, float], str]:
+    """(input, output) USD per token and where they came from (`pool` or `litellm`)."""
+    given = {k: raw[k] for k in _PRICE_FIELDS if raw.get(k) is not None}
+    for key, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}.{key}: must be a number (USD per token)")
+        if value < 0:
+            raise ConfigError(f"{where}.{key}: must be >= 0")
+    if len(given) == 2:
+        return (float(given["input_cost_per_token"]), float(given["output_cost_per_token"])), "pool"
+    cost_key = raw.get("cost_map_key") or litellm_model
+    listed = litellm_prices(cost_key)
+    if listed is None:
+        missing = next(k for k in _PRICE_FIELDS if k not in given)
+        raise ConfigError(f"{where}.{missing}: {cost_key!r} is not in litellm's cost map; "
+                          f"set {missing} (USD per token) or cost_map_key")
+    prices = (float(given.get("input_cost_per_token", listed[0])),
+              float(given.get("output_cost_per_token", listed[1])))
+    return prices, ("pool" if given else "litellm")
+
+
+def litellm_prices(model: str) -> tuple[float, float] | None:
+    """(input, output) USD per token from litellm's cost map, or None when it is not listed."""
+    ensure_offline_defaults()
+    import litellm
+
+    info = litellm.model_cost.get(model)
+    if info is None and "/" in model:
+        # litellm keys some models without their provider prefix (`gpt-4o-mini`).
+        provider, rest = model.split("/", 1)
+        info = litellm.model_cost.get(rest)
+        if info is not None and info.get("litellm_provider") not in (provider, None):
+            info = None
+    if not info or info.get("input_cost_per_token") is None:
+        return None
+    return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
