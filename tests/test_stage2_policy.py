@@ -47,3 +47,11 @@ def test_policy_edge_fn_gives_square_logits_with_gradient():
     assert logits.shape == (len(ROLES), len(ROLES))
     logits.sum().backward()
     assert any(p.grad is not None for p in policy.edge_head.parameters())
+
+
+def test_policy_selector_keeps_each_given_dag():
+    policy, builder = make_policy()
+    dags = [((0, 1),), ((1, 2), (0, 3))]
+    designs = stage2.policy_selector(policy, builder, decision="a")(questions(2), dags)
+    assert [d.edges for d in designs] == dags
+    assert all(d.roles == ROLES for d in designs)

@@ -29,7 +29,7 @@ from torch import nn
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.tasks.base import Question
 from hieramas_gnn.train.credit import reinforce_loss
-from hieramas_gnn.train.stage2 import Edges, MixtureFn, with_edges
+from hieramas_gnn.train.stage2 import DesignFn, Edges
 
 EdgeLogitFn = Callable[[Question], torch.Tensor]  # query -> [R, R] logits (diagonal unused)
 METHODS = ("gdesigner", "gptswarm", "agentprune")
@@ -124,14 +124,13 @@ class EdgewiseResult:
     history: list[dict] = field(default_factory=list)
 
     @torch.no_grad()
-    def choose(self, questions: Sequence[Question], select: MixtureFn) -> list[Design]:
+    def choose(self, questions: Sequence[Question], select: DesignFn) -> list[Design]:
         """The decoded DAG per query with the frozen selector's mixtures."""
-        return [with_edges(tpl, decode_dag(self.edge_fn(q), self.mask))
-                for q, tpl in zip(questions, select(questions))]
+        return select(questions, [decode_dag(self.edge_fn(q), self.mask) for q in questions])
 
 
 def reinforce_edges(edge_fn: EdgeLogitFn, params: Sequence[nn.Parameter], questions: Sequence[Question],
-                    select: MixtureFn, runner, reward_fn: Callable[[object], float], budget: int,
+                    select: DesignFn, runner, reward_fn: Callable[[object], float], budget: int,
                     cfg: EdgewiseConfig, gen: torch.Generator, mask: torch.Tensor | None = None
                     ) -> tuple[int, list[dict]]:
     """Per-edge REINFORCE (moving-average baseline) until `budget` rollouts are spent.
@@ -139,14 +138,13 @@ def reinforce_edges(edge_fn: EdgeLogitFn, params: Sequence[nn.Parameter], questi
     Returns (rollouts used, per-step history). Failed rollouts are masked out of the loss.
     """
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    templates = dict(zip((q.id for q in questions), select(questions)))
     used, baseline, history = 0, None, []
     while used < budget:
         take = min(cfg.batch_size, budget - used)
         idx = torch.randint(len(questions), (take,), generator=gen).tolist()
         batch = [questions[i] for i in idx]
         samples = [sample_dag(edge_fn(q), gen, mask) for q in batch]
-        jobs = [(with_edges(templates[q.id], e), q) for q, (e, _) in zip(batch, samples)]
+        jobs = list(zip(select(batch, [e for e, _ in samples]), batch))
         traces = runner.run(jobs)
         used += len(jobs)
         keep = [(lp, float(reward_fn(t))) for (_, lp), t in zip(samples, traces) if not getattr(t, "failed", False)]
@@ -165,7 +163,7 @@ def reinforce_edges(edge_fn: EdgeLogitFn, params: Sequence[nn.Parameter], questi
     return used, history
 
 
-def train_free(method: str, n_roles: int, questions: Sequence[Question], select: MixtureFn, runner,
+def train_free(method: str, n_roles: int, questions: Sequence[Question], select: DesignFn, runner,
                reward_fn: Callable[[object], float], cfg: EdgewiseConfig) -> EdgewiseResult:
     """GPTSwarm-style (one round, no pruning) or AgentPrune-style (rounds + pruning)."""
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -196,7 +194,7 @@ def prune(logits: torch.Tensor, mask: torch.Tensor, fraction: float) -> torch.Te
 
 
 def train_gdesigner(edge_fn: EdgeLogitFn, params: Sequence[nn.Parameter], questions: Sequence[Question],
-                    select: MixtureFn, runner, reward_fn: Callable[[object], float],
+                    select: DesignFn, runner, reward_fn: Callable[[object], float],
                     cfg: EdgewiseConfig) -> EdgewiseResult:
     """G-Designer-style: REINFORCE through a query-conditioned (GNN) edge head."""
     gen = torch.Generator().manual_seed(cfg.seed)

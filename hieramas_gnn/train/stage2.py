@@ -33,7 +33,9 @@ from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.tasks.base import Question
 
 Edges = tuple[tuple[int, int], ...]
-MixtureFn = Callable[[Sequence[Question]], list[Design]]  # query -> template Design (mixtures set)
+DesignFn = Callable[[Sequence[Question], Sequence[Edges]], list[Design]]
+"""The frozen selector: (queries, DAGs) pairwise -> Designs with its mixtures on those DAGs."""
+ProposeFn = Callable[[Question], list[Edges]]  # query -> candidate DAGs
 
 
 @dataclass
@@ -109,10 +111,24 @@ def with_edges(template: Design, edges: Edges) -> Design:
                   decision=template.decision)
 
 
-def fixed_mixtures(roles: Sequence[str], mixture: Mixture, decision: str) -> MixtureFn:
-    """A selector that gives every query the same mixture in every role (before stage 1 exists)."""
+def fixed_mixtures(roles: Sequence[str], mixture: Mixture, decision: str) -> DesignFn:
+    """A selector that puts the same mixture in every role, whatever the query and DAG."""
     template = Design(roles=tuple(roles), mixtures=tuple(mixture for _ in roles), edges=(), decision=decision)
-    return lambda questions: [template for _ in questions]
+    return lambda questions, dags: [with_edges(template, e) for e in dags]
+
+
+def policy_selector(policy, builder, decision: str) -> DesignFn:
+    """The stage-1 policy's greedy mixtures, conditioned on each query and DAG (mode `mixture`)."""
+    from hieramas_gnn.policy.sample import sample
+
+    @torch.no_grad()
+    def select(questions: Sequence[Question], dags: Sequence[Edges]) -> list[Design]:
+        if not questions:
+            return []
+        batch = builder.batch(list(questions), [tuple(e) for e in dags])
+        return sample(policy, batch, decision=decision, mode="mixture", dags=list(dags), greedy=True).designs
+
+    return select
 
 
 # ---------------------------------------------------------------- the classifier interface
@@ -166,21 +182,17 @@ def label_rollouts(rewards: Sequence[float], correct: Sequence[bool], costs: Seq
     raise ValueError(f"unknown label rule {rule!r}")
 
 
-def generate_data(questions: Sequence[Question], select: MixtureFn,
-                  propose: Callable[[Question, Design], list[Edges]], runner,
+def generate_data(questions: Sequence[Question], select: DesignFn, propose: ProposeFn, runner,
                   reward_fn: Callable[[object], float], cfg: Stage2Config) -> list[QueryRollouts]:
     """Run every proposed candidate DAG of every query with the frozen selector's mixtures.
 
     `runner.run(pairs)` runs (Design, Question) pairs and returns traces with `correct`,
     `cost_usd`, `failed`; failed rollouts are dropped (never turned into reward 0).
     """
-    templates = select(questions)
-    jobs: list[tuple[Design, Question]] = []
-    owner: list[int] = []
-    for qi, (q, tpl) in enumerate(zip(questions, templates)):
-        for edges in propose(q, tpl):
-            jobs.append((with_edges(tpl, edges), q))
-            owner.append(qi)
+    pairs = [(qi, q, edges) for qi, q in enumerate(questions) for edges in propose(q)]
+    owner = [qi for qi, _, _ in pairs]
+    designs = select([q for _, q, _ in pairs], [e for _, _, e in pairs])
+    jobs = [(d, q) for d, (_, q, _) in zip(designs, pairs)]
     traces = runner.run(jobs)
     per_q = [QueryRollouts(q, [], [], [], []) for q in questions]
     for (design, _), qi, tr in zip(jobs, owner, traces):
@@ -197,10 +209,10 @@ def generate_data(questions: Sequence[Question], select: MixtureFn,
     return per_q
 
 
-def random_proposer(n_roles: int, cfg: Stage2Config) -> Callable[[Question, Design], list[Edges]]:
+def random_proposer(n_roles: int, cfg: Stage2Config) -> ProposeFn:
     """Per query, K fresh HieraMAS random DAGs (seeded by cfg.seed, deterministic per call order)."""
     rng = np.random.default_rng(cfg.seed)
-    return lambda q, tpl: candidate_dags(n_roles, cfg.n_candidates, rng, cfg)
+    return lambda q: candidate_dags(n_roles, cfg.n_candidates, rng, cfg)
 
 
 # ---------------------------------------------------------------- training
@@ -289,12 +301,13 @@ def train_classifier(scorer: GraphScorer, train: Sequence[QueryRollouts], val: S
 
 
 @torch.no_grad()
-def choose_designs(scorer: GraphScorer, questions: Sequence[Question], select: MixtureFn,
-                   propose: Callable[[Question, Design], list[Edges]]) -> list[Design]:
+def choose_designs(scorer: GraphScorer, questions: Sequence[Question], select: DesignFn,
+                   propose: ProposeFn) -> list[Design]:
     """Per query: the selector's mixtures on each of K proposed DAGs; the top-scored one wins."""
     out = []
-    for q, tpl in zip(questions, select(questions)):
-        cands = [with_edges(tpl, e) for e in propose(q, tpl)]
+    for q in questions:
+        dags = propose(q)
+        cands = select([q] * len(dags), dags)
         logits = scorer.score_logits([q] * len(cands), cands)  # [K]
         out.append(cands[int(torch.argmax(logits))])
     return out
