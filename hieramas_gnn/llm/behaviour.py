@@ -1,0 +1,195 @@
+"""The behaviour model: which answer an LLM gives after reading other agents' answers.
+
+Neither replayed outcome tables nor the simulator's IRT fit say what a model does when its
+prompt quotes other answers (a synthesizer reading proposals, a node reading its predecessors,
+a debater reading its peers). This module is the one small, documented model both offline
+backends use for that; its parameters live in `BehaviourConfig` and were calibrated on real
+logs of LLMs re-answering after reading peers (`../shared/data/aggregation/`, see
+`docs/BACKENDS.md` and `scripts/fit_sim.py`).
+
+The model. The options are the distinct answers among the quoted answers (`context`) and the
+model's own independent answer (`own`). Each option `a` gets a utility
+
+    u_a = support_weight * support_a + [a is correct] * (correct_bonus + strength_slope * logit(s))
+
+with `support_a = own_weight * [own == a] + #(context answers equal to a)`, and `s` the model's
+strength (its accuracy on the task/domain). The answer is drawn from softmax(u). So: answers
+held by more agents win more often (a correct minority is mostly lost), a correct answer is
+recognised at equal support (W->C far above C->W), and a stronger model recognises it more
+(resists wrong peers, adopts right ones). With `allow_new=True` (debaters re-solving from
+scratch, as in the logs) there is one more option, "the correct answer nobody holds", of utility
+`resolve_base + resolve_slope * logit(s)`, present only when no option is correct. Synthesizers
+and downstream nodes never use it: they only output an answer that a quoted answer or their own
+answer contains.
+
+Randomness is a numpy Generator derived by hashing (seed, call identity, sample index), so the
+same call always gives the same answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+NEW_CORRECT = "<new-correct>"  # key of the "re-solved to the unseen correct answer" option
+_EPS = 1e-4
+
+
+@dataclass(frozen=True)
+class BehaviourConfig:
+    """Parameters of the behaviour model (defaults: the fit in data/sim/behaviour.json).
+
+    support_weight: utility per unit of support (how strongly agents follow the crowd).
+    own_weight:     how many peers the model's own answer counts as.
+    correct_bonus:  extra utility of the correct answer for a model of strength 0.5.
+    strength_slope: change of that bonus per unit of logit(strength).
+    resolve_base:   utility of re-solving to the correct answer nobody proposed (debaters only).
+    resolve_slope:  change of that utility per unit of logit(strength).
+    seed:           base seed of the hash-derived generators.
+    """
+
+    support_weight: float = 1.6
+    own_weight: float = 1.0
+    correct_bonus: float = 1.4
+    strength_slope: float = 0.3
+    resolve_base: float = -1.5
+    resolve_slope: float = 0.3
+    seed: int = 0
+
+    def with_params(self, values: Sequence[float]) -> BehaviourConfig:
+        """A copy with the six numeric parameters replaced (fit order: see `PARAM_NAMES`)."""
+        return BehaviourConfig(*values, seed=self.seed)
+
+    def params(self) -> list[float]:
+        return [getattr(self, n) for n in PARAM_NAMES]
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BehaviourConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            from hieramas_gnn.errors import ConfigError
+
+            raise ConfigError(f"behaviour config: unknown field(s) {sorted(unknown)}")
+        return cls(**data)
+
+
+PARAM_NAMES = ("support_weight", "own_weight", "correct_bonus", "strength_slope",
+               "resolve_base", "resolve_slope")
+
+
+def logit(p: np.ndarray | float) -> np.ndarray | float:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def option_utilities(
+    support: np.ndarray, correct: np.ndarray, strength: np.ndarray, cfg: BehaviourConfig
+) -> np.ndarray:
+    """Utilities of the options. Shapes: support, correct [R, K]; strength [R] -> [R, K]."""
+    bonus = cfg.correct_bonus + cfg.strength_slope * logit(strength)  # [R]
+    return cfg.support_weight * support + correct * bonus[:, None]
+
+
+def option_probs_batch(
+    support: np.ndarray,
+    correct: np.ndarray,
+    mask: np.ndarray,
+    strength: np.ndarray,
+    cfg: BehaviourConfig,
+    allow_new: np.ndarray | bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choice probabilities of R calls with up to K options each.
+
+    Shapes: support, correct, mask [R, K] (mask: the option exists); strength [R];
+    allow_new scalar or [R]. Returns (p_options [R, K], p_new_correct [R]).
+    """
+    u = option_utilities(support, correct, strength, cfg)  # [R, K]
+    u = np.where(mask, u, -np.inf)
+    any_correct = (correct * mask).sum(axis=1) > 0  # [R]
+    u_new = cfg.resolve_base + cfg.resolve_slope * logit(strength)  # [R]
+    new_ok = np.broadcast_to(np.asarray(allow_new, dtype=bool), any_correct.shape) & ~any_correct
+    u_new = np.where(new_ok, u_new, -np.inf)
+    top = np.maximum(np.max(u, axis=1), u_new)  # [R]
+    top = np.where(np.isfinite(top), top, 0.0)
+    e = np.exp(u - top[:, None])  # [R, K]
+    e_new = np.exp(u_new - top)  # [R]
+    z = e.sum(axis=1) + e_new
+    z = np.where(z > 0, z, 1.0)
+    return e / z[:, None], e_new / z
+
+
+def _options(own: str | None, context: Sequence[str | None], own_weight: float):
+    """Distinct answers (own first, then context order) with their support."""
+    support: dict[str, float] = {}
+    if own is not None:
+        support[own] = own_weight
+    for a in context:
+        if a is not None:
+            support[a] = support.get(a, 0.0) + 1.0
+    return list(support), np.array(list(support.values()), dtype=float)
+
+
+def choice_distribution(
+    own: str | None,
+    context: Sequence[str | None],
+    is_correct: Callable[[str], bool],
+    strength: float,
+    cfg: BehaviourConfig,
+    allow_new: bool = False,
+) -> dict[str, float]:
+    """P(output = answer) over the options; key `NEW_CORRECT` for the re-solve route.
+
+    `own` is the model's own independent answer (None when it has none), `context` the
+    extracted answers it read (None for unparseable ones, which carry no support).
+    """
+    answers, support = _options(own, context, cfg.own_weight)
+    if not answers and not allow_new:
+        return {}
+    correct = np.array([float(is_correct(a)) for a in answers])
+    k = max(len(answers), 1)
+    sup = np.zeros((1, k))
+    cor = np.zeros((1, k))
+    mask = np.zeros((1, k), dtype=bool)
+    sup[0, : len(answers)] = support
+    cor[0, : len(answers)] = correct
+    mask[0, : len(answers)] = True
+    p, p_new = option_probs_batch(sup, cor, mask, np.array([strength]), cfg, allow_new)
+    out = {a: float(p[0, j]) for j, a in enumerate(answers)}
+    if p_new[0] > 0:
+        out[NEW_CORRECT] = float(p_new[0])
+    return out
+
+
+def choose(
+    own: str | None,
+    context: Sequence[str | None],
+    is_correct: Callable[[str], bool],
+    strength: float,
+    cfg: BehaviourConfig,
+    rng: np.random.Generator,
+) -> str | None:
+    """Draw the answer a synthesizer / downstream node gives (None when it has no option).
+
+    Only an answer that `own` or one of `context` contains can come out.
+    """
+    dist = choice_distribution(own, context, is_correct, strength, cfg, allow_new=False)
+    if not dist:
+        return None
+    answers = list(dist)
+    p = np.array([dist[a] for a in answers])
+    return answers[int(rng.choice(len(answers), p=p / p.sum()))]
+
+
+def rng_for(*parts: object) -> np.random.Generator:
+    """A numpy Generator seeded by a sha256 of `parts` (seed, model, question, sample index...)."""
+    blob = json.dumps([str(p) for p in parts], separators=(",", ":")).encode()
+    digest = hashlib.sha256(blob).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))

@@ -1,0 +1,171 @@
+"""Calibrate and check the behaviour model against real debate logs.
+
+Reads `aggregation/debate_turns.csv.gz` (one row per agent answer; rounds >= 1 are answers
+given after reading the other agents' previous-round answers), turns every such row into the
+behaviour model's inputs (own previous answer, peers' answers, which are correct, the model's
+round-0 accuracy as its strength), fits `BehaviourConfig` by maximum likelihood of "the new
+answer is correct", and computes the figures `hieramas sim validate` reports:
+P(correct | k of 3 previous answers correct) on homogeneous 3-agent teams (unparseable replies
+count as wrong, as in the logs' own tables), P(C->W) and P(W->C) on parsed rows.
+
+The simulated figures are exact expectations under the model (no sampling noise), computed
+with the same `option_probs_batch` the backends sample from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hieramas_gnn.llm.behaviour import BehaviourConfig, option_probs_batch
+
+K_MAX = 8  # max options per row (7 agents + nothing else)
+
+
+@dataclass(frozen=True)
+class DebateRows:
+    """Rows of answers given after an exchange, as arrays. R rows, K options.
+
+    support, correct, mask: [R, K]; strength: [R] (round-0 accuracy of the model on that
+    benchmark); y: [R] new answer correct; parsed: [R] own previous and new answer both parsed;
+    own_correct: [R]; k3: [R] number correct of the 3 previous answers for homogeneous 3-agent
+    teams, -1 otherwise; n_correct_peers, n_peers: [R].
+    """
+
+    support: np.ndarray
+    correct: np.ndarray
+    mask: np.ndarray
+    strength: np.ndarray
+    y: np.ndarray
+    parsed: np.ndarray
+    own_correct: np.ndarray
+    k3: np.ndarray
+    n_correct_peers: np.ndarray
+    n_peers: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> DebateRows:
+        return DebateRows(**{k: v[keep] for k, v in self.__dict__.items()})
+
+
+def _same(a: str, gold: str, numeric: bool) -> bool:
+    if numeric:
+        try:
+            return abs(float(a.replace(",", "")) - float(gold.replace(",", ""))) < 1e-6
+        except ValueError:
+            return a.strip() == gold.strip()
+    return a.strip().upper() == gold.strip().upper()
+
+
+def load_debate_rows(path: Path, own_weight: float = 1.0) -> DebateRows:
+    """Read the debate log into arrays (support uses `own_weight` for the own previous answer)."""
+    import pandas as pd
+
+    d = pd.read_csv(path, keep_default_na=False, dtype=str)
+    r0 = d[d["round"] == "0"]
+    strength = r0.assign(c=r0["correct"].astype(int)).groupby(["benchmark", "model"])["c"].mean()
+    rows = d[d["round"] != "0"]
+    n = len(rows)
+    own_flag = np.zeros((n, K_MAX))
+    peer_count = np.zeros((n, K_MAX))
+    correct = np.zeros((n, K_MAX))
+    mask = np.zeros((n, K_MAX), dtype=bool)
+    out = {k: np.zeros(n) for k in ("strength", "y", "parsed", "own_correct", "k3", "ncp", "np")}
+    for i, row in enumerate(rows.itertuples(index=False)):
+        numeric = row.benchmark != "mmlu"
+        peers = [p for p in json.loads(row.peer_answers or "[]")]
+        answers: list[str] = []
+        for j, a in enumerate([row.own_previous_answer, *peers]):
+            if not a:
+                continue
+            if a not in answers:
+                answers.append(a)
+            idx = answers.index(a)
+            (own_flag if j == 0 else peer_count)[i, idx] += 1
+        for idx, a in enumerate(answers):
+            correct[i, idx] = float(_same(a, row.gold, numeric))
+            mask[i, idx] = True
+        own_c = bool(row.own_previous_answer) and _same(row.own_previous_answer, row.gold, numeric)
+        ncp = sum(bool(p) and _same(p, row.gold, numeric) for p in peers)
+        out["strength"][i] = strength[(row.benchmark, row.model)]
+        out["y"][i] = float(row.correct)
+        out["parsed"][i] = float(bool(row.answer) and bool(row.own_previous_answer))
+        out["own_correct"][i] = float(own_c)
+        homog3 = row.team == "homogeneous" and row.n_agents == "3"
+        out["k3"][i] = own_c + ncp if homog3 else -1
+        out["ncp"][i], out["np"][i] = ncp, len(peers)
+    return DebateRows(
+        support=own_flag * own_weight + peer_count, correct=correct, mask=mask,
+        strength=out["strength"], y=out["y"], parsed=out["parsed"].astype(bool),
+        own_correct=out["own_correct"].astype(bool), k3=out["k3"].astype(int),
+        n_correct_peers=out["ncp"].astype(int), n_peers=out["np"].astype(int),
+    )
+
+
+def _with_own_weight(rows: DebateRows, own_flag: np.ndarray, peer: np.ndarray, w: float):
+    return DebateRows(**{**rows.__dict__, "support": own_flag * w + peer})
+
+
+def predicted_correct(rows: DebateRows, cfg: BehaviourConfig) -> np.ndarray:
+    """P(new answer correct) per row under the model (debaters may re-solve). Shape [R]."""
+    p, p_new = option_probs_batch(rows.support, rows.correct, rows.mask, rows.strength, cfg, True)
+    return (p * rows.correct).sum(axis=1) + p_new
+
+
+def _figure_groups(rows: DebateRows) -> list[np.ndarray]:
+    """Row masks of the reported figures: k of 3 = 0..3, own correct (C->W), own wrong (W->C)."""
+    groups = [rows.k3 == k for k in range(4)]
+    groups += [rows.parsed & rows.own_correct, rows.parsed & ~rows.own_correct]
+    return groups
+
+
+def fit_behaviour(path: Path, base: BehaviourConfig | None = None, iters: int = 600,
+                  figure_weight: float = 20.0) -> BehaviourConfig:
+    """Fit the six parameters on the debate log at `path`.
+
+    Objective: mean negative log-likelihood of "the new answer is correct" over all rows, plus
+    `figure_weight` times the squared error of the reported figures, plus a small ridge term.
+    """
+    from scipy.optimize import minimize
+
+    base = base or BehaviourConfig()
+    unit = load_debate_rows(path, own_weight=1.0)
+    zero = load_debate_rows(path, own_weight=0.0)
+    own_flag = unit.support - zero.support  # [R, K] 1 where the own previous answer sits
+    peer = zero.support
+
+    groups = _figure_groups(unit)
+
+    def nll(theta: np.ndarray) -> float:
+        cfg = base.with_params(theta)
+        rows = _with_own_weight(unit, own_flag, peer, cfg.own_weight)
+        p = np.clip(predicted_correct(rows, cfg), 1e-6, 1 - 1e-6)
+        ll = rows.y * np.log(p) + (1 - rows.y) * np.log1p(-p)
+        # The reported figures are matched explicitly: squared error per figure, weighted so
+        # that a 0.05 miss costs about as much as the whole likelihood term moves.
+        fig = sum((p[g].mean() - rows.y[g].mean()) ** 2 for g in groups)
+        return -float(ll.mean()) + figure_weight * float(fig) + 1e-3 * float(np.sum(theta**2))
+
+    res = minimize(nll, np.array(base.params()), method="Nelder-Mead",
+                   options={"maxiter": iters, "xatol": 1e-3, "fatol": 1e-6})
+    return base.with_params([round(float(x), 4) for x in res.x])
+
+
+def behaviour_figures(path: Path, cfg: BehaviourConfig) -> list[dict[str, float | str]]:
+    """Real vs simulated figures: P(correct | k of 3) k=0..3, P(C->W), P(W->C)."""
+    rows = load_debate_rows(path, own_weight=cfg.own_weight)
+    pred = predicted_correct(rows, cfg)
+    figs: list[dict[str, float | str]] = []
+    for k in range(4):
+        sel = rows.k3 == k
+        figs.append({"name": f"P(correct | {k} of 3 correct)", "real": float(rows.y[sel].mean()),
+                     "sim": float(pred[sel].mean()), "n": int(sel.sum())})
+    c = rows.parsed & rows.own_correct
+    w = rows.parsed & ~rows.own_correct
+    figs.append({"name": "P(C->W)", "real": float(1 - rows.y[c].mean()),
+                 "sim": float(1 - pred[c].mean()), "n": int(c.sum())})
+    figs.append({"name": "P(W->C)", "real": float(rows.y[w].mean()),
+                 "sim": float(pred[w].mean()), "n": int(w.sum())})
+    return figs
