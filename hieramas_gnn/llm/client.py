@@ -1,0 +1,383 @@
+"""The LLM client: the only place in the project that calls `litellm.acompletion`.
+
+`await LLMClient(pool, cache, config).complete(request) -> LLMRecord`:
+1. resolve the pool model, hash the canonical request (`cache.request_key`);
+2. a cache hit returns at once (costs nothing); in replay-only mode a miss raises `CacheMiss`;
+   identical requests already in flight in this client share one provider call;
+3. reserve an upper bound of the call's cost (prompt tokens + max_tokens at the model's prices):
+   if it could take spend past `budget_usd`, raise `BudgetExceeded` without calling;
+4. call the provider under the global / per-model concurrency limits and the per-model
+   requests-per-minute pace, with a per-call timeout; retry 429 (honouring Retry-After), 5xx,
+   timeouts, connection errors and malformed bodies with exponential backoff and full jitter;
+5. compute the cost (litellm's cost map, or the pool's prices for models it does not list),
+   store the record in the cache (committed at once) and return it. Failures are never cached.
+
+Spend, call and hit counts live on the client instance (`client.stats`); nothing is global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm.cache import RolloutCache, canonical_json, canonical_request, request_key
+from hieramas_gnn.llm.pool import ModelSpec, Pool
+from hieramas_gnn.llm.types import BudgetExceeded, CacheMiss, LLMCallError, LLMRecord, LLMRequest
+from hieramas_gnn.paths import ensure_offline_defaults
+
+_RETRY_STATUS = {408, 409, 425, 429}
+
+
+@dataclass
+class ClientConfig:
+    """Limits and retry policy of one client.
+
+    max_concurrency:        provider calls in flight at once, all models together.
+    per_model_concurrency:  provider calls in flight at once per pool model.
+    rpm:                    requests per minute per model (None: no pacing); a model's
+                            `extra.rpm` in the pool overrides it.
+    max_retries:            retries after the first attempt (429, 5xx, timeouts, malformed).
+    backoff_base_s:         first backoff; attempt n waits U(0, min(max, base * 2**n)).
+    backoff_max_s:          cap of one backoff (a longer Retry-After is still honoured).
+    timeout_s:              per-attempt timeout.
+    budget_usd:             spend cap of this client (None: no cap); cache hits are free.
+    assumed_max_tokens:     completion tokens assumed for the budget reservation when a request
+                            sets no max_tokens.
+    seed:                   seed of the backoff jitter.
+    """
+
+    max_concurrency: int = 32
+    per_model_concurrency: int = 8
+    rpm: float | None = None
+    max_retries: int = 4
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    timeout_s: float = 120.0
+    budget_usd: float | None = None
+    assumed_max_tokens: int = 1024
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("max_concurrency", "per_model_concurrency", "assumed_max_tokens"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(f"client config {name}: must be >= 1")
+        for name in ("max_retries", "backoff_base_s", "backoff_max_s", "timeout_s"):
+            if getattr(self, name) < 0:
+                raise UserError(f"client config {name}: must be >= 0")
+        if self.budget_usd is not None and self.budget_usd < 0:
+            raise UserError("client config budget_usd: must be >= 0")
+        if self.rpm is not None and self.rpm <= 0:
+            raise UserError("client config rpm: must be > 0")
+
+
+@dataclass
+class ClientStats:
+    """What this client did: provider calls, attempts, retries, hits, failures, spend."""
+
+    calls: int = 0
+    attempts: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    refused: int = 0
+    spent_usd: float = 0.0
+    reserved_usd: float = 0.0
+
+
+class MalformedResponse(LLMCallError):
+    """The provider answered 2xx with a body that has no usable message (retried)."""
+
+
+class _LoopState:
+    """Semaphores, pace clocks and in-flight futures bound to one event loop."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.global_sem = asyncio.Semaphore(config.max_concurrency)
+        self.model_sems: dict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(config.per_model_concurrency))
+        self.pace_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.next_slot: dict[str, float] = defaultdict(float)
+        self.inflight: dict[str, asyncio.Future] = {}
+
+
+class LLMClient:
+    """Async client over litellm with cache, limits, retries and a budget (module docstring)."""
+
+    def __init__(self, pool: Pool, cache: RolloutCache | None = None,
+                 config: ClientConfig | None = None, *, sleep=asyncio.sleep):
+        ensure_offline_defaults()
+        self.pool = pool
+        self.cache = cache if cache is not None else RolloutCache(None, "off")
+        self.config = config or ClientConfig()
+        self.stats = ClientStats()
+        self._sleep = sleep
+        self._rng = random.Random(self.config.seed)
+        self._registered: set[str] = set()
+        self._state: _LoopState | None = None
+
+    # -- public --------------------------------------------------------------------------------
+    @property
+    def budget_left(self) -> float | None:
+        """USD left under the cap (None without a cap)."""
+        if self.config.budget_usd is None:
+            return None
+        return max(0.0, self.config.budget_usd - self.stats.spent_usd)
+
+    async def complete(self, request: LLMRequest) -> LLMRecord:
+        """One chat completion (see the module docstring for the steps)."""
+        spec = self.pool.get(request.model)
+        key = request_key(request, spec.litellm_model)
+        hit = self.cache.get(key, spec.name)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return hit
+        if self.cache.mode == "replay":
+            raise CacheMiss(f"replay-only cache {self.cache.path}: no record for model "
+                            f"{spec.name} ({spec.litellm_model}), question "
+                            f"{request.metadata.get('question_id', '?')}, key {key[:12]}")
+        state = self._loop_state()
+        if key in state.inflight:  # the same request is being answered: share that call
+            record = await asyncio.shield(state.inflight[key])
+            self.stats.cache_hits += 1
+            return replace(record, cache_hit=True, model=spec.name)
+        future = state.loop.create_future()
+        state.inflight[key] = future
+        try:
+            record = await self._miss(spec, request, key)
+        except BaseException as exc:
+            future.set_exception(exc if isinstance(exc, Exception) else LLMCallError("cancelled"))
+            future.exception()  # mark retrieved: nobody may be waiting
+            raise
+        finally:
+            state.inflight.pop(key, None)
+        future.set_result(record)
+        return record
+
+    # -- the miss path -------------------------------------------------------------------------
+    async def _miss(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
+        estimate = self._reserve(spec, request)
+        try:
+            record = await self._call_with_retries(spec, request, key)
+        except LLMCallError:
+            self.stats.failures += 1
+            raise
+        finally:
+            self.stats.reserved_usd -= estimate
+        self.stats.spent_usd += record.cost_usd
+        self.cache.put(record, canonical_json(canonical_request(request, spec.litellm_model)))
+        return record
+
+    def _reserve(self, spec: ModelSpec, request: LLMRequest) -> float:
+        """Reserve an upper bound of the call's cost, or raise BudgetExceeded (nothing is sent)."""
+        cap = self.config.budget_usd
+        if cap is None:
+            return 0.0
+        completion = request.max_tokens or self.config.assumed_max_tokens
+        estimate = spec.cost(_prompt_tokens(spec, request), completion)
+        committed = self.stats.spent_usd + self.stats.reserved_usd
+        if committed + estimate > cap:
+            self.stats.refused += 1
+            raise BudgetExceeded(
+                f"budget ${cap:.4f}: call to {spec.name} (up to ${estimate:.6f}) refused; "
+                f"spent ${self.stats.spent_usd:.6f}, in flight ${self.stats.reserved_usd:.6f}")
+        self.stats.reserved_usd += estimate
+        return estimate
+
+    async def _call_with_retries(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
+        import openai
+
+        kwargs = self._kwargs(spec, request)
+        attempts = self.config.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                response, latency_ms = await self._attempt(spec, kwargs)
+                return self._record(spec, request, key, response, latency_ms)
+            except (openai.OpenAIError, asyncio.TimeoutError, MalformedResponse) as exc:
+                if not _retryable(exc):
+                    raise LLMCallError(f"{spec.name} ({spec.litellm_model}): {_describe(exc)}") from exc
+                if attempt == attempts - 1:
+                    raise LLMCallError(f"{spec.name} ({spec.litellm_model}): failed after "
+                                       f"{attempts} attempts: {_describe(exc)}") from exc
+                self.stats.retries += 1
+                await self._sleep(self._backoff(attempt, exc))
+        raise AssertionError("unreachable")
+
+    async def _attempt(self, spec: ModelSpec, kwargs: dict[str, Any]) -> tuple[Any, float]:
+        """One provider call under the limits; returns (response, latency ms)."""
+        import litellm
+
+        state = self._loop_state()
+        async with state.global_sem, state.model_sems[spec.name]:
+            await self._pace(spec, state)
+            self.stats.attempts += 1
+            start = time.perf_counter()
+            response = await asyncio.wait_for(litellm.acompletion(**kwargs),
+                                              timeout=self.config.timeout_s)
+            return response, (time.perf_counter() - start) * 1000.0
+
+    def _kwargs(self, spec: ModelSpec, request: LLMRequest) -> dict[str, Any]:
+        """The litellm call: sample index stripped, metadata under `hieramas`, key from env."""
+        self._register_provider(spec)
+        metadata = {**request.metadata, "sample_index": request.sample_index, "pool_model": spec.name}
+        kwargs: dict[str, Any] = dict(spec.extra.get("litellm_params") or {})
+        kwargs.update(model=spec.litellm_model, messages=[dict(m) for m in request.messages],
+                      temperature=request.temperature, timeout=self.config.timeout_s,
+                      max_retries=0, metadata={"hieramas": metadata}, **request.params)
+        if request.max_tokens is not None:
+            kwargs["max_tokens"] = request.max_tokens
+        if spec.extra.get("api_base"):
+            kwargs["api_base"] = spec.extra["api_base"]
+        env = spec.extra.get("api_key_env")
+        if env:
+            if not os.environ.get(env):
+                raise UserError(f"model {spec.name}: environment variable {env} is not set "
+                                f"(the pool's extra.api_key_env names it)")
+            kwargs["api_key"] = os.environ[env]
+        return kwargs
+
+    def _record(self, spec: ModelSpec, request: LLMRequest, key: str, response: Any,
+                latency_ms: float) -> LLMRecord:
+        try:
+            text = response.choices[0].message.content
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise MalformedResponse(f"no message in the response ({exc})") from exc
+        if not isinstance(text, str):
+            raise MalformedResponse("the response message has no text content")
+        usage = getattr(response, "usage", None)
+        prompt = getattr(usage, "prompt_tokens", None)
+        completion = getattr(usage, "completion_tokens", None)
+        if prompt is None or completion is None:  # some servers omit usage: count locally
+            prompt, completion = _prompt_tokens(spec, request), _count_text(spec, text)
+        self.stats.calls += 1
+        return LLMRecord(key=key, model=spec.name, text=text, prompt_tokens=int(prompt),
+                         completion_tokens=int(completion),
+                         cost_usd=_cost(spec, response, int(prompt), int(completion)),
+                         latency_ms=latency_ms, cache_hit=False, created_at=time.time(),
+                         litellm_model=spec.litellm_model)
+
+    # -- limits, retries, providers ------------------------------------------------------------
+    def _loop_state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        if self._state is None or self._state.loop is not loop:
+            self._state = _LoopState(self.config)
+        return self._state
+
+    async def _pace(self, spec: ModelSpec, state: _LoopState) -> None:
+        """Space calls to one model 60/rpm seconds apart."""
+        rpm = spec.extra.get("rpm", self.config.rpm)
+        if not rpm:
+            return
+        async with state.pace_locks[spec.name]:
+            now = state.loop.time()
+            wait = state.next_slot[spec.name] - now
+            if wait > 0:
+                await self._sleep(wait)
+            state.next_slot[spec.name] = max(now, state.next_slot[spec.name]) + 60.0 / float(rpm)
+
+    def _backoff(self, attempt: int, exc: BaseException) -> float:
+        """Full jitter on base * 2**attempt (capped); at least the server's Retry-After."""
+        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * (2 ** attempt))
+        delay = self._rng.uniform(0.0, cap)
+        retry_after = _retry_after_s(exc)
+        if retry_after is not None:
+            delay = retry_after + self._rng.uniform(0.0, min(cap, 1.0))
+        return delay
+
+    def _register_provider(self, spec: ModelSpec) -> None:
+        """Register the offline providers (and the test `faults` one) on first use."""
+        provider = spec.provider
+        if provider in self._registered:
+            return
+        if provider in ("replay", "sim"):
+            try:
+                from hieramas_gnn.llm.providers import register_offline_providers
+            except ModuleNotFoundError as exc:
+                if exc.name != "hieramas_gnn.llm.providers":
+                    raise
+                raise UserError(f"model {spec.name}: the {provider}/ backend is not available "
+                                f"(hieramas_gnn.llm.providers is missing)") from exc
+            register_offline_providers()
+        elif provider == "faults":
+            from hieramas_gnn.llm import faults
+
+            if faults.registered() is None:
+                faults.register()
+        self._registered.add(provider)
+
+
+def _retryable(exc: BaseException) -> bool:
+    import litellm
+
+    if isinstance(exc, (asyncio.TimeoutError, MalformedResponse, litellm.Timeout,
+                        litellm.APIConnectionError, litellm.RateLimitError)):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status in _RETRY_STATUS or status >= 500)
+
+
+def _retry_after_s(exc: BaseException) -> float | None:
+    """Seconds from `retry-after-ms` / `Retry-After` (seconds or an HTTP date), else None."""
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    if not headers:
+        return None
+    if headers.get("retry-after-ms"):
+        try:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+
+
+def _cost(spec: ModelSpec, response: Any, prompt: int, completion: int) -> float:
+    """litellm's cost for models in its cost map; the pool's prices otherwise (custom providers)."""
+    if spec.price_source == "litellm":
+        import litellm
+
+        try:
+            cost = litellm.completion_cost(completion_response=response, model=spec.litellm_model)
+            if cost is not None:
+                return float(cost)
+        except Exception:  # noqa: BLE001 - not in the cost map under this string: pool prices
+            pass
+    return spec.cost(prompt, completion)
+
+
+def _prompt_tokens(spec: ModelSpec, request: LLMRequest) -> int:
+    import litellm
+
+    try:
+        return int(litellm.token_counter(model=spec.litellm_model, messages=list(request.messages)))
+    except Exception:  # noqa: BLE001 - unknown tokenizer: a generous character bound
+        return sum(len(str(m.get("content", ""))) for m in request.messages) // 2 + 8
+
+
+def _count_text(spec: ModelSpec, text: str) -> int:
+    import litellm
+
+    try:
+        return int(litellm.token_counter(model=spec.litellm_model, text=text))
+    except Exception:  # noqa: BLE001
+        return len(text) // 2 + 1
