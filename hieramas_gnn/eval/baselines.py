@@ -1,0 +1,309 @@
+"""The baselines users compare a learned design against, all on the same client and cost accounting.
+
+Method names (stable; they are the `method` of the JSON rows of `hieramas baselines`):
+
+- `single:<m>`  model m answers directly (position `single`).
+- `cot:<m>`     model m is asked to think step by step first.
+- `sc:<m>`      self-consistency: `sc_samples` chain-of-thought samples of m (sample index 0..n-1,
+                temperature `sc_temperature`), plurality vote.
+- `moa`, `moa2` Mixture-of-Agents with 1 and 2 layers: every pool model proposes; with 2 layers
+                every model then re-answers having read all proposals; the anchor aggregates.
+- `debate`      `debate_agents` agents (the first pool models, cycling) × `debate_rounds` rounds;
+                from round 2 each agent reads its own and the others' previous answers; the
+                final answer is the plurality of the last round.
+- `vote`        plurality vote of all pool models' direct answers (the `single` calls).
+- `chain`, `star`, `complete`, `layered`, `random`  fixed topologies over all roles of the
+                family, run by the MAS executor; role i gets `fixed_k` proposers taken round-robin
+                from the pool starting at model i, the anchor synthesizes and decides; `random`
+                draws one DAG per query from a generator seeded by `seed`.
+- `oracle`      right when at least one pool model's direct answer is right (an upper bound;
+                its cost is that of asking every model).
+
+The anchor model is `anchor` when set, otherwise the first model of the pool.
+
+Plurality vote and ties (`plurality`): unparseable answers (None) cast no vote; the answer with
+the most votes wins; a tie goes to the tied answer that was given *first* in the order of the
+voters (pool order for `vote`, sample order for `sc`, agent order for `debate`). This is the rule
+of `hieramas outcomes inspect` too, so `vote` over replay reproduces the plurality computed from
+the outcome table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm.types import LLMCallError, LLMRecord
+from hieramas_gnn.mas.design import Design, Mixture
+from hieramas_gnn.mas.executor import run_design
+from hieramas_gnn.mas.roles import RoleSet
+from hieramas_gnn.mas.supernode import Episode, now_ms, quote
+from hieramas_gnn.mas.topologies import FIXED_TOPOLOGIES, topology
+from hieramas_gnn.mas.trace import Trace
+from hieramas_gnn.tasks.base import Question, Task
+
+PER_MODEL = ("single", "cot", "sc")
+GROUPS = (*PER_MODEL, "moa", "moa2", "debate", "vote", *FIXED_TOPOLOGIES, "random", "oracle")
+Job = Callable[[Any], Awaitable[Trace]]
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Knobs of the baselines (each one is read by the method it names)."""
+
+    sc_samples: int = 5            # samples per query for sc:<m>
+    sc_temperature: float = 0.7    # sampling temperature for sc:<m>
+    temperature: float = 0.0       # temperature of every other call
+    fixed_k: int = 3               # proposers per role in the fixed topologies
+    anchor: str | None = None      # synthesizer / decision / aggregator model (None: pool's first)
+    debate_agents: int = 3
+    debate_rounds: int = 2
+    random_density: float = 0.5    # edge density of the `random` topology
+    seed: int = 0                  # seeds the `random` topology's DAGs
+
+
+def plurality(answers: Sequence[str | None]) -> str | None:
+    """Most common non-None answer; ties go to the tied answer that appears first."""
+    counts = Counter(a for a in answers if a is not None)
+    if not counts:
+        return None
+    best = max(counts.values())
+    return next(a for a in answers if a is not None and counts[a] == best)
+
+
+def expand_methods(methods: Sequence[str] | None, models: Sequence[str]) -> list[str]:
+    """Method specs -> method names. A bare `single`/`cot`/`sc` means every pool model;
+    `single:<m>` one model (checked against the pool); None means every group."""
+    out: list[str] = []
+    for spec in (GROUPS if not methods else methods):
+        group, _, model = spec.partition(":")
+        if group not in GROUPS:
+            raise UserError(f"--methods: unknown method {spec!r} (known: {', '.join(GROUPS)})")
+        if group in PER_MODEL:
+            if model and model not in models:
+                raise UserError(f"--methods: {spec!r} names a model not in the pool ({', '.join(models)})")
+            out += [f"{group}:{m}" for m in ([model] if model else models)]
+        elif model:
+            raise UserError(f"--methods: {group!r} takes no model (got {spec!r})")
+        else:
+            out.append(group)
+    return list(dict.fromkeys(out))
+
+
+class Baselines:
+    """Builds, per (method, question), the job that runs it: `async (client) -> Trace`."""
+
+    def __init__(self, task: Task, roleset: RoleSet, models: Sequence[str], cfg: BaselineConfig):
+        if not models:
+            raise UserError("baselines: the pool has no models")
+        self.task, self.roleset, self.models, self.cfg = task, roleset, list(models), cfg
+        self.anchor = cfg.anchor or self.models[0]
+        if self.anchor not in self.models:
+            raise UserError(f"baselines: anchor {self.anchor!r} is not in the pool")
+        self._rng = np.random.default_rng(cfg.seed)
+
+    # ------------------------------------------------------------------ jobs
+    def job(self, method: str, question: Question) -> Job:
+        group, _, model = method.partition(":")
+        if group in FIXED_TOPOLOGIES or group == "random":
+            design = self.fixed_design(group)
+            return lambda client: self._design_job(method, design, question, client)
+        body = {"single": self._single, "cot": self._cot, "sc": self._sc, "moa": self._moa,
+                "moa2": self._moa, "debate": self._debate, "vote": self._vote,
+                "oracle": self._oracle}[group]
+        temperature = self.cfg.sc_temperature if group == "sc" else self.cfg.temperature
+
+        async def run(client: Any) -> Trace:
+            ep = Episode(self.task, question, client, self.roleset, 0, temperature)
+            trace = Trace(task=self.task.name, question_id=question.id, method=method)
+            start = now_ms()
+            try:
+                text, answer, correct, latency = await body(ep, model or method)
+                trace.answer, trace.correct, trace.latency_ms = answer, correct, latency
+            except LLMCallError as exc:
+                trace.fail(ep.failure or str(exc))
+            trace.wall_ms = now_ms() - start
+            trace.calls = [c for _, c in sorted(ep.calls, key=lambda oc: oc[0])]
+            return trace
+
+        return run
+
+    def fixed_design(self, name: str) -> Design:
+        """The fixed-topology design (a fresh random DAG per call for `random`)."""
+        roles, m, k = self.roleset.names, self.models, min(self.cfg.fixed_k, len(self.models))
+        mixtures = tuple(Mixture(tuple(m[(i + j) % len(m)] for j in range(k)), self.anchor)
+                         for i in range(len(roles)))
+        edges = topology(name, len(roles), rng=self._rng, density=self.cfg.random_density)
+        return Design(roles, mixtures, edges, self.anchor)
+
+    async def _design_job(self, method: str, design: Design, q: Question, client: Any) -> Trace:
+        trace = await run_design(design, q, self.task, client, self.roleset,
+                                 temperature=self.cfg.temperature)
+        trace.method = method
+        return trace
+
+    # ------------------------------------------------------------------ bodies
+    # Each returns (text, answer, correct, critical-path latency in ms); LLMCallError propagates.
+    async def _ask(self, ep: Episode, model: str, template: str, slot: int, *, sample: int = 0,
+                   role: str = "single", position: str = "single") -> LLMRecord:
+        user = self.roleset.render(template, question=ep.question.text, instruction=ep.task.instruction())
+        system = self.roleset.templates["single_system"]
+        req = ep.request(model, system, user, role=role, position=position, context_answers=[],
+                         sample_index=sample)
+        return await ep.call(req, (0, 0, slot))
+
+    async def _single(self, ep: Episode, model: str) -> tuple:
+        rec = await self._ask(ep, model, "single_user", 0)
+        answer, correct = await ep.grade(rec.text)
+        return rec.text, answer, correct, rec.latency_ms
+
+    async def _cot(self, ep: Episode, model: str) -> tuple:
+        rec = await self._ask(ep, model, "cot_user", 0)
+        answer, correct = await ep.grade(rec.text)
+        return rec.text, answer, correct, rec.latency_ms
+
+    async def _sc(self, ep: Episode, model: str) -> tuple:
+        recs = await _all([self._ask(ep, model, "cot_user", i, sample=i)
+                           for i in range(self.cfg.sc_samples)])
+        return self._voted(ep, recs)
+
+    async def _vote(self, ep: Episode, _: str) -> tuple:
+        recs = await _all([self._ask(ep, m, "single_user", i) for i, m in enumerate(self.models)])
+        return self._voted(ep, recs)
+
+    async def _oracle(self, ep: Episode, _: str) -> tuple:
+        recs = await _all([self._ask(ep, m, "single_user", i) for i, m in enumerate(self.models)])
+        answers = [ep.task.extract(r.text, ep.question) for r in recs]
+        right = [a for a in answers if ep.task.is_correct(a, ep.question)]
+        answer = right[0] if right else plurality(answers)
+        return None, answer, bool(right), max(r.latency_ms for r in recs)
+
+    def _voted(self, ep: Episode, recs: list[LLMRecord]) -> tuple:
+        answer = plurality([ep.task.extract(r.text, ep.question) for r in recs])
+        return None, answer, ep.task.is_correct(answer, ep.question), max(r.latency_ms for r in recs)
+
+    async def _moa(self, ep: Episode, method: str) -> tuple:
+        layers = 2 if method == "moa2" else 1
+        recs = await _all([self._ask(ep, m, "single_user", i, role="moa", position="proposer")
+                           for i, m in enumerate(self.models)])
+        latency = max(r.latency_ms for r in recs)
+        for layer in range(1, layers + 1):
+            texts = [r.text for r in recs]
+            final = layer == layers
+            models = [self.anchor] if final else self.models
+            recs = await _all([self._aggregate(ep, m, texts, layer, i, final)
+                               for i, m in enumerate(models)])
+            latency += max(r.latency_ms for r in recs)
+        answer, correct = await ep.grade(recs[0].text)
+        return recs[0].text, answer, correct, latency
+
+    async def _aggregate(self, ep: Episode, model: str, texts: list[str], layer: int, slot: int,
+                         final: bool) -> LLMRecord:
+        user = self.roleset.render(
+            "aggregator_user", question=ep.question.text, instruction=ep.task.instruction(),
+            proposals=quote([(f"Response {j + 1}", t) for j, t in enumerate(texts)]))
+        req = ep.request(model, self.roleset.templates["single_system"], user, role="moa",
+                         position="aggregator" if final else "synthesizer",
+                         context_answers=[ep.task.extract(t, ep.question) for t in texts])
+        return await ep.call(req, (layer, 1, slot))
+
+    async def _debate(self, ep: Episode, _: str) -> tuple:
+        agents = [self.models[i % len(self.models)] for i in range(self.cfg.debate_agents)]
+        samples = [agents[:i].count(m) for i, m in enumerate(agents)]  # repeated models differ
+        recs = await _all([self._ask(ep, m, "single_user", i, sample=samples[i], role="debate",
+                                     position="debate") for i, m in enumerate(agents)])
+        latency = max(r.latency_ms for r in recs)
+        for rnd in range(1, self.cfg.debate_rounds):
+            texts = [r.text for r in recs]
+            recs = await _all([self._rebut(ep, m, texts, i, rnd, samples[i])
+                               for i, m in enumerate(agents)])
+            latency += max(r.latency_ms for r in recs)
+        return self._voted(ep, recs)[:3] + (latency,)
+
+    async def _rebut(self, ep: Episode, model: str, texts: list[str], agent: int, rnd: int,
+                     sample: int) -> LLMRecord:
+        order = [agent] + [j for j in range(len(texts)) if j != agent]  # own answer first
+        heads = ["Your previous answer" if j == agent else f"Agent {j + 1}" for j in order]
+        user = self.roleset.render(
+            "debate_user", question=ep.question.text, instruction=ep.task.instruction(),
+            context=quote([(h, texts[j]) for h, j in zip(heads, order)]))
+        req = ep.request(model, self.roleset.templates["single_system"], user, role="debate",
+                         position="debate", sample_index=sample,
+                         context_answers=[ep.task.extract(texts[j], ep.question) for j in order])
+        return await ep.call(req, (rnd, 0, agent))
+
+
+async def _all(aws: list[Awaitable[LLMRecord]]) -> list[LLMRecord]:
+    """Await every call; re-raise the first LLMCallError only after all have finished (so every
+    completed call is recorded). Other exceptions are bugs and propagate as they are."""
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return list(results)
+
+
+class SharedCalls:
+    """Client wrapper that makes each distinct request once per run and shares the record.
+
+    Several baselines ask the very same thing (`single:<m>`, `vote` and `oracle` all need m's
+    direct answer). The first asker pays; later askers get the same record flagged
+    `cache_hit=True`, so each method's trace still carries the full cost of its calls while
+    "money spent" (cost over records that are not hits) counts each call once. Failures are not
+    shared with later askers (a failed request is tried again).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._done: dict[str, asyncio.Future] = {}
+
+    async def complete(self, request: Any) -> LLMRecord:
+        import dataclasses
+        import json
+
+        key = json.dumps([request.model, request.messages, request.temperature, request.max_tokens,
+                          request.sample_index, request.prompt_version, request.metadata,
+                          getattr(request, "params", {})], sort_keys=True, default=str)
+        fut = self._done.get(key)
+        if fut is not None:
+            record = await asyncio.shield(fut)
+            return dataclasses.replace(record, cache_hit=True)
+        fut = self._done[key] = asyncio.get_running_loop().create_future()
+        try:
+            record = await self.client.complete(request)
+        except BaseException as exc:
+            del self._done[key]
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        fut.set_result(record)
+        return record
+
+
+async def run_baselines(baselines: Baselines, methods: Sequence[str], questions: Sequence[Question],
+                        client: Any, max_in_flight: int = 32,
+                        on_done: Callable[[Trace], None] | None = None) -> dict[str, list[Trace]]:
+    """Every method on every question (one run_many over all of them); traces per method."""
+    from hieramas_gnn.mas.executor import run_many
+
+    jobs = [baselines.job(m, q) for m in methods for q in questions]
+    traces = await run_many(jobs, SharedCalls(client), max_in_flight=max_in_flight, on_done=on_done)
+    n = len(questions)
+    return {m: traces[i * n:(i + 1) * n] for i, m in enumerate(methods)}
+
+
+def result_rows(traces_by_method: dict[str, list[Trace]]) -> list[dict[str, Any]]:
+    """One row per method with the `hieramas baselines` columns (per-query means, p50 latency).
+
+    Accuracy is over all n queries with failed episodes counted as not correct; `n_failed` says
+    how many failed (and the CLI prints their reasons), so a failure is never silently a 0.
+    """
+    from hieramas_gnn.eval.evaluate import summarize
+
+    return [summarize(m, ts) for m, ts in traces_by_method.items()]
