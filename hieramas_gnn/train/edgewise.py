@@ -216,3 +216,42 @@ def policy_edge_fn(policy, builder) -> EdgeLogitFn:
         return mat.index_put((pairs[0], pairs[1]), logits)
 
     return edge_fn
+
+
+def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Question],
+                       val_qs: Sequence[Question], test_qs: Sequence[Question], runner,
+                       reward_fn: Callable[[object], float], s2cfg, ewcfg: EdgewiseConfig
+                       ) -> tuple[list[dict], dict]:
+    """Stage 2 vs the three per-edge comparators on equal rollout budgets, plus a random DAG.
+
+    Stage 2 trains the policy's score head (in place); G-Designer trains the edge head of a
+    copy of the policy. Every method uses `select`'s mixtures on its DAGs. Returns rows (the
+    `hieramas baselines` columns plus `rollouts`, the training budget spent) and stage-2 info.
+    """
+    import copy
+    from dataclasses import replace
+
+    from hieramas_gnn.eval.evaluate import evaluate_designs
+    from hieramas_gnn.train import stage2
+
+    n_roles = len(builder.role_names)
+    scorer = stage2.PolicyGraphScorer(policy, builder)
+    result, budget = stage2.fit_stage2(scorer, select, train_qs, val_qs, runner, reward_fn, n_roles, s2cfg)
+    test_propose = stage2.random_proposer(n_roles, replace(s2cfg, seed=s2cfg.seed + 10_007))
+    cands = {q.id: test_propose(q) for q in test_qs}
+    chosen = stage2.choose_designs(scorer, test_qs, select, lambda q: cands[q.id])
+    pick = np.random.default_rng(s2cfg.seed + 1)
+    random_dags = [cands[q.id][int(pick.integers(len(cands[q.id])))] for q in test_qs]
+    rows = [evaluate_designs("stage2-graph-classifier", chosen, test_qs, runner, rollouts=budget),
+            evaluate_designs("random-dag-same-pool", select(test_qs, random_dags), test_qs, runner, rollouts=0)]
+    ew = replace(ewcfg, budget=budget)
+    for method in ("gptswarm", "agentprune"):
+        res = train_free(method, n_roles, train_qs, select, runner, reward_fn, ew)
+        rows.append(evaluate_designs(method, res.choose(test_qs, select), test_qs, runner, rollouts=res.rollouts))
+    twin = copy.deepcopy(policy)
+    res = train_gdesigner(policy_edge_fn(twin, builder), list(twin.edge_head.parameters()), train_qs, select,
+                          runner, reward_fn, ew)
+    rows.append(evaluate_designs("gdesigner", res.choose(test_qs, select), test_qs, runner, rollouts=res.rollouts))
+    info = {"stage2_val_auc": result.best_val_auc, "stage2_best_epoch": result.best_epoch,
+            "budget_rollouts": budget, "stage2_train_queries": result.n_train_queries}
+    return rows, info

@@ -297,6 +297,23 @@ def train_classifier(scorer: GraphScorer, train: Sequence[QueryRollouts], val: S
                         n_train_rollouts=len(flat), n_train_queries=len(train))
 
 
+def fit_stage2(scorer: GraphScorer, select: DesignFn, train_qs: Sequence[Question],
+               val_qs: Sequence[Question], runner, reward_fn: Callable[[object], float], n_roles: int,
+               cfg: Stage2Config, log: Callable[[dict, int], None] | None = None) -> tuple[Stage2Result, int]:
+    """Generate labelled rollouts on the train and validation queries, then train the classifier.
+
+    Returns the training result and the rollouts spent (the budget the comparators get).
+    """
+    before = runner.rollouts
+    propose = random_proposer(n_roles, cfg)
+    train = [qr for qr in generate_data(train_qs, select, propose, runner, reward_fn, cfg) if qr.informative]
+    val = [qr for qr in generate_data(val_qs, select, propose, runner, reward_fn, cfg) if qr.informative]
+    if not val:  # no informative validation query: fall back to a split of the training ones
+        train, val = split_queries(train, cfg)
+    result = train_classifier(scorer, train, val, cfg, log)
+    return result, runner.rollouts - before
+
+
 # ---------------------------------------------------------------- inference
 
 
