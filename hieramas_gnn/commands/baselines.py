@@ -1,0 +1,152 @@
+"""`hieramas baselines`: run the comparison baselines on a task with a pool, print one table, write JSON.
+
+    hieramas baselines --task mmlu_redux --pool replay-mmlu-redux --methods single vote oracle \
+        --limit 500 --json out.json
+
+Columns: method, accuracy, $ per query, tokens per query, calls per query, p50 latency (ms),
+failed episodes. JSON: {"task", "backend", "n", "results": [{"method", "accuracy", "cost_usd",
+"tokens", "calls", "latency_ms_p50", "n", "n_failed"}]}. Method names are listed in
+`hieramas_gnn/eval/baselines.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "baselines", help="run single-LLM, CoT, self-consistency, MoA, debate, vote, fixed-DAG and oracle baselines",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, help="task name (see `hieramas tasks`)")
+    p.add_argument("--pool", required=True, help="pool name (data/pools/<name>.yaml) or path")
+    p.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                   help="methods (space or comma separated): single[:<model>], cot[:<model>], "
+                        "sc[:<model>], moa, moa2, debate, vote, chain, star, complete, layered, "
+                        "random, oracle (default: all; a bare per-model method means every model)")
+    p.add_argument("--limit", type=int, default=None, help="first N questions only")
+    p.add_argument("--split", default="test", help="dataset split (default: test)")
+    p.add_argument("--data", default=None, help="question file to load instead of the task's default")
+    p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the rows as JSON")
+    p.add_argument("--cache", default=None, metavar="PATH", help="rollout cache (SQLite); default: none")
+    p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
+    p.add_argument("--max-in-flight", type=int, default=32, help="LLM calls in flight at once")
+    p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this run")
+    p.add_argument("--anchor", default=None, help="synthesizer/decision/aggregator model (default: the pool's first)")
+    p.add_argument("--sc-samples", type=int, default=5, help="samples per query for sc:<model>")
+    p.add_argument("--fixed-k", type=int, default=3, help="proposers per role in the fixed topologies")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random-topology baseline")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.eval.baselines import (BaselineConfig, Baselines, expand_methods,
+                                             result_rows, run_baselines)
+    from hieramas_gnn.llm.pool import load_pool
+    from hieramas_gnn.mas.roles import get_roleset
+    from hieramas_gnn.tasks import get_task
+
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be >= 1, got {args.limit}")
+    if args.max_in_flight < 1:
+        raise UserError(f"--max-in-flight must be >= 1, got {args.max_in_flight}")
+    if args.sc_samples < 1 or args.fixed_k < 1:
+        raise UserError("--sc-samples and --fixed-k must be >= 1")
+    task = get_task(args.task)
+    pool = load_pool(args.pool)
+    methods = expand_methods(_split(args.methods), pool.names)
+    cfg = BaselineConfig(sc_samples=args.sc_samples, fixed_k=args.fixed_k, anchor=args.anchor,
+                         seed=args.seed)
+    baselines = Baselines(task, get_roleset(task.family), pool.names, cfg)
+    questions = task.load(path=args.data, split=args.split, limit=args.limit)
+    if not questions:
+        raise UserError(f"task {args.task}: no questions loaded (split {args.split!r})")
+    client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget)
+    with _progress(len(methods) * len(questions)) as tick:
+        traces = asyncio.run(run_baselines(baselines, methods, questions, client,
+                                           args.max_in_flight, on_done=tick))
+    rows = result_rows(traces)
+    report = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "results": rows}
+    print_table(report)
+    _print_failures(traces)
+    if args.json_out:
+        write_json(report, args.json_out)
+    return 0
+
+
+def make_client(pool: Any, cache_path: str | None, cache_mode: str, max_in_flight: int,
+                budget: float | None) -> Any:
+    """The project's LLM client over the pool, with the rollout cache when one is given."""
+    from hieramas_gnn.llm.cache import RolloutCache
+    from hieramas_gnn.llm.client import ClientConfig, LLMClient
+
+    cache = RolloutCache(cache_path, cache_mode) if cache_path else None
+    cfg = ClientConfig(max_concurrency=max_in_flight, per_model_concurrency=max_in_flight,
+                       budget_usd=budget)
+    return LLMClient(pool, cache, cfg)
+
+
+def backend_name(pool: Any) -> str:
+    """The litellm providers of the pool's models (`replay`, `sim`, `openai+anthropic`, ...)."""
+    providers = dict.fromkeys(spec.provider or spec.litellm_model for spec in pool.models)
+    return "+".join(providers)
+
+
+def print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['task']} · {report['backend']} · n = {report['n']}")
+    width = max([len("method")] + [len(r["method"]) for r in report["results"]])
+    table.add_column("method", no_wrap=True, min_width=width)
+    for col in ("accuracy", "$/query", "tokens/q", "calls/q", "p50 ms", "failed"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in report["results"]:
+        table.add_row(r["method"], f"{r['accuracy']:.4f}", f"{r['cost_usd']:.6f}",
+                      f"{r['tokens']:.1f}", f"{r['calls']:.2f}", f"{r['latency_ms_p50']:.1f}",
+                      str(r.get("n_failed", 0)))
+    Console(width=max(100, width + 70)).print(table)
+
+
+def write_json(report: dict[str, Any], path: str) -> None:
+    import json
+    from pathlib import Path
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def _split(methods: list[str] | None) -> list[str] | None:
+    if not methods:
+        return None
+    return [m for chunk in methods for m in chunk.split(",") if m]
+
+
+def _print_failures(traces: dict[str, list[Any]]) -> None:
+    failed = [(m, t) for m, ts in traces.items() for t in ts if t.failed]
+    if failed:
+        print(f"{len(failed)} episodes failed (counted as not correct); first reasons:", file=sys.stderr)
+        for m, t in failed[:5]:
+            print(f"  {m} {t.question_id}: {t.failure_reason}", file=sys.stderr)
+
+
+class _progress:
+    """A tqdm bar on stderr over episodes (disabled when stderr is not a terminal)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total, unit="ep", disable=not sys.stderr.isatty(), file=sys.stderr)
+        return lambda trace: self.bar.update(1)
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
