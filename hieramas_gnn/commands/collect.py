@@ -1,0 +1,228 @@
+"""`hieramas collect --config FILE.yaml`: run designs over queries and fill the rollout cache.
+
+The config (paths are relative to the config file's folder; every field is documented in
+docs/LLM.md):
+
+    task: gsm8k                 # task name (`hieramas tasks`)
+    split: test                 # split passed to Task.load
+    data: null                  # optional question file (jsonl / jsonl.gz) for Task.load
+    limit: 50                   # first N questions (null: all)
+    pool: openrouter-example    # pool name (data/pools/<name>.yaml) or a path
+    designs:                    # what runs on every question; each item is one of
+      - single                  #   a baseline method of `hieramas baselines` (single:<m>, vote, chain, ...)
+      - designs/best.json       #   a Design JSON/YAML file
+      - {roles: [...], mixtures: [...], edges: [...], decision: m}   # an inline Design
+    samples: 1                  # Designs run with sample indices 0..samples-1
+    temperature: 0.0
+    cache: runs/cache.sqlite    # the rollout cache (mode rw)
+    budget_usd: 5.0             # spend cap of this run (null: none); hits are free
+    max_in_flight: 32           # calls in flight across all queries (the executor's bound)
+    client: {per_model_concurrency: 8, rpm: null, max_retries: 4, timeout_s: 120}
+    seed: 0                     # seeds the `random` baseline topology
+    out: null                   # optional traces jsonl
+
+Resumable: every completed call is committed to the cache the moment it returns, so re-running
+the same config after a crash (or a budget stop) replays those calls as free hits and pays only
+for the rest. Exit codes: 0 all done, 1 some traces failed, 3 the budget stopped the run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from hieramas_gnn.errors import ConfigError
+
+_CLIENT_KEYS = ("max_concurrency", "per_model_concurrency", "rpm", "max_retries",
+                "backoff_base_s", "backoff_max_s", "timeout_s", "assumed_max_tokens")
+
+
+@dataclass
+class CollectConfig:
+    """A collect run (see the module docstring for the YAML)."""
+
+    task: str
+    pool: str
+    designs: list[Any]
+    cache: str
+    split: str = "test"
+    data: str | None = None
+    limit: int | None = None
+    samples: int = 1
+    temperature: float = 0.0
+    budget_usd: float | None = None
+    max_in_flight: int = 32
+    client: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    out: str | None = None
+
+
+def load_collect_config(path: str | Path) -> CollectConfig:
+    """Read and validate a collect YAML; errors name the file and the field."""
+    import yaml
+
+    path = Path(path)
+    where = f"collect config {path.name}"
+    if not path.exists():
+        raise ConfigError(f"{where}: no such file {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    known = {f.name for f in fields(CollectConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{where}: {unknown[0]}: unknown field (known: {', '.join(sorted(known))})")
+    for key in ("task", "pool", "designs", "cache"):
+        if raw.get(key) in (None, "", []):
+            raise ConfigError(f"{where}: {key}: required")
+    if not isinstance(raw["designs"], list):
+        raise ConfigError(f"{where}: designs: must be a list")
+    client = raw.get("client") or {}
+    bad = sorted(set(client) - set(_CLIENT_KEYS)) if isinstance(client, dict) else ["(not a mapping)"]
+    if bad:
+        raise ConfigError(f"{where}: client.{bad[0]}: unknown field (known: {', '.join(_CLIENT_KEYS)})")
+    for key, low in (("limit", 1), ("samples", 1), ("max_in_flight", 1)):
+        if raw.get(key) is not None and (not isinstance(raw[key], int) or raw[key] < low):
+            raise ConfigError(f"{where}: {key}: must be an integer >= {low}")
+    if raw.get("budget_usd") is not None and not (isinstance(raw["budget_usd"], (int, float)) and raw["budget_usd"] >= 0):
+        raise ConfigError(f"{where}: budget_usd: must be a number >= 0")
+    base = path.resolve().parent
+    for key in ("data", "cache", "out"):
+        if raw.get(key):
+            raw[key] = str(base / raw[key])
+    pool = str(raw["pool"])
+    if pool.endswith((".yaml", ".yml")) or "/" in pool:
+        raw["pool"] = str(base / pool)
+    raw["designs"] = [str(base / d) if isinstance(d, str) and d.endswith((".json", ".yaml", ".yml")) else d
+                      for d in raw["designs"]]
+    return CollectConfig(**raw)
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "collect", help="run designs over queries and fill the rollout cache (resumable)",
+        description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", required=True, help="collect config YAML (see docs/LLM.md)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--summary", help="also write the run summary as JSON to this file")
+    p.set_defaults(func=run)
+
+
+def build_jobs(cfg: CollectConfig, pool: Any) -> list[Any]:
+    """One job per (design, question, sample): Designs via the executor, methods via baselines."""
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.eval.baselines import BaselineConfig, Baselines, expand_methods
+    from hieramas_gnn.mas.design import Design
+    from hieramas_gnn.mas.executor import Job
+    from hieramas_gnn.mas.roles import get_roleset
+    from hieramas_gnn.tasks import get_task
+
+    task = get_task(cfg.task)
+    questions = task.load(cfg.data, split=cfg.split, limit=cfg.limit)
+    roleset = get_roleset(task.family)
+    baselines = Baselines(task, roleset, pool.names,
+                          BaselineConfig(temperature=cfg.temperature, seed=cfg.seed))
+    jobs: list[Any] = []
+    for i, entry in enumerate(cfg.designs):
+        try:
+            if isinstance(entry, str) and not entry.endswith((".json", ".yaml", ".yml")):
+                for method in expand_methods([entry], pool.names):
+                    jobs += [baselines.job(method, q) for q in questions]
+                continue
+            design = _load_design(entry).validate(roleset, pool.names)
+        except (UserError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"collect config: designs[{i}]: {exc}") from exc
+        jobs += [Job(design, q, task, roleset, sample_index=s, temperature=cfg.temperature)
+                 for q in questions for s in range(cfg.samples)]
+    return jobs
+
+
+def _load_design(entry: Any) -> Any:
+    import yaml
+
+    from hieramas_gnn.mas.design import Design
+
+    if isinstance(entry, dict):
+        return Design.from_dict(entry)
+    path = Path(entry)
+    if not path.exists():
+        raise ValueError(f"no such design file {path}")
+    return Design.from_dict(yaml.safe_load(path.read_text()))  # JSON is YAML
+
+
+def run(args: Any) -> int:
+    import asyncio
+
+    from hieramas_gnn.llm.cache import RolloutCache
+    from hieramas_gnn.llm.client import ClientConfig, LLMClient
+    from hieramas_gnn.llm.pool import load_pool
+
+    cfg = load_collect_config(args.config)
+    pool = load_pool(cfg.pool)
+    jobs = build_jobs(cfg, pool)
+    with RolloutCache(cfg.cache, "rw") as cache:
+        client = LLMClient(pool, cache, ClientConfig(budget_usd=cfg.budget_usd, seed=cfg.seed,
+                                                     **cfg.client))
+        traces = asyncio.run(_collect(jobs, client, cfg, quiet=args.quiet))
+        summary = _summary(traces, client, cache)
+    print(_summary_line(summary))
+    if args.summary:
+        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+    if summary["budget_stopped"]:
+        print(f"hieramas collect: budget ${cfg.budget_usd} reached; {summary['failed']} traces "
+              f"not complete. Raise budget_usd and re-run: completed calls are cached.")
+        return 3
+    return 1 if summary["failed"] else 0
+
+
+async def _collect(jobs: list[Any], client: Any, cfg: CollectConfig, quiet: bool) -> list[Any]:
+    """run_many over the jobs with a progress bar (calls, hits, $ spent, $ left)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hieramas_gnn.mas.executor import run_many
+
+    out = open(cfg.out, "w", encoding="utf-8") if cfg.out else None
+    columns = [TextColumn("collect"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[info]}")]
+    with Progress(*columns, disable=quiet, transient=False) as progress:
+        bar = progress.add_task("collect", total=len(jobs), info=_info(client))
+
+        def on_done(trace: Any) -> None:
+            if out is not None:
+                out.write(trace.to_json() + "\n")
+                out.flush()
+            progress.update(bar, advance=1, info=_info(client))
+
+        try:
+            return await run_many(jobs, client, max_in_flight=cfg.max_in_flight, on_done=on_done)
+        finally:
+            if out is not None:
+                out.close()
+
+
+def _info(client: Any) -> str:
+    s = client.stats
+    left = "∞" if client.budget_left is None else f"${client.budget_left:.4f}"
+    return f"calls {s.calls} · hits {s.cache_hits} · spent ${s.spent_usd:.4f} · left {left}"
+
+
+def _summary(traces: list[Any], client: Any, cache: Any) -> dict[str, Any]:
+    failed = [t for t in traces if t.failed]
+    stats = asdict(client.stats)
+    return {
+        "traces": len(traces), "failed": len(failed),
+        "budget_stopped": bool(failed) and client.stats.refused > 0,
+        "first_failure": failed[0].failure_reason if failed else None,
+        "provider_calls": stats["calls"], "attempts": stats["attempts"],
+        "retries": stats["retries"], "cache_hits": stats["cache_hits"],
+        "spent_usd": stats["spent_usd"], "budget_left_usd": client.budget_left,
+        "cache_path": str(cache.path), "cache_records": len(cache),
+    }
+
+
+def _summary_line(s: dict[str, Any]) -> str:
+    return (f"collect: {s['traces']} traces ({s['failed']} failed), {s['provider_calls']} provider "
+            f"calls, {s['cache_hits']} cache hits, ${s['spent_usd']:.4f} spent; cache "
+            f"{s['cache_path']} holds {s['cache_records']} records")
