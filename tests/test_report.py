@@ -23,12 +23,12 @@ def test_write_report_writes_all_files(tmp_path):
     assert set(paths) == {"report", "results", "pareto", "topology"}
 
 
-def test_results_json_has_rows_in_baselines_shape(tmp_path):
-    report.write_report(tmp_path, ROWS, meta={"task": "synthetic"})
+def test_results_json_has_the_baselines_shape(tmp_path):
+    report.write_report(tmp_path, ROWS, meta={"task": "synthetic", "backend": "sim", "n": 10})
     data = json.loads((tmp_path / "results.json").read_text())
-    assert data["task"] == "synthetic"
-    assert [r["method"] for r in data["rows"]] == [r["method"] for r in ROWS]
-    assert all(set(evaluate.ROW_KEYS) <= set(r) for r in data["rows"])
+    assert (data["task"], data["backend"], data["n"]) == ("synthetic", "sim", 10)
+    assert [r["method"] for r in data["results"]] == [r["method"] for r in ROWS]
+    assert all(set(evaluate.ROW_KEYS) <= set(r) for r in data["results"])
 
 
 def test_pareto_front_excludes_dominated_methods():

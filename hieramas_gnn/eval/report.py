@@ -1,8 +1,9 @@
 """Reports: the results table (markdown), a cost–accuracy Pareto plot, the chosen topology, JSON.
 
 `write_report(out, rows, ...)` writes `report.md`, `pareto.png`, `topology.png` (when a design
-is given) and `results.json` (the `hieramas baselines` JSON shape: a dict with `rows`, one per
-method, plus run metadata). Rows may carry `<metric>_std` columns (mean ± std over seeds).
+is given) and `results.json` (the `hieramas baselines` JSON shape: `task`, `backend`, `n`,
+and `results`, one row per method, plus run metadata). Rows may carry `<metric>_std` columns
+(mean ± std over seeds).
 Plots use matplotlib's Agg backend, so no display is needed.
 """
 
@@ -81,8 +82,10 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "
 
 
 def results_json(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
-    """The `hieramas baselines` JSON shape: metadata keys plus `rows` (one dict per method)."""
-    return {**meta, "rows": [dict(r) for r in rows]}
+    """The `hieramas baselines` JSON shape: `task`, `backend`, `n` (held-out queries) and
+    `results` (one row per method), plus any further metadata keys."""
+    return {"task": meta.get("task"), "backend": meta.get("backend"), "n": meta.get("n"),
+            **meta, "results": [dict(r) for r in rows]}
 
 
 def write_report(out: str | Path, rows: Sequence[dict[str, Any]], *, meta: dict[str, Any],
