@@ -345,7 +345,12 @@ def sample(policy: HieraPolicy, batch: HeteroData, *, decision: str | Sequence[s
         _check_designs(designs, role_names, g)
         dags = [tuple(d.edges) for d in designs]
         mixtures = [tuple(d.mixtures) for d in designs]
-    dags = list(dags) if dags is not None else (_stored_dags(batch, ptr) if mode == "mixture" else None)
+    if dags is None and mode == "mixture":
+        dags = _stored_dags(batch, ptr)
+    if dags is not None:
+        if len(dags) != g:
+            raise ValueError(f"got {len(dags)} DAGs for a batch of {g} graphs")
+        dags = [tuple(sorted((int(s), int(d)) for s, d in edges)) for edges in dags]
     if mode == "mixture":
         if dags is None:
             raise ValueError("mode='mixture' needs dags=, designs= or a batch built with DAG edges")

@@ -1,0 +1,112 @@
+"""Features: embedders, the embedding cache, and the feature matrices the policy reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hieramas_gnn.policy.features import (
+    CachedEmbedder, FeatureBuilder, HashingEmbedder, LLMNode, MiniLMEmbedder, as_llm_nodes,
+    position_encoding, price_features, text_key,
+)
+
+
+class CountingEmbedder:
+    """Hashing embedder that counts the texts it was asked to embed."""
+
+    def __init__(self, dim: int = 8) -> None:
+        self.inner = HashingEmbedder(dim)
+        self.name, self.calls = self.inner.name, []
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts):
+        self.calls.extend(texts)
+        return self.inner.embed(texts)
+
+
+def test_hashing_embedder_is_deterministic_and_unit_norm():
+    e = HashingEmbedder(16)
+    a, b = e.embed(["hello world", "other"]), HashingEmbedder(16).embed(["hello world", "other"])
+    assert a.shape == (2, 16)
+    assert torch.equal(a, b)
+    assert torch.allclose(a.norm(dim=-1), torch.ones(2))
+
+
+def test_hashing_embedder_separates_different_texts():
+    a, b = HashingEmbedder(64).embed(["solve the algebra problem", "write python code"])
+    assert float(a @ b) < 0.9
+
+
+def test_cached_embedder_embeds_each_text_once_in_memory():
+    inner = CountingEmbedder()
+    cached = CachedEmbedder(inner)
+    first = cached.embed(["a b", "c d", "a b"])
+    second = cached.embed(["c d"])
+    assert sorted(inner.calls) == ["a b", "c d"]
+    assert torch.equal(first[1], second[0]) and torch.equal(first[0], first[2])
+
+
+def test_cached_embedder_reuses_disk_cache_across_instances(tmp_path):
+    CachedEmbedder(CountingEmbedder(), tmp_path).embed(["role description"])
+    inner = CountingEmbedder()
+    out = CachedEmbedder(inner, tmp_path).embed(["role description"])
+    assert inner.calls == []
+    key = text_key(inner.name, "role description")
+    assert np.allclose(np.load(tmp_path / key[:2] / f"{key}.npy"), out[0].numpy())
+
+
+def test_cache_key_depends_on_embedder_name():
+    assert text_key("hashing-8", "x") != text_key("hashing-16", "x")
+
+
+def test_feature_dims_match_matrices():
+    fb = FeatureBuilder(HashingEmbedder(12), domain_vocab=["math", "code"], pos_dim=6, hint_dim=2)
+    models = [LLMNode("a", "small", 1e-7, 2e-7, (0.5, 0.1)), LLMNode("b", "big", 1e-5, 3e-5, (0.9, 0.8))]
+    assert fb.role_features(["x", "y", "z"]).shape == (3, fb.dims.role) == (3, 12 + 6)
+    assert fb.llm_features(models).shape == (2, fb.dims.llm) == (2, 12 + 4 + 2)
+    assert fb.query_features("q", {"domain": "code"}).shape == (1, fb.dims.query) == (1, 12 + 3)
+
+
+def test_domain_one_hot_uses_other_slot_for_unknown_domains():
+    fb = FeatureBuilder(HashingEmbedder(4), domain_vocab=["math", "code"])
+    q = fb.queries_features(["a", "b", "c"], [{"domain": "code"}, {"domain": "law"}, {}])
+    assert q[:, 4:].tolist() == [[0, 1, 0], [0, 0, 1], [0, 0, 1]]
+
+
+def test_no_domain_vocab_means_query_is_just_the_embedding():
+    fb = FeatureBuilder(HashingEmbedder(4))
+    assert fb.dims.query == 4 and fb.query_features("a", {"domain": "x"}).shape == (1, 4)
+
+
+def test_price_features_rank_cheap_below_expensive():
+    feats = price_features(as_llm_nodes([("cheap", "", (1e-7, 1e-7)), ("dear", "", (1e-5, 2e-5))]))
+    assert feats[0, 3] == 0.0 and feats[1, 3] == 1.0
+    assert feats[0, 2] < feats[1, 2] and feats[0, 0] < feats[1, 0]
+
+
+def test_ability_hints_of_wrong_width_are_rejected():
+    fb = FeatureBuilder(HashingEmbedder(4), hint_dim=2)
+    with pytest.raises(ValueError, match="ability hints"):
+        fb.llm_features([LLMNode("a", "p", 0.0, 0.0, (1.0,))])
+
+
+def test_duplicate_model_names_are_rejected():
+    with pytest.raises(ValueError, match="duplicate"):
+        as_llm_nodes([("a", "p", (0, 0)), ("a", "q", (0, 0))])
+
+
+def test_position_encoding_distinguishes_positions():
+    pe = position_encoding(5, 8)
+    assert pe.shape == (5, 8) and len({tuple(r.tolist()) for r in pe}) == 5
+
+
+def test_minilm_dimension_is_read_from_the_encoder():
+    emb = MiniLMEmbedder()
+    assert emb._model is None  # nothing loads until asked
+    out = emb.embed(["The solver writes the final answer.", "A cheap model good at arithmetic."])
+    assert emb.dim == 384 and out.shape == (2, 384)
+    assert torch.allclose(out.norm(dim=-1), torch.ones(2), atol=1e-4)
