@@ -1,0 +1,211 @@
+"""`hieramas demo [--out DIR] [--seeds N] [--quick]`: the whole product on the embedded default.
+
+For each seed: stage 1 (mixture selector, REINFORCE over random DAGs) and stage 2 (topology as
+graph classification) on the project's synthetic tasks with the offline `sim` pool, then the
+learned policy (method `hieramas`) is evaluated on held-out queries next to the baselines of
+`hieramas baselines` and a random DAG drawn from the same candidate pool. Writes `report.md`,
+`pareto.png`, `topology.png`, `results.json` (the `hieramas baselines` JSON format, mean ± std
+over seeds) and the exported policy (`policy/`) to `--out`. Nothing leaves the machine: every
+LLM call is simulated and cached in `--out/cache/rollouts.sqlite`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_POOL = "sim-demo"
+DEFAULT_BASELINES = ("single", "moa", "random", "chain", "complete", "vote")
+
+
+def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[str, Any]:
+    """The demo's run config (a `config.Config` dict); `quick` shrinks every size for tests."""
+    sizes = dict(train_size=16, val_size=8, test_size=16) if quick else dict(train_size=48, val_size=16, test_size=64)
+    return {
+        "run": {"name": "demo", "seed": seed, "out_dir": str(out / "runs" / f"seed{seed}")},
+        "task": {"name": "synthetic", **sizes},
+        "pool": {"name": pool},
+        "cache": {"path": str(out / "cache" / "rollouts.sqlite"), "mode": "rw"},
+        "client": {"max_in_flight": 64},
+        "policy": {"embedder": "minilm", "embed_cache": str(out / "cache" / "embeddings"),
+                   "options": {"hidden": 32 if quick else 64, "layers": 2, "k_proposers": 2}},
+        "stage1": {"steps": 6 if quick else 60, "batch_size": 8, "lr": 3e-3, "entropy_beta": 0.01,
+                   "temperature_start": 1.5, "temperature_end": 0.7, "dag_pool_size": 16,
+                   "val_every": 3 if quick else 10, "checkpoint_every": 20},
+        "stage2": {"options": {"n_candidates": 4 if quick else 8, "epochs": 4 if quick else 40,
+                               "patience": 8, "lr": 3e-3, "seed": seed}},
+        "reward": {"shape": "linear", "cost_lambda": 100.0, "alpha": 0.5},
+        "credit": {"baseline": "moving_average"},
+        "tracking": {"wandb": wandb, "progress": False, "designs_every": 1000},
+    }
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("demo", help="train and evaluate on the offline sim pool; write a report",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds (report gives mean ± std)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, ~1 minute)")
+    p.add_argument("--pool", default=DEFAULT_POOL, help=f"pool name or YAML (default: {DEFAULT_POOL})")
+    p.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default="offline",
+                   help="wandb mode (default offline; files stay in --out)")
+    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="key=value",
+                   help="config overrides, e.g. reward.cost_lambda=50 stage1.steps=100")
+    p.set_defaults(func=run)
+
+
+def demo_config(out: Path, seed: int, args: argparse.Namespace):
+    from hieramas_gnn.config import Config
+    from hieramas_gnn.config_io import from_dict, merge, parse_overrides
+
+    data = merge(settings(out, seed, args.quick, args.pool, args.wandb), parse_overrides(list(args.overrides)))
+    return from_dict(Config, data)
+
+
+def reward_fn(cfg):
+    from hieramas_gnn.train.rewards import shape_reward_scalar
+
+    rc = cfg.reward
+    return lambda t: shape_reward_scalar(bool(t.correct), float(t.cost_usd), rc.shape, rc.cost_lambda)
+
+
+def train_seed(cfg, client) -> dict[str, Any]:
+    """Stage 1 + stage 2 for one seed; the trained pieces and what they cost to train."""
+    from hieramas_gnn.config_io import from_dict
+    from hieramas_gnn.tracking import Tracker
+    from hieramas_gnn.train import stage2
+    from hieramas_gnn.train.setup import build_setup
+    from hieramas_gnn.train.stage1 import train_stage1
+
+    setup = build_setup(cfg, client=client)
+    s2cfg = from_dict(stage2.Stage2Config, cfg.stage2.options, "stage2.options")
+    t0 = time.perf_counter()
+    with Tracker(cfg) as tracker:
+        s1 = train_stage1(cfg, setup, tracker)
+        t1 = time.perf_counter()
+        select = stage2.policy_selector(setup.policy, setup.builder, setup.decision)
+        scorer = stage2.PolicyGraphScorer(setup.policy, setup.builder)
+        s2, rollouts = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
+                                         len(setup.builder.role_names), s2cfg, log=tracker.log)
+    return {"setup": setup, "select": select, "scorer": scorer, "s2cfg": s2cfg, "stage1": s1, "stage2": s2,
+            "stage2_rollouts": rollouts, "stage1_s": t1 - t0, "stage2_s": time.perf_counter() - t1}
+
+
+def evaluate_seed(trained: dict[str, Any], test, seed: int) -> tuple[list[dict], Any]:
+    """hieramas (best of K scored candidates) and a random DAG from the same candidates."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from hieramas_gnn.eval.evaluate import evaluate_designs
+    from hieramas_gnn.train import stage2
+
+    setup, select, s2cfg = trained["setup"], trained["select"], trained["s2cfg"]
+    n_roles = len(setup.builder.role_names)
+    propose = stage2.random_proposer(n_roles, replace(s2cfg, seed=s2cfg.seed + 10_007))
+    cands = {q.id: propose(q) for q in test}
+    setup.policy.eval()
+    chosen = stage2.choose_designs(trained["scorer"], test, select, lambda q: cands[q.id])
+    rng = np.random.default_rng(seed + 1)
+    rand = select(test, [cands[q.id][int(rng.integers(len(cands[q.id])))] for q in test])
+    rows = [evaluate_designs("hieramas", chosen, test, setup.runner),
+            evaluate_designs("hieramas-random-dag", rand, test, setup.runner)]
+    return rows, chosen[0]
+
+
+def run_baselines(cfg, client, test) -> list[dict]:
+    """The `hieramas baselines` rows on the held-out queries (they do not depend on the seed)."""
+    import asyncio
+
+    from hieramas_gnn.eval import baselines as B
+    from hieramas_gnn.train.setup import load_models, load_questions, load_roles
+
+    _, _, _, task = load_questions(cfg)
+    roleset, _ = load_roles(cfg, task)
+    pool, decision = load_models(cfg)
+    bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(anchor=decision, seed=cfg.run.seed))
+    methods = B.expand_methods(list(DEFAULT_BASELINES), pool.names)
+    traces = asyncio.run(B.run_baselines(bl, methods, test, client, max_in_flight=cfg.client.max_in_flight))
+    return B.result_rows(traces)
+
+
+def verdict(rows: list[dict]) -> list[str]:
+    """The demo's claims, checked on the aggregated rows (mean over seeds)."""
+    by = {r["method"]: r for r in rows}
+    h = by["hieramas"]
+    singles = [r for r in rows if r["method"].startswith("single:")]
+    best_single = max(singles, key=lambda r: r["accuracy"]) if singles else None
+    lines = []
+    if best_single:
+        lines.append(f"- vs best single model ({best_single['method']}, acc {best_single['accuracy']:.3f}): "
+                     f"{'BEATS' if h['accuracy'] > best_single['accuracy'] else 'does NOT beat'} it "
+                     f"(hieramas acc {h['accuracy']:.3f})")
+    for name in ("random", "hieramas-random-dag"):
+        if name in by:
+            lines.append(f"- vs {name} (acc {by[name]['accuracy']:.3f}, ${by[name]['cost_usd']:.2e}): "
+                         f"{'BEATS' if h['accuracy'] > by[name]['accuracy'] else 'does NOT beat'} it")
+    if "moa" in by:
+        lines.append(f"- cost vs Mixture-of-Agents (${by['moa']['cost_usd']:.2e}/query): hieramas "
+                     f"${h['cost_usd']:.2e}/query, {'LOWER' if h['cost_usd'] < by['moa']['cost_usd'] else 'NOT lower'}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from hieramas_gnn.errors import UserError
+
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hieramas_gnn.commands.baselines import backend_name
+    from hieramas_gnn.eval import report
+    from hieramas_gnn.eval.evaluate import aggregate_seeds
+    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.paths import ensure_offline_defaults
+    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, make_client
+
+    ensure_offline_defaults()
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg0 = demo_config(out, 0, args)
+    pool, _ = load_models(cfg0)
+    client = make_client(client_settings(cfg0), pool)
+    _, _, test, _ = load_questions(cfg0)
+    base_rows = run_baselines(cfg0, client, test)
+    per_seed, timings, infos, first = [], [], [], None
+    for seed in range(args.seeds):
+        cfg = cfg0 if seed == 0 else demo_config(out, seed, args)
+        t0 = time.perf_counter()
+        trained = train_seed(cfg, client)
+        rows, design = evaluate_seed(trained, test, seed)
+        per_seed.append(rows + base_rows)
+        timings.append(time.perf_counter() - t0)
+        infos.append({"seed": seed, "stage1_best_val_reward": trained["stage1"].best_val_reward,
+                      "stage2_val_auc": trained["stage2"].best_val_auc, "stage2_rollouts": trained["stage2_rollouts"],
+                      "stage1_s": round(trained["stage1_s"], 1), "stage2_s": round(trained["stage2_s"], 1)})
+        if first is None:
+            first = (trained, design)
+            export_policy(trained["setup"].policy, out / "policy", builder=trained["setup"].builder,
+                          decision=trained["setup"].decision, pool_name=cfg.pool.name,
+                          extra={"stage2": cfg.stage2.options, "seed": seed})
+        print(f"seed {seed}: {rows[0]['accuracy']:.3f} acc, ${rows[0]['cost_usd']:.2e}/query "
+              f"({timings[-1]:.0f}s)", flush=True)
+    rows = aggregate_seeds(per_seed)
+    wall = time.perf_counter() - start
+    meta = {"task": cfg0.task.name, "backend": backend_name(pool), "n": len(test), "pool": cfg0.pool.name,
+            "seeds": args.seeds,
+            "quick": bool(args.quick), "wall_s": round(wall, 1), "reward": f"{cfg0.reward.shape}, "
+            f"lambda={cfg0.reward.cost_lambda}", "per_seed": infos}
+    claims = verdict(rows)
+    report.write_report(out, rows, meta=meta, design=first[1], title="hieramas demo",
+                        sections=[("Claims (mean over seeds)", "\n".join(claims)),
+                                  ("Per seed", "\n".join(f"- {i}" for i in infos))])
+    print(report.markdown_table(rows))
+    print("\n".join(claims))
+    print(f"wrote {out}/report.md, results.json, pareto.png, topology.png, policy/ in {wall:.0f}s")
+    return 0
