@@ -65,6 +65,9 @@ class PolicyMeta:
         from hieramas_gnn.policy.features import FeatureBuilder
 
         emb = embedder if embedder is not None else embedder_from_name(self.embedder, cache_dir)
+        if emb.name != self.embedder:
+            raise UserError(f"embedder {emb.name!r} is not the one the policy bundle was trained with "
+                            f"({self.embedder!r})")
         if emb.dim != self.embedding_dim:
             raise UserError(f"embedder {emb.name!r} has dimension {emb.dim}; the policy bundle was "
                             f"trained with {self.embedder!r} of dimension {self.embedding_dim}")

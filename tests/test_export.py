@@ -1,0 +1,93 @@
+"""Policy bundles: round trip, version and pool checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.export import BUNDLE_VERSION, export_policy, load_policy, read_meta
+from hieramas_gnn.policy.sample import sample
+from hieramas_gnn.policy.testing import toy_builder, toy_policy, toy_queries
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    builder = toy_builder(n_roles=3, n_models=4)
+    policy = toy_policy(builder, conv="gat", k_proposers=3).eval()
+    out = export_policy(policy, tmp_path / "bundle", builder=builder, decision="model2",
+                        pool_name="toy", extra={"task": "synthetic"})
+    return builder, policy, out
+
+
+def test_round_trip_gives_identical_outputs(bundle):
+    builder, policy, out = bundle
+    loaded, meta = load_policy(out)
+    batch = builder.batch(toy_queries(3), dags=[[(0, 1)], [], [(2, 1)]])
+    a, b = policy(batch), loaded(batch)
+    for field in ("proposer", "synthesizer", "skip", "order", "edge", "graph"):
+        assert torch.equal(getattr(a, field), getattr(b, field)), field
+
+
+def test_round_trip_samples_the_same_designs(bundle):
+    builder, policy, out = bundle
+    loaded, meta = load_policy(out)
+    batch = meta.graph_builder().batch(toy_queries(4))
+    a = sample(policy, batch, decision=meta.decision, generator=torch.Generator().manual_seed(5))
+    b = sample(loaded, batch, decision=meta.decision, generator=torch.Generator().manual_seed(5))
+    assert a.designs == b.designs
+
+
+def test_meta_records_config_pool_roles_and_embedder(bundle):
+    builder, policy, out = bundle
+    meta = read_meta(out)
+    assert meta.version == BUNDLE_VERSION and meta.policy_config["conv"] == "gat"
+    assert meta.model_names == builder.llm_names and meta.role_names == builder.role_names
+    assert meta.embedder == "hashing-32" and meta.embedding_dim == 32
+    assert meta.decision == "model2" and meta.pool_name == "toy" and meta.extra == {"task": "synthetic"}
+
+
+def test_rebuilt_graph_builder_gives_the_same_features(bundle):
+    builder, _, out = bundle
+    rebuilt = read_meta(out).graph_builder()
+    assert torch.equal(rebuilt.role_x, builder.role_x) and torch.equal(rebuilt.llm_x, builder.llm_x)
+
+
+def test_wrong_version_is_refused(bundle):
+    _, _, out = bundle
+    meta = json.loads((out / "policy.json").read_text())
+    meta["version"] = BUNDLE_VERSION + 1
+    (out / "policy.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="version"):
+        load_policy(out)
+
+
+def test_mismatched_pool_is_refused_with_the_differences(bundle):
+    _, _, out = bundle
+    with pytest.raises(UserError, match=r"missing \['model3'\], extra \['gpt-x'\]"):
+        load_policy(out, pool=["model0", "model1", "model2", "gpt-x"])
+
+
+def test_matching_pool_and_roles_are_accepted(bundle):
+    builder, _, out = bundle
+    load_policy(out, pool=builder.models, roles=builder.roles)
+
+
+def test_mismatched_roles_are_refused(bundle):
+    _, _, out = bundle
+    with pytest.raises(UserError, match="roles"):
+        load_policy(out, roles=["role0", "role1"])
+
+
+def test_a_folder_without_a_bundle_is_refused(tmp_path):
+    with pytest.raises(UserError, match="not a policy bundle"):
+        load_policy(tmp_path)
+
+
+def test_another_embedder_is_refused(bundle):
+    from hieramas_gnn.policy.features import HashingEmbedder
+    _, _, out = bundle
+    with pytest.raises(UserError, match="hashing-16"):
+        read_meta(out).graph_builder(embedder=HashingEmbedder(16))
