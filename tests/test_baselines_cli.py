@@ -1,0 +1,43 @@
+"""`hieramas baselines` end to end through the real LLM client (litellm + the faults provider)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hieramas_gnn.cli import main
+
+POOL = """
+name: faults-pool
+models:
+  - {name: echo1, litellm_model: faults/succeed, input_cost_per_token: 1.0e-6,
+     output_cost_per_token: 2.0e-6, profile: echoes the prompt}
+  - {name: echo2, litellm_model: faults/succeed, input_cost_per_token: 2.0e-6,
+     output_cost_per_token: 4.0e-6, profile: echoes the prompt}
+"""
+
+
+def test_baselines_cli_writes_the_json_rows(tmp_path, capsys):
+    pool = tmp_path / "pool.yaml"
+    pool.write_text(POOL)
+    out = tmp_path / "rows.json"
+    code = main(["baselines", "--task", "synthetic", "--pool", str(pool), "--methods",
+                 "single,vote", "oracle", "--limit", "3", "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert (report["task"], report["backend"], report["n"]) == ("synthetic", "faults", 3)
+    assert [r["method"] for r in report["results"]] == ["single:echo1", "single:echo2", "vote", "oracle"]
+    for row in report["results"]:
+        assert {"method", "accuracy", "cost_usd", "tokens", "calls", "latency_ms_p50"} <= set(row)
+    rows = {r["method"]: r for r in report["results"]}
+    assert rows["vote"]["cost_usd"] == pytest.approx(rows["single:echo1"]["cost_usd"] + rows["single:echo2"]["cost_usd"])
+    assert "single:echo1" in capsys.readouterr().out
+
+
+def test_baselines_cli_unknown_method_exits_2(tmp_path, capsys):
+    pool = tmp_path / "pool.yaml"
+    pool.write_text(POOL)
+    code = main(["baselines", "--task", "synthetic", "--pool", str(pool), "--methods", "tree"])
+    assert code == 2
+    assert "unknown method 'tree'" in capsys.readouterr().err
