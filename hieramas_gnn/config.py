@@ -18,6 +18,9 @@ from typing import Any, Iterator, Literal
 from hieramas_gnn.config_io import from_dict, merge, parse_overrides, read_yaml, to_dict  # noqa: F401
 from hieramas_gnn.errors import ConfigError
 
+# Derived field -> the fields it is computed from (a read of the derived field reads them).
+DERIVED_FROM = {"run.dir": ("run.out_dir",), "stage1.anneal": ("stage1.anneal_steps",)}
+
 Problems = Iterator[tuple[str, str]]  # (field, message)
 
 
@@ -132,10 +135,21 @@ class CacheConfig:
 
 @dataclass
 class PolicyConfig:
-    """GNN policy settings, passed through to `hieramas_gnn.policy`."""
+    """GNN policy settings; `options` are passed through to `hieramas_gnn.policy.gnn.PolicyConfig`."""
 
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    """Text encoder: `minilm` (all-MiniLM-L6-v2, 384-d, offline) or `hashing` (tests, no model)."""
+    hashing_dim: int = 64
+    """Width of the hashing embedder (ignored by `minilm`, whose width comes from the model)."""
+    embed_cache: str | None = "runs/embeddings"
+    """Folder of the on-disk embedding cache; None: memory only."""
+    query_domains: bool = True
+    """Add a one-hot of the query's domain (from the training questions) to the query node."""
     options: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of the policy config (encoder, hidden size, layers, k, ...)."""
+    """Architecture keyword arguments (hidden, layers, conv, heads, k_proposers, allow_skip, ...)."""
+
+    def check(self) -> Problems:
+        yield from _positive("hashing_dim", self.hashing_dim)
 
 
 @dataclass

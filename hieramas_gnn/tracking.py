@@ -1,0 +1,152 @@
+"""Experiment tracking: metrics.jsonl in the run folder always, wandb when asked, a progress bar.
+
+`Tracker(cfg, run_dir)` is the one side-effecting sink the trainers log to:
+
+- `log(metrics, step)`: namespaced keys (`train/*`, `policy/*`, `llm/cost_usd`,
+  `llm/cache_hit_rate`, `eval/*`) with an explicit step; appended to `metrics.jsonl` and, unless
+  wandb is disabled, sent to wandb.
+- `log_designs(rows, step)`: a table of sampled designs (`designs.jsonl` + a `wandb.Table`).
+- `log_image(key, path, step)`: a topology PNG; `log_checkpoint(path, name)`: a wandb artifact.
+- `progress(total, initial)`: a tqdm bar on the console (silent when `tracking.progress=false`).
+
+wandb is imported only when a mode other than `disabled` is chosen. Mode `auto` means online
+when `WANDB_API_KEY` is set and offline otherwise; WANDB_DIR and its sibling folders are put
+inside the run folder. The run name is `{task}__{exp}__{seed}__{time}`, fixed at the first start
+of a run folder (`run_name.txt`) so a resumed run keeps its name and wandb id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from hieramas_gnn.config_io import to_dict
+
+
+def resolve_mode(mode: str) -> str:
+    """`auto` → `online` with WANDB_API_KEY set, else `offline`; other modes unchanged."""
+    if mode == "auto":
+        return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    return mode
+
+
+def run_name(run_dir: Path, task: str, exp: str, seed: int) -> str:
+    """The run's name, created once per run folder and re-read on resume."""
+    path = run_dir / "run_name.txt"
+    if path.exists():
+        return path.read_text().strip()
+    name = f"{task}__{exp}__{seed}__{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(name + "\n")
+    return name
+
+
+class Tracker:
+    """Metrics sink for one run (see the module docstring)."""
+
+    def __init__(self, cfg: Any, run_dir: Path | None = None) -> None:
+        tc = cfg.tracking
+        self.run_dir = Path(run_dir if run_dir is not None else cfg.run.dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.mode = resolve_mode(tc.wandb)
+        self.show_progress = tc.progress
+        project, entity = tc.project, tc.entity
+        self.name = run_name(self.run_dir, cfg.task.name, cfg.run.name, cfg.run.seed)
+        self._metrics = (self.run_dir / "metrics.jsonl").open("a")
+        self._designs = (self.run_dir / "designs.jsonl").open("a")
+        self._bar = None
+        self.wandb = None
+        self.run = None
+        if self.mode != "disabled":
+            self._start_wandb(cfg, project, entity)
+
+    def _start_wandb(self, cfg: Any, project: str, entity: str | None) -> None:
+        folder = self.run_dir / "wandb"
+        for var, sub in (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", ".cache"),
+                         ("WANDB_CONFIG_DIR", ".config"), ("WANDB_DATA_DIR", ".data")):
+            path = folder / sub if sub else folder
+            path.mkdir(parents=True, exist_ok=True)
+            os.environ[var] = str(path)
+        os.environ["WANDB_MODE"] = self.mode
+        os.environ.setdefault("WANDB_SILENT", "true")
+        import wandb
+
+        self.wandb = wandb
+        self.run = wandb.init(project=project, entity=entity, name=self.name, id=self.name.replace("/", "-"),
+                              resume="allow", dir=str(folder), mode=self.mode, config=to_dict(cfg))
+
+    # ------------------------------------------------------------------------------ logging
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        row = {"step": int(step), "time": time.time(), **{k: _plain(v) for k, v in metrics.items()}}
+        self._metrics.write(json.dumps(row) + "\n")
+        self._metrics.flush()
+        if self.run is not None:
+            self.run.log(dict(metrics), step=int(step))
+        if self._bar is not None:
+            shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in metrics.items()
+                     if k in ("train/reward", "train/accuracy", "llm/cost_usd") and isinstance(v, (int, float))}
+            self._bar.set_postfix(shown, refresh=False)
+
+    def log_designs(self, rows: Iterable[dict[str, Any]], step: int) -> None:
+        rows = [dict(r, step=int(step)) for r in rows]
+        for r in rows:
+            self._designs.write(json.dumps(r, default=str) + "\n")
+        self._designs.flush()
+        if self.run is not None and rows:
+            cols = list(rows[0])
+            table = self.wandb.Table(columns=cols, data=[[_plain(r.get(c)) for c in cols] for r in rows])
+            self.run.log({"train/designs": table}, step=int(step))
+
+    def log_image(self, key: str, path: Path, step: int) -> None:
+        if self.run is not None:
+            self.run.log({key: self.wandb.Image(str(path))}, step=int(step))
+
+    def log_checkpoint(self, path: Path, name: str = "checkpoint") -> None:
+        if self.run is not None:
+            art = self.wandb.Artifact(f"{self.name}-{name}".replace("/", "-"), type="model")
+            art.add_file(str(path))
+            self.run.log_artifact(art)
+
+    # ----------------------------------------------------------------------------- console
+    def progress(self, total: int, initial: int = 0, desc: str = "train") -> None:
+        """Start the console progress bar (advance it with `advance()`)."""
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, initial=initial, desc=desc, disable=not self.show_progress,
+                         dynamic_ncols=True)
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._metrics.close()
+        self._designs.close()
+        if self.run is not None:
+            self.run.finish()
+            self.run = None
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _plain(v: Any) -> Any:
+    if hasattr(v, "item") and callable(v.item):
+        return v.item()
+    return v
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of a run's metrics.jsonl (empty when absent)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

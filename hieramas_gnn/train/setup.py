@@ -1,0 +1,106 @@
+"""Build the pieces of a training run from a `Config`: questions, pool, roles, policy, runner.
+
+This is the edge where config meets files and the LLM client; the trainers (`stage1.py`,
+`stage2.py`) only receive the built objects. `build_setup(cfg)` returns a `Stage1Setup`;
+`make_client` is separate so tests can swap in a fake client and keep everything else real.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from hieramas_gnn.config_io import from_dict
+from hieramas_gnn.errors import ConfigError
+
+
+def load_questions(cfg: Any) -> tuple[list, list, list, Any]:
+    """(train, val, test, task): disjoint consecutive slices of the configured split."""
+    from hieramas_gnn.tasks import get_task
+
+    tc = cfg.task
+    task = get_task(tc.name)
+    need = tc.train_size + tc.val_size + tc.test_size
+    questions = task.load(tc.path, split=tc.split, limit=need)
+    if len(questions) < need:
+        raise ConfigError(f"task.train_size + val_size + test_size = {need}, but task {tc.name!r} "
+                          f"split {tc.split!r} has only {len(questions)} questions")
+    a, b = tc.train_size, tc.train_size + tc.val_size
+    return list(questions[:a]), list(questions[a:b]), list(questions[b:need]), task
+
+
+def load_roles(cfg: Any, task: Any) -> tuple[Any, list]:
+    """(RoleSet, the Role objects in use, in order)."""
+    from hieramas_gnn.mas.roles import get_roleset
+
+    roleset = get_roleset(cfg.roles.family or task.family)
+    names = list(cfg.roles.names) or list(roleset.names)
+    return roleset, [roleset.get(n) for n in names]
+
+
+def load_models(cfg: Any) -> tuple[Any, str]:
+    """(Pool, decision model name)."""
+    from hieramas_gnn.llm.pool import load_pool
+
+    pool = load_pool(cfg.pool.name)
+    decision = cfg.pool.decision or pool.names[0]
+    pool.get(decision)  # names an unknown decision model
+    return pool, decision
+
+
+def build_policy(cfg: Any, roles: Sequence[Any], models: Sequence[Any], questions: Sequence[Any]):
+    """(HieraPolicy, GraphBuilder) for these roles and models."""
+    import torch
+
+    from hieramas_gnn.policy import features as F
+    from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+    from hieramas_gnn.policy.graph import GraphBuilder
+
+    pc = cfg.policy
+    if pc.embedder == "hashing":
+        inner = F.HashingEmbedder(pc.hashing_dim)
+    else:
+        inner = F.MiniLMEmbedder(device=cfg.run.device)
+    embedder = F.CachedEmbedder(inner, pc.embed_cache)
+    domains = sorted({q.meta.get("domain") for q in questions if q.meta.get("domain")}) if pc.query_domains else []
+    builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains), roles, models)
+    arch = from_dict(PolicyConfig, pc.options, "policy.options")
+    try:
+        arch.validate()
+    except ValueError as exc:
+        raise ConfigError(f"policy.options: {exc}") from None
+    torch.manual_seed(cfg.run.seed)  # the one seeding point of the initial weights
+    return HieraPolicy(arch, builder.dims).to(cfg.run.device), builder
+
+
+def client_settings(cfg: Any) -> dict[str, Any]:
+    """The client and cache settings of the config, as plain values."""
+    options = dict(cfg.client.options)
+    options.setdefault("budget_usd", cfg.client.budget_usd)
+    return {"cache_path": None if cfg.cache.mode == "off" else cfg.cache.path,
+            "cache_mode": cfg.cache.mode, "options": options}
+
+
+def make_client(settings: dict[str, Any], pool: Any) -> Any:
+    """The LLM client (behind the rollout cache) for these `client_settings`."""
+    from hieramas_gnn.llm.cache import RolloutCache
+    from hieramas_gnn.llm.client import ClientConfig, LLMClient
+
+    cache = RolloutCache(settings["cache_path"], settings["cache_mode"])
+    return LLMClient(pool, cache, from_dict(ClientConfig, settings["options"], "client.options"))
+
+
+def build_setup(cfg: Any, client: Any = None):
+    """Everything `train_stage1` needs; `client=None` builds the real one (`make_client`)."""
+    from hieramas_gnn.eval.evaluate import ExecutorRunner
+    from hieramas_gnn.train.stage1 import Stage1Setup
+
+    train, val, _test, task = load_questions(cfg)
+    roleset, roles = load_roles(cfg, task)
+    pool, decision = load_models(cfg)
+    policy, builder = build_policy(cfg, roles, list(pool.models), train)
+    settings = client_settings(cfg)
+    client = client if client is not None else make_client(settings, pool)
+    runner = ExecutorRunner(client=client, task=task, roleset=roleset,
+                            max_in_flight=cfg.client.max_in_flight)
+    return Stage1Setup(policy=policy, builder=builder, runner=runner, decision=decision,
+                       train=train, val=val)

@@ -1,0 +1,308 @@
+"""Stage 1: train the mixture selector with REINFORCE over a pool of random DAGs.
+
+Each step: draw `batch_size` training queries (each repeated `samples_per_query` times) and one
+DAG per query from a fixed pool of random DAGs (`mas.topologies.random_dag`, so the selector
+does not overfit one graph); sample mixtures from the policy (`policy.sample`, mode `mixture`)
+at the annealed temperature; run the designs through the runner (executor + client + cache,
+batched with `run_many`); turn traces into per-role effective rewards (`train/rewards.py`);
+subtract the configured baseline (`train/credit.py`; the counterfactual one runs its extra
+rollouts through the same runner); one `reinforce_loss` step with an entropy bonus and gradient
+clipping. Failed episodes are masked out and counted (`train/failed`).
+
+Every `val_every` steps the greedy selector is run on the validation queries (a fixed DAG per
+query) and the policy with the best validation reward is kept (`best.pt`). Every
+`checkpoint_every` steps `checkpoint.pt` stores policy, optimizer, step, baseline state and both
+RNG states, so a run restarted on the same run folder continues where it stopped (every LLM call
+it already paid for is in the rollout cache).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.topologies import random_dag
+from hieramas_gnn.policy.sample import sample
+from hieramas_gnn.train import credit, rewards
+
+Edges = tuple[tuple[int, int], ...]
+
+
+@dataclass
+class Stage1Setup:
+    """Everything the loop needs, built from config by `train/setup.py` (or by a test).
+
+    policy: `HieraPolicy`; builder: its `GraphBuilder` (roles and pool fixed); runner: has
+    `run([(Design, Question)]) -> [Trace]` (e.g. `eval.evaluate.ExecutorRunner`); decision:
+    the decision model; train / val: question lists.
+    """
+
+    policy: Any
+    builder: Any
+    runner: Any
+    decision: str
+    train: Sequence[Any]
+    val: Sequence[Any]
+
+
+@dataclass
+class Stage1Result:
+    step: int
+    best_val_reward: float
+    best_step: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def temperature_at(step: int, start: float, end: float, anneal: int) -> float:
+    """Geometric annealing from `start` (step 0) to `end` (step >= anneal)."""
+    frac = min(step, anneal) / max(anneal, 1)
+    return float(start * (end / start) ** frac)
+
+
+def dag_pool(n_roles: int, size: int, density: float, rng: np.random.Generator) -> list[Edges]:
+    """`size` random DAGs over `n_roles` roles (duplicates allowed when few DAGs exist)."""
+    return [random_dag(n_roles, density, rng) for _ in range(size)]
+
+
+def greedy_selector(policy: Any, builder: Any, decision: str, dag: Edges = ()) -> Callable:
+    """questions -> greedy designs on `dag` (the frozen selector stage 2 builds on)."""
+
+    @torch.no_grad()
+    def select(questions: Sequence[Any]) -> list[Design]:
+        dags = [tuple(dag)] * len(questions)
+        batch = builder.batch(list(questions), dags)
+        return sample(policy, batch, decision=decision, mode="mixture", dags=dags, greedy=True).designs
+
+    return select
+
+
+# --------------------------------------------------------------------------------- rewards
+
+def effective_rewards(traces: Sequence[Any], designs: Sequence[Design], n_max: int, rc: Any):
+    """(RewardInputs, per-role effective rewards [G, N], system rewards [G]) of a batch."""
+    x = rewards.inputs_from_traces(traces, [d.roles for d in designs], n_max)
+    r = rewards.node_rewards(x, shape=rc.shape, cost_lambda=rc.cost_lambda, alpha=rc.alpha)
+    return x, r, rewards.system_rewards(x, shape=rc.shape, cost_lambda=rc.cost_lambda)
+
+
+def counterfactual_values(setup: Stage1Setup, cfg: Any, questions: Sequence[Any], dags: Sequence[Edges],
+                          designs: Sequence[Design], temperature: float, gen: torch.Generator,
+                          n_max: int) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+    """b [G, N], ok [G, N] of the counterfactual baseline and the traces of its rollouts."""
+    k = cfg.credit.k
+    with torch.no_grad():
+        batch = setup.builder.batch(list(questions), list(dags))
+        draws = [sample(setup.policy, batch, decision=setup.decision, mode="mixture", dags=list(dags),
+                        generator=gen, temperature=temperature).designs for _ in range(k)]
+    per_design = [[draws[j][g] for j in range(k)] for g in range(len(designs))]
+    jobs = credit.counterfactual_jobs(designs, per_design)
+    unique: dict[tuple, int] = {}
+    pairs = []
+    for job in jobs:  # identical (design, query) pairs are run once
+        key = (job.design, questions[job.g].id)
+        if key not in unique:
+            unique[key] = len(pairs)
+            pairs.append((job.design, questions[job.g]))
+    traces = setup.runner.run(pairs)
+    _, r, _ = effective_rewards(traces, [d for d, _ in pairs], n_max, cfg.reward)
+    rows = [None if traces[unique[(j.design, questions[j.g].id)]].failed
+            else r[unique[(j.design, questions[j.g].id)]] for j in jobs]
+    cf, valid = credit.gather_counterfactual(jobs, rows, (len(designs), n_max, k))
+    b, ok = credit.counterfactual_baseline(cf, valid)
+    return b, ok, traces
+
+
+# --------------------------------------------------------------------------------- the loop
+
+class Stage1Trainer:
+    """Holds the optimizer, RNGs and baseline state; `run()` trains to `stage1.steps`."""
+
+    def __init__(self, cfg: Any, setup: Stage1Setup, tracker: Any) -> None:
+        self.cfg, self.setup, self.tracker = cfg, setup, tracker
+        s1 = cfg.stage1
+        self.opt = torch.optim.Adam(setup.policy.parameters(), lr=s1.lr, weight_decay=s1.weight_decay)
+        self.gen = torch.Generator().manual_seed(cfg.run.seed)
+        self.rng = np.random.default_rng(cfg.run.seed)
+        self.n_roles = len(setup.builder.role_names)
+        self.dags = dag_pool(self.n_roles, s1.dag_pool_size, s1.dag_density, self.rng)
+        self.val_dags = [self.dags[i % len(self.dags)] for i in range(len(setup.val))]
+        self.moving = credit.MovingAverageBaseline(cfg.credit.momentum)
+        self.step = 0
+        self.best = (float("-inf"), -1)
+        self.spent_usd = 0.0
+        self.history: list[dict[str, float]] = []
+        self.dir = Path(cfg.run.dir)
+
+    # ------------------------------------------------------------------------------ state
+    def state(self) -> dict:
+        return {"policy": self.setup.policy.state_dict(), "optimizer": self.opt.state_dict(),
+                "step": self.step, "best": self.best, "spent_usd": self.spent_usd,
+                "torch_rng": self.gen.get_state(), "numpy_rng": self.rng.bit_generator.state,
+                "moving_average": self.moving.state_dict(), "dags": self.dags}
+
+    def load(self, state: dict) -> None:
+        self.setup.policy.load_state_dict(state["policy"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step, self.best, self.spent_usd = state["step"], tuple(state["best"]), state["spent_usd"]
+        self.gen.set_state(state["torch_rng"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        self.moving.load_state_dict(state["moving_average"])
+        self.dags = [tuple(tuple(e) for e in d) for d in state["dags"]]
+        self.val_dags = [self.dags[i % len(self.dags)] for i in range(len(self.setup.val))]
+
+    def save(self, name: str) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / name
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state(), tmp)
+        tmp.replace(path)  # atomic: a kill mid-save leaves the previous checkpoint
+        return path
+
+    def maybe_resume(self) -> bool:
+        path = self.dir / "checkpoint.pt"
+        if not path.exists():
+            return False
+        self.load(torch.load(path, weights_only=False))
+        return True
+
+    # ------------------------------------------------------------------------------ steps
+    def _batch(self) -> tuple[list[Any], list[Edges]]:
+        s1 = self.cfg.stage1
+        idx = self.rng.choice(len(self.setup.train), size=min(s1.batch_size, len(self.setup.train)),
+                              replace=False)
+        questions = [self.setup.train[int(i)] for i in idx for _ in range(s1.samples_per_query)]
+        dags = [self.dags[int(self.rng.integers(len(self.dags)))] for _ in idx]
+        return questions, [d for d in dags for _ in range(s1.samples_per_query)]
+
+    def train_step(self) -> dict[str, float]:
+        cfg, s1, setup = self.cfg, self.cfg.stage1, self.setup
+        temp = temperature_at(self.step, s1.temperature_start, s1.temperature_end, s1.anneal)
+        questions, dags = self._batch()
+        setup.policy.train()
+        out = sample(setup.policy, setup.builder.batch(questions, dags), decision=setup.decision,
+                     mode="mixture", dags=dags, generator=self.gen, temperature=temp)
+        n_max = out.role_log_prob.size(1)
+        traces = setup.runner.run(list(zip(out.designs, questions)))
+        x, r, system = effective_rewards(traces, out.designs, n_max, cfg.reward)
+        ok = torch.ones_like(out.role_mask)
+        extra: list[Any] = []
+        if cfg.credit.baseline == "counterfactual":
+            b, ok, extra = counterfactual_values(setup, cfg, questions, dags, out.designs, temp, self.gen, n_max)
+        elif cfg.credit.baseline == "moving_average":
+            b = self.moving.values([d.roles for d in out.designs], n_max)
+        else:
+            b = torch.zeros_like(r)
+        mask = credit.loss_mask(out.role_mask & ok, x.failed)
+        loss = credit.reinforce_loss(out.role_log_prob, r - b, mask, out.entropy, s1.entropy_beta)
+        self.opt.zero_grad()
+        loss.loss.backward()
+        grad_norm = _clip(setup.policy.parameters(), s1.grad_clip)
+        self.opt.step()
+        self.moving.update([d.roles for d in out.designs], r, credit.loss_mask(out.role_mask, x.failed))
+        self.step += 1
+        return self._metrics(traces, extra, x, system, r - b, mask, loss, grad_norm, temp, out.designs, questions)
+
+    def _metrics(self, traces, extra, x, system, adv, mask, loss, grad_norm, temp, designs, questions):
+        ok = ~x.failed
+        all_traces = list(traces) + list(extra)
+        calls = [c for t in all_traces for c in t.calls]
+        spent = float(sum(t.cost_usd for t in all_traces))
+        self.spent_usd += spent
+        self._last = (designs, questions, traces, system)
+        n_ok = max(int(ok.sum()), 1)
+        return {
+            "train/reward": float(system[ok].sum()) / n_ok,
+            "train/accuracy": float(x.system_correct[ok].sum()) / n_ok,
+            "train/cost_usd": float(x.system_cost[ok].sum()) / n_ok,
+            "train/failed": int(x.failed.sum()),
+            "train/rollouts": len(all_traces),
+            "train/advantage_abs": float((adv.abs() * mask).sum() / mask.sum().clamp(min=1)),
+            "policy/loss": float(loss.loss.detach()), "policy/entropy": float(loss.entropy),
+            "policy/temperature": temp, "policy/grad_norm": grad_norm,
+            "llm/cost_usd": spent, "llm/cost_usd_total": self.spent_usd, "llm/calls": len(calls),
+            "llm/cache_hit_rate": sum(bool(c.cache_hit) for c in calls) / max(len(calls), 1),
+        }
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        setup, rc = self.setup, self.cfg.reward
+        setup.policy.eval()
+        batch = setup.builder.batch(list(setup.val), self.val_dags)
+        designs = sample(setup.policy, batch, decision=setup.decision, mode="mixture",
+                         dags=self.val_dags, greedy=True).designs
+        traces = setup.runner.run(list(zip(designs, setup.val)))
+        x, _, system = effective_rewards(traces, designs, len(self.setup.builder.role_names), rc)
+        ok = ~x.failed
+        n_ok = max(int(ok.sum()), 1)
+        return {"eval/val_reward": float(system[ok].sum()) / n_ok,
+                "eval/val_accuracy": float(x.system_correct[ok].sum()) / n_ok,
+                "eval/val_cost_usd": float(x.system_cost[ok].sum()) / n_ok,
+                "eval/val_failed": int(x.failed.sum())}
+
+    def run(self) -> Stage1Result:
+        s1, tc = self.cfg.stage1, self.cfg.tracking
+        self.tracker.progress(total=s1.steps, initial=self.step, desc="stage1")
+        while self.step < s1.steps:
+            metrics = self.train_step()
+            if self.step % s1.val_every == 0 or self.step == s1.steps:
+                metrics.update(self._validate_and_keep())
+            if self.step % tc.log_every == 0 or "eval/val_reward" in metrics:
+                self.tracker.log(metrics, self.step)
+            if self.step % tc.designs_every == 0:
+                self._log_designs()
+            if self.step % s1.checkpoint_every == 0 or self.step == s1.steps:
+                self.save("checkpoint.pt")
+            self.history.append(metrics)
+            self.tracker.advance()
+        best = self.dir / "best.pt"
+        if best.exists():
+            self.tracker.log_checkpoint(best, "best")
+        return Stage1Result(self.step, self.best[0], self.best[1], self.history)
+
+    def _validate_and_keep(self) -> dict[str, float]:
+        val = self.validate()
+        if val["eval/val_reward"] > self.best[0]:
+            self.best = (val["eval/val_reward"], self.step)
+            self.save("best.pt")
+        val["eval/best_val_reward"] = self.best[0]
+        return val
+
+    def _log_designs(self) -> None:
+        designs, questions, traces, system = self._last
+        rows = [{"question": q.id, "design": d.to_json() if hasattr(d, "to_json") else repr(d),
+                 "correct": t.correct, "cost_usd": t.cost_usd, "reward": float(s), "failed": t.failed}
+                for d, q, t, s in zip(designs, questions, traces, system)]
+        self.tracker.log_designs(rows[:16], self.step)
+        if self.tracker.run is not None and designs:
+            from hieramas_gnn.mas.draw import draw_design
+
+            path = draw_design(designs[0], self.dir / "topology" / f"step{self.step}.png",
+                               title=f"step {self.step}: {questions[0].id}")
+            self.tracker.log_image("train/topology", path, self.step)
+
+
+def _clip(params, max_norm: float) -> float:
+    params = [p for p in params if p.grad is not None]
+    if not params:
+        return 0.0
+    if max_norm > 0:
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+
+
+def train_stage1(cfg: Any, setup: Stage1Setup, tracker: Any) -> Stage1Result:
+    """Train (resuming from `cfg.run.dir/checkpoint.pt` when present) and return the result.
+
+    On return the policy holds the best-validation weights."""
+    trainer = Stage1Trainer(cfg, setup, tracker)
+    trainer.maybe_resume()
+    result = trainer.run()
+    best = Path(cfg.run.dir) / "best.pt"
+    if best.exists():
+        setup.policy.load_state_dict(torch.load(best, weights_only=False)["policy"])
+    return result

@@ -1,0 +1,126 @@
+"""Stage-1 training end to end at tiny scale: real task, roles, policy, executor; a fake client.
+
+The fake client answers synthetic questions correctly with a probability that depends on the
+model and the role (a planted rule), deterministically per (question, model, role).
+"""
+
+import hashlib
+import math
+
+import pytest
+import torch
+
+from hieramas_gnn.commands.train import train_from_config
+from hieramas_gnn.config import load_config
+from hieramas_gnn.config_io import all_field_paths, record_reads
+from hieramas_gnn.mas.testing import FakeClient
+from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tracking import read_metrics
+
+SKILL = {"big": 0.95, "cheap_a": 0.7, "cheap_b": 0.4}
+
+
+def _uniform(*parts) -> float:
+    h = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(h[:8], "little") / 2**64
+
+
+def _reply(request):
+    meta = request.metadata
+    task = get_task("synthetic")
+    q = task.get(meta["question_id"])
+    ok = _uniform(q.id, request.model, meta.get("role"), meta.get("position")) < SKILL.get(request.model, 0.5)
+    if ok:
+        answer = q.gold
+    elif q.meta.get("answer_kind") == "choice":
+        answer = "A" if q.gold != "A" else "B"
+    else:
+        answer = str(int(float(q.gold)) + 1) if str(q.gold).lstrip("-").isdigit() else "12345"
+    return task.render_answer(answer, q)
+
+
+def _client(fail=None):
+    return FakeClient(reply=_reply, fail=fail)
+
+
+POOL = """
+name: tiny
+models:
+  - {name: big, litellm_model: sim/big, input_cost_per_token: 1.0e-5, output_cost_per_token: 1.0e-5, profile: strong expensive model}
+  - {name: cheap_a, litellm_model: sim/cheap_a, input_cost_per_token: 1.0e-7, output_cost_per_token: 1.0e-7, profile: small model a}
+  - {name: cheap_b, litellm_model: sim/cheap_b, input_cost_per_token: 1.0e-7, output_cost_per_token: 1.0e-7, profile: small model b}
+"""
+
+
+def _cfg(tmp_path, *extra):
+    pool = tmp_path / "tiny.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pool.write_text(POOL)
+    return load_config(None, [
+        f"pool.name={pool}", "pool.decision=cheap_a", "task.name=synthetic", "task.train_size=8",
+        "task.val_size=4", "task.test_size=0", "roles.family=synthetic",
+        "policy.embedder=hashing", "policy.hashing_dim=16", f"policy.embed_cache={tmp_path / 'emb'}",
+        "policy.options={hidden: 16, layers: 1, heads: 2, k_proposers: 1, allow_skip: false}",
+        "stage1.steps=4", "stage1.batch_size=3", "stage1.val_every=2", "stage1.checkpoint_every=2",
+        "stage1.dag_pool_size=3", "stage1.anneal_steps=4", "stage1.temperature_start=1.5", "stage1.temperature_end=0.5",
+        "credit.k=2", "tracking.wandb=disabled", "tracking.progress=false", "tracking.designs_every=2",
+        f"run.out_dir={tmp_path / 'run'}", f"cache.path={tmp_path / 'cache.sqlite'}", *extra,
+    ])
+
+
+@pytest.mark.parametrize("baseline", ["none", "moving_average", "counterfactual"])
+def test_stage1_runs_and_logs_each_baseline(tmp_path, baseline):
+    cfg = _cfg(tmp_path, f"credit.baseline={baseline}")
+    result = train_from_config(cfg, client=_client())
+    assert result.step == 4
+    rows = read_metrics(cfg.run.dir)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert all(math.isfinite(r["policy/loss"]) for r in rows)
+    assert "eval/val_reward" in rows[1] and (cfg.run.dir / "best.pt").exists()
+    assert (cfg.run.dir / "designs.jsonl").read_text().strip()
+
+
+def test_counterfactual_runs_extra_rollouts(tmp_path):
+    cfg = _cfg(tmp_path, "credit.baseline=counterfactual", "stage1.steps=1")
+    train_from_config(cfg, client=_client())
+    row = read_metrics(cfg.run.dir)[0]
+    assert row["train/rollouts"] > cfg.stage1.batch_size
+
+
+def test_failed_episodes_are_counted_and_training_goes_on(tmp_path):
+    cfg = _cfg(tmp_path, "credit.baseline=none", "task.train_size=3", "stage1.steps=2")
+    first = get_task("synthetic").load(None, "test", limit=1)[0].id  # in every batch of 3
+    fail = lambda req: req.metadata.get("question_id") == first  # noqa: E731
+    train_from_config(cfg, client=_client(fail))
+    rows = read_metrics(cfg.run.dir)
+    assert sum(r["train/failed"] for r in rows) > 0
+    assert all(math.isfinite(r["policy/loss"]) for r in rows)
+
+
+def test_rerun_on_the_same_folder_resumes_to_the_same_weights(tmp_path):
+    full = _cfg(tmp_path / "a", "credit.baseline=moving_average")
+    train_from_config(full, client=_client())
+    part = _cfg(tmp_path / "b", "credit.baseline=moving_average", "stage1.steps=2")
+    train_from_config(part, client=_client())
+    resumed = _cfg(tmp_path / "b", "credit.baseline=moving_average")
+    result = train_from_config(resumed, client=_client())
+    assert result.step == 4
+    assert [r["step"] for r in read_metrics(resumed.run.dir)] == [1, 2, 3, 4]
+    a = torch.load(full.run.dir / "checkpoint.pt", weights_only=False)["policy"]
+    b = torch.load(resumed.run.dir / "checkpoint.pt", weights_only=False)["policy"]
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+
+
+def test_every_config_field_is_read_by_a_training_run(tmp_path):
+    """No knob is parsed and then ignored (stage2 is read by `train/stage2.py`, tested there)."""
+    seen: set[str] = set()
+    for baseline in ("counterfactual", "moving_average"):
+        cfg = _cfg(tmp_path / baseline, f"credit.baseline={baseline}")
+        with record_reads(cfg) as reads:
+            train_from_config(cfg, client=_client())
+        seen |= reads
+    from hieramas_gnn.config import DERIVED_FROM, Config
+
+    seen |= {src for derived, srcs in DERIVED_FROM.items() if derived in seen for src in srcs}
+    unread = [p for p in all_field_paths(Config) if p not in seen and not p.startswith("stage2.")]
+    assert unread == []
