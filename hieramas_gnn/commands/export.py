@@ -1,0 +1,94 @@
+"""`hieramas export --run RUN_DIR --out DIR`: turn a training run into a policy bundle.
+
+Reads the run folder written by `hieramas train` (`config.yaml` and `best.pt`, else
+`checkpoint.pt`; `--checkpoint` picks another file), rebuilds the policy exactly as training
+built it (roles, pool, features incl. the domain vocabulary of the training questions), loads
+the weights and writes `policy.safetensors` + `policy.json` (see `hieramas_gnn/export.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export", help="export a trained policy (weights + config + pool) to a folder")
+    p.add_argument("--run", required=True, help="run folder of `hieramas train` (has config.yaml and best.pt)")
+    p.add_argument("--out", required=True, help="folder to write the bundle into")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file name inside the run folder (default: best.pt, else checkpoint.pt)")
+    p.set_defaults(func=run)
+
+
+def _checkpoint(run_dir: Path, name: str | None) -> Path:
+    from hieramas_gnn.errors import UserError
+
+    names = [name] if name else ["best.pt", "checkpoint.pt"]
+    for n in names:
+        if (run_dir / n).is_file():
+            return run_dir / n
+    raise UserError(f"--run {run_dir}: no checkpoint ({' or '.join(names)}) in the run folder")
+
+
+def _strip_derived(cls: type, data: dict) -> dict:
+    """Drop derived (`init=False`) fields that `dump_yaml` writes but `load_config` refuses."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name not in data:
+            continue
+        value = data[f.name]
+        if dataclasses.is_dataclass(hints[f.name]) and isinstance(value, dict):
+            value = _strip_derived(hints[f.name], value)
+        out[f.name] = value
+    return out
+
+
+def _load_run_config(run_dir: Path):
+    """The run's resolved `config.yaml`, pointed at `run_dir`, on the CPU."""
+    import yaml
+
+    from hieramas_gnn.config import Config
+    from hieramas_gnn.config_io import from_dict, merge, parse_overrides
+
+    data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    data = merge(_strip_derived(Config, data), parse_overrides([f"run.out_dir={run_dir}", "run.device=cpu"]))
+    return from_dict(Config, data)
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None = None) -> Path:
+    """Export the policy of a `hieramas train` run folder; returns the bundle folder."""
+    import torch
+
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.train.setup import build_policy, load_models, load_questions, load_roles
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"--run {run_dir}: not a run folder (no config.yaml; create one with `hieramas train`)")
+    ckpt = _checkpoint(run_dir, checkpoint)
+    cfg = _load_run_config(run_dir)
+    train, _val, _test, task = load_questions(cfg)
+    roleset, roles = load_roles(cfg, task)
+    pool, decision = load_models(cfg)
+    policy, builder = build_policy(cfg, roles, list(pool.models), train)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    try:
+        policy.load_state_dict(state["policy"] if "policy" in state else state)
+    except RuntimeError as exc:
+        raise UserError(f"{ckpt}: weights do not match the run's config.yaml ({exc})") from None
+    extra = {"task": task.name, "family": roleset.family, "prompt_version": roleset.prompt_version,
+             "run": str(run_dir), "checkpoint": ckpt.name, "step": state.get("step")}
+    return export_policy(policy, out_dir, builder=builder, decision=decision, pool_name=cfg.pool.name,
+                         extra=extra)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = export_run(args.run, args.out, args.checkpoint)
+    print(f"policy bundle written to {out}")
+    return 0

@@ -1,0 +1,76 @@
+"""`hieramas export --run RUN_DIR --out DIR` on a tiny real training run (fake LLM client)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import torch
+
+from hieramas_gnn.cli import main
+from hieramas_gnn.export import load_policy
+from hieramas_gnn.policy.sample import sample
+
+POOL = """
+name: tiny
+models:
+  - {name: big, litellm_model: sim/big, input_cost_per_token: 1.0e-5, output_cost_per_token: 1.0e-5, profile: strong expensive model}
+  - {name: cheap_a, litellm_model: sim/cheap_a, input_cost_per_token: 1.0e-7, output_cost_per_token: 1.0e-7, profile: small model a}
+"""
+
+
+def _reply(request):
+    from hieramas_gnn.tasks import get_task
+
+    task = get_task("synthetic")
+    q = task.get(request.metadata["question_id"])
+    h = hashlib.sha256(repr((q.id, request.model)).encode()).digest()[0]
+    return task.render_answer(q.gold if h % 2 else "12345", q)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from hieramas_gnn.commands.train import train_from_config
+    from hieramas_gnn.config import load_config
+    from hieramas_gnn.mas.testing import FakeClient
+
+    tmp = tmp_path_factory.mktemp("export_cli")
+    (tmp / "tiny.yaml").write_text(POOL)
+    cfg = load_config(None, [
+        f"pool.name={tmp / 'tiny.yaml'}", "pool.decision=cheap_a", "task.name=synthetic",
+        "task.train_size=4", "task.val_size=2", "task.test_size=0", "roles.family=synthetic",
+        "policy.embedder=hashing", "policy.hashing_dim=16", f"policy.embed_cache={tmp / 'emb'}",
+        "policy.options={hidden: 16, layers: 1, heads: 2, k_proposers: 2}",
+        "stage1.steps=2", "stage1.batch_size=2", "stage1.val_every=1", "stage1.checkpoint_every=1",
+        "stage1.dag_pool_size=2", "tracking.wandb=disabled", "tracking.progress=false",
+        f"run.out_dir={tmp / 'run'}", f"cache.path={tmp / 'cache.sqlite'}",
+    ])
+    train_from_config(cfg, client=FakeClient(reply=_reply))
+    return cfg.run.dir
+
+
+def test_export_writes_a_bundle_with_the_trained_weights(run_dir, tmp_path):
+    assert main(["export", "--run", str(run_dir), "--out", str(tmp_path / "b")]) == 0
+    policy, meta = load_policy(tmp_path / "b", pool=["big", "cheap_a"])
+    trained = torch.load(run_dir / "best.pt", weights_only=False)["policy"]
+    assert all(torch.equal(policy.state_dict()[k], trained[k]) for k in trained)
+    assert meta.decision == "cheap_a" and meta.extra["task"] == "synthetic"
+    assert meta.embedder == "hashing-16" and meta.policy_config["k_proposers"] == 2
+
+
+def test_exported_bundle_samples_designs_over_the_run_roles(run_dir, tmp_path):
+    main(["export", "--run", str(run_dir), "--out", str(tmp_path / "b")])
+    policy, meta = load_policy(tmp_path / "b")
+    batch = meta.graph_builder().batch(["what is 3 + 4?"])
+    design = sample(policy, batch, decision=meta.decision, greedy=True).designs[0]
+    assert list(design.roles) == meta.role_names
+
+
+def test_export_of_a_folder_without_config_fails_with_exit_2(tmp_path, capsys):
+    assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "b")]) == 2
+    assert "config.yaml" in capsys.readouterr().err
+
+
+def test_export_with_a_missing_checkpoint_names_it(run_dir, tmp_path, capsys):
+    assert main(["export", "--run", str(run_dir), "--out", str(tmp_path / "b"), "--checkpoint", "nope.pt"]) == 2
+    assert "nope.pt" in capsys.readouterr().err
