@@ -103,6 +103,8 @@ class RolloutCache:
         self._pid = -1
         if mode == "replay" and not self.path.exists():
             raise UserError(f"replay-only cache {self.path}: file does not exist")
+        if mode == "rw":
+            self._connection()  # create the file and the schema now
 
     # -- connection --------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:

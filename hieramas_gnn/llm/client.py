@@ -104,7 +104,6 @@ class _LoopState:
         self.model_sems: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(config.per_model_concurrency))
         self.pace_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.next_slot: dict[str, float] = defaultdict(float)
         self.inflight: dict[str, asyncio.Future] = {}
 
 
@@ -122,6 +121,7 @@ class LLMClient:
         self._rng = random.Random(self.config.seed)
         self._registered: set[str] = set()
         self._state: _LoopState | None = None
+        self._next_slot: dict[str, float] = defaultdict(float)  # time.monotonic() per model
 
     # -- public --------------------------------------------------------------------------------
     @property
@@ -175,13 +175,18 @@ class LLMClient:
         self.cache.put(record, canonical_json(canonical_request(request, spec.litellm_model)))
         return record
 
+    def estimate_cost(self, request: LLMRequest) -> float:
+        """Upper bound of a call's cost: prompt tokens + max_tokens (or assumed_max_tokens)."""
+        spec = self.pool.get(request.model)
+        completion = request.max_tokens or self.config.assumed_max_tokens
+        return spec.cost(_prompt_tokens(spec, request), completion)
+
     def _reserve(self, spec: ModelSpec, request: LLMRequest) -> float:
         """Reserve an upper bound of the call's cost, or raise BudgetExceeded (nothing is sent)."""
         cap = self.config.budget_usd
         if cap is None:
             return 0.0
-        completion = request.max_tokens or self.config.assumed_max_tokens
-        estimate = spec.cost(_prompt_tokens(spec, request), completion)
+        estimate = self.estimate_cost(request)
         committed = self.stats.spent_usd + self.stats.reserved_usd
         if committed + estimate > cap:
             self.stats.refused += 1
@@ -276,11 +281,11 @@ class LLMClient:
         if not rpm:
             return
         async with state.pace_locks[spec.name]:
-            now = state.loop.time()
-            wait = state.next_slot[spec.name] - now
-            if wait > 0:
-                await self._sleep(wait)
-            state.next_slot[spec.name] = max(now, state.next_slot[spec.name]) + 60.0 / float(rpm)
+            now = time.monotonic()
+            slot = self._next_slot[spec.name]
+            if slot > now:
+                await self._sleep(slot - now)
+            self._next_slot[spec.name] = max(now, slot) + 60.0 / float(rpm)
 
     def _backoff(self, attempt: int, exc: BaseException) -> float:
         """Full jitter on base * 2**attempt (capped); at least the server's Retry-After."""

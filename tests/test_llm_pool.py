@@ -1,0 +1,97 @@
+"""Model pools: loading by name, prices from litellm or the YAML, validation naming the field."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.llm.pool import litellm_prices, load_pool
+
+
+def _write(tmp_path, models, name="bad.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump({"models": models}))
+    return path
+
+
+def _model(**kw):
+    base = {"name": "m", "litellm_model": "openai/gpt-4o-mini"}
+    base.update(kw)
+    return base
+
+
+def test_bare_name_loads_data_pools_file():
+    pool = load_pool("openrouter-example")
+    assert pool.name == "openrouter-example"
+    assert len(pool) >= 3
+    assert all(m.litellm_model.startswith("openrouter/") for m in pool)
+    assert all(m.profile for m in pool)
+
+
+def test_prices_come_from_litellm_cost_map_when_not_given(tmp_path):
+    pool = load_pool(_write(tmp_path, [_model()], "ok.yaml"))
+    spec = pool.get("m")
+    assert (spec.input_cost_per_token, spec.output_cost_per_token) == litellm_prices("gpt-4o-mini")
+    assert spec.price_source == "litellm"
+
+
+def test_cost_map_key_prices_a_model_under_another_key(tmp_path):
+    path = _write(tmp_path, [_model(litellm_model="openrouter/openai/gpt-4o-mini",
+                                    cost_map_key="gpt-4o-mini")], "ok.yaml")
+    spec = load_pool(path).get("m")
+    assert spec.input_cost_per_token == litellm_prices("gpt-4o-mini")[0]
+
+
+def test_yaml_price_overrides_the_cost_map(tmp_path):
+    spec = load_pool(_write(tmp_path, [_model(input_cost_per_token=0.5)], "ok.yaml")).get("m")
+    assert spec.input_cost_per_token == 0.5
+    assert spec.output_cost_per_token == litellm_prices("gpt-4o-mini")[1]
+    assert spec.price_source == "pool"
+
+
+def test_negative_price_error_names_file_and_field(tmp_path):
+    models = [_model(name="a"), _model(name="b"), _model(name="c", input_cost_per_token=-1)]
+    with pytest.raises(ConfigError) as err:
+        load_pool(_write(tmp_path, models))
+    assert str(err.value) == "pool bad.yaml: models[2].input_cost_per_token: must be >= 0"
+
+
+def test_unlisted_model_without_prices_names_the_missing_price(tmp_path):
+    with pytest.raises(ConfigError, match=r"models\[0\]\.input_cost_per_token: 'sim/x' is not in"):
+        load_pool(_write(tmp_path, [_model(litellm_model="sim/x")]))
+
+
+def test_unknown_field_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"models\[0\]\.price: unknown field"):
+        load_pool(_write(tmp_path, [_model(price=1)]))
+
+
+def test_duplicate_model_names_are_rejected(tmp_path):
+    with pytest.raises(ConfigError, match=r"models\[1\]\.name: duplicate"):
+        load_pool(_write(tmp_path, [_model(), _model()]))
+
+
+def test_api_key_in_a_pool_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match=r"extra\.api_key: never put keys"):
+        load_pool(_write(tmp_path, [_model(extra={"api_key": "sk-x"})]))
+
+
+def test_missing_provider_prefix_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"models\[0\]\.litellm_model"):
+        load_pool(_write(tmp_path, [_model(litellm_model="gpt-4o-mini")]))
+
+
+def test_unknown_pool_name_lists_shipped_pools():
+    with pytest.raises(ConfigError, match="openrouter-example"):
+        load_pool("no-such-pool")
+
+
+def test_get_unknown_model_names_it():
+    with pytest.raises(UserError, match="'nope'"):
+        load_pool("openrouter-example").get("nope")
+
+
+def test_cost_is_usage_times_prices(tmp_path):
+    path = _write(tmp_path, [_model(input_cost_per_token=1e-6, output_cost_per_token=3e-6)], "ok.yaml")
+    assert load_pool(path).get("m").cost(100, 10) == pytest.approx(100e-6 + 30e-6)
