@@ -176,3 +176,12 @@ def test_unknown_role_in_design_is_rejected_before_any_call():
     with pytest.raises(UserError, match="unknown role 'bard'"):
         run(d, client)
     assert client.requests == []
+
+
+def test_sample_index_spaces_every_call_of_the_episode():
+    d = Design(("solver",), (Mixture(("a", "a"), "b"),), (), "a")
+    client = FakeClient()
+    run(d, client, sample_index=2)
+    from hieramas_gnn.mas.supernode import MAX_REPEATS
+
+    assert sorted(r.sample_index for r in client.requests) == [2 * MAX_REPEATS] * 3 + [2 * MAX_REPEATS + 1]

@@ -85,7 +85,7 @@ class Episode:
             model, system, user, task=self.task, question=self.question, role=role,
             position=position, context_answers=context_answers,
             prompt_version=self.roleset.prompt_version,
-            sample_index=self.sample_index if sample_index is None else sample_index,
+            sample_index=self.sample_index * MAX_REPEATS if sample_index is None else sample_index,
             temperature=self.temperature, max_tokens=self.max_tokens)
 
     async def grade(self, text: str) -> tuple[str | None, bool]:
