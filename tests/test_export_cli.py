@@ -74,3 +74,48 @@ def test_export_of_a_folder_without_config_fails_with_exit_2(tmp_path, capsys):
 def test_export_with_a_missing_checkpoint_names_it(run_dir, tmp_path, capsys):
     assert main(["export", "--run", str(run_dir), "--out", str(tmp_path / "b"), "--checkpoint", "nope.pt"]) == 2
     assert "nope.pt" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(run_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    assert main(["export", "--run", str(run_dir), "--out", str(out)]) == 0
+    return out
+
+
+def _first_question_id() -> str:
+    from hieramas_gnn.tasks import get_task
+
+    return get_task("synthetic").load(None, "test", limit=1)[0].id
+
+
+def test_run_policy_executes_the_greedy_design_and_returns_its_trace(bundle_dir):
+    from hieramas_gnn.commands.run import format_trace, run_policy
+    from hieramas_gnn.mas.testing import FakeClient
+
+    qid = _first_question_id()
+    design, trace = run_policy(str(bundle_dir), "synthetic", qid, FakeClient(reply=_reply))
+    assert trace.question_id == qid and not trace.failed and trace.n_calls >= 1
+    assert design.decision == "cheap_a"
+    text = format_trace(design, trace)
+    assert qid in text and "decision cheap_a" in text
+
+
+def test_run_policy_with_candidates_picks_one_of_the_sampled_designs(bundle_dir):
+    import torch
+
+    from hieramas_gnn.commands.run import choose_design
+    from hieramas_gnn.export import load_policy
+
+    policy, meta = load_policy(bundle_dir)
+    batch = meta.graph_builder().batch(["what is 2 + 2?"])
+    chosen = choose_design(policy, batch, "cheap_a", candidates=6, seed=3)
+    from torch_geometric.data import Batch
+    many = Batch.from_data_list([batch.get_example(0)] * 6)
+    pool = sample(policy, many, decision="cheap_a", generator=torch.Generator().manual_seed(3)).designs
+    assert chosen in pool
+
+
+def test_run_with_a_missing_bundle_fails_with_exit_2(tmp_path, capsys):
+    code = main(["run", "--policy", str(tmp_path), "--task", "synthetic", "--question-id", "x"])
+    assert code == 2 and "not a policy bundle" in capsys.readouterr().err

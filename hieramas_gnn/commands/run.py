@@ -1,0 +1,117 @@
+"""`hieramas run --policy DIR --task T --question-id ID`: run the policy's design for one query.
+
+Loads a policy bundle (`hieramas export`), builds the query graph, picks a design and executes
+it through the normal client and rollout cache, then prints the design and the trace (each
+role's mixture, answer and grade; the final answer; calls, tokens, cost, cache hits).
+
+Choosing the design: by default the policy's greedy joint design (most likely order, edges with
+p > ½, top-k proposers, argmax synthesizer, skip when p > ½). `--candidates K` samples K joint
+designs (seeded by `--seed`) and runs the one the graph-score head rates highest (stage-2
+inference). The pool is the bundle's (`--pool` overrides; it must have the same models).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run a trained policy's design on one question and print the trace")
+    p.add_argument("--policy", required=True, help="policy bundle folder (from `hieramas export`)")
+    p.add_argument("--task", required=True, help="task name (see `hieramas tasks`)")
+    p.add_argument("--question-id", required=True, help="question id within the task")
+    p.add_argument("--pool", default=None, help="pool name or YAML (default: the bundle's pool)")
+    p.add_argument("--decision", default=None, help="decision model (default: the bundle's)")
+    p.add_argument("--candidates", type=int, default=0,
+                   help="sample K designs and run the best by the graph-score head (0: greedy design)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the candidate sampling")
+    p.add_argument("--cache", default="runs/rollouts.sqlite", help="rollout cache file")
+    p.add_argument("--cache-mode", default="rw", choices=["rw", "replay", "off"], help="rollout cache mode")
+    p.add_argument("--embed-cache", default="runs/embeddings", help="embedding cache folder")
+    p.add_argument("--json", action="store_true", help="print the trace as JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def choose_design(policy: Any, batch: Any, decision: str, candidates: int = 0, seed: int = 0):
+    """The design to run for a one-query batch: greedy, or the best of K by the score head."""
+    import torch
+
+    from hieramas_gnn.policy.graph import dag_edge_index
+    from hieramas_gnn.policy.sample import sample
+
+    with torch.no_grad():
+        if candidates <= 0:
+            return sample(policy, batch, decision=decision, greedy=True).designs[0]
+        from torch_geometric.data import Batch
+
+        many = Batch.from_data_list([batch.get_example(0)] * candidates)
+        gen = torch.Generator().manual_seed(seed)
+        designs = sample(policy, many, decision=decision, generator=gen).designs
+        scores = policy.graph_logits(many, dag_edge_index(many, [d.edges for d in designs]))  # [K]
+        return designs[int(torch.argmax(scores))]
+
+
+def run_policy(bundle: str, task_name: str, question_id: str, client: Any, *, pool: Any = None,
+               decision: str | None = None, candidates: int = 0, seed: int = 0,
+               embed_cache: str | None = None):
+    """Load the bundle, choose the design for one question and execute it -> (design, trace)."""
+    import asyncio
+
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.export import load_policy
+    from hieramas_gnn.mas.executor import run_design
+    from hieramas_gnn.mas.roles import get_roleset
+    from hieramas_gnn.tasks import get_task
+
+    policy, meta = load_policy(bundle, pool=pool)
+    task = get_task(task_name)
+    question = task.get(question_id)
+    roleset = get_roleset(meta.extra.get("family") or task.family)
+    decision = decision or meta.decision
+    if not decision:
+        raise UserError("--decision is required: the policy bundle names no decision model")
+    batch = meta.graph_builder(cache_dir=embed_cache).batch([question])
+    design = choose_design(policy, batch, decision, candidates, seed)
+    trace = asyncio.run(run_design(design, question, task, client, roleset))
+    return design, trace
+
+
+def format_trace(design: Any, trace: Any) -> str:
+    """A readable multi-line summary of one executed design."""
+    lines = [f"question {trace.question_id} ({trace.task})", f"edges: {list(design.edges) or 'none'}"]
+    for i, role in enumerate(design.roles):
+        mx = design.mixtures[i]
+        node = trace.nodes[i] if i < len(trace.nodes) else None
+        what = "skipped" if mx is None else f"proposers {list(mx.proposers)} -> synthesizer {mx.synthesizer}"
+        graded = "" if node is None or node.correct is None else f"  correct={node.correct}"
+        answer = "" if node is None or node.answer is None else f"  answer={node.answer!r}"
+        lines.append(f"  [{i}] {role}: {what}{answer}{graded}")
+    lines.append(f"decision {design.decision}: answer={trace.answer!r} correct={trace.correct}")
+    if trace.failed:
+        lines.append(f"FAILED: {trace.failure_reason}")
+    lines.append(f"calls {trace.n_calls} (cache hits {trace.cache_hits}), tokens {trace.tokens}, "
+                 f"cost ${trace.cost_usd:.6f}, latency {trace.latency_ms:.0f} ms")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from hieramas_gnn.export import read_meta
+    from hieramas_gnn.llm.pool import load_pool
+    from hieramas_gnn.train.setup import make_client
+
+    meta = read_meta(args.policy)
+    pool = load_pool(args.pool or meta.pool_name or "sim")
+    settings = {"cache_path": None if args.cache_mode == "off" else args.cache,
+                "cache_mode": args.cache_mode, "options": {}}
+    client = make_client(settings, pool)
+    design, trace = run_policy(args.policy, args.task, args.question_id, client, pool=pool,
+                               decision=args.decision, candidates=args.candidates, seed=args.seed,
+                               embed_cache=args.embed_cache)
+    if args.json:
+        print(json.dumps({"design": design.to_dict(), "trace": trace.to_dict()}, indent=2))
+    else:
+        print(format_trace(design, trace))
+    return 1 if trace.failed else 0
