@@ -8,6 +8,7 @@ question ids; domain = subject), GSM8K (42 models; domain `arithmetic`) and MATH
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -144,11 +145,101 @@ def write_fit(shared: Path, out: Path) -> dict[str, Path]:
         wrongs.append(wrong_answers(df))
         lengths[bench] = output_lengths(df)
     pd.concat(items).to_csv(out / "items.csv.gz", index=False)
-    pd.concat(wrongs).to_csv(out / "wrong_answers.csv.gz", index=False)
+    wrong_all = pd.concat(wrongs)
+    table = {q: [[a, int(c)] for a, c in zip(g["answer"], g["count"])] for q, g in wrong_all.groupby("question_id")}
+    with gzip.open(out / "wrong_answers.json.gz", "wt") as fh:
+        json.dump(table, fh, separators=(",", ":"))
     (out / "lengths.json").write_text(json.dumps(lengths, indent=1))
     cfg = fit_behaviour(shared / DEBATE_LOG)
     (out / "behaviour.json").write_text(json.dumps({
         "config": cfg.to_dict(), "figures": behaviour_figures(shared / DEBATE_LOG, cfg)}, indent=1))
-    written.update(items=out / "items.csv.gz", wrong=out / "wrong_answers.csv.gz",
+    written.update(items=out / "items.csv.gz", wrong=out / "wrong_answers.json.gz",
                    lengths=out / "lengths.json", behaviour=out / "behaviour.json")
     return written
+
+
+# --- the catalogue of sim models derived from real ones -------------------------------------
+# sim name -> the real model each benchmark's abilities are taken from (source names).
+CATALOGUE: dict[str, dict[str, str]] = {
+    "claude-3.5-sonnet": {"mmlu": "anthropic_claude-3-5-sonnet-20240620",
+                          "gsm8k": "claude-3-5-sonnet-20240620", "math_l5": "claude-3-5-sonnet-20240620"},
+    "claude-3-opus": {"mmlu": "anthropic_claude-3-opus-20240229", "gsm8k": "claude-3-opus-20240229",
+                      "math_l5": "claude-3-opus-20240229"},
+    "gpt-4o": {"mmlu": "openai_gpt-4o-2024-05-13", "gsm8k": "gpt-4o-2024-05-13",
+               "math_l5": "gpt-4o-2024-05-13"},
+    "gemini-1.5-pro": {"mmlu": "google_gemini-1.5-pro-001", "gsm8k": "gemini-1.5-pro",
+                       "math_l5": "gemini-1.5-pro"},
+    "gemini-1.5-flash": {"mmlu": "google_gemini-1.5-flash-preview-0514", "gsm8k": "gemini-1.5-flash",
+                         "math_l5": "gemini-1.5-flash"},
+    "qwen2-72b": {"mmlu": "qwen_qwen2-72b-instruct", "gsm8k": "Qwen2-72B-Instruct",
+                  "math_l5": "Qwen2-72B-Instruct"},
+    "llama-3.1-70b": {"mmlu": "meta_llama-3.1-70b-instruct-turbo", "gsm8k": "Meta-Llama-3.1-70B-Instruct",
+                      "math_l5": "Meta-Llama-3.1-70B-Instruct"},
+    "llama-3.1-405b": {"mmlu": "meta_llama-3.1-405b-instruct-turbo", "gsm8k": "Llama-3.1-405B-Instruct-Turbo",
+                       "math_l5": "Llama-3.1-405B-Inst@sambanova"},
+    "mistral-large": {"mmlu": "mistralai_mistral-large-2407", "gsm8k": "Mistral-Large-2",
+                      "math_l5": "Mistral-Large-2"},
+}
+# Synthetic domains (and code) -> the real MMLU subjects / benchmark domains they borrow from.
+DOMAIN_MAP: dict[str, list[str]] = {
+    "arithmetic": ["arithmetic"],
+    "physics": ["high_school_physics", "college_physics", "conceptual_physics"],
+    "units": ["elementary_mathematics", "high_school_mathematics"],
+    "logic": ["formal_logic", "logical_fallacies"],
+    "history": ["high_school_world_history", "high_school_us_history", "high_school_european_history",
+                "prehistory"],
+    "biology": ["high_school_biology", "college_biology", "anatomy", "medical_genetics"],
+    "code": ["college_computer_science", "high_school_computer_science", "computer_security",
+             "machine_learning"],
+}
+SETTINGS = {
+    "synthetic_domains": {k: v for k, v in DOMAIN_MAP.items() if k != "code"},
+    "synthetic_levels": 3,
+    "level_tasks": {"math500": {"pool": ["math"], "top_level": 5, "shift_per_level": 1.0}},
+    "unknown_difficulty_sd": 1.5,
+    "latency_stand_in": {"base_ms": 300.0, "ms_per_token": 10.0, "log_sd": 0.4},
+}
+
+
+def _abilities(fits: dict[str, dict], sources: dict[str, str], counts: dict[str, int]) -> dict[str, float]:
+    """Ability map of one sim model from the fitted per-benchmark abilities of its sources."""
+    ab: dict[str, float] = {}
+    for bench, src in sources.items():
+        fit = fits[bench]
+        row = dict(zip(fit["domains"], fit["theta"][fit["models"].index(src)]))
+        ab.update(row)
+        if bench == "math_l5":
+            ab["family:math"] = row["math"]
+    mm = [(ab[d], counts.get(d, 1)) for d in fits["mmlu"]["domains"] if d in ab]
+    for name, subjects in DOMAIN_MAP.items():
+        got = [(ab[s], counts.get(s, 1)) for s in subjects if s in ab]
+        if got and name not in ab:
+            ab[name] = sum(t * n for t, n in got) / sum(n for _, n in got)
+    if "code" in ab:
+        ab["family:humaneval"] = ab.pop("code")
+    ab["default"] = sum(t * n for t, n in mm) / sum(n for _, n in mm)
+    return {k: round(float(v), 3) for k, v in ab.items()}
+
+
+def build_catalogue(out: Path) -> dict:
+    """`models.yaml` (derived sim models) and `settings.json` from the fitted figures in `out`."""
+    import pandas as pd
+    import yaml
+
+    fits = {b: json.loads((out / f"irt_{b}.json").read_text()) for b in BENCHMARKS}
+    lengths = json.loads((out / "lengths.json").read_text())
+    items = pd.read_csv(out / "items.csv.gz")
+    counts = items.groupby("domain").size().to_dict()
+    lat = SETTINGS["latency_stand_in"]
+    models = {}
+    for name, sources in CATALOGUE.items():
+        ln = lengths.get("gsm8k", {}).get(sources.get("gsm8k", ""), {"median_chars": 600.0, "log_sd": 0.4})
+        models[name] = {
+            "ability": _abilities(fits, sources, counts),
+            "median_chars": round(ln["median_chars"], 1), "chars_log_sd": round(ln["log_sd"], 3),
+            "latency_ms": round(lat["base_ms"] + lat["ms_per_token"] * ln["median_chars"] / 4, 1),
+            "latency_log_sd": lat["log_sd"], "derived_from": dict(sources),
+        }
+    (out / "models.yaml").write_text(yaml.safe_dump({"models": models}, sort_keys=False, width=100))
+    (out / "settings.json").write_text(json.dumps(SETTINGS, indent=1))
+    return models

@@ -1,0 +1,62 @@
+"""Register the offline backends (`replay/`, `sim/`) as litellm custom providers.
+
+`register_offline_providers()` is idempotent: it adds (or replaces) only the `replay` and `sim`
+entries of `litellm.custom_provider_map`, keeps every other entry, and reuses the provider
+objects already registered (so their lazily loaded figures are loaded once per process).
+Passing a `pool` also registers the sim models that pool defines inline
+(`extra.litellm_params.sim_model`), which the sim provider also reads from each call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OFFLINE = ("replay", "sim")
+
+
+def register_offline_providers(pool: Any = None, *, sim_config: Any = None, replay_tables: Any = None) -> dict:
+    """Make `replay/<model>` and `sim/<model>` callable through litellm; returns the handlers.
+
+    sim_config:    a `SimConfig` (default: from the environment, see `SimConfig.from_env`);
+                   given, it replaces an existing sim handler.
+    replay_tables: {task: [outcome table paths]} for replay (default: the shared data tables);
+                   given, it replaces an existing replay handler.
+    """
+    from hieramas_gnn.paths import ensure_offline_defaults
+
+    ensure_offline_defaults()
+    import litellm
+
+    from hieramas_gnn.llm.replay import make_provider as make_replay
+    from hieramas_gnn.llm.sim import make_provider as make_sim
+
+    current = {e.get("provider"): e for e in (litellm.custom_provider_map or [])}
+    handlers = {p: current[p]["custom_handler"] for p in OFFLINE if p in current}
+    if "sim" not in handlers or sim_config is not None:
+        handlers["sim"] = make_sim(sim_config)
+    if "replay" not in handlers or replay_tables is not None:
+        handlers["replay"] = make_replay(replay_tables)
+    if pool is not None:
+        _register_pool_models(handlers["sim"], pool)
+    others = [e for e in (litellm.custom_provider_map or []) if e.get("provider") not in OFFLINE]
+    litellm.custom_provider_map = others + [{"provider": p, "custom_handler": handlers[p]} for p in OFFLINE]
+    _refresh_litellm(litellm)
+    return handlers
+
+
+def _register_pool_models(handler: Any, pool: Any) -> None:
+    for spec in pool:
+        inline = (spec.extra.get("litellm_params") or {}).get("sim_model")
+        if spec.provider == "sim" and inline:
+            name = spec.litellm_model.split("/", 1)[1]
+            handler.sim.register(handler.sim.figures.make_spec(name, dict(inline), f"pool {pool.name}"))
+
+
+def _refresh_litellm(litellm: Any) -> None:
+    """litellm reads the map into its provider list on this call (documented custom-provider setup)."""
+    try:
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()
+    except ImportError:  # older/newer litellm: the map is read at call time
+        pass

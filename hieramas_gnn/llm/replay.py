@@ -1,0 +1,206 @@
+"""`replay/<model>`: real per-question answers of real models, as a litellm custom provider.
+
+Reads tidy outcome tables (`benchmark, question_id, model, answer, correct`, optional
+`output_chars`; the schema of `../shared/data/outcomes/`) and, where available, the models' raw
+full replies (`outcomes/raw/*.jsonl.gz`: `question_id, model, output`).
+
+* A call with no context answers (a proposer, a single model) returns the model's real answer:
+  its real full reply when there is one and the task's scorer grades it as the table does,
+  else a reply rendered with `task.render_answer` (graded the same way). So replaying a model
+  over a table reproduces its accuracy in that table exactly.
+* A call with context answers (synthesizer, decision, a node reading its predecessors) goes
+  through the behaviour model (`behaviour.py`): the model's real answer is its own answer, its
+  accuracy over the table its strength. The output is one of the context answers or its own.
+* Token counts: prompt chars / 4; completion = the real reply length (`output_chars` or the raw
+  reply) / 4. Latency is not replayed (0 ms).
+* An unknown model or question is a `UserError` naming it and the table.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hieramas_gnn.errors import DataMissingError, UserError
+from hieramas_gnn.llm.behaviour import BehaviourConfig, choose, rng_for
+from hieramas_gnn.paths import shared_data_dir
+
+# task -> (outcome tables, raw reply files), relative to the shared data folder
+DEFAULT_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mmlu_redux": (("outcomes/mmlu_redux_helm14.csv.gz",), ()),
+    "mmlu": (("outcomes/mmlu_helm10.csv.gz",), ()),
+    "gsm8k": (("outcomes/gsm8k_zeroeval.csv.gz",), ("outcomes/raw/gsm8k_zeroeval_outputs.jsonl.gz",)),
+    "math_l5": (("outcomes/math_l5_zeroeval.csv.gz",), ("outcomes/raw/math_l5_zeroeval_outputs.jsonl.gz",)),
+}
+NO_ANSWER = "I could not determine the answer."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    answer: str | None
+    correct: bool
+    output_chars: int | None
+
+
+class OutcomeTable:
+    """One task's outcomes, indexed by (model, question_id), loaded on first use."""
+
+    def __init__(self, task: str, tables: list[Path], raws: list[Path]) -> None:
+        self.task, self.tables, self.raws = task, tables, raws
+        self._rows: dict[tuple[str, str], Outcome] | None = None
+        self._raw: dict[tuple[str, str], str] | None = None
+        self._lock = threading.Lock()
+        self.accuracy: dict[str, float] = {}
+
+    def _load(self) -> dict[tuple[str, str], Outcome]:
+        import pandas as pd
+
+        with self._lock:
+            if self._rows is None:
+                frames = []
+                for path in self.tables:
+                    if not path.exists():
+                        raise DataMissingError(f"replay: outcome table {path} not found (task {self.task})")
+                    frames.append(pd.read_csv(path, dtype={"answer": str, "question_id": str, "model": str},
+                                              keep_default_na=False))
+                df = pd.concat(frames, ignore_index=True)
+                chars = df["output_chars"] if "output_chars" in df else [None] * len(df)
+                self._rows = {
+                    (m, q): Outcome(a if a.strip() else None, bool(int(c)), int(n) if n not in (None, "") else None)
+                    for m, q, a, c, n in zip(df["model"], df["question_id"], df["answer"].astype(str),
+                                             df["correct"], chars)
+                }
+                self.accuracy = {str(m): float(v) for m, v in df.groupby("model")["correct"].mean().items()}
+        return self._rows
+
+    def models(self) -> list[str]:
+        self._load()
+        return sorted(self.accuracy)
+
+    def get(self, model: str, qid: str) -> Outcome:
+        rows = self._load()
+        out = rows.get((model, qid))
+        if out is None:
+            if model not in self.accuracy:
+                raise UserError(f"replay: unknown model {model!r} for task {self.task} "
+                                f"(table {', '.join(p.name for p in self.tables)}; known: {', '.join(self.models())})")
+            raise UserError(f"replay: model {model!r} has no outcome for question {qid!r} (task {self.task})")
+        return out
+
+    def raw(self, model: str, qid: str) -> str | None:
+        if not self.raws:
+            return None
+        with self._lock:
+            if self._raw is None:
+                self._raw = {}
+                for path in self.raws:
+                    if path.exists():
+                        with gzip.open(path, "rt") as fh:
+                            for line in fh:
+                                r = json.loads(line)
+                                self._raw[(r["model"], r["question_id"])] = r["output"]
+        return self._raw.get((model, qid))
+
+
+class Replayer:
+    """The pure part of the backend (no litellm): tables + behaviour config -> replies."""
+
+    def __init__(self, tables: dict[str, Any] | None = None, behaviour: BehaviourConfig | None = None,
+                 seed: int = 0, shared: Path | None = None) -> None:
+        self.shared = Path(shared) if shared else shared_data_dir()
+        self.spec = dict(tables) if tables else dict(DEFAULT_TABLES)
+        self.seed = seed
+        self._behaviour = behaviour
+        self._tables: dict[str, OutcomeTable] = {}
+
+    @property
+    def behaviour(self) -> BehaviourConfig:
+        if self._behaviour is None:
+            from hieramas_gnn.paths import data_dir
+
+            data = json.loads((data_dir() / "sim" / "behaviour.json").read_text())
+            self._behaviour = BehaviourConfig.from_dict({**data["config"], "seed": self.seed})
+        return self._behaviour
+
+    def table(self, task: str) -> OutcomeTable:
+        if task not in self._tables:
+            if task not in self.spec:
+                raise UserError(f"replay: no outcome table for task {task!r} (tables: {', '.join(self.spec)})")
+            tables, raws = self.spec[task]
+            self._tables[task] = OutcomeTable(task, [self.shared / t for t in tables],
+                                              [self.shared / r for r in raws])
+        return self._tables[task]
+
+    def reply(self, model: str, meta: dict[str, Any], prompt_chars: int) -> tuple[str, int, int]:
+        """(text, prompt_tokens, completion_tokens) of one replayed call."""
+        from hieramas_gnn.tasks import get_task
+
+        for key in ("task", "question_id"):
+            if not meta.get(key):
+                raise UserError(f"replay/{model}: call metadata lacks {key!r}")
+        tname, qid = meta["task"], meta["question_id"]
+        table = self.table(tname)
+        out = table.get(model, qid)
+        task = get_task(tname)
+        q = task.get(qid)
+        text = self.real_reply(tname, model, qid)
+        context = list(meta.get("context_answers") or [])
+        if any(a is not None for a in context):
+            rng = rng_for(self.seed, "replay", model, qid, meta.get("role"), meta.get("position"),
+                          meta.get("sample_index", 0), context)
+            strength = table.accuracy.get(model, 0.5)
+            chosen = choose(out.answer, context, lambda a: task.is_correct(a, q), strength, self.behaviour, rng)
+            if chosen != out.answer:
+                text = task.render_answer(chosen, q) if chosen is not None else NO_ANSWER
+        length = out.output_chars if out.output_chars is not None else len(text)
+        return text, max(1, prompt_chars // 4), max(1, length // 4)
+
+    @lru_cache(maxsize=65536)  # noqa: B019 (one Replayer per provider; bounded)
+    def real_reply(self, tname: str, model: str, qid: str) -> str:
+        """The model's real reply, or a rendered one that the task grades as the table does."""
+        from hieramas_gnn.tasks import get_task
+
+        task, out = get_task(tname), self.table(tname).get(model, qid)
+        q = task.get(qid)
+        candidates = [self.table(tname).raw(model, qid)]
+        if out.answer is not None:
+            candidates += [task.render_answer(out.answer, q), out.answer]
+        if not out.correct:
+            candidates.append(NO_ANSWER)
+        for text in candidates:
+            if text is not None and task.score(text, q).correct == out.correct:
+                return text
+        return candidates[-1] or NO_ANSWER
+
+
+def make_provider(tables: dict[str, Any] | None = None, seed: int = 0):
+    """A litellm CustomLLM answering `replay/<model>` (litellm imported here, not at import)."""
+    import litellm
+
+    from hieramas_gnn.llm.sim import model_response
+
+    class ReplayProvider(litellm.CustomLLM):
+        """litellm custom provider for `replay/`; see the module docstring."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.replayer = Replayer(tables, seed=seed)
+
+        def _reply(self, model: str, messages: list, kwargs: dict):
+            meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
+            chars = sum(len(str(m.get("content") or "")) for m in messages)
+            text, pt, ct = self.replayer.reply(model, meta, chars)
+            return model_response(f"replay/{model}", text, pt, ct)
+
+        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):
+            return self._reply(model, messages, kwargs)
+
+        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any):
+            return self._reply(model, messages, kwargs)
+
+    return ReplayProvider()

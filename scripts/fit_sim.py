@@ -1,0 +1,33 @@
+"""Refit the simulator's figures (`data/sim/`) from the real data in `../shared/data`.
+
+    .venv/bin/python scripts/fit_sim.py [--shared PATH] [--out data/sim]
+
+Writes: irt_<benchmark>.json (abilities per model x domain), items.csv.gz (difficulty per real
+item), wrong_answers.csv.gz (real wrong answers per item with counts), lengths.json (reply
+lengths per model), behaviour.json (behaviour model fit + figures), models.yaml (the catalogue of
+sim models derived from real ones) and settings.json. See data/sim/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hieramas_gnn.llm.simfit import build_catalogue, write_fit
+from hieramas_gnn.paths import data_dir, ensure_offline_defaults, shared_data_dir
+
+
+def main() -> None:
+    ensure_offline_defaults()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", type=Path, default=shared_data_dir())
+    ap.add_argument("--out", type=Path, default=data_dir() / "sim")
+    args = ap.parse_args()
+    for name, path in write_fit(args.shared, args.out).items():
+        print(f"wrote {name}: {path}")
+    models = build_catalogue(args.out)
+    print(f"wrote models.yaml ({len(models)} sim models) and settings.json")
+
+
+if __name__ == "__main__":
+    main()
