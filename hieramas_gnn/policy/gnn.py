@@ -167,6 +167,7 @@ class EdgeHead(nn.Module):
     def forward(self, enc: Encoded, cand_edge_index: Tensor) -> tuple[Tensor, Tensor]:
         hq = enc.h_query[enc.role_batch]  # [N, H]
         order = self.order(torch.cat([enc.h_role, hq], dim=-1)).squeeze(-1)  # [N]
+        cand_edge_index = cand_edge_index.to(enc.h_role.device)
         src, dst = enc.h_role[cand_edge_index[0]], enc.h_role[cand_edge_index[1]]  # [E, H]
         pair = torch.cat([src, dst, src * dst, hq[cand_edge_index[0]]], dim=-1)  # [E, 4H]
         return order, self.edge(pair).squeeze(-1)  # [N], [E]
@@ -186,6 +187,7 @@ class ScoreHead(nn.Module):
 
     def forward(self, enc: Encoded, dag_edge_index: Tensor) -> Tensor:
         g = enc.h_query.size(0)
+        dag_edge_index = dag_edge_index.to(enc.h_role.device)
         edge_index = torch.cat([dag_edge_index, dag_edge_index.flip(0)], dim=1)  # [2, 2·E_dag]
         edge_type = torch.cat([torch.zeros(dag_edge_index.size(1), dtype=torch.long),
                                torch.ones(dag_edge_index.size(1), dtype=torch.long)])
@@ -247,7 +249,8 @@ class HieraPolicy(nn.Module):
         self.score_head.reset_parameters()
 
     def encode(self, batch: HeteroData, dag_edge_index: Tensor | None = None) -> Encoded:
-        xs = {t: batch[t].x for t in NODE_TYPES}
+        device = self.type_emb.weight.device
+        xs = {t: batch[t].x.to(device) for t in NODE_TYPES}
         sizes = [xs[t].size(0) for t in NODE_TYPES]
         g = num_graphs(batch)
         if g and sizes[1] % g:

@@ -112,7 +112,7 @@ def _sample_mixtures(prop: Tensor, synth: Tensor, skip: Tensor, k: int, allow_sk
     syn = torch.argmax(synth.detach() + noise((n, m)).to(prop.device), dim=-1)  # [N]
     syn = syn if k > 1 else top[:, 0]
     if not allow_skip:
-        skipped = torch.zeros(n, dtype=torch.bool)
+        skipped = torch.zeros(n, dtype=torch.bool, device=prop.device)
     elif greedy:
         skipped = skip.detach() > 0
     else:
@@ -364,6 +364,7 @@ def sample(policy: HieraPolicy, batch: HeteroData, *, decision: str | Sequence[s
     if mixtures is not None:
         index = {name: j for j, name in enumerate(llm_names[0])} if g else {}
         choice = _choice_from_mixtures([mx for per in mixtures for mx in per], index)
+        choice = MixtureChoice(*(t.to(prop.device) for t in (choice.skip, choice.proposers, choice.synth)))
     else:
         choice = _sample_mixtures(prop, syn, skip, cfg.k_proposers, cfg.allow_skip, generator,
                                   greedy or mode == "dag")
