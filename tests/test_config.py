@@ -104,3 +104,14 @@ def test_every_field_has_a_docstring():
 def test_field_paths_enumerate_the_tree():
     paths = all_field_paths(Config)
     assert "stage1.lr" in paths and "credit.baseline" in paths and "run.dir" in paths
+
+
+def test_every_shipped_experiment_config_loads():
+    from hieramas_gnn.paths import REPO_ROOT
+
+    files = sorted((REPO_ROOT / "experiments" / "configs").glob("*.yaml"))
+    files.append(REPO_ROOT / "experiments" / "credit_assignment" / "config.yaml")
+    assert len(files) >= 5
+    for path in files:
+        cfg = load_config(path)
+        assert cfg.run.name, path
