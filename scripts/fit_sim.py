@@ -5,7 +5,8 @@
 Writes: irt_<benchmark>.json (abilities per model x domain), items.csv.gz (difficulty per real
 item), wrong_answers.csv.gz (real wrong answers per item with counts), lengths.json (reply
 lengths per model), behaviour.json (behaviour model fit + figures), models.yaml (the catalogue of
-sim models derived from real ones) and settings.json. See data/sim/README.md.
+sim models derived from real ones) and settings.json; and the replay pools
+data/pools/replay-{mmlu-redux,gsm8k,math-l5}.yaml. See data/sim/README.md.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hieramas_gnn.llm.replay_pools import write_replay_pools
 from hieramas_gnn.llm.simfit import build_catalogue, write_fit
 from hieramas_gnn.paths import data_dir, ensure_offline_defaults, shared_data_dir
 
@@ -22,11 +24,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=shared_data_dir())
     ap.add_argument("--out", type=Path, default=data_dir() / "sim")
+    ap.add_argument("--pools", type=Path, default=data_dir() / "pools", help="where replay-*.yaml go")
     args = ap.parse_args()
     for name, path in write_fit(args.shared, args.out).items():
         print(f"wrote {name}: {path}")
     models = build_catalogue(args.out)
     print(f"wrote models.yaml ({len(models)} sim models) and settings.json")
+    for path in write_replay_pools(args.shared, args.pools):
+        print(f"wrote replay pool {path}")
 
 
 if __name__ == "__main__":
