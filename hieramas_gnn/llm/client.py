@@ -105,6 +105,7 @@ class _LoopState:
             lambda: asyncio.Semaphore(config.per_model_concurrency))
         self.pace_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.inflight: dict[str, asyncio.Future] = {}
+        self.budget = asyncio.Condition()
 
 
 class LLMClient:
@@ -163,15 +164,15 @@ class LLMClient:
 
     # -- the miss path -------------------------------------------------------------------------
     async def _miss(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
-        estimate = self._reserve(spec, request)
+        estimate = await self._reserve(spec, request)
+        record = None
         try:
             record = await self._call_with_retries(spec, request, key)
         except LLMCallError:
             self.stats.failures += 1
             raise
         finally:
-            self.stats.reserved_usd -= estimate
-        self.stats.spent_usd += record.cost_usd
+            await self._settle(estimate, record.cost_usd if record is not None else 0.0)
         self.cache.put(record, canonical_json(canonical_request(request, spec.litellm_model)))
         return record
 
@@ -181,20 +182,38 @@ class LLMClient:
         completion = request.max_tokens or self.config.assumed_max_tokens
         return spec.cost(_prompt_tokens(spec, request), completion)
 
-    def _reserve(self, spec: ModelSpec, request: LLMRequest) -> float:
-        """Reserve an upper bound of the call's cost, or raise BudgetExceeded (nothing is sent)."""
+    async def _reserve(self, spec: ModelSpec, request: LLMRequest) -> float:
+        """Reserve an upper bound of the call's cost before it is made.
+
+        Refused (BudgetExceeded, nothing sent) when spent + bound would pass the cap; when only
+        the calls in flight stand in the way, wait for them to settle (they usually cost less
+        than their reservation) and check again.
+        """
         cap = self.config.budget_usd
         if cap is None:
             return 0.0
         estimate = self.estimate_cost(request)
-        committed = self.stats.spent_usd + self.stats.reserved_usd
-        if committed + estimate > cap:
-            self.stats.refused += 1
-            raise BudgetExceeded(
-                f"budget ${cap:.4f}: call to {spec.name} (up to ${estimate:.6f}) refused; "
-                f"spent ${self.stats.spent_usd:.6f}, in flight ${self.stats.reserved_usd:.6f}")
-        self.stats.reserved_usd += estimate
+        cond = self._loop_state().budget
+        async with cond:
+            while self.stats.spent_usd + self.stats.reserved_usd + estimate > cap:
+                if self.stats.spent_usd + estimate > cap or self.stats.reserved_usd <= 0:
+                    self.stats.refused += 1
+                    raise BudgetExceeded(
+                        f"budget ${cap:.4f}: call to {spec.name} (up to ${estimate:.6f}) refused; "
+                        f"spent ${self.stats.spent_usd:.6f} of it")
+                await cond.wait()
+            self.stats.reserved_usd += estimate
         return estimate
+
+    async def _settle(self, estimate: float, cost: float) -> None:
+        """Replace a call's reservation by what it cost; wake calls waiting for budget."""
+        self.stats.spent_usd += cost
+        if self.config.budget_usd is None:
+            return
+        cond = self._loop_state().budget
+        async with cond:
+            self.stats.reserved_usd -= estimate
+            cond.notify_all()
 
     async def _call_with_retries(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
         import openai
