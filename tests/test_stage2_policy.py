@@ -53,5 +53,16 @@ def test_policy_selector_keeps_each_given_dag():
     policy, builder = make_policy()
     dags = [((0, 1),), ((1, 2), (0, 3))]
     designs = stage2.policy_selector(policy, builder, decision="a")(questions(2), dags)
-    assert [d.edges for d in designs] == dags
+    assert [set(d.edges) for d in designs] == [set(e) for e in dags]
     assert all(d.roles == ROLES for d in designs)
+
+
+def test_edge_head_proposer_gives_distinct_acyclic_dags():
+    import networkx as nx
+
+    policy, builder = make_policy()
+    propose = stage2.make_proposer(Stage2Config(n_candidates=5, proposal="edge_head"), len(ROLES), policy,
+                                   builder, decision="a")
+    dags = propose(questions(1)[0])
+    assert 1 <= len(dags) <= 5 and len(set(dags)) == len(dags)
+    assert all(nx.is_directed_acyclic_graph(nx.DiGraph(list(d))) for d in dags)

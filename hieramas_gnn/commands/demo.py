@@ -88,7 +88,8 @@ def train_seed(cfg, client) -> dict[str, Any]:
         select = stage2.policy_selector(setup.policy, setup.builder, setup.decision)
         scorer = stage2.PolicyGraphScorer(setup.policy, setup.builder)
         s2, rollouts = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
-                                         len(setup.builder.role_names), s2cfg, log=tracker.log)
+                                         len(setup.builder.role_names), s2cfg, log=tracker.log,
+                                         decision=setup.decision)
     return {"setup": setup, "select": select, "scorer": scorer, "s2cfg": s2cfg, "stage1": s1, "stage2": s2,
             "stage2_rollouts": rollouts, "stage1_s": t1 - t0, "stage2_s": time.perf_counter() - t1}
 
@@ -104,7 +105,8 @@ def evaluate_seed(trained: dict[str, Any], test, seed: int) -> tuple[list[dict],
 
     setup, select, s2cfg = trained["setup"], trained["select"], trained["s2cfg"]
     n_roles = len(setup.builder.role_names)
-    propose = stage2.random_proposer(n_roles, replace(s2cfg, seed=s2cfg.seed + 10_007))
+    propose = stage2.make_proposer(replace(s2cfg, seed=s2cfg.seed + 10_007), n_roles, setup.policy, setup.builder,
+                                   setup.decision)
     cands = {q.id: propose(q) for q in test}
     setup.policy.eval()
     chosen = stage2.choose_designs(trained["scorer"], test, select, lambda q: cands[q.id])

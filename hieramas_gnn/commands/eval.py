@@ -67,9 +67,10 @@ def policy_rule(args: argparse.Namespace, pool: Any):
     builder = meta.graph_builder()
     s2 = from_dict(stage2.Stage2Config, dict(meta.extra.get("stage2", {})), "bundle extra.stage2")
     s2 = replace(s2, seed=args.seed, n_candidates=args.candidates or s2.n_candidates)
-    select = stage2.policy_selector(policy, builder, meta.decision or pool.names[0])
+    decision = meta.decision or pool.names[0]
+    select = stage2.policy_selector(policy, builder, decision)
     scorer = stage2.PolicyGraphScorer(policy, builder)
-    propose = stage2.random_proposer(len(builder.role_names), s2)
+    propose = stage2.make_proposer(s2, len(builder.role_names), policy, builder, decision)
     return (lambda qs: stage2.choose_designs(scorer, qs, select, propose)), pool
 
 

@@ -220,8 +220,8 @@ def policy_edge_fn(policy, builder) -> EdgeLogitFn:
 
 def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Question],
                        val_qs: Sequence[Question], test_qs: Sequence[Question], runner,
-                       reward_fn: Callable[[object], float], s2cfg, ewcfg: EdgewiseConfig
-                       ) -> tuple[list[dict], dict]:
+                       reward_fn: Callable[[object], float], s2cfg, ewcfg: EdgewiseConfig,
+                       decision: str = "") -> tuple[list[dict], dict]:
     """Stage 2 vs the three per-edge comparators on equal rollout budgets, plus a random DAG.
 
     Stage 2 trains the policy's score head (in place); G-Designer trains the edge head of a
@@ -236,8 +236,9 @@ def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Que
 
     n_roles = len(builder.role_names)
     scorer = stage2.PolicyGraphScorer(policy, builder)
-    result, budget = stage2.fit_stage2(scorer, select, train_qs, val_qs, runner, reward_fn, n_roles, s2cfg)
-    test_propose = stage2.random_proposer(n_roles, replace(s2cfg, seed=s2cfg.seed + 10_007))
+    result, budget = stage2.fit_stage2(scorer, select, train_qs, val_qs, runner, reward_fn, n_roles, s2cfg,
+                                       decision=decision)
+    test_propose = stage2.make_proposer(replace(s2cfg, seed=s2cfg.seed + 10_007), n_roles, policy, builder, decision)
     cands = {q.id: test_propose(q) for q in test_qs}
     chosen = stage2.choose_designs(scorer, test_qs, select, lambda q: cands[q.id])
     pick = np.random.default_rng(s2cfg.seed + 1)

@@ -215,6 +215,31 @@ def random_proposer(n_roles: int, cfg: Stage2Config) -> ProposeFn:
     return lambda q: candidate_dags(n_roles, cfg.n_candidates, rng, cfg)
 
 
+def edge_head_proposer(policy, builder, cfg: Stage2Config, decision: str) -> ProposeFn:
+    """Per query, up to K distinct DAGs sampled from the policy's edge head (node order + forward
+    edges, `policy.sample` mode `dag`), drawn with a generator seeded by cfg.seed."""
+    from hieramas_gnn.policy.sample import sample
+
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    @torch.no_grad()
+    def propose(q: Question) -> list[Edges]:
+        batch = builder.batch([q] * (2 * cfg.n_candidates))
+        dags = [tuple(d.edges) for d in sample(policy, batch, decision=decision, mode="dag", generator=gen).designs]
+        return list(dict.fromkeys(dags))[:cfg.n_candidates]
+
+    return propose
+
+
+def make_proposer(cfg: Stage2Config, n_roles: int, policy=None, builder=None, decision: str = "") -> ProposeFn:
+    """The candidate generator `cfg.proposal` names (`random` or `edge_head`)."""
+    if cfg.proposal == "edge_head":
+        if policy is None or builder is None:
+            raise ValueError("stage2.proposal=edge_head needs the policy and its graph builder")
+        return edge_head_proposer(policy, builder, cfg, decision)
+    return random_proposer(n_roles, cfg)
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -299,13 +324,15 @@ def train_classifier(scorer: GraphScorer, train: Sequence[QueryRollouts], val: S
 
 def fit_stage2(scorer: GraphScorer, select: DesignFn, train_qs: Sequence[Question],
                val_qs: Sequence[Question], runner, reward_fn: Callable[[object], float], n_roles: int,
-               cfg: Stage2Config, log: Callable[[dict, int], None] | None = None) -> tuple[Stage2Result, int]:
+               cfg: Stage2Config, log: Callable[[dict, int], None] | None = None, decision: str = ""
+               ) -> tuple[Stage2Result, int]:
     """Generate labelled rollouts on the train and validation queries, then train the classifier.
 
     Returns the training result and the rollouts spent (the budget the comparators get).
     """
     before = runner.rollouts
-    propose = random_proposer(n_roles, cfg)
+    propose = make_proposer(cfg, n_roles, getattr(scorer, "policy", None), getattr(scorer, "builder", None),
+                            decision)
     train = [qr for qr in generate_data(train_qs, select, propose, runner, reward_fn, cfg) if qr.informative]
     val = [qr for qr in generate_data(val_qs, select, propose, runner, reward_fn, cfg) if qr.informative]
     if not val:  # no informative validation query: fall back to a split of the training ones
