@@ -1,0 +1,68 @@
+"""`hieramas sim validate`: how well the simulator imitates the real data.
+
+    hieramas sim validate [--benchmark mmlu_redux] [--heldout 0.3] [--json OUT]
+
+1. IRT check on held-out questions: the fit is redone on the other questions, the held-out
+   ones are simulated (difficulty drawn from the fitted difficulties of the same domain, 20
+   replicates) and compared with the real outcomes: per-model accuracy, and the mean absolute
+   difference between the real and simulated pairwise error correlations.
+2. Behaviour model (the committed `data/sim/behaviour.json`) against the real debate logs:
+   P(correct | k of 3 previous answers correct) for k = 0..3, P(C->W), P(W->C).
+
+JSON: {"models": [{"model", "real_acc", "sim_acc"}], "corr_mae": ..., "behaviour": [{"name",
+"real", "sim"}], ...}. Needs ../shared/data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("sim", help="check the simulator against the real data", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="sim_command", metavar="{validate}", required=True)
+    v = sub.add_parser("validate", help="simulated vs real accuracy, error correlation and behaviour figures")
+    v.add_argument("--benchmark", default="mmlu_redux",
+                   help="outcome set for the IRT check: mmlu_redux (default), mmlu, gsm8k, math_l5")
+    v.add_argument("--heldout", type=float, default=0.3, help="fraction of questions held out (default 0.3)")
+    v.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
+    v.set_defaults(func=handle_validate)
+
+
+def print_report(r: dict) -> None:
+    print(f"held-out questions ({r['benchmark']}): {r['n_heldout']}")
+    width = max(len(m["model"]) for m in r["models"])
+    print(f"{'model':<{width}}  {'real':>7}  {'sim':>7}  {'diff':>6}")
+    for m in r["models"]:
+        d = 100 * (m["sim_acc"] - m["real_acc"])
+        print(f"{m['model']:<{width}}  {100 * m['real_acc']:6.2f}%  {100 * m['sim_acc']:6.2f}%  {d:+5.2f}")
+    print(f"pairwise error correlation: MAE {r['corr_mae']:.4f} "
+          f"(mean real {r['corr_real_mean']:.3f}, sim {r['corr_sim_mean']:.3f})")
+    print(f"{'behaviour figure':<30}  {'real':>6}  {'sim':>6}  {'n':>5}")
+    for b in r["behaviour"]:
+        print(f"{b['name']:<30}  {b['real']:6.3f}  {b['sim']:6.3f}  {b['n']:>5}")
+
+
+def handle_validate(args: argparse.Namespace) -> int:
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.llm.behaviour import BehaviourConfig
+    from hieramas_gnn.llm.simfit import validate
+    from hieramas_gnn.paths import data_dir, shared_data_dir
+
+    if not 0.05 <= args.heldout <= 0.9:
+        raise UserError(f"--heldout must be between 0.05 and 0.9, got {args.heldout}")
+    cfg_path = data_dir() / "sim" / "behaviour.json"
+    if not cfg_path.exists():
+        raise UserError(f"{cfg_path} is missing (run scripts/fit_sim.py)")
+    cfg = BehaviourConfig.from_dict(json.loads(cfg_path.read_text())["config"])
+    report = validate(shared_data_dir(), cfg, benchmark=args.benchmark, heldout_frac=args.heldout)
+    print_report(report)
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json_out}")
+    return 0
