@@ -166,3 +166,9 @@ def test_cli_cache_export_import_stats(tmp_path, capsys):
 def test_cli_cache_stats_of_a_missing_file_is_a_user_error(tmp_path, capsys):
     assert cli(["cache", "stats", "--cache", str(tmp_path / "none.sqlite")]) == 2
     assert "none.sqlite" in capsys.readouterr().err
+
+
+def test_provider_params_are_in_the_key_of_an_offline_provider_only():
+    a, b = {"sim_model": {"base": "x"}}, {"sim_model": {"base": "y"}}
+    assert request_key(request(), "sim/m", a) != request_key(request(), "sim/m", b)
+    assert request_key(request(), "openai/m", a) == request_key(request(), "openai/m", b)

@@ -48,8 +48,14 @@ CREATE TABLE IF NOT EXISTS records (
 """
 
 
-def canonical_request(request: LLMRequest, litellm_model: str) -> dict[str, Any]:
-    """The fields that define an answer; `request_key` hashes their canonical JSON."""
+def canonical_request(request: LLMRequest, litellm_model: str,
+                      provider_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The fields that define an answer; `request_key` hashes their canonical JSON.
+
+    For the offline providers the call metadata and the pool's `extra.litellm_params` (e.g. an
+    inline `sim_model`) define the answer too, so they are part of it; for real providers they
+    are not (they may hold headers).
+    """
     body: dict[str, Any] = {
         "model": litellm_model,
         "messages": [dict(m) for m in request.messages],
@@ -61,6 +67,8 @@ def canonical_request(request: LLMRequest, litellm_model: str) -> dict[str, Any]
     }
     if litellm_model.split("/", 1)[0] in OFFLINE_PROVIDERS:
         body["metadata"] = dict(request.metadata)
+        if provider_params:
+            body["provider_params"] = dict(provider_params)
     return body
 
 
@@ -69,9 +77,11 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def request_key(request: LLMRequest, litellm_model: str) -> str:
+def request_key(request: LLMRequest, litellm_model: str,
+                provider_params: dict[str, Any] | None = None) -> str:
     """sha256 hex of the canonical request."""
-    return hashlib.sha256(canonical_json(canonical_request(request, litellm_model)).encode()).hexdigest()
+    body = canonical_json(canonical_request(request, litellm_model, provider_params))
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

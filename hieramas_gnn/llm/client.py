@@ -135,7 +135,7 @@ class LLMClient:
     async def complete(self, request: LLMRequest) -> LLMRecord:
         """One chat completion (see the module docstring for the steps)."""
         spec = self.pool.get(request.model)
-        key = request_key(request, spec.litellm_model)
+        key = request_key(request, spec.litellm_model, spec.extra.get("litellm_params"))
         hit = self.cache.get(key, spec.name)
         if hit is not None:
             self.stats.cache_hits += 1
@@ -173,7 +173,8 @@ class LLMClient:
             raise
         finally:
             await self._settle(estimate, record.cost_usd if record is not None else 0.0)
-        self.cache.put(record, canonical_json(canonical_request(request, spec.litellm_model)))
+        body = canonical_request(request, spec.litellm_model, spec.extra.get("litellm_params"))
+        self.cache.put(record, canonical_json(body))
         return record
 
     def estimate_cost(self, request: LLMRequest) -> float:
@@ -328,7 +329,7 @@ class LLMClient:
                     raise
                 raise UserError(f"model {spec.name}: the {provider}/ backend is not available "
                                 f"(hieramas_gnn.llm.providers is missing)") from exc
-            register_offline_providers()
+            register_offline_providers(self.pool)
         elif provider == "faults":
             from hieramas_gnn.llm import faults
 
