@@ -3,9 +3,10 @@
 Source: `benchmarks/gsm8k_test.jsonl` (`question`, `answer` = CoT then `#### <number>`), ids
 `gsm8k/test/<line>`; or `hf:openai/gsm8k` (config `main`). Extraction, first rule that fires:
 JSON `{"answer": ...}` -> `#### X` -> `\\boxed{X}` -> `answer is X` / `Answer: X` -> the last
-number in the reply. From the answer text the stated number is taken (after the last `=`, else
-the first number), with `$`, commas, units and trailing zeros removed (`$1,200.00 dollars` ->
-`1200`). Correct when numerically equal to the gold number.
+number in the reply. An explicit JSON / `####` answer without a number (`"Cannot be determined"`)
+means no answer: the number is not fished out of the reasoning. From the answer text the stated
+number is taken (after the last `=`, else the first number), with `$`, commas, units and
+trailing zeros removed (`$1,200.00 dollars` -> `1200`). Correct when numerically equal to gold.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def extract_number(text: str) -> str | None:
     """The final numeric answer of a GSM8K-style reply, canonicalised (see module docstring)."""
     if not text:
         return None
-    for candidate in (json_answer(text), _last(_HASH_RE, text), last_boxed(text), _last(_ANSWER_IS_RE, text)):
+    explicit = json_answer(text) or _last(_HASH_RE, text)
+    if explicit:  # an explicit final answer with no number in it ("Cannot be determined") is no answer
+        return number_from_answer(explicit)
+    for candidate in (last_boxed(text), _last(_ANSWER_IS_RE, text)):
         if candidate:
             num = number_from_answer(candidate)
             if num is not None:
