@@ -165,3 +165,13 @@ def test_shared_calls_retry_a_failed_request():
 def test_unknown_anchor_is_a_user_error():
     with pytest.raises(UserError, match="anchor 'z'"):
         Baselines(TASK, RS, MODELS, BaselineConfig(anchor="z"))
+
+
+def test_vote_order_sets_the_tie_break_priority():
+    traces, _ = run(["vote"], cfg=BaselineConfig(vote_order=("b", "a", "c", "d")))
+    assert all(t.answer == "B" for t in traces["vote"])
+
+
+def test_vote_order_must_list_every_pool_model():
+    with pytest.raises(UserError, match="vote_order"):
+        Baselines(TASK, RS, MODELS, BaselineConfig(vote_order=("a", "b")))

@@ -38,6 +38,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--sc-samples", type=int, default=5, help="samples per query for sc:<model>")
     p.add_argument("--fixed-k", type=int, default=3, help="proposers per role in the fixed topologies")
     p.add_argument("--seed", type=int, default=0, help="seed of the random-topology baseline")
+    p.add_argument("--vote-order", default=None, metavar="M1,M2,...",
+                   help="tie-break priority of `vote`, every pool model once (default: pool order)")
     p.set_defaults(func=handle)
 
 
@@ -61,7 +63,8 @@ def handle(args: argparse.Namespace) -> int:
     pool = load_pool(args.pool)
     methods = expand_methods(_split(args.methods), pool.names)
     cfg = BaselineConfig(sc_samples=args.sc_samples, fixed_k=args.fixed_k, anchor=args.anchor,
-                         seed=args.seed)
+                         seed=args.seed,
+                         vote_order=tuple(args.vote_order.split(",")) if args.vote_order else None)
     baselines = Baselines(task, get_roleset(task.family), pool.names, cfg)
     questions = task.load(path=args.data, split=args.split, limit=args.limit)
     if not questions:

@@ -23,9 +23,11 @@ The anchor model is `anchor` when set, otherwise the first model of the pool.
 
 Plurality vote and ties (`plurality`): unparseable answers (None) cast no vote; the answer with
 the most votes wins; a tie goes to the tied answer that was given *first* in the order of the
-voters (pool order for `vote`, sample order for `sc`, agent order for `debate`). This is the rule
-of `hieramas outcomes inspect` too, so `vote` over replay reproduces the plurality computed from
-the outcome table.
+voters: `vote_order` for `vote` (default: pool order — the order the user lists models in, no
+labels needed), sample order for `sc`, agent order for `debate`. `hieramas outcomes inspect`
+breaks ties toward the answer of the model most accurate in the outcome table; passing the
+models sorted by that accuracy as `vote_order` (`--vote-order`) reproduces its rule exactly,
+which is how the MMLU-Redux replay check compares the two (`tests/test_baselines_replay.py`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class BaselineConfig:
     debate_rounds: int = 2
     random_density: float = 0.5    # edge density of the `random` topology
     seed: int = 0                  # seeds the `random` topology's DAGs
+    vote_order: tuple[str, ...] | None = None  # tie-break priority of `vote` (None: pool order)
 
 
 def plurality(answers: Sequence[str | None]) -> str | None:
@@ -107,6 +110,10 @@ class Baselines:
         if self.anchor not in self.models:
             raise UserError(f"baselines: anchor {self.anchor!r} is not in the pool")
         self._rng = np.random.default_rng(cfg.seed)
+        order = list(cfg.vote_order or self.models)
+        if sorted(order) != sorted(self.models):
+            raise UserError(f"baselines: vote_order must list every pool model once, got {order}")
+        self.vote_order = order
 
     # ------------------------------------------------------------------ jobs
     def job(self, method: str, question: Question) -> Job:
@@ -174,7 +181,7 @@ class Baselines:
         return self._voted(ep, recs)
 
     async def _vote(self, ep: Episode, _: str) -> tuple:
-        recs = await _all([self._ask(ep, m, "single_user", i) for i, m in enumerate(self.models)])
+        recs = await _all([self._ask(ep, m, "single_user", i) for i, m in enumerate(self.vote_order)])
         return self._voted(ep, recs)
 
     async def _oracle(self, ep: Episode, _: str) -> tuple:
