@@ -159,3 +159,15 @@ def test_draw_design_writes_png(tmp_path):
 
     out = draw_design(_design(mixtures=(M3, None, M1)), tmp_path / "d.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_json_with_missing_field_names_it():
+    data = json.loads(_design().to_json())
+    del data["decision"]
+    with pytest.raises(UserError, match="design.decision: missing"):
+        Design.from_dict(data)
+
+
+def test_invalid_json_text_is_a_user_error():
+    with pytest.raises(UserError, match="not valid JSON"):
+        Design.from_json("{roles: ")

@@ -232,6 +232,10 @@ class Design:
         for key in ("roles", "mixtures", "edges", "decision"):
             if key not in data:
                 raise UserError(f"design.{key}: missing")
+        if not isinstance(data["roles"], list) or not all(isinstance(r, str) for r in data["roles"]):
+            raise UserError("design.roles: expected a list of role names")
+        if not isinstance(data["mixtures"], list):
+            raise UserError("design.mixtures: expected a list (null for a skipped role)")
         if not isinstance(data["edges"], list) or any(
                 not isinstance(e, list | tuple) or len(e) != 2 for e in data["edges"]):
             raise UserError("design.edges: expected a list of [src, dst] pairs")
