@@ -1,0 +1,67 @@
+"""`register_offline_providers`: idempotent, keeps other providers, pool-defined sim models work."""
+
+from __future__ import annotations
+
+import asyncio
+
+import litellm
+import pytest
+
+from hieramas_gnn.llm.providers import register_offline_providers
+
+
+@pytest.fixture
+def clean_map(monkeypatch):
+    monkeypatch.setattr(litellm, "custom_provider_map", [])
+
+
+def test_registration_is_idempotent_and_keeps_other_entries(clean_map):
+    other = {"provider": "mine", "custom_handler": object()}
+    litellm.custom_provider_map = [other]
+    first = register_offline_providers()
+    second = register_offline_providers()
+    providers = [e["provider"] for e in litellm.custom_provider_map]
+    assert providers.count("sim") == 1 and providers.count("replay") == 1 and "mine" in providers
+    assert first["sim"] is second["sim"] and first["replay"] is second["replay"]
+
+
+def test_sim_answers_through_litellm_with_call_metadata(clean_map):
+    register_offline_providers()
+    meta = {"task": "synthetic", "question_id": "synthetic/logic/2/0", "role": "Solver",
+            "position": "proposer", "context_answers": [], "sample_index": 0}
+    resp = asyncio.run(litellm.acompletion(model="sim/gpt-4o", messages=[{"role": "user", "content": "q"}],
+                                           metadata={"hieramas": meta}, sim_model=None))
+    assert "The answer is" in resp.choices[0].message.content
+    assert resp.usage.completion_tokens > 0
+
+
+def test_pool_defined_sim_models_are_registered(clean_map, tmp_path):
+    from hieramas_gnn.llm.pool import load_pool
+
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\nmodels:\n  - name: strong\n    litellm_model: sim/strong-x\n"
+                    "    input_cost_per_token: 1.0e-6\n    output_cost_per_token: 1.0e-6\n"
+                    "    extra: {litellm_params: {sim_model: {ability: {default: 4.0}, role_skill: {Solver: 1.0}}}}\n")
+    handlers = register_offline_providers(load_pool(path))
+    spec = handlers["sim"].sim.spec("strong-x")
+    assert spec.ability == {"default": 4.0} and spec.role_skill == {"Solver": 1.0}
+
+
+def test_shipped_sim_pool_runs_through_the_client(clean_map, monkeypatch):
+    from hieramas_gnn.llm.client import LLMClient
+    from hieramas_gnn.llm.pool import load_pool
+    from hieramas_gnn.llm.types import LLMRequest
+
+    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
+    pool = load_pool("sim")
+    assert 6 <= len(pool) <= 8
+    client = LLMClient(pool)
+    meta = {"task": "synthetic", "question_id": "synthetic/units/2/1", "role": "Solver",
+            "position": "proposer", "context_answers": []}
+
+    async def run_all():
+        return await asyncio.gather(*[client.complete(LLMRequest(
+            model=m, messages=({"role": "user", "content": "q"},), metadata=meta)) for m in pool.names])
+
+    recs = asyncio.run(run_all())
+    assert all(r.text and r.cost_usd > 0 for r in recs)
