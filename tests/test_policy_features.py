@@ -110,3 +110,12 @@ def test_minilm_dimension_is_read_from_the_encoder():
     out = emb.embed(["The solver writes the final answer.", "A cheap model good at arithmetic."])
     assert emb.dim == 384 and out.shape == (2, 384)
     assert torch.allclose(out.norm(dim=-1), torch.ones(2), atol=1e-4)
+
+
+def test_model_spec_like_objects_give_prices_and_hints():
+    from types import SimpleNamespace
+
+    spec = SimpleNamespace(name="m", profile="a model", input_cost_per_token=1e-6, output_cost_per_token=2e-6,
+                           extra={"policy_hints": [0.5, 0.25]})
+    (node,) = as_llm_nodes([spec])
+    assert node == LLMNode("m", "a model", 1e-6, 2e-6, (0.5, 0.25))

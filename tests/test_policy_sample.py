@@ -256,3 +256,22 @@ def test_dag_log_prob_handles_many_roles_with_finite_gradients():
     lp.sum().backward()
     assert bool(torch.isfinite(lp).all()) and bool((lp < 0).all())
     assert bool(torch.isfinite(order.grad).all()) and bool(torch.isfinite(edge.grad).all())
+
+
+def test_dag_reinforce_gradient_reaches_the_edge_and_order_heads(setup):
+    builder, _, batch = setup
+    policy = toy_policy(builder)
+    out = sample(policy, batch, decision="model0", mode="dag", generator=gen(4))
+    (-(torch.arange(5.0) * out.edge_log_prob).sum()).backward()
+    for name, p in policy.named_parameters():
+        if name.startswith(("edge_head.", "encoder.")):
+            assert p.grad is not None and bool(p.grad.abs().sum() > 0), name
+        if name.startswith("mixture_head."):
+            assert p.grad is None or not bool(p.grad.abs().sum() > 0), name
+
+
+def test_single_proposer_mixture_uses_the_proposer_as_synthesizer():
+    builder = toy_builder(n_roles=3, n_models=4)
+    policy = toy_policy(builder, k_proposers=1, allow_skip=False)
+    out = sample(policy, builder.batch(toy_queries(6)), decision="model0", generator=gen(0))
+    assert all(mx.k == 1 and mx.synthesizer == mx.proposers[0] for d in out.designs for mx in d.mixtures)

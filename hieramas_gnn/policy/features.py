@@ -12,8 +12,9 @@ Public API
   sha256(embedder name + NUL + text). Repeated texts are embedded once per process and once ever.
 - `default_embedder(cache_dir=None)`: `CachedEmbedder(MiniLMEmbedder(), cache_dir)`.
 - `LLMNode(name, profile, input_cost_per_token, output_cost_per_token, hints=())` and
-  `as_llm_nodes(models)`: accepts `llm.pool.ModelSpec`-like objects, `(name, profile, (in, out))`
-  tuples or `LLMNode`s.
+  `as_llm_nodes(models)`: accepts `llm.pool.ModelSpec`-like objects (ability hints, if any, from
+  `extra["policy_hints"]`: a list of floats, e.g. per-domain accuracy), `(name, profile,
+  (in, out))` tuples or `LLMNode`s.
 - `FeatureBuilder(embedder, domain_vocab=(), pos_dim=8, hint_dim=0)`: turns roles, models and
   queries into feature matrices; `builder.dims -> InputDims(role, llm, query)` gives the input
   widths the policy needs.
@@ -227,9 +228,10 @@ def as_llm_nodes(models: Sequence[Any]) -> list[LLMNode]:
         elif isinstance(m, tuple | list):
             name, profile, prices = m
             nodes.append(LLMNode(str(name), str(profile), float(prices[0]), float(prices[1])))
-        else:
+        else:  # llm.pool.ModelSpec: optional ability hints in `extra["policy_hints"]`
+            hints = tuple(float(h) for h in (getattr(m, "extra", None) or {}).get("policy_hints", ()))
             nodes.append(LLMNode(
-                m.name, m.profile or "", float(m.input_cost_per_token), float(m.output_cost_per_token)
+                m.name, m.profile or "", float(m.input_cost_per_token), float(m.output_cost_per_token), hints
             ))
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
