@@ -88,8 +88,14 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--baselines", nargs="+", default=list(BASELINES), choices=BASELINES)
     p.add_argument("--out", default=str(HERE))
+    p.add_argument("--summarize", metavar="LOG", help="only rebuild the table from a log of this "
+                   "script's JSON lines (e.g. an interrupted run)")
     p.add_argument("overrides", nargs="*", help="config overrides, e.g. stage1.steps=30")
     args = p.parse_args()
+    if args.summarize:
+        rows = [json.loads(x) for x in Path(args.summarize).read_text().splitlines() if x.startswith("{")]
+        write(Path(args.out), rows, args.overrides)
+        return
     os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
     from hieramas_gnn.paths import ensure_offline_defaults
 
@@ -100,8 +106,13 @@ def main() -> None:
         for b in args.baselines:
             rows.append(run_one(seed, b, out, args.overrides))
             print(json.dumps(rows[-1]), flush=True)
+    write(out, rows, args.overrides)
+
+
+def write(out: Path, rows: list[dict], overrides: list[str]) -> None:
+    """results.json (every run) and results.md (the table) in `out`."""
     (out / "results.json").write_text(json.dumps({"config": "experiments/credit_assignment/config.yaml",
-                                                  "overrides": args.overrides, "runs": rows}, indent=1))
+                                                  "overrides": overrides, "runs": rows}, indent=1))
     md = f"# Credit assignment: seeds x baseline\n\n{table(rows)}\n"
     (out / "results.md").write_text(md)
     print(md)
