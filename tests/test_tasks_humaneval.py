@@ -86,10 +86,10 @@ def test_render_round_trips_code(body):
     assert task.extract(task.render_answer(code, q), q) == code
 
 
-def test_all_canonical_solutions_pass_and_return_none_fails(he):
+def test_return_none_body_scores_nearly_zero(he):
+    # the 164/164 of the canonical solutions is tests/test_score.py (through `hieramas score`)
     task, qs = he
     questions = list(qs.values())
-    assert sum(task.grade([q.gold for q in questions], questions, workers=2)) == 164
     assert sum(task.grade(["    return None\n"] * 164, questions, workers=2)) <= 3
 
 
@@ -100,7 +100,7 @@ def test_humaneval_plus_canonical_solutions_pass_base_and_plus_inputs(shared_dat
     assert len(questions) == 164
     assert sum(len(q.meta["plus_input"]) for q in questions) > 10_000
     assert sum(task.grade([q.gold for q in questions], questions, workers=2)) == 164
-    assert sum(task.grade(["    return None\n"] * 164, questions, workers=2)) <= 3
+    assert sum(task.grade(["    return None\n"] * 40, questions[:40], workers=2)) <= 1
 
 
 def test_humaneval_plus_catches_a_bug_the_base_tests_miss(shared_data):
