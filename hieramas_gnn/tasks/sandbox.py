@@ -22,6 +22,7 @@ hostile workloads, run the whole job in a container or VM. See docs/TASKS.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -34,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_BOOT = Path(__file__).with_name("sandbox_boot.py").read_text(encoding="utf-8")
+_BOOT_FILE = Path(__file__).with_name("sandbox_boot.py")
 SAFE_ENV = {
     "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0",
     "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8", "OMP_NUM_THREADS": "1",
@@ -88,7 +89,7 @@ def run_program(code: str, *, timeout_s: float = 10.0, memory_mb: int = 1024,
         limits = {"memory_bytes": int(memory_mb) << 20, "cpu_s": int(timeout_s) + 2,
                   "fsize_bytes": max(max_output, int(max_file_mb) << 20), "nproc": max_procs, "nofile": 64}
         env = dict(SAFE_ENV, HOME=str(box), TMPDIR=str(box))
-        cmd = [sys.executable, "-I", "-S", "-c", _BOOT, json.dumps(limits)]
+        cmd = [sys.executable, "-I", "-S", "-c", _boot_source(), json.dumps(limits)]
         start = time.perf_counter()
         with open(Path(top) / "stdout", "wb") as out, open(Path(top) / "stderr", "wb") as err:
             proc = subprocess.Popen(cmd, cwd=box, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
@@ -126,6 +127,12 @@ def run_many(programs: Sequence[Program | str], workers: int | None = None) -> l
         return [one(p) for p in jobs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, jobs))
+
+
+@functools.cache
+def _boot_source() -> str:
+    """The bootstrap run with `-c` (read once, on first use)."""
+    return _BOOT_FILE.read_text(encoding="utf-8")
 
 
 def _kill_group(pgid: int) -> None:
