@@ -110,6 +110,7 @@ class SimFigures:
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = Path(folder) if folder else data_dir() / "sim"
+        self._pools: dict[tuple[str, ...], np.ndarray] = {}
 
     def _read(self, name: str) -> Path:
         path = self.folder / name
@@ -151,9 +152,13 @@ class SimFigures:
         return {q: ([a for a, _ in rows], np.array([c for _, c in rows], dtype=float)) for q, rows in raw.items()}
 
     def difficulty_pool(self, domains: list[str]) -> np.ndarray:
-        pools = self._items[1]
-        got = [pools[d] for d in domains if d in pools]
-        return np.sort(np.concatenate(got)) if got else np.array([])
+        """Sorted fitted difficulties of the items of these domains (cached per domain list)."""
+        key = tuple(domains)
+        if key not in self._pools:
+            pools = self._items[1]
+            got = [pools[d] for d in domains if d in pools]
+            self._pools[key] = np.sort(np.concatenate(got)) if got else np.array([])
+        return self._pools[key]
 
     def difficulty(self, qid: str, domain: str, meta: dict[str, Any], task: str = "") -> float:
         """Fitted difficulty of a real item; else derived from its level; else hash-drawn."""
