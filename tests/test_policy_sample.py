@@ -25,7 +25,7 @@ def setup():
     return builder, toy_policy(builder).eval(), builder.batch(toy_queries(5))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000), n_roles=st.integers(1, 6), n_models=st.integers(1, 4),
        temperature=st.sampled_from([0.3, 1.0, 5.0]))
 def test_sampled_dags_are_acyclic(seed, n_roles, n_models, temperature):
@@ -116,12 +116,12 @@ def test_mixture_probabilities_sum_to_one_over_all_choices():
 def test_sample_frequencies_match_log_probs():
     builder = toy_builder(n_roles=2, n_models=2)
     policy = toy_policy(builder, k_proposers=1).eval()
-    batch = builder.batch([toy_queries(1)[0]] * 3000)
+    batch = builder.batch([toy_queries(1)[0]] * 1500)
     out = sample(policy, batch, decision="model0", generator=gen(11))
     keys = [(d.mixtures, d.edges) for d in out.designs]
     for key in set(keys):
         i = keys.index(key)
-        assert keys.count(key) / len(keys) == pytest.approx(float(out.log_prob[i].detach().exp()), abs=0.03)
+        assert keys.count(key) / len(keys) == pytest.approx(float(out.log_prob[i].detach().exp()), abs=0.04)
 
 
 def test_mixture_mode_keeps_the_given_dag_and_has_no_edge_log_prob(setup):
