@@ -176,6 +176,9 @@ class Stage1Config:
     """Sampling temperature once annealing is done (geometric schedule)."""
     anneal_steps: int | None = None
     """Steps over which the temperature anneals; None: all `steps`."""
+    topologies: Literal["random", "parallel"] = "random"
+    """Topology pool: `random` connected DAGs (HieraMAS), or `parallel` (no edges: every role
+    answers the query alone and the decision reads them all; isolates each role's effect)."""
     dag_pool_size: int = 16
     """Random DAGs in the topology pool; each step draws one per query."""
     dag_density: float = 0.5

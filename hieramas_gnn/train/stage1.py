@@ -64,8 +64,12 @@ def temperature_at(step: int, start: float, end: float, anneal: int) -> float:
     return float(start * (end / start) ** frac)
 
 
-def dag_pool(n_roles: int, size: int, density: float, rng: np.random.Generator) -> list[Edges]:
-    """`size` random DAGs over `n_roles` roles (duplicates allowed when few DAGs exist)."""
+def dag_pool(n_roles: int, size: int, density: float, rng: np.random.Generator,
+             kind: str = "random") -> list[Edges]:
+    """`size` topologies over `n_roles` roles: random connected DAGs (duplicates allowed when
+    few exist), or `parallel` (no edges)."""
+    if kind == "parallel":
+        return [() for _ in range(size)]
     return [random_dag(n_roles, density, rng) for _ in range(size)]
 
 
@@ -129,7 +133,7 @@ class Stage1Trainer:
         self.gen = torch.Generator().manual_seed(cfg.run.seed)
         self.rng = np.random.default_rng(cfg.run.seed)
         self.n_roles = len(setup.builder.role_names)
-        self.dags = dag_pool(self.n_roles, s1.dag_pool_size, s1.dag_density, self.rng)
+        self.dags = dag_pool(self.n_roles, s1.dag_pool_size, s1.dag_density, self.rng, s1.topologies)
         self.val_dags = [self.dags[i % len(self.dags)] for i in range(len(setup.val))]
         self.moving = credit.MovingAverageBaseline(cfg.credit.momentum)
         self.step = 0
