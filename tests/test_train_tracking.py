@@ -1,0 +1,47 @@
+"""Tracking: metrics.jsonl always, wandb offline files inside the run folder, stable run names."""
+
+import re
+
+from hieramas_gnn.config import load_config
+from hieramas_gnn.tracking import Tracker, read_metrics, resolve_mode
+
+
+def _cfg(tmp_path, mode):
+    return load_config(None, [f"tracking.wandb={mode}", "tracking.progress=false",
+                              f"run.out_dir={tmp_path / 'run'}", "run.name=exp", "run.seed=3"])
+
+
+def test_disabled_mode_still_writes_metrics_jsonl(tmp_path):
+    cfg = _cfg(tmp_path, "disabled")
+    with Tracker(cfg) as t:
+        t.log({"train/reward": 0.5, "llm/cost_usd": 0.01}, step=1)
+        t.log({"train/reward": 0.7}, step=2)
+        assert t.run is None
+    rows = read_metrics(cfg.run.dir)
+    assert [(r["step"], r["train/reward"]) for r in rows] == [(1, 0.5), (2, 0.7)]
+
+
+def test_run_name_has_task_exp_seed_time_and_survives_a_restart(tmp_path):
+    cfg = _cfg(tmp_path, "disabled")
+    with Tracker(cfg) as t:
+        first = t.name
+    with Tracker(cfg) as t:
+        assert t.name == first
+    assert re.fullmatch(r"synthetic__exp__3__\d{8}-\d{6}", first)
+
+
+def test_auto_mode_is_offline_without_a_key_and_online_with_one(monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert resolve_mode("auto") == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert resolve_mode("auto") == "online"
+    assert resolve_mode("disabled") == "disabled"
+
+
+def test_offline_wandb_keeps_its_files_in_the_run_folder(tmp_path):
+    cfg = _cfg(tmp_path, "offline")
+    with Tracker(cfg) as t:
+        t.log({"train/reward": 1.0}, step=1)
+        t.log_designs([{"question": "q1", "design": "{}", "reward": 1.0}], step=1)
+    assert list((cfg.run.dir / "wandb").rglob("*.wandb"))
+    assert (cfg.run.dir / "designs.jsonl").read_text().count("q1") == 1
