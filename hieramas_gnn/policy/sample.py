@@ -283,17 +283,19 @@ def _dag_part(policy: HieraPolicy, batch: HeteroData, ptr: Tensor, dags: list[Ed
         if n == 0:
             continue
         o, e = order_d[idx, :n], edge_d[idx, :n, :n]  # [B, n], [B, n, n]
+        idx_list = idx.tolist()
         if dags is None:
             perm, adj = _sample_dags(o, e, gen, greedy)
-            for b, gi in enumerate(idx.tolist()):
-                orders[gi] = tuple(perm[b].tolist())
+            for gi, row in zip(idx_list, perm.tolist()):
+                orders[gi] = tuple(row)
         else:
             adj = torch.zeros_like(e)
-            for b, gi in enumerate(idx.tolist()):
+            for b, gi in enumerate(idx_list):
                 for s, d in dags[gi]:
                     adj[b, s, d] = 1.0
-        for b, gi in enumerate(idx.tolist()):
-            out_dags[gi] = tuple(sorted(map(tuple, torch.nonzero(adj[b]).tolist())))
+        nz = torch.nonzero(adj).tolist()  # [(b, src, dst)] in row-major (= sorted) order
+        for b, src, dst in nz:
+            out_dags[idx_list[b]] += ((src, dst),)
         lp = lp.index_copy(0, idx.to(lp.device), dag_log_prob(o, e, adj))
         ent = ent.index_copy(0, idx.to(ent.device), dag_entropy(o, e))
     return out_dags, lp, ent, orders
@@ -312,15 +314,16 @@ def _to_dense(values: Tensor, ptr: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _designs(role_names, llm_names, ptr, choice: MixtureChoice, dags, decisions) -> list[Design]:
-    out = []
+    out, bounds = [], ptr.tolist()
+    skip, proposers, synth = choice.skip.tolist(), choice.proposers.tolist(), choice.synth.tolist()
     for g, roles in enumerate(role_names):
         mixtures = []
-        for i in range(int(ptr[g]), int(ptr[g + 1])):
-            if bool(choice.skip[i]):
+        for i in range(bounds[g], bounds[g + 1]):
+            if skip[i]:
                 mixtures.append(None)
                 continue
-            props = tuple(llm_names[g][a] for a in choice.proposers[i].tolist() if a >= 0)
-            mixtures.append(Mixture(props, llm_names[g][int(choice.synth[i])]))
+            props = tuple(llm_names[g][a] for a in proposers[i] if a >= 0)
+            mixtures.append(Mixture(props, llm_names[g][synth[i]]))
         out.append(Design(tuple(roles), tuple(mixtures), tuple(dags[g]), decisions[g]))
     return out
 
