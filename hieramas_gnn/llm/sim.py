@@ -115,6 +115,7 @@ class Simulator:
         self.figures = figures or SimFigures()
         self._specs: dict[str, SimModelSpec] = {}
         self._inline: dict[str, SimModelSpec] = {}
+        self._wrong_cache: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
         self._behaviour = self.config.behaviour
 
     @property
@@ -164,14 +165,19 @@ class Simulator:
             return (str(q.gold) if correct else mutate_program(str(q.gold), rng)), correct
         if correct:
             return str(q.gold), True
-        answers, weights = self.figures.wrong.get(q.id) or distractors(q, kind)
-        answers, weights = self._drop_gold(answers, weights, task, q) or distractors(q, kind)
+        answers, weights = self._wrong_answers(task, q, kind)
         return answers[int(rng.choice(len(answers), p=weights / weights.sum()))], False
 
-    @staticmethod
-    def _drop_gold(answers, weights, task, q):
-        keep = [i for i, a in enumerate(answers) if not task.is_correct(a, q)]
-        return ([answers[i] for i in keep], np.asarray(weights)[keep]) if keep else None
+    def _wrong_answers(self, task: Any, q: Any, kind: str) -> tuple[list[str], np.ndarray]:
+        """The item's real wrong answers (those the task's own grader also calls wrong), else
+        its deterministic distractors. Cached per (task, question): grading can be slow (sympy)."""
+        key = (q.task, q.id)
+        if key not in self._wrong_cache:
+            answers, weights = self.figures.wrong.get(q.id) or ([], np.array([]))
+            keep = [i for i, a in enumerate(answers) if not task.is_correct(a, q)]
+            self._wrong_cache[key] = (([answers[i] for i in keep], np.asarray(weights)[keep]) if keep
+                                      else distractors(q, kind))
+        return self._wrong_cache[key]
 
     def reply(self, model: str, meta: dict[str, Any], prompt_chars: int,
               inline: dict | None = None) -> SimReply:
