@@ -154,8 +154,9 @@ class Replayer:
             rng = rng_for(self.seed, "replay", model, qid, meta.get("role"), meta.get("position"),
                           meta.get("sample_index", 0), context)
             strength = table.accuracy.get(model, 0.5)
-            chosen = choose(out.answer, context, lambda a: task.is_correct(a, q), strength, self.behaviour, rng)
-            if chosen != out.answer:
+            own = task.extract(text, q)  # normalised like the context answers (same extractor)
+            chosen = choose(own, context, lambda a: task.is_correct(a, q), strength, self.behaviour, rng)
+            if chosen != own:
                 text = task.render_answer(chosen, q) if chosen is not None else NO_ANSWER
         length = out.output_chars if out.output_chars is not None else len(text)
         return text, max(1, prompt_chars // 4), max(1, length // 4)

@@ -193,6 +193,8 @@ class Simulator:
         q = task.get(meta["question_id"])
         role, sample_index = meta.get("role"), int(meta.get("sample_index", 0))
         own, _ = self.own_answer(spec, q, task, role, sample_index)
+        if _answer_kind(task, q) != "code":  # normalise like the context answers (`$1,200` -> `1200`)
+            own = task.extract(task.render_answer(own, q), q) or own
         context = [a for a in (meta.get("context_answers") or [])]
         answer = own
         if any(a is not None for a in context):
