@@ -56,7 +56,8 @@ def test_cached_embedder_reuses_disk_cache_across_instances(tmp_path):
     out = CachedEmbedder(inner, tmp_path).embed(["role description"])
     assert inner.calls == []
     key = text_key(inner.name, "role description")
-    assert np.allclose(np.load(tmp_path / key[:2] / f"{key}.npy"), out[0].numpy())
+    with np.load(tmp_path / key[:2] / f"{key}.npz") as stored:
+        assert np.allclose(stored["embedding"], out[0].numpy())
 
 
 def test_cache_key_depends_on_embedder_name():

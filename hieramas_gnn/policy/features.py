@@ -8,7 +8,7 @@ Public API
   `embed` or `dim`; `dim` is read from the encoder (384), never hard-coded.
 - `HashingEmbedder(dim=64)`: a deterministic bag-of-words hashing embedder for fast unit tests.
 - `CachedEmbedder(inner, cache_dir=None)`: wraps any embedder with an in-memory cache and, when a
-  folder is given, an on-disk cache: one `.npy` file per text, named by
+  folder is given, an on-disk cache: one `.npz` file per text (key `embedding`), named by
   sha256(embedder name + NUL + text). Repeated texts are embedded once per process and once ever.
 - `default_embedder(cache_dir=None)`: `CachedEmbedder(MiniLMEmbedder(), cache_dir)`.
 - `LLMNode(name, profile, input_cost_per_token, output_cost_per_token, hints=())` and
@@ -146,7 +146,7 @@ def text_key(embedder_name: str, text: str) -> str:
 
 
 class CachedEmbedder:
-    """Any `Embedder` plus an in-memory cache and an optional on-disk cache (`.npy` per text).
+    """Any `Embedder` plus an in-memory cache and an optional on-disk cache (`.npz` per text).
 
     Shapes: embed(texts) -> [len(texts), inner.dim].
     """
@@ -168,14 +168,15 @@ class CachedEmbedder:
     def _path(self, key: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        return self.cache_dir / key[:2] / f"{key}.npy"
+        return self.cache_dir / key[:2] / f"{key}.npz"
 
     def _lookup(self, key: str) -> np.ndarray | None:
         if key in self._memory:
             return self._memory[key]
         path = self._path(key)
         if path is not None and path.exists():
-            self._memory[key] = np.load(path)
+            with np.load(path) as stored:
+                self._memory[key] = stored["embedding"]
             return self._memory[key]
         return None
 
@@ -185,8 +186,8 @@ class CachedEmbedder:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, vec)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, embedding=vec)
         os.replace(tmp, path)  # atomic: concurrent writers never leave a torn file
 
     def embed(self, texts: Sequence[str]) -> Tensor:
