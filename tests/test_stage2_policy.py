@@ -21,9 +21,9 @@ def make_policy(seed: int = 0):
 
 
 def test_graph_score_head_learns_planted_edge_rule():
-    cfg = Stage2Config(n_candidates=8, epochs=40, lr=0.01, patience=15, seed=5)
+    cfg = Stage2Config(n_candidates=6, epochs=25, lr=0.02, patience=10, seed=5)
     policy, builder = make_policy()
-    data = stage2.generate_data(questions(20), select(), stage2.random_proposer(len(ROLES), cfg),
+    data = stage2.generate_data(questions(14), select(), stage2.random_proposer(len(ROLES), cfg),
                                 PlantedRunner(), reward, cfg)
     train, val = stage2.split_queries(data, cfg)
     result = stage2.train_classifier(stage2.PolicyGraphScorer(policy, builder), train, val, cfg)

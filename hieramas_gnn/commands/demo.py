@@ -12,11 +12,12 @@ LLM call is simulated and cached in `--out/cache/rollouts.sqlite`.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_POOL = "sim-demo"
+DEFAULT_POOL = "sim"
 DEFAULT_BASELINES = ("single", "moa", "random", "chain", "complete", "vote")
 
 
@@ -171,6 +172,8 @@ def _run(args: argparse.Namespace) -> int:
     from hieramas_gnn.train.setup import client_settings, load_models, load_questions, make_client
 
     ensure_offline_defaults()
+    # Simulated latencies would be really awaited; the demo measures accuracy and cost, not waiting.
+    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -253,9 +253,16 @@ def per_query_auc(data: Sequence[QueryRollouts], scores: Sequence[Sequence[float
 
 @torch.no_grad()
 def score_all(scorer: GraphScorer, data: Sequence[QueryRollouts]) -> list[list[float]]:
-    """The scorer's logits for every candidate of every query (one batch per query)."""
-    return [scorer.score_logits([qr.question] * len(qr.designs), qr.designs).tolist() if qr.designs else []
-            for qr in data]
+    """The scorer's logits for every candidate of every query (one batch for all of them)."""
+    qs = [qr.question for qr in data for _ in qr.designs]
+    if not qs:
+        return [[] for _ in data]
+    flat = scorer.score_logits(qs, [d for qr in data for d in qr.designs]).tolist()  # [sum K]
+    out, i = [], 0
+    for qr in data:
+        out.append(flat[i:i + len(qr.designs)])
+        i += len(qr.designs)
+    return out
 
 
 def split_queries(data: Sequence[QueryRollouts], cfg: Stage2Config) -> tuple[list, list]:
@@ -289,7 +296,7 @@ def train_classifier(scorer: GraphScorer, train: Sequence[QueryRollouts], val: S
     params = [p for p in scorer.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
-    best = (-1.0, -1, copy.deepcopy(scorer.state_dict()))
+    best = (float("-inf"), -1, copy.deepcopy(scorer.state_dict()))
     history, stale = [], 0
     for epoch in range(cfg.epochs):
         perm = torch.randperm(len(flat), generator=gen).tolist()
@@ -304,13 +311,11 @@ def train_classifier(scorer: GraphScorer, train: Sequence[QueryRollouts], val: S
             opt.step()
             losses.append(float(loss.detach()))
         val_auc = per_query_auc(val, score_all(scorer, val)) if val else float("nan")
-        train_auc = per_query_auc(train, score_all(scorer, train))
-        row = {"stage2/loss": float(np.mean(losses)), "stage2/train_auc": train_auc,
-               "stage2/val_auc": val_auc, "stage2/epoch": epoch}
+        row = {"stage2/loss": float(np.mean(losses)), "stage2/val_auc": val_auc, "stage2/epoch": epoch}
         history.append(row)
         if log:
             log(row, epoch)
-        metric = val_auc if not np.isnan(val_auc) else train_auc
+        metric = val_auc if not np.isnan(val_auc) else -row["stage2/loss"]
         if metric > best[0]:
             best, stale = (metric, epoch, copy.deepcopy(scorer.state_dict())), 0
         else:
