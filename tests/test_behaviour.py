@@ -73,7 +73,7 @@ def test_stronger_models_resist_wrong_peers_more_often():
 
 def test_a_correct_minority_is_mostly_lost():
     # one correct proposal against three agreeing wrong ones (own answer wrong too)
-    assert p_correct("B", ["A", "B", "B", "B"], strength=0.8) < 0.25
+    assert p_correct("B", ["A", "B", "B", "B"], strength=0.7) < 0.25
 
 
 def test_unanimous_right_context_is_kept():

@@ -42,9 +42,9 @@ def print_report(r: dict) -> None:
         print(f"{m['model']:<{width}}  {100 * m['real_acc']:6.2f}%  {100 * m['sim_acc']:6.2f}%  {d:+5.2f}")
     print(f"pairwise error correlation: MAE {r['corr_mae']:.4f} "
           f"(mean real {r['corr_real_mean']:.3f}, sim {r['corr_sim_mean']:.3f})")
-    print(f"{'behaviour figure':<30}  {'real':>6}  {'sim':>6}  {'n':>5}")
+    print(f"{'behaviour figure':<42}  {'real':>6}  {'sim':>6}  {'n':>5}")
     for b in r["behaviour"]:
-        print(f"{b['name']:<30}  {b['real']:6.3f}  {b['sim']:6.3f}  {b['n']:>5}")
+        print(f"{b['name']:<42}  {b['real']:6.3f}  {b['sim']:6.3f}  {b['n']:>5}")
 
 
 def handle_validate(args: argparse.Namespace) -> int:

@@ -23,6 +23,8 @@ import numpy as np
 from hieramas_gnn.llm.behaviour import BehaviourConfig, option_probs_batch
 
 K_MAX = 8  # max options per row (7 agents + nothing else)
+STRONG = 0.7  # round-0 accuracy splitting "strong" from "weak" models in the strength figures
+N_REQUIRED = 6  # the first six figures are the issue's bars
 
 
 @dataclass(frozen=True)
@@ -114,19 +116,33 @@ def predicted_correct(rows: DebateRows, cfg: BehaviourConfig) -> np.ndarray:
     return (p * rows.correct).sum(axis=1) + p_new
 
 
-def _figure_groups(rows: DebateRows) -> list[np.ndarray]:
-    """Row masks of the reported figures: k of 3 = 0..3, own correct (C->W), own wrong (W->C)."""
-    groups = [rows.k3 == k for k in range(4)]
-    groups += [rows.parsed & rows.own_correct, rows.parsed & ~rows.own_correct]
-    return groups
+def figure_masks(rows: DebateRows) -> list[tuple[str, np.ndarray, bool]]:
+    """(name, row mask, is a C->W rate) of every figure: the issue's six first, then the
+    conditional and strength-split rates behind the documented assumptions."""
+    c, w = rows.parsed & rows.own_correct, rows.parsed & ~rows.own_correct
+    wrong_peers = rows.n_peers - rows.n_correct_peers
+    strong = rows.strength >= STRONG
+    some_right = rows.n_correct_peers >= 1
+    figs = [(f"P(correct | {k} of 3 correct)", rows.k3 == k, False) for k in range(4)]
+    figs += [("P(C->W)", c, True), ("P(W->C)", w, False),
+             ("P(C->W | peer majority wrong)", c & (wrong_peers > rows.n_peers / 2), True),
+             ("P(W->C | right answer a peer minority)", w & some_right & (rows.n_correct_peers < rows.n_peers / 2), False),
+             ("P(W->C | peer majority right)", w & (rows.n_correct_peers > rows.n_peers / 2), False),
+             (f"P(C->W), models with acc >= {STRONG}", c & strong, True),
+             (f"P(C->W), models with acc < {STRONG}", c & ~strong, True),
+             (f"P(W->C | >= 1 peer right), acc >= {STRONG}", w & some_right & strong, False),
+             (f"P(W->C | >= 1 peer right), acc < {STRONG}", w & some_right & ~strong, False)]
+    return figs
 
 
-def fit_behaviour(path: Path, base: BehaviourConfig | None = None, iters: int = 600,
-                  figure_weight: float = 20.0) -> BehaviourConfig:
+def fit_behaviour(path: Path, base: BehaviourConfig | None = None, iters: int = 1500,
+                  figure_weight: float = 20.0, n_figures: int = 0,
+                  required_weight: float = 3.0) -> BehaviourConfig:
     """Fit the six parameters on the debate log at `path`.
 
     Objective: mean negative log-likelihood of "the new answer is correct" over all rows, plus
-    `figure_weight` times the squared error of the reported figures, plus a small ridge term.
+    `figure_weight` times the squared error of the reported figures (the first `n_figures`;
+    0 = all; the issue's six count `required_weight` times), plus a small ridge term.
     """
     from scipy.optimize import minimize
 
@@ -136,7 +152,8 @@ def fit_behaviour(path: Path, base: BehaviourConfig | None = None, iters: int = 
     own_flag = unit.support - zero.support  # [R, K] 1 where the own previous answer sits
     peer = zero.support
 
-    groups = _figure_groups(unit)
+    groups = [m for _, m, _ in figure_masks(unit)][: n_figures or None]
+    weights = np.array([required_weight if i < N_REQUIRED else 1.0 for i in range(len(groups))])
 
     def nll(theta: np.ndarray) -> float:
         cfg = base.with_params(theta)
@@ -145,7 +162,7 @@ def fit_behaviour(path: Path, base: BehaviourConfig | None = None, iters: int = 
         ll = rows.y * np.log(p) + (1 - rows.y) * np.log1p(-p)
         # The reported figures are matched explicitly: squared error per figure, weighted so
         # that a 0.05 miss costs about as much as the whole likelihood term moves.
-        fig = sum((p[g].mean() - rows.y[g].mean()) ** 2 for g in groups)
+        fig = sum(wt * (p[g].mean() - rows.y[g].mean()) ** 2 for wt, g in zip(weights, groups))
         return -float(ll.mean()) + figure_weight * float(fig) + 1e-3 * float(np.sum(theta**2))
 
     res = minimize(nll, np.array(base.params()), method="Nelder-Mead",
@@ -154,18 +171,12 @@ def fit_behaviour(path: Path, base: BehaviourConfig | None = None, iters: int = 
 
 
 def behaviour_figures(path: Path, cfg: BehaviourConfig) -> list[dict[str, float | str]]:
-    """Real vs simulated figures: P(correct | k of 3) k=0..3, P(C->W), P(W->C)."""
+    """Real vs simulated figures (see `figure_masks`); C->W rates are 1 - P(correct)."""
     rows = load_debate_rows(path, own_weight=cfg.own_weight)
     pred = predicted_correct(rows, cfg)
-    figs: list[dict[str, float | str]] = []
-    for k in range(4):
-        sel = rows.k3 == k
-        figs.append({"name": f"P(correct | {k} of 3 correct)", "real": float(rows.y[sel].mean()),
-                     "sim": float(pred[sel].mean()), "n": int(sel.sum())})
-    c = rows.parsed & rows.own_correct
-    w = rows.parsed & ~rows.own_correct
-    figs.append({"name": "P(C->W)", "real": float(1 - rows.y[c].mean()),
-                 "sim": float(1 - pred[c].mean()), "n": int(c.sum())})
-    figs.append({"name": "P(W->C)", "real": float(rows.y[w].mean()),
-                 "sim": float(pred[w].mean()), "n": int(w.sum())})
-    return figs
+    out: list[dict[str, float | str]] = []
+    for name, sel, flip in figure_masks(rows):
+        real, sim = float(rows.y[sel].mean()), float(pred[sel].mean())
+        out.append({"name": name, "real": 1 - real if flip else real, "sim": 1 - sim if flip else sim,
+                    "n": int(sel.sum())})
+    return out

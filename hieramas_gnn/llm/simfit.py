@@ -144,11 +144,13 @@ def write_fit(shared: Path, out: Path) -> dict[str, Path]:
                                    "difficulty": np.round(fit.b, 4)}))
         wrongs.append(wrong_answers(df))
         lengths[bench] = output_lengths(df)
-    pd.concat(items).to_csv(out / "items.csv.gz", index=False)
+    # gzip with mtime 0 so that a refit with unchanged data gives byte-identical files
+    pd.concat(items).to_csv(out / "items.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
     wrong_all = pd.concat(wrongs)
     table = {q: [[a, int(c)] for a, c in zip(g["answer"], g["count"])] for q, g in wrong_all.groupby("question_id")}
-    with gzip.open(out / "wrong_answers.json.gz", "wt") as fh:
-        json.dump(table, fh, separators=(",", ":"))
+    blob = json.dumps(table, separators=(",", ":")).encode()
+    with open(out / "wrong_answers.json.gz", "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
+        fh.write(blob)
     (out / "lengths.json").write_text(json.dumps(lengths, indent=1))
     cfg = fit_behaviour(shared / DEBATE_LOG)
     (out / "behaviour.json").write_text(json.dumps({
