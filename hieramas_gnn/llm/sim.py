@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -74,7 +74,6 @@ class SimReply:
     prompt_tokens: int
     completion_tokens: int
     latency_ms: float
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _sigmoid(x: float) -> float:
@@ -236,21 +235,22 @@ def make_provider(config: SimConfig | None = None, figures: SimFigures | None = 
             super().__init__()
             self.sim = Simulator(config or SimConfig.from_env(), figures)
 
-        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):
+        def _respond(self, model: str, messages: list, kwargs: dict) -> tuple[Any, float]:
             meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
             inline = (kwargs.get("optional_params") or {}).get("sim_model")
             chars = sum(len(str(m.get("content") or "")) for m in messages)
             r = self.sim.reply(model, meta, chars, inline)  # pure and fast after the first load
-            if r.latency_ms > 0:
-                await asyncio.sleep(r.latency_ms / 1000.0)
-            return model_response(f"sim/{model}", r.text, r.prompt_tokens, r.completion_tokens)
+            return model_response(f"sim/{model}", r.text, r.prompt_tokens, r.completion_tokens), r.latency_ms
+
+        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):
+            response, latency_ms = self._respond(model, messages, kwargs)
+            if latency_ms > 0:
+                await asyncio.sleep(latency_ms / 1000.0)
+            return response
 
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any):
-            meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
-            inline = (kwargs.get("optional_params") or {}).get("sim_model")
-            chars = sum(len(str(m.get("content") or "")) for m in messages)
-            r = self.sim.reply(model, meta, chars, inline)
-            return model_response(f"sim/{model}", r.text, r.prompt_tokens, r.completion_tokens)
+            """Synchronous litellm.completion: same reply, no simulated wait."""
+            return self._respond(model, messages, kwargs)[0]
 
     return SimProvider()
 
