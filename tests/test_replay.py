@@ -96,3 +96,27 @@ def test_replay_pool_through_litellm(replayer):
     rec = asyncio.run(client.complete(req))
     assert rec.text == call(replayer, "openai_gpt-4-0613", "mmlu_redux", "mmlu/abstract_algebra/34")[0]
     assert rec.cost_usd > 0
+
+
+def test_proposer_replay_reproduces_gsm8k_accuracy_exactly(replayer, shared_data):
+    task = get_task("gsm8k")
+    table = pd.read_csv(shared_data / "outcomes/gsm8k_zeroeval.csv.gz")
+    questions = {q.id: q for q in task.load()}
+    for model in ("gpt-4o-2024-05-13", "gemma-2-2b-it"):
+        rows = table[table.model == model]
+        got = sum(task.score(call(replayer, model, "gsm8k", qid)[0], questions[qid]).correct
+                  for qid in rows["question_id"])
+        assert got == int(rows["correct"].sum()), model
+
+
+def test_math_l5_replay_keeps_real_answers_the_table_over_credits(replayer, shared_data):
+    # ZeroEval graded MATH-L5 by first-number equality (`4/3` counts for gold `4`); replay keeps
+    # the real answer, so only such table-correct rows can come out wrong, and they are few.
+    task = get_task("math_l5")
+    table = pd.read_csv(shared_data / "outcomes/math_l5_zeroeval.csv.gz")
+    rows = table[table.model == "gpt-4o-2024-05-13"]
+    graded = [task.score(call(replayer, "gpt-4o-2024-05-13", "math_l5", qid)[0], task.get(qid)).correct
+              for qid in rows["question_id"]]
+    flips = [(bool(c), g) for c, g in zip(rows["correct"], graded) if bool(c) != g]
+    assert all(table_says for table_says, _ in flips)
+    assert len(flips) <= 0.01 * len(rows)

@@ -66,3 +66,12 @@ def test_mmlu_redux_inspect_matches_pandas(tmp_path, shared_data, capsys):
     assert got["plurality"]["accuracy"] == pytest.approx(right / df["question_id"].nunique())
     printed = capsys.readouterr().out
     assert "plurality vote" in printed and "oracle" in printed
+
+
+def test_numeric_tables_vote_on_answer_num(tmp_path):
+    path = tmp_path / "n.csv"
+    pd.DataFrame([("b", "q1", "m1", "18", 18.0, 1), ("b", "q1", "m2", "18.0", 18.0, 1),
+                  ("b", "q1", "m3", "$17", 17.0, 0)],
+                 columns=["benchmark", "question_id", "model", "answer", "answer_num", "correct"]).to_csv(path, index=False)
+    s = summarize(pd.read_csv(path, dtype={"answer": str}, keep_default_na=False))
+    assert s["plurality"]["accuracy"] == 1.0 and s["plurality"]["ties"] == 0
