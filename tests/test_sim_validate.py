@@ -104,3 +104,10 @@ def test_irt_fit_recovers_planted_abilities():
     y = (rng.random(p.shape) < p).astype(float)
     est, _ = fit_irt(y, dom, 2, tau=5.0)
     assert np.abs((est - est.mean()) - (theta - theta.mean())).max() < 0.35
+
+
+def test_unknown_benchmark_is_named(capsys, shared_data):
+    from hieramas_gnn.cli import main
+
+    assert main(["sim", "validate", "--benchmark", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
