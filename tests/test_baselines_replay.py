@@ -83,3 +83,20 @@ def test_every_dollar_spent_is_in_exactly_one_trace(replay_run):
     for method, ts in traces.items():
         row = next(r for r in result_rows({method: ts}))
         assert row["cost_usd"] * len(ts) == pytest.approx(sum(c.cost_usd for t in ts for c in t.calls))
+
+
+def test_every_baseline_accounts_for_every_paid_call_on_replay():
+    from conftest import require_shared
+
+    require_shared(TABLE)
+    task, pool = get_task("mmlu_redux"), load_pool("replay-mmlu-redux")
+    questions = task.load()[::950]  # 6 questions, 6 subjects
+    baselines = Baselines(task, get_roleset(task.family), pool.names, BaselineConfig(fixed_k=2))
+    client = LLMClient(pool, None, ClientConfig(max_concurrency=64, per_model_concurrency=64))
+    methods = expand_methods(None, pool.names[:1]) + ["vote", "oracle"]
+    methods = [m for m in dict.fromkeys(methods)]
+    traces = asyncio.run(run_baselines(baselines, methods, questions, client, max_in_flight=64))
+    paid = [c for ts in traces.values() for t in ts for c in t.calls if not c.cache_hit]
+    assert not any(t.failed for ts in traces.values() for t in ts)
+    assert len(paid) == client.stats.calls
+    assert sum(c.cost_usd for c in paid) == pytest.approx(client.stats.spent_usd, rel=1e-9)
