@@ -6,7 +6,8 @@
    ones are simulated (difficulty drawn from the fitted difficulties of the same domain, 20
    replicates) and compared with the real outcomes: per-model accuracy, and the mean absolute
    difference between the real and simulated pairwise error correlations.
-2. Behaviour model (the committed `data/sim/behaviour.json`) against the real debate logs:
+2. Behaviour model (`$HIERAMAS_BEHAVIOUR` or the committed `data/sim/behaviour.json`) against
+   the real debate logs:
    P(correct | k of 3 previous answers correct) for k = 0..3, P(C->W), P(W->C).
 
 JSON: {"models": [{"model", "real_acc", "sim_acc"}], "corr_mae": ..., "behaviour": [{"name",
@@ -49,16 +50,13 @@ def print_report(r: dict) -> None:
 
 def handle_validate(args: argparse.Namespace) -> int:
     from hieramas_gnn.errors import UserError
-    from hieramas_gnn.llm.behaviour import BehaviourConfig
+    from hieramas_gnn.llm.behaviour import load_behaviour
     from hieramas_gnn.llm.simfit import validate
-    from hieramas_gnn.paths import data_dir, shared_data_dir
+    from hieramas_gnn.paths import shared_data_dir
 
     if not 0.05 <= args.heldout <= 0.9:
         raise UserError(f"--heldout must be between 0.05 and 0.9, got {args.heldout}")
-    cfg_path = data_dir() / "sim" / "behaviour.json"
-    if not cfg_path.exists():
-        raise UserError(f"{cfg_path} is missing (run scripts/fit_sim.py)")
-    cfg = BehaviourConfig.from_dict(json.loads(cfg_path.read_text())["config"])
+    cfg = load_behaviour()  # $HIERAMAS_BEHAVIOUR, else data/sim/behaviour.json
     report = validate(shared_data_dir(), cfg, benchmark=args.benchmark, heldout_frac=args.heldout)
     print_report(report)
     if args.json_out:

@@ -81,6 +81,28 @@ class BehaviourConfig:
         return cls(**data)
 
 
+def load_behaviour(path: str | None = None, seed: int = 0) -> BehaviourConfig:
+    """The behaviour config from a JSON file (`{"config": {...}}` or the fields themselves).
+
+    Default: `$HIERAMAS_BEHAVIOUR` if set, else the committed fit `data/sim/behaviour.json`.
+    """
+    import os
+    from pathlib import Path
+
+    from hieramas_gnn.errors import ConfigError
+    from hieramas_gnn.paths import data_dir
+
+    src = Path(path or os.environ.get("HIERAMAS_BEHAVIOUR") or data_dir() / "sim" / "behaviour.json")
+    try:
+        data = json.loads(src.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"behaviour config {src}: cannot be read ({exc})") from exc
+    fields_ = data.get("config", data) if isinstance(data, dict) else None
+    if not isinstance(fields_, dict):
+        raise ConfigError(f"behaviour config {src}: expected a JSON object of BehaviourConfig fields")
+    return BehaviourConfig.from_dict({**fields_, "seed": seed})
+
+
 PARAM_NAMES = ("support_weight", "own_weight", "correct_bonus", "strength_slope",
                "resolve_base", "resolve_slope")
 

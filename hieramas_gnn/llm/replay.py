@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import DataMissingError, UserError
-from hieramas_gnn.llm.behaviour import BehaviourConfig, choose, rng_for
+from hieramas_gnn.llm.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
 from hieramas_gnn.paths import shared_data_dir
 
 # task -> (outcome tables, raw reply files), relative to the shared data folder
@@ -121,10 +121,7 @@ class Replayer:
     @property
     def behaviour(self) -> BehaviourConfig:
         if self._behaviour is None:
-            from hieramas_gnn.paths import data_dir
-
-            data = json.loads((data_dir() / "sim" / "behaviour.json").read_text())
-            self._behaviour = BehaviourConfig.from_dict({**data["config"], "seed": self.seed})
+            self._behaviour = load_behaviour(seed=self.seed)
         return self._behaviour
 
     def table(self, task: str) -> OutcomeTable:
@@ -179,9 +176,16 @@ class Replayer:
         return candidates[-1] or NO_ANSWER
 
 
-def make_provider(tables: dict[str, Any] | None = None, seed: int = 0):
-    """A litellm CustomLLM answering `replay/<model>` (litellm imported here, not at import)."""
+def make_provider(tables: dict[str, Any] | None = None, seed: int | None = None):
+    """A litellm CustomLLM answering `replay/<model>` (litellm imported here, not at import).
+
+    seed: base seed of the behaviour model's draws (default `$HIERAMAS_SIM_SEED`, else 0).
+    """
+    import os
+
     import litellm
+
+    seed = int(os.environ.get("HIERAMAS_SIM_SEED", "0")) if seed is None else seed
 
     from hieramas_gnn.llm.sim import model_response
 

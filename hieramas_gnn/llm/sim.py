@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.behaviour import BehaviourConfig, choose, rng_for
+from hieramas_gnn.llm.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
 from hieramas_gnn.llm.simdata import SimFigures, SimModelSpec
 from hieramas_gnn.llm.simcode import mutate_program
 
@@ -43,7 +43,8 @@ class SimConfig:
     seed:             base seed of every hash-derived generator.
     latency:          `lognormal` (per-model median and spread), `fixed` or `off`.
     fixed_latency_ms: the latency when `latency` is `fixed` (e.g. 50 ms for executor benchmarks).
-    behaviour:        the behaviour model's parameters (None: the fit in data/sim/behaviour.json).
+    behaviour:        the behaviour model's parameters (None: `$HIERAMAS_BEHAVIOUR`, a JSON file,
+                      else the fit in data/sim/behaviour.json).
     """
 
     seed: int = 0
@@ -120,8 +121,7 @@ class Simulator:
     @property
     def behaviour(self) -> BehaviourConfig:
         if self._behaviour is None:
-            data = json.loads((self.figures.folder / "behaviour.json").read_text())
-            self._behaviour = BehaviourConfig.from_dict({**data["config"], "seed": self.config.seed})
+            self._behaviour = load_behaviour(seed=self.config.seed)
         return self._behaviour
 
     def register(self, spec: SimModelSpec) -> None:
