@@ -19,6 +19,7 @@ from typing import Any
 
 DEFAULT_POOL = "sim"
 DEFAULT_BASELINES = ("single", "moa", "random", "chain", "complete", "vote")
+QUICK_BASELINES = ("single", "moa", "random")
 
 
 def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[str, Any]:
@@ -30,7 +31,8 @@ def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[s
         "pool": {"name": pool},
         "cache": {"path": str(out / "cache" / "rollouts.sqlite"), "mode": "rw"},
         "client": {"max_in_flight": 64},
-        "policy": {"embedder": "minilm", "embed_cache": str(out / "cache" / "embeddings"),
+        # --quick is a smoke test: the hashing embedder skips loading MiniLM
+        "policy": {"embedder": "hashing" if quick else "minilm", "embed_cache": str(out / "cache" / "embeddings"),
                    "options": {"hidden": 32 if quick else 64, "layers": 2, "k_proposers": 2}},
         "stage1": {"steps": 6 if quick else 60, "batch_size": 8, "lr": 3e-3, "entropy_beta": 0.01,
                    "temperature_start": 1.5, "temperature_end": 0.7, "dag_pool_size": 16,
@@ -72,7 +74,7 @@ def reward_fn(cfg):
     return lambda t: shape_reward_scalar(bool(t.correct), float(t.cost_usd), rc.shape, rc.cost_lambda)
 
 
-def train_seed(cfg, client) -> dict[str, Any]:
+def train_seed(cfg, client, test) -> dict[str, Any]:
     """Stage 1 + stage 2 for one seed; the trained pieces and what they cost to train."""
     from hieramas_gnn.config_io import from_dict
     from hieramas_gnn.tracking import Tracker
@@ -81,6 +83,8 @@ def train_seed(cfg, client) -> dict[str, Any]:
     from hieramas_gnn.train.stage1 import train_stage1
 
     setup = build_setup(cfg, client=client)
+    embedder = setup.builder.features.embedder  # embed every query text in one batch (then cached)
+    embedder.embed(sorted({q.text for q in [*setup.train, *setup.val, *test]}))
     s2cfg = from_dict(stage2.Stage2Config, cfg.stage2.options, "stage2.options")
     t0 = time.perf_counter()
     with Tracker(cfg) as tracker:
@@ -118,7 +122,7 @@ def evaluate_seed(trained: dict[str, Any], test, seed: int) -> tuple[list[dict],
     return rows, chosen[0]
 
 
-def run_baselines(cfg, client, test) -> list[dict]:
+def run_baselines(cfg, client, test, methods) -> list[dict]:
     """The `hieramas baselines` rows on the held-out queries (they do not depend on the seed)."""
     import asyncio
 
@@ -129,7 +133,7 @@ def run_baselines(cfg, client, test) -> list[dict]:
     roleset, _ = load_roles(cfg, task)
     pool, decision = load_models(cfg)
     bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(anchor=decision, seed=cfg.run.seed))
-    methods = B.expand_methods(list(DEFAULT_BASELINES), pool.names)
+    methods = B.expand_methods(list(methods), pool.names)
     traces = asyncio.run(B.run_baselines(bl, methods, test, client, max_in_flight=cfg.client.max_in_flight))
     return B.result_rows(traces)
 
@@ -181,12 +185,12 @@ def _run(args: argparse.Namespace) -> int:
     pool, _ = load_models(cfg0)
     client = make_client(client_settings(cfg0), pool)
     _, _, test, _ = load_questions(cfg0)
-    base_rows = run_baselines(cfg0, client, test)
+    base_rows = run_baselines(cfg0, client, test, QUICK_BASELINES if args.quick else DEFAULT_BASELINES)
     per_seed, timings, infos, first = [], [], [], None
     for seed in range(args.seeds):
         cfg = cfg0 if seed == 0 else demo_config(out, seed, args)
         t0 = time.perf_counter()
-        trained = train_seed(cfg, client)
+        trained = train_seed(cfg, client, test)
         rows, design = evaluate_seed(trained, test, seed)
         per_seed.append(rows + base_rows)
         timings.append(time.perf_counter() - t0)
