@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from helpers.llm import PRICE_IN, PRICE_OUT, faults_pool, request
+from helpers.llm import PRICE_IN, PRICE_OUT, faults_pool, request, warm_up
 
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm import faults
@@ -13,7 +13,13 @@ from hieramas_gnn.llm.cache import RolloutCache
 from hieramas_gnn.llm.client import ClientConfig, LLMClient
 from hieramas_gnn.llm.types import BudgetExceeded, CacheMiss, LLMCallError
 
-FAST = dict(backoff_base_s=0.001, backoff_max_s=0.01, timeout_s=0.5)
+FAST = dict(backoff_base_s=0.001, backoff_max_s=0.01, timeout_s=5.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_litellm():
+    faults.register(faults.FaultProvider())
+    warm_up(faults_pool("succeed"), "succeed")
 
 
 @pytest.fixture
@@ -235,3 +241,18 @@ def test_client_works_across_event_loops(tmp_path, provider):
     client = _client(tmp_path, per_model_concurrency=1)
     _run(client.complete(request(text="a")))
     assert _run(client.complete(request(text="b"))).text == "echo: b"
+
+
+def test_cost_of_a_model_litellm_lists_comes_from_litellm(monkeypatch):
+    import litellm
+
+    from hieramas_gnn.llm.client import _cost
+    from hieramas_gnn.llm.pool import pool_from_dict
+
+    spec = pool_from_dict({"models": [{"name": "m", "litellm_model": "openai/gpt-4o-mini"}]},
+                          where="t", default_name="t").get("m")
+    response = litellm.ModelResponse(model="gpt-4o-mini", usage={
+        "prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100},
+        choices=[{"message": {"role": "assistant", "content": "x"}}])
+    expected = litellm.completion_cost(completion_response=response, model="openai/gpt-4o-mini")
+    assert expected > 0 and _cost(spec, response, 1000, 100) == pytest.approx(expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from helpers.fake_openai_server import FakeOpenAIServer
@@ -13,6 +14,24 @@ from hieramas_gnn.llm.pool import pool_from_dict
 from hieramas_gnn.llm.types import LLMCallError, LLMRequest
 
 SECRET = "sk-test-NEVER-STORE-4f1c9e"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_litellm():
+    """litellm's first openai/ call imports the SDK (seconds on a loaded machine): do it once."""
+    from helpers.llm import warm_up
+
+    with FakeOpenAIServer() as srv:
+        pool = pool_from_dict({"models": [{"name": "w", "litellm_model": "openai/w",
+                                           "input_cost_per_token": 0, "output_cost_per_token": 0,
+                                           "extra": {"api_base": srv.base_url,
+                                                     "api_key_env": "HIERAMAS_WARM_KEY"}}]},
+                              where="pool warm", default_name="w")
+        os.environ["HIERAMAS_WARM_KEY"] = "sk-warm-up-only"
+        try:
+            warm_up(pool, "w")
+        finally:
+            del os.environ["HIERAMAS_WARM_KEY"]
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from typing import Any
 
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.cache import RolloutCache, canonical_json, canonical_request, request_key
-from hieramas_gnn.llm.pool import ModelSpec, Pool
+from hieramas_gnn.llm.pool import ModelSpec, Pool, litellm_prices
 from hieramas_gnn.llm.types import BudgetExceeded, CacheMiss, LLMCallError, LLMRecord, LLMRequest
 from hieramas_gnn.paths import ensure_offline_defaults
 
@@ -377,15 +377,16 @@ def _describe(exc: BaseException) -> str:
 
 
 def _cost(spec: ModelSpec, response: Any, prompt: int, completion: int) -> float:
-    """litellm's cost for models in its cost map; the pool's prices otherwise (custom providers)."""
-    if spec.price_source == "litellm":
+    """litellm's cost when it lists the model string itself; the pool's prices otherwise
+    (custom providers, and models priced under a `cost_map_key` or in the YAML)."""
+    if spec.price_source == "litellm" and litellm_prices(spec.litellm_model) is not None:
         import litellm
 
         try:
             cost = litellm.completion_cost(completion_response=response, model=spec.litellm_model)
             if cost is not None:
                 return float(cost)
-        except Exception:  # noqa: BLE001 - not in the cost map under this string: pool prices
+        except Exception:  # noqa: BLE001 - litellm could not price this response: pool prices
             pass
     return spec.cost(prompt, completion)
 

@@ -19,3 +19,13 @@ def faults_pool(*modes: str, extra: dict | None = None) -> Pool:
 def request(model: str = "succeed", text: str = "What is 2+2?", **kw) -> LLMRequest:
     """A one-message request to pool model `model`."""
     return LLMRequest(model=model, messages=({"role": "user", "content": text},), **kw)
+
+
+def warm_up(pool: Pool, model: str) -> None:
+    """One call with a generous timeout, so litellm's first-call imports (seconds on a loaded
+    machine) do not count against the short timeouts the fault tests use."""
+    import asyncio
+
+    from hieramas_gnn.llm.client import ClientConfig, LLMClient
+
+    asyncio.run(LLMClient(pool, None, ClientConfig(timeout_s=120)).complete(request(model, "warm up")))
