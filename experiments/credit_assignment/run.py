@@ -44,14 +44,14 @@ def found_roles(setup, dags) -> dict[str, float]:
     return out
 
 
-def run_one(seed: int, baseline: str, out: Path, overrides: list[str]) -> dict:
+def run_one(seed: int, baseline: str, out: Path, overrides: list[str], label: str = "") -> dict:
     from hieramas_gnn.config import load_config
     from hieramas_gnn.tracking import Tracker
     from hieramas_gnn.train.setup import build_setup
     from hieramas_gnn.train.stage1 import Stage1Trainer
 
     cfg = load_config(HERE / "config.yaml", [
-        f"run.seed={seed}", f"credit.baseline={baseline}", f"run.name={baseline}",
+        f"run.seed={seed}", f"credit.baseline={baseline}", f"run.name={label or baseline}",
         f"run.out_dir={out}/runs/{{name}}__{{seed}}", f"cache.path={out}/rollouts.sqlite", *overrides])
     setup = build_setup(cfg)
     t0 = time.time()
@@ -61,19 +61,18 @@ def run_one(seed: int, baseline: str, out: Path, overrides: list[str]) -> dict:
         result = trainer.run()
     roles = found_roles(setup, trainer.val_dags)
     rollouts = sum(h["train/rollouts"] for h in result.history)
-    return {"seed": seed, "baseline": baseline, "roles": roles,
+    return {"seed": seed, "baseline": baseline, "variant": label or baseline, "roles": roles,
             "success": all(v > 0.5 for v in roles.values()),
             "final_val_reward": result.history[-1].get("eval/val_reward"), "rollouts": rollouts,
             "seconds": round(time.time() - t0, 1)}
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| baseline | seeds | success rate | roles found (mean) | final val reward (mean ± std) | rollouts / run |",
+    lines = ["| baseline (variant) | seeds | success rate | roles found (mean) | final val reward (mean ± std) | rollouts / run |",
              "|---|---|---|---|---|---|"]
-    for b in BASELINES:
-        rs = [r for r in rows if r["baseline"] == b]
-        if not rs:
-            continue
+    variants = list(dict.fromkeys(r.get("variant", r["baseline"]) for r in rows))
+    for b in variants:
+        rs = [r for r in rows if r.get("variant", r["baseline"]) == b]
         succ = sum(r["success"] for r in rs) / len(rs)
         found = statistics.mean(sum(v > 0.5 for v in r["roles"].values()) / len(r["roles"]) for r in rs)
         vals = [r["final_val_reward"] for r in rs if r["final_val_reward"] is not None]
@@ -88,12 +87,14 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--baselines", nargs="+", default=list(BASELINES), choices=BASELINES)
     p.add_argument("--out", default=str(HERE))
-    p.add_argument("--summarize", metavar="LOG", help="only rebuild the table from a log of this "
-                   "script's JSON lines (e.g. an interrupted run)")
+    p.add_argument("--label", default="", help="name of this variant in the table (e.g. none-equal-rollouts)")
+    p.add_argument("--summarize", metavar="LOG", help="only rebuild the table from logs (comma-separated) "
+                   "of this script's JSON lines (e.g. an interrupted run, or several variants)")
     p.add_argument("overrides", nargs="*", help="config overrides, e.g. stage1.steps=30")
     args = p.parse_args()
     if args.summarize:
-        rows = [json.loads(x) for x in Path(args.summarize).read_text().splitlines() if x.startswith("{")]
+        rows = [json.loads(x) for f in args.summarize.split(",")
+                for x in Path(f).read_text().splitlines() if x.startswith("{")]
         write(Path(args.out), rows, args.overrides)
         return
     os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
@@ -104,7 +105,7 @@ def main() -> None:
     rows = []
     for seed in range(args.seeds):
         for b in args.baselines:
-            rows.append(run_one(seed, b, out, args.overrides))
+            rows.append(run_one(seed, b, out, args.overrides, args.label))
             print(json.dumps(rows[-1]), flush=True)
     write(out, rows, args.overrides)
 
