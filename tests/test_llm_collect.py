@@ -124,8 +124,8 @@ def _records(path):
 
 @pytest.mark.slow
 def test_sigkill_mid_collection_then_resume_repays_nothing_and_matches_a_full_run(tmp_path):
-    # rpm paces each model to one call per 0.1 s, so the run takes seconds: time to kill it.
-    settings = dict(limit=15, client={"rpm": 600, "backoff_base_s": 0.001, "backoff_max_s": 0.01})
+    # rpm paces each model to one call per 0.2 s, so the run takes seconds: time to kill it.
+    settings = dict(limit=15, client={"rpm": 300, "backoff_base_s": 0.001, "backoff_max_s": 0.01})
     killed = _setup(tmp_path / "killed", **settings)
     proc = _spawn(killed)
     deadline = time.monotonic() + 120
