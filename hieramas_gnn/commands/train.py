@@ -16,8 +16,9 @@ def add_parser(subparsers) -> None:
         "train", help="train the mixture selector (stage 1) from a YAML config",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="YAML config (experiments/configs/*.yaml)")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="dotted overrides, e.g. stage1.lr=3e-4 run.seed=2 credit.baseline=none")
+    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
+                   help="dotted overrides, e.g. stage1.lr=3e-4 run.seed=2 credit.baseline=none "
+                        "(--out / --wandb may also appear among them)")
     p.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default=None,
                    help="wandb mode (default: tracking.wandb, i.e. online with WANDB_API_KEY, else offline)")
     p.add_argument("--out", default=None, help="run folder (same as run.out_dir=...)")
@@ -27,7 +28,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from hieramas_gnn.config import load_config
 
-    overrides = list(args.overrides)
+    overrides = _split_flags(args, list(args.overrides))
     if args.wandb:
         overrides.append(f"tracking.wandb={args.wandb}")
     if args.out:
@@ -37,6 +38,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"stage 1 done: {result.step} steps, best val reward {result.best_val_reward:.4f} "
           f"at step {result.best_step}; run folder {cfg.run.dir}")
     return 0
+
+
+def _split_flags(args: argparse.Namespace, tokens: list[str]) -> list[str]:
+    """Take `--out DIR` / `--wandb MODE` out of the override list (argparse stops at the first
+    positional, so flags written after overrides land there)."""
+    from hieramas_gnn.errors import UserError
+
+    out = []
+    it = iter(tokens)
+    for tok in it:
+        flag, eq, value = tok.partition("=")
+        if flag in ("--out", "--wandb"):
+            value = value if eq else next(it, None)
+            if value is None:
+                raise UserError(f"{flag} needs a value")
+            setattr(args, flag[2:], value)
+        else:
+            out.append(tok)
+    return out
 
 
 def train_from_config(cfg, client=None):
