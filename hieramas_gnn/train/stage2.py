@@ -363,18 +363,47 @@ def choose_designs(scorer: GraphScorer, questions: Sequence[Question], select: D
 
 
 class PolicyGraphScorer:
-    """`GraphScorer` over the GNN policy's graph-score head (`HieraPolicy.graph_logits`).
+    """`GraphScorer` over the GNN policy's graph-score head (what `HieraPolicy.graph_logits` runs).
 
-    Only `policy.score_head` is trained (the encoder and the mixture head stay frozen, so the
-    stage-1 selector is unchanged). `builder` is the policy's `GraphBuilder`.
+    Only `policy.score_head` is trained; the encoder and the mixture head stay frozen (the
+    stage-1 selector is unchanged). Because the encoder is frozen, its output per (query, DAG)
+    is computed once and cached, and each step runs only the score head on the cached encodings
+    (the same numbers as `graph_logits`, tested). `builder` is the policy's `GraphBuilder`.
     """
 
     def __init__(self, policy, builder) -> None:
         self.policy, self.builder = policy, builder
+        self._enc: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    @staticmethod
+    def _key(q: Question, d: Design) -> tuple:
+        return (q.id, q.text, tuple(sorted(d.edges)))
+
+    @torch.no_grad()
+    def _encode_missing(self, questions: Sequence[Question], designs: Sequence[Design]) -> None:
+        from hieramas_gnn.policy.graph import role_ptr
+
+        todo = {self._key(q, d): (q, d) for q, d in zip(questions, designs) if self._key(q, d) not in self._enc}
+        if not todo:
+            return
+        batch = self.builder.batch([q for q, _ in todo.values()], [d.edges for _, d in todo.values()])
+        enc = self.policy.encode(batch)
+        ptr, m = role_ptr(batch).tolist(), enc.num_llms
+        for g, key in enumerate(todo):  # per graph: h_role [n, H], h_llm [M, H], h_query [1, H]
+            self._enc[key] = (enc.h_role[ptr[g]:ptr[g + 1]], enc.h_llm[g * m:(g + 1) * m], enc.h_query[g:g + 1])
 
     def score_logits(self, questions: Sequence[Question], designs: Sequence[Design]) -> torch.Tensor:
-        batch = self.builder.batch(list(questions), [d.edges for d in designs])
-        return self.policy.graph_logits(batch)  # [G]
+        from hieramas_gnn.policy.gnn import Encoded
+
+        self._encode_missing(questions, designs)
+        parts = [self._enc[self._key(q, d)] for q, d in zip(questions, designs)]
+        sizes = torch.tensor([p[0].size(0) for p in parts])  # [G]
+        offsets = torch.cumsum(sizes, 0) - sizes  # [G]
+        enc = Encoded(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]),
+                      torch.cat([p[2] for p in parts]), torch.repeat_interleave(torch.arange(len(parts)), sizes),
+                      parts[0][1].size(0))
+        dag = [torch.tensor(d.edges, dtype=torch.long).reshape(-1, 2).t() + offsets[g] for g, d in enumerate(designs)]
+        return self.policy.score_head(enc, torch.cat(dag, dim=1))  # [G]
 
     def parameters(self) -> Iterable[nn.Parameter]:
         return self.policy.score_head.parameters()
