@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
                             overrides=args.overrides)
     cfg0 = demo.demo_config(out, 0, ns)
     client = make_client(client_settings(cfg0), load_models(cfg0)[0])
+    if cfg0.pool.decision is None:  # the demo's rule, so a demo run folder's stage-1 runs are reused
+        ns.overrides = [*ns.overrides, f"pool.decision={demo.pick_decision(cfg0, client)[0]}"]
+        cfg0 = demo.demo_config(out, 0, ns)
     _, _, test, _ = load_questions(cfg0)
     per_seed, infos = [], []
     for seed in range(args.seeds):
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = aggregate_seeds(per_seed)
     for r in rows:  # the budget is the same per seed; keep it visible in the aggregate
         r["rollouts"] = per_seed[0][[x["method"] for x in per_seed[0]].index(r["method"])]["rollouts"]
-    result = {"task": cfg0.task.name, "pool": cfg0.pool.name, "n": len(test), "seeds": args.seeds,
+    result = {"task": cfg0.task.name, "pool": cfg0.pool.name, "decision": cfg0.pool.decision, "n": len(test),
+              "seeds": args.seeds,
               "reward": {"shape": cfg0.reward.shape, "cost_lambda": cfg0.reward.cost_lambda},
               "quick": args.quick, "wall_s": round(time.perf_counter() - start, 1), "per_seed": infos,
               "results": rows}

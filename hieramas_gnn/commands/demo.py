@@ -34,11 +34,11 @@ def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[s
         # --quick is a smoke test: the hashing embedder skips loading MiniLM
         "policy": {"embedder": "hashing" if quick else "minilm", "embed_cache": str(out / "cache" / "embeddings"),
                    "options": {"hidden": 32 if quick else 64, "layers": 2, "k_proposers": 2}},
-        "stage1": {"steps": 6 if quick else 60, "batch_size": 8, "lr": 3e-3, "entropy_beta": 0.01,
+        "stage1": {"steps": 6 if quick else 50, "batch_size": 8, "lr": 3e-3, "entropy_beta": 0.01,
                    "temperature_start": 1.5, "temperature_end": 0.7, "dag_pool_size": 16,
                    "val_every": 3 if quick else 10, "checkpoint_every": 20},
-        "stage2": {"options": {"n_candidates": 4 if quick else 8, "epochs": 4 if quick else 40,
-                               "patience": 8, "lr": 3e-3, "seed": seed}},
+        "stage2": {"options": {"n_candidates": 4 if quick else 8, "epochs": 4 if quick else 30,
+                               "patience": 6, "lr": 3e-3, "seed": seed}},
         "reward": {"shape": "linear", "cost_lambda": 100.0, "alpha": 0.5},
         "credit": {"baseline": "moving_average"},
         "tracking": {"wandb": wandb, "progress": False, "designs_every": 1000},
@@ -122,6 +122,23 @@ def evaluate_seed(trained: dict[str, Any], test, seed: int) -> tuple[list[dict],
     return rows, chosen[0]
 
 
+def pick_decision(cfg, client) -> tuple[str, list[dict]]:
+    """The decision model: the pool model whose single answers get the best mean reward on the
+    training + validation queries (the decision call reads the sinks and is paid on every query,
+    so a cheap model that is right as often as an expensive one is the better pick)."""
+    import torch
+
+    from hieramas_gnn.train.rewards import shape_reward
+    from hieramas_gnn.train.setup import load_questions
+
+    train, val, _, _ = load_questions(cfg)
+    rows = run_baselines(cfg, client, [*train, *val], ("single",))
+    acc = torch.tensor([r["accuracy"] for r in rows])  # [M]
+    cost = torch.tensor([r["cost_usd"] for r in rows])  # [M]
+    reward = shape_reward(acc, cost, cfg.reward.shape, cfg.reward.cost_lambda)  # [M]
+    return rows[int(torch.argmax(reward))]["method"].split(":", 1)[1], rows
+
+
 def run_baselines(cfg, client, test, methods) -> list[dict]:
     """The `hieramas baselines` rows on the held-out queries (they do not depend on the seed)."""
     import asyncio
@@ -131,8 +148,9 @@ def run_baselines(cfg, client, test, methods) -> list[dict]:
 
     _, _, _, task = load_questions(cfg)
     roleset, _ = load_roles(cfg, task)
-    pool, decision = load_models(cfg)
-    bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(anchor=decision, seed=cfg.run.seed))
+    pool, _ = load_models(cfg)
+    # baselines keep their default anchor (the pool's first, strongest model): no handicap for them
+    bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=cfg.run.seed))
     methods = B.expand_methods(list(methods), pool.names)
     traces = asyncio.run(B.run_baselines(bl, methods, test, client, max_in_flight=cfg.client.max_in_flight))
     return B.result_rows(traces)
@@ -185,6 +203,11 @@ def _run(args: argparse.Namespace) -> int:
     pool, _ = load_models(cfg0)
     client = make_client(client_settings(cfg0), pool)
     _, _, test, _ = load_questions(cfg0)
+    if cfg0.pool.decision is None:
+        decision, _ = pick_decision(cfg0, client)
+        args.overrides = [*args.overrides, f"pool.decision={decision}"]
+        cfg0 = demo_config(out, 0, args)
+        print(f"decision model (best single reward on train+val queries): {decision}", flush=True)
     base_rows = run_baselines(cfg0, client, test, QUICK_BASELINES if args.quick else DEFAULT_BASELINES)
     per_seed, timings, infos, first = [], [], [], None
     for seed in range(args.seeds):
@@ -208,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - start
     meta = {"task": cfg0.task.name, "backend": backend_name(pool), "n": len(test), "pool": cfg0.pool.name,
             "seeds": args.seeds,
-            "quick": bool(args.quick), "wall_s": round(wall, 1), "reward": f"{cfg0.reward.shape}, "
+            "quick": bool(args.quick), "decision": cfg0.pool.decision, "wall_s": round(wall, 1), "reward": f"{cfg0.reward.shape}, "
             f"lambda={cfg0.reward.cost_lambda}", "per_seed": infos}
     claims = verdict(rows)
     report.write_report(out, rows, meta=meta, design=first[1], title="hieramas demo",
