@@ -154,3 +154,15 @@ def test_config_rejects_bad_label_rule():
 
     with pytest.raises(ConfigError, match="label_rule"):
         Stage2Config(label_rule="mean")
+
+
+def test_fit_stage2_without_informative_queries_trains_nothing():
+    class Tied(PlantedRunner):
+        def run(self, jobs):
+            self.rollouts += len(jobs)
+            return [FakeTrace(correct=True, cost_usd=0.0) for _ in jobs]
+
+    cfg = Stage2Config(n_candidates=3)
+    result, spent = stage2.fit_stage2(AdjacencyScorer(len(ROLES)), select(), questions(3), questions(5)[3:],
+                                      Tied(), reward, len(ROLES), cfg)
+    assert spent == 15 and result.n_train_rollouts == 0 and result.history == []

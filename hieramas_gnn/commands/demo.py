@@ -33,8 +33,11 @@ def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[s
         "client": {"max_in_flight": 64},
         # --quick is a smoke test: the hashing embedder skips loading MiniLM
         "policy": {"embedder": "hashing" if quick else "minilm", "embed_cache": str(out / "cache" / "embeddings"),
-                   "options": {"hidden": 32 if quick else 64, "layers": 2, "k_proposers": 2}},
-        "stage1": {"steps": 6 if quick else 50, "batch_size": 8, "lr": 3e-3, "entropy_beta": 0.01,
+                   # no role skipping in the demo: with a cheap decision model, "skip every role"
+                   # is a local optimum REINFORCE can collapse into (then every DAG is the same)
+                   "options": {"hidden": 32 if quick else 64, "layers": 2, "k_proposers": 2,
+                               "allow_skip": False}},
+        "stage1": {"steps": 6 if quick else 50, "batch_size": 8, "lr": 3e-3, "entropy_beta": 0.02,
                    "temperature_start": 1.5, "temperature_end": 0.7, "dag_pool_size": 16,
                    "val_every": 3 if quick else 10, "checkpoint_every": 20},
         "stage2": {"options": {"n_candidates": 4 if quick else 8, "epochs": 4 if quick else 30,

@@ -342,6 +342,8 @@ def fit_stage2(scorer: GraphScorer, select: DesignFn, train_qs: Sequence[Questio
     val = [qr for qr in generate_data(val_qs, select, propose, runner, reward_fn, cfg) if qr.informative]
     if not val:  # no informative validation query: fall back to a split of the training ones
         train, val = split_queries(train, cfg)
+    if not train:  # every candidate of every query tied: nothing to learn, the head stays as it is
+        return Stage2Result(float("nan"), -1, [], 0, 0), runner.rollouts - before
     result = train_classifier(scorer, train, val, cfg, log)
     return result, runner.rollouts - before
 
