@@ -166,3 +166,14 @@ def test_fit_stage2_without_informative_queries_trains_nothing():
     result, spent = stage2.fit_stage2(AdjacencyScorer(len(ROLES)), select(), questions(3), questions(5)[3:],
                                       Tied(), reward, len(ROLES), cfg)
     assert spent == 15 and result.n_train_rollouts == 0 and result.history == []
+
+
+def test_queries_with_negligible_reward_spread_are_dropped():
+    class CostOnly(PlantedRunner):
+        def run(self, jobs):
+            self.rollouts += len(jobs)
+            return [FakeTrace(correct=True, cost_usd=1e-6 * len(d.edges)) for d, _ in jobs]
+
+    cfg = Stage2Config(n_candidates=4, min_spread=0.05)
+    data = stage2.generate_data(questions(3), select(), stage2.random_proposer(len(ROLES), cfg), CostOnly(), reward, cfg)
+    assert not any(qr.informative for qr in data)

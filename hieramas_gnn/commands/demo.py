@@ -24,7 +24,7 @@ QUICK_BASELINES = ("single", "moa", "random")
 
 def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[str, Any]:
     """The demo's run config (a `config.Config` dict); `quick` shrinks every size for tests."""
-    sizes = dict(train_size=16, val_size=8, test_size=16) if quick else dict(train_size=48, val_size=16, test_size=64)
+    sizes = dict(train_size=16, val_size=8, test_size=16) if quick else dict(train_size=64, val_size=32, test_size=128)
     return {
         "run": {"name": "demo", "seed": seed, "out_dir": str(out / "runs" / f"seed{seed}")},
         "task": {"name": "synthetic", **sizes},
@@ -37,7 +37,7 @@ def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[s
                    # is a local optimum REINFORCE can collapse into (then every DAG is the same)
                    "options": {"hidden": 32 if quick else 64, "layers": 2, "k_proposers": 2,
                                "allow_skip": False}},
-        "stage1": {"steps": 6 if quick else 50, "batch_size": 8, "lr": 3e-3, "entropy_beta": 0.02,
+        "stage1": {"steps": 6 if quick else 60, "batch_size": 8, "lr": 3e-3, "entropy_beta": 0.02,
                    "temperature_start": 1.5, "temperature_end": 0.7, "dag_pool_size": 16,
                    "val_every": 3 if quick else 10, "checkpoint_every": 20},
         "stage2": {"options": {"n_candidates": 4 if quick else 8, "epochs": 4 if quick else 30,

@@ -8,8 +8,9 @@ candidates per query and the best one is run.
 
 Labelling (documented choice): a rollout is *good* when its reward is strictly above the median
 reward of the rollouts of the same query (`label_rule="median"`), so labels compare topologies
-for one query and never just "easy vs hard query"; queries whose candidates all tie carry no
-topology signal and are dropped. `label_rule="correct_cheap"`: good = correct and cost at or
+for one query and never just "easy vs hard query"; queries whose candidates' rewards span less
+than `min_spread` (all tie, or differ only by negligible cost) carry no topology signal and are
+dropped. `label_rule="correct_cheap"`: good = correct and cost at or
 below the median cost of that query's correct candidates.
 
 Everything that touches LLMs goes through a `Runner` (see `eval/evaluate.py`), so the same code
@@ -52,6 +53,9 @@ class Stage2Config:
     """Where candidates come from: `random` (HieraMAS generator) or `edge_head` (policy samples)."""
     label_rule: str = "median"
     """`median`: good = reward above the query's median; `correct_cheap`: correct and cheap."""
+    min_spread: float = 0.05
+    """A query whose candidates' rewards span less than this (reward units) is dropped: its
+    labels would only rank negligible cost differences and drown the topology signal."""
     epochs: int = 60
     """Maximum passes over the training rollouts."""
     batch_size: int = 64
@@ -78,6 +82,8 @@ class Stage2Config:
             raise ConfigError(f"stage2.proposal must be random|edge_head, got {self.proposal!r}")
         if self.label_rule not in ("median", "correct_cheap"):
             raise ConfigError(f"stage2.label_rule must be median|correct_cheap, got {self.label_rule!r}")
+        if self.min_spread < 0.0:
+            raise ConfigError(f"stage2.min_spread must be >= 0, got {self.min_spread}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"stage2.val_fraction must be in (0, 1), got {self.val_fraction}")
 
@@ -204,8 +210,10 @@ def generate_data(questions: Sequence[Question], select: DesignFn, propose: Prop
         qr.correct.append(bool(tr.correct))
         qr.costs.append(float(tr.cost_usd))
     for qr in per_q:
-        if qr.rewards:
+        if qr.rewards and max(qr.rewards) - min(qr.rewards) >= cfg.min_spread:
             qr.labels = label_rollouts(qr.rewards, qr.correct, qr.costs, cfg.label_rule)
+        elif qr.rewards:
+            qr.labels = [0] * len(qr.rewards)  # uninformative: dropped from training and AUC
     return per_q
 
 
