@@ -9,6 +9,7 @@
 4. call the provider under the global / per-model concurrency limits and the per-model
    requests-per-minute pace, with a per-call timeout; retry 429 (honouring Retry-After), 5xx,
    timeouts, connection errors and malformed bodies with exponential backoff and full jitter;
+   bad input refused by an offline provider raises `ProviderInputError` at once;
 5. compute the cost (litellm's cost map, or the pool's prices for models it does not list),
    store the record in the cache (committed at once) and return it. Failures are never cached.
 
@@ -29,7 +30,8 @@ from typing import Any
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.cache import RolloutCache, canonical_json, canonical_request, request_key
 from hieramas_gnn.llm.pool import ModelSpec, Pool, litellm_prices
-from hieramas_gnn.llm.types import BudgetExceeded, CacheMiss, LLMCallError, LLMRecord, LLMRequest
+from hieramas_gnn.llm.types import (BudgetExceeded, CacheMiss, LLMCallError, LLMRecord, LLMRequest,
+                                    ProviderInputError)
 from hieramas_gnn.paths import ensure_offline_defaults
 
 _RETRY_STATUS = {408, 409, 425, 429}
@@ -168,7 +170,7 @@ class LLMClient:
         record = None
         try:
             record = await self._call_with_retries(spec, request, key)
-        except LLMCallError:
+        except (LLMCallError, ProviderInputError):
             self.stats.failures += 1
             raise
         finally:
@@ -226,6 +228,9 @@ class LLMClient:
                 response, latency_ms = await self._attempt(spec, kwargs)
                 return self._record(spec, request, key, response, latency_ms)
             except (openai.OpenAIError, asyncio.TimeoutError, MalformedResponse) as exc:
+                bad_input = getattr(exc, ProviderInputError.MARK, None)
+                if bad_input is not None:  # an offline provider refused the input: never retried
+                    raise ProviderInputError(f"{spec.name} ({spec.litellm_model}): {bad_input}") from exc
                 if not _retryable(exc):
                     raise LLMCallError(f"{spec.name} ({spec.litellm_model}): {_describe(exc)}") from exc
                 if attempt == attempts - 1:

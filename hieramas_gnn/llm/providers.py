@@ -3,6 +3,10 @@
 `register_offline_providers()` is idempotent: it adds (or replaces) only the `replay` and `sim`
 entries of `litellm.custom_provider_map`, keeps every other entry, and reuses the provider
 objects already registered (so their lazily loaded figures are loaded once per process).
+Bad input (unknown model or question, missing call metadata) is raised by the providers as
+`input_error(...)`, a non-retryable `litellm.BadRequestError` the client turns into
+`ProviderInputError` at once (a plain exception would reach the client as a retryable
+`APIConnectionError`, i.e. seconds of backoff before a vague failure).
 Passing a `pool` also registers the sim models that pool defines inline
 (`extra.litellm_params.sim_model`), which the sim provider also reads from each call.
 """
@@ -42,6 +46,20 @@ def register_offline_providers(pool: Any = None, *, sim_config: Any = None, repl
     litellm.custom_provider_map = others + [{"provider": p, "custom_handler": handlers[p]} for p in OFFLINE]
     _refresh_litellm(litellm)
     return handlers
+
+
+def input_error(provider: str, model: str, exc: BaseException) -> Exception:
+    """The exception an offline provider raises for bad input `exc` (a UserError): a
+    `litellm.BadRequestError` (passed through litellm unchanged, status 400, never retried)
+    marked with `ProviderInputError.MARK` so the client raises `ProviderInputError`."""
+    import litellm
+
+    from hieramas_gnn.llm.types import ProviderInputError
+
+    err = litellm.BadRequestError(message=f"{provider}/{model}: {exc}", model=f"{provider}/{model}",
+                                  llm_provider=provider)
+    setattr(err, ProviderInputError.MARK, str(exc))
+    return err
 
 
 def _register_pool_models(handler: Any, pool: Any) -> None:

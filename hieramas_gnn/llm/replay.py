@@ -199,7 +199,12 @@ def make_provider(tables: dict[str, Any] | None = None, seed: int | None = None)
         def _reply(self, model: str, messages: list, kwargs: dict):
             meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
             chars = sum(len(str(m.get("content") or "")) for m in messages)
-            text, pt, ct = self.replayer.reply(model, meta, chars)
+            try:
+                text, pt, ct = self.replayer.reply(model, meta, chars)
+            except UserError as exc:  # bad input: fail at once, not as a retryable connection error
+                from hieramas_gnn.llm.providers import input_error
+
+                raise input_error("replay", model, exc) from exc
             return model_response(f"replay/{model}", text, pt, ct)
 
         async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):

@@ -239,7 +239,12 @@ def make_provider(config: SimConfig | None = None, figures: SimFigures | None = 
             meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
             inline = (kwargs.get("optional_params") or {}).get("sim_model")
             chars = sum(len(str(m.get("content") or "")) for m in messages)
-            r = self.sim.reply(model, meta, chars, inline)  # pure and fast after the first load
+            try:
+                r = self.sim.reply(model, meta, chars, inline)  # pure and fast after the first load
+            except UserError as exc:  # bad input: fail at once, not as a retryable connection error
+                from hieramas_gnn.llm.providers import input_error
+
+                raise input_error("sim", model, exc) from exc
             return model_response(f"sim/{model}", r.text, r.prompt_tokens, r.completion_tokens), r.latency_ms
 
         async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):

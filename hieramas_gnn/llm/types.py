@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hieramas_gnn.errors import UserError
+
 # Positions a call can have inside a Design (also used by the offline behaviour model).
 POSITIONS = ("proposer", "synthesizer", "decision", "single", "debate", "aggregator")
 
@@ -82,3 +84,18 @@ class BudgetExceeded(LLMCallError):
 
 class CacheMiss(LLMCallError):
     """Replay-only mode and the request is not in the cache."""
+
+
+class ProviderInputError(UserError):
+    """An offline provider (`replay/`, `sim/`) cannot answer this input: unknown model, unknown
+    question id, missing call metadata, missing outcome table. Never retried: the client raises
+    it at the first attempt, naming the pool model and the provider's message (which names the
+    question id). A `UserError`, not an `LLMCallError`: the executor does not turn it into a
+    failed episode, it stops the run (the CLI prints it and exits 2).
+
+    The provider raises it wrapped in a `litellm.BadRequestError` (litellm passes its own
+    exception types through unchanged, while any other exception becomes a retryable
+    `APIConnectionError`) carrying the message under the attribute named by `MARK`; see
+    `providers.input_error`."""
+
+    MARK = "hieramas_input_error"
