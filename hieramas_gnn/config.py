@@ -4,8 +4,9 @@
 file (a top-level `base: other.yaml` inherits another file), applies dotted `key=value`
 overrides (values parsed as YAML), checks types and values, and raises `ConfigError` naming the
 field (`stage1.lr: must be > 0, got -1`). Derived fields (`init=False`) are computed once, right
-after parsing. `to_dict(cfg)` is what goes to `wandb.init(config=...)` and to the run folder's
-`config.yaml`. Plumbing (parsing, overrides, read tracking) lives in `config_io.py`.
+after parsing; a file that sets them is accepted and they are recomputed all the same.
+`to_dict(cfg)` is what goes to `wandb.init(config=...)`; `dump_yaml` writes the run folder's
+`config.yaml` without the derived fields, and `load_config` reads it back to an equal config. Plumbing (parsing, overrides, read tracking) lives in `config_io.py`.
 """
 
 from __future__ import annotations

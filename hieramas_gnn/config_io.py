@@ -19,13 +19,19 @@ from hieramas_gnn.errors import ConfigError
 # ------------------------------------------------------------------------------------ parsing
 
 def from_dict(cls: type, data: Any, path: str = "") -> Any:
-    """Build dataclass `cls` from a mapping, recursively; unknown keys raise `ConfigError`."""
+    """Build dataclass `cls` from a mapping, recursively; unknown keys raise `ConfigError`.
+
+    Derived fields (`init=False`, e.g. `run.dir`) found in the mapping are accepted and ignored:
+    they are recomputed from the fields they derive from (so a `config.yaml` written by an older
+    `dump_yaml`, which included them, still loads)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    derived = {f.name for f in dataclasses.fields(cls) if not f.init}
+    data = {k: v for k, v in data.items() if k not in derived}
     unknown = sorted(set(data) - set(known))
     if unknown:
         where = f"{path}." if path else ""
@@ -150,25 +156,30 @@ def parse_overrides(overrides: list[str]) -> dict:
     return out
 
 
-def to_dict(obj: Any) -> Any:
-    """Like `dataclasses.asdict`, but reads fields without triggering `record_reads`."""
+def to_dict(obj: Any, derived: bool = True) -> Any:
+    """Like `dataclasses.asdict`, but reads fields without triggering `record_reads`.
+
+    derived: include the derived (`init=False`) fields (wandb's config shows them; a config
+             file to load back does not need them)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         values = object.__getattribute__(obj, "__dict__")
-        return {f.name: to_dict(values[f.name]) for f in dataclasses.fields(obj)}
+        return {f.name: to_dict(values[f.name], derived) for f in dataclasses.fields(obj)
+                if derived or f.init}
     if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
+        return [to_dict(v, derived) for v in obj]
     if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
+        return {k: to_dict(v, derived) for k, v in obj.items()}
     if isinstance(obj, Path):
         return str(obj)
     return obj
 
 
 def dump_yaml(cfg: Any, path: Path) -> None:
-    """Write the resolved config (derived fields included) to `path`."""
+    """Write the resolved config to `path` as a file `load_config` reads back to an equal config
+    (derived fields are left out: loading recomputes them)."""
     import yaml
 
-    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    path.write_text(yaml.safe_dump(to_dict(cfg, derived=False), sort_keys=False))
 
 
 # ------------------------------------------------------------------------------- read tracking

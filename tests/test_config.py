@@ -115,3 +115,29 @@ def test_every_shipped_experiment_config_loads():
     for path in files:
         cfg = load_config(path)
         assert cfg.run.name, path
+
+
+def test_a_dumped_config_loads_back_equal(tmp_path):
+    from hieramas_gnn.config_io import dump_yaml
+
+    cfg = load_config("experiments/configs/demo_stage1.yaml", ["run.seed=3", "stage1.anneal_steps=7"])
+    dump_yaml(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert to_dict(again) == to_dict(cfg)
+
+
+def test_a_dumped_config_holds_no_derived_fields(tmp_path):
+    import yaml
+
+    from hieramas_gnn.config_io import dump_yaml
+
+    dump_yaml(load_config(), tmp_path / "config.yaml")
+    data = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert "dir" not in data["run"] and "anneal" not in data["stage1"]
+
+
+def test_derived_fields_in_a_file_are_recomputed_not_trusted(tmp_path):
+    p = tmp_path / "old.yaml"  # what dump_yaml wrote before: derived fields included
+    p.write_text("run: {out_dir: runs/x, dir: somewhere/else}\nstage1: {steps: 9, anneal: 2}\n")
+    cfg = load_config(p, ["run.out_dir=runs/y"])
+    assert str(cfg.run.dir) == "runs/y" and cfg.stage1.anneal == 9

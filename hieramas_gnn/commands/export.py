@@ -31,33 +31,11 @@ def _checkpoint(run_dir: Path, name: str | None) -> Path:
     raise UserError(f"--run {run_dir}: no checkpoint ({' or '.join(names)}) in the run folder")
 
 
-def _strip_derived(cls: type, data: dict) -> dict:
-    """Drop derived (`init=False`) fields that `dump_yaml` writes but `load_config` refuses."""
-    import dataclasses
-    import typing
-
-    hints = typing.get_type_hints(cls)
-    out = {}
-    for f in dataclasses.fields(cls):
-        if not f.init or f.name not in data:
-            continue
-        value = data[f.name]
-        if dataclasses.is_dataclass(hints[f.name]) and isinstance(value, dict):
-            value = _strip_derived(hints[f.name], value)
-        out[f.name] = value
-    return out
-
-
 def _load_run_config(run_dir: Path):
     """The run's resolved `config.yaml`, pointed at `run_dir`, on the CPU."""
-    import yaml
+    from hieramas_gnn.config import load_config
 
-    from hieramas_gnn.config import Config
-    from hieramas_gnn.config_io import from_dict, merge, parse_overrides
-
-    data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-    data = merge(_strip_derived(Config, data), parse_overrides([f"run.out_dir={run_dir}", "run.device=cpu"]))
-    return from_dict(Config, data)
+    return load_config(run_dir / "config.yaml", [f"run.out_dir={run_dir}", "run.device=cpu"])
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None = None) -> Path:
