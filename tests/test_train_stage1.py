@@ -124,3 +124,15 @@ def test_every_config_field_is_read_by_a_training_run(tmp_path):
     seen |= {src for derived, srcs in DERIVED_FROM.items() if derived in seen for src in srcs}
     unread = [p for p in all_field_paths(Config) if p not in seen and not p.startswith("stage2.")]
     assert unread == []
+
+
+def test_failure_reasons_are_logged_with_their_counts(tmp_path):
+    cfg = _cfg(tmp_path, "credit.baseline=counterfactual", "task.train_size=3", "stage1.steps=1")
+    first = get_task("synthetic").load(None, "test", limit=1)[0].id  # in every batch of 3
+    fail = lambda req: req.metadata.get("question_id") == first  # noqa: E731
+    train_from_config(cfg, client=_client(fail))
+    row = read_metrics(cfg.run.dir)[0]
+    reasons = row["train/failure_reasons"]
+    assert row["train/failed_rollouts"] > row["train/failed"] > 0  # counterfactual ones too
+    assert 0 < sum(reasons.values()) <= row["train/failed_rollouts"]
+    assert all("injected failure" in reason for reason in reasons)

@@ -7,7 +7,10 @@ at the annealed temperature; run the designs through the runner (executor + clie
 batched with `run_many`); turn traces into per-role effective rewards (`train/rewards.py`);
 subtract the configured baseline (`train/credit.py`; the counterfactual one runs its extra
 rollouts through the same runner); one `reinforce_loss` step with an entropy bonus and gradient
-clipping. Failed episodes are masked out and counted (`train/failed`).
+clipping. Failed episodes are masked out and counted: `train/failed` (episodes of the batch),
+`train/failed_rollouts` (all rollouts of the step, counterfactual ones included) and
+`train/failure_reasons` ({reason: count}, also logged as a warning) so a failing backend is
+visible in the metrics and on the console.
 
 Every `val_every` steps the greedy selector is run on the validation queries (a fixed DAG per
 query) and the policy with the best validation reward is kept (`best.pt`). Every
@@ -18,6 +21,8 @@ it already paid for is in the rollout cache).
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -31,6 +36,7 @@ from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.train import credit, rewards
 
 Edges = tuple[tuple[int, int], ...]
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -224,6 +230,8 @@ class Stage1Trainer:
             "train/accuracy": float(x.system_correct[ok].sum()) / n_ok,
             "train/cost_usd": float(x.system_cost[ok].sum()) / n_ok,
             "train/failed": int(x.failed.sum()),
+            "train/failed_rollouts": sum(bool(t.failed) for t in all_traces),
+            "train/failure_reasons": failure_reasons(all_traces, f"step {self.step}"),
             "train/rollouts": len(all_traces),
             "train/advantage_abs": float((adv.abs() * mask).sum() / mask.sum().clamp(min=1)),
             "policy/loss": float(loss.loss.detach()), "policy/entropy": float(loss.entropy),
@@ -246,7 +254,8 @@ class Stage1Trainer:
         return {"eval/val_reward": float(system[ok].sum()) / n_ok,
                 "eval/val_accuracy": float(x.system_correct[ok].sum()) / n_ok,
                 "eval/val_cost_usd": float(x.system_cost[ok].sum()) / n_ok,
-                "eval/val_failed": int(x.failed.sum())}
+                "eval/val_failed": int(x.failed.sum()),
+                "eval/val_failure_reasons": failure_reasons(traces, f"validation at step {self.step}")}
 
     def run(self) -> Stage1Result:
         s1, tc = self.cfg.stage1, self.cfg.tracking
@@ -288,6 +297,16 @@ class Stage1Trainer:
             path = draw_design(designs[0], self.dir / "topology" / f"step{self.step}.png",
                                title=f"step {self.step}: {questions[0].id}")
             self.tracker.log_image("train/topology", path, self.step)
+
+
+def failure_reasons(traces: Sequence[Any], where: str, top: int = 5) -> dict[str, int]:
+    """{reason: count} of the failed traces (the `top` most common, reasons cut to 200 chars);
+    a non-empty result is also logged as a warning naming `where`."""
+    counts = Counter(str(t.failure_reason or "unknown")[:200] for t in traces if t.failed)
+    if counts:
+        _log.warning("stage 1 %s: %d of %d rollouts failed: %s", where, sum(counts.values()),
+                     len(traces), "; ".join(f"{n} x {r}" for r, n in counts.most_common(top)))
+    return dict(counts.most_common(top))
 
 
 def _clip(params, max_norm: float) -> float:
