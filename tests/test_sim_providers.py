@@ -65,3 +65,47 @@ def test_shipped_sim_pool_runs_through_the_client(clean_map, monkeypatch):
 
     recs = asyncio.run(run_all())
     assert all(r.text and r.cost_usd > 0 for r in recs)
+
+
+def test_registering_again_leaves_the_map_of_calls_in_flight_alone(clean_map):
+    from hieramas_gnn.llm.pool import load_pool
+
+    register_offline_providers()
+    before = litellm.custom_provider_map
+    entries = list(before)
+    register_offline_providers(load_pool("sim"))
+    assert litellm.custom_provider_map is before and before == entries
+
+
+def test_client_registers_its_offline_providers_before_any_call(clean_map):
+    from hieramas_gnn.llm.client import LLMClient
+    from hieramas_gnn.llm.pool import load_pool
+
+    LLMClient(load_pool("sim"))
+    assert [e["provider"] for e in litellm.custom_provider_map].count("sim") == 1
+
+
+def test_many_concurrent_first_calls_through_two_clients_all_succeed(clean_map, monkeypatch):
+    """Stress for E6's unreproduced first-step failures: a fresh map, two clients registering
+    the same providers, 96 concurrent first calls (no retries allowed) over every pool model."""
+    from hieramas_gnn.llm.client import ClientConfig, LLMClient
+    from hieramas_gnn.llm.pool import load_pool
+    from hieramas_gnn.llm.types import LLMRequest
+
+    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
+    pool = load_pool("sim")
+    clients = [LLMClient(pool, config=ClientConfig(max_retries=0, max_concurrency=64)) for _ in range(2)]
+
+    async def one(i):
+        meta = {"task": "synthetic", "question_id": f"synthetic/logic/2/{i % 12}", "role": "Solver",
+                "position": "proposer", "context_answers": []}
+        return await clients[i % 2].complete(LLMRequest(
+            model=pool.names[i % len(pool.names)], messages=({"role": "user", "content": f"q{i}"},),
+            metadata=meta))
+
+    async def run_all():
+        return await asyncio.gather(*(one(i) for i in range(96)), return_exceptions=True)
+
+    results = asyncio.run(run_all())
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert sum(c.stats.attempts for c in clients) == 96

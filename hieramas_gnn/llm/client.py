@@ -125,6 +125,9 @@ class LLMClient:
         self._registered: set[str] = set()
         self._state: _LoopState | None = None
         self._next_slot: dict[str, float] = defaultdict(float)  # time.monotonic() per model
+        for spec in pool:  # register offline providers now, before any call is in flight
+            if spec.provider in ("replay", "sim", "faults"):
+                self._register_provider(spec)
 
     # -- public --------------------------------------------------------------------------------
     @property

@@ -2,7 +2,10 @@
 
 `register_offline_providers()` is idempotent: it adds (or replaces) only the `replay` and `sim`
 entries of `litellm.custom_provider_map`, keeps every other entry, and reuses the provider
-objects already registered (so their lazily loaded figures are loaded once per process).
+objects already registered (so their lazily loaded figures are loaded once per process). Once
+they are registered, calling it again (another client, another pool) does not touch the map at
+all, so calls in flight in other clients never see it swapped. `LLMClient` calls it when it is
+built, before its first call.
 Bad input (unknown model or question, missing call metadata) is raised by the providers as
 `input_error(...)`, a non-retryable `litellm.BadRequestError` the client turns into
 `ProviderInputError` at once (a plain exception would reach the client as a retryable
@@ -36,15 +39,18 @@ def register_offline_providers(pool: Any = None, *, sim_config: Any = None, repl
 
     current = {e.get("provider"): e for e in (litellm.custom_provider_map or [])}
     handlers = {p: current[p]["custom_handler"] for p in OFFLINE if p in current}
+    changed = False
     if "sim" not in handlers or sim_config is not None:
-        handlers["sim"] = make_sim(sim_config)
+        handlers["sim"], changed = make_sim(sim_config), True
     if "replay" not in handlers or replay_tables is not None:
-        handlers["replay"] = make_replay(replay_tables)
+        handlers["replay"], changed = make_replay(replay_tables), True
     if pool is not None:
         _register_pool_models(handlers["sim"], pool)
-    others = [e for e in (litellm.custom_provider_map or []) if e.get("provider") not in OFFLINE]
-    litellm.custom_provider_map = others + [{"provider": p, "custom_handler": handlers[p]} for p in OFFLINE]
-    _refresh_litellm(litellm)
+    if changed:  # else leave the map (and the handlers of calls in flight) exactly as it is
+        others = [e for e in (litellm.custom_provider_map or []) if e.get("provider") not in OFFLINE]
+        litellm.custom_provider_map = others + [{"provider": p, "custom_handler": handlers[p]} for p in OFFLINE]
+    if changed or any(p not in getattr(litellm, "_custom_providers", OFFLINE) for p in OFFLINE):
+        _refresh_litellm(litellm)
     return handlers
 
 
