@@ -48,6 +48,7 @@ class PolicyMeta:
     pool: list[dict[str, Any]]
     decision: str | None = None
     pool_name: str | None = None
+    id_dim: int = 0  # LLM identity-feature width; absent in bundles written before it existed
     extra: dict[str, Any] = field(default_factory=dict)
     format: str = BUNDLE_FORMAT
     version: int = BUNDLE_VERSION
@@ -71,7 +72,7 @@ class PolicyMeta:
         if emb.dim != self.embedding_dim:
             raise UserError(f"embedder {emb.name!r} has dimension {emb.dim}; the policy bundle was "
                             f"trained with {self.embedder!r} of dimension {self.embedding_dim}")
-        return FeatureBuilder(emb, self.domain_vocab, self.pos_dim, self.hint_dim)
+        return FeatureBuilder(emb, self.domain_vocab, self.pos_dim, self.hint_dim, self.id_dim)
 
     def graph_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
         from hieramas_gnn.policy.features import LLMNode
@@ -103,7 +104,7 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
     meta = PolicyMeta(
         policy_config=policy.cfg.to_dict(), input_dims=asdict(policy.dims),
         embedder=fb.embedder.name, embedding_dim=int(fb.embedder.dim),
-        domain_vocab=list(fb.domain_vocab), pos_dim=fb.pos_dim, hint_dim=fb.hint_dim,
+        domain_vocab=list(fb.domain_vocab), pos_dim=fb.pos_dim, hint_dim=fb.hint_dim, id_dim=fb.id_dim,
         roles=[{"name": r.name, "description": r.description} for r in builder.roles],
         pool=[{**asdict(m), "hints": list(m.hints)} for m in builder.models],
         decision=decision, pool_name=pool_name, extra=dict(extra or {}),

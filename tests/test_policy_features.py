@@ -68,7 +68,7 @@ def test_feature_dims_match_matrices():
     fb = FeatureBuilder(HashingEmbedder(12), domain_vocab=["math", "code"], pos_dim=6, hint_dim=2)
     models = [LLMNode("a", "small", 1e-7, 2e-7, (0.5, 0.1)), LLMNode("b", "big", 1e-5, 3e-5, (0.9, 0.8))]
     assert fb.role_features(["x", "y", "z"]).shape == (3, fb.dims.role) == (3, 12 + 6)
-    assert fb.llm_features(models).shape == (2, fb.dims.llm) == (2, 12 + 4 + 2)
+    assert fb.llm_features(models).shape == (2, fb.dims.llm) == (2, 12 + 4 + 2 + 8)  # + identity
     assert fb.query_features("q", {"domain": "code"}).shape == (1, fb.dims.query) == (1, 12 + 3)
 
 
@@ -120,3 +120,32 @@ def test_model_spec_like_objects_give_prices_and_hints():
                            extra={"policy_hints": [0.5, 0.25]})
     (node,) = as_llm_nodes([spec])
     assert node == LLMNode("m", "a model", 1e-6, 2e-6, (0.5, 0.25))
+
+
+TWINS = [("a", "Small cheap model.", (1e-7, 2e-7)), ("b", "Small cheap model.", (1e-7, 2e-7)),
+         ("dear", "Large model.", (1e-5, 2e-5))]
+
+
+def test_tied_prices_share_one_rank():
+    rank = price_features(as_llm_nodes(TWINS))[:, 3]
+    assert rank[0] == rank[1] == 0.25 and rank[2] == 1.0
+
+
+def test_permuting_the_pool_permutes_the_llm_features():
+    fb = FeatureBuilder(HashingEmbedder(8))
+    order = [2, 0, 1]
+    feats = fb.llm_features(TWINS)
+    assert torch.allclose(fb.llm_features([TWINS[i] for i in order]), feats[order], atol=1e-6)
+
+
+def test_same_profile_and_price_still_give_distinct_llm_features():
+    feats = FeatureBuilder(HashingEmbedder(8)).llm_features(TWINS)
+    assert not torch.equal(feats[0], feats[1])
+
+
+def test_identity_features_depend_on_the_name_only():
+    from hieramas_gnn.policy.features import identity_features
+
+    ids = identity_features(["a", "b", "a"], 8)
+    assert ids.shape == (3, 8) and torch.equal(ids[0], ids[2]) and not torch.equal(ids[0], ids[1])
+    assert float(ids.abs().max()) <= 1.0

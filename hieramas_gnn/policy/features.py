@@ -15,14 +15,20 @@ Public API
   `as_llm_nodes(models)`: accepts `llm.pool.ModelSpec`-like objects (ability hints, if any, from
   `extra["policy_hints"]`: a list of floats, e.g. per-domain accuracy), `(name, profile,
   (in, out))` tuples or `LLMNode`s.
-- `FeatureBuilder(embedder, domain_vocab=(), pos_dim=8, hint_dim=0)`: turns roles, models and
-  queries into feature matrices; `builder.dims -> InputDims(role, llm, query)` gives the input
-  widths the policy needs.
+- `FeatureBuilder(embedder, domain_vocab=(), pos_dim=8, hint_dim=0, id_dim=8)`: turns roles,
+  models and queries into feature matrices; `builder.dims -> InputDims(role, llm, query)` gives
+  the input widths the policy needs.
 
 Feature layout (F = feature width, D = embedder dim):
 - role:  [embed(description) (D) | sinusoidal encoding of the role's position (pos_dim)]
 - llm:   [embed(profile) (D) | log1p($/Mtok in), log1p($/Mtok out), z-score of log price within
-          the pool, price rank in [0, 1] (4) | ability hints (hint_dim, zeros if not given)]
+          the pool, price rank in [0, 1] (4) | ability hints (hint_dim, zeros if not given) |
+          identity: a fixed hash embedding of the model name (id_dim)]
+  Every LLM feature is a function of the model itself and of the pool as a set, never of the
+  pool's order: tied prices share one (average) rank, and the identity embedding depends on the
+  name only. So permuting the pool permutes the rows (equivariance), while models with the same
+  profile and price still get distinct features (without the identity part they were
+  indistinguishable, and only the price rank's order-dependent tie-break told them apart).
 - query: [embed(text) (D) | one-hot of meta["domain"] over domain_vocab + 1 "other" slot
           (len(domain_vocab) + 1, only when domain_vocab is non-empty)]
 """
@@ -43,6 +49,7 @@ from torch import Tensor
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PRICE_FEATURES = 4
+ID_DIM = 8
 
 
 @runtime_checkable
@@ -261,11 +268,12 @@ class FeatureBuilder:
     """Builds role / LLM / query feature matrices with one embedder (see module docstring)."""
 
     def __init__(self, embedder: Embedder, domain_vocab: Sequence[str] = (), pos_dim: int = 8,
-                 hint_dim: int = 0) -> None:
+                 hint_dim: int = 0, id_dim: int = ID_DIM) -> None:
         self.embedder = embedder
         self.domain_vocab = tuple(domain_vocab)
         self.pos_dim = pos_dim
         self.hint_dim = hint_dim
+        self.id_dim = id_dim
 
     @property
     def meta_dim(self) -> int:
@@ -274,7 +282,8 @@ class FeatureBuilder:
     @property
     def dims(self) -> InputDims:
         d = self.embedder.dim
-        return InputDims(d + self.pos_dim, d + PRICE_FEATURES + self.hint_dim, d + self.meta_dim)
+        return InputDims(d + self.pos_dim, d + PRICE_FEATURES + self.hint_dim + self.id_dim,
+                         d + self.meta_dim)
 
     def role_features(self, descriptions: Sequence[str]) -> Tensor:
         """Shapes: -> [N, D + pos_dim]."""
@@ -282,10 +291,11 @@ class FeatureBuilder:
         return torch.cat([emb, position_encoding(len(descriptions), self.pos_dim)], dim=-1)
 
     def llm_features(self, models: Sequence[Any]) -> Tensor:
-        """Shapes: -> [M, D + 4 + hint_dim]."""
+        """Shapes: -> [M, D + 4 + hint_dim + id_dim]."""
         nodes = as_llm_nodes(models)
         emb = self._embed([n.profile for n in nodes])  # [M, D]
-        return torch.cat([emb, price_features(nodes), self._hints(nodes)], dim=-1)
+        ids = identity_features([n.name for n in nodes], self.id_dim)  # [M, id_dim]
+        return torch.cat([emb, price_features(nodes), self._hints(nodes), ids], dim=-1)
 
     def query_features(self, text: str, meta: Mapping[str, Any] | None = None) -> Tensor:
         """Shapes: -> [1, D + meta_dim]."""
@@ -329,6 +339,24 @@ def price_features(nodes: Sequence[LLMNode]) -> Tensor:
     pout = torch.tensor([n.output_cost_per_token * 1e6 for n in nodes], dtype=torch.float32)  # [M]
     log_total = torch.log1p(pin + pout)  # [M]
     z = (log_total - log_total.mean()) / (log_total.std(unbiased=False) + 1e-6)
-    rank = torch.argsort(torch.argsort(log_total)).float() / max(m - 1, 1)
+    # average rank: tied prices share one rank, so the feature never depends on pool order
+    below = (log_total[None, :] < log_total[:, None]).sum(-1).float()  # [M]
+    ties = (log_total[None, :] == log_total[:, None]).sum(-1).float()  # [M] (self included)
+    rank = (below + (ties - 1) / 2) / max(m - 1, 1)
     return torch.stack([torch.log1p(pin), torch.log1p(pout), z, rank], dim=-1)
+
+
+def identity_features(names: Sequence[str], dim: int = ID_DIM) -> Tensor:
+    """A fixed embedding of each model name: `dim` values in [-1, 1] from sha256(name).
+
+    The same name gets the same vector in every process and pool; distinct names get distinct
+    vectors (with overwhelming probability). Shapes: -> [len(names), dim]."""
+    rows = []
+    for name in names:
+        digest = b"".join(hashlib.sha256(f"{name}\0{i}".encode()).digest() for i in range(dim // 16 + 1))
+        values = np.frombuffer(digest, dtype=np.uint16)[:dim].astype(np.float32)
+        rows.append(values / 32767.5 - 1.0)
+    if not rows:
+        return torch.zeros(0, dim)
+    return torch.from_numpy(np.stack(rows))  # [M, dim]
 
