@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from hieramas_gnn.train.stage1 import train_stage1
 
     ensure_offline_defaults()
+    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")  # as in the demo: latencies are not awaited
     start = time.perf_counter()
     out = Path(args.out)
     ns = argparse.Namespace(quick=args.quick, pool=args.pool or demo.DEFAULT_POOL, wandb="disabled",
