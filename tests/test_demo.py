@@ -55,7 +55,12 @@ def test_demo_exports_a_loadable_policy(demo_out):
     assert sum(p.numel() for p in policy.parameters()) > 0
 
 
-def test_eval_runs_the_exported_policy_on_held_out_queries(demo_out, tmp_path):
+@pytest.fixture
+def no_sim_latency(monkeypatch):
+    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
+
+
+def test_eval_runs_the_exported_policy_on_held_out_queries(demo_out, tmp_path, no_sim_latency):
     code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--task", "synthetic", "--offset", "100",
                      "--limit", "4", "--cache", str(demo_out / "cache" / "rollouts.sqlite"),
                      "--out", str(tmp_path)])
@@ -66,3 +71,17 @@ def test_eval_runs_the_exported_policy_on_held_out_queries(demo_out, tmp_path):
 
 def test_eval_rejects_a_folder_that_is_not_a_bundle(tmp_path):
     assert cli.main(["eval", "--policy", str(tmp_path), "--task", "synthetic"]) == 2
+
+
+def test_eval_runs_a_fixed_design_file(demo_out, tmp_path, no_sim_latency):
+    from hieramas_gnn.mas.design import Design, Mixture
+
+    design = Design(("planner", "solver"), (Mixture(("flash-science",), "flash-science"), Mixture(("qwen-logic",), "qwen-logic")),
+                    ((0, 1),), "qwen-logic")
+    path = tmp_path / "chain.json"
+    path.write_text(design.to_json())
+    code = cli.main(["eval", "--design", str(path), "--task", "synthetic", "--pool", "sim", "--limit", "3",
+                     "--cache", str(demo_out / "cache" / "rollouts.sqlite"), "--out", str(tmp_path / "out")])
+    assert code == 0
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["results"][0]["method"] == "design:chain" and data["results"][0]["calls"] == 3
