@@ -109,3 +109,14 @@ def test_many_concurrent_first_calls_through_two_clients_all_succeed(clean_map, 
     results = asyncio.run(run_all())
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert sum(c.stats.attempts for c in clients) == 96
+
+
+def test_a_client_of_a_sim_pool_loads_the_figures_before_its_first_call(clean_map):
+    from hieramas_gnn.llm.client import LLMClient
+    from hieramas_gnn.llm.pool import load_pool
+
+    LLMClient(load_pool("sim"))
+    handler = next(e["custom_handler"] for e in litellm.custom_provider_map if e["provider"] == "sim")
+    loaded = vars(handler.sim.figures)  # cached_property values live in the instance dict
+    assert {"catalogue", "_items", "wrong"} <= set(loaded)
+    assert handler.warmed  # one warm-up call went through litellm (its first-call work is done)

@@ -5,7 +5,8 @@ entries of `litellm.custom_provider_map`, keeps every other entry, and reuses th
 objects already registered (so their lazily loaded figures are loaded once per process). Once
 they are registered, calling it again (another client, another pool) does not touch the map at
 all, so calls in flight in other clients never see it swapped. `LLMClient` calls it when it is
-built, before its first call.
+built, before its first call; with a pool that has sim models it also loads the simulator's
+figures then, so the first calls do not stall inside their per-call timeouts.
 Bad input (unknown model or question, missing call metadata) is raised by the providers as
 `input_error(...)`, a non-retryable `litellm.BadRequestError` the client turns into
 `ProviderInputError` at once (a plain exception would reach the client as a retryable
@@ -16,9 +17,11 @@ Passing a `pool` also registers the sim models that pool defines inline
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 OFFLINE = ("replay", "sim")
+_log = logging.getLogger(__name__)
 
 
 def register_offline_providers(pool: Any = None, *, sim_config: Any = None, replay_tables: Any = None) -> dict:
@@ -51,6 +54,8 @@ def register_offline_providers(pool: Any = None, *, sim_config: Any = None, repl
         litellm.custom_provider_map = others + [{"provider": p, "custom_handler": handlers[p]} for p in OFFLINE]
     if changed or any(p not in getattr(litellm, "_custom_providers", OFFLINE) for p in OFFLINE):
         _refresh_litellm(litellm)
+    if pool is not None:
+        _warm_sim(litellm, handlers["sim"], pool)
     return handlers
 
 
@@ -66,6 +71,26 @@ def input_error(provider: str, model: str, exc: BaseException) -> Exception:
                                   llm_provider=provider)
     setattr(err, ProviderInputError.MARK, str(exc))
     return err
+
+
+def _warm_sim(litellm: Any, handler: Any, pool: Any) -> None:
+    """Pay the first-call costs now, outside any call's timeout: the simulator's figures, and
+    litellm's own lazy work on its first call in a process (imports and pydantic model builds in
+    its worker thread, ~0.6 s on an idle machine, more on a loaded one), which otherwise lands
+    inside the per-call timeout of every call in flight at the start of a run. One synchronous
+    call to the pool's first sim model on a synthetic question: free, cached nowhere, not a
+    pool call (the client's `acompletion` stays the only call site for real requests)."""
+    spec = next((s for s in pool if s.provider == "sim"), None)
+    if spec is None or getattr(handler, "warmed", False):
+        return
+    handler.sim.warm()
+    try:
+        litellm.completion(model=spec.litellm_model, messages=[{"role": "user", "content": "warm-up"}],
+                           metadata={"hieramas": {"task": "synthetic", "question_id": "synthetic/arithmetic/0/0"}},
+                           max_retries=0, **(spec.extra.get("litellm_params") or {}))
+    except Exception as exc:  # noqa: BLE001 - a real call will report the problem with context
+        _log.warning("sim warm-up call to %s failed (the first real calls may be slow): %s", spec.name, exc)
+    handler.warmed = True
 
 
 def _register_pool_models(handler: Any, pool: Any) -> None:

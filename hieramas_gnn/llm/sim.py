@@ -124,6 +124,13 @@ class Simulator:
             self._behaviour = load_behaviour(seed=self.config.seed)
         return self._behaviour
 
+    def warm(self) -> None:
+        """Load the figures every call reads (catalogue, item difficulties, wrong answers,
+        behaviour) now, so the first calls do not stall the event loop for them (~0.6 s, which
+        tripped short per-call timeouts of every call in flight)."""
+        self.figures.catalogue, self.figures._items, self.figures.wrong  # noqa: B018
+        self.behaviour  # noqa: B018
+
     def register(self, spec: SimModelSpec) -> None:
         """Add a model defined outside the catalogue (e.g. in a pool YAML)."""
         self._specs[spec.name] = spec
