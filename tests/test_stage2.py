@@ -177,3 +177,7 @@ def test_queries_with_negligible_reward_spread_are_dropped():
     cfg = Stage2Config(n_candidates=4, min_spread=0.05)
     data = stage2.generate_data(questions(3), select(), stage2.random_proposer(len(ROLES), cfg), CostOnly(), reward, cfg)
     assert not any(qr.informative for qr in data)
+
+
+def test_median_label_marks_the_shared_best_reward_good():
+    assert stage2.label_rollouts([1.0, 1.0, 1.0, 0.0], [True] * 4, [0.0] * 4, "median") == [1, 1, 1, 0]

@@ -21,7 +21,7 @@ def make_policy(seed: int = 0):
 
 
 def test_graph_score_head_learns_planted_edge_rule():
-    cfg = Stage2Config(n_candidates=6, epochs=25, lr=0.01, patience=25, seed=5, batch_size=32)
+    cfg = Stage2Config(n_candidates=6, epochs=25, lr=0.01, patience=25, seed=1, batch_size=32)
     policy, builder = make_policy()
     # HieraPolicy's node-type embedding starts at N(0, 1) and swamps the projected role features
     # (encoded roles have cosine similarity > 0.95), so a frozen encoder hides which role an
@@ -31,7 +31,7 @@ def test_graph_score_head_learns_planted_edge_rule():
                                 PlantedRunner(), reward, cfg)
     train, val = stage2.split_queries(data, cfg)
     result = stage2.train_classifier(stage2.PolicyGraphScorer(policy, builder), train, val, cfg)
-    assert result.best_val_auc > 0.85
+    assert result.best_val_auc > 0.9
 
 
 def test_stage2_training_leaves_the_selector_frozen():

@@ -178,7 +178,9 @@ def label_rollouts(rewards: Sequence[float], correct: Sequence[bool], costs: Seq
     """Good (1) / bad (0) per candidate of one query, by `rule` (see the module docstring)."""
     if rule == "median":
         med = statistics.median(rewards)
-        return [int(r > med) for r in rewards]
+        if max(rewards) > med:
+            return [int(r > med) for r in rewards]
+        return [int(r == med) for r in rewards]  # the best reward is shared by half or more
     if rule == "correct_cheap":
         ok_costs = [cost for c, cost in zip(correct, costs) if c]
         if not ok_costs:
