@@ -134,3 +134,13 @@ def test_invalid_policy_config_names_the_field(bad):
 def test_policy_rejects_invalid_config_at_construction(builder):
     with pytest.raises(ValueError, match="conv"):
         HieraPolicy(PolicyConfig(conv="sage"), builder.dims)
+
+
+def test_node_type_embedding_does_not_swamp_role_features():
+    torch.manual_seed(0)
+    builder = toy_builder(n_roles=4, n_models=3)
+    policy = toy_policy(builder)
+    with torch.no_grad():
+        h = torch.nn.functional.normalize(policy.encode(builder.batch(toy_queries(1))).h_role, dim=-1)  # [4, H]
+    off_diagonal = (h @ h.t())[~torch.eye(4, dtype=torch.bool)]
+    assert off_diagonal.max() < 0.9  # with an N(0, 1) type embedding: > 0.99

@@ -23,10 +23,6 @@ def make_policy(seed: int = 0):
 def test_graph_score_head_learns_planted_edge_rule():
     cfg = Stage2Config(n_candidates=6, epochs=25, lr=0.01, patience=25, seed=1, batch_size=32)
     policy, builder = make_policy()
-    # HieraPolicy's node-type embedding starts at N(0, 1) and swamps the projected role features
-    # (encoded roles have cosine similarity > 0.95), so a frozen encoder hides which role an
-    # edge touches. Scaled down, as a small init would make it, the head learns the rule.
-    policy.type_emb.weight.data.mul_(0.05)
     data = stage2.generate_data(questions(16), select(), stage2.random_proposer(len(ROLES), cfg),
                                 PlantedRunner(), reward, cfg)
     train, val = stage2.split_queries(data, cfg)

@@ -234,6 +234,7 @@ class HieraPolicy(nn.Module):
             "role": nn.Linear(dims.role, h), "llm": nn.Linear(dims.llm, h), "query": nn.Linear(dims.query, h),
         })
         self.type_emb = nn.Embedding(len(NODE_TYPES), h)
+        self._init_type_emb()
         self.encoder = MessagePassing(cfg, cfg.layers, edge_types=len(RELATIONS) + 2)
         self.mixture_head = MixtureHead(cfg)
         self.edge_head = EdgeHead(cfg)
@@ -242,11 +243,19 @@ class HieraPolicy(nn.Module):
     def reset_parameters(self) -> None:
         for lin in self.proj.values():
             lin.reset_parameters()
-        self.type_emb.reset_parameters()
+        self._init_type_emb()
         self.encoder.reset_parameters()
         self.mixture_head.reset_parameters()
         self.edge_head.reset_parameters()
         self.score_head.reset_parameters()
+
+    def _init_type_emb(self) -> None:
+        # A small init (std 0.02, as for BERT/GPT token embeddings), not nn.Embedding's N(0, 1):
+        # the projected features are O(1/sqrt(F)) per dimension, so an N(0, 1) type vector swamps
+        # them and every role node starts out nearly identical (cosine > 0.95 after the encoder).
+        # A LayerNorm after the sum would not help: it rescales the sum, still dominated by the
+        # shared type vector. Small, the embedding only tags the node type; features decide.
+        nn.init.normal_(self.type_emb.weight, std=0.02)
 
     def encode(self, batch: HeteroData, dag_edge_index: Tensor | None = None) -> Encoded:
         device = self.type_emb.weight.device
