@@ -85,3 +85,17 @@ def test_eval_runs_a_fixed_design_file(demo_out, tmp_path, no_sim_latency):
     assert code == 0
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert data["results"][0]["method"] == "design:chain" and data["results"][0]["calls"] == 3
+
+
+def test_demo_claims_call_a_gap_within_two_standard_errors_a_tie():
+    from hieramas_gnn.commands.demo import verdict
+
+    rows = [{"method": "hieramas", "accuracy": 0.934, "cost_usd": 7e-4},
+            {"method": "single:a", "accuracy": 0.898, "cost_usd": 2e-3},
+            {"method": "random", "accuracy": 0.928, "cost_usd": 2e-2},
+            {"method": "moa", "accuracy": 0.904, "cost_usd": 8e-3}]
+    lines = verdict(rows, n=512)
+    assert "BEATS" in lines[0]            # +0.036 > 2 SE (~0.032)
+    assert "TIES" in lines[1]             # +0.006 is 3 queries of 512
+    assert "LOWER" in lines[2]
+    assert "does NOT beat" in verdict([dict(rows[0], accuracy=0.85)] + rows[1:], n=512)[0]

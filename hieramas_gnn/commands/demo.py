@@ -12,6 +12,7 @@ LLM call is simulated and cached in `--out/cache/rollouts.sqlite`.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from pathlib import Path
@@ -160,8 +161,23 @@ def run_baselines(cfg, client, test, methods) -> list[dict]:
     return B.result_rows(traces)
 
 
-def verdict(rows: list[dict]) -> list[str]:
-    """The demo's claims, checked on the aggregated rows (mean over seeds)."""
+def compare(h: dict, other: dict, n: int) -> str:
+    """BEATS / TIES / does NOT beat, on accuracy, with a two-standard-error noise band.
+
+    The band is 2·sqrt(p1(1-p1)/n + p2(1-p2)/n) (binomial, unpaired: conservative), so a gap of a
+    few queries out of n is reported as a tie, not a win.
+    """
+    p1, p2 = h["accuracy"], other["accuracy"]
+    band = 2 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / max(n, 1))
+    if p1 - p2 > band:
+        return f"BEATS it (+{p1 - p2:.3f} > 2 SE {band:.3f})"
+    if p2 - p1 > band:
+        return f"does NOT beat it ({p1 - p2:+.3f}, beyond 2 SE {band:.3f})"
+    return f"TIES with it ({p1 - p2:+.3f} within 2 SE {band:.3f})"
+
+
+def verdict(rows: list[dict], n: int) -> list[str]:
+    """The demo's claims, checked on the aggregated rows (mean over seeds) of `n` held-out queries."""
     by = {r["method"]: r for r in rows}
     h = by["hieramas"]
     singles = [r for r in rows if r["method"].startswith("single:")]
@@ -169,12 +185,11 @@ def verdict(rows: list[dict]) -> list[str]:
     lines = []
     if best_single:
         lines.append(f"- vs best single model ({best_single['method']}, acc {best_single['accuracy']:.3f}): "
-                     f"{'BEATS' if h['accuracy'] > best_single['accuracy'] else 'does NOT beat'} it "
-                     f"(hieramas acc {h['accuracy']:.3f})")
+                     f"{compare(h, best_single, n)} (hieramas acc {h['accuracy']:.3f})")
     for name in ("random", "hieramas-random-dag"):
         if name in by:
             lines.append(f"- vs {name} (acc {by[name]['accuracy']:.3f}, ${by[name]['cost_usd']:.2e}): "
-                         f"{'BEATS' if h['accuracy'] > by[name]['accuracy'] else 'does NOT beat'} it")
+                         f"{compare(h, by[name], n)}")
     if "moa" in by:
         lines.append(f"- cost vs Mixture-of-Agents (${by['moa']['cost_usd']:.2e}/query): hieramas "
                      f"${h['cost_usd']:.2e}/query, {'LOWER' if h['cost_usd'] < by['moa']['cost_usd'] else 'NOT lower'}")
@@ -237,7 +252,7 @@ def _run(args: argparse.Namespace) -> int:
             "seeds": args.seeds,
             "quick": bool(args.quick), "decision": cfg0.pool.decision, "wall_s": round(wall, 1), "reward": f"{cfg0.reward.shape}, "
             f"lambda={cfg0.reward.cost_lambda}", "per_seed": infos}
-    claims = verdict(rows)
+    claims = verdict(rows, len(test))
     report.write_report(out, rows, meta=meta, design=first[1], title="hieramas demo",
                         sections=[("Claims (mean over seeds)", "\n".join(claims)),
                                   ("Per seed", "\n".join(f"- {i}" for i in infos))])
