@@ -185,6 +185,17 @@ def resolve_source(path: str | None, default: Path, task: str) -> tuple[str, str
     return "file", str(p)
 
 
+def read_rows(path: str | None, default: Path, task: str, split: str,
+              hf_config: str | None = None) -> Iterable[dict]:
+    """Raw rows of a task's source: a local jsonl(.gz) (the default when `path` is None) or, for
+    `hf:NAME[:CONFIG]`, a Hugging Face dataset split (`hf_config` when no CONFIG is given)."""
+    kind, src = resolve_source(path, default, task)
+    if kind == "hf":
+        name, _, config = src.partition(":")
+        return load_hf(name, split, config or hf_config)
+    return read_jsonl(src)
+
+
 def take(rows: Iterable[Question], limit: int | None) -> list[Question]:
     """The first `limit` questions (all when None); a negative limit is a UserError."""
     if limit is not None and limit < 0:

@@ -15,7 +15,7 @@ import re
 
 from hieramas_gnn.paths import shared_data_dir
 from hieramas_gnn.tasks.answers import json_answer, last_boxed, number_from_answer, numbers_equal, numbers_in
-from hieramas_gnn.tasks.base import BaseTask, Question, load_hf, read_jsonl, resolve_source, take
+from hieramas_gnn.tasks.base import BaseTask, Question, read_rows, take
 
 _HASH_RE = re.compile(r"####\s*([^\n]*)")
 _ANSWER_IS_RE = re.compile(r"(?i:answer)\s*(?:is|:|=)\s*:?\s*([^\n]*)")
@@ -59,12 +59,7 @@ class GSM8KTask(BaseTask):
     answer_kind = "number"
 
     def load(self, path: str | None = None, split: str = "test", limit: int | None = None) -> list[Question]:
-        kind, src = resolve_source(path, shared_data_dir() / "benchmarks" / "gsm8k_test.jsonl", self.name)
-        if kind == "hf":
-            name, _, config = src.partition(":")
-            rows = load_hf(name, split, config or "main")
-        else:
-            rows = read_jsonl(src)
+        rows = read_rows(path, shared_data_dir() / "benchmarks" / "gsm8k_test.jsonl", self.name, split, hf_config="main")
         return take((self._question(i, row, split) for i, row in enumerate(rows)), limit)
 
     def _question(self, i: int, row: dict, split: str) -> Question:

@@ -14,7 +14,7 @@ import re
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.paths import shared_data_dir
 from hieramas_gnn.tasks.answers import json_answer, last_boxed
-from hieramas_gnn.tasks.base import BaseTask, Question, load_hf, read_jsonl, resolve_source, take
+from hieramas_gnn.tasks.base import BaseTask, Question, read_rows, take
 from hieramas_gnn.tasks.math_equiv import math_equal
 
 _DEFAULTS = {"math500": ("benchmarks", "math500_test.jsonl"), "math_l5": ("outcomes", "math_l5_questions.jsonl")}
@@ -59,12 +59,7 @@ class MathTask(BaseTask):
 
     def load(self, path: str | None = None, split: str = "test", limit: int | None = None) -> list[Question]:
         folder, fname = _DEFAULTS[self.name]
-        kind, src = resolve_source(path, shared_data_dir() / folder / fname, self.name)
-        if kind == "hf":
-            name, _, config = src.partition(":")
-            rows = load_hf(name, split, config or None)
-        else:
-            rows = read_jsonl(src)
+        rows = read_rows(path, shared_data_dir() / folder / fname, self.name, split)
         return take((self._question(i, dict(row), split) for i, row in enumerate(rows)), limit)
 
     def _question(self, i: int, row: dict, split: str) -> Question:

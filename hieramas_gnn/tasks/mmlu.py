@@ -14,7 +14,7 @@ from __future__ import annotations
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.paths import shared_data_dir
 from hieramas_gnn.tasks.answers import choice_letter, letters_for
-from hieramas_gnn.tasks.base import BaseTask, Question, load_hf, read_jsonl, resolve_source, take
+from hieramas_gnn.tasks.base import BaseTask, Question, read_rows, take
 
 _DEFAULTS = {
     "mmlu": ("benchmarks", "mmlu_test.jsonl"),
@@ -44,12 +44,7 @@ class MMLUTask(BaseTask):
     def load(self, path: str | None = None, split: str = "test", limit: int | None = None,
              only_ok: bool = False) -> list[Question]:
         folder, fname = _DEFAULTS[self.name]
-        kind, src = resolve_source(path, shared_data_dir() / folder / fname, self.name)
-        if kind == "hf":
-            name, _, config = src.partition(":")
-            rows = load_hf(name, split, config or None)
-        else:
-            rows = read_jsonl(src)
+        rows = read_rows(path, shared_data_dir() / folder / fname, self.name, split)
         questions = (self._question(i, dict(row), split) for i, row in enumerate(rows))
         if only_ok:
             questions = (q for q in questions if q.meta.get("error_type", "ok") == "ok")
