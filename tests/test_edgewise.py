@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import networkx as nx
 import torch
 from torch import nn
 
 from hieramas_gnn.mas.design import Mixture
-from hieramas_gnn.tasks.base import Question
 from hieramas_gnn.train import edgewise
 from hieramas_gnn.train.edgewise import EdgewiseConfig
 from hieramas_gnn.train.stage2 import fixed_mixtures
+from helpers.planted import PLANTED, PlantedRunner, questions
 
 ROLES = ("analyst", "solver", "inspector")
-PLANTED = (0, 2)
-
-
-@dataclass
-class FakeTrace:
-    correct: bool
-    cost_usd: float
-    failed: bool = False
-
-
-class PlantedRunner:
-    def __init__(self):
-        self.rollouts = 0
-
-    def run(self, jobs):
-        self.rollouts += len(jobs)
-        return [FakeTrace(PLANTED in d.edges, 0.01 * len(d.edges)) for d, _ in jobs]
-
-
-def questions(n: int) -> list[Question]:
-    return [Question(id=f"q{i}", task="synthetic", text=f"q{i}", gold="1") for i in range(n)]
-
+COST_PER_EDGE = 0.01
 
 SELECT = fixed_mixtures(ROLES, Mixture(("a",), "a"), decision="a")
 
@@ -77,27 +54,27 @@ def test_prune_removes_lowest_pairs():
 def test_each_comparator_spends_exactly_its_budget():
     cfg = EdgewiseConfig(budget=50, batch_size=8)
     for method in ("gptswarm", "agentprune"):
-        runner = PlantedRunner()
+        runner = PlantedRunner(COST_PER_EDGE)
         res = edgewise.train_free(method, len(ROLES), questions(10), SELECT, runner, reward, cfg)
         assert runner.rollouts == 50 and res.rollouts == 50
 
 
 def test_gdesigner_spends_exactly_its_budget():
     head = edgewise.FreeEdgeLogits(len(ROLES))
-    runner = PlantedRunner()
+    runner = PlantedRunner(COST_PER_EDGE)
     res = edgewise.train_gdesigner(head, list(head.parameters()), questions(5), SELECT, runner, reward,
                                    EdgewiseConfig(budget=20, batch_size=6))
     assert runner.rollouts == 20 and res.rollouts == 20
 
 
 def test_gptswarm_learns_planted_edge():
-    res = edgewise.train_free("gptswarm", len(ROLES), questions(10), SELECT, PlantedRunner(), reward,
+    res = edgewise.train_free("gptswarm", len(ROLES), questions(10), SELECT, PlantedRunner(COST_PER_EDGE), reward,
                               EdgewiseConfig(budget=400, batch_size=16, lr=0.2))
     designs = res.choose(questions(3), SELECT)
     assert all(PLANTED in d.edges for d in designs)
 
 
 def test_agentprune_keeps_planted_edge_and_prunes_others():
-    res = edgewise.train_free("agentprune", len(ROLES), questions(10), SELECT, PlantedRunner(), reward,
+    res = edgewise.train_free("agentprune", len(ROLES), questions(10), SELECT, PlantedRunner(COST_PER_EDGE), reward,
                               EdgewiseConfig(budget=400, batch_size=16, lr=0.2, prune_rounds=3))
     assert bool(res.mask[PLANTED]) and int(res.mask.sum()) < 6

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import networkx as nx
 import numpy as np
 import pytest
@@ -14,31 +12,10 @@ from hieramas_gnn.mas.design import Mixture
 from hieramas_gnn.tasks.base import Question
 from hieramas_gnn.train import stage2
 from hieramas_gnn.train.stage2 import Stage2Config
+from helpers import planted
+from helpers.planted import PLANTED, FakeTrace, PlantedRunner
 
 ROLES = ("analyst", "solver", "inspector", "critic")
-PLANTED = (0, 2)
-
-
-@dataclass
-class FakeTrace:
-    correct: bool
-    cost_usd: float
-    tokens: int = 10
-    latency_ms: float = 1.0
-    calls: int = 1
-    failed: bool = False
-
-
-class PlantedRunner:
-    """Correct exactly when the planted edge is in the DAG; cost grows with the edge count."""
-
-    def __init__(self):
-        self.rollouts = 0
-
-    def run(self, jobs):
-        self.rollouts += len(jobs)
-        return [FakeTrace(correct=PLANTED in d.edges, cost_usd=0.001 * len(d.edges)) for d, _ in jobs]
-
 
 class AdjacencyScorer(nn.Module):
     """A tiny stand-in classifier: linear in the flattened adjacency matrix."""
@@ -57,7 +34,7 @@ class AdjacencyScorer(nn.Module):
 
 
 def questions(n: int) -> list[Question]:
-    return [Question(id=f"synthetic/arith/0/{i}", task="synthetic", text=f"q{i}", gold="1") for i in range(n)]
+    return planted.questions(n, id_prefix="synthetic/arith/0/")
 
 
 def select():
