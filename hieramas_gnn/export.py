@@ -29,7 +29,7 @@ from hieramas_gnn import __version__
 from hieramas_gnn.errors import UserError
 
 BUNDLE_FORMAT = "hieramas-policy"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: the graph-score head reads structural DAG encodings (score_head.struct)
 WEIGHTS, META = "policy.safetensors", "policy.json"
 
 

@@ -10,9 +10,13 @@ Symbols: G graphs (queries) in a batch, N role nodes in the batch (all graphs), 
 - Mixture head: proposer logits [N, M], synthesizer logits [N, M], skip logit [N].
 - Edge head: order logits [N] (Plackett-Luce scores for the node order) and candidate edge
   logits [E].
-- Graph-score head: `score_layers` more message-passing steps over the DAG edges only, pooling
-  (mean ‖ max) over role nodes, concatenated with the query node → logit of P(good | DAG, query)
-  [G]. Stage 2 can train just `policy.score_head.parameters()` to keep the selector frozen.
+- Graph-score head: structural encodings of each role in the DAG (in/out degree, source, sink,
+  level, height; `dag_structure`) added to the role states, `score_layers` more message-passing
+  steps over the DAG edges only, pooling (mean ‖ max) over role nodes, concatenated with the
+  query node and the DAG's global shape (density, sinks, sources, depth) → logit of
+  P(good | DAG, query) [G]. Attention-normalised convs average their messages and cannot count,
+  so "how many answers reach the decision" would otherwise be invisible to the classifier.
+  Stage 2 can train just `policy.score_head.parameters()` to keep the selector frozen.
 
 Use: `policy = HieraPolicy(PolicyConfig(...), builder.dims)`; `out = policy(batch, dag_edge_index)`.
 Sampling and log-probs live in `sample.py`.
@@ -26,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, global_max_pool, global_mean_pool
+from torch_geometric.utils import scatter
 
 from hieramas_gnn.policy.features import InputDims
 from hieramas_gnn.policy.graph import num_graphs, role_batch
@@ -173,28 +178,66 @@ class EdgeHead(nn.Module):
         return order, self.edge(pair).squeeze(-1)  # [N], [E]
 
 
+NODE_STRUCT, GRAPH_STRUCT = 6, 4  # widths of `dag_structure`'s node and graph features
+
+
+def dag_structure(dag_edge_index: Tensor, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
+    """Structural encodings of batched DAGs (no learned parameters).
+
+    Shapes: dag_edge_index [2, E] (batched role indices), batch [N] (graph of each role) ->
+    node [N, 6] = (in degree, out degree, is source, is sink, level, height), degrees and
+    depths divided by n - 1 of the role's graph; graph [G, 4] = (edges / (n(n-1)/2),
+    sinks / n, sources / n, longest path / (n - 1)). Level = longest path from a source,
+    height = longest path to a sink.
+    """
+    n_nodes = batch.numel()
+    src, dst = dag_edge_index[0], dag_edge_index[1]
+    ones = torch.ones(src.numel(), device=batch.device)
+    indeg = scatter(ones, dst, 0, dim_size=n_nodes, reduce="sum")  # [N]
+    outdeg = scatter(ones, src, 0, dim_size=n_nodes, reduce="sum")  # [N]
+    sizes = scatter(torch.ones(n_nodes, device=batch.device), batch, 0, dim_size=num_graphs, reduce="sum")  # [G]
+    level = torch.zeros(n_nodes, device=batch.device)
+    height = torch.zeros(n_nodes, device=batch.device)
+    for _ in range(int(sizes.max().item()) if n_nodes else 0):  # longest paths: relax n times
+        level = torch.maximum(level, scatter(level[src] + 1, dst, 0, dim_size=n_nodes, reduce="max"))
+        height = torch.maximum(height, scatter(height[dst] + 1, src, 0, dim_size=n_nodes, reduce="max"))
+    span = (sizes - 1).clamp(min=1)[batch]  # [N]
+    source, sink = (indeg == 0).float(), (outdeg == 0).float()
+    node = torch.stack([indeg / span, outdeg / span, source, sink, level / span, height / span], dim=-1)
+    pairs = (sizes * (sizes - 1) / 2).clamp(min=1)  # [G]
+    per_graph = lambda x: scatter(x, batch, 0, dim_size=num_graphs, reduce="sum")  # noqa: E731
+    depth = scatter(level, batch, 0, dim_size=num_graphs, reduce="max")
+    graph = torch.stack([per_graph(outdeg) / pairs, per_graph(sink) / sizes.clamp(min=1),
+                         per_graph(source) / sizes.clamp(min=1), depth / (sizes - 1).clamp(min=1)], dim=-1)
+    return node, graph
+
+
 class ScoreHead(nn.Module):
     """Graph classifier. Shapes: Encoded, dag_edge_index [2, E_dag] -> logit [G]."""
 
     def __init__(self, cfg: PolicyConfig) -> None:
         super().__init__()
+        self.struct = nn.Linear(NODE_STRUCT, cfg.hidden)
         self.mp = MessagePassing(cfg, cfg.score_layers, edge_types=2)
-        self.out = _mlp(3 * cfg.hidden, cfg.hidden, cfg.dropout)
+        self.out = _mlp(3 * cfg.hidden + GRAPH_STRUCT, cfg.hidden, cfg.dropout)
 
     def reset_parameters(self) -> None:
+        self.struct.reset_parameters()
         self.mp.reset_parameters()
         _reset(self.out)
 
     def forward(self, enc: Encoded, dag_edge_index: Tensor) -> Tensor:
         g = enc.h_query.size(0)
         dag_edge_index = dag_edge_index.to(enc.h_role.device)
+        node_struct, graph_struct = dag_structure(dag_edge_index, enc.role_batch, g)  # [N, 6], [G, 4]
         edge_index = torch.cat([dag_edge_index, dag_edge_index.flip(0)], dim=1)  # [2, 2·E_dag]
         edge_type = torch.cat([torch.zeros(dag_edge_index.size(1), dtype=torch.long),
                                torch.ones(dag_edge_index.size(1), dtype=torch.long)])
-        h = self.mp(enc.h_role, edge_index, edge_type.to(enc.h_role.device))  # [N, H]
+        h = enc.h_role + self.struct(node_struct)  # [N, H]
+        h = self.mp(h, edge_index, edge_type.to(enc.h_role.device))  # [N, H]
         pooled = torch.cat([global_mean_pool(h, enc.role_batch, size=g),
                             global_max_pool(h, enc.role_batch, size=g)], dim=-1)  # [G, 2H]
-        return self.out(torch.cat([pooled, enc.h_query], dim=-1)).squeeze(-1)  # [G]
+        return self.out(torch.cat([pooled, enc.h_query, graph_struct], dim=-1)).squeeze(-1)  # [G]
 
 
 def _reset(module: nn.Module) -> None:

@@ -11,7 +11,11 @@ reward of the rollouts of the same query (`label_rule="median"`), so labels comp
 for one query and never just "easy vs hard query"; queries whose candidates' rewards span less
 than `min_spread` (all tie, or differ only by negligible cost) carry no topology signal and are
 dropped. `label_rule="correct_cheap"`: good = correct and cost at or
-below the median cost of that query's correct candidates.
+below the median cost of that query's correct candidates. `label_rule="accuracy"`: the median
+rule on the candidates' mean correctness alone (cost ignored): the topologies of one query
+differ in cost by a few prompt tokens, and under the cost-aware reward those differences decide
+the median split among equally correct candidates, so a classifier trained on `median` labels
+learns "fewer edges = cheaper" (high validation AUC) and not which DAGs answer better.
 
 Everything that touches LLMs goes through a `Runner` (see `eval/evaluate.py`), so the same code
 runs on the executor + cache and on a fake in tests. The classifier is anything that follows
@@ -34,6 +38,7 @@ from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.tasks.base import Question
 
 Edges = tuple[tuple[int, int], ...]
+LABEL_RULES = ("median", "accuracy", "correct_cheap")
 DesignFn = Callable[[Sequence[Question], Sequence[Edges]], list[Design]]
 """The frozen selector: (queries, DAGs) pairwise -> Designs with its mixtures on those DAGs."""
 ProposeFn = Callable[[Question], list[Edges]]  # query -> candidate DAGs
@@ -45,6 +50,10 @@ class Stage2Config:
 
     n_candidates: int = 8
     """K: candidate DAGs run per training query (and scored per query at inference)."""
+    samples: int = 1
+    """Independent runs of each (query, candidate) (`sample_index` 0..samples-1); labels compare
+    mean rewards. One run labels a topology by a single coin flip of its correctness; several
+    make far more queries informative (the candidates of a query rarely all tie in expectation)."""
     density_min: float = 0.0
     """Lower end of the extra-edge density drawn per candidate (0 = spanning tree only)."""
     density_max: float = 1.0
@@ -52,10 +61,11 @@ class Stage2Config:
     proposal: str = "random"
     """Where candidates come from: `random` (HieraMAS generator) or `edge_head` (policy samples)."""
     label_rule: str = "median"
-    """`median`: good = reward above the query's median; `correct_cheap`: correct and cheap."""
+    """`median`: good = reward above the query's median; `accuracy`: mean correctness above the
+    query's median (cost ignored); `correct_cheap`: correct and cheap."""
     min_spread: float = 0.05
-    """A query whose candidates' rewards span less than this (reward units) is dropped: its
-    labels would only rank negligible cost differences and drown the topology signal."""
+    """A query whose candidates' rewards (mean correctness under `accuracy`) span less than this
+    is dropped: its labels would only rank negligible differences and drown the topology signal."""
     epochs: int = 60
     """Maximum passes over the training rollouts."""
     batch_size: int = 64
@@ -76,12 +86,14 @@ class Stage2Config:
 
         if self.n_candidates < 2:
             raise ConfigError(f"stage2.n_candidates must be >= 2, got {self.n_candidates}")
+        if self.samples < 1:
+            raise ConfigError(f"stage2.samples must be >= 1, got {self.samples}")
         if not 0.0 <= self.density_min <= self.density_max <= 1.0:
             raise ConfigError("stage2.density_min/density_max must satisfy 0 <= min <= max <= 1")
         if self.proposal not in ("random", "edge_head"):
             raise ConfigError(f"stage2.proposal must be random|edge_head, got {self.proposal!r}")
-        if self.label_rule not in ("median", "correct_cheap"):
-            raise ConfigError(f"stage2.label_rule must be median|correct_cheap, got {self.label_rule!r}")
+        if self.label_rule not in LABEL_RULES:
+            raise ConfigError(f"stage2.label_rule must be {'|'.join(LABEL_RULES)}, got {self.label_rule!r}")
         if self.min_spread < 0.0:
             raise ConfigError(f"stage2.min_spread must be >= 0, got {self.min_spread}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -167,6 +179,8 @@ class QueryRollouts:
     correct: list[bool]
     costs: list[float]
     labels: list[int] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    """Mean correctness of each candidate over its runs (`correct` is its majority)."""
 
     @property
     def informative(self) -> bool:
@@ -174,13 +188,15 @@ class QueryRollouts:
 
 
 def label_rollouts(rewards: Sequence[float], correct: Sequence[bool], costs: Sequence[float],
-                   rule: str) -> list[int]:
-    """Good (1) / bad (0) per candidate of one query, by `rule` (see the module docstring)."""
-    if rule == "median":
-        med = statistics.median(rewards)
-        if max(rewards) > med:
-            return [int(r > med) for r in rewards]
-        return [int(r == med) for r in rewards]  # the best reward is shared by half or more
+                   rule: str, accuracy: Sequence[float] | None = None) -> list[int]:
+    """Good (1) / bad (0) per candidate of one query, by `rule` (see the module docstring).
+    `accuracy` (mean correctness per candidate) defaults to `correct` as 0/1."""
+    if rule in ("median", "accuracy"):
+        values = rewards if rule == "median" else (accuracy if accuracy is not None else [float(c) for c in correct])
+        med = statistics.median(values)
+        if max(values) > med:
+            return [int(v > med) for v in values]
+        return [int(v == med) for v in values]  # the best value is shared by half or more
     if rule == "correct_cheap":
         ok_costs = [cost for c, cost in zip(correct, costs) if c]
         if not ok_costs:
@@ -195,25 +211,42 @@ def generate_data(questions: Sequence[Question], select: DesignFn, propose: Prop
     """Run every proposed candidate DAG of every query with the frozen selector's mixtures.
 
     `runner.run(pairs)` runs (Design, Question) pairs and returns traces with `correct`,
-    `cost_usd`, `failed`; failed rollouts are dropped (never turned into reward 0).
+    `cost_usd`, `failed`. With `cfg.samples` > 1 the runner's `sample_index` is set to 0..S-1 in
+    turn (independent runs, each cached under its own index) and a candidate's reward, correctness
+    and cost are its means over the runs that did not fail; a candidate whose every run failed is
+    dropped (never turned into reward 0).
     """
     pairs = [(qi, q, edges) for qi, q in enumerate(questions) for edges in propose(q)]
-    owner = [qi for qi, _, _ in pairs]
     designs = select([q for _, q, _ in pairs], [e for _, _, e in pairs])
     jobs = [(d, q) for d, (_, q, _) in zip(designs, pairs)]
-    traces = runner.run(jobs)
+    runs = [[] for _ in jobs]  # per job: (reward, correct, cost) of each run that did not fail
+    if cfg.samples > 1 and not hasattr(runner, "sample_index"):
+        raise ValueError("stage2.samples > 1 needs a runner with a `sample_index` attribute")
+    first = getattr(runner, "sample_index", 0)
+    try:
+        for s in range(cfg.samples):
+            if cfg.samples > 1:
+                runner.sample_index = first + s
+            for j, tr in enumerate(runner.run(jobs)):
+                if not getattr(tr, "failed", False):
+                    runs[j].append((float(reward_fn(tr)), float(bool(tr.correct)), float(tr.cost_usd)))
+    finally:
+        if cfg.samples > 1:
+            runner.sample_index = first
     per_q = [QueryRollouts(q, [], [], [], []) for q in questions]
-    for (design, _), qi, tr in zip(jobs, owner, traces):
-        if getattr(tr, "failed", False):
+    for (design, _), (qi, _, _), got in zip(jobs, pairs, runs):
+        if not got:
             continue
         qr = per_q[qi]
         qr.designs.append(design)
-        qr.rewards.append(float(reward_fn(tr)))
-        qr.correct.append(bool(tr.correct))
-        qr.costs.append(float(tr.cost_usd))
+        qr.rewards.append(float(np.mean([r for r, _, _ in got])))
+        qr.correct.append(bool(np.mean([c for _, c, _ in got]) >= 0.5))
+        qr.costs.append(float(np.mean([c for _, _, c in got])))
+        qr.accuracy.append(float(np.mean([c for _, c, _ in got])))
     for qr in per_q:
-        if qr.rewards and max(qr.rewards) - min(qr.rewards) >= cfg.min_spread:
-            qr.labels = label_rollouts(qr.rewards, qr.correct, qr.costs, cfg.label_rule)
+        spread_of = qr.accuracy if cfg.label_rule == "accuracy" else qr.rewards
+        if qr.rewards and max(spread_of) - min(spread_of) >= cfg.min_spread:
+            qr.labels = label_rollouts(qr.rewards, qr.correct, qr.costs, cfg.label_rule, qr.accuracy)
         elif qr.rewards:
             qr.labels = [0] * len(qr.rewards)  # uninformative: dropped from training and AUC
     return per_q
