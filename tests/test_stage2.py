@@ -158,3 +158,190 @@ def test_queries_with_negligible_reward_spread_are_dropped():
 
 def test_median_label_marks_the_shared_best_reward_good():
     assert stage2.label_rollouts([1.0, 1.0, 1.0, 0.0], [True] * 4, [0.0] * 4, "median") == [1, 1, 1, 0]
+
+
+# ---------------------------------------------------------------- several runs per candidate
+
+A, B, C, D, E = ((0, 1),), ((0, 2),), ((1, 2),), ((0, 3),), ((1, 3),)
+OUTCOMES = {  # per candidate, per sample index (mod 3): correct, or None = the run failed
+    A: [True, True, False],
+    B: [False, False, True],
+    C: [True, True, True],
+    D: [None, None, None],
+    E: [True, None, False],
+}
+
+
+class SampledRunner(PlantedRunner):
+    """Correctness per (candidate, sample_index); run s costs 0.001·(s+1). A failed run claims
+    correct and a large cost, so counting it would move every mean."""
+
+    def __init__(self, start: int = 0, raise_on_call: int | None = None):
+        super().__init__()
+        self.sample_index = start
+        self.seen: list[int] = []
+        self.raise_on_call = raise_on_call
+
+    def run(self, jobs):
+        if self.raise_on_call is not None and len(self.seen) == self.raise_on_call:
+            raise RuntimeError("provider down")
+        self.seen.append(self.sample_index)
+        self.rollouts += len(jobs)
+        s = self.sample_index % 3
+        out = []
+        for d, _ in jobs:
+            ok = OUTCOMES[d.edges][s]
+            out.append(FakeTrace(correct=True, cost_usd=1.0, failed=True) if ok is None
+                       else FakeTrace(correct=ok, cost_usd=0.001 * (s + 1)))
+        return out
+
+
+def fixed_proposer(q):
+    return [A, B, C, D, E]
+
+
+def sampled_data(runner, **cfg):
+    config = Stage2Config(n_candidates=5, samples=3, **cfg)
+    return stage2.generate_data(questions(2), select(), fixed_proposer, runner, reward, config)
+
+
+def test_samples_average_reward_correctness_and_cost_over_runs():
+    data = sampled_data(SampledRunner())
+    for qr in data:
+        assert [d.edges for d in qr.designs] == [A, B, C, E]
+        assert qr.accuracy == pytest.approx([2 / 3, 1 / 3, 1.0, 0.5])
+        assert qr.correct == [True, False, True, True]  # majority (>= half) of the runs
+        assert qr.costs == pytest.approx([0.002, 0.002, 0.002, 0.002])
+        # reward of a run: correct - 10·cost = correct - 0.01·(s+1)
+        assert qr.rewards == pytest.approx([2 / 3 - 0.02, 1 / 3 - 0.02, 1.0 - 0.02, (0.99 - 0.03) / 2])
+
+
+def test_failed_runs_are_left_out_of_the_means():
+    qr = sampled_data(SampledRunner())[0]
+    e = [d.edges for d in qr.designs].index(E)
+    assert qr.accuracy[e] == pytest.approx(0.5)  # runs 0 and 2 only, not the failed "correct" run 1
+    assert qr.costs[e] == pytest.approx((0.001 + 0.003) / 2)
+
+
+def test_candidate_whose_every_run_failed_is_dropped():
+    data = sampled_data(SampledRunner())
+    assert all(D not in [d.edges for d in qr.designs] for qr in data)
+    assert all(len(qr.labels) == len(qr.rewards) == len(qr.accuracy) == 4 for qr in data)
+
+
+def test_samples_run_every_job_once_per_sample_index():
+    runner = SampledRunner()
+    sampled_data(runner)
+    assert runner.seen == [0, 1, 2]
+    assert runner.rollouts == 3 * 2 * 5  # samples × (queries × candidates)
+
+
+def test_sample_index_counts_from_the_runners_own_and_is_restored():
+    runner = SampledRunner(start=6)
+    data = sampled_data(runner)
+    assert runner.seen == [6, 7, 8] and runner.sample_index == 6
+    assert data[0].accuracy == pytest.approx([2 / 3, 1 / 3, 1.0, 0.5])  # 6, 7, 8 ≡ 0, 1, 2 (mod 3)
+
+
+def test_sample_index_is_restored_when_the_runner_raises():
+    runner = SampledRunner(start=4, raise_on_call=1)
+    with pytest.raises(RuntimeError, match="provider down"):
+        sampled_data(runner)
+    assert runner.seen == [4] and runner.sample_index == 4
+
+
+def test_several_samples_need_a_runner_with_sample_index():
+    runner = PlantedRunner()
+    cfg = Stage2Config(n_candidates=4, samples=2)
+    with pytest.raises(ValueError, match="sample_index"):
+        stage2.generate_data(questions(2), select(), stage2.random_proposer(len(ROLES), cfg), runner, reward, cfg)
+    assert runner.rollouts == 0
+
+
+def test_one_sample_leaves_sample_index_alone_and_accuracy_is_0_or_1():
+    runner = SampledRunner(start=1)
+    cfg = Stage2Config(n_candidates=5)
+    qr = stage2.generate_data(questions(1), select(), fixed_proposer, runner, reward, cfg)[0]
+    assert runner.seen == [1] and runner.sample_index == 1 and runner.rollouts == 5
+    assert [d.edges for d in qr.designs] == [A, B, C]  # D and E fail at index 1
+    assert qr.accuracy == [1.0, 0.0, 1.0]
+
+
+def test_config_rejects_zero_samples():
+    from hieramas_gnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="samples"):
+        Stage2Config(samples=0)
+
+
+# ---------------------------------------------------------------- label_rule="accuracy"
+
+
+def test_accuracy_label_ignores_cost_and_rewards():
+    # rewards rank the candidates the other way round (the accurate ones are expensive)
+    labels = stage2.label_rollouts([0.9, 0.8, 0.1, 0.0], [False, False, True, True], [0.0, 0.0, 1.0, 1.0],
+                                   "accuracy", [0.0, 0.2, 0.9, 1.0])
+    assert labels == [0, 0, 1, 1]
+    assert stage2.label_rollouts([0.9, 0.8, 0.1, 0.0], [False] * 4, [0.0] * 4, "median") == [1, 1, 0, 0]
+
+
+def test_accuracy_label_defaults_to_correct_as_0_or_1():
+    labels = stage2.label_rollouts([0.0, 0.0, 0.0, 0.0], [False, True, True, False], [0.0] * 4, "accuracy")
+    assert labels == [0, 1, 1, 0]
+
+
+def test_accuracy_label_marks_the_shared_best_accuracy_good():
+    labels = stage2.label_rollouts([0.0] * 4, [True] * 4, [0.0] * 4, "accuracy", [1.0, 1.0, 1.0, 0.5])
+    assert labels == [1, 1, 1, 0]
+
+
+def test_generate_data_labels_by_mean_correctness_under_accuracy_rule():
+    data = sampled_data(SampledRunner(), label_rule="accuracy")
+    # accuracy [2/3, 1/3, 1, 1/2]: median 7/12
+    assert all(qr.labels == [1, 0, 1, 0] for qr in data)
+
+
+class CostlyCorrect(PlantedRunner):
+    """Correct exactly with the planted edge, which makes a rollout 100x dearer."""
+
+    def run(self, jobs):
+        self.rollouts += len(jobs)
+        return [FakeTrace(correct=PLANTED in d.edges, cost_usd=0.2 if PLANTED in d.edges else 0.002)
+                for d, _ in jobs]
+
+
+def test_accuracy_rule_labels_correct_candidates_good_whatever_they_cost():
+    def propose(q):
+        return [(PLANTED,), ((0, 1),), (PLANTED, (1, 3)), ((1, 2),)]
+
+    by = {}
+    for rule in ("median", "accuracy"):
+        cfg = Stage2Config(n_candidates=4, label_rule=rule)
+        by[rule] = stage2.generate_data(questions(1), select(), propose, CostlyCorrect(), reward, cfg)[0].labels
+    assert by["accuracy"] == [1, 0, 1, 0]
+    assert by["median"] == [0, 1, 0, 1]  # reward = correct - 10·cost punishes the planted edge
+
+
+def test_accuracy_rule_spread_is_measured_in_accuracy_not_reward():
+    class AllCorrect(PlantedRunner):
+        def run(self, jobs):
+            self.rollouts += len(jobs)
+            return [FakeTrace(correct=True, cost_usd=0.01 * len(d.edges)) for d, _ in jobs]
+
+    def propose(q):
+        return [((0, 1),), ((0, 1), (1, 2)), ((0, 1), (1, 2), (2, 3))]
+
+    for rule, informative in (("median", True), ("accuracy", False)):
+        cfg = Stage2Config(n_candidates=3, label_rule=rule, min_spread=0.05)
+        qr = stage2.generate_data(questions(1), select(), propose, AllCorrect(), reward, cfg)[0]
+        assert qr.informative is informative, rule  # rewards span 0.2, accuracy spans 0
+        if not informative:
+            assert qr.labels == [0, 0, 0]
+
+
+def test_bad_label_rule_message_lists_accuracy():
+    from hieramas_gnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"median\|accuracy\|correct_cheap"):
+        Stage2Config(label_rule="mean")
+    Stage2Config(label_rule="accuracy")  # accepted
