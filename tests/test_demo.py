@@ -99,3 +99,26 @@ def test_demo_claims_call_a_gap_within_two_standard_errors_a_tie():
     assert "TIES" in lines[1]             # +0.006 is 3 queries of 512
     assert "LOWER" in lines[2]
     assert "does NOT beat" in verdict([dict(rows[0], accuracy=0.85)] + rows[1:], n=512)[0]
+
+
+def test_demo_claims_are_paired_when_per_query_correctness_is_given():
+    """Same accuracies, two verdicts: a paired test sees that the methods differ on few queries."""
+    import numpy as np
+
+    from hieramas_gnn.commands.demo import compare
+
+    n = 512
+    base = np.zeros(n)
+    base[:461] = 1.0  # 0.900
+    better = base.copy()
+    better[461:476] = 1.0  # right on 15 more queries, wrong on none the other gets right: 0.930
+    h, o = {"accuracy": float(better.mean())}, {"accuracy": float(base.mean())}
+    assert "TIES" in compare(h, o, n)  # unpaired binomial band ~0.036
+    assert "BEATS" in compare(h, o, n, paired=(better, base))  # paired band 2·sd(d)/sqrt(n) ~0.015
+    shuffled = np.random.default_rng(0).permutation(better)  # same accuracy, unrelated queries
+    assert "TIES" in compare(h, o, n, paired=(shuffled, base))
+    assert "does NOT beat" in compare(o, h, n, paired=(base, better))
+
+
+def test_demo_rejects_zero_eval_runs(tmp_path):
+    assert cli.main(["demo", "--quick", "--eval-runs", "0", "--out", str(tmp_path)]) == 2

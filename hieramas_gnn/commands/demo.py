@@ -26,7 +26,9 @@ QUICK_BASELINES = ("single", "moa", "random")
 def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[str, Any]:
     """The demo's run config (a `config.Config` dict); `quick` shrinks every size for tests."""
     # 512 held-out queries: with 128, one query is 0.008 accuracy and the methods' gaps were noise
-    sizes = dict(train_size=16, val_size=8, test_size=16) if quick else dict(train_size=64, val_size=32, test_size=512)
+    # 128 training queries: stage 1 samples its batches from them, and stage 2 runs 8 candidate DAGs
+    # on each of the 128 + 32 (few queries are hard enough for topology to change their answer)
+    sizes = dict(train_size=16, val_size=8, test_size=16) if quick else dict(train_size=128, val_size=32, test_size=512)
     return {
         "run": {"name": "demo", "seed": seed, "out_dir": str(out / "runs" / f"seed{seed}")},
         "task": {"name": "synthetic", **sizes},
@@ -42,8 +44,12 @@ def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[s
         "stage1": {"steps": 6 if quick else 60, "batch_size": 8, "lr": 3e-3, "entropy_beta": 0.02,
                    "temperature_start": 1.5, "temperature_end": 0.7, "dag_pool_size": 16,
                    "val_every": 3 if quick else 10, "checkpoint_every": 20},
+        # stage 2 labels by accuracy over 2 runs per candidate: under the cost-aware reward the
+        # median split of equally correct candidates is decided by a few prompt tokens, and the
+        # classifier then learns "fewer edges" instead of which DAGs answer better (docs/POLICY.md)
         "stage2": {"options": {"n_candidates": 4 if quick else 8, "epochs": 4 if quick else 30,
-                               "patience": 6, "lr": 3e-3, "seed": seed}},
+                               "patience": 6, "lr": 3e-3, "seed": seed, "samples": 2,
+                               "label_rule": "accuracy"}},
         "reward": {"shape": "linear", "cost_lambda": 100.0, "alpha": 0.5},
         "credit": {"baseline": "moving_average"},
         "tracking": {"wandb": wandb, "progress": False, "designs_every": 1000},
@@ -56,6 +62,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds (report gives mean ± std)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, ~1 minute)")
+    p.add_argument("--eval-runs", type=int, default=2,
+                   help="independent runs of the learned policy (and its random-DAG control) per held-out "
+                        "query; accuracy is their mean (default 2)")
     p.add_argument("--pool", default=DEFAULT_POOL, help=f"pool name or YAML (default: {DEFAULT_POOL})")
     p.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default="offline",
                    help="wandb mode (default offline; files stay in --out)")
@@ -104,13 +113,18 @@ def train_seed(cfg, client, test) -> dict[str, Any]:
             "stage2_rollouts": rollouts, "stage1_s": t1 - t0, "stage2_s": time.perf_counter() - t1}
 
 
-def evaluate_seed(trained: dict[str, Any], test, seed: int) -> tuple[list[dict], Any]:
-    """hieramas (best of K scored candidates) and a random DAG from the same candidates."""
+def evaluate_seed(trained: dict[str, Any], test, seed: int, runs: int = 1) -> tuple[list[dict], Any, dict]:
+    """hieramas (best of K scored candidates) and a random DAG from the same candidates.
+
+    Each is run `runs` times per query (`sample_index` 0..runs-1); its row is over all runs (`n`
+    stays the number of queries, `runs` says how many). Returns (rows, the first chosen design,
+    per-query mean correctness [Q] per method, for the paired comparisons of `verdict`).
+    """
     from dataclasses import replace
 
     import numpy as np
 
-    from hieramas_gnn.eval.evaluate import evaluate_designs
+    from hieramas_gnn.eval.evaluate import summarize
     from hieramas_gnn.train import stage2
 
     setup, select, s2cfg = trained["setup"], trained["select"], trained["s2cfg"]
@@ -122,9 +136,17 @@ def evaluate_seed(trained: dict[str, Any], test, seed: int) -> tuple[list[dict],
     chosen = stage2.choose_designs(trained["scorer"], test, select, lambda q: cands[q.id])
     rng = np.random.default_rng(seed + 1)
     rand = select(test, [cands[q.id][int(rng.integers(len(cands[q.id])))] for q in test])
-    rows = [evaluate_designs("hieramas", chosen, test, setup.runner),
-            evaluate_designs("hieramas-random-dag", rand, test, setup.runner)]
-    return rows, chosen[0]
+    rows, per_query = [], {}
+    for method, designs in (("hieramas", chosen), ("hieramas-random-dag", rand)):
+        traces = []
+        for r in range(runs):
+            setup.runner.sample_index = r
+            traces.extend(setup.runner.run(list(zip(designs, test))))
+        setup.runner.sample_index = 0
+        rows.append({**summarize(method, traces), "n": len(test), "runs": runs})
+        correct = np.array([bool(t.correct) for t in traces], dtype=float).reshape(runs, len(test))  # [R, Q]
+        per_query[method] = correct.mean(0)  # [Q]
+    return rows, chosen[0], per_query
 
 
 def pick_decision(cfg, client) -> tuple[str, list[dict]]:
@@ -144,9 +166,12 @@ def pick_decision(cfg, client) -> tuple[str, list[dict]]:
     return rows[int(torch.argmax(reward))]["method"].split(":", 1)[1], rows
 
 
-def run_baselines(cfg, client, test, methods) -> list[dict]:
-    """The `hieramas baselines` rows on the held-out queries (they do not depend on the seed)."""
+def run_baselines(cfg, client, test, methods, per_query: dict | None = None) -> list[dict]:
+    """The `hieramas baselines` rows on the held-out queries (they do not depend on the seed).
+    `per_query`, when given, receives each method's per-query correctness [Q] (0/1)."""
     import asyncio
+
+    import numpy as np
 
     from hieramas_gnn.eval import baselines as B
     from hieramas_gnn.train.setup import load_models, load_questions, load_roles
@@ -158,38 +183,60 @@ def run_baselines(cfg, client, test, methods) -> list[dict]:
     bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=cfg.run.seed))
     methods = B.expand_methods(list(methods), pool.names)
     traces = asyncio.run(B.run_baselines(bl, methods, test, client, max_in_flight=cfg.client.max_in_flight))
+    if per_query is not None:
+        per_query.update({m: np.array([bool(t.correct) for t in ts], dtype=float) for m, ts in traces.items()})
     return B.result_rows(traces)
 
 
-def compare(h: dict, other: dict, n: int) -> str:
+def compare(h: dict, other: dict, n: int, paired: tuple | None = None) -> str:
     """BEATS / TIES / does NOT beat, on accuracy, with a two-standard-error noise band.
 
-    The band is 2·sqrt(p1(1-p1)/n + p2(1-p2)/n) (binomial, unpaired: conservative), so a gap of a
-    few queries out of n is reported as a tie, not a win.
+    With `paired` = (hieramas [Q], other [Q]) per-query correctness on the same queries (means over
+    seeds and runs), the band is 2 standard errors of the mean per-query difference (a paired test:
+    the queries every method gets right or wrong cancel). Without it, the unpaired binomial band
+    2·sqrt(p1(1-p1)/n + p2(1-p2)/n), which is conservative. Either way a gap of a few queries out of
+    n is reported as a tie, not a win.
     """
     p1, p2 = h["accuracy"], other["accuracy"]
-    band = 2 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / max(n, 1))
-    if p1 - p2 > band:
-        return f"BEATS it (+{p1 - p2:.3f} > 2 SE {band:.3f})"
-    if p2 - p1 > band:
-        return f"does NOT beat it ({p1 - p2:+.3f}, beyond 2 SE {band:.3f})"
-    return f"TIES with it ({p1 - p2:+.3f} within 2 SE {band:.3f})"
+    if paired is not None:
+        import numpy as np
+
+        d = np.asarray(paired[0], dtype=float) - np.asarray(paired[1], dtype=float)  # [Q]
+        gap = float(d.mean())
+        band = 2 * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else float("inf")
+        kind = "paired 2 SE"
+    else:
+        gap = p1 - p2
+        band = 2 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / max(n, 1))
+        kind = "2 SE"
+    if gap > band:
+        return f"BEATS it (+{gap:.3f} > {kind} {band:.3f})"
+    if -gap > band:
+        return f"does NOT beat it ({gap:+.3f}, beyond {kind} {band:.3f})"
+    return f"TIES with it ({gap:+.3f} within {kind} {band:.3f})"
 
 
-def verdict(rows: list[dict], n: int) -> list[str]:
-    """The demo's claims, checked on the aggregated rows (mean over seeds) of `n` held-out queries."""
+def verdict(rows: list[dict], n: int, per_query: dict | None = None) -> list[str]:
+    """The demo's claims, checked on the aggregated rows (mean over seeds) of `n` held-out queries.
+    `per_query` (method -> per-query correctness [Q], means over seeds and runs) makes the
+    accuracy comparisons paired."""
     by = {r["method"]: r for r in rows}
     h = by["hieramas"]
+    per_query = per_query or {}
+
+    def paired(other: str) -> tuple | None:
+        return (per_query["hieramas"], per_query[other]) if "hieramas" in per_query and other in per_query else None
+
     singles = [r for r in rows if r["method"].startswith("single:")]
     best_single = max(singles, key=lambda r: r["accuracy"]) if singles else None
     lines = []
     if best_single:
         lines.append(f"- vs best single model ({best_single['method']}, acc {best_single['accuracy']:.3f}): "
-                     f"{compare(h, best_single, n)} (hieramas acc {h['accuracy']:.3f})")
+                     f"{compare(h, best_single, n, paired(best_single['method']))} (hieramas acc {h['accuracy']:.3f})")
     for name in ("random", "hieramas-random-dag"):
         if name in by:
             lines.append(f"- vs {name} (acc {by[name]['accuracy']:.3f}, ${by[name]['cost_usd']:.2e}): "
-                         f"{compare(h, by[name], n)}")
+                         f"{compare(h, by[name], n, paired(name))}")
     if "moa" in by:
         lines.append(f"- cost vs Mixture-of-Agents (${by['moa']['cost_usd']:.2e}/query): hieramas "
                      f"${h['cost_usd']:.2e}/query, {'LOWER' if h['cost_usd'] < by['moa']['cost_usd'] else 'NOT lower'}")
@@ -201,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.eval_runs < 1:
+        raise UserError(f"--eval-runs must be >= 1, got {args.eval_runs}")
     return _run(args)
 
 
@@ -227,13 +276,15 @@ def _run(args: argparse.Namespace) -> int:
         args.overrides = [*args.overrides, f"pool.decision={decision}"]
         cfg0 = demo_config(out, 0, args)
         print(f"decision model (best single reward on train+val queries): {decision}", flush=True)
-    base_rows = run_baselines(cfg0, client, test, QUICK_BASELINES if args.quick else DEFAULT_BASELINES)
-    per_seed, timings, infos, first = [], [], [], None
+    base_pq: dict = {}
+    base_rows = run_baselines(cfg0, client, test, QUICK_BASELINES if args.quick else DEFAULT_BASELINES, base_pq)
+    per_seed, timings, infos, first, learned_pq = [], [], [], None, []
     for seed in range(args.seeds):
         cfg = cfg0 if seed == 0 else demo_config(out, seed, args)
         t0 = time.perf_counter()
         trained = train_seed(cfg, client, test)
-        rows, design = evaluate_seed(trained, test, seed)
+        rows, design, pq = evaluate_seed(trained, test, seed, args.eval_runs)
+        learned_pq.append(pq)
         per_seed.append(rows + base_rows)
         timings.append(time.perf_counter() - t0)
         infos.append({"seed": seed, "stage1_best_val_reward": trained["stage1"].best_val_reward,
@@ -247,12 +298,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"seed {seed}: {rows[0]['accuracy']:.3f} acc, ${rows[0]['cost_usd']:.2e}/query "
               f"({timings[-1]:.0f}s)", flush=True)
     rows = aggregate_seeds(per_seed)
+    for r in rows:
+        r["runs"] = args.eval_runs if r["method"] in learned_pq[0] else 1
+    per_query = {**base_pq, **{m: sum(pq[m] for pq in learned_pq) / len(learned_pq) for m in learned_pq[0]}}
     wall = time.perf_counter() - start
     meta = {"task": cfg0.task.name, "backend": backend_name(pool), "n": len(test), "pool": cfg0.pool.name,
-            "seeds": args.seeds,
+            "seeds": args.seeds, "eval_runs": args.eval_runs,
             "quick": bool(args.quick), "decision": cfg0.pool.decision, "wall_s": round(wall, 1), "reward": f"{cfg0.reward.shape}, "
             f"lambda={cfg0.reward.cost_lambda}", "per_seed": infos}
-    claims = verdict(rows, len(test))
+    claims = verdict(rows, len(test), per_query)
     report.write_report(out, rows, meta=meta, design=first[1], title="hieramas demo",
                         sections=[("Claims (mean over seeds)", "\n".join(claims)),
                                   ("Per seed", "\n".join(f"- {i}" for i in infos))])
