@@ -122,3 +122,20 @@ def test_demo_claims_are_paired_when_per_query_correctness_is_given():
 
 def test_demo_rejects_zero_eval_runs(tmp_path):
     assert cli.main(["demo", "--quick", "--eval-runs", "0", "--out", str(tmp_path)]) == 2
+
+
+def test_demo_claims_compare_the_cost_aware_reward_when_given():
+    import numpy as np
+
+    from hieramas_gnn.commands.demo import verdict
+
+    n = 64
+    ones = np.ones(n)
+    rows = [{"method": "hieramas", "accuracy": 0.9, "cost_usd": 1e-3},
+            {"method": "random", "accuracy": 0.9, "cost_usd": 2e-2}]
+    per_query = {"hieramas": {"correct": ones * 0.9, "reward": ones * 0.9 - 0.1 + np.linspace(0, 0.01, n)},
+                 "random": {"correct": ones * 0.9, "reward": ones * 0.9 - 2.0}}
+    lines = verdict(rows, n, per_query)
+    assert any("TIES" in line for line in lines if line.startswith("- vs random"))
+    reward_line = [line for line in lines if "cost-aware reward, vs random" in line]
+    assert len(reward_line) == 1 and "BEATS" in reward_line[0]

@@ -113,12 +113,14 @@ def train_seed(cfg, client, test) -> dict[str, Any]:
             "stage2_rollouts": rollouts, "stage1_s": t1 - t0, "stage2_s": time.perf_counter() - t1}
 
 
-def evaluate_seed(trained: dict[str, Any], test, seed: int, runs: int = 1) -> tuple[list[dict], Any, dict]:
+def evaluate_seed(trained: dict[str, Any], test, seed: int, runs: int = 1,
+                  reward=None) -> tuple[list[dict], Any, dict]:
     """hieramas (best of K scored candidates) and a random DAG from the same candidates.
 
     Each is run `runs` times per query (`sample_index` 0..runs-1); its row is over all runs (`n`
     stays the number of queries, `runs` says how many). Returns (rows, the first chosen design,
-    per-query mean correctness [Q] per method, for the paired comparisons of `verdict`).
+    per method {"correct": [Q], "reward": [Q]} means over runs, for the paired comparisons of
+    `verdict`; `reward` is a trace -> reward function, None: no reward vector).
     """
     from dataclasses import replace
 
@@ -144,8 +146,7 @@ def evaluate_seed(trained: dict[str, Any], test, seed: int, runs: int = 1) -> tu
             traces.extend(setup.runner.run(list(zip(designs, test))))
         setup.runner.sample_index = 0
         rows.append({**summarize(method, traces), "n": len(test), "runs": runs})
-        correct = np.array([bool(t.correct) for t in traces], dtype=float).reshape(runs, len(test))  # [R, Q]
-        per_query[method] = correct.mean(0)  # [Q]
+        per_query[method] = per_query_vectors(traces, runs, len(test), reward)
     return rows, chosen[0], per_query
 
 
@@ -166,9 +167,19 @@ def pick_decision(cfg, client) -> tuple[str, list[dict]]:
     return rows[int(torch.argmax(reward))]["method"].split(":", 1)[1], rows
 
 
+def per_query_vectors(traces, runs: int, n: int, reward=None) -> dict:
+    """{"correct": [Q], "reward": [Q]}: per query, the mean over `runs` (traces run-major)."""
+    import numpy as np
+
+    out = {"correct": np.array([bool(t.correct) for t in traces], dtype=float).reshape(runs, n).mean(0)}
+    if reward is not None:
+        out["reward"] = np.array([reward(t) for t in traces], dtype=float).reshape(runs, n).mean(0)
+    return out
+
+
 def run_baselines(cfg, client, test, methods, per_query: dict | None = None) -> list[dict]:
     """The `hieramas baselines` rows on the held-out queries (they do not depend on the seed).
-    `per_query`, when given, receives each method's per-query correctness [Q] (0/1)."""
+    `per_query`, when given, receives each method's `per_query_vectors` (correctness, reward)."""
     import asyncio
 
     import numpy as np
@@ -184,7 +195,7 @@ def run_baselines(cfg, client, test, methods, per_query: dict | None = None) -> 
     methods = B.expand_methods(list(methods), pool.names)
     traces = asyncio.run(B.run_baselines(bl, methods, test, client, max_in_flight=cfg.client.max_in_flight))
     if per_query is not None:
-        per_query.update({m: np.array([bool(t.correct) for t in ts], dtype=float) for m, ts in traces.items()})
+        per_query.update({m: per_query_vectors(ts, 1, len(test), reward_fn(cfg)) for m, ts in traces.items()})
     return B.result_rows(traces)
 
 
@@ -218,14 +229,19 @@ def compare(h: dict, other: dict, n: int, paired: tuple | None = None) -> str:
 
 def verdict(rows: list[dict], n: int, per_query: dict | None = None) -> list[str]:
     """The demo's claims, checked on the aggregated rows (mean over seeds) of `n` held-out queries.
-    `per_query` (method -> per-query correctness [Q], means over seeds and runs) makes the
-    accuracy comparisons paired."""
+    `per_query` (method -> {"correct": [Q], "reward": [Q]}, means over seeds and runs) makes the
+    accuracy comparisons paired and adds the comparisons on the cost-aware reward the policy is
+    trained for."""
+    import numpy as np
+
     by = {r["method"]: r for r in rows}
     h = by["hieramas"]
     per_query = per_query or {}
 
-    def paired(other: str) -> tuple | None:
-        return (per_query["hieramas"], per_query[other]) if "hieramas" in per_query and other in per_query else None
+    def paired(other: str, key: str = "correct") -> tuple | None:
+        if "hieramas" in per_query and key in per_query["hieramas"] and key in per_query.get(other, {}):
+            return per_query["hieramas"][key], per_query[other][key]
+        return None
 
     singles = [r for r in rows if r["method"].startswith("single:")]
     best_single = max(singles, key=lambda r: r["accuracy"]) if singles else None
@@ -237,6 +253,12 @@ def verdict(rows: list[dict], n: int, per_query: dict | None = None) -> list[str
         if name in by:
             lines.append(f"- vs {name} (acc {by[name]['accuracy']:.3f}, ${by[name]['cost_usd']:.2e}): "
                          f"{compare(h, by[name], n, paired(name))}")
+    for name in ("random", "hieramas-random-dag"):
+        pair = paired(name, "reward")
+        if pair is not None:
+            mine, theirs = float(np.mean(pair[0])), float(np.mean(pair[1]))
+            lines.append(f"- on the cost-aware reward, vs {name} ({theirs:.3f}; hieramas {mine:.3f}): "
+                         f"{compare({'accuracy': mine}, {'accuracy': theirs}, n, pair)}")
     if "moa" in by:
         lines.append(f"- cost vs Mixture-of-Agents (${by['moa']['cost_usd']:.2e}/query): hieramas "
                      f"${h['cost_usd']:.2e}/query, {'LOWER' if h['cost_usd'] < by['moa']['cost_usd'] else 'NOT lower'}")
@@ -283,7 +305,7 @@ def _run(args: argparse.Namespace) -> int:
         cfg = cfg0 if seed == 0 else demo_config(out, seed, args)
         t0 = time.perf_counter()
         trained = train_seed(cfg, client, test)
-        rows, design, pq = evaluate_seed(trained, test, seed, args.eval_runs)
+        rows, design, pq = evaluate_seed(trained, test, seed, args.eval_runs, reward_fn(cfg))
         learned_pq.append(pq)
         per_seed.append(rows + base_rows)
         timings.append(time.perf_counter() - t0)
@@ -300,7 +322,8 @@ def _run(args: argparse.Namespace) -> int:
     rows = aggregate_seeds(per_seed)
     for r in rows:
         r["runs"] = args.eval_runs if r["method"] in learned_pq[0] else 1
-    per_query = {**base_pq, **{m: sum(pq[m] for pq in learned_pq) / len(learned_pq) for m in learned_pq[0]}}
+    per_query = {**base_pq, **{m: {k: sum(pq[m][k] for pq in learned_pq) / len(learned_pq) for k in learned_pq[0][m]}
+                               for m in learned_pq[0]}}
     wall = time.perf_counter() - start
     meta = {"task": cfg0.task.name, "backend": backend_name(pool), "n": len(test), "pool": cfg0.pool.name,
             "seeds": args.seeds, "eval_runs": args.eval_runs,
