@@ -345,3 +345,33 @@ def test_bad_label_rule_message_lists_accuracy():
     with pytest.raises(ConfigError, match=r"median\|accuracy\|correct_cheap"):
         Stage2Config(label_rule="mean")
     Stage2Config(label_rule="accuracy")  # accepted
+
+
+def test_resample_informative_reruns_only_queries_whose_first_run_separates_candidates():
+    class Runner:
+        """Query 0: right iff its DAG has an even edge count; query 1: every candidate always right."""
+
+        def __init__(self):
+            self.sample_index, self.rollouts, self.batches = 0, 0, []
+
+        def run(self, jobs):
+            self.rollouts += len(jobs)
+            self.batches.append((self.sample_index, sorted({q.id for _, q in jobs})))
+            return [FakeTrace(correct=(q.id.endswith("/1") or len(d.edges) % 2 == 0), cost_usd=0.0) for d, q in jobs]
+
+    cfg = Stage2Config(n_candidates=6, samples=3, resample="informative", label_rule="accuracy", seed=3)
+    runner = Runner()
+    data = stage2.generate_data(questions(2), select(), stage2.random_proposer(len(ROLES), cfg), runner, reward, cfg)
+    q0, q1 = (q.id for q in questions(2))
+    assert runner.batches[0] == (0, [q0, q1])
+    assert runner.batches[1:] == [(1, [q0]), (2, [q0])]
+    k0, k1 = len(data[0].designs), len(data[1].designs)
+    assert runner.rollouts == 3 * k0 + k1
+    assert data[0].informative and not data[1].informative
+
+
+def test_config_rejects_bad_resample():
+    from hieramas_gnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="resample"):
+        Stage2Config(resample="some")

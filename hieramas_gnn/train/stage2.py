@@ -54,6 +54,11 @@ class Stage2Config:
     """Independent runs of each (query, candidate) (`sample_index` 0..samples-1); labels compare
     mean rewards. One run labels a topology by a single coin flip of its correctness; several
     make far more queries informative (the candidates of a query rarely all tie in expectation)."""
+    resample: str = "all"
+    """Which queries get runs 2..samples: `all`, or `informative` — only those whose first run
+    already separates the candidates (their label spread >= min_spread). On a task where most
+    queries are answered alike by every topology, `informative` spends the extra runs where the
+    labels are, at the price of a selection bias in the first run (a lucky split is kept)."""
     density_min: float = 0.0
     """Lower end of the extra-edge density drawn per candidate (0 = spanning tree only)."""
     density_max: float = 1.0
@@ -88,6 +93,8 @@ class Stage2Config:
             raise ConfigError(f"stage2.n_candidates must be >= 2, got {self.n_candidates}")
         if self.samples < 1:
             raise ConfigError(f"stage2.samples must be >= 1, got {self.samples}")
+        if self.resample not in ("all", "informative"):
+            raise ConfigError(f"stage2.resample must be all|informative, got {self.resample!r}")
         if not 0.0 <= self.density_min <= self.density_max <= 1.0:
             raise ConfigError("stage2.density_min/density_max must satisfy 0 <= min <= max <= 1")
         if self.proposal not in ("random", "edge_head"):
@@ -223,11 +230,16 @@ def generate_data(questions: Sequence[Question], select: DesignFn, propose: Prop
     if cfg.samples > 1 and not hasattr(runner, "sample_index"):
         raise ValueError("stage2.samples > 1 needs a runner with a `sample_index` attribute")
     first = getattr(runner, "sample_index", 0)
+    todo = list(range(len(jobs)))
     try:
         for s in range(cfg.samples):
             if cfg.samples > 1:
                 runner.sample_index = first + s
-            for j, tr in enumerate(runner.run(jobs)):
+            if s == 1 and cfg.resample == "informative":
+                keep = {qi for qi in {pairs[j][0] for j in todo} if _spread_ok(
+                    [runs[j][0] for j in todo if pairs[j][0] == qi and runs[j]], cfg)}
+                todo = [j for j in todo if pairs[j][0] in keep]
+            for j, tr in zip(todo, runner.run([jobs[j] for j in todo])):
                 if not getattr(tr, "failed", False):
                     runs[j].append((float(reward_fn(tr)), float(bool(tr.correct)), float(tr.cost_usd)))
     finally:
@@ -250,6 +262,13 @@ def generate_data(questions: Sequence[Question], select: DesignFn, propose: Prop
         elif qr.rewards:
             qr.labels = [0] * len(qr.rewards)  # uninformative: dropped from training and AUC
     return per_q
+
+
+def _spread_ok(results: Sequence[tuple[float, float, float]], cfg: Stage2Config) -> bool:
+    """Whether (reward, correct, cost) results of one query's candidates span >= min_spread on
+    what `cfg.label_rule` labels by."""
+    values = [c if cfg.label_rule == "accuracy" else r for r, c, _ in results]
+    return len(values) > 1 and max(values) - min(values) >= cfg.min_spread
 
 
 def random_proposer(n_roles: int, cfg: Stage2Config) -> ProposeFn:
