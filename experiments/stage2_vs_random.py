@@ -3,7 +3,8 @@
 Topology effects on the simulator are about one accuracy point (see
 `experiments/topology_headroom.py`), the size of the noise of one run over 512 queries, so the
 demo's single comparison cannot settle it. Here, per seed: train the stage-1 selector as the demo
-does, train stage 2 on `--train` queries (8 candidates × `--samples` runs each), then on the
+does, train stage 2 on `--train` queries (8 candidates × `--samples` runs each, with the demo's
+`stage2.resample`), then on the
 held-out queries run the classifier's pick and a random candidate of the same pool `--runs`
 times each (independent samples). The verdict is a paired test over queries: the per-query
 difference of mean correctness, averaged over seeds and runs, with its standard error.
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     gap = float(d.mean())
     verdict = "BEATS" if gap > 2 * se else ("does NOT beat" if -gap > 2 * se else "TIES with")
     result = {"n": len(test), "seeds": args.seeds, "train_queries": args.train, "samples": args.samples,
+              "overrides": args.overrides,
               "runs": args.runs, "decision": cfg0.pool.decision,
               "stage2": round(float(np.mean([r["stage2"] for r in per_seed])), 4),
               "random": round(float(np.mean([r["random"] for r in per_seed])), 4),
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['val_auc']} | {r['train_queries_informative']} |" for r in per_seed]
     md = (f"# Stage 2 vs a random DAG from the same candidates\n\n"
           f"`python -m experiments.stage2_vs_random --seeds {args.seeds} --train {args.train} --samples "
-          f"{args.samples} --runs {args.runs}` ({result['wall_s']:.0f} s). {len(test)} held-out synthetic queries, "
+          f"{args.samples} --runs {args.runs}{' --set ' + ' '.join(args.overrides) if args.overrides else ''}` "
+          f"({result['wall_s']:.0f} s). {len(test)} held-out synthetic queries, "
           f"sim pool, decision model {cfg0.pool.decision}; each method run {args.runs} times per query.\n\n"
           + "\n".join(lines) + "\n\n"
           f"Mean: stage 2 {result['stage2']:.4f}, random candidate {result['random']:.4f}; paired gap "
