@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     p.add_argument("--pool", default=None, help="pool (default: the demo's)")
     p.add_argument("--results", default="experiments/results", help="where the .json/.md go")
+    p.add_argument("--runs", type=int, default=4, help="evaluation runs per held-out query and method")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="key=value")
     args = p.parse_args(argv)
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         ns.overrides = [*ns.overrides, f"pool.decision={demo.pick_decision(cfg0, client)[0]}"]
         cfg0 = demo.demo_config(out, 0, ns)
     _, _, test, _ = load_questions(cfg0)
-    per_seed, infos = [], []
+    per_seed, infos, pq_seeds = [], [], []
     for seed in range(args.seeds):
         cfg = demo.demo_config(out, seed, ns)
         setup = build_setup(cfg, client=client)
@@ -63,14 +64,17 @@ def main(argv: list[str] | None = None) -> int:
         s2cfg = from_dict(stage2.Stage2Config, cfg.stage2.options, "stage2.options")
         rows, info = edgewise.compare_topologies(
             setup.policy, setup.builder, select, setup.train, setup.val, test, setup.runner,
-            demo.reward_fn(cfg), s2cfg, edgewise.EdgewiseConfig(seed=seed), decision=setup.decision)
+            demo.reward_fn(cfg), s2cfg, edgewise.EdgewiseConfig(seed=seed), decision=setup.decision,
+            eval_runs=args.runs)
         per_seed.append(rows)
+        pq_seeds.append(info.pop("per_query"))
         infos.append({"seed": seed, **info})
         print(f"seed {seed}: " + ", ".join(f"{r['method']} {r['accuracy']:.3f}" for r in rows), flush=True)
     rows = aggregate_seeds(per_seed)
     for r in rows:  # the budget is the same per seed; keep it visible in the aggregate
         r["rollouts"] = per_seed[0][[x["method"] for x in per_seed[0]].index(r["method"])]["rollouts"]
-    result = {"task": cfg0.task.name, "pool": cfg0.pool.name, "decision": cfg0.pool.decision, "n": len(test),
+    paired = paired_vs_stage2(pq_seeds)
+    result = {"task": cfg0.task.name, "runs": args.runs, "paired_vs_stage2": paired, "pool": cfg0.pool.name, "decision": cfg0.pool.decision, "n": len(test),
               "seeds": args.seeds,
               "reward": {"shape": cfg0.reward.shape, "cost_lambda": cfg0.reward.cost_lambda},
               "quick": args.quick, "wall_s": round(time.perf_counter() - start, 1), "per_seed": infos,
@@ -83,6 +87,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def paired_vs_stage2(pq_seeds: list[dict]) -> dict:
+    """Per method: stage 2's accuracy minus the method's, paired over held-out queries (per-query
+    correctness averaged over seeds and runs), with the standard error of that mean difference."""
+    import math
+
+    import numpy as np
+
+    mean = {m: np.mean([np.asarray(pq[m]) for pq in pq_seeds], axis=0) for m in pq_seeds[0]}  # [Q] each
+    ref = mean["stage2-graph-classifier"]
+    out = {}
+    for m, v in mean.items():
+        if m == "stage2-graph-classifier":
+            continue
+        d = ref - v
+        out[m] = {"gap": round(float(d.mean()), 4), "se": round(float(d.std(ddof=1) / math.sqrt(len(d))), 4)}
+    return out
+
+
 def render_md(result: dict, table: str) -> str:
     budget = result["per_seed"][0]["budget_rollouts"] if result["per_seed"] else 0
     aucs = ", ".join(f"{i['stage2_val_auc']:.3f}" for i in result["per_seed"])
@@ -93,10 +115,17 @@ def render_md(result: dict, table: str) -> str:
         f"λ = {result['reward']['cost_lambda']}. Every learner had {budget} training rollouts "
         "(what stage 2 spent on its candidates); all use the same frozen stage-1 mixtures.", "",
         table, "",
-        f"Stage-2 validation per-query ROC-AUC per seed: {aucs}.", "",
+        f"Stage-2 validation per-query ROC-AUC per seed: {aucs}. Each method ran {result['runs']} times "
+        "per held-out query (the rows are means over runs).", "",
+        "Stage 2 minus each method, paired over the held-out queries (mean ± standard error; a gap "
+        "beyond two standard errors is a win or a loss, else a tie):", "",
+        "| method | stage 2 − method | verdict |", "|---|---:|---|",
+        *[f"| {m} | {p['gap']:+.4f} ± {p['se']:.4f} | "
+          f"{'stage 2 better' if p['gap'] > 2 * p['se'] else ('stage 2 worse' if -p['gap'] > 2 * p['se'] else 'tie')} |"
+          for m, p in result["paired_vs_stage2"].items()], "",
         "`random-dag-same-pool`: one DAG drawn at random from the K candidates stage 2 scored for "
         "that query. Produced by `python -m experiments.topology_comparison"
-        + (" --quick" if result["quick"] else "") + f" --seeds {result['seeds']}` "
+        + (" --quick" if result["quick"] else "") + f" --seeds {result['seeds']} --runs {result['runs']}` "
         f"in {result['wall_s']:.0f} s.", ""])
 
 

@@ -221,20 +221,38 @@ def policy_edge_fn(policy, builder) -> EdgeLogitFn:
 def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Question],
                        val_qs: Sequence[Question], test_qs: Sequence[Question], runner,
                        reward_fn: Callable[[object], float], s2cfg, ewcfg: EdgewiseConfig,
-                       decision: str = "") -> tuple[list[dict], dict]:
+                       decision: str = "", eval_runs: int = 1) -> tuple[list[dict], dict]:
     """Stage 2 vs the three per-edge comparators on equal rollout budgets, plus a random DAG.
 
     Stage 2 trains the policy's score head (in place); G-Designer trains the edge head of a
-    copy of the policy. Every method uses `select`'s mixtures on its DAGs. Returns rows (the
-    `hieramas baselines` columns plus `rollouts`, the training budget spent) and stage-2 info.
+    copy of the policy. Every method uses `select`'s mixtures on its DAGs. Each method's designs
+    are run `eval_runs` times per held-out query (the runner's `sample_index` 0..R-1; rows over all
+    runs, `n` = queries). Returns rows (the `hieramas baselines` columns plus `rollouts`, the
+    training budget spent, and `runs`) and info (stage-2 figures, and `per_query`: per method the
+    mean correctness of each held-out query [Q], for paired comparisons).
     """
     import copy
     from dataclasses import replace
 
-    from hieramas_gnn.eval.evaluate import evaluate_designs
+    from hieramas_gnn.eval.evaluate import summarize
     from hieramas_gnn.train import stage2
 
     n_roles = len(builder.role_names)
+    per_query: dict[str, list[float]] = {}
+
+    def evaluate(method: str, designs, rollouts: int) -> dict:
+        traces = []
+        for r in range(eval_runs):
+            if eval_runs > 1:
+                runner.sample_index = r
+            traces.extend(runner.run(list(zip(designs, test_qs))))
+        if eval_runs > 1:
+            runner.sample_index = 0
+        q = len(test_qs)
+        per_query[method] = [sum(bool(traces[r * q + i].correct) for r in range(eval_runs)) / eval_runs
+                             for i in range(q)]
+        return {**summarize(method, traces, rollouts=rollouts), "n": q, "runs": eval_runs}
+
     scorer = stage2.PolicyGraphScorer(policy, builder)
     result, budget = stage2.fit_stage2(scorer, select, train_qs, val_qs, runner, reward_fn, n_roles, s2cfg,
                                        decision=decision)
@@ -243,16 +261,16 @@ def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Que
     chosen = stage2.choose_designs(scorer, test_qs, select, lambda q: cands[q.id])
     pick = np.random.default_rng(s2cfg.seed + 1)
     random_dags = [cands[q.id][int(pick.integers(len(cands[q.id])))] for q in test_qs]
-    rows = [evaluate_designs("stage2-graph-classifier", chosen, test_qs, runner, rollouts=budget),
-            evaluate_designs("random-dag-same-pool", select(test_qs, random_dags), test_qs, runner, rollouts=0)]
+    rows = [evaluate("stage2-graph-classifier", chosen, budget),
+            evaluate("random-dag-same-pool", select(test_qs, random_dags), 0)]
     ew = replace(ewcfg, budget=budget)
     for method in ("gptswarm", "agentprune"):
         res = train_free(method, n_roles, train_qs, select, runner, reward_fn, ew)
-        rows.append(evaluate_designs(method, res.choose(test_qs, select), test_qs, runner, rollouts=res.rollouts))
+        rows.append(evaluate(method, res.choose(test_qs, select), res.rollouts))
     twin = copy.deepcopy(policy)
     res = train_gdesigner(policy_edge_fn(twin, builder), list(twin.edge_head.parameters()), train_qs, select,
                           runner, reward_fn, ew)
-    rows.append(evaluate_designs("gdesigner", res.choose(test_qs, select), test_qs, runner, rollouts=res.rollouts))
+    rows.append(evaluate("gdesigner", res.choose(test_qs, select), res.rollouts))
     info = {"stage2_val_auc": result.best_val_auc, "stage2_best_epoch": result.best_epoch,
-            "budget_rollouts": budget, "stage2_train_queries": result.n_train_queries}
+            "budget_rollouts": budget, "stage2_train_queries": result.n_train_queries, "per_query": per_query}
     return rows, info
