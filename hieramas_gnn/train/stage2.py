@@ -236,8 +236,11 @@ def generate_data(questions: Sequence[Question], select: DesignFn, propose: Prop
             if cfg.samples > 1:
                 runner.sample_index = first + s
             if s == 1 and cfg.resample == "informative":
-                keep = {qi for qi in {pairs[j][0] for j in todo} if _spread_ok(
-                    [runs[j][0] for j in todo if pairs[j][0] == qi and runs[j]], cfg)}
+                first_runs: dict[int, list] = {}  # query -> its candidates' first-run results
+                for j in todo:
+                    if runs[j]:
+                        first_runs.setdefault(pairs[j][0], []).append(runs[j][0])
+                keep = {qi for qi, res in first_runs.items() if _spread_ok(res, cfg)}
                 todo = [j for j in todo if pairs[j][0] in keep]
             for j, tr in zip(todo, runner.run([jobs[j] for j in todo])):
                 if not getattr(tr, "failed", False):
