@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -38,35 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="key=value")
     args = p.parse_args(argv)
 
+    from experiments.common import demo_runs, train_selector
     from hieramas_gnn.commands import demo
-    from hieramas_gnn.config_io import from_dict
-    from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.tracking import Tracker
     from hieramas_gnn.train import stage2
-    from hieramas_gnn.train.setup import build_setup, client_settings, load_models, load_questions, make_client
-    from hieramas_gnn.train.stage1 import train_stage1
 
-    ensure_offline_defaults()
-    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
     start = time.perf_counter()
-    out = Path(args.out)
     sizes = [f"task.train_size={args.train}", f"task.test_size={args.test}",
              f"stage2.options.samples={args.samples}"]
-    ns = argparse.Namespace(quick=False, pool=demo.DEFAULT_POOL, wandb="disabled", overrides=[*sizes, *args.overrides])
-    cfg0 = demo.demo_config(out, 0, ns)
-    client = make_client(client_settings(cfg0), load_models(cfg0)[0])
-    if cfg0.pool.decision is None:
-        ns.overrides = [*ns.overrides, f"pool.decision={demo.pick_decision(cfg0, client)[0]}"]
-        cfg0 = demo.demo_config(out, 0, ns)
-    _, _, test, _ = load_questions(cfg0)
+    runs = demo_runs(args.out, [*sizes, *args.overrides])
+    cfg0, test = runs.cfg0, runs.test
     diffs, per_seed = [], []
     for seed in range(args.seeds):
-        cfg = demo.demo_config(out, seed, ns)
-        setup = build_setup(cfg, client=client)
-        with Tracker(cfg) as tracker:
-            train_stage1(cfg, setup, tracker)
-        select = stage2.policy_selector(setup.policy, setup.builder, setup.decision)
-        s2cfg = from_dict(stage2.Stage2Config, cfg.stage2.options, "stage2.options")
+        cfg = runs.config(seed)
+        setup, select, s2cfg = train_selector(cfg, runs.client)
         scorer = stage2.PolicyGraphScorer(setup.policy, setup.builder)
         res, spent = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, demo.reward_fn(cfg),
                                        len(setup.builder.role_names), s2cfg, decision=setup.decision)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -32,36 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="key=value")
     args = p.parse_args(argv)
 
+    from experiments.common import demo_runs, train_selector
     from hieramas_gnn.commands import demo
-    from hieramas_gnn.config_io import from_dict
     from hieramas_gnn.eval.evaluate import aggregate_seeds
     from hieramas_gnn.eval.report import markdown_table
-    from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.tracking import Tracker
-    from hieramas_gnn.train import edgewise, stage2
-    from hieramas_gnn.train.setup import build_setup, client_settings, load_models, load_questions, make_client
-    from hieramas_gnn.train.stage1 import train_stage1
+    from hieramas_gnn.train import edgewise
 
-    ensure_offline_defaults()
-    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")  # as in the demo: latencies are not awaited
     start = time.perf_counter()
-    out = Path(args.out)
-    ns = argparse.Namespace(quick=args.quick, pool=args.pool or demo.DEFAULT_POOL, wandb="disabled",
-                            overrides=args.overrides)
-    cfg0 = demo.demo_config(out, 0, ns)
-    client = make_client(client_settings(cfg0), load_models(cfg0)[0])
-    if cfg0.pool.decision is None:  # the demo's rule, so a demo run folder's stage-1 runs are reused
-        ns.overrides = [*ns.overrides, f"pool.decision={demo.pick_decision(cfg0, client)[0]}"]
-        cfg0 = demo.demo_config(out, 0, ns)
-    _, _, test, _ = load_questions(cfg0)
+    runs = demo_runs(args.out, args.overrides, quick=args.quick, pool=args.pool)
+    cfg0, test = runs.cfg0, runs.test
     per_seed, infos, pq_seeds = [], [], []
     for seed in range(args.seeds):
-        cfg = demo.demo_config(out, seed, ns)
-        setup = build_setup(cfg, client=client)
-        with Tracker(cfg) as tracker:
-            train_stage1(cfg, setup, tracker)
-        select = stage2.policy_selector(setup.policy, setup.builder, setup.decision)
-        s2cfg = from_dict(stage2.Stage2Config, cfg.stage2.options, "stage2.options")
+        cfg = runs.config(seed)
+        setup, select, s2cfg = train_selector(cfg, runs.client)
         rows, info = edgewise.compare_topologies(
             setup.policy, setup.builder, select, setup.train, setup.val, test, setup.runner,
             demo.reward_fn(cfg), s2cfg, edgewise.EdgewiseConfig(seed=seed), decision=setup.decision,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -50,48 +49,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="key=value")
     args = p.parse_args(argv)
 
-    from hieramas_gnn.commands import demo
+    from experiments.common import demo_runs, train_selector
     from hieramas_gnn.config_io import from_dict
     from hieramas_gnn.mas.design import Mixture
-    from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.tracking import Tracker
     from hieramas_gnn.train import stage2
-    from hieramas_gnn.train.setup import build_setup, client_settings, load_models, load_questions, make_client
-    from hieramas_gnn.train.stage1 import train_stage1
+    from hieramas_gnn.train.setup import build_setup
 
-    ensure_offline_defaults()
-    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
     start = time.perf_counter()
-    out = Path(args.out)
-    ns = argparse.Namespace(quick=False, pool=args.pool or demo.DEFAULT_POOL, wandb="disabled",
-                            overrides=args.overrides)
-    cfg = demo.demo_config(out, args.seed, ns)
-    client = make_client(client_settings(cfg), load_models(cfg)[0])
-    if cfg.pool.decision is None:
-        ns.overrides = [*ns.overrides, f"pool.decision={demo.pick_decision(cfg, client)[0]}"]
-        cfg = demo.demo_config(out, args.seed, ns)
-    _, _, test, _ = load_questions(cfg)
-    test = test[: args.n]
-    setup = build_setup(cfg, client=client)
-    n_roles = len(setup.builder.roles) if hasattr(setup.builder, "roles") else None
+    runs = demo_runs(args.out, args.overrides, pool=args.pool)
+    cfg, test = runs.config(args.seed), runs.test[: args.n]
     if args.fixed_mixture:
         props, synth = args.fixed_mixture.split(":")
-        roles = [r for r in cfg.roles.names] if getattr(cfg.roles, "names", None) else None
-        select = None
-        mixture = Mixture(tuple(props.split(",")), synth)
+        setup = build_setup(cfg, client=runs.client)
+        s2cfg = from_dict(stage2.Stage2Config, cfg.stage2.options, "stage2.options")
+        select = stage2.fixed_mixtures(setup.builder.role_names, Mixture(tuple(props.split(",")), synth),
+                                       setup.decision)
     else:
-        with Tracker(cfg) as tracker:
-            train_stage1(cfg, setup, tracker)
-        select = stage2.policy_selector(setup.policy, setup.builder, setup.decision)
-    s2cfg = from_dict(stage2.Stage2Config, cfg.stage2.options, "stage2.options")
-    template = select([test[0]], [()])[0] if select else None
-    n_roles = len(template.roles) if template else n_roles
-    if select is None:
-        from hieramas_gnn.train.setup import load_roles
-
-        _, role_names = load_roles(cfg, setup.runner.task)
-        select = stage2.fixed_mixtures(role_names, mixture, setup.decision)
-        n_roles = len(role_names)
+        setup, select, s2cfg = train_selector(cfg, runs.client)
+    n_roles = len(setup.builder.role_names)
     propose = stage2.random_proposer(n_roles, s2cfg)
     cands = [propose(q) for q in test]
     pairs = [(q, e) for q, es in zip(test, cands) for e in es]
