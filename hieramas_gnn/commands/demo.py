@@ -185,8 +185,6 @@ def run_baselines(cfg, client, test, methods, per_query: dict | None = None) -> 
     `per_query`, when given, receives each method's `per_query_vectors` (correctness, reward)."""
     import asyncio
 
-    import numpy as np
-
     from hieramas_gnn.eval import baselines as B
     from hieramas_gnn.train.setup import load_models, load_questions, load_roles
 
