@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from experiments.common import demo_runs, train_selector
     from hieramas_gnn.commands import demo
+    from hieramas_gnn.eval.evaluate import per_query_mean, run_repeated
     from hieramas_gnn.train import stage2
 
     start = time.perf_counter()
@@ -61,12 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         rand = select(test, [cands[q.id][int(rng.integers(len(cands[q.id])))] for q in test])
         acc = {}
         for name, designs in (("stage2", chosen), ("random", rand)):
-            runs = []
-            for r in range(args.runs):
-                setup.runner.sample_index = r
-                runs.append([bool(t.correct) for t in setup.runner.run(list(zip(designs, test)))])
-            setup.runner.sample_index = 0
-            acc[name] = np.asarray(runs, dtype=float).mean(0)  # [Q]
+            traces = run_repeated(setup.runner, designs, test, args.runs)
+            acc[name] = np.array(per_query_mean([float(bool(t.correct)) for t in traces], args.runs))  # [Q]
         diffs.append(acc["stage2"] - acc["random"])
         row = {"seed": seed, "stage2": round(float(acc["stage2"].mean()), 4),
                "random": round(float(acc["random"].mean()), 4),

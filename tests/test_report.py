@@ -62,3 +62,24 @@ def test_executor_runner_runs_designs_and_counts_rollouts():
     row = evaluate.evaluate_designs("fixed", [design] * 3, task.questions(3), runner)
     assert runner.rollouts == 3
     assert row["accuracy"] == 1.0 and row["calls"] == 5 and row["cost_usd"] > 0
+
+
+def test_run_repeated_runs_each_pair_per_sample_index_and_restores_it():
+    from types import SimpleNamespace
+
+    class Runner:
+        def __init__(self):
+            self.sample_index, self.rollouts, self.seen = 5, 0, []
+
+        def run(self, jobs):
+            self.seen.append(self.sample_index)
+            self.rollouts += len(jobs)
+            return [SimpleNamespace(correct=(self.sample_index + i) % 2 == 0) for i, _ in enumerate(jobs)]
+
+    runner = Runner()
+    traces = evaluate.run_repeated(runner, ["d0", "d1", "d2"], ["q0", "q1", "q2"], runs=3)
+    assert runner.seen == [0, 1, 2] and runner.sample_index == 5 and runner.rollouts == 9
+    means = evaluate.per_query_mean([float(t.correct) for t in traces], 3)
+    assert means == [2 / 3, 1 / 3, 2 / 3]  # query i right when (run + i) is even
+    evaluate.run_repeated(runner, ["d0"], ["q0"], runs=1)
+    assert runner.seen[-1] == 5  # one run: the runner's own index, untouched

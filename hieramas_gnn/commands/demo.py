@@ -129,7 +129,7 @@ def evaluate_seed(trained: dict[str, Any], test, seed: int, runs: int = 1,
 
     import numpy as np
 
-    from hieramas_gnn.eval.evaluate import summarize
+    from hieramas_gnn.eval.evaluate import run_repeated, summarize
     from hieramas_gnn.train import stage2
 
     setup, select, s2cfg = trained["setup"], trained["select"], trained["s2cfg"]
@@ -143,13 +143,9 @@ def evaluate_seed(trained: dict[str, Any], test, seed: int, runs: int = 1,
     rand = select(test, [cands[q.id][int(rng.integers(len(cands[q.id])))] for q in test])
     rows, per_query = [], {}
     for method, designs in (("hieramas", chosen), ("hieramas-random-dag", rand)):
-        traces = []
-        for r in range(runs):
-            setup.runner.sample_index = r
-            traces.extend(setup.runner.run(list(zip(designs, test))))
-        setup.runner.sample_index = 0
+        traces = run_repeated(setup.runner, designs, test, runs)
         rows.append({**summarize(method, traces), "n": len(test), "runs": runs})
-        per_query[method] = per_query_vectors(traces, runs, len(test), reward)
+        per_query[method] = per_query_vectors(traces, runs, reward)
     return rows, chosen[0], per_query
 
 
@@ -170,13 +166,15 @@ def pick_decision(cfg, client) -> tuple[str, list[dict]]:
     return rows[int(torch.argmax(reward))]["method"].split(":", 1)[1], rows
 
 
-def per_query_vectors(traces, runs: int, n: int, reward=None) -> dict:
+def per_query_vectors(traces, runs: int, reward=None) -> dict:
     """{"correct": [Q], "reward": [Q]}: per query, the mean over `runs` (traces run-major)."""
     import numpy as np
 
-    out = {"correct": np.array([bool(t.correct) for t in traces], dtype=float).reshape(runs, n).mean(0)}
+    from hieramas_gnn.eval.evaluate import per_query_mean
+
+    out = {"correct": np.array(per_query_mean([float(bool(t.correct)) for t in traces], runs))}
     if reward is not None:
-        out["reward"] = np.array([reward(t) for t in traces], dtype=float).reshape(runs, n).mean(0)
+        out["reward"] = np.array(per_query_mean([float(reward(t)) for t in traces], runs))
     return out
 
 
@@ -196,7 +194,7 @@ def run_baselines(cfg, client, test, methods, per_query: dict | None = None) -> 
     methods = B.expand_methods(list(methods), pool.names)
     traces = asyncio.run(B.run_baselines(bl, methods, test, client, max_in_flight=cfg.client.max_in_flight))
     if per_query is not None:
-        per_query.update({m: per_query_vectors(ts, 1, len(test), reward_fn(cfg)) for m, ts in traces.items()})
+        per_query.update({m: per_query_vectors(ts, 1, reward_fn(cfg)) for m, ts in traces.items()})
     return B.result_rows(traces)
 
 

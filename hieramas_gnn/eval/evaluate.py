@@ -88,6 +88,30 @@ def evaluate_rule(method: str, rule: Callable[[Sequence[Question]], list[Design]
     return evaluate_designs(method, rule(questions), questions, runner, **extra)
 
 
+def run_repeated(runner: Runner, designs: Sequence[Design], questions: Sequence[Question],
+                 runs: int) -> list[Any]:
+    """Each (design, question) pair `runs` times as independent samples (the runner's
+    `sample_index` set to 0..runs-1, then restored). Traces run-major: run r of query i is
+    `traces[r * len(questions) + i]`. With runs == 1 the runner is left as it is."""
+    if runs == 1:
+        return runner.run(list(zip(designs, questions)))
+    first = runner.sample_index
+    traces: list[Any] = []
+    try:
+        for r in range(runs):
+            runner.sample_index = r
+            traces.extend(runner.run(list(zip(designs, questions))))
+    finally:
+        runner.sample_index = first
+    return traces
+
+
+def per_query_mean(values: Sequence[float], runs: int) -> list[float]:
+    """Per query, the mean over runs of run-major `values` (as `run_repeated` returns them)."""
+    n = len(values) // runs
+    return [sum(values[r * n + i] for r in range(runs)) / runs for i in range(n)]
+
+
 def aggregate_seeds(rows_per_seed: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Mean over seeds per method, with `<metric>_std` columns and `seeds` (the count)."""
     by_method: dict[str, list[dict[str, Any]]] = {}

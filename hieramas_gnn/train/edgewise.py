@@ -234,24 +234,16 @@ def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Que
     import copy
     from dataclasses import replace
 
-    from hieramas_gnn.eval.evaluate import summarize
+    from hieramas_gnn.eval.evaluate import per_query_mean, run_repeated, summarize
     from hieramas_gnn.train import stage2
 
     n_roles = len(builder.role_names)
     per_query: dict[str, list[float]] = {}
 
     def evaluate(method: str, designs, rollouts: int) -> dict:
-        traces = []
-        for r in range(eval_runs):
-            if eval_runs > 1:
-                runner.sample_index = r
-            traces.extend(runner.run(list(zip(designs, test_qs))))
-        if eval_runs > 1:
-            runner.sample_index = 0
-        q = len(test_qs)
-        per_query[method] = [sum(bool(traces[r * q + i].correct) for r in range(eval_runs)) / eval_runs
-                             for i in range(q)]
-        return {**summarize(method, traces, rollouts=rollouts), "n": q, "runs": eval_runs}
+        traces = run_repeated(runner, designs, test_qs, eval_runs)
+        per_query[method] = per_query_mean([float(bool(t.correct)) for t in traces], eval_runs)
+        return {**summarize(method, traces, rollouts=rollouts), "n": len(test_qs), "runs": eval_runs}
 
     scorer = stage2.PolicyGraphScorer(policy, builder)
     result, budget = stage2.fit_stage2(scorer, select, train_qs, val_qs, runner, reward_fn, n_roles, s2cfg,
