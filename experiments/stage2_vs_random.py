@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -39,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from experiments.common import demo_runs, train_selector
     from hieramas_gnn.commands import demo
-    from hieramas_gnn.eval.evaluate import per_query_mean, run_repeated
+    from hieramas_gnn.eval.stats import paired_gap
+    from hieramas_gnn.mas.runner import per_query_mean, run_repeated
     from hieramas_gnn.train import stage2
 
     start = time.perf_counter()
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         per_seed.append(row)
         print(row, flush=True)
     d = np.mean(diffs, axis=0)  # [Q] mean over seeds and runs
-    se = float(d.std(ddof=1) / math.sqrt(len(d)))
-    gap = float(d.mean())
-    verdict = "BEATS" if gap > 2 * se else ("does NOT beat" if -gap > 2 * se else "TIES with")
+    g = paired_gap(d, np.zeros_like(d))
+    se, gap = g.se, g.gap
+    verdict = "BEATS" if gap > g.band else ("does NOT beat" if -gap > g.band else "TIES with")
     result = {"n": len(test), "seeds": args.seeds, "train_queries": args.train, "samples": args.samples,
               "overrides": args.overrides,
               "runs": args.runs, "decision": cfg0.pool.decision,

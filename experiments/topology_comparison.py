@@ -72,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
 def paired_vs_stage2(pq_seeds: list[dict]) -> dict:
     """Per method: stage 2's accuracy minus the method's, paired over held-out queries (per-query
     correctness averaged over seeds and runs), with the standard error of that mean difference."""
-    import math
-
     import numpy as np
+
+    from hieramas_gnn.eval.stats import paired_gap
 
     mean = {m: np.mean([np.asarray(pq[m]) for pq in pq_seeds], axis=0) for m in pq_seeds[0]}  # [Q] each
     ref = mean["stage2-graph-classifier"]
@@ -82,8 +82,8 @@ def paired_vs_stage2(pq_seeds: list[dict]) -> dict:
     for m, v in mean.items():
         if m == "stage2-graph-classifier":
             continue
-        d = ref - v
-        out[m] = {"gap": round(float(d.mean()), 4), "se": round(float(d.std(ddof=1) / math.sqrt(len(d))), 4)}
+        g = paired_gap(ref, v)
+        out[m] = {"gap": round(g.gap, 4), "se": round(g.se, 4), "p_value": g.to_dict()["p_value"]}
     return out
 
 

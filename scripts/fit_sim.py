@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hieramas_gnn.llm.replay_pools import write_replay_pools
-from hieramas_gnn.llm.simfit import build_catalogue, write_fit
+from hieramas_gnn.backends.fit.replay_pools import write_replay_pools
+from hieramas_gnn.backends.fit.simfit import build_catalogue, write_fit
 from hieramas_gnn.paths import data_dir, ensure_offline_defaults, shared_data_dir
 
 

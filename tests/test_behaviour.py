@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hieramas_gnn.llm.behaviour import NEW_CORRECT, BehaviourConfig, choice_distribution, choose, rng_for
+from hieramas_gnn.backends.behaviour import NEW_CORRECT, BehaviourConfig, choice_distribution, choose, rng_for
 from hieramas_gnn.paths import data_dir
 
 CFG = BehaviourConfig.from_dict(json.loads((data_dir() / "sim" / "behaviour.json").read_text())["config"])
@@ -105,7 +105,7 @@ def test_rng_for_is_a_pure_function_of_its_parts():
 
 
 def test_behaviour_parameters_are_config_read_from_a_file(tmp_path, monkeypatch):
-    from hieramas_gnn.llm.behaviour import load_behaviour
+    from hieramas_gnn.backends.behaviour import load_behaviour
 
     path = tmp_path / "b.json"
     path.write_text(json.dumps({**CFG.to_dict(), "support_weight": 3.0}))
@@ -114,7 +114,7 @@ def test_behaviour_parameters_are_config_read_from_a_file(tmp_path, monkeypatch)
 
 
 def test_simulator_uses_the_configured_behaviour(tmp_path, monkeypatch):
-    from hieramas_gnn.llm.sim import SimConfig, Simulator
+    from hieramas_gnn.backends.sim import SimConfig, Simulator
 
     path = tmp_path / "b.json"
     path.write_text(json.dumps({"config": {**CFG.to_dict(), "support_weight": 50.0}}))  # pure majority

@@ -14,7 +14,7 @@ import pytest
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.client import ClientConfig, LLMClient
 from hieramas_gnn.llm.pool import load_pool
-from hieramas_gnn.llm.providers import register_offline_providers
+from hieramas_gnn.backends.providers import register_offline_providers
 from hieramas_gnn.llm.types import LLMRequest, ProviderInputError
 
 META = {"task": "synthetic", "question_id": "synthetic/logic/2/0", "role": "Solver",

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.replay import Replayer
+from hieramas_gnn.backends.replay import Replayer
 from hieramas_gnn.tasks import get_task
 
 pytestmark = pytest.mark.shared_data

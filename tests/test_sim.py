@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from hieramas_gnn.errors import ConfigError, UserError
-from hieramas_gnn.llm import sim as sim_mod
-from hieramas_gnn.llm.sim import SimConfig, Simulator
+from hieramas_gnn.backends import sim as sim_mod
+from hieramas_gnn.backends.sim import SimConfig, Simulator
 from hieramas_gnn.tasks import get_task
 
 TASK = get_task("synthetic")

@@ -36,7 +36,7 @@ def test_sim_pool_has_expensive_generalists_and_cheap_specialists():
 
 @pytest.mark.shared_data
 def test_committed_behaviour_fit_is_what_the_script_makes(shared_data):
-    from hieramas_gnn.llm.behaviour_fit import fit_behaviour
+    from hieramas_gnn.backends.fit.behaviour_fit import fit_behaviour
 
     committed = json.loads((SIM / "behaviour.json").read_text())["config"]
     refit = fit_behaviour(shared_data / "aggregation/debate_turns.csv.gz").to_dict()
@@ -45,7 +45,7 @@ def test_committed_behaviour_fit_is_what_the_script_makes(shared_data):
 
 @pytest.mark.shared_data
 def test_committed_gsm8k_abilities_are_what_the_script_makes(shared_data):
-    from hieramas_gnn.llm.simfit import fit_benchmark, load_benchmark
+    from hieramas_gnn.backends.fit.simfit import fit_benchmark, load_benchmark
 
     committed = json.loads((SIM / "irt_gsm8k.json").read_text())
     fit = fit_benchmark(load_benchmark(shared_data, "gsm8k"))
@@ -55,7 +55,7 @@ def test_committed_gsm8k_abilities_are_what_the_script_makes(shared_data):
 
 @pytest.mark.shared_data
 def test_live_sim_matches_real_accuracy_on_real_items(shared_data):
-    from hieramas_gnn.llm.sim import SimConfig, Simulator
+    from hieramas_gnn.backends.sim import SimConfig, Simulator
     from hieramas_gnn.tasks import get_task
 
     sim, task = Simulator(SimConfig(latency="off")), get_task("mmlu_redux")

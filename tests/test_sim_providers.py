@@ -7,7 +7,7 @@ import asyncio
 import litellm
 import pytest
 
-from hieramas_gnn.llm.providers import register_offline_providers
+from hieramas_gnn.backends.providers import register_offline_providers
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from hieramas_gnn.llm.behaviour import BehaviourConfig
+from hieramas_gnn.backends.behaviour import BehaviourConfig
 from hieramas_gnn.paths import data_dir
 
 pytestmark = pytest.mark.shared_data
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.shared_data
 
 @pytest.fixture(scope="module")
 def report():
-    from hieramas_gnn.llm.simfit import validate
+    from hieramas_gnn.backends.fit.simfit import validate
     from tests.conftest import require_shared
 
     shared = require_shared("outcomes/mmlu_redux_helm14.csv.gz", "aggregation/debate_turns.csv.gz")
@@ -65,8 +65,8 @@ def test_strength_effects_have_the_real_sign(report):
 def test_behaviour_fit_generalises_to_other_questions(tmp_path, shared_data):
     import pandas as pd
 
-    from hieramas_gnn.llm.behaviour_fit import behaviour_figures, fit_behaviour
-    from hieramas_gnn.llm.irt import split_items
+    from hieramas_gnn.backends.fit.behaviour_fit import behaviour_figures, fit_behaviour
+    from hieramas_gnn.backends.fit.irt import split_items
 
     log = pd.read_csv(shared_data / "aggregation/debate_turns.csv.gz", dtype=str, keep_default_na=False)
     held = split_items(list(log["question_id"]), 0.5, salt="behaviour")
@@ -81,7 +81,7 @@ def test_behaviour_fit_generalises_to_other_questions(tmp_path, shared_data):
 
 def test_cli_writes_the_documented_json(tmp_path, report, monkeypatch, capsys):
     from hieramas_gnn.cli import main
-    from hieramas_gnn.llm import simfit
+    from hieramas_gnn.backends.fit import simfit
 
     monkeypatch.setattr(simfit, "validate", lambda *a, **k: report)  # the fixture's real run
     out = tmp_path / "v.json"
@@ -94,7 +94,7 @@ def test_cli_writes_the_documented_json(tmp_path, report, monkeypatch, capsys):
 
 
 def test_irt_fit_recovers_planted_abilities():
-    from hieramas_gnn.llm.irt import fit_irt
+    from hieramas_gnn.backends.fit.irt import fit_irt
 
     rng = np.random.default_rng(0)
     theta = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0]])  # [M, D]

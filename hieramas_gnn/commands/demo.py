@@ -207,23 +207,13 @@ def compare(h: dict, other: dict, n: int, paired: tuple | None = None) -> str:
     2·sqrt(p1(1-p1)/n + p2(1-p2)/n), which is conservative. Either way a gap of a few queries out of
     n is reported as a tie, not a win.
     """
-    p1, p2 = h["accuracy"], other["accuracy"]
-    if paired is not None:
-        import numpy as np
+    from hieramas_gnn.eval import stats
 
-        d = np.asarray(paired[0], dtype=float) - np.asarray(paired[1], dtype=float)  # [Q]
-        gap = float(d.mean())
-        band = 2 * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else float("inf")
-        kind = "paired 2 SE"
-    else:
-        gap = p1 - p2
-        band = 2 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / max(n, 1))
-        kind = "2 SE"
-    if gap > band:
-        return f"BEATS it (+{gap:.3f} > {kind} {band:.3f})"
-    if -gap > band:
-        return f"does NOT beat it ({gap:+.3f}, beyond {kind} {band:.3f})"
-    return f"TIES with it ({gap:+.3f} within {kind} {band:.3f})"
+    if paired is not None:
+        g = stats.paired_gap(paired[0], paired[1])
+        return stats.verdict(g.gap, g.band)
+    p1, p2 = h["accuracy"], other["accuracy"]
+    return stats.verdict(p1 - p2, stats.unpaired_band(p1, p2, n), "2 SE")
 
 
 def verdict(rows: list[dict], n: int, per_query: dict | None = None) -> list[str]:

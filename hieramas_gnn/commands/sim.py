@@ -50,8 +50,8 @@ def print_report(r: dict) -> None:
 
 def handle_validate(args: argparse.Namespace) -> int:
     from hieramas_gnn.errors import UserError
-    from hieramas_gnn.llm.behaviour import load_behaviour
-    from hieramas_gnn.llm.simfit import validate
+    from hieramas_gnn.backends.behaviour import load_behaviour
+    from hieramas_gnn.backends.fit.simfit import validate
     from hieramas_gnn.paths import shared_data_dir
 
     if not 0.05 <= args.heldout <= 0.9:

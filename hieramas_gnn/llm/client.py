@@ -331,12 +331,12 @@ class LLMClient:
             return
         if provider in ("replay", "sim"):
             try:
-                from hieramas_gnn.llm.providers import register_offline_providers
+                from hieramas_gnn.backends.providers import register_offline_providers
             except ModuleNotFoundError as exc:
-                if exc.name != "hieramas_gnn.llm.providers":
+                if exc.name != "hieramas_gnn.backends.providers":
                     raise
                 raise UserError(f"model {spec.name}: the {provider}/ backend is not available "
-                                f"(hieramas_gnn.llm.providers is missing)") from exc
+                                f"(hieramas_gnn.backends.providers is missing)") from exc
             register_offline_providers(self.pool)
         elif provider == "faults":
             from hieramas_gnn.llm import faults

@@ -234,7 +234,7 @@ def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Que
     import copy
     from dataclasses import replace
 
-    from hieramas_gnn.eval.evaluate import per_query_mean, run_repeated, summarize
+    from hieramas_gnn.mas.runner import per_query_mean, run_repeated, summarize
     from hieramas_gnn.train import stage2
 
     n_roles = len(builder.role_names)

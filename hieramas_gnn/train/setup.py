@@ -91,7 +91,7 @@ def make_client(settings: dict[str, Any], pool: Any) -> Any:
 
 def build_setup(cfg: Any, client: Any = None):
     """Everything `train_stage1` needs; `client=None` builds the real one (`make_client`)."""
-    from hieramas_gnn.eval.evaluate import ExecutorRunner
+    from hieramas_gnn.mas.runner import ExecutorRunner
     from hieramas_gnn.train.stage1 import Stage1Setup
 
     train, val, _test, task = load_questions(cfg)

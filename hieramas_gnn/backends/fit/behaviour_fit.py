@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hieramas_gnn.llm.behaviour import BehaviourConfig, option_probs_batch
+from hieramas_gnn.backends.behaviour import BehaviourConfig, option_probs_batch
 
 K_MAX = 8  # max options per row (7 agents + nothing else)
 STRONG = 0.7  # round-0 accuracy splitting "strong" from "weak" models in the strength figures

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
-from hieramas_gnn.llm.simdata import SimFigures, SimModelSpec
-from hieramas_gnn.llm.simcode import mutate_program
+from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
+from hieramas_gnn.backends.simdata import SimFigures, SimModelSpec
+from hieramas_gnn.backends.simcode import mutate_program
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -249,7 +249,7 @@ def make_provider(config: SimConfig | None = None, figures: SimFigures | None = 
             try:
                 r = self.sim.reply(model, meta, chars, inline)  # pure and fast after the first load
             except UserError as exc:  # bad input: fail at once, not as a retryable connection error
-                from hieramas_gnn.llm.providers import input_error
+                from hieramas_gnn.backends.providers import input_error
 
                 raise input_error("sim", model, exc) from exc
             return model_response(f"sim/{model}", r.text, r.prompt_tokens, r.completion_tokens), r.latency_ms

@@ -37,8 +37,8 @@ def register_offline_providers(pool: Any = None, *, sim_config: Any = None, repl
     ensure_offline_defaults()
     import litellm
 
-    from hieramas_gnn.llm.replay import make_provider as make_replay
-    from hieramas_gnn.llm.sim import make_provider as make_sim
+    from hieramas_gnn.backends.replay import make_provider as make_replay
+    from hieramas_gnn.backends.sim import make_provider as make_sim
 
     current = {e.get("provider"): e for e in (litellm.custom_provider_map or [])}
     handlers = {p: current[p]["custom_handler"] for p in OFFLINE if p in current}

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import DataMissingError, UserError
-from hieramas_gnn.llm.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
+from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
 from hieramas_gnn.paths import shared_data_dir
 
 # task -> (outcome tables, raw reply files), relative to the shared data folder
@@ -187,7 +187,7 @@ def make_provider(tables: dict[str, Any] | None = None, seed: int | None = None)
 
     seed = int(os.environ.get("HIERAMAS_SIM_SEED", "0")) if seed is None else seed
 
-    from hieramas_gnn.llm.sim import model_response
+    from hieramas_gnn.backends.sim import model_response
 
     class ReplayProvider(litellm.CustomLLM):
         """litellm custom provider for `replay/`; see the module docstring."""
@@ -202,7 +202,7 @@ def make_provider(tables: dict[str, Any] | None = None, seed: int | None = None)
             try:
                 text, pt, ct = self.replayer.reply(model, meta, chars)
             except UserError as exc:  # bad input: fail at once, not as a retryable connection error
-                from hieramas_gnn.llm.providers import input_error
+                from hieramas_gnn.backends.providers import input_error
 
                 raise input_error("replay", model, exc) from exc
             return model_response(f"replay/{model}", text, pt, ct)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from hieramas_gnn.errors import DataMissingError
-from hieramas_gnn.llm import irt
-from hieramas_gnn.llm.behaviour import BehaviourConfig
+from hieramas_gnn.backends.fit import irt
+from hieramas_gnn.backends.behaviour import BehaviourConfig
 
 # benchmark -> (outcome files, fixed domain or None for the `subject` column)
 BENCHMARKS: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -108,7 +108,7 @@ def heldout_validation(df, heldout_frac: float = 0.3, reps: int = 20, seed: int 
 def validate(shared: Path, behaviour: BehaviourConfig, benchmark: str = "mmlu_redux",
              files: tuple[str, ...] | None = None, heldout_frac: float = 0.3) -> dict:
     """The `hieramas sim validate` report: held-out IRT check plus behaviour figures."""
-    from hieramas_gnn.llm.behaviour_fit import behaviour_figures
+    from hieramas_gnn.backends.fit.behaviour_fit import behaviour_figures
 
     df = load_benchmark(shared, benchmark, files)
     report = heldout_validation(df, heldout_frac)
@@ -124,7 +124,7 @@ def write_fit(shared: Path, out: Path) -> dict[str, Path]:
     """Fit every benchmark and the behaviour model; write the figures under `out`."""
     import pandas as pd
 
-    from hieramas_gnn.llm.behaviour_fit import behaviour_figures, fit_behaviour
+    from hieramas_gnn.backends.fit.behaviour_fit import behaviour_figures, fit_behaviour
 
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
