@@ -24,6 +24,18 @@ DERIVED_FROM = {"run.dir": ("run.out_dir",), "stage1.anneal": ("stage1.anneal_st
 
 Problems = Iterator[tuple[str, str]]  # (field, message)
 
+# The named random streams of a run (see `RunConfig.seed_for`).
+STREAMS = ("policy_init", "stage1", "split", "decision", "stage2", "edges", "choice", "eval")
+
+
+def derive_seed(seed: int, stream: str) -> int:
+    """A 31-bit seed for `stream` from the run seed (numpy SeedSequence over (seed, crc32(name)))."""
+    import zlib
+
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, zlib.crc32(stream.encode())]).generate_state(1)[0] >> 1)
+
 
 def _positive(name: str, value: float) -> Problems:
     if not value > 0:
@@ -42,7 +54,9 @@ class RunConfig:
     name: str = "stage1"
     """Experiment name: the `exp` part of the run name `{task}__{exp}__{seed}__{time}`."""
     seed: int = 0
-    """The one seed: torch / numpy generators, DAG pool, query split order."""
+    """The one seed. Every random stream of a run (initial weights, stage-1 sampling, the DAG
+    pool, the split, stage-2 candidates, the edge route, the choice rule) is derived from it by
+    name with `seed_for(name)`; the simulated world's own seed is `backend.sim.seed`."""
     out_dir: str = "runs/{task}__{name}__{seed}"
     """Run folder (checkpoints, metrics.jsonl, wandb files). `{task}`, `{name}`, `{seed}` are
     filled in. Re-running with the same folder resumes the run."""
@@ -56,6 +70,13 @@ class RunConfig:
             yield "name", f"must be a non-empty name without '/', got {self.name!r}"
         if not self.out_dir:
             yield "out_dir", "must not be empty"
+
+    def seed_for(self, stream: str) -> int:
+        """The seed of the named random stream (`STREAMS`), derived from `seed`: independent
+        streams, no magic offsets, the same value in every process."""
+        if stream not in STREAMS:
+            raise ValueError(f"unknown seed stream {stream!r} (known: {', '.join(STREAMS)})")
+        return derive_seed(self.seed, stream)
 
     def finalize(self, task: str) -> None:
         try:
@@ -94,7 +115,9 @@ class PoolConfig:
     name: str = "sim"
     """Pool name (`data/pools/<name>.yaml`) or a path to a pool YAML."""
     decision: str | None = None
-    """Decision model (reads the sinks, gives the final answer); None: the pool's first model."""
+    """Decision model (reads the sinks, gives the final answer); None: the pool model whose single
+    answers get the best cost-aware reward on the training + validation queries (never "the
+    pool's first model")."""
 
 
 @dataclass
@@ -109,19 +132,73 @@ class RolesConfig:
 
 @dataclass
 class ClientConfig:
-    """LLM client settings, passed through to `hieramas_gnn.llm.client`."""
+    """LLM client limits and retry policy (`hieramas_gnn.llm.client.ClientConfig`)."""
 
     max_in_flight: int = 32
     """Calls (and queries in `run_many`) in flight at once."""
     budget_usd: float | None = None
     """Spend cap for this run; a call that would pass it is refused. None: no cap."""
-    options: dict[str, Any] = field(default_factory=dict)
-    """Further client options, passed as keyword arguments to the client config."""
+    max_concurrency: int = 32
+    """Provider calls in flight at once, all models together."""
+    per_model_concurrency: int = 8
+    """Provider calls in flight at once per pool model."""
+    rpm: float | None = None
+    """Requests per minute per model (None: no pacing); a pool model's `extra.rpm` overrides it."""
+    max_retries: int = 4
+    """Retries after the first attempt (429, 5xx, timeouts, malformed replies)."""
+    backoff_base_s: float = 0.5
+    """First backoff; attempt n waits U(0, min(max, base * 2**n))."""
+    backoff_max_s: float = 30.0
+    """Cap of one backoff (a longer Retry-After is still honoured)."""
+    timeout_s: float = 120.0
+    """Per-attempt timeout."""
+    assumed_max_tokens: int = 1024
+    """Completion tokens assumed for the budget reservation when a request sets no max_tokens."""
 
     def check(self) -> Problems:
-        yield from _positive("max_in_flight", self.max_in_flight)
+        for name in ("max_in_flight", "max_concurrency", "per_model_concurrency", "assumed_max_tokens"):
+            yield from _positive(name, getattr(self, name))
+        for name in ("max_retries", "backoff_base_s", "backoff_max_s", "timeout_s"):
+            yield from _non_negative(name, getattr(self, name))
         if self.budget_usd is not None:
             yield from _non_negative("budget_usd", self.budget_usd)
+        if self.rpm is not None:
+            yield from _positive("rpm", self.rpm)
+
+
+@dataclass
+class SimBackendConfig:
+    """Settings of the `sim/` backend (part of the cache key of every sim call)."""
+
+    seed: int = 0
+    """Seed of the simulated world (not derived from `run.seed`: training seeds share one world)."""
+    latency: Literal["lognormal", "fixed", "off"] = "lognormal"
+    """Simulated latency: `lognormal` (per-model median and spread, really awaited), `fixed`, `off`."""
+    fixed_latency_ms: float = 50.0
+    """Latency when `latency` is `fixed`."""
+    behaviour: str | None = None
+    """Behaviour-model parameters (a JSON file); None: the committed fit `data/sim/behaviour.json`."""
+
+    def check(self) -> Problems:
+        yield from _non_negative("fixed_latency_ms", self.fixed_latency_ms)
+
+
+@dataclass
+class ReplayBackendConfig:
+    """Settings of the `replay/` backend (part of the cache key of every replay call)."""
+
+    seed: int = 0
+    """Seed of the behaviour model's draws for nodes that read other answers."""
+
+
+@dataclass
+class BackendConfig:
+    """The offline backends' settings (real providers ignore them)."""
+
+    sim: SimBackendConfig = field(default_factory=SimBackendConfig)
+    """The simulator."""
+    replay: ReplayBackendConfig = field(default_factory=ReplayBackendConfig)
+    """Replay of real outcomes."""
 
 
 @dataclass
@@ -134,9 +211,55 @@ class CacheConfig:
     """`rw` read-write; `replay` a miss raises (free, deterministic); `off` no cache."""
 
 
+CONVS = ("gat", "gatv2", "gcn")
+
+
+@dataclass
+class ArchConfig:
+    """Architecture of `HieraPolicy` (`hieramas_gnn.policy.gnn.PolicyConfig` is this class)."""
+
+    hidden: int = 64
+    """Hidden width H (divisible by `heads` for GAT/GATv2)."""
+    layers: int = 2
+    """Message-passing layers in the shared encoder."""
+    conv: Literal["gat", "gatv2", "gcn"] = "gatv2"
+    """Convolution: `gat`, `gatv2` or `gcn`."""
+    dropout: float = 0.0
+    """Dropout after each conv layer and in the head MLPs."""
+    heads: int = 2
+    """Attention heads (GAT/GATv2 only)."""
+    k_proposers: int = 2
+    """Proposers sampled per supernode (capped at M)."""
+    allow_skip: bool = True
+    """Whether the sampler may skip a role (the skip head is always built)."""
+    score_layers: int = 1
+    """Extra DAG-only message-passing layers inside the graph-score head."""
+
+    def check(self) -> Problems:
+        if self.conv not in CONVS:
+            yield "conv", f"must be one of {', '.join(CONVS)}, got {self.conv!r}"
+        for name in ("hidden", "k_proposers", "heads"):
+            if getattr(self, name) < 1:
+                yield name, f"must be >= 1, got {getattr(self, name)}"
+        if self.conv != "gcn" and self.heads >= 1 and self.hidden % self.heads:
+            yield "hidden", f"({self.hidden}) must be divisible by heads ({self.heads})"
+        for name in ("layers", "score_layers"):
+            yield from _non_negative(name, getattr(self, name))
+        if not 0.0 <= self.dropout < 1.0:
+            yield "dropout", f"must be in [0, 1), got {self.dropout}"
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field (for code that builds it directly)."""
+        for name, message in self.check():
+            raise ValueError(f"PolicyConfig.{name} {message}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 @dataclass
 class PolicyConfig:
-    """GNN policy settings; `options` are passed through to `hieramas_gnn.policy.gnn.PolicyConfig`."""
+    """GNN policy: text encoder, features and architecture."""
 
     embedder: Literal["minilm", "hashing"] = "minilm"
     """Text encoder: `minilm` (all-MiniLM-L6-v2, 384-d, offline) or `hashing` (tests, no model)."""
@@ -146,8 +269,8 @@ class PolicyConfig:
     """Folder of the on-disk embedding cache; None: memory only."""
     query_domains: bool = True
     """Add a one-hot of the query's domain (from the training questions) to the query node."""
-    options: dict[str, Any] = field(default_factory=dict)
-    """Architecture keyword arguments (hidden, layers, conv, heads, k_proposers, allow_skip, ...)."""
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    """Architecture."""
 
     def check(self) -> Problems:
         yield from _positive("hashing_dim", self.hashing_dim)
@@ -208,11 +331,103 @@ class Stage1Config:
 
 
 @dataclass
-class Stage2Config:
-    """Topology classifier (E7 fills this section; passed to `train.stage2`)."""
+class ClassifierConfig:
+    """Route `classifier` (HieraMAS stage 2): candidate DAGs run per training query, labelled
+    good/bad from their rollouts, and the graph-score head learns P(good | DAG, query)."""
 
-    options: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of the stage-2 config."""
+    samples: int = 1
+    """Independent runs of each (query, candidate); labels compare mean rewards."""
+    resample: Literal["all", "informative"] = "all"
+    """Which queries get runs 2..samples: `all`, or `informative` (only those whose first run
+    already separates the candidates)."""
+    proposal: Literal["random", "edge_head"] = "random"
+    """Where training candidates come from: `random` (HieraMAS generator) or `edge_head`."""
+    label_rule: Literal["median", "accuracy", "correct_cheap"] = "median"
+    """`median`: good = reward above the query's median; `accuracy`: mean correctness above the
+    median (cost ignored); `correct_cheap`: correct and cheap."""
+    min_spread: float = 0.05
+    """A query whose candidates' labels span less than this is dropped (no topology signal)."""
+    epochs: int = 60
+    """Maximum passes over the training rollouts."""
+    batch_size: int = 64
+    """Rollouts per gradient step."""
+    lr: float = 3e-3
+    """Adam learning rate of the graph-score head."""
+    weight_decay: float = 1e-4
+    """Adam weight decay."""
+    patience: int = 10
+    """Epochs without a better validation per-query ROC-AUC before stopping."""
+    val_fraction: float = 0.25
+    """Fraction of training queries held out for early stopping (when the validation queries
+    carry no label)."""
+
+    def check(self) -> Problems:
+        for name in ("samples", "epochs", "batch_size", "lr", "patience"):
+            yield from _positive(name, getattr(self, name))
+        yield from _non_negative("min_spread", self.min_spread)
+        yield from _non_negative("weight_decay", self.weight_decay)
+        if not 0.0 < self.val_fraction < 1.0:
+            yield "val_fraction", f"must be in (0, 1), got {self.val_fraction}"
+
+
+@dataclass
+class EdgesConfig:
+    """Route `edges`: the policy's edge head trained with REINFORCE after stage 1 (mixtures
+    frozen), with the same credit options as the mixtures."""
+
+    steps: int = 40
+    """Optimizer steps."""
+    batch_size: int = 8
+    """Queries per step."""
+    lr: float = 3e-3
+    """Adam learning rate of the edge head."""
+    entropy_beta: float = 0.01
+    """Entropy bonus weight."""
+    temperature: float = 1.0
+    """Sampling temperature of the DAG distribution during training."""
+    baseline: Literal["none", "moving_average", "counterfactual"] = "counterfactual"
+    """`none`, `moving_average`, or `counterfactual` (the topology re-sampled with the mixtures
+    held fixed, through the cache)."""
+    k: int = 2
+    """Counterfactual: re-drawn DAGs per design."""
+    momentum: float = 0.9
+    """Moving average: weight of the old mean at each update."""
+    val_every: int = 10
+    """Validate the greedy DAG (and keep the best edge head) every this many steps."""
+    checkpoint_every: int = 10
+    """Save a resumable checkpoint every this many steps."""
+
+    def check(self) -> Problems:
+        for name in ("steps", "batch_size", "lr", "temperature", "k", "val_every", "checkpoint_every"):
+            yield from _positive(name, getattr(self, name))
+        yield from _non_negative("entropy_beta", self.entropy_beta)
+        if not 0.0 <= self.momentum < 1.0:
+            yield "momentum", f"must be in [0, 1), got {self.momentum}"
+
+
+@dataclass
+class TopologyConfig:
+    """How the DAG between supernodes is learned and chosen (`policy/choose.py`)."""
+
+    method: Literal["classifier", "edges"] = "classifier"
+    """`classifier` (graph-score head over K candidate DAGs) or `edges` (the edge head's DAG).
+    The bundle records the route that was trained; an untrained head never chooses."""
+    n_candidates: int = 8
+    """K: candidate DAGs per query (classifier training and choice)."""
+    density_min: float = 0.0
+    """Lower end of a candidate's extra-edge density (0: spanning tree only)."""
+    density_max: float = 1.0
+    """Upper end of a candidate's extra-edge density (1: every forward pair)."""
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    """Route `classifier`."""
+    edges: EdgesConfig = field(default_factory=EdgesConfig)
+    """Route `edges`."""
+
+    def check(self) -> Problems:
+        if self.n_candidates < 2:
+            yield "n_candidates", f"must be >= 2, got {self.n_candidates}"
+        if not 0.0 <= self.density_min <= self.density_max <= 1.0:
+            yield "density_min", "density_min/density_max must satisfy 0 <= min <= max <= 1"
 
 
 @dataclass
@@ -286,14 +501,16 @@ class Config:
     """Role set."""
     client: ClientConfig = field(default_factory=ClientConfig)
     """LLM client."""
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    """Offline backends (sim, replay)."""
     cache: CacheConfig = field(default_factory=CacheConfig)
     """Rollout cache."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     """GNN policy."""
     stage1: Stage1Config = field(default_factory=Stage1Config)
     """Mixture-selector training."""
-    stage2: Stage2Config = field(default_factory=Stage2Config)
-    """Topology classifier."""
+    topology: TopologyConfig = field(default_factory=TopologyConfig)
+    """Topology learning (route `classifier` or `edges`)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Reward."""
     credit: CreditConfig = field(default_factory=CreditConfig)
@@ -309,13 +526,18 @@ class Config:
         self.stage1.finalize()
 
 
-def validate(cfg: Config) -> Iterator[str]:
-    """Yield `section.field: message` for every invalid value (sections define `check()`)."""
+def validate(cfg: Any, prefix: str = "") -> Iterator[str]:
+    """Yield `section.field: message` for every invalid value, walking nested sections (each
+    defines `check()`): the one place a config is validated."""
     for f in dataclasses.fields(cfg):
         section = object.__getattribute__(cfg, f.name)
+        if not dataclasses.is_dataclass(section):
+            continue
+        path = f"{prefix}{f.name}"
         check = getattr(section, "check", None)
         for name, message in (check() if check else ()):
-            yield f"{f.name}.{name}: {message}"
+            yield f"{path}.{name}: {message}"
+        yield from validate(section, f"{path}.")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -199,7 +199,8 @@ def all_field_paths(cls: type, prefix: str = "") -> list[str]:
 
 @contextlib.contextmanager
 def record_reads(cfg: Any) -> Iterator[set[str]]:
-    """Within the block, record `section.field` for every field read on `cfg`'s sections.
+    """Within the block, record `section.field` (and `section.sub.field` for nested sections) for
+    every field read on `cfg`'s sections.
 
     Patches `__getattribute__` of the section classes for the duration of the block only
     (a test helper; it is not thread-safe and must not be used in production code).
@@ -207,10 +208,16 @@ def record_reads(cfg: Any) -> Iterator[set[str]]:
     reads: set[str] = set()
     patched: list[tuple[type, Any]] = []  # (class, its own __getattribute__ or None)
     owners: dict[int, str] = {}
-    for f in dataclasses.fields(cfg):
-        section = object.__getattribute__(cfg, f.name)
-        owners[id(section)] = f.name
-    names = {type(object.__getattribute__(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in dataclasses.fields(obj):
+            value = object.__getattribute__(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                owners[id(value)] = f"{prefix}{f.name}"
+                walk(value, f"{prefix}{f.name}.")
+
+    walk(cfg, "")
+    names = {type(v) for v in _sections(cfg)}
     for cls in names:
         fields = {f.name for f in dataclasses.fields(cls)}
         original = cls.__getattribute__
@@ -231,3 +238,11 @@ def record_reads(cfg: Any) -> Iterator[set[str]]:
                 del cls.__getattribute__
             else:
                 cls.__getattribute__ = original
+
+
+def _sections(obj: Any) -> Iterator[Any]:
+    for f in dataclasses.fields(obj):
+        value = object.__getattribute__(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield value
+            yield from _sections(value)

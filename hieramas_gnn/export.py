@@ -29,7 +29,7 @@ from hieramas_gnn import __version__
 from hieramas_gnn.errors import UserError
 
 BUNDLE_FORMAT = "hieramas-policy"
-BUNDLE_VERSION = 2  # 2: the graph-score head reads structural DAG encodings (score_head.struct)
+BUNDLE_VERSION = 3  # 2: the graph-score head reads structural DAG encodings; 3: `choice` (the trained route)
 WEIGHTS, META = "policy.safetensors", "policy.json"
 
 
@@ -49,6 +49,10 @@ class PolicyMeta:
     decision: str | None = None
     pool_name: str | None = None
     id_dim: int = 0  # LLM identity-feature width; absent in bundles written before it existed
+    choice: dict[str, Any] = field(default_factory=dict)
+    """`policy.choose.ChoiceSettings`: the topology route that was trained, K, densities, seed."""
+    family: str | None = None
+    """Role-set family the roles come from (their prompts)."""
     extra: dict[str, Any] = field(default_factory=dict)
     format: str = BUNDLE_FORMAT
     version: int = BUNDLE_VERSION
@@ -96,8 +100,13 @@ def embedder_from_name(name: str, cache_dir: str | Path | None = None):
 
 
 def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: str | None = None,
-                  pool_name: str | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write `policy.safetensors` + `policy.json` into `out_dir` (created); returns the folder."""
+                  pool_name: str | None = None, extra: dict[str, Any] | None = None,
+                  choice: Any = None, family: str | None = None) -> Path:
+    """Write `policy.safetensors` + `policy.json` into `out_dir` (replaced atomically: a kill
+    mid-export leaves the previous bundle or none); returns the folder. `choice` is the
+    `ChoiceSettings` the design-choice function uses with this bundle."""
+    import shutil
+
     from safetensors.torch import save_file
 
     fb = builder.features
@@ -108,12 +117,18 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
         roles=[{"name": r.name, "description": r.description} for r in builder.roles],
         pool=[{**asdict(m), "hints": list(m.hints)} for m in builder.models],
         decision=decision, pool_name=pool_name, extra=dict(extra or {}),
+        choice=choice.to_dict() if choice is not None else {}, family=family,
     )
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     state = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
-    save_file(state, str(out / WEIGHTS), metadata={"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)})
-    (out / META).write_text(json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    save_file(state, str(tmp / WEIGHTS), metadata={"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)})
+    (tmp / META).write_text(json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
     return out
 
 
@@ -174,3 +189,20 @@ def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, 
         raise UserError(f"{weights}: weights do not match the bundle's config ({exc})") from None
     policy.eval()
     return policy, meta
+
+
+def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str | Path | None = None,
+                 embedder: Any = None):
+    """Load a bundle -> (`policy.choose.DesignChooser`, PolicyMeta): the one design-choice rule,
+    with the route the bundle recorded as trained. A bundle without a recorded route is refused."""
+    from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+
+    policy, meta = load_policy(bundle_dir, pool=pool)
+    if not meta.choice:
+        raise UserError(f"{bundle_dir}: the policy bundle records no design-choice route; re-export it "
+                        "with `hieramas train`")
+    try:
+        settings = ChoiceSettings.from_dict(meta.choice)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{bundle_dir}: bad `choice` in {META}: {exc}") from None
+    return DesignChooser(policy, meta.graph_builder(embedder=embedder, cache_dir=embed_cache), settings), meta

@@ -2,9 +2,12 @@
 
 `Tracker(cfg, run_dir)` is the one side-effecting sink the trainers log to:
 
-- `log(metrics, step)`: namespaced keys (`train/*`, `policy/*`, `llm/cost_usd`,
+- `log(metrics, step, axis=None)`: namespaced keys (`train/*`, `policy/*`, `llm/cost_usd`,
   `llm/cache_hit_rate`, `eval/*`) with an explicit step; appended to `metrics.jsonl` and, unless
-  wandb is disabled, sent to wandb.
+  wandb is disabled, sent to wandb. A later phase logs on its own axis (`axis="stage2/epoch"`,
+  `"edges/step"`): the axis is declared with `define_metric` (its namespace is plotted against
+  it), the row carries `axis: step`, and wandb's own step keeps increasing, so no row is dropped
+  for a step that goes backwards.
 - `log_designs(rows, step)`: a table of sampled designs (`designs.jsonl` + a `wandb.Table`).
 - `log_image(key, path, step)`: a topology PNG; `log_checkpoint(path, name)`: a wandb artifact.
 - `progress(total, initial)`: a tqdm bar on the console (silent when `tracking.progress=false`).
@@ -58,6 +61,8 @@ class Tracker:
         self._metrics = (self.run_dir / "metrics.jsonl").open("a")
         self._designs = (self.run_dir / "designs.jsonl").open("a")
         self._bar = None
+        self._wandb_step = -1  # wandb drops rows whose step goes backwards: keep it monotonic
+        self._axes: set[str] = set()
         self.wandb = None
         self.run = None
         if self.mode != "disabled":
@@ -77,14 +82,23 @@ class Tracker:
         self.wandb = wandb
         self.run = wandb.init(project=project, entity=entity, name=self.name, id=self.name.replace("/", "-"),
                               resume="allow", dir=str(folder), mode=self.mode, config=to_dict(cfg))
+        self._wandb_step = int(getattr(self.run, "step", 0) or 0) - 1  # a resumed run continues its steps
 
     # ------------------------------------------------------------------------------ logging
-    def log(self, metrics: dict[str, float], step: int) -> None:
-        row = {"step": int(step), "time": time.time(), **{k: _plain(v) for k, v in metrics.items()}}
+    def log(self, metrics: dict[str, float], step: int, axis: str | None = None) -> None:
+        """Log `metrics` at `step` (of the training axis, or of `axis`, e.g. `stage2/epoch`)."""
+        extra = {axis: int(step), "axis": axis} if axis else {}
+        row = {"step": int(step), "time": time.time(), **extra, **{k: _plain(v) for k, v in metrics.items()}}
         self._metrics.write(json.dumps(row) + "\n")
         self._metrics.flush()
         if self.run is not None:
-            self.run.log(dict(metrics), step=int(step))
+            if axis and axis not in self._axes:
+                self.run.define_metric(axis)
+                self.run.define_metric(f"{axis.split('/')[0]}/*", step_metric=axis)
+                self._axes.add(axis)
+            payload = dict(metrics, **({axis: int(step)} if axis else {}))
+            self._wandb_step = max(self._wandb_step + 1, -1 if axis else int(step))
+            self.run.log(payload, step=self._wandb_step)
         if self._bar is not None:
             shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in metrics.items()
                      if k in ("train/reward", "train/accuracy", "llm/cost_usd") and isinstance(v, (int, float))}
@@ -98,16 +112,23 @@ class Tracker:
         if self.run is not None and rows:
             cols = list(rows[0])
             table = self.wandb.Table(columns=cols, data=[[_plain(r.get(c)) for c in cols] for r in rows])
-            self.run.log({"train/designs": table}, step=int(step))
+            self.run.log({"train/designs": table}, step=max(self._wandb_step, int(step)))
 
     def log_image(self, key: str, path: Path, step: int) -> None:
         if self.run is not None:
-            self.run.log({key: self.wandb.Image(str(path))}, step=int(step))
+            self.run.log({key: self.wandb.Image(str(path))}, step=max(self._wandb_step, int(step)))
 
     def log_checkpoint(self, path: Path, name: str = "checkpoint") -> None:
         if self.run is not None:
             art = self.wandb.Artifact(f"{self.name}-{name}".replace("/", "-"), type="model")
             art.add_file(str(path))
+            self.run.log_artifact(art)
+
+    def log_bundle(self, bundle_dir: Path, name: str = "policy") -> None:
+        """The exported policy bundle (a folder) as a wandb `model` artifact."""
+        if self.run is not None:
+            art = self.wandb.Artifact(f"{self.name}-{name}".replace("/", "-"), type="model")
+            art.add_dir(str(bundle_dir))
             self.run.log_artifact(art)
 
     # ----------------------------------------------------------------------------- console

@@ -66,8 +66,8 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 def test_to_dict_is_plain_and_complete():
     d = to_dict(load_config())
-    assert set(d) == {"run", "task", "pool", "roles", "client", "cache", "policy", "stage1",
-                      "stage2", "reward", "credit", "tracking"}
+    assert set(d) == {"run", "task", "pool", "roles", "client", "backend", "cache", "policy", "stage1",
+                      "topology", "reward", "credit", "tracking"}
     assert isinstance(d["run"]["dir"], str)
 
 

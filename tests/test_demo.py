@@ -51,7 +51,8 @@ def test_demo_exports_a_loadable_policy(demo_out):
     from hieramas_gnn.export import load_policy
 
     policy, meta = load_policy(demo_out / "policy")
-    assert meta.pool_name == "sim" and "stage2" in meta.extra
+    assert meta.pool_name == "sim" and meta.choice["route"] in ("classifier", "random")
+    assert meta.extra["topology"]["method"] == "classifier"
     assert sum(p.numel() for p in policy.parameters()) > 0
 
 

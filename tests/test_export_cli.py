@@ -9,7 +9,6 @@ import torch
 
 from hieramas_gnn.cli import main
 from hieramas_gnn.export import load_policy
-from hieramas_gnn.policy.sample import sample
 
 POOL = """
 name: tiny
@@ -40,7 +39,8 @@ def run_dir(tmp_path_factory):
         f"pool.name={tmp / 'tiny.yaml'}", "pool.decision=cheap_a", "task.name=synthetic",
         "task.train_size=4", "task.val_size=2", "task.test_size=0", "roles.family=synthetic",
         "policy.embedder=hashing", "policy.hashing_dim=16", f"policy.embed_cache={tmp / 'emb'}",
-        "policy.options={hidden: 16, layers: 1, heads: 2, k_proposers: 2}",
+        "policy.arch={hidden: 16, layers: 1, heads: 2, k_proposers: 2}",
+        "topology.n_candidates=3", "topology.classifier.epochs=2",
         "stage1.steps=2", "stage1.batch_size=2", "stage1.val_every=1", "stage1.checkpoint_every=1",
         "stage1.dag_pool_size=2", "tracking.wandb=disabled", "tracking.progress=false",
         f"run.out_dir={tmp / 'run'}", f"cache.path={tmp / 'cache.sqlite'}",
@@ -54,16 +54,17 @@ def test_export_writes_a_bundle_with_the_trained_weights(run_dir, tmp_path):
     policy, meta = load_policy(tmp_path / "b", pool=["big", "cheap_a"])
     trained = torch.load(run_dir / "best.pt", weights_only=False)["policy"]
     assert all(torch.equal(policy.state_dict()[k], trained[k]) for k in trained)
-    assert meta.decision == "cheap_a" and meta.extra["task"] == "synthetic"
+    assert meta.decision == "cheap_a" and meta.extra["task"] == "synthetic" and meta.family == "synthetic"
     assert meta.embedder == "hashing-16" and meta.policy_config["k_proposers"] == 2
 
 
-def test_exported_bundle_samples_designs_over_the_run_roles(run_dir, tmp_path):
+def test_exported_bundle_chooses_designs_over_the_run_roles(run_dir, tmp_path):
+    from hieramas_gnn.export import load_chooser
+
     main(["export", "--run", str(run_dir), "--out", str(tmp_path / "b")])
-    policy, meta = load_policy(tmp_path / "b")
-    batch = meta.graph_builder().batch(["what is 3 + 4?"])
-    design = sample(policy, batch, decision=meta.decision, greedy=True).designs[0]
-    assert list(design.roles) == meta.role_names
+    chooser, meta = load_chooser(tmp_path / "b")
+    design = chooser.designs(["what is 3 + 4?"])[0]
+    assert list(design.roles) == meta.role_names and design.decision == meta.decision
 
 
 def test_export_of_a_folder_without_config_fails_with_exit_2(tmp_path, capsys):
@@ -101,19 +102,15 @@ def test_run_policy_executes_the_greedy_design_and_returns_its_trace(bundle_dir)
     assert qid in text and "decision cheap_a" in text
 
 
-def test_run_policy_with_candidates_picks_one_of_the_sampled_designs(bundle_dir):
-    import torch
+def test_train_exports_a_bundle_equal_to_a_re_export(run_dir, tmp_path):
+    from hieramas_gnn.export import load_chooser
 
-    from hieramas_gnn.commands.run import choose_design
-    from hieramas_gnn.export import load_policy
-
-    policy, meta = load_policy(bundle_dir)
-    batch = meta.graph_builder().batch(["what is 2 + 2?"])
-    chosen = choose_design(policy, batch, "cheap_a", candidates=6, seed=3)
-    from torch_geometric.data import Batch
-    many = Batch.from_data_list([batch.get_example(0)] * 6)
-    pool = sample(policy, many, decision="cheap_a", generator=torch.Generator().manual_seed(3)).designs
-    assert chosen in pool
+    main(["export", "--run", str(run_dir), "--out", str(tmp_path / "b")])
+    a, meta_a = load_chooser(run_dir / "policy")
+    b, meta_b = load_chooser(tmp_path / "b")
+    assert meta_a.choice == meta_b.choice and meta_a.choice["route"] in ("classifier", "random")
+    qs = ["what is 2 + 2?", "what is 7 * 6?"]
+    assert a.designs(qs) == b.designs(qs)
 
 
 def test_run_with_a_missing_bundle_fails_with_exit_2(tmp_path, capsys):

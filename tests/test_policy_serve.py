@@ -12,6 +12,7 @@ import pytest
 from hieramas_gnn.commands.serve import DesignService, make_server
 from hieramas_gnn.export import export_policy
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.policy.choose import ChoiceSettings
 from hieramas_gnn.policy.testing import toy_builder, toy_policy
 
 
@@ -19,7 +20,7 @@ from hieramas_gnn.policy.testing import toy_builder, toy_policy
 def url(tmp_path_factory):
     builder = toy_builder(n_roles=3, n_models=3)
     bundle = export_policy(toy_policy(builder), tmp_path_factory.mktemp("serve") / "b", builder=builder,
-                           decision="model1")
+                           decision="model1", choice=ChoiceSettings(route="classifier", decision="model1", n_candidates=4))
     server = make_server(DesignService(str(bundle)), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -53,14 +54,14 @@ def test_design_request_returns_a_valid_design_and_a_probability(url):
     assert 0.0 <= body["graph_score"] <= 1.0
 
 
-def test_best_of_k_requests_are_deterministic_per_seed(url):
-    a = _post(url, {"question": "q", "candidates": 5, "seed": 2})[1]
-    b = _post(url, {"question": "q", "candidates": 5, "seed": 2})[1]
-    assert a == b
+def test_design_requests_are_deterministic(url):
+    a = _post(url, {"question": "q"})[1]
+    b = _post(url, {"question": "q"})[1]
+    assert a == b and a["route"] == "classifier"
 
 
-@pytest.mark.parametrize("body, word", [({}, "question"), ({"question": "q", "candidates": "x"}, "integers"),
-                                        ({"question": "q", "decision": "gpt-x"}, "gpt-x"), ([1, 2], "object")])
+@pytest.mark.parametrize("body, word", [({}, "question"), ({"question": "q", "candidates": 3}, "candidates"),
+                                        ({"question": "q", "meta": [1]}, "object"), ([1, 2], "object")])
 def test_bad_requests_get_400_naming_the_problem(url, body, word):
     status, reply = _post(url, body)
     assert status == 400 and word in reply["error"]

@@ -39,6 +39,11 @@ def _reply(request):
     return task.render_answer(answer, q)
 
 
+def _stage1_rows(run_dir):
+    """metrics.jsonl rows of stage 1 (later phases log on their own axis)."""
+    return [r for r in read_metrics(run_dir) if not r.get("axis")]
+
+
 def _client(fail=None):
     return FakeClient(reply=_reply, fail=fail)
 
@@ -60,7 +65,7 @@ def _cfg(tmp_path, *extra):
         f"pool.name={pool}", "pool.decision=cheap_a", "task.name=synthetic", "task.train_size=8",
         "task.val_size=4", "task.test_size=0", "roles.family=synthetic",
         "policy.embedder=hashing", "policy.hashing_dim=16", f"policy.embed_cache={tmp_path / 'emb'}",
-        "policy.options={hidden: 16, layers: 1, heads: 2, k_proposers: 1, allow_skip: false}",
+        "policy.arch={hidden: 16, layers: 1, heads: 2, k_proposers: 1, allow_skip: false}",
         "stage1.steps=4", "stage1.batch_size=3", "stage1.val_every=2", "stage1.checkpoint_every=2",
         "stage1.dag_pool_size=3", "stage1.anneal_steps=4", "stage1.temperature_start=1.5", "stage1.temperature_end=0.5",
         "credit.k=2", "tracking.wandb=disabled", "tracking.progress=false", "tracking.designs_every=2",
@@ -72,8 +77,8 @@ def _cfg(tmp_path, *extra):
 def test_stage1_runs_and_logs_each_baseline(tmp_path, baseline):
     cfg = _cfg(tmp_path, f"credit.baseline={baseline}")
     result = train_from_config(cfg, client=_client())
-    assert result.step == 4
-    rows = read_metrics(cfg.run.dir)
+    assert result.stage1.step == 4
+    rows = _stage1_rows(cfg.run.dir)
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert all(math.isfinite(r["policy/loss"]) for r in rows)
     assert "eval/val_reward" in rows[1] and (cfg.run.dir / "best.pt").exists()
@@ -83,7 +88,7 @@ def test_stage1_runs_and_logs_each_baseline(tmp_path, baseline):
 def test_counterfactual_runs_extra_rollouts(tmp_path):
     cfg = _cfg(tmp_path, "credit.baseline=counterfactual", "stage1.steps=1")
     train_from_config(cfg, client=_client())
-    row = read_metrics(cfg.run.dir)[0]
+    row = _stage1_rows(cfg.run.dir)[0]
     assert row["train/rollouts"] > cfg.stage1.batch_size
 
 
@@ -92,7 +97,7 @@ def test_failed_episodes_are_counted_and_training_goes_on(tmp_path):
     first = get_task("synthetic").load(None, "test", limit=1)[0].id  # in every batch of 3
     fail = lambda req: req.metadata.get("question_id") == first  # noqa: E731
     train_from_config(cfg, client=_client(fail))
-    rows = read_metrics(cfg.run.dir)
+    rows = _stage1_rows(cfg.run.dir)
     assert sum(r["train/failed"] for r in rows) > 0
     assert all(math.isfinite(r["policy/loss"]) for r in rows)
 
@@ -104,25 +109,28 @@ def test_rerun_on_the_same_folder_resumes_to_the_same_weights(tmp_path):
     train_from_config(part, client=_client())
     resumed = _cfg(tmp_path / "b", "credit.baseline=moving_average")
     result = train_from_config(resumed, client=_client())
-    assert result.step == 4
-    assert [r["step"] for r in read_metrics(resumed.run.dir)] == [1, 2, 3, 4]
+    assert result.stage1.step == 4
+    assert [r["step"] for r in _stage1_rows(resumed.run.dir)] == [1, 2, 3, 4]
     a = torch.load(full.run.dir / "checkpoint.pt", weights_only=False)["policy"]
     b = torch.load(resumed.run.dir / "checkpoint.pt", weights_only=False)["policy"]
     assert all(torch.allclose(a[k], b[k]) for k in a)
 
 
 def test_every_config_field_is_read_by_a_training_run(tmp_path):
-    """No knob is parsed and then ignored (stage2 is read by `train/stage2.py`, tested there)."""
+    """No knob is parsed and then ignored: two runs (classifier and edges routes) read them all."""
     seen: set[str] = set()
-    for baseline in ("counterfactual", "moving_average"):
-        cfg = _cfg(tmp_path / baseline, f"credit.baseline={baseline}")
+    for baseline, route in (("counterfactual", "classifier"), ("moving_average", "edges")):
+        cfg = _cfg(tmp_path / baseline, f"credit.baseline={baseline}", f"topology.method={route}",
+                   "topology.n_candidates=3", "topology.classifier.epochs=2", "topology.edges.steps=2",
+                   "topology.edges.batch_size=2", "topology.edges.val_every=1", "topology.edges.checkpoint_every=1",
+                   "pool.decision=null" if route == "edges" else "pool.decision=cheap_a")
         with record_reads(cfg) as reads:
             train_from_config(cfg, client=_client())
         seen |= reads
     from hieramas_gnn.config import DERIVED_FROM, Config
 
     seen |= {src for derived, srcs in DERIVED_FROM.items() if derived in seen for src in srcs}
-    unread = [p for p in all_field_paths(Config) if p not in seen and not p.startswith("stage2.")]
+    unread = [p for p in all_field_paths(Config) if p not in seen]
     assert unread == []
 
 
@@ -131,7 +139,7 @@ def test_failure_reasons_are_logged_with_their_counts(tmp_path):
     first = get_task("synthetic").load(None, "test", limit=1)[0].id  # in every batch of 3
     fail = lambda req: req.metadata.get("question_id") == first  # noqa: E731
     train_from_config(cfg, client=_client(fail))
-    row = read_metrics(cfg.run.dir)[0]
+    row = _stage1_rows(cfg.run.dir)[0]
     reasons = row["train/failure_reasons"]
     assert row["train/failed_rollouts"] > row["train/failed"] > 0  # counterfactual ones too
     assert 0 < sum(reasons.values()) <= row["train/failed_rollouts"]

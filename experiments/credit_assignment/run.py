@@ -59,7 +59,7 @@ def run_one(seed: int, baseline: str, out: Path, overrides: list[str], label: st
         trainer = Stage1Trainer(cfg, setup, tracker)
         trainer.maybe_resume()
         result = trainer.run()
-    roles = found_roles(setup, trainer.val_dags)
+    roles = found_roles(setup, [trainer.dags[0]] * len(setup.val))  # the training topology (parallel: no edges)
     rollouts = sum(h["train/rollouts"] for h in result.history)
     return {"seed": seed, "baseline": baseline, "variant": label or baseline, "roles": roles,
             "success": all(v > 0.5 for v in roles.values()),

@@ -1,9 +1,10 @@
 """`hieramas eval --policy DIR --task T ...`: evaluate an exported policy (or a fixed design) on
 held-out queries, optionally next to baselines, and write the report.
 
-The policy decides per query: its stage-1 selector fills the mixtures of K candidate DAGs (the
-HieraMAS random generator; K and the density range come from the bundle's stage-2 settings
-unless `--candidates` is given), its graph-score head scores them, and the best one is run.
+The policy decides per query with the one design-choice function (`policy/choose.py`) under the
+route the bundle recorded as trained (`classifier`: the best of K candidate DAGs by the
+graph-score head; `edges`: the edge head's DAG): the same designs `hieramas run` and
+`hieramas serve` choose for the same questions.
 `--design FILE` evaluates one fixed Design (JSON, as written by `hieramas run`/the report) on
 every query instead. Rows have the `hieramas baselines` columns; `--out DIR` writes
 `report.md`, `pareto.png`, `topology.png` and `results.json` (the policy is method `hieramas`).
@@ -30,8 +31,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--offset", type=int, default=0, help="skip this many questions (e.g. the training ones)")
     p.add_argument("--limit", type=int, default=100, help="questions to evaluate")
-    p.add_argument("--candidates", type=int, default=None, help="K candidate DAGs scored per query")
-    p.add_argument("--seed", type=int, default=0, help="seed of the candidate DAGs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the `random` baseline's DAGs")
+    p.add_argument("--embed-cache", default="runs/embeddings", help="embedding cache folder")
     p.add_argument("--baselines", default=None, help="comma-separated baseline methods to add (e.g. single,moa)")
     p.add_argument("--cache", default="runs/rollouts.sqlite", help="rollout cache (SQLite)")
     p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
@@ -53,25 +54,14 @@ def load_questions(args: argparse.Namespace, task: Any) -> list:
 
 
 def policy_rule(args: argparse.Namespace, pool: Any):
-    """(rule: questions -> designs, pool name) for an exported policy."""
-    from dataclasses import replace
-
-    from hieramas_gnn.config_io import from_dict
-    from hieramas_gnn.export import load_policy, read_meta
+    """(rule: questions -> designs, pool) for an exported policy: the bundle's choice function."""
+    from hieramas_gnn.export import load_chooser, read_meta
     from hieramas_gnn.llm.pool import load_pool
-    from hieramas_gnn.train import stage2
 
     meta = read_meta(args.policy)
     pool = pool or load_pool(args.pool or meta.pool_name or "sim")
-    policy, meta = load_policy(args.policy, pool=pool)
-    builder = meta.graph_builder()
-    s2 = from_dict(stage2.Stage2Config, dict(meta.extra.get("stage2", {})), "bundle extra.stage2")
-    s2 = replace(s2, seed=args.seed, n_candidates=args.candidates or s2.n_candidates)
-    decision = meta.decision or pool.names[0]
-    select = stage2.policy_selector(policy, builder, decision)
-    scorer = stage2.PolicyGraphScorer(policy, builder)
-    propose = stage2.make_proposer(s2, len(builder.role_names), policy, builder, decision)
-    return (lambda qs: stage2.choose_designs(scorer, qs, select, propose)), pool
+    chooser, _ = load_chooser(args.policy, pool=pool, embed_cache=args.embed_cache)
+    return chooser.designs, pool
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,9 +1,12 @@
 """`hieramas export --run RUN_DIR --out DIR`: turn a training run into a policy bundle.
 
-Reads the run folder written by `hieramas train` (`config.yaml` and `best.pt`, else
-`checkpoint.pt`; `--checkpoint` picks another file), rebuilds the policy exactly as training
-built it (roles, pool, features incl. the domain vocabulary of the training questions), loads
-the weights and writes `policy.safetensors` + `policy.json` (see `hieramas_gnn/export.py`).
+`hieramas train` already exports `<run>/policy/` when it finishes; this command re-exports a run
+folder (e.g. one stopped after stage 1, or from another checkpoint). It reads `config.yaml` and
+`best.pt`, else `checkpoint.pt` (`--checkpoint` picks another file), rebuilds the policy exactly
+as training built it (roles, pool, features incl. the domain vocabulary of the training
+questions), loads the weights, the trained topology head and route (`topology.pt` /
+`topology.json`; without them the route is `random`: an untrained head never chooses) and the
+decision model (`decision.json`), and writes `policy.safetensors` + `policy.json`.
 """
 
 from __future__ import annotations
@@ -60,10 +63,22 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
         policy.load_state_dict(state["policy"] if "policy" in state else state)
     except RuntimeError as exc:
         raise UserError(f"{ckpt}: weights do not match the run's config.yaml ({exc})") from None
-    extra = {"task": task.name, "family": roleset.family, "prompt_version": roleset.prompt_version,
+    import json
+
+    from hieramas_gnn.train.pipeline import choice_settings
+
+    if cfg.pool.decision is None and (run_dir / "decision.json").is_file():
+        decision = json.loads((run_dir / "decision.json").read_text())["decision"]
+    route = "random"
+    if (run_dir / "topology.json").is_file() and (run_dir / "topology.pt").is_file():
+        topo = json.loads((run_dir / "topology.json").read_text())
+        head = policy.score_head if topo["method"] == "classifier" else policy.edge_head
+        head.load_state_dict(torch.load(run_dir / "topology.pt", map_location="cpu", weights_only=False))
+        route = topo["route"]
+    extra = {"task": task.name, "prompt_version": roleset.prompt_version,
              "run": str(run_dir), "checkpoint": ckpt.name, "step": state.get("step")}
     return export_policy(policy, out_dir, builder=builder, decision=decision, pool_name=cfg.pool.name,
-                         extra=extra)
+                         extra=extra, choice=choice_settings(cfg, route, decision), family=roleset.family)
 
 
 def run(args: argparse.Namespace) -> int:

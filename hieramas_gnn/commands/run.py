@@ -4,10 +4,9 @@ Loads a policy bundle (`hieramas export`), builds the query graph, picks a desig
 it through the normal client and rollout cache, then prints the design and the trace (each
 role's mixture, answer and grade; the final answer; calls, tokens, cost, cache hits).
 
-Choosing the design: by default the policy's greedy joint design (most likely order, edges with
-p > ½, top-k proposers, argmax synthesizer, skip when p > ½). `--candidates K` samples K joint
-designs (seeded by `--seed`) and runs the one the graph-score head rates highest (stage-2
-inference). The pool is the bundle's (`--pool` overrides; it must have the same models).
+The design is chosen by the one design-choice function (`policy/choose.py`) under the route the
+bundle recorded as trained: the same design `hieramas eval` and `hieramas serve` choose for the
+same question. The pool is the bundle's (`--pool` overrides; it must have the same models).
 """
 
 from __future__ import annotations
@@ -22,10 +21,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--task", required=True, help="task name (see `hieramas tasks`)")
     p.add_argument("--question-id", required=True, help="question id within the task")
     p.add_argument("--pool", default=None, help="pool name or YAML (default: the bundle's pool)")
-    p.add_argument("--decision", default=None, help="decision model (default: the bundle's)")
-    p.add_argument("--candidates", type=int, default=0,
-                   help="sample K designs and run the best by the graph-score head (0: greedy design)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the candidate sampling")
     p.add_argument("--cache", default="runs/rollouts.sqlite", help="rollout cache file")
     p.add_argument("--cache-mode", default="rw", choices=["rw", "replay", "off"], help="rollout cache mode")
     p.add_argument("--embed-cache", default="runs/embeddings", help="embedding cache folder")
@@ -33,46 +28,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def choose_design(policy: Any, batch: Any, decision: str, candidates: int = 0, seed: int = 0):
-    """The design to run for a one-query batch: greedy, or the best of K by the score head."""
-    import torch
-
-    from hieramas_gnn.policy.graph import dag_edge_index
-    from hieramas_gnn.policy.sample import sample
-
-    with torch.no_grad():
-        if candidates <= 0:
-            return sample(policy, batch, decision=decision, greedy=True).designs[0]
-        from torch_geometric.data import Batch
-
-        many = Batch.from_data_list([batch.get_example(0)] * candidates)
-        gen = torch.Generator().manual_seed(seed)
-        designs = sample(policy, many, decision=decision, generator=gen).designs
-        scores = policy.graph_logits(many, dag_edge_index(many, [d.edges for d in designs]))  # [K]
-        return designs[int(torch.argmax(scores))]
-
-
 def run_policy(bundle: str, task_name: str, question_id: str, client: Any, *, pool: Any = None,
-               decision: str | None = None, candidates: int = 0, seed: int = 0,
                embed_cache: str | None = None):
     """Load the bundle, choose the design for one question and execute it -> (design, trace)."""
     import asyncio
 
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.export import load_policy
+    from hieramas_gnn.export import load_chooser
     from hieramas_gnn.mas.executor import run_design
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.tasks import get_task
 
-    policy, meta = load_policy(bundle, pool=pool)
+    chooser, meta = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
     task = get_task(task_name)
     question = task.get(question_id)
-    roleset = get_roleset(meta.extra.get("family") or task.family)
-    decision = decision or meta.decision
-    if not decision:
-        raise UserError("--decision is required: the policy bundle names no decision model")
-    batch = meta.graph_builder(cache_dir=embed_cache).batch([question])
-    design = choose_design(policy, batch, decision, candidates, seed)
+    roleset = get_roleset(meta.family or task.family)
+    design = chooser.designs([question])[0]
     trace = asyncio.run(run_design(design, question, task, client, roleset))
     return design, trace
 
@@ -108,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
                 "cache_mode": args.cache_mode, "options": {}}
     client = make_client(settings, pool)
     design, trace = run_policy(args.policy, args.task, args.question_id, client, pool=pool,
-                               decision=args.decision, candidates=args.candidates, seed=args.seed,
                                embed_cache=args.embed_cache)
     if args.json:
         print(json.dumps({"design": design.to_dict(), "trace": trace.to_dict()}, indent=2))

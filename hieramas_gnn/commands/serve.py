@@ -3,10 +3,10 @@
 It recommends designs; it does not call LLMs (run them with your own client, or `hieramas run`).
 
 - `GET /health` → `{"ok": true, "roles": [...], "pool": [...], "decision": ...}`
-- `POST /design` with `{"question": "...", "meta": {"domain": ...}, "candidates": 0, "seed": 0}`
-  → `{"design": <Design JSON>, "graph_score": p}`: the policy's greedy design, or with
-  `candidates: K` the best of K sampled designs by the graph-score head; `graph_score` is
-  P(good | DAG, query) of the returned design.
+- `POST /design` with `{"question": "...", "meta": {"domain": ...}}`
+  → `{"design": <Design JSON>, "graph_score": p, "route": ...}`: the design the one design-choice
+  function (`policy/choose.py`) picks under the bundle's trained route (the same design
+  `hieramas eval` and `hieramas run` choose); `graph_score` is P(good | DAG, query) of it.
 
 Bad requests get status 400 and `{"error": "..."}` naming the problem. Standard library only
 (`http.server`); requests are served one at a time through one lock (the policy is small).
@@ -34,10 +34,10 @@ class DesignService:
     """The policy, its graph builder and a lock; `recommend(body) -> dict` answers /design."""
 
     def __init__(self, bundle: str, embed_cache: str | None = None) -> None:
-        from hieramas_gnn.export import load_policy
+        from hieramas_gnn.export import load_chooser
 
-        self.policy, self.meta = load_policy(bundle)
-        self.builder = self.meta.graph_builder(cache_dir=embed_cache)
+        self.chooser, self.meta = load_chooser(bundle, embed_cache=embed_cache)
+        self.policy, self.builder = self.chooser.policy, self.chooser.builder
         self.lock = threading.Lock()
 
     def health(self) -> dict[str, Any]:
@@ -47,24 +47,20 @@ class DesignService:
     def recommend(self, body: dict[str, Any]) -> dict[str, Any]:
         import torch
 
-        from hieramas_gnn.commands.run import choose_design
-        from hieramas_gnn.policy.graph import dag_edge_index
-
         question = body.get("question")
         if not isinstance(question, str) or not question.strip():
             raise ValueError("'question' must be a non-empty string")
         meta = body.get("meta") or {}
-        candidates, seed = body.get("candidates", 0), body.get("seed", 0)
-        if not isinstance(meta, dict) or not isinstance(candidates, int) or not isinstance(seed, int):
-            raise ValueError("'meta' must be an object, 'candidates' and 'seed' integers")
-        decision = body.get("decision") or self.meta.decision
-        if decision not in self.meta.model_names:
-            raise ValueError(f"decision model {decision!r} is not in the pool {self.meta.model_names}")
+        if not isinstance(meta, dict):
+            raise ValueError("'meta' must be an object")
+        unknown = sorted(set(body) - {"question", "meta"})
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown} (known: question, meta)")
         with self.lock, torch.no_grad():
-            batch = self.builder.batch([(question, meta)])
-            design = choose_design(self.policy, batch, decision, min(candidates, 256), seed)
-            logit = self.policy.graph_logits(batch, dag_edge_index(batch, [design.edges]))
-        return {"design": design.to_dict(), "graph_score": float(torch.sigmoid(logit)[0])}
+            design = self.chooser.designs([(question, meta)])[0]
+            logit = self.chooser.score((question, meta), [design])
+        return {"design": design.to_dict(), "graph_score": float(torch.sigmoid(logit)[0]),
+                "route": self.chooser.settings.route}
 
 
 def make_server(service: DesignService, host: str, port: int) -> ThreadingHTTPServer:

@@ -1,9 +1,13 @@
-"""`hieramas train --config experiments/configs/NAME.yaml [key=value ...]`: stage-1 training.
+"""`hieramas train --config FILE [key=value ...]`: the whole method, resumable.
 
-The run folder is `run.out_dir` (default `runs/{task}__{name}__{seed}`). Running the same command
-again on the same folder resumes from its last checkpoint (policy, optimizer, step, RNG state);
-every LLM call already made is in the rollout cache, so nothing is paid twice. The resolved
-config is written to `config.yaml` in the run folder; metrics to `metrics.jsonl` (and wandb).
+Runs the pipeline of `hieramas_gnn/train/pipeline.py`: the decision model (configured, or the
+best single model on train + val), stage 1 (mixtures, REINFORCE over random DAGs), the topology
+route `topology.method` (`classifier`: HieraMAS stage 2, the graph-score head over K candidate
+DAGs; `edges`: the policy's edge head trained with REINFORCE), then the export of the bundle
+`<run folder>/policy/` (also a wandb artifact). The run folder is `run.out_dir` (default
+`runs/{task}__{name}__{seed}`). Running the same command again continues where it stopped; every
+LLM call already made is in the rollout cache, so nothing is paid twice. The resolved config is
+written to `config.yaml` in the run folder; metrics to `metrics.jsonl` (and wandb).
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ import argparse
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train the mixture selector (stage 1) from a YAML config",
+        "train", help="train a policy (stage 1 + topology + export) from a YAML config",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="YAML config (experiments/configs/*.yaml)")
     p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
-                   help="dotted overrides, e.g. stage1.lr=3e-4 run.seed=2 credit.baseline=none "
+                   help="dotted overrides, e.g. stage1.lr=3e-4 run.seed=2 topology.method=edges "
                         "(--out / --wandb may also appear among them)")
     p.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default=None,
                    help="wandb mode (default: tracking.wandb, i.e. online with WANDB_API_KEY, else offline)")
@@ -35,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"run.out_dir={args.out}")
     cfg = load_config(args.config, overrides)
     result = train_from_config(cfg)
-    print(f"stage 1 done: {result.step} steps, best val reward {result.best_val_reward:.4f} "
-          f"at step {result.best_step}; run folder {cfg.run.dir}")
+    print(f"stage 1: {result.stage1.step} steps, best val reward {result.stage1.best_val_reward:.4f} at step "
+          f"{result.stage1.best_step}; topology {result.topology.method} -> route {result.topology.route} "
+          f"({result.topology.rollouts} rollouts); decision model {result.setup.decision}")
+    print(f"bundle: {result.bundle}")
     return 0
 
 
@@ -60,16 +66,7 @@ def _split_flags(args: argparse.Namespace, tokens: list[str]) -> list[str]:
 
 
 def train_from_config(cfg, client=None):
-    """Build everything from `cfg` and run stage 1 (resuming when the run folder has a checkpoint)."""
-    from hieramas_gnn.config_io import dump_yaml
-    from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.tracking import Tracker
-    from hieramas_gnn.train.setup import build_setup
-    from hieramas_gnn.train.stage1 import train_stage1
+    """The pipeline for `cfg` (resuming every phase from the run folder) -> PipelineResult."""
+    from hieramas_gnn.train.pipeline import train_pipeline
 
-    ensure_offline_defaults()
-    cfg.run.dir.mkdir(parents=True, exist_ok=True)
-    dump_yaml(cfg, cfg.run.dir / "config.yaml")
-    setup = build_setup(cfg, client=client)
-    with Tracker(cfg) as tracker:
-        return train_stage1(cfg, setup, tracker)
+    return train_pipeline(cfg, client=client)

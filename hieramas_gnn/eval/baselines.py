@@ -45,6 +45,7 @@ from hieramas_gnn.llm.types import LLMCallError, LLMRecord
 from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.mas.executor import run_design
 from hieramas_gnn.mas.roles import RoleSet
+from hieramas_gnn.mas.single import ask, ask_single, episode_job
 from hieramas_gnn.mas.supernode import Episode, now_ms, quote
 from hieramas_gnn.mas.topologies import FIXED_TOPOLOGIES, topology
 from hieramas_gnn.mas.trace import Trace
@@ -125,21 +126,8 @@ class Baselines:
                 "moa2": self._moa, "debate": self._debate, "vote": self._vote,
                 "oracle": self._oracle}[group]
         temperature = self.cfg.sc_temperature if group == "sc" else self.cfg.temperature
-
-        async def run(client: Any) -> Trace:
-            ep = Episode(self.task, question, client, self.roleset, 0, temperature)
-            trace = Trace(task=self.task.name, question_id=question.id, method=method)
-            start = now_ms()
-            try:
-                text, answer, correct, latency = await body(ep, model or method)
-                trace.answer, trace.correct, trace.latency_ms = answer, correct, latency
-            except LLMCallError as exc:
-                trace.fail(ep.failure or str(exc))
-            trace.wall_ms = now_ms() - start
-            trace.calls = [c for _, c in sorted(ep.calls, key=lambda oc: oc[0])]
-            return trace
-
-        return run
+        return episode_job(self.task, self.roleset, question, method,
+                           lambda ep: body(ep, model or method), temperature)
 
     def fixed_design(self, name: str) -> Design:
         """The fixed-topology design (a fresh random DAG per call for `random`)."""
@@ -159,16 +147,10 @@ class Baselines:
     # Each returns (text, answer, correct, critical-path latency in ms); LLMCallError propagates.
     async def _ask(self, ep: Episode, model: str, template: str, slot: int, *, sample: int = 0,
                    role: str = "single", position: str = "single") -> LLMRecord:
-        user = self.roleset.render(template, question=ep.question.text, instruction=ep.task.instruction())
-        system = self.roleset.templates["single_system"]
-        req = ep.request(model, system, user, role=role, position=position, context_answers=[],
-                         sample_index=sample)
-        return await ep.call(req, (0, 0, slot))
+        return await ask(ep, model, template, slot, sample=sample, role=role, position=position)
 
     async def _single(self, ep: Episode, model: str) -> tuple:
-        rec = await self._ask(ep, model, "single_user", 0)
-        answer, correct = await ep.grade(rec.text)
-        return rec.text, answer, correct, rec.latency_ms
+        return await ask_single(ep, model)
 
     async def _cot(self, ep: Episode, model: str) -> tuple:
         rec = await self._ask(ep, model, "cot_user", 0)

@@ -52,6 +52,12 @@ class ExecutorRunner:
                                    sample_index=self.sample_index) for d, q in jobs]
         return asyncio.run(executor.run_many(coros_jobs, self.client, max_in_flight=self.max_in_flight))
 
+    def run_jobs(self, jobs: Sequence[Any]) -> list[Any]:
+        """Traces of arbitrary jobs (`async (client) -> Trace`, e.g. `mas.single.single_job`)."""
+        from hieramas_gnn.mas import executor
+
+        return asyncio.run(executor.run_many(list(jobs), self.client, max_in_flight=self.max_in_flight))
+
 
 def trace_calls(trace: Any) -> int:
     calls = getattr(trace, "calls", 0)

@@ -100,3 +100,19 @@ def random_design(roles: Sequence[str], models: Sequence[str], rng: np.random.Ge
                      for _ in roles)
     decision = models[int(rng.integers(0, len(models)))]
     return Design(tuple(roles), mixtures, edges, decision)
+
+
+def candidate_dags(n: int, k: int, rng: np.random.Generator, density_min: float = 0.0,
+                   density_max: float = 1.0) -> list[Edges]:
+    """`k` distinct random DAGs (sorted edge tuples; fewer only when `n` admits fewer distinct
+    connected DAGs), each with an extra-edge density drawn from U(density_min, density_max)."""
+    out: list[Edges] = []
+    seen: set[Edges] = set()
+    for _ in range(50 * k):
+        dag = tuple(sorted(random_dag(n, float(rng.uniform(density_min, density_max)), rng)))
+        if dag not in seen:
+            seen.add(dag)
+            out.append(dag)
+            if len(out) == k:
+                break
+    return out

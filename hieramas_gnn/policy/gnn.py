@@ -32,6 +32,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, global_max_pool, global_mean_pool
 from torch_geometric.utils import scatter
 
+from hieramas_gnn.config import CONVS, ArchConfig  # noqa: F401  (CONVS re-exported)
 from hieramas_gnn.policy.features import InputDims
 from hieramas_gnn.policy.graph import num_graphs, role_batch
 
@@ -42,43 +43,9 @@ RELATIONS = (
     ("role", "to", "query"), ("query", "to", "llm"), ("llm", "to", "query"),
 )
 DAG_FWD, DAG_BACK = len(RELATIONS), len(RELATIONS) + 1
-CONVS = ("gat", "gatv2", "gcn")
 
 
-@dataclass
-class PolicyConfig:
-    """Architecture of `HieraPolicy`."""
-
-    hidden: int = 64
-    """Hidden width H (divisible by `heads` for GAT/GATv2)."""
-    layers: int = 2
-    """Message-passing layers in the shared encoder."""
-    conv: str = "gatv2"
-    """Convolution: `gat`, `gatv2` or `gcn`."""
-    dropout: float = 0.0
-    """Dropout after each conv layer and in the head MLPs."""
-    heads: int = 2
-    """Attention heads (GAT/GATv2 only)."""
-    k_proposers: int = 2
-    """Proposers sampled per supernode (capped at M)."""
-    allow_skip: bool = True
-    """Whether the sampler may skip a role (the skip head is always built)."""
-    score_layers: int = 1
-    """Extra DAG-only message-passing layers inside the graph-score head."""
-
-    def validate(self) -> None:
-        if self.conv not in CONVS:
-            raise ValueError(f"PolicyConfig.conv must be one of {CONVS}, got {self.conv!r}")
-        if self.conv != "gcn" and self.hidden % self.heads:
-            raise ValueError(f"PolicyConfig.hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        for name in ("hidden", "k_proposers", "heads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"PolicyConfig.{name} must be >= 1")
-        if self.layers < 0 or self.score_layers < 0 or not 0.0 <= self.dropout < 1.0:
-            raise ValueError("PolicyConfig.layers/score_layers must be >= 0 and dropout in [0, 1)")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+PolicyConfig = ArchConfig  # one definition: the `policy.arch` section of the run config
 
 
 def _conv(cfg: PolicyConfig) -> nn.Module:

@@ -52,7 +52,7 @@ def build_policy(cfg: Any, roles: Sequence[Any], models: Sequence[Any], question
     import torch
 
     from hieramas_gnn.policy import features as F
-    from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+    from hieramas_gnn.policy.gnn import HieraPolicy
     from hieramas_gnn.policy.graph import GraphBuilder
 
     pc = cfg.policy
@@ -63,30 +63,38 @@ def build_policy(cfg: Any, roles: Sequence[Any], models: Sequence[Any], question
     embedder = F.CachedEmbedder(inner, pc.embed_cache)
     domains = sorted({q.meta.get("domain") for q in questions if q.meta.get("domain")}) if pc.query_domains else []
     builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains), roles, models)
-    arch = from_dict(PolicyConfig, pc.options, "policy.options")
-    try:
-        arch.validate()
-    except ValueError as exc:
-        raise ConfigError(f"policy.options: {exc}") from None
-    torch.manual_seed(cfg.run.seed)  # the one seeding point of the initial weights
-    return HieraPolicy(arch, builder.dims).to(cfg.run.device), builder
+    torch.manual_seed(cfg.run.seed_for("policy_init"))  # the one seeding point of the initial weights
+    return HieraPolicy(pc.arch, builder.dims).to(cfg.run.device), builder
 
 
 def client_settings(cfg: Any) -> dict[str, Any]:
-    """The client and cache settings of the config, as plain values."""
-    options = dict(cfg.client.options)
-    options.setdefault("budget_usd", cfg.client.budget_usd)
+    """The client, backend and cache settings of the config, as plain values."""
+    import dataclasses
+
+    options = dataclasses.asdict(cfg.client)
+    options.pop("max_in_flight")  # the runner's bound, not the client's
+    options["seed"] = cfg.run.seed
     return {"cache_path": None if cfg.cache.mode == "off" else cfg.cache.path,
-            "cache_mode": cfg.cache.mode, "options": options}
+            "cache_mode": cfg.cache.mode, "options": options, "backend": dataclasses.asdict(cfg.backend)}
 
 
 def make_client(settings: dict[str, Any], pool: Any) -> Any:
     """The LLM client (behind the rollout cache) for these `client_settings`."""
+    import dataclasses
+
     from hieramas_gnn.llm.cache import RolloutCache
     from hieramas_gnn.llm.client import ClientConfig, LLMClient
 
     cache = RolloutCache(settings["cache_path"], settings["cache_mode"])
-    return LLMClient(pool, cache, from_dict(ClientConfig, settings["options"], "client.options"))
+    options = dict(settings["options"])
+    if "backend" in settings and "backend" in {f.name for f in dataclasses.fields(ClientConfig)}:
+        options["backend"] = settings["backend"]  # the offline backends' settings (cache key)
+    elif "backend" in settings:  # TEMPORARY bridge until the client takes the settings per call
+        import os
+
+        sim = settings["backend"]["sim"]
+        os.environ["HIERAMAS_SIM_LATENCY"] = {"fixed": str(sim["fixed_latency_ms"])}.get(sim["latency"], sim["latency"])
+    return LLMClient(pool, cache, from_dict(ClientConfig, options, "client"))
 
 
 def build_setup(cfg: Any, client: Any = None):

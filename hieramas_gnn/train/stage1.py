@@ -12,8 +12,8 @@ clipping. Failed episodes are masked out and counted: `train/failed` (episodes o
 `train/failure_reasons` ({reason: count}, also logged as a warning) so a failing backend is
 visible in the metrics and on the console.
 
-Every `val_every` steps the greedy selector is run on the validation queries (a fixed DAG per
-query) and the policy with the best validation reward is kept (`best.pt`). Every
+Every `val_every` steps the validation queries are answered by the designs the one choice
+function (`policy/choose.py`, route `random`: no topology is learned yet) picks, and the policy with the best validation reward is kept (`best.pt`). Every
 `checkpoint_every` steps `checkpoint.pt` stores policy, optimizer, step, baseline state and both
 RNG states, so a run restarted on the same run folder continues where it stopped (every LLM call
 it already paid for is in the rollout cache).
@@ -79,18 +79,6 @@ def dag_pool(n_roles: int, size: int, density: float, rng: np.random.Generator,
     return [random_dag(n_roles, density, rng) for _ in range(size)]
 
 
-def greedy_selector(policy: Any, builder: Any, decision: str, dag: Edges = ()) -> Callable:
-    """questions -> greedy designs on `dag` (the frozen selector stage 2 builds on)."""
-
-    @torch.no_grad()
-    def select(questions: Sequence[Any]) -> list[Design]:
-        dags = [tuple(dag)] * len(questions)
-        batch = builder.batch(list(questions), dags)
-        return sample(policy, batch, decision=decision, mode="mixture", dags=dags, greedy=True).designs
-
-    return select
-
-
 # --------------------------------------------------------------------------------- rewards
 
 def effective_rewards(traces: Sequence[Any], designs: Sequence[Design], n_max: int, rc: Any):
@@ -136,11 +124,10 @@ class Stage1Trainer:
         self.cfg, self.setup, self.tracker = cfg, setup, tracker
         s1 = cfg.stage1
         self.opt = torch.optim.Adam(setup.policy.parameters(), lr=s1.lr, weight_decay=s1.weight_decay)
-        self.gen = torch.Generator().manual_seed(cfg.run.seed)
-        self.rng = np.random.default_rng(cfg.run.seed)
+        self.gen = torch.Generator().manual_seed(cfg.run.seed_for("stage1"))
+        self.rng = np.random.default_rng(cfg.run.seed_for("stage1"))
         self.n_roles = len(setup.builder.role_names)
         self.dags = dag_pool(self.n_roles, s1.dag_pool_size, s1.dag_density, self.rng, s1.topologies)
-        self.val_dags = [self.dags[i % len(self.dags)] for i in range(len(setup.val))]
         self.moving = credit.MovingAverageBaseline(cfg.credit.momentum)
         self.step = 0
         self.best = (float("-inf"), -1)
@@ -163,7 +150,6 @@ class Stage1Trainer:
         self.rng.bit_generator.state = state["numpy_rng"]
         self.moving.load_state_dict(state["moving_average"])
         self.dags = [tuple(tuple(e) for e in d) for d in state["dags"]]
-        self.val_dags = [self.dags[i % len(self.dags)] for i in range(len(self.setup.val))]
 
     def save(self, name: str) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -242,11 +228,15 @@ class Stage1Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        setup, rc = self.setup, self.cfg.reward
-        setup.policy.eval()
-        batch = setup.builder.batch(list(setup.val), self.val_dags)
-        designs = sample(setup.policy, batch, decision=setup.decision, mode="mixture",
-                         dags=self.val_dags, greedy=True).designs
+        """Validation reward of the designs the choice function picks before any topology is
+        learned (route `random`: the greedy mixtures on one per-query candidate DAG)."""
+        from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+
+        setup, rc, tc = self.setup, self.cfg.reward, self.cfg.topology
+        settings = ChoiceSettings(route="random", decision=setup.decision, n_candidates=tc.n_candidates,
+                                  density_min=tc.density_min, density_max=tc.density_max,
+                                  seed=self.cfg.run.seed_for("choice"))
+        designs = DesignChooser(setup.policy, setup.builder, settings).designs(setup.val)
         traces = setup.runner.run(list(zip(designs, setup.val)))
         x, _, system = effective_rewards(traces, designs, len(self.setup.builder.role_names), rc)
         ok = ~x.failed

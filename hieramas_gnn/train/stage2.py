@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hieramas_gnn.config import ClassifierConfig
 from hieramas_gnn.mas import topologies
 from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.tasks.base import Question
@@ -45,66 +46,41 @@ ProposeFn = Callable[[Question], list[Edges]]  # query -> candidate DAGs
 
 
 @dataclass
-class Stage2Config:
-    """Stage-2 knobs (one field per knob; every field is read below)."""
+class Stage2Config(ClassifierConfig):
+    """Stage-2 knobs: the `topology.classifier` section plus the candidate generator's settings
+    (`topology.n_candidates`, `density_min`, `density_max`) and the seed of its stream."""
 
     n_candidates: int = 8
     """K: candidate DAGs run per training query (and scored per query at inference)."""
-    samples: int = 1
-    """Independent runs of each (query, candidate) (`sample_index` 0..samples-1); labels compare
-    mean rewards. One run labels a topology by a single coin flip of its correctness; several
-    make far more queries informative (the candidates of a query rarely all tie in expectation)."""
-    resample: str = "all"
-    """Which queries get runs 2..samples: `all`, or `informative` — only those whose first run
-    already separates the candidates (their label spread >= min_spread). On a task where most
-    queries are answered alike by every topology, `informative` spends the extra runs where the
-    labels are, at the price of a selection bias in the first run (a lucky split is kept)."""
     density_min: float = 0.0
     """Lower end of the extra-edge density drawn per candidate (0 = spanning tree only)."""
     density_max: float = 1.0
     """Upper end of that density (1 = every forward pair of the order is an edge)."""
-    proposal: str = "random"
-    """Where candidates come from: `random` (HieraMAS generator) or `edge_head` (policy samples)."""
-    label_rule: str = "median"
-    """`median`: good = reward above the query's median; `accuracy`: mean correctness above the
-    query's median (cost ignored); `correct_cheap`: correct and cheap."""
-    min_spread: float = 0.05
-    """A query whose candidates' rewards (mean correctness under `accuracy`) span less than this
-    is dropped: its labels would only rank negligible differences and drown the topology signal."""
-    epochs: int = 60
-    """Maximum passes over the training rollouts."""
-    batch_size: int = 64
-    """Rollouts per gradient step."""
-    lr: float = 3e-3
-    """Adam learning rate of the graph-score head."""
-    weight_decay: float = 1e-4
-    """Adam weight decay."""
-    patience: int = 10
-    """Epochs without a better validation per-query ROC-AUC before stopping."""
-    val_fraction: float = 0.25
-    """Fraction of training queries held out for early stopping."""
     seed: int = 0
     """Seed of the candidate generator, the split and the minibatch order."""
 
     def __post_init__(self) -> None:
         from hieramas_gnn.errors import ConfigError
 
+        problems = [f"stage2.{name} {message}" for name, message in self.check()]
         if self.n_candidates < 2:
-            raise ConfigError(f"stage2.n_candidates must be >= 2, got {self.n_candidates}")
-        if self.samples < 1:
-            raise ConfigError(f"stage2.samples must be >= 1, got {self.samples}")
-        if self.resample not in ("all", "informative"):
-            raise ConfigError(f"stage2.resample must be all|informative, got {self.resample!r}")
+            problems.append(f"stage2.n_candidates must be >= 2, got {self.n_candidates}")
         if not 0.0 <= self.density_min <= self.density_max <= 1.0:
-            raise ConfigError("stage2.density_min/density_max must satisfy 0 <= min <= max <= 1")
-        if self.proposal not in ("random", "edge_head"):
-            raise ConfigError(f"stage2.proposal must be random|edge_head, got {self.proposal!r}")
-        if self.label_rule not in LABEL_RULES:
-            raise ConfigError(f"stage2.label_rule must be {'|'.join(LABEL_RULES)}, got {self.label_rule!r}")
-        if self.min_spread < 0.0:
-            raise ConfigError(f"stage2.min_spread must be >= 0, got {self.min_spread}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(f"stage2.val_fraction must be in (0, 1), got {self.val_fraction}")
+            problems.append("stage2.density_min/density_max must satisfy 0 <= min <= max <= 1")
+        for name, allowed in (("resample", ("all", "informative")), ("proposal", ("random", "edge_head")),
+                              ("label_rule", LABEL_RULES)):
+            if getattr(self, name) not in allowed:
+                problems.append(f"stage2.{name} must be {'|'.join(allowed)}, got {getattr(self, name)!r}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @classmethod
+    def from_topology(cls, topo, seed: int) -> Stage2Config:
+        """From the run config's `topology` section and the `stage2` seed stream."""
+        from dataclasses import asdict
+
+        return cls(**asdict(topo.classifier), n_candidates=topo.n_candidates, density_min=topo.density_min,
+                   density_max=topo.density_max, seed=seed)
 
 
 # ---------------------------------------------------------------- candidate DAGs (HieraMAS)
@@ -118,16 +94,7 @@ def random_dag(n: int, rng: np.random.Generator, density: float) -> Edges:
 
 def candidate_dags(n: int, k: int, rng: np.random.Generator, cfg: Stage2Config) -> list[Edges]:
     """`k` distinct random DAGs (fewer only when `n` admits fewer distinct connected DAGs)."""
-    out: list[Edges] = []
-    seen: set[Edges] = set()
-    for _ in range(50 * k):
-        dag = random_dag(n, rng, float(rng.uniform(cfg.density_min, cfg.density_max)))
-        if dag not in seen:
-            seen.add(dag)
-            out.append(dag)
-            if len(out) == k:
-                break
-    return out
+    return topologies.candidate_dags(n, k, rng, cfg.density_min, cfg.density_max)
 
 
 def with_edges(template: Design, edges: Edges) -> Design:
@@ -333,7 +300,7 @@ def score_all(scorer: GraphScorer, data: Sequence[QueryRollouts]) -> list[list[f
 def split_queries(data: Sequence[QueryRollouts], cfg: Stage2Config) -> tuple[list, list]:
     """Informative queries split into train / validation (at least one of each when possible)."""
     useful = [qr for qr in data if qr.informative]
-    rng = np.random.default_rng(cfg.seed + 1)
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1])  # not the candidates' stream
     idx = rng.permutation(len(useful))
     n_val = max(1, int(round(cfg.val_fraction * len(useful)))) if len(useful) >= 2 else 0
     return [useful[i] for i in idx[n_val:]], [useful[i] for i in idx[:n_val]]

@@ -1,0 +1,192 @@
+"""One experiment = `hieramas train` per seed + `hieramas eval` of each exported bundle next to
+baselines + a report with paired claims. `hieramas demo` is this on `experiments/configs/demo.yaml`
+(or `demo_quick.yaml`); the experiments under `experiments/` call the same functions.
+
+- `seed_config(config, out, seed, overrides)`: the run config of one seed, with the run folder,
+  rollout cache and embedding cache under `out`.
+- `evaluate_bundle(bundle, questions, runner, runs, reward, control=True)`: loads the bundle as a
+  user would (`export.load_chooser`), so what is evaluated is what ships; rows for `hieramas`
+  and (when the bundle learned a topology) `hieramas-random-dag`: the same mixtures on one of
+  the same K candidate DAGs drawn at random (the route `random` of the same choice function).
+- `run_experiment(...)`: everything above over seeds, plus baselines and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from hieramas_gnn.eval import stats
+from hieramas_gnn.eval.evaluate import aggregate_seeds
+from hieramas_gnn.mas.runner import ExecutorRunner, per_query_mean, run_repeated, summarize
+from hieramas_gnn.paths import REPO_ROOT
+
+CONFIGS = REPO_ROOT / "experiments" / "configs"
+DEMO_CONFIG, DEMO_QUICK = CONFIGS / "demo.yaml", CONFIGS / "demo_quick.yaml"
+DEFAULT_BASELINES = ("single", "moa", "random", "chain", "complete", "vote")
+
+
+def seed_config(config: str | Path, out: str | Path, seed: int, overrides: Sequence[str] = ()):
+    """The config of one seed: run folder `out/runs/seed<seed>`, cache and embeddings in `out/cache`."""
+    from hieramas_gnn.config import load_config
+
+    out = Path(out)
+    return load_config(config, [f"run.seed={seed}", f"run.out_dir={out / 'runs' / f'seed{seed}'}",
+                                f"cache.path={out / 'cache' / 'rollouts.sqlite'}",
+                                f"policy.embed_cache={out / 'cache' / 'embeddings'}", *overrides])
+
+
+def per_query_vectors(traces: Sequence[Any], runs: int, reward: Callable | None = None) -> dict[str, np.ndarray]:
+    """{"correct": [Q], "reward": [Q]}: per query, the mean over `runs` (traces run-major)."""
+    out = {"correct": np.array(per_query_mean([float(bool(t.correct) and not t.failed) for t in traces], runs))}
+    if reward is not None:
+        out["reward"] = np.array(per_query_mean([float(reward(t)) for t in traces], runs))
+    return out
+
+
+def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, runs: int = 1,
+                    reward: Callable | None = None, *, pool: Any = None, embed_cache: str | None = None,
+                    control: bool = True) -> tuple[list[dict], dict, Any]:
+    """(rows, per-query vectors by method, the first chosen design) of a bundle on `questions`."""
+    from hieramas_gnn.export import load_chooser
+
+    chooser, _ = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
+    methods = [("hieramas", chooser)]
+    if control and chooser.settings.route != "random":
+        methods.append(("hieramas-random-dag", chooser.with_route("random")))
+    rows, per_query, first = [], {}, None
+    for method, ch in methods:
+        designs = ch.designs(questions)
+        first = first or designs[0]
+        traces = run_repeated(runner, designs, questions, runs)
+        rows.append({**summarize(method, traces), "n": len(questions), "runs": runs})
+        per_query[method] = per_query_vectors(traces, runs, reward)
+    return rows, per_query, first
+
+
+def claims(rows: Sequence[dict], n: int, per_query: dict | None = None) -> list[str]:
+    """The claims checked on the aggregated rows (mean over seeds) of `n` held-out queries, paired
+    over queries where per-query vectors exist (`eval/stats.py`)."""
+    by = {r["method"]: r for r in rows}
+    h, per_query = by["hieramas"], per_query or {}
+
+    def judge(other: str, key: str = "correct") -> str:
+        a, b = per_query.get("hieramas", {}).get(key), per_query.get(other, {}).get(key)
+        if a is not None and b is not None:
+            g = stats.paired_gap(a, b)
+            return stats.verdict(g.gap, g.band)
+        p1, p2 = h["accuracy"], by[other]["accuracy"]
+        return stats.verdict(p1 - p2, stats.unpaired_band(p1, p2, n), "2 SE")
+
+    singles = [r for r in rows if r["method"].startswith("single:")]
+    lines = []
+    if singles:
+        best = max(singles, key=lambda r: r["accuracy"])
+        lines.append(f"- vs best single model on the test questions ({best['method']}, acc {best['accuracy']:.3f}): "
+                     f"{judge(best['method'])} (hieramas acc {h['accuracy']:.3f})")
+    for name in ("vote", "moa", "random", "hieramas-random-dag"):
+        if name in by:
+            lines.append(f"- vs {name} (acc {by[name]['accuracy']:.3f}, ${by[name]['cost_usd']:.2e}/query): {judge(name)}")
+    for name in ("random", "hieramas-random-dag"):
+        if name in by and "reward" in per_query.get(name, {}) and "reward" in per_query.get("hieramas", {}):
+            mine, theirs = float(np.mean(per_query["hieramas"]["reward"])), float(np.mean(per_query[name]["reward"]))
+            lines.append(f"- on the cost-aware reward, vs {name} ({theirs:.3f}; hieramas {mine:.3f}): {judge(name, 'reward')}")
+    if "moa" in by:
+        lower = h["cost_usd"] < by["moa"]["cost_usd"]
+        lines.append(f"- cost vs Mixture-of-Agents (${by['moa']['cost_usd']:.2e}/query): hieramas "
+                     f"${h['cost_usd']:.2e}/query, {'LOWER' if lower else 'NOT lower'}")
+    return lines
+
+
+@dataclass
+class ExperimentResult:
+    rows: list[dict]
+    claims: list[str]
+    meta: dict[str, Any]
+    per_query: dict = field(default_factory=dict)
+
+
+def fair_anchor(run_dir: Path) -> str | None:
+    """The most accurate single model on train + val (ties: cheaper), from the pipeline's
+    `decision.json`: the synthesizer / decision model of the MoA and fixed-topology baselines."""
+    path = Path(run_dir) / "decision.json"
+    if not path.exists():
+        return None
+    rows = json.loads(path.read_text()).get("rows") or []
+    return max(rows, key=lambda r: (r["accuracy"], -r["cost_usd"], r["model"]))["model"] if rows else None
+
+
+def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
+                  reward: Callable | None = None) -> tuple[list[dict], dict]:
+    """The `hieramas baselines` rows on `questions` (and their per-query vectors)."""
+    import asyncio
+
+    from hieramas_gnn.eval import baselines as B
+    from hieramas_gnn.train.setup import load_models, load_questions, load_roles
+
+    task = load_questions(cfg)[3]
+    roleset, _ = load_roles(cfg, task)
+    pool, _ = load_models(cfg)
+    bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=cfg.run.seed_for("eval"), anchor=anchor))
+    traces = asyncio.run(B.run_baselines(bl, B.expand_methods(list(methods), pool.names), questions, client,
+                                         max_in_flight=cfg.client.max_in_flight))
+    return B.result_rows(traces), {m: per_query_vectors(ts, 1, reward) for m, ts in traces.items()}
+
+
+def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_runs: int = 1,
+                   baselines: Sequence[str] = DEFAULT_BASELINES, overrides: Sequence[str] = (),
+                   title: str = "hieramas experiment", log: Callable[[str], None] = print) -> ExperimentResult:
+    """Train `seeds` policies on `config` (resumable), evaluate each exported bundle on the held-out
+    questions next to the baselines, write `report.md`, `results.json`, plots into `out`."""
+    from hieramas_gnn.eval import report
+    from hieramas_gnn.train.pipeline import reward_fn, train_pipeline
+    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, load_roles, make_client
+
+    start, out = time.perf_counter(), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg0 = seed_config(config, out, 0, overrides)
+    pool, _ = load_models(cfg0)
+    client = make_client(client_settings(cfg0), pool)
+    _, _, test, task = load_questions(cfg0)
+    roleset, _ = load_roles(cfg0, task)
+    runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
+    per_seed, infos, learned, first, base_rows, base_pq = [], [], [], None, [], {}
+    for seed in range(seeds):
+        cfg = seed_config(config, out, seed, overrides)
+        t0 = time.perf_counter()
+        res = train_pipeline(cfg, client=client)
+        t1 = time.perf_counter()
+        if seed == 0 and baselines:
+            base_rows, base_pq = run_baselines(cfg, client, test, baselines, fair_anchor(cfg.run.dir), reward_fn(cfg))
+        rows, pq, design = evaluate_bundle(res.bundle, test, runner, eval_runs, reward_fn(cfg), pool=pool,
+                                           embed_cache=cfg.policy.embed_cache)
+        first = first or design
+        learned.append(pq)
+        per_seed.append(rows + base_rows)
+        infos.append({"seed": seed, "decision": res.setup.decision, "route": res.topology.route,
+                      "stage1_best_val_reward": res.stage1.best_val_reward, **res.topology.summary,
+                      "topology_rollouts": res.topology.rollouts, "train_s": round(t1 - t0, 1),
+                      "eval_s": round(time.perf_counter() - t1, 1)})
+        log(f"seed {seed}: {rows[0]['accuracy']:.3f} acc, ${rows[0]['cost_usd']:.2e}/query "
+            f"(train {t1 - t0:.0f}s, eval {time.perf_counter() - t1:.0f}s)")
+    rows = aggregate_seeds(per_seed)
+    for r in rows:
+        r["runs"] = eval_runs if r["method"] in learned[0] else 1
+    per_query = {**base_pq, **{m: {k: np.mean([pq[m][k] for pq in learned], axis=0) for k in learned[0][m]}
+                               for m in learned[0]}}
+    wall = time.perf_counter() - start
+    backend = "+".join(dict.fromkeys(m.provider or m.litellm_model for m in pool.models))
+    meta = {"task": cfg0.task.name, "backend": backend, "n": len(test), "pool": cfg0.pool.name, "config": str(config),
+            "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs, "wall_s": round(wall, 1),
+            "reward": f"{cfg0.reward.shape}, lambda={cfg0.reward.cost_lambda}",
+            "topology": cfg0.topology.method, "per_seed": infos}
+    found = claims(rows, len(test), per_query)
+    report.write_report(out, rows, meta=meta, design=first, title=title,
+                        sections=[("Claims (mean over seeds)", "\n".join(found)),
+                                  ("Per seed", "\n".join(f"- {i}" for i in infos))])
+    return ExperimentResult(rows, found, meta, per_query)

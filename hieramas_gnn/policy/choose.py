@@ -1,0 +1,143 @@
+"""The one way a design is chosen for a query: training validation, `eval`, `run`, `serve`, the
+demo and the experiments all call `DesignChooser.designs` (what is served is what was measured).
+
+A `ChoiceSettings` (stored in every policy bundle) names the topology route that was trained:
+
+- `classifier` (HieraMAS stage 2): per query, K candidate DAGs drawn from a generator seeded by
+  (settings.seed, the query text); the stage-1 mixtures conditioned on each DAG (greedy); the
+  graph-score head scores the K designs and the best one runs.
+- `edges` (the design card's route): the edge head's most likely DAG (greedy order, edges with
+  p > 1/2), then the greedy mixtures conditioned on it.
+- `random`: the `classifier` candidates, one picked by the same per-query generator (the control
+  with no topology learning; also what a bundle whose topology head was never trained uses, so
+  an untrained head never decides anything).
+
+Every query is decided on its own (its K candidates form one batch), so the choice does not
+depend on which other queries are in the batch or in which order they come: `eval` over 512
+queries, `run` on one and `serve` on one HTTP request choose the identical design.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from hieramas_gnn.mas import topologies
+from hieramas_gnn.mas.design import Design
+from hieramas_gnn.policy.graph import dag_edge_index
+from hieramas_gnn.policy.sample import sample
+
+ROUTES = ("classifier", "edges", "random")
+Edges = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class ChoiceSettings:
+    """How a bundle chooses designs (recorded in its manifest)."""
+
+    route: str
+    """`classifier`, `edges` or `random` (see the module docstring)."""
+    decision: str
+    """The decision model (reads the sinks, gives the final answer)."""
+    n_candidates: int = 8
+    """K: candidate DAGs per query (`classifier`, `random`)."""
+    density_min: float = 0.0
+    """Lower end of the candidates' extra-edge density."""
+    density_max: float = 1.0
+    """Upper end of the candidates' extra-edge density."""
+    seed: int = 0
+    """Seed of the per-query candidate generator."""
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise ValueError(f"choice route must be one of {ROUTES}, got {self.route!r}")
+        if self.n_candidates < 1:
+            raise ValueError(f"choice n_candidates must be >= 1, got {self.n_candidates}")
+        if not 0.0 <= self.density_min <= self.density_max <= 1.0:
+            raise ValueError("choice density_min/density_max must satisfy 0 <= min <= max <= 1")
+        if not self.decision:
+            raise ValueError("choice decision model must be named")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChoiceSettings:
+        return cls(**data)
+
+
+def query_text(q: Any) -> str:
+    """The text of a query given as a `Question`, a `(text, meta)` pair or a plain string."""
+    if isinstance(q, str):
+        return q
+    if isinstance(q, tuple):
+        return str(q[0])
+    return str(q.text)
+
+
+def query_rng(seed: int, q: Any) -> np.random.Generator:
+    """A generator that depends only on (seed, the query's text)."""
+    digest = hashlib.sha256(query_text(q).encode("utf-8")).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+class DesignChooser:
+    """`designs(queries) -> [Design]`: the choice rule of `settings` over `policy` + `builder`."""
+
+    def __init__(self, policy: Any, builder: Any, settings: ChoiceSettings) -> None:
+        self.policy, self.builder, self.settings = policy, builder, settings
+        self.n_roles = len(builder.role_names)
+
+    def candidates(self, q: Any) -> tuple[list[Edges], int]:
+        """The K candidate DAGs of one query and the index the `random` route runs (both drawn
+        from the query's own generator: the same in every process for the same text)."""
+        s = self.settings
+        rng = query_rng(s.seed, q)
+        dags = topologies.candidate_dags(self.n_roles, s.n_candidates, rng, s.density_min, s.density_max)
+        return dags, int(rng.integers(len(dags)))
+
+    @torch.no_grad()
+    def mixtures_on(self, q: Any, dags: Sequence[Edges]) -> list[Design]:
+        """The greedy stage-1 mixtures of one query conditioned on each DAG."""
+        batch = self.builder.batch([q] * len(dags), [tuple(d) for d in dags])
+        return sample(self.policy, batch, decision=self.settings.decision, mode="mixture",
+                      dags=list(dags), greedy=True).designs
+
+    @torch.no_grad()
+    def score(self, q: Any, designs: Sequence[Design]) -> torch.Tensor:
+        """Graph-score logits of one query's designs. Shapes: -> [K]."""
+        batch = self.builder.batch([q] * len(designs), [d.edges for d in designs])
+        return self.policy.graph_logits(batch, dag_edge_index(batch, [d.edges for d in designs]))
+
+    @torch.no_grad()
+    def design(self, q: Any) -> Design:
+        """The design for one query."""
+        route = self.settings.route
+        if route == "edges":
+            batch = self.builder.batch([q])
+            return sample(self.policy, batch, decision=self.settings.decision, mode="dag", greedy=True).designs[0]
+        dags, pick = self.candidates(q)
+        if route == "random":
+            return self.mixtures_on(q, [dags[pick]])[0]
+        cands = self.mixtures_on(q, dags)
+        return cands[int(torch.argmax(self.score(q, cands)))]
+
+    def designs(self, queries: Sequence[Any]) -> list[Design]:
+        """One design per query (each decided on its own; see the module docstring)."""
+        was_training = self.policy.training
+        self.policy.eval()
+        try:
+            return [self.design(q) for q in queries]
+        finally:
+            self.policy.train(was_training)
+
+    def with_route(self, route: str) -> DesignChooser:
+        """The same policy and candidates under another route (e.g. the `random` control)."""
+        from dataclasses import replace
+
+        return DesignChooser(self.policy, self.builder, replace(self.settings, route=route))

@@ -1,0 +1,156 @@
+"""The whole method as one resumable pipeline: stage 1 (mixtures) -> topology -> export.
+
+`train_pipeline(cfg)` is what `hieramas train --config FILE` runs (and the demo and the
+experiments call). Every phase leaves its state in the run folder, and re-running the same
+command continues where it stopped; every LLM call already paid for is in the rollout cache, so
+nothing is paid twice:
+
+1. **Decision model**: `pool.decision`, or the pool model with the best single-model reward on
+   training + validation queries (`mas.single.best_single_model`), recorded in `decision.json`.
+2. **Stage 1** (`train/stage1.py`): REINFORCE on the mixtures over random DAGs; `checkpoint.pt`
+   every few steps, the best-validation weights in `best.pt`.
+3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/stage2.py`):
+   candidate DAGs, labels from rollouts, the graph-score head; or `edges` — the edge head with
+   REINFORCE (`train/edges.py`, resumable from `edges_checkpoint.pt`). The trained head's weights
+   and the route go to `topology.pt` / `topology.json`. A route whose head ended up untrained
+   (e.g. no candidate ever changed an answer) is recorded as `random`, so an untrained head
+   never chooses anything.
+4. **Export**: the bundle `policy/` (weights, manifest with the `ChoiceSettings`), also logged
+   as a wandb artifact.
+
+Validation and every later use choose designs through `policy.choose.DesignChooser` built from
+the recorded `ChoiceSettings` (`chooser(...)`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+from hieramas_gnn.train import stage2
+from hieramas_gnn.train.edges import EdgesTrainer
+from hieramas_gnn.train.rewards import shape_reward_scalar
+from hieramas_gnn.train.stage1 import Stage1Result, train_stage1
+
+STAGE2_AXIS = "stage2/epoch"
+
+
+@dataclass
+class TopologyResult:
+    """What the topology phase produced (also written to `topology.json`)."""
+
+    method: str
+    route: str
+    trained: bool
+    rollouts: int
+    summary: dict[str, Any]
+
+
+@dataclass
+class PipelineResult:
+    setup: Any
+    chooser: DesignChooser
+    stage1: Stage1Result
+    topology: TopologyResult
+    bundle: Path
+
+
+def reward_fn(cfg: Any):
+    """Trace -> cost-aware system reward under the config's reward shape."""
+    rc = cfg.reward
+    return lambda t: shape_reward_scalar(bool(t.correct), float(t.cost_usd), rc.shape, rc.cost_lambda)
+
+
+def choice_settings(cfg: Any, route: str, decision: str) -> ChoiceSettings:
+    tc = cfg.topology
+    return ChoiceSettings(route=route, decision=decision, n_candidates=tc.n_candidates,
+                          density_min=tc.density_min, density_max=tc.density_max,
+                          seed=cfg.run.seed_for("choice"))
+
+
+def resolve_decision(cfg: Any, setup: Any) -> str:
+    """The configured decision model, or the best single model on train + val (recorded)."""
+    from hieramas_gnn.mas.single import best_single_model
+
+    if cfg.pool.decision:
+        return cfg.pool.decision
+    path = Path(cfg.run.dir) / "decision.json"
+    if path.exists():
+        return json.loads(path.read_text())["decision"]
+    rc = cfg.reward
+    name, rows = best_single_model(setup.runner, setup.runner.roleset, setup.builder.llm_names,
+                                   [*setup.train, *setup.val],
+                                   lambda ok, cost: shape_reward_scalar(ok, cost, rc.shape, rc.cost_lambda))
+    _write_json(path, {"decision": name, "rule": "best single-model reward on train + val", "rows": rows})
+    return name
+
+
+def fit_topology(cfg: Any, setup: Any, tracker: Any) -> TopologyResult:
+    """Train the configured topology route (or reload it when `topology.json` says it is done)."""
+    run_dir = Path(cfg.run.dir)
+    done, state = run_dir / "topology.json", run_dir / "topology.pt"
+    method, policy = cfg.topology.method, setup.policy
+    head = policy.score_head if method == "classifier" else policy.edge_head
+    if done.exists() and state.exists():
+        head.load_state_dict(torch.load(state, weights_only=False))
+        return TopologyResult(**json.loads(done.read_text()))
+    before = setup.runner.rollouts
+    if method == "classifier":
+        s2cfg = stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
+        select = stage2.policy_selector(policy, setup.builder, setup.decision)
+        scorer = stage2.PolicyGraphScorer(policy, setup.builder)
+        res, _ = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
+                                   len(setup.builder.role_names), s2cfg,
+                                   log=lambda m, e: tracker.log(m, e, axis=STAGE2_AXIS), decision=setup.decision)
+        trained = res.best_epoch >= 0
+        summary = {"best_val_auc": res.best_val_auc, "best_epoch": res.best_epoch,
+                   "train_rollouts": res.n_train_rollouts, "train_queries": res.n_train_queries}
+    else:
+        trainer = EdgesTrainer(cfg.topology.edges, cfg.reward, setup, choice_settings(cfg, "edges", setup.decision),
+                               cfg.run.seed_for("edges"), run_dir, log=tracker.log)
+        trainer.maybe_resume()
+        res = trainer.run()
+        trained = res.step > 0
+        summary = {"best_val_reward": res.best_val_reward, "best_step": res.best_step, "steps": res.step}
+    result = TopologyResult(method=method, route=method if trained else "random", trained=trained,
+                            rollouts=setup.runner.rollouts - before, summary=summary)
+    torch.save(head.state_dict(), state)
+    _write_json(done, result.__dict__)
+    return result
+
+
+def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
+    """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder)."""
+    from hieramas_gnn.config_io import dump_yaml
+    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.paths import ensure_offline_defaults
+    from hieramas_gnn.tracking import Tracker
+    from hieramas_gnn.train.setup import build_setup
+
+    ensure_offline_defaults()
+    run_dir = Path(cfg.run.dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_yaml(cfg, run_dir / "config.yaml")
+    setup = build_setup(cfg, client=client)
+    setup.decision = resolve_decision(cfg, setup)
+    with Tracker(cfg) as tracker:
+        s1 = train_stage1(cfg, setup, tracker)
+        topo = fit_topology(cfg, setup, tracker)
+        settings = choice_settings(cfg, topo.route, setup.decision)
+        bundle = export_policy(setup.policy, run_dir / "policy", builder=setup.builder, decision=setup.decision,
+                               pool_name=cfg.pool.name, choice=settings, family=setup.runner.roleset.family,
+                               extra={"run": str(run_dir), "seed": cfg.run.seed, "topology": topo.__dict__,
+                                      "stage1": {"best_val_reward": s1.best_val_reward, "best_step": s1.best_step}})
+        tracker.log_bundle(bundle)
+    return PipelineResult(setup, DesignChooser(setup.policy, setup.builder, settings), s1, topo, bundle)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    tmp.replace(path)
