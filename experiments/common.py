@@ -1,10 +1,9 @@
-"""Set-up shared by the topology experiments: the demo's configuration, client and decision model
+"""Set-up shared by the topology experiments, built on the library (never on `commands`): the
+demo's configuration with overrides, one client and rollout cache for every seed
 (`demo_runs`), and a trained, frozen stage-1 selector per seed (`train_selector`)."""
 
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,51 +11,51 @@ from typing import Any
 
 @dataclass
 class DemoRuns:
-    """The demo's settings with `overrides`, one client (and rollout cache) for every seed, the
-    decision model fixed by the demo's rule, and the held-out queries."""
+    """The demo's settings with `overrides`, one client (and rollout cache) for every seed, and the
+    held-out queries."""
 
     out: Path
-    ns: argparse.Namespace
+    config_path: Path
+    overrides: list[str]
     client: Any
     cfg0: Any
     test: list
 
     def config(self, seed: int):
-        from hieramas_gnn.commands import demo
+        from hieramas_gnn.eval.experiment import seed_config
 
-        return demo.demo_config(self.out, seed, self.ns)
+        return seed_config(self.config_path, self.out, seed, self.overrides)
 
 
 def demo_runs(out: str | Path, overrides: list[str], *, quick: bool = False, pool: str | None = None) -> DemoRuns:
-    """Offline defaults, no awaited sim latency (as in the demo), the client, the decision pick."""
-    from hieramas_gnn.commands import demo
+    """Offline defaults, the demo config (`--quick`: demo_quick.yaml), the client, the test queries."""
+    from hieramas_gnn.eval.experiment import DEMO_CONFIG, DEMO_QUICK, seed_config
     from hieramas_gnn.paths import ensure_offline_defaults
     from hieramas_gnn.train.setup import client_settings, load_models, load_questions, make_client
 
     ensure_offline_defaults()
-    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
     out = Path(out)
-    ns = argparse.Namespace(quick=quick, pool=pool or demo.DEFAULT_POOL, wandb="disabled", overrides=list(overrides))
-    cfg0 = demo.demo_config(out, 0, ns)
+    config = DEMO_QUICK if quick else DEMO_CONFIG
+    overrides = ["tracking.wandb=disabled", *([f"pool.name={pool}"] if pool else []), *overrides]
+    cfg0 = seed_config(config, out, 0, overrides)
     client = make_client(client_settings(cfg0), load_models(cfg0)[0])
-    if cfg0.pool.decision is None:  # the demo's rule, so a demo run folder's stage-1 runs are reused
-        ns.overrides = [*ns.overrides, f"pool.decision={demo.pick_decision(cfg0, client)[0]}"]
-        cfg0 = demo.demo_config(out, 0, ns)
     _, _, test, _ = load_questions(cfg0)
-    return DemoRuns(out, ns, client, cfg0, test)
+    return DemoRuns(out, config, overrides, client, cfg0, test)
 
 
 def train_selector(cfg, client) -> tuple[Any, Any, Any]:
     """(setup, the frozen stage-1 selector as a `stage2.DesignFn`, `Stage2Config`) for one seed;
-    stage 1 resumes from (or reuses) the run folder of `cfg`."""
-    from hieramas_gnn.config_io import from_dict
+    the decision model and stage 1 resume from (or reuse) the run folder of `cfg`."""
     from hieramas_gnn.tracking import Tracker
     from hieramas_gnn.train import stage2
+    from hieramas_gnn.train.pipeline import resolve_decision
     from hieramas_gnn.train.setup import build_setup
     from hieramas_gnn.train.stage1 import train_stage1
 
+    Path(cfg.run.dir).mkdir(parents=True, exist_ok=True)
     setup = build_setup(cfg, client=client)
+    setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
         train_stage1(cfg, setup, tracker)
     select = stage2.policy_selector(setup.policy, setup.builder, setup.decision)
-    return setup, select, from_dict(stage2.Stage2Config, cfg.stage2.options, "stage2.options")
+    return setup, select, stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))

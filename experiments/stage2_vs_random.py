@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from experiments.common import demo_runs, train_selector
-    from hieramas_gnn.commands import demo
+    from hieramas_gnn.policy.choose import DesignChooser
+    from hieramas_gnn.train.pipeline import choice_settings, reward_fn
     from hieramas_gnn.eval.stats import paired_gap
     from hieramas_gnn.mas.runner import per_query_mean, run_repeated
     from hieramas_gnn.train import stage2
 
     start = time.perf_counter()
     sizes = [f"task.train_size={args.train}", f"task.test_size={args.test}",
-             f"stage2.options.samples={args.samples}"]
+             f"topology.classifier.samples={args.samples}"]
     runs = demo_runs(args.out, [*sizes, *args.overrides])
     cfg0, test = runs.cfg0, runs.test
     diffs, per_seed = [], []
@@ -52,14 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = runs.config(seed)
         setup, select, s2cfg = train_selector(cfg, runs.client)
         scorer = stage2.PolicyGraphScorer(setup.policy, setup.builder)
-        res, spent = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, demo.reward_fn(cfg),
+        res, spent = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
                                        len(setup.builder.role_names), s2cfg, decision=setup.decision)
-        propose = stage2.make_proposer(replace(s2cfg, seed=s2cfg.seed + 10_007), len(setup.builder.role_names))
-        cands = {q.id: propose(q) for q in test}
-        setup.policy.eval()
-        chosen = stage2.choose_designs(scorer, test, select, lambda q: cands[q.id])
-        rng = np.random.default_rng(seed + 1)
-        rand = select(test, [cands[q.id][int(rng.integers(len(cands[q.id])))] for q in test])
+        chooser = DesignChooser(setup.policy, setup.builder, choice_settings(cfg, "classifier", setup.decision))
+        chosen = chooser.designs(test)  # the one design-choice function, as eval/run/serve use it
+        rand = chooser.with_route("random").designs(test)
         acc = {}
         for name, designs in (("stage2", chosen), ("random", rand)):
             traces = run_repeated(setup.runner, designs, test, args.runs)

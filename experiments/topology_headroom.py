@@ -50,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from experiments.common import demo_runs, train_selector
-    from hieramas_gnn.config_io import from_dict
     from hieramas_gnn.mas.design import Mixture
     from hieramas_gnn.train import stage2
     from hieramas_gnn.train.setup import build_setup
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fixed_mixture:
         props, synth = args.fixed_mixture.split(":")
         setup = build_setup(cfg, client=runs.client)
-        s2cfg = from_dict(stage2.Stage2Config, cfg.stage2.options, "stage2.options")
+        s2cfg = stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
         select = stage2.fixed_mixtures(setup.builder.role_names, Mixture(tuple(props.split(",")), synth),
                                        setup.decision)
     else:

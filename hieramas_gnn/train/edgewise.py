@@ -221,7 +221,8 @@ def policy_edge_fn(policy, builder) -> EdgeLogitFn:
 def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Question],
                        val_qs: Sequence[Question], test_qs: Sequence[Question], runner,
                        reward_fn: Callable[[object], float], s2cfg, ewcfg: EdgewiseConfig,
-                       decision: str = "", eval_runs: int = 1) -> tuple[list[dict], dict]:
+                       decision: str = "", eval_runs: int = 1, choice_seed: int | None = None
+                       ) -> tuple[list[dict], dict]:
     """Stage 2 vs the three per-edge comparators on equal rollout budgets, plus a random DAG.
 
     Stage 2 trains the policy's score head (in place); G-Designer trains the edge head of a
@@ -235,6 +236,7 @@ def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Que
     from dataclasses import replace
 
     from hieramas_gnn.mas.runner import per_query_mean, run_repeated, summarize
+    from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
     from hieramas_gnn.train import stage2
 
     n_roles = len(builder.role_names)
@@ -248,13 +250,12 @@ def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Que
     scorer = stage2.PolicyGraphScorer(policy, builder)
     result, budget = stage2.fit_stage2(scorer, select, train_qs, val_qs, runner, reward_fn, n_roles, s2cfg,
                                        decision=decision)
-    test_propose = stage2.make_proposer(replace(s2cfg, seed=s2cfg.seed + 10_007), n_roles, policy, builder, decision)
-    cands = {q.id: test_propose(q) for q in test_qs}
-    chosen = stage2.choose_designs(scorer, test_qs, select, lambda q: cands[q.id])
-    pick = np.random.default_rng(s2cfg.seed + 1)
-    random_dags = [cands[q.id][int(pick.integers(len(cands[q.id])))] for q in test_qs]
-    rows = [evaluate("stage2-graph-classifier", chosen, budget),
-            evaluate("random-dag-same-pool", select(test_qs, random_dags), 0)]
+    # stage 2 and its control choose through the one design-choice function (policy/choose.py)
+    chooser = DesignChooser(policy, builder, ChoiceSettings("classifier", decision, s2cfg.n_candidates,
+                                                            s2cfg.density_min, s2cfg.density_max,
+                                                            choice_seed if choice_seed is not None else s2cfg.seed))
+    rows = [evaluate("stage2-graph-classifier", chooser.designs(test_qs), budget),
+            evaluate("random-dag-same-pool", chooser.with_route("random").designs(test_qs), 0)]
     ew = replace(ewcfg, budget=budget)
     for method in ("gptswarm", "agentprune"):
         res = train_free(method, n_roles, train_qs, select, runner, reward_fn, ew)

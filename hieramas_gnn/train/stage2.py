@@ -386,7 +386,9 @@ def fit_stage2(scorer: GraphScorer, select: DesignFn, train_qs: Sequence[Questio
 @torch.no_grad()
 def choose_designs(scorer: GraphScorer, questions: Sequence[Question], select: DesignFn,
                    propose: ProposeFn) -> list[Design]:
-    """Per query: the selector's mixtures on each of K proposed DAGs; the top-scored one wins."""
+    """Per query: the selector's mixtures on each of K proposed DAGs; the top-scored one wins.
+    For scorers other than the policy (tests, comparators): the product chooses designs with
+    `policy.choose.DesignChooser` only."""
     out = []
     for q in questions:
         dags = propose(q)
