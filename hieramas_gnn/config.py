@@ -545,3 +545,76 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data = read_yaml(Path(path)) if path is not None else {}
     data = merge(data, parse_overrides(list(overrides or [])))
     return from_dict(Config, data)
+
+
+@dataclass
+class CollectConfig:
+    """A `hieramas collect` run (paths are relative to the config file's folder)."""
+
+    task: str = ""
+    """Task name (`hieramas tasks list`). Required."""
+    pool: str = ""
+    """Pool name (`data/pools/<name>.yaml`) or a path. Required."""
+    designs: list[Any] = field(default_factory=list)
+    """What runs on every question: baseline methods (`single`, `vote`, `chain`, ...), Design
+    JSON/YAML files, or inline Designs. Required."""
+    cache: str = ""
+    """The rollout cache (SQLite, mode rw). Required."""
+    split: str = "test"
+    """Split passed to `Task.load`."""
+    data: str | None = None
+    """Optional question file (jsonl / jsonl.gz)."""
+    limit: int | None = None
+    """First N questions (None: all)."""
+    samples: int = 1
+    """Designs run with sample indices 0..samples-1."""
+    temperature: float = 0.0
+    """Sampling temperature of every call."""
+    budget_usd: float | None = None
+    """Spend cap of this run (None: none); cache hits are free."""
+    max_in_flight: int = 32
+    """Calls in flight across all queries (the executor's bound)."""
+    client: ClientConfig = field(default_factory=ClientConfig)
+    """Client limits and retries (the same section as a run config's `client`; its
+    `budget_usd` and `max_in_flight` are the top-level ones above)."""
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    """Offline backends' settings."""
+    seed: int = 0
+    """Seeds the `random` baseline topology and the client's backoff jitter."""
+    out: str | None = None
+    """Optional traces jsonl."""
+
+    def check(self) -> Problems:
+        for name in ("task", "pool", "cache"):
+            if not getattr(self, name):
+                yield name, "required"
+        if not self.designs:
+            yield "designs", "required (a non-empty list)"
+        for name in ("samples", "max_in_flight"):
+            yield from _positive(name, getattr(self, name))
+        if self.limit is not None:
+            yield from _positive("limit", self.limit)
+        if self.budget_usd is not None:
+            yield from _non_negative("budget_usd", self.budget_usd)
+
+
+def load_section(cls: type, path: str | Path, where: str) -> Any:
+    """A config file of another shape than a run (e.g. `CollectConfig`) through the same machinery:
+    YAML with `base:`, typed fields, every problem named (`<where>: field: message`)."""
+    path = Path(path)
+    try:
+        obj = from_dict(cls, read_yaml(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    problems = [f"{where}: {p}" for p in validate_section(obj)]
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return obj
+
+
+def validate_section(obj: Any) -> Iterator[str]:
+    """Problems of one section and its nested sections (`field: message`)."""
+    check = getattr(obj, "check", None)
+    for name, message in (check() if check else ()):
+        yield f"{name}: {message}"
+    yield from validate(obj)

@@ -86,11 +86,11 @@ def _error(config, capsys):
 
 
 def test_collect_config_unknown_field_is_named(tmp_path, capsys):
-    assert "collect.yaml: budget: unknown field" in _error(_setup(tmp_path, budget=1.0), capsys)
+    assert "collect.yaml: unknown config field budget" in _error(_setup(tmp_path, budget=1.0), capsys)
 
 
 def test_collect_config_bad_client_field_is_named(tmp_path, capsys):
-    assert "client.retries: unknown field" in _error(_setup(tmp_path, client={"retries": 2}), capsys)
+    assert "unknown config field client.retries" in _error(_setup(tmp_path, client={"retries": 2}), capsys)
 
 
 def test_collect_unknown_design_method_is_named(tmp_path, capsys):

@@ -45,3 +45,39 @@ def test_offline_wandb_keeps_its_files_in_the_run_folder(tmp_path):
         t.log_designs([{"question": "q1", "design": "{}", "reward": 1.0}], step=1)
     assert list((cfg.run.dir / "wandb").rglob("*.wandb"))
     assert (cfg.run.dir / "designs.jsonl").read_text().count("q1") == 1
+
+
+class _RecordingRun:
+    """Stands in for a wandb run: records define_metric calls and the step of every log."""
+
+    step = 0
+
+    def __init__(self):
+        self.steps, self.defined = [], []
+
+    def define_metric(self, name, step_metric=None):
+        self.defined.append((name, step_metric))
+
+    def log(self, payload, step=None):
+        self.steps.append((step, dict(payload)))
+
+    def finish(self):
+        pass
+
+
+def test_a_later_phase_logs_on_its_own_axis_and_no_wandb_step_goes_backwards(tmp_path):
+    cfg = _cfg(tmp_path, "disabled")
+    with Tracker(cfg) as t:
+        t.run = _RecordingRun()
+        for step in (1, 2, 3):
+            t.log({"train/reward": 0.1 * step}, step=step)
+        for epoch in (0, 1):
+            t.log({"stage2/loss": 1.0 / (epoch + 1)}, epoch, axis="stage2/epoch")
+        run, t.run = t.run, None
+    steps = [s for s, _ in run.steps]
+    assert steps == sorted(set(steps)) and len(steps) == 5  # strictly increasing: no row dropped
+    assert ("stage2/*", "stage2/epoch") in run.defined
+    assert run.steps[-1][1]["stage2/epoch"] == 1
+    rows = read_metrics(cfg.run.dir)
+    assert [r.get("axis") for r in rows] == [None, None, None, "stage2/epoch", "stage2/epoch"]
+    assert [r["step"] for r in rows[3:]] == [0, 1]

@@ -33,71 +33,28 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.config import CollectConfig
 from hieramas_gnn.errors import ConfigError
 
-_CLIENT_KEYS = ("max_concurrency", "per_model_concurrency", "rpm", "max_retries",
-                "backoff_base_s", "backoff_max_s", "timeout_s", "assumed_max_tokens")
-
-
-@dataclass
-class CollectConfig:
-    """A collect run (see the module docstring for the YAML)."""
-
-    task: str
-    pool: str
-    designs: list[Any]
-    cache: str
-    split: str = "test"
-    data: str | None = None
-    limit: int | None = None
-    samples: int = 1
-    temperature: float = 0.0
-    budget_usd: float | None = None
-    max_in_flight: int = 32
-    client: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    out: str | None = None
-
-
 def load_collect_config(path: str | Path) -> CollectConfig:
-    """Read and validate a collect YAML; errors name the file and the field."""
-    import yaml
+    """Read and validate a collect YAML through the config machinery (`config.load_section`);
+    errors name the file and the field; relative paths are resolved against the file's folder."""
+    from hieramas_gnn.config import load_section
 
     path = Path(path)
     where = f"collect config {path.name}"
     if not path.exists():
         raise ConfigError(f"{where}: no such file {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping")
-    known = {f.name for f in fields(CollectConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"{where}: {unknown[0]}: unknown field (known: {', '.join(sorted(known))})")
-    for key in ("task", "pool", "designs", "cache"):
-        if raw.get(key) in (None, "", []):
-            raise ConfigError(f"{where}: {key}: required")
-    if not isinstance(raw["designs"], list):
-        raise ConfigError(f"{where}: designs: must be a list")
-    client = raw.get("client") or {}
-    bad = sorted(set(client) - set(_CLIENT_KEYS)) if isinstance(client, dict) else ["(not a mapping)"]
-    if bad:
-        raise ConfigError(f"{where}: client.{bad[0]}: unknown field (known: {', '.join(_CLIENT_KEYS)})")
-    for key, low in (("limit", 1), ("samples", 1), ("max_in_flight", 1)):
-        if raw.get(key) is not None and (not isinstance(raw[key], int) or raw[key] < low):
-            raise ConfigError(f"{where}: {key}: must be an integer >= {low}")
-    if raw.get("budget_usd") is not None and not (isinstance(raw["budget_usd"], (int, float)) and raw["budget_usd"] >= 0):
-        raise ConfigError(f"{where}: budget_usd: must be a number >= 0")
+    cfg = load_section(CollectConfig, path, where)
     base = path.resolve().parent
     for key in ("data", "cache", "out"):
-        if raw.get(key):
-            raw[key] = str(base / raw[key])
-    pool = str(raw["pool"])
-    if pool.endswith((".yaml", ".yml")) or "/" in pool:
-        raw["pool"] = str(base / pool)
-    raw["designs"] = [str(base / d) if isinstance(d, str) and d.endswith((".json", ".yaml", ".yml")) else d
-                      for d in raw["designs"]]
-    return CollectConfig(**raw)
+        if getattr(cfg, key):
+            setattr(cfg, key, str(base / getattr(cfg, key)))
+    if cfg.pool.endswith((".yaml", ".yml")) or "/" in cfg.pool:
+        cfg.pool = str(base / cfg.pool)
+    cfg.designs = [str(base / d) if isinstance(d, str) and d.endswith((".json", ".yaml", ".yml")) else d
+                   for d in cfg.designs]
+    return cfg
 
 
 def add_parser(subparsers: Any) -> None:
@@ -163,8 +120,8 @@ def run(args: Any) -> int:
     pool = load_pool(cfg.pool)
     jobs = build_jobs(cfg, pool)
     with RolloutCache(cfg.cache, "rw") as cache:
-        client = LLMClient(pool, cache, ClientConfig(budget_usd=cfg.budget_usd, seed=cfg.seed,
-                                                     **cfg.client))
+        options = {k: v for k, v in asdict(cfg.client).items() if k not in ("max_in_flight", "budget_usd")}
+        client = LLMClient(pool, cache, ClientConfig(budget_usd=cfg.budget_usd, seed=cfg.seed, **options))
         traces = asyncio.run(_collect(jobs, client, cfg, quiet=args.quiet))
         summary = _summary(traces, client, cache)
     print(_summary_line(summary))
