@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ def demo_runs(out: str | Path, overrides: list[str], *, quick: bool = False, poo
     from hieramas_gnn.train.setup import client_settings, load_models, load_questions, make_client
 
     ensure_offline_defaults()
-    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
     out = Path(out)
     ns = argparse.Namespace(quick=quick, pool=pool or demo.DEFAULT_POOL, wandb="disabled", overrides=list(overrides))
     cfg0 = demo.demo_config(out, 0, ns)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,8 @@ def settings(out: Path, seed: int, quick: bool, pool: str, wandb: str) -> dict[s
         "task": {"name": "synthetic", **sizes},
         "pool": {"name": pool},
         "cache": {"path": str(out / "cache" / "rollouts.sqlite"), "mode": "rw"},
-        "client": {"max_in_flight": 64},
+        # simulated latencies would be really awaited; the demo measures accuracy and cost, not waiting
+        "client": {"max_in_flight": 64, "options": {"backend": {"sim": {"latency": "off"}}}},
         # --quick is a smoke test: the hashing embedder skips loading MiniLM
         "policy": {"embedder": "hashing" if quick else "minilm", "embed_cache": str(out / "cache" / "embeddings"),
                    # no role skipping in the demo: with a cheap decision model, "skip every role"
@@ -273,8 +273,6 @@ def _run(args: argparse.Namespace) -> int:
     from hieramas_gnn.train.setup import client_settings, load_models, load_questions, make_client
 
     ensure_offline_defaults()
-    # Simulated latencies would be really awaited; the demo measures accuracy and cost, not waiting.
-    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
