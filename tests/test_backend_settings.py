@@ -23,9 +23,7 @@ def _sim_request() -> LLMRequest:
 
 
 def _key(pool, req, backend: BackendSettings) -> str:
-    client = LLMClient.__new__(LLMClient)  # the key needs only the pool and the config
-    client.pool, client.config = pool, ClientConfig(backend=backend)
-    return client.request_key(req)
+    return LLMClient(pool, config=ClientConfig(backend=backend)).request_key(req)
 
 
 @pytest.mark.parametrize("change", [

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.cache import RolloutCache, canonical_json, canonical_request, request_key
+from hieramas_gnn.llm.cache import (OFFLINE_PROVIDERS, RolloutCache, canonical_json, canonical_request,
+                                    request_key)
 from hieramas_gnn.llm.pool import ModelSpec, Pool, litellm_prices
 from hieramas_gnn.llm.types import (BackendSettings, BudgetExceeded, CacheMiss, LLMCallError, LLMRecord,
                                     LLMRequest, ProviderInputError)
@@ -146,6 +147,7 @@ class LLMClient:
         self._registered: set[str] = set()
         self._state: _LoopState | None = None
         self._next_slot: dict[str, float] = defaultdict(float)  # time.monotonic() per model
+        self._backend_params: tuple[Any, dict[str, Any]] = (None, {})
         for spec in pool:  # register offline providers now, before any call is in flight
             if spec.provider in ("replay", "sim", "faults"):
                 self._register_provider(spec)
@@ -342,9 +344,11 @@ class LLMClient:
         the in-process providers: what the provider reads besides the request, hence part of the
         cache key of their calls."""
         params = dict(spec.extra.get("litellm_params") or {})
-        settings = self.config.backend.for_provider(spec.provider)
-        if settings is not None:
-            params[BACKEND_KWARG] = settings
+        if spec.provider in OFFLINE_PROVIDERS:
+            backend = self.config.backend
+            if self._backend_params[0] is not backend:  # plain dicts made once per settings object
+                self._backend_params = (backend, {p: backend.for_provider(p) for p in OFFLINE_PROVIDERS})
+            params[BACKEND_KWARG] = self._backend_params[1][spec.provider]
         return params
 
     def _record(self, spec: ModelSpec, request: LLMRequest, key: str, response: Any,
