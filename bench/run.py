@@ -1,9 +1,11 @@
-"""Benchmark runner: `python -m bench.run --out bench/results.json [--only NAME] [--quick]`.
+"""Benchmark runner: `python -m bench.run [--json OUT] [--only NAME] [--quick]` (`hieramas bench`).
 
 Discovers every `bench/bench_<name>.py` module exposing `run(quick: bool) -> dict`, runs them (or
 the ones named by `--only`, repeatable), prints one table of the figures, and writes them to the
-results JSON under each benchmark's name, beside a `_meta` entry (time, machine, quick flag).
-Results of benchmarks that were not run this time are kept, so `--only` updates one entry.
+results JSON (default `bench/results.json`) under each benchmark's name, beside a `_meta` entry:
+when, the machine it came from (`nproc`, CPU model, memory, load average before and after), the
+Python / torch versions, the git commit and the quick flag. Results of benchmarks that were not
+run this time are kept, so `--only` updates one entry.
 """
 
 from __future__ import annotations
@@ -49,9 +51,47 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"{key:<{width}}  {_fmt(value)}")
 
 
+def _load() -> list[float]:
+    """1, 5 and 15 minute load averages (other work on the machine skews wall times)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures came from: nproc, CPU model, memory, versions, commit."""
+    import subprocess
+
+    info: dict[str, Any] = {"machine": platform.machine(), "python": platform.python_version(),
+                            "cpus": os.cpu_count(), "nproc": len(os.sched_getaffinity(0))
+                            if hasattr(os, "sched_getaffinity") else os.cpu_count()}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        info["cpu_model"] = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                                  if line.startswith("model name")), platform.processor())
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+        info["mem_gb"] = round(int(mem) / 1024 / 1024, 1)
+    except (OSError, IndexError, ValueError):
+        info["cpu_model"] = platform.processor() or "unknown"
+    try:
+        import torch
+
+        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    except ImportError:
+        pass
+    try:
+        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR, text=True,
+                                        capture_output=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(BENCH_DIR / "results.json"), help="results JSON to update")
+    parser.add_argument("--json", "--out", dest="out", default=str(BENCH_DIR / "results.json"), metavar="OUT",
+                        help="results JSON to update (default bench/results.json)")
     parser.add_argument("--only", action="append", help="run only this benchmark (repeatable)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke test)")
     args = parser.parse_args(argv)
@@ -66,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     ran: dict[str, Any] = {}
+    load_before = _load()
     for name in selected:
         module = importlib.import_module(f"bench.bench_{name}")
         start = time.perf_counter()
@@ -74,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name} done in {ran[name]['bench_wall_s']} s", file=sys.stderr)
     results.update(ran)
     results["_meta"] = {"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "python": platform.python_version(), "machine": platform.machine(),
-                        "cpus": os.cpu_count(), "quick": args.quick, "last_run": selected}
+                        **machine(), "load_before": load_before, "load_after": _load(),
+                        "quick": args.quick, "last_run": selected}
     out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print_table(ran)
     return 0

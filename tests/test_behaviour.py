@@ -104,22 +104,21 @@ def test_rng_for_is_a_pure_function_of_its_parts():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-def test_behaviour_parameters_are_config_read_from_a_file(tmp_path, monkeypatch):
+def test_behaviour_parameters_are_config_read_from_a_file(tmp_path):
     from hieramas_gnn.backends.behaviour import load_behaviour
 
     path = tmp_path / "b.json"
     path.write_text(json.dumps({**CFG.to_dict(), "support_weight": 3.0}))
-    monkeypatch.setenv("HIERAMAS_BEHAVIOUR", str(path))
-    assert load_behaviour(seed=5) == BehaviourConfig(**{**CFG.to_dict(), "support_weight": 3.0, "seed": 5})
+    assert load_behaviour(str(path), seed=5) == BehaviourConfig(**{**CFG.to_dict(), "support_weight": 3.0, "seed": 5})
 
 
-def test_simulator_uses_the_configured_behaviour(tmp_path, monkeypatch):
+def test_simulator_uses_the_configured_behaviour(tmp_path):
     from hieramas_gnn.backends.sim import SimConfig, Simulator
+    from hieramas_gnn.llm.types import SimSettings
 
     path = tmp_path / "b.json"
     path.write_text(json.dumps({"config": {**CFG.to_dict(), "support_weight": 50.0}}))  # pure majority
-    monkeypatch.setenv("HIERAMAS_BEHAVIOUR", str(path))
-    sim = Simulator(SimConfig(latency="off"))
+    sim = Simulator(SimConfig.from_settings(SimSettings(latency="off", behaviour=str(path))))
     meta = {"task": "synthetic", "question_id": "synthetic/logic/1/0", "role": "r", "position": "synthesizer",
             "context_answers": ["C", "C", "C", "D"]}
     assert all(sim.reply("gpt-4o", {**meta, "sample_index": i}, 10).answer == "C" for i in range(10))

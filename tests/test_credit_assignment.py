@@ -9,7 +9,7 @@ from hieramas_gnn.paths import REPO_ROOT
 
 
 def test_credit_assignment_experiment_runs_and_writes_the_table(tmp_path):
-    env = dict(os.environ, HIERAMAS_SIM_LATENCY="off")
+    env = dict(os.environ)  # the experiment's config turns the simulated latency off
     cmd = [sys.executable, str(REPO_ROOT / "experiments" / "credit_assignment" / "run.py"),
            "--seeds", "1", "--baselines", "none", "counterfactual", "--out", str(tmp_path),
            "stage1.steps=2", "stage1.val_every=2", "stage1.checkpoint_every=2", "stage1.batch_size=2",

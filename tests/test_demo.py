@@ -17,7 +17,6 @@ def demo_out(tmp_path_factory):
     mp.setenv("WANDB_MODE", "offline")
     for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
         mp.setenv(var, str(out / "wandb"))
-    mp.setenv("HIERAMAS_SIM_LATENCY", "off")
     try:
         code = cli.main(["demo", "--quick", "--seeds", "1", "--out", str(out)])
     finally:
@@ -56,14 +55,9 @@ def test_demo_exports_a_loadable_policy(demo_out):
     assert sum(p.numel() for p in policy.parameters()) > 0
 
 
-@pytest.fixture
-def no_sim_latency(monkeypatch):
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
-
-
-def test_eval_runs_the_exported_policy_on_held_out_queries(demo_out, tmp_path, no_sim_latency):
+def test_eval_runs_the_exported_policy_on_held_out_queries(demo_out, tmp_path):
     code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--task", "synthetic", "--offset", "100",
-                     "--limit", "4", "--cache", str(demo_out / "cache" / "rollouts.sqlite"),
+                     "--limit", "4", "--sim-latency", "off", "--cache", str(demo_out / "cache" / "rollouts.sqlite"),
                      "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "results.json").read_text())
@@ -74,14 +68,14 @@ def test_eval_rejects_a_folder_that_is_not_a_bundle(tmp_path):
     assert cli.main(["eval", "--policy", str(tmp_path), "--task", "synthetic"]) == 2
 
 
-def test_eval_runs_a_fixed_design_file(demo_out, tmp_path, no_sim_latency):
+def test_eval_runs_a_fixed_design_file(demo_out, tmp_path):
     from hieramas_gnn.mas.design import Design, Mixture
 
     design = Design(("planner", "solver"), (Mixture(("flash-science",), "flash-science"), Mixture(("qwen-logic",), "qwen-logic")),
                     ((0, 1),), "qwen-logic")
     path = tmp_path / "chain.json"
     path.write_text(design.to_json())
-    code = cli.main(["eval", "--design", str(path), "--task", "synthetic", "--pool", "sim", "--limit", "3",
+    code = cli.main(["eval", "--design", str(path), "--task", "synthetic", "--pool", "sim", "--limit", "3", "--sim-latency", "off",
                      "--cache", str(demo_out / "cache" / "rollouts.sqlite"), "--out", str(tmp_path / "out")])
     assert code == 0
     data = json.loads((tmp_path / "out" / "results.json").read_text())

@@ -14,7 +14,6 @@ TINY = ["policy.embedder=hashing", "stage1.steps=4", "stage1.val_every=2"]
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(REPO_ROOT))
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
     monkeypatch.setenv("WANDB_MODE", "disabled")
     for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR"):
         monkeypatch.setenv(var, str(tmp_path / "wandb"))

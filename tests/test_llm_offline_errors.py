@@ -32,11 +32,10 @@ class CountingSleep:
 
 
 @pytest.fixture
-def sim_client(monkeypatch):
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
+def sim_client():
     pool = load_pool("sim")
     sleep = CountingSleep()
-    client = LLMClient(pool, config=ClientConfig(max_retries=4, backoff_base_s=0.001), sleep=sleep)
+    client = LLMClient(pool, config=ClientConfig(max_retries=4, backoff_base_s=0.001, backend={"sim": {"latency": "off"}}), sleep=sleep)
     return client, sleep
 
 
@@ -65,13 +64,12 @@ def test_missing_metadata_fails_fast(sim_client):
     assert client.stats.attempts == 1 and sleep.waits == 0
 
 
-def test_unknown_sim_model_fails_fast_naming_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
+def test_unknown_sim_model_fails_fast_naming_it(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("name: p\nmodels:\n  - name: ghost\n    litellm_model: sim/no-such-model\n"
                     "    input_cost_per_token: 1.0e-6\n    output_cost_per_token: 1.0e-6\n")
     sleep = CountingSleep()
-    client = LLMClient(load_pool(path), config=ClientConfig(max_retries=4), sleep=sleep)
+    client = LLMClient(load_pool(path), config=ClientConfig(max_retries=4, backend={"sim": {"latency": "off"}}), sleep=sleep)
     with pytest.raises(ProviderInputError, match="no-such-model"):
         _complete(client, "ghost", META)
     assert client.stats.attempts == 1 and sleep.waits == 0

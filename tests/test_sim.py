@@ -126,11 +126,45 @@ def test_latency_off_never_sleeps(monkeypatch):
     assert out.usage.completion_tokens > 0
 
 
-@pytest.mark.parametrize("raw,mode,ms", [("off", "off", 50.0), ("lognormal", "lognormal", 50.0), ("25", "fixed", 25.0)])
-def test_latency_env_switch(monkeypatch, raw, mode, ms):
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", raw)
-    cfg = SimConfig.from_env()
-    assert (cfg.latency, cfg.fixed_latency_ms) == (mode, ms)
+def test_per_call_settings_choose_the_latency(monkeypatch):
+    slept = []
+
+    async def fake_sleep(s):
+        slept.append(s)
+
+    monkeypatch.setattr(sim_mod.asyncio, "sleep", fake_sleep)
+    provider = sim_mod.make_provider(SimConfig(latency="off"))
+    settings = {"seed": 0, "latency": "fixed", "fixed_latency_ms": 25.0, "behaviour": None}
+    kw = {"litellm_params": {"metadata": {"hieramas": meta(QUESTIONS[0])}},
+          "optional_params": {"hieramas_backend": settings}}
+    asyncio.run(provider.acompletion("gpt-4o", [{"role": "user", "content": "q"}], **kw))
+    assert slept == [pytest.approx(0.025)]
+
+
+def test_per_call_seed_changes_the_draws_like_a_seeded_simulator():
+    provider = sim_mod.make_provider(SimConfig(latency="off"))
+    settings = {"seed": 7, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None}
+    got = [provider.reply("gpt-4o", [{"content": "q"}], meta(q), {"hieramas_backend": settings}).text
+           for q in QUESTIONS[:40]]
+    want = [Simulator(SimConfig(seed=7, latency="off")).reply("gpt-4o", meta(q), 1).text for q in QUESTIONS[:40]]
+    default = [provider.reply("gpt-4o", [{"content": "q"}], meta(q), {}).text for q in QUESTIONS[:40]]
+    assert got == want and got != default
+
+
+def test_one_simulator_per_distinct_settings():
+    provider = sim_mod.make_provider()
+    a = provider.simulator({"seed": 1, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None})
+    b = provider.simulator({"seed": 1, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None})
+    c = provider.simulator({"seed": 2, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None})
+    assert a is b and a is not c and a.figures is c.figures
+
+
+def test_bad_per_call_settings_are_an_input_error_naming_the_field():
+    provider = sim_mod.make_provider()
+    with pytest.raises(Exception, match="latency") as info:
+        provider.reply("gpt-4o", [{"content": "q"}], meta(QUESTIONS[0]),
+                       {"hieramas_backend": {"seed": 0, "latency": "slow", "fixed_latency_ms": 1.0, "behaviour": None}})
+    assert getattr(info.value, "hieramas_input_error", None)
 
 
 def test_code_items_get_the_reference_or_a_mutated_program():

@@ -43,19 +43,19 @@ def test_pool_defined_sim_models_are_registered(clean_map, tmp_path):
                     "    input_cost_per_token: 1.0e-6\n    output_cost_per_token: 1.0e-6\n"
                     "    extra: {litellm_params: {sim_model: {ability: {default: 4.0}, role_skill: {Solver: 1.0}}}}\n")
     handlers = register_offline_providers(load_pool(path))
-    spec = handlers["sim"].sim.spec("strong-x")
+    spec = handlers["sim"].simulator({"seed": 3, "latency": "off", "fixed_latency_ms": 50.0,
+                                      "behaviour": None}).spec("strong-x")  # every simulator knows it
     assert spec.ability == {"default": 4.0} and spec.role_skill == {"Solver": 1.0}
 
 
-def test_shipped_sim_pool_runs_through_the_client(clean_map, monkeypatch):
-    from hieramas_gnn.llm.client import LLMClient
+def test_shipped_sim_pool_runs_through_the_client(clean_map):
+    from hieramas_gnn.llm.client import ClientConfig, LLMClient
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.llm.types import LLMRequest
 
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
     pool = load_pool("sim")
     assert 6 <= len(pool) <= 8
-    client = LLMClient(pool)
+    client = LLMClient(pool, config=ClientConfig(backend={"sim": {"latency": "off"}}))
     meta = {"task": "synthetic", "question_id": "synthetic/units/2/1", "role": "Solver",
             "position": "proposer", "context_answers": []}
 
@@ -85,16 +85,16 @@ def test_client_registers_its_offline_providers_before_any_call(clean_map):
     assert [e["provider"] for e in litellm.custom_provider_map].count("sim") == 1
 
 
-def test_many_concurrent_first_calls_through_two_clients_all_succeed(clean_map, monkeypatch):
+def test_many_concurrent_first_calls_through_two_clients_all_succeed(clean_map):
     """Stress for E6's unreproduced first-step failures: a fresh map, two clients registering
     the same providers, 96 concurrent first calls (no retries allowed) over every pool model."""
     from hieramas_gnn.llm.client import ClientConfig, LLMClient
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.llm.types import LLMRequest
 
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
     pool = load_pool("sim")
-    clients = [LLMClient(pool, config=ClientConfig(max_retries=0, max_concurrency=64)) for _ in range(2)]
+    clients = [LLMClient(pool, config=ClientConfig(max_retries=0, max_concurrency=64, backend={"sim": {"latency": "off"}}))
+               for _ in range(2)]
 
     async def one(i):
         meta = {"task": "synthetic", "question_id": f"synthetic/logic/2/{i % 12}", "role": "Solver",
@@ -119,4 +119,10 @@ def test_a_client_of_a_sim_pool_loads_the_figures_before_its_first_call(clean_ma
     handler = next(e["custom_handler"] for e in litellm.custom_provider_map if e["provider"] == "sim")
     loaded = vars(handler.sim.figures)  # cached_property values live in the instance dict
     assert {"catalogue", "_items", "wrong"} <= set(loaded)
-    assert handler.warmed  # one warm-up call went through litellm (its first-call work is done)
+
+
+def test_registering_with_a_sim_pool_warms_litellm_for_users(clean_map):
+    from hieramas_gnn.llm.pool import load_pool
+
+    handlers = register_offline_providers(load_pool("sim"))
+    assert handlers["sim"].warmed  # one warm-up call went through litellm (its first-call work is done)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -97,7 +96,6 @@ def main() -> None:
                 for x in Path(f).read_text().splitlines() if x.startswith("{")]
         write(Path(args.out), rows, args.overrides)
         return
-    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
     from hieramas_gnn.paths import ensure_offline_defaults
 
     ensure_offline_defaults()

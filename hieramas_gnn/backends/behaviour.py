@@ -84,15 +84,15 @@ class BehaviourConfig:
 def load_behaviour(path: str | None = None, seed: int = 0) -> BehaviourConfig:
     """The behaviour config from a JSON file (`{"config": {...}}` or the fields themselves).
 
-    Default: `$HIERAMAS_BEHAVIOUR` if set, else the committed fit `data/sim/behaviour.json`.
+    Default: the committed fit `data/sim/behaviour.json` (a client sets another file per call
+    with `ClientConfig.backend.sim.behaviour`).
     """
-    import os
     from pathlib import Path
 
     from hieramas_gnn.errors import ConfigError
     from hieramas_gnn.paths import data_dir
 
-    src = Path(path or os.environ.get("HIERAMAS_BEHAVIOUR") or data_dir() / "sim" / "behaviour.json")
+    src = Path(path or data_dir() / "sim" / "behaviour.json")
     try:
         data = json.loads(src.read_text())
     except (OSError, ValueError) as exc:

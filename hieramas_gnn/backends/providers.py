@@ -24,13 +24,18 @@ OFFLINE = ("replay", "sim")
 _log = logging.getLogger(__name__)
 
 
-def register_offline_providers(pool: Any = None, *, sim_config: Any = None, replay_tables: Any = None) -> dict:
+def register_offline_providers(pool: Any = None, *, sim_config: Any = None, replay_tables: Any = None,
+                               warm_litellm: bool = True) -> dict:
     """Make `replay/<model>` and `sim/<model>` callable through litellm; returns the handlers.
 
-    sim_config:    a `SimConfig` (default: from the environment, see `SimConfig.from_env`);
-                   given, it replaces an existing sim handler.
+    sim_config:    the `SimConfig` of calls that carry no settings (default `SimConfig()`);
+                   given, it replaces an existing sim handler. A client sends its own
+                   `ClientConfig.backend` settings with every call (`hieramas_backend`).
     replay_tables: {task: [outcome table paths]} for replay (default: the shared data tables);
                    given, it replaces an existing replay handler.
+    warm_litellm:  with a sim pool, also make one warm-up call through litellm (False from
+                   `LLMClient`, which calls the handlers directly and never pays litellm's
+                   first-call work).
     """
     from hieramas_gnn.paths import ensure_offline_defaults
 
@@ -55,8 +60,19 @@ def register_offline_providers(pool: Any = None, *, sim_config: Any = None, repl
     if changed or any(p not in getattr(litellm, "_custom_providers", OFFLINE) for p in OFFLINE):
         _refresh_litellm(litellm)
     if pool is not None:
-        _warm_sim(litellm, handlers["sim"], pool)
+        _warm_sim(litellm, handlers["sim"], pool, warm_litellm)
     return handlers
+
+
+def offline_handler(provider: str) -> Any:
+    """The handler registered in litellm for `provider` (`sim` or `replay`): the one a
+    `litellm.completion("sim/...")` would reach, which `LLMClient` calls directly."""
+    import litellm
+
+    for entry in litellm.custom_provider_map or ():
+        if entry.get("provider") == provider:
+            return entry["custom_handler"]
+    return register_offline_providers()[provider]
 
 
 def input_error(provider: str, model: str, exc: BaseException) -> Exception:
@@ -73,7 +89,7 @@ def input_error(provider: str, model: str, exc: BaseException) -> Exception:
     return err
 
 
-def _warm_sim(litellm: Any, handler: Any, pool: Any) -> None:
+def _warm_sim(litellm: Any, handler: Any, pool: Any, warm_litellm: bool = True) -> None:
     """Pay the first-call costs now, outside any call's timeout: the simulator's figures, and
     litellm's own lazy work on its first call in a process (imports and pydantic model builds in
     its worker thread, ~0.6 s on an idle machine, more on a loaded one), which otherwise lands
@@ -84,6 +100,8 @@ def _warm_sim(litellm: Any, handler: Any, pool: Any) -> None:
     if spec is None or getattr(handler, "warmed", False):
         return
     handler.sim.warm()
+    if not warm_litellm:
+        return
     try:
         litellm.completion(model=spec.litellm_model, messages=[{"role": "user", "content": "warm-up"}],
                            metadata={"hieramas": {"task": "synthetic", "question_id": "synthetic/arithmetic/0/0"}},
@@ -98,7 +116,7 @@ def _register_pool_models(handler: Any, pool: Any) -> None:
         inline = (spec.extra.get("litellm_params") or {}).get("sim_model")
         if spec.provider == "sim" and inline:
             name = spec.litellm_model.split("/", 1)[1]
-            handler.sim.register(handler.sim.figures.make_spec(name, dict(inline), f"pool {pool.name}"))
+            handler.register(handler.figures.make_spec(name, dict(inline), f"pool {pool.name}"))
 
 
 def _refresh_litellm(litellm: Any) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from hieramas_gnn.errors import DataMissingError, UserError
 from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
+from hieramas_gnn.llm.types import ReplaySettings
 from hieramas_gnn.paths import shared_data_dir
 
 # task -> (outcome tables, raw reply files), relative to the shared data folder
@@ -176,16 +177,14 @@ class Replayer:
         return candidates[-1] or NO_ANSWER
 
 
-def make_provider(tables: dict[str, Any] | None = None, seed: int | None = None):
+def make_provider(tables: dict[str, Any] | None = None, seed: int = 0):
     """A litellm CustomLLM answering `replay/<model>` (litellm imported here, not at import).
 
-    seed: base seed of the behaviour model's draws (default `$HIERAMAS_SIM_SEED`, else 0).
+    seed: base seed of the behaviour model's draws for calls that carry no settings; a call
+    carrying `hieramas_backend` (`ReplaySettings` as a dict, what `LLMClient` sends) uses its seed
+    (one Replayer per distinct seed, sharing the loaded outcome tables).
     """
-    import os
-
     import litellm
-
-    seed = int(os.environ.get("HIERAMAS_SIM_SEED", "0")) if seed is None else seed
 
     from hieramas_gnn.backends.sim import model_response
 
@@ -195,16 +194,46 @@ def make_provider(tables: dict[str, Any] | None = None, seed: int | None = None)
         def __init__(self) -> None:
             super().__init__()
             self.replayer = Replayer(tables, seed=seed)
+            self._replayers: dict[ReplaySettings, Replayer] = {}
+
+        def replayer_for(self, settings: dict | ReplaySettings | None) -> Replayer:
+            """The replayer of these per-call settings (the default one for None)."""
+            if settings is None:
+                return self.replayer
+            key = settings if isinstance(settings, ReplaySettings) else ReplaySettings(**settings)
+            if key.seed == self.replayer.seed:
+                return self.replayer
+            rep = self._replayers.get(key)
+            if rep is None:
+                rep = Replayer(tables, seed=key.seed, shared=self.replayer.shared)
+                rep._tables = self.replayer._tables  # the loaded outcome tables do not depend on the seed
+                self._replayers[key] = rep
+            return rep
+
+        def reply(self, model: str, messages: list, meta: dict, optional: dict) -> tuple[str, int, int]:
+            """(text, prompt tokens, completion tokens) of one call; bad input raises `input_error`."""
+            from hieramas_gnn.backends.providers import input_error
+
+            chars = sum(len(str(m.get("content") or "")) for m in messages)
+            try:
+                rep = self.replayer_for(optional.get("hieramas_backend"))
+            except TypeError as exc:  # unknown or missing fields in the per-call settings
+                raise input_error("replay", model, UserError(f"bad hieramas_backend settings ({exc})")) from exc
+            except UserError as exc:
+                raise input_error("replay", model, exc) from exc
+            try:
+                return rep.reply(model, meta, chars)
+            except UserError as exc:  # bad input: fail at once, not as a retryable connection error
+                raise input_error("replay", model, exc) from exc
+
+        def answer(self, model: str, messages: Any, meta: dict, optional: dict) -> tuple[str, int, int, float]:
+            """(text, prompt tokens, completion tokens, 0 ms) of one call: what `LLMClient` calls
+            directly, without litellm (the same reply as through litellm)."""
+            return (*self.reply(model, messages, meta, optional), 0.0)
 
         def _reply(self, model: str, messages: list, kwargs: dict):
             meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
-            chars = sum(len(str(m.get("content") or "")) for m in messages)
-            try:
-                text, pt, ct = self.replayer.reply(model, meta, chars)
-            except UserError as exc:  # bad input: fail at once, not as a retryable connection error
-                from hieramas_gnn.backends.providers import input_error
-
-                raise input_error("replay", model, exc) from exc
+            text, pt, ct = self.reply(model, messages, meta, kwargs.get("optional_params") or {})
             return model_response(f"replay/{model}", text, pt, ct)
 
         async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):

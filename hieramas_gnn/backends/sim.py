@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm.types import SimSettings
 from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
 from hieramas_gnn.backends.simdata import SimFigures, SimModelSpec
 from hieramas_gnn.backends.simcode import mutate_program
@@ -38,13 +38,12 @@ LETTERS = "ABCDEFGHIJ"
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Settings of the sim provider.
+    """Settings of one Simulator.
 
     seed:             base seed of every hash-derived generator.
     latency:          `lognormal` (per-model median and spread), `fixed` or `off`.
     fixed_latency_ms: the latency when `latency` is `fixed` (e.g. 50 ms for executor benchmarks).
-    behaviour:        the behaviour model's parameters (None: `$HIERAMAS_BEHAVIOUR`, a JSON file,
-                      else the fit in data/sim/behaviour.json).
+    behaviour:        the behaviour model's parameters (None: the fit in data/sim/behaviour.json).
     """
 
     seed: int = 0
@@ -53,16 +52,12 @@ class SimConfig:
     behaviour: BehaviourConfig | None = None
 
     @classmethod
-    def from_env(cls) -> SimConfig:
-        """`HIERAMAS_SIM_LATENCY` = lognormal | off | <ms> (fixed); `HIERAMAS_SIM_SEED`."""
-        raw = os.environ.get("HIERAMAS_SIM_LATENCY", "lognormal").strip().lower()
-        seed = int(os.environ.get("HIERAMAS_SIM_SEED", "0"))
-        if raw in ("lognormal", "off"):
-            return cls(seed=seed, latency=raw)
-        try:
-            return cls(seed=seed, latency="fixed", fixed_latency_ms=float(raw))
-        except ValueError:
-            raise UserError(f"HIERAMAS_SIM_LATENCY must be lognormal, off or a number of ms, got {raw!r}") from None
+    def from_settings(cls, settings: SimSettings) -> SimConfig:
+        """The config of `llm.types.SimSettings` (what a client sends with each call); a
+        behaviour file is read here (a `ConfigError` naming it when it cannot be)."""
+        behaviour = load_behaviour(settings.behaviour, seed=settings.seed) if settings.behaviour else None
+        return cls(seed=settings.seed, latency=settings.latency,
+                   fixed_latency_ms=float(settings.fixed_latency_ms), behaviour=behaviour)
 
 
 @dataclass
@@ -232,7 +227,12 @@ def _code_judge(q: Any):
 
 
 def make_provider(config: SimConfig | None = None, figures: SimFigures | None = None):
-    """A litellm CustomLLM answering `sim/<model>` (built lazily: litellm is imported here)."""
+    """A litellm CustomLLM answering `sim/<model>` (built lazily: litellm is imported here).
+
+    `config` is the simulator of calls that carry no settings (default `SimConfig()`); a call
+    carrying `hieramas_backend` (`SimSettings` as a dict, what `LLMClient` sends) is answered by
+    the simulator of those settings, built once per distinct settings and sharing the figures.
+    """
     import litellm
 
     class SimProvider(litellm.CustomLLM):
@@ -240,18 +240,55 @@ def make_provider(config: SimConfig | None = None, figures: SimFigures | None = 
 
         def __init__(self) -> None:
             super().__init__()
-            self.sim = Simulator(config or SimConfig.from_env(), figures)
+            self.figures = figures or SimFigures()
+            self.sim = Simulator(config or SimConfig(), self.figures)
+            self._registered: dict[str, SimModelSpec] = {}
+            self._sims: dict[SimSettings, Simulator] = {}
+
+        def register(self, spec: SimModelSpec) -> None:
+            """Add a model defined outside the catalogue to every simulator (now and later)."""
+            self._registered[spec.name] = spec
+            for sim in (self.sim, *self._sims.values()):
+                sim.register(spec)
+
+        def simulator(self, settings: dict | SimSettings | None) -> Simulator:
+            """The simulator of these per-call settings (the default one for None)."""
+            if settings is None:
+                return self.sim
+            key = settings if isinstance(settings, SimSettings) else SimSettings(**settings)
+            sim = self._sims.get(key)
+            if sim is None:
+                sim = Simulator(SimConfig.from_settings(key), self.figures)
+                for spec in self._registered.values():
+                    sim.register(spec)
+                self._sims[key] = sim
+            return sim
+
+        def reply(self, model: str, messages: list, meta: dict, optional: dict) -> SimReply:
+            """The simulated reply to one call; bad input raises `input_error` (never retried)."""
+            from hieramas_gnn.backends.providers import input_error
+
+            chars = sum(len(str(m.get("content") or "")) for m in messages)
+            try:
+                sim = self.simulator(optional.get("hieramas_backend"))
+            except TypeError as exc:  # unknown or missing fields in the per-call settings
+                raise input_error("sim", model, UserError(f"bad hieramas_backend settings ({exc})")) from exc
+            except UserError as exc:
+                raise input_error("sim", model, exc) from exc
+            try:
+                return sim.reply(model, meta, chars, optional.get("sim_model"))  # pure and fast after the first load
+            except UserError as exc:  # bad input: fail at once, not as a retryable connection error
+                raise input_error("sim", model, exc) from exc
+
+        def answer(self, model: str, messages: Any, meta: dict, optional: dict) -> tuple[str, int, int, float]:
+            """(text, prompt tokens, completion tokens, latency ms to await) of one call: what
+            `LLMClient` calls directly, without litellm (the same reply as through litellm)."""
+            r = self.reply(model, messages, meta, optional)
+            return r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms
 
         def _respond(self, model: str, messages: list, kwargs: dict) -> tuple[Any, float]:
             meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
-            inline = (kwargs.get("optional_params") or {}).get("sim_model")
-            chars = sum(len(str(m.get("content") or "")) for m in messages)
-            try:
-                r = self.sim.reply(model, meta, chars, inline)  # pure and fast after the first load
-            except UserError as exc:  # bad input: fail at once, not as a retryable connection error
-                from hieramas_gnn.backends.providers import input_error
-
-                raise input_error("sim", model, exc) from exc
+            r = self.reply(model, messages, meta, kwargs.get("optional_params") or {})
             return model_response(f"sim/{model}", r.text, r.prompt_tokens, r.completion_tokens), r.latency_ms
 
         async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):

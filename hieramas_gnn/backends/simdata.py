@@ -111,6 +111,7 @@ class SimFigures:
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = Path(folder) if folder else data_dir() / "sim"
         self._pools: dict[tuple[str, ...], np.ndarray] = {}
+        self._difficulty: dict[tuple, float] = {}  # (qid, domain, level, task) -> difficulty
 
     def _read(self, name: str) -> Path:
         path = self.folder / name
@@ -161,7 +162,18 @@ class SimFigures:
         return self._pools[key]
 
     def difficulty(self, qid: str, domain: str, meta: dict[str, Any], task: str = "") -> float:
-        """Fitted difficulty of a real item; else derived from its level; else hash-drawn."""
+        """Fitted difficulty of a real item; else derived from its level; else hash-drawn.
+        Memoised: a pure function of its inputs, asked once per simulated call."""
+        level = meta.get("difficulty")
+        if not isinstance(level, (int, float, str, type(None))):  # not a plain value: not memoised
+            return self._difficulty_of(qid, domain, meta, task)
+        key = (qid, domain, level, task)
+        got = self._difficulty.get(key)
+        if got is None:
+            got = self._difficulty[key] = self._difficulty_of(qid, domain, meta, task)
+        return got
+
+    def _difficulty_of(self, qid: str, domain: str, meta: dict[str, Any], task: str) -> float:
         known = self._items[0].get(qid)
         if known is not None:
             return known

@@ -34,6 +34,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
     p.add_argument("--max-in-flight", type=int, default=32, help="LLM calls in flight at once")
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this run")
+    add_backend_args(p)
     p.add_argument("--anchor", default=None, help="synthesizer/decision/aggregator model (default: the pool's first)")
     p.add_argument("--sc-samples", type=int, default=5, help="samples per query for sc:<model>")
     p.add_argument("--fixed-k", type=int, default=3, help="proposers per role in the fixed topologies")
@@ -69,7 +70,8 @@ def handle(args: argparse.Namespace) -> int:
     questions = task.load(path=args.data, split=args.split, limit=args.limit)
     if not questions:
         raise UserError(f"task {args.task}: no questions loaded (split {args.split!r})")
-    client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget)
+    client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget,
+                         backend_settings(args))
     with _progress(len(methods) * len(questions)) as tick:
         traces = asyncio.run(run_baselines(baselines, methods, questions, client,
                                            args.max_in_flight, on_done=tick))
@@ -83,15 +85,41 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def make_client(pool: Any, cache_path: str | None, cache_mode: str, max_in_flight: int,
-                budget: float | None) -> Any:
-    """The project's LLM client over the pool, with the rollout cache when one is given."""
+                budget: float | None, backend: Any = None) -> Any:
+    """The project's LLM client over the pool, with the rollout cache when one is given;
+    `backend`: the `BackendSettings` of sim/replay calls (default: their defaults)."""
     from hieramas_gnn.llm.cache import RolloutCache
     from hieramas_gnn.llm.client import ClientConfig, LLMClient
+    from hieramas_gnn.llm.types import BackendSettings
 
     cache = RolloutCache(cache_path, cache_mode) if cache_path else None
     cfg = ClientConfig(max_concurrency=max_in_flight, per_model_concurrency=max_in_flight,
-                       budget_usd=budget)
+                       budget_usd=budget, backend=backend or BackendSettings())
     return LLMClient(pool, cache, cfg)
+
+
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    """`--sim-latency` and `--sim-seed`: the `sim/` settings (part of the cache key of sim calls,
+    so a cache written by `hieramas demo` is hit with `--sim-latency off`)."""
+    p.add_argument("--sim-latency", default="lognormal", metavar="MODE",
+                   help="simulated latency of sim/ models: lognormal, off or a fixed number of ms")
+    p.add_argument("--sim-seed", type=int, default=0, help="seed of the sim/ and replay/ backends")
+
+
+def backend_settings(args: argparse.Namespace) -> Any:
+    """The `BackendSettings` of `--sim-latency` / `--sim-seed`."""
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.llm.types import BackendSettings, ReplaySettings, SimSettings
+
+    raw = str(args.sim_latency).strip().lower()
+    if raw in ("lognormal", "off"):
+        sim = SimSettings(seed=args.sim_seed, latency=raw)
+    else:
+        try:
+            sim = SimSettings(seed=args.sim_seed, latency="fixed", fixed_latency_ms=float(raw))
+        except ValueError:
+            raise UserError(f"--sim-latency must be lognormal, off or a number of ms, got {raw!r}") from None
+    return BackendSettings(sim=sim, replay=ReplaySettings(seed=args.sim_seed))
 
 
 def backend_name(pool: Any) -> str:

@@ -38,6 +38,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this command")
     p.add_argument("--max-in-flight", type=int, default=32)
+    from hieramas_gnn.commands.baselines import add_backend_args
+
+    add_backend_args(p)
     p.add_argument("--out", default=None, help="write report.md, results.json and plots here")
     p.set_defaults(func=run)
 
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from hieramas_gnn.commands.baselines import backend_name, make_client
+    from hieramas_gnn.commands.baselines import backend_name, backend_settings, make_client
     from hieramas_gnn.eval import baselines as B
     from hieramas_gnn.eval import report
     from hieramas_gnn.eval.evaluate import ExecutorRunner, evaluate_designs
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         rule, method = (lambda qs: [fixed] * len(qs)), f"design:{Path(args.design).stem}"
     questions = load_questions(args, task)
     client = make_client(pool, None if args.cache_mode == "off" else args.cache, args.cache_mode,
-                         args.max_in_flight, args.budget)
+                         args.max_in_flight, args.budget, backend_settings(args))
     designs = rule(questions)
     for d in designs:
         d.validate(roleset, pool)

@@ -13,6 +13,15 @@
 5. compute the cost (litellm's cost map, or the pool's prices for models it does not list),
    store the record in the cache (committed at once) and return it. Failures are never cached.
 
+The in-process providers (`sim/`, `replay/`) take the same steps without litellm: the client
+calls their registered handler directly (`_in_process_attempt`), awaits the simulated latency
+under the timeout and prices the call at the pool's prices, so a cold call costs the simulator's
+time, not litellm's per-call logging, cost lookup and response building (~2.5 ms). Records,
+costs and cache contents are those of the litellm path (tests/test_in_process_calls.py), and
+the handlers stay registered in litellm, so `litellm.completion("sim/...")` works for users.
+`ClientConfig.backend` (seed, latency, behaviour file) travels with each of their calls and is
+part of their cache key.
+
 Spend, call and hit counts live on the client instance (`client.stats`); nothing is global.
 """
 
@@ -24,17 +33,20 @@ import os
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.cache import RolloutCache, canonical_json, canonical_request, request_key
+from hieramas_gnn.llm.cache import (OFFLINE_PROVIDERS, RolloutCache, canonical_json, canonical_request,
+                                    request_key)
 from hieramas_gnn.llm.pool import ModelSpec, Pool, litellm_prices
-from hieramas_gnn.llm.types import (BudgetExceeded, CacheMiss, LLMCallError, LLMRecord, LLMRequest,
-                                    ProviderInputError)
+from hieramas_gnn.llm.types import (BackendSettings, BudgetExceeded, CacheMiss, LLMCallError, LLMRecord,
+                                    LLMRequest, ProviderInputError)
 from hieramas_gnn.paths import ensure_offline_defaults
 
 _RETRY_STATUS = {408, 409, 425, 429}
+IN_PROCESS = ("sim", "replay")  # providers answered in this process, without litellm (see _in_process_attempt)
+BACKEND_KWARG = "hieramas_backend"  # the litellm kwarg carrying BackendSettings to sim/ and replay/
 
 
 @dataclass
@@ -53,6 +65,10 @@ class ClientConfig:
     assumed_max_tokens:     completion tokens assumed for the budget reservation when a request
                             sets no max_tokens.
     seed:                   seed of the backoff jitter.
+    backend:                settings of the in-process backends (`sim/`, `replay/`: seed, latency,
+                            behaviour file), sent with each of their calls as the litellm kwarg
+                            `hieramas_backend` and part of their cache key; real providers never
+                            receive them.
     """
 
     max_concurrency: int = 32
@@ -65,8 +81,14 @@ class ClientConfig:
     budget_usd: float | None = None
     assumed_max_tokens: int = 1024
     seed: int = 0
+    backend: BackendSettings = field(default_factory=BackendSettings)
 
     def __post_init__(self) -> None:
+        if isinstance(self.backend, dict):  # e.g. ClientConfig(backend={"sim": {"latency": "off"}})
+            self.backend = BackendSettings.from_dict(self.backend)
+        if not isinstance(self.backend, BackendSettings):
+            raise UserError(f"client config backend: expected BackendSettings or a mapping, "
+                            f"got {type(self.backend).__name__}")
         for name in ("max_concurrency", "per_model_concurrency", "assumed_max_tokens"):
             if int(getattr(self, name)) < 1:
                 raise UserError(f"client config {name}: must be >= 1")
@@ -125,6 +147,7 @@ class LLMClient:
         self._registered: set[str] = set()
         self._state: _LoopState | None = None
         self._next_slot: dict[str, float] = defaultdict(float)  # time.monotonic() per model
+        self._backend_params: tuple[Any, dict[str, Any]] = (None, {})
         for spec in pool:  # register offline providers now, before any call is in flight
             if spec.provider in ("replay", "sim", "faults"):
                 self._register_provider(spec)
@@ -137,10 +160,15 @@ class LLMClient:
             return None
         return max(0.0, self.config.budget_usd - self.stats.spent_usd)
 
+    def request_key(self, request: LLMRequest) -> str:
+        """The rollout-cache key of `request` as this client would call it."""
+        spec = self.pool.get(request.model)
+        return request_key(request, spec.litellm_model, self._provider_params(spec))
+
     async def complete(self, request: LLMRequest) -> LLMRecord:
         """One chat completion (see the module docstring for the steps)."""
         spec = self.pool.get(request.model)
-        key = request_key(request, spec.litellm_model, spec.extra.get("litellm_params"))
+        key = request_key(request, spec.litellm_model, self._provider_params(spec))
         hit = self.cache.get(key, spec.name)
         if hit is not None:
             self.stats.cache_hits += 1
@@ -178,7 +206,7 @@ class LLMClient:
             raise
         finally:
             await self._settle(estimate, record.cost_usd if record is not None else 0.0)
-        body = canonical_request(request, spec.litellm_model, spec.extra.get("litellm_params"))
+        body = canonical_request(request, spec.litellm_model, self._provider_params(spec))
         self.cache.put(record, canonical_json(body))
         return record
 
@@ -224,10 +252,13 @@ class LLMClient:
     async def _call_with_retries(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
         import openai
 
-        kwargs = self._kwargs(spec, request)
+        in_process = spec.provider in IN_PROCESS
+        kwargs = self._in_process_kwargs(spec, request) if in_process else self._kwargs(spec, request)
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
             try:
+                if in_process:
+                    return await self._in_process_attempt(spec, request, key, kwargs)
                 response, latency_ms = await self._attempt(spec, kwargs)
                 return self._record(spec, request, key, response, latency_ms)
             except (openai.OpenAIError, asyncio.TimeoutError, MalformedResponse) as exc:
@@ -256,11 +287,43 @@ class LLMClient:
                                               timeout=self.config.timeout_s)
             return response, (time.perf_counter() - start) * 1000.0
 
+    async def _in_process_attempt(self, spec: ModelSpec, request: LLMRequest, key: str,
+                                  kwargs: dict[str, Any]) -> LLMRecord:
+        """One call to an in-process provider (`sim/`, `replay/`) under the same limits, without
+        litellm: the registered handler answers directly (no logging callbacks, no cost map, no
+        response object), its simulated latency is awaited under the per-call timeout, and the
+        cost is the pool's prices. Bad input still raises the provider's marked error."""
+        from hieramas_gnn.backends.providers import offline_handler
+
+        state = self._loop_state()
+        async with state.global_sem, state.model_sems[spec.name]:
+            await self._pace(spec, state)
+            self.stats.attempts += 1
+            start = time.perf_counter()
+            handler = offline_handler(spec.provider)
+            text, prompt, completion, wait_ms = handler.answer(
+                spec.litellm_model.split("/", 1)[1], kwargs["messages"], kwargs["metadata"], kwargs["optional"])
+            if wait_ms > 0:
+                await asyncio.wait_for(asyncio.sleep(wait_ms / 1000.0), timeout=self.config.timeout_s)
+            latency_ms = (time.perf_counter() - start) * 1000.0
+        self.stats.calls += 1
+        return LLMRecord(key=key, model=spec.name, text=text, prompt_tokens=int(prompt),
+                         completion_tokens=int(completion), cost_usd=spec.cost(int(prompt), int(completion)),
+                         latency_ms=latency_ms, cache_hit=False, created_at=time.time(),
+                         litellm_model=spec.litellm_model)
+
+    def _in_process_kwargs(self, spec: ModelSpec, request: LLMRequest) -> dict[str, Any]:
+        """What an in-process provider reads of a call: the messages, the call metadata (as
+        litellm would pass it) and the optional params (`sim_model`, `hieramas_backend`)."""
+        self._register_provider(spec)
+        meta = {**request.metadata, "sample_index": request.sample_index, "pool_model": spec.name}
+        return {"messages": request.messages, "metadata": meta, "optional": self._provider_params(spec)}
+
     def _kwargs(self, spec: ModelSpec, request: LLMRequest) -> dict[str, Any]:
         """The litellm call: sample index stripped, metadata under `hieramas`, key from env."""
         self._register_provider(spec)
         metadata = {**request.metadata, "sample_index": request.sample_index, "pool_model": spec.name}
-        kwargs: dict[str, Any] = dict(spec.extra.get("litellm_params") or {})
+        kwargs: dict[str, Any] = self._provider_params(spec)
         kwargs.update(model=spec.litellm_model, messages=[dict(m) for m in request.messages],
                       temperature=request.temperature, timeout=self.config.timeout_s,
                       max_retries=0, metadata={"hieramas": metadata}, **request.params)
@@ -275,6 +338,18 @@ class LLMClient:
                                 f"(the pool's extra.api_key_env names it)")
             kwargs["api_key"] = os.environ[env]
         return kwargs
+
+    def _provider_params(self, spec: ModelSpec) -> dict[str, Any]:
+        """The pool's `extra.litellm_params`, plus `hieramas_backend` (the backend settings) for
+        the in-process providers: what the provider reads besides the request, hence part of the
+        cache key of their calls."""
+        params = dict(spec.extra.get("litellm_params") or {})
+        if spec.provider in OFFLINE_PROVIDERS:
+            backend = self.config.backend
+            if self._backend_params[0] is not backend:  # plain dicts made once per settings object
+                self._backend_params = (backend, {p: backend.for_provider(p) for p in OFFLINE_PROVIDERS})
+            params[BACKEND_KWARG] = self._backend_params[1][spec.provider]
+        return params
 
     def _record(self, spec: ModelSpec, request: LLMRequest, key: str, response: Any,
                 latency_ms: float) -> LLMRecord:
@@ -337,7 +412,7 @@ class LLMClient:
                     raise
                 raise UserError(f"model {spec.name}: the {provider}/ backend is not available "
                                 f"(hieramas_gnn.backends.providers is missing)") from exc
-            register_offline_providers(self.pool)
+            register_offline_providers(self.pool, warm_litellm=False)  # the client calls them directly
         elif provider == "faults":
             from hieramas_gnn.llm import faults
 

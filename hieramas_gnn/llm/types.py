@@ -8,13 +8,95 @@ are no global counters anywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hieramas_gnn.errors import UserError
 
 # Positions a call can have inside a Design (also used by the offline behaviour model).
 POSITIONS = ("proposer", "synthesizer", "decision", "single", "debate", "aggregator")
+
+
+LATENCY_MODES = ("lognormal", "fixed", "off")
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """Settings of the `sim/` backend, sent with every sim call (part of its cache key).
+
+    seed:             base seed of every hash-derived generator of the simulator.
+    latency:          `lognormal` (per-model median and spread), `fixed` (`fixed_latency_ms`) or
+                      `off` (no awaited latency); the simulated latency is really awaited.
+    fixed_latency_ms: the latency when `latency` is `fixed`.
+    behaviour:        a JSON file of behaviour-model parameters (None: the committed fit in
+                      `data/sim/behaviour.json`).
+    """
+
+    seed: int = 0
+    latency: str = "lognormal"
+    fixed_latency_ms: float = 50.0
+    behaviour: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.latency not in LATENCY_MODES:
+            raise UserError(f"backend.sim.latency must be one of {', '.join(LATENCY_MODES)}, got "
+                            f"{self.latency!r} (quote 'off' in YAML, where a bare off is a boolean)")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UserError(f"backend.sim.seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.fixed_latency_ms, (int, float)) or self.fixed_latency_ms < 0:
+            raise UserError(f"backend.sim.fixed_latency_ms must be a number >= 0, got {self.fixed_latency_ms!r}")
+        if self.behaviour is not None and not (isinstance(self.behaviour, str) and self.behaviour):
+            raise UserError(f"backend.sim.behaviour must be a file path or null, got {self.behaviour!r}")
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """Settings of the `replay/` backend, sent with every replay call (part of its cache key).
+
+    seed: base seed of the behaviour model's draws (nodes that read other answers).
+    """
+
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UserError(f"backend.replay.seed must be an integer, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """Settings of the in-process backends (`ClientConfig.backend`); real providers never see them."""
+
+    sim: SimSettings = field(default_factory=SimSettings)
+    replay: ReplaySettings = field(default_factory=ReplaySettings)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackendSettings:
+        """From `{"sim": {...}, "replay": {...}}` (either may be left out); unknown fields raise
+        a `UserError` naming them."""
+        parts = {"sim": SimSettings, "replay": ReplaySettings}
+        unknown = sorted(set(data) - set(parts))
+        if unknown:
+            raise UserError(f"backend: unknown field(s) {', '.join(unknown)} (known: sim, replay)")
+        built = {}
+        for name, part in parts.items():
+            value = data.get(name) or {}
+            if isinstance(value, part):
+                built[name] = value
+                continue
+            known = {f.name for f in fields(part)}
+            if not isinstance(value, dict) or set(value) - known:
+                raise UserError(f"backend.{name}: expected a mapping of {', '.join(sorted(known))}, got {value!r}")
+            built[name] = part(**value)
+        return cls(**built)
+
+    def for_provider(self, provider: str) -> dict[str, Any] | None:
+        """The plain settings one call to `provider` carries (None for a real provider)."""
+        if provider == "sim":
+            return asdict(self.sim)
+        if provider == "replay":
+            return asdict(self.replay)
+        return None
 
 
 @dataclass(frozen=True)

@@ -80,20 +80,13 @@ def client_settings(cfg: Any) -> dict[str, Any]:
 
 def make_client(settings: dict[str, Any], pool: Any) -> Any:
     """The LLM client (behind the rollout cache) for these `client_settings`."""
-    import dataclasses
-
     from hieramas_gnn.llm.cache import RolloutCache
     from hieramas_gnn.llm.client import ClientConfig, LLMClient
 
     cache = RolloutCache(settings["cache_path"], settings["cache_mode"])
     options = dict(settings["options"])
-    if "backend" in settings and "backend" in {f.name for f in dataclasses.fields(ClientConfig)}:
-        options["backend"] = settings["backend"]  # the offline backends' settings (cache key)
-    elif "backend" in settings:  # TEMPORARY bridge until the client takes the settings per call
-        import os
-
-        sim = settings["backend"]["sim"]
-        os.environ["HIERAMAS_SIM_LATENCY"] = {"fixed": str(sim["fixed_latency_ms"])}.get(sim["latency"], sim["latency"])
+    if "backend" in settings:
+        options["backend"] = settings["backend"]  # the offline backends' settings (in their cache key)
     return LLMClient(pool, cache, from_dict(ClientConfig, options, "client"))
 
 
