@@ -21,11 +21,12 @@ from pathlib import Path
 STAGE1_FILES = ("checkpoint.pt", "best.pt", "decision.json", "run_name.txt")
 
 
-def edges_steps(rollouts: int, ec) -> int:
-    """Steps of the edges route that spend about `rollouts` (training draws + counterfactual
-    re-draws; validation rollouts are not counted, as they are not for the classifier)."""
-    per_step = ec.batch_size * (1 + (ec.k if ec.baseline == "counterfactual" else 0))
-    return max(1, math.ceil(rollouts / per_step))
+def edges_steps(rollouts: int, ec, n_val: int) -> int:
+    """Steps of the edges route that spend about `rollouts`, counted like the classifier's (its
+    candidates on the training and validation queries): training draws, counterfactual re-draws
+    and the validation runs every `val_every` steps."""
+    per_step = ec.batch_size * (1 + (ec.k if ec.baseline == "counterfactual" else 0)) + n_val / ec.val_every
+    return max(1, math.floor(rollouts / per_step))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(args.seeds):
         cls_cfg = seed_config(config, out, seed, [*base, "topology.method=classifier"])
         cls = train_pipeline(cls_cfg, client=client)
-        steps = edges_steps(cls.topology.rollouts, cls_cfg.topology.edges)
+        steps = edges_steps(cls.topology.rollouts, cls_cfg.topology.edges, len(cls.setup.val))
         edges_dir = out / "runs" / f"seed{seed}_edges"
         edges_dir.mkdir(parents=True, exist_ok=True)
         for name in STAGE1_FILES:  # the identical stage-1 selector (and decision model)

@@ -192,3 +192,13 @@ def test_a_run_killed_during_stage_2_resumes_to_the_same_bundle_paying_nothing_t
     _, meta_a = load_chooser(whole.bundle)
     _, meta_b = load_chooser(resumed.bundle)
     assert meta_a.choice == meta_b.choice
+
+
+def test_resuming_a_run_folder_with_another_config_is_refused(trained):
+    from hieramas_gnn.config import load_config
+    from hieramas_gnn.errors import UserError
+
+    result, cfg = trained
+    other = load_config(cfg.run.dir / "config.yaml", [f"run.out_dir={cfg.run.out_dir}", "stage1.lr=0.5"])
+    with pytest.raises(UserError, match="stage1.lr"):
+        train_from_config(other, client=_client())

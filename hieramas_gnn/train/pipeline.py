@@ -135,6 +135,7 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     ensure_offline_defaults()
     run_dir = Path(cfg.run.dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_same_run(cfg, run_dir)
     dump_yaml(cfg, run_dir / "config.yaml")
     setup = build_setup(cfg, client=client)
     setup.decision = resolve_decision(cfg, setup)
@@ -148,6 +149,41 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
                                       "stage1": {"best_val_reward": s1.best_val_reward, "best_step": s1.best_step}})
         tracker.log_bundle(bundle)
     return PipelineResult(setup, DesignChooser(setup.policy, setup.builder, settings), s1, topo, bundle)
+
+
+# Fields that may change between a run and its resumption (where output goes, how it is shown).
+RESUMABLE_CHANGES = ("tracking.", "run.device", "client.max_in_flight", "cache.path", "policy.embed_cache")
+
+
+def check_same_run(cfg: Any, run_dir: Path) -> None:
+    """Refuse to resume a run folder that was started with another config (its checkpoints and
+    topology state would silently be reused under settings they were not made with)."""
+    from hieramas_gnn.config import load_config
+    from hieramas_gnn.config_io import to_dict
+    from hieramas_gnn.errors import UserError
+
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return
+    before = _flat(to_dict(load_config(path, [f"run.out_dir={cfg.run.out_dir}"]), derived=False))
+    now = _flat(to_dict(cfg, derived=False))
+    changed = [k for k in sorted(set(before) | set(now))
+               if before.get(k) != now.get(k) and not k.startswith(RESUMABLE_CHANGES)]
+    if changed:
+        k = changed[0]
+        raise UserError(f"run folder {run_dir} was started with another config ({k}: {before.get(k)!r} there, "
+                        f"{now.get(k)!r} now{f', and {len(changed) - 1} more' if len(changed) > 1 else ''}); "
+                        "re-run with the same config to resume, or choose another run.out_dir")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _write_json(path: Path, data: dict) -> None:
