@@ -50,6 +50,12 @@ def test_numeric_scorer_compares_numbers(tmp_path):
     assert not task.score("Answer: 1201", q).correct
 
 
+def test_numeric_scorer_rejects_a_gold_that_is_not_a_number(tmp_path):
+    task = GenericTask("nums", _jsonl(tmp_path / "n.jsonl", [{"question": "?", "answer": "Paris"}]), "numeric")
+    with pytest.raises(UserError, match="question 1: field 'answer' 'Paris' is not a number"):
+        task.load()
+
+
 def test_choice_scorer_accepts_gold_as_letter_index_or_choice_text(tmp_path):
     rows = [{"question": "2+2?", "choices": ["3", "4", "5"], "answer": a} for a in ("B", 1, "4")]
     task = GenericTask("mc", _jsonl(tmp_path / "mc.jsonl", rows), "choice")
@@ -171,3 +177,19 @@ def test_entry_point_tasks_are_found_by_name(monkeypatch, capitals):
 def test_unknown_task_lists_the_ways_to_bring_one():
     with pytest.raises(UserError, match="unknown task 'nope'.*module:object"):
         get_task("nope")
+
+
+def test_a_task_file_names_a_jsonl_task_for_commands_that_take_a_task_name(tmp_path, capitals):
+    spec = tmp_path / "sub" / "capitals.yaml"
+    spec.parent.mkdir()
+    spec.write_text("name: capitals_from_file\npath: ../capitals.jsonl\nscorer: exact\n")
+    task = get_task(str(spec))
+    assert task.name == "capitals_from_file" and get_task("capitals_from_file") is task
+    assert task.get("jp").gold == "Tokyo"  # path relative to the task file
+
+
+def test_a_task_file_with_a_typo_names_the_field(tmp_path):
+    spec = tmp_path / "t.yaml"
+    spec.write_text("name: t\npath: q.jsonl\nscorrer: exact\n")
+    with pytest.raises(UserError, match="t.yaml: unknown field 'scorrer'"):
+        get_task(str(spec))

@@ -8,7 +8,9 @@ A name resolves, in order, to:
    question up by `get_task(metadata["task"])`, find the same object);
 3. `module:object`: a `Task` instance, or a class / factory called with no arguments, in an
    importable module (installed or on PYTHONPATH);
-4. an entry point of the group `hieramas_gnn.tasks` (a package you install declares
+4. a task file `NAME.yaml` (`name`, `path`, `scorer`: the generic jsonl task; `path` relative to
+   the file), so commands that take `--task` (eval, baselines, run, score) reach a jsonl task too;
+5. an entry point of the group `hieramas_gnn.tasks` (a package you install declares
    `[project.entry-points."hieramas_gnn.tasks"] mytask = "mypkg.tasks:MyTask"`).
 
 Every resolved task is checked against the `Task` protocol (name, family, answer_kind, load,
@@ -23,6 +25,7 @@ import importlib
 import inspect
 import threading
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import UserError
@@ -60,6 +63,8 @@ def get_task(name: str) -> Task:
         module_name, cls_name, kwargs = _REGISTRY[name]
         module = importlib.import_module(f"hieramas_gnn.tasks.{module_name}")
         task = getattr(module, cls_name)(**kwargs)
+    elif name.endswith((".yaml", ".yml")):
+        task = register_task(task_from_file(name))
     elif ":" in name:
         task = check_task(_instantiate(_import_object(name), name), name)
     else:
@@ -102,9 +107,33 @@ def task_from_config(tc: Any) -> Task:
                             "its question file (.jsonl)")
         return register_task(GenericTask(tc.name, tc.path, scorer))
     task = get_task(tc.name)
-    if ":" in tc.name and task.name != tc.name:
+    if (":" in tc.name or tc.name.endswith((".yaml", ".yml"))) and task.name != tc.name:
         register_task(task)
     return task
+
+
+def task_from_file(path: str) -> Task:
+    """The generic jsonl task a task file describes: `{name, path, scorer}` (YAML)."""
+    import yaml
+
+    from hieramas_gnn.tasks.generic import GenericTask
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"task file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"task file {p}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"task file {p}: expected a mapping with name, path, scorer")
+    unknown = sorted(set(map(str, data)) - {"name", "path", "scorer"})
+    if unknown:
+        raise UserError(f"task file {p}: unknown field {unknown[0]!r} (fields: name, path, scorer)")
+    for key in ("name", "path"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise UserError(f"task file {p}: {key}: required, a non-empty string")
+    return GenericTask(data["name"], p.parent / data["path"], str(data.get("scorer") or "exact"))
 
 
 def task_names() -> list[str]:
@@ -158,4 +187,4 @@ def _entry_points() -> dict[str, Any]:
 
 
 __all__ = ["ENTRY_POINT_GROUP", "TASK_NAMES", "BaseTask", "Question", "Score", "Task", "check_task",
-           "get_task", "register_task", "task_from_config", "task_names"]
+           "get_task", "register_task", "task_from_config", "task_from_file", "task_names"]

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.tasks.answers import choice_letter, letters_for, number_from_answer, numbers_equal
+from hieramas_gnn.tasks.answers import canonical_number, choice_letter, letters_for, number_from_answer, numbers_equal
 from hieramas_gnn.tasks.base import BaseTask, Question, read_jsonl, take
 
 SCORER_NAMES = ("exact", "numeric", "choice", "regex:PATTERN", "module:function")
@@ -226,6 +226,8 @@ class GenericTask(BaseTask):
             gold = _gold_letter(gold, choices, where)
         else:
             gold = str(gold)
+            if self.scorer.spec == "numeric" and canonical_number(gold) is None:
+                raise UserError(f"{where}: field 'answer' {gold!r} is not a number (the numeric scorer needs one)")
         qid = str(row["id"]) if row.get("id") not in (None, "") else f"{self.name}/{i}"
         return Question(id=qid, task=self.name, text=text, gold=gold, meta=meta)
 
