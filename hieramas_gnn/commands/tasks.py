@@ -39,16 +39,18 @@ def add_parser(subparsers: Any) -> None:
 
 def handle_list(args: argparse.Namespace) -> int:
     from hieramas_gnn.paths import shared_data_dir
-    from hieramas_gnn.tasks import TASK_NAMES, get_task
+    from hieramas_gnn.tasks import get_task, task_names
 
     shared = shared_data_dir()
     print(f"{'task':<16} {'family':<10} {'answer':<7} {'available':<9} source")
-    for name in TASK_NAMES:
+    for name in task_names():
         task = get_task(name)
-        src = SOURCES.get(name, "?")
+        src = SOURCES.get(name, "entry point (hieramas_gnn.tasks)")
         available = not src.startswith("shared: ") or (shared / src.removeprefix("shared: ")).exists()
         print(f"{name:<16} {task.family:<10} {task.answer_kind:<7} {'yes' if available else 'no':<9} {src}")
     print(f"\nshared data folder: {shared} ({'present' if shared.exists() else 'absent'})")
+    print("your own task: task.name + task.path (a .jsonl) + task.scorer in a config, a task file "
+          "NAME.yaml, `module:object`, or an entry point; see docs/TUTORIAL_OWN_TASK.md")
     return 0
 
 
