@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 from helpers.fake_openai_server import FakeOpenAIServer
@@ -69,19 +70,25 @@ def test_a_design_mixing_local_and_paid_models_runs_over_http(served, tmp_path):
     assert trace.cost_usd == pytest.approx(expected)
 
 
-def test_per_model_rpm_paces_calls_to_that_model(served, tmp_path):
+def test_per_model_rpm_paces_calls_to_that_model(served, tmp_path, monkeypatch):
     pool, srv = served
     fast = Pool(pool.name, tuple(replace(m, extra={**m.extra, "rpm": 1200}) if m.name == "local-qwen" else m
                                  for m in pool))
     client = LLMClient(fast, RolloutCache(None, "off"), ClientConfig(timeout_s=30, max_retries=0))
+    clock = [1000.0]  # a pacing clock that moves only when the client sleeps: no wall-time flakiness
+    import time
+
+    from hieramas_gnn.llm import client as client_module
+
+    monkeypatch.setattr(client_module, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time,
+                                                               perf_counter=time.perf_counter))
     waits: list[float] = []
-    real_sleep = asyncio.sleep
 
     async def sleep(s: float) -> None:
         waits.append(s)
-        await real_sleep(0)
+        clock[0] += s
 
-    client._sleep = sleep  # the pacing clock, observed instead of awaited
+    client._sleep = sleep
     from hieramas_gnn.llm.types import LLMRequest
 
     async def three():
@@ -90,4 +97,4 @@ def test_per_model_rpm_paces_calls_to_that_model(served, tmp_path):
 
     asyncio.run(three())
     assert srv.count == 3
-    assert waits and all(w <= 60 / 1200 + 1e-6 for w in waits) and max(waits) > 0.02
+    assert waits == pytest.approx([60 / 1200, 60 / 1200])  # calls 2 and 3 wait one slot each
