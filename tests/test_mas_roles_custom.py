@@ -64,3 +64,38 @@ def test_missing_roles_file_is_a_clear_error(tmp_path):
 
 def test_builtin_general_family_exists_for_user_tasks():
     assert get_roleset("general").names == ("analyst", "solver", "critic")
+
+
+# The shipped prompt files keep a hand-written `version` (existing caches stay valid); this lock
+# of their content makes an edit without a version bump fail here instead of silently reusing
+# cached replies written for the old text. After bumping `version`, update the pair below.
+SHIPPED_PROMPTS = {
+    "common.yaml": ("c1", "83f1ae9d2e0c"),
+    "mmlu/roles.yaml": ("mmlu-v1", "e12e84e990cc"),
+    "math/roles.yaml": ("math-v1", "366ad3efdd82"),
+    "gsm8k/roles.yaml": ("gsm8k-v1", "882f0165582a"),
+    "humaneval/roles.yaml": ("humaneval-v1", "496bf4502aef"),
+    "synthetic/roles.yaml": ("synthetic-v1", "742339648370"),
+    "general/roles.yaml": ("general-v1", "2ac4feb4d73e"),
+}
+
+
+@pytest.mark.parametrize("rel", sorted(SHIPPED_PROMPTS))
+def test_shipped_prompt_files_bump_their_version_when_their_text_changes(rel):
+    import hashlib
+    import json
+    from importlib import resources
+
+    data = yaml.safe_load(resources.files("hieramas_gnn").joinpath("prompts", *rel.split("/")).read_text())
+    version = data.pop("version")
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
+    expected_version, expected_digest = SHIPPED_PROMPTS[rel]
+    assert (version, digest) == (expected_version, expected_digest), (
+        f"prompts/{rel} changed: bump its `version` (it is part of every cache key), then set "
+        f"SHIPPED_PROMPTS[{rel!r}] = ({version!r}, {digest!r})")
+
+
+def test_every_shipped_prompt_file_is_locked():
+    from hieramas_gnn.mas.roles import FAMILIES
+
+    assert set(SHIPPED_PROMPTS) == {"common.yaml"} | {f"{f}/roles.yaml" for f in FAMILIES}
