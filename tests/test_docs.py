@@ -1,15 +1,17 @@
 """The docs stay true: generated references are current, and the tutorials run as written.
 
-Convention: every fenced block whose info string is exactly `bash` in a `docs/*.md` page is a
-command a reader types; the page's `bash` blocks are joined, in order, into one script run by
-`bash -euo pipefail` (one shell, as a reader would use). `sh`, `console`, `text` and `yaml`
-blocks are shown, never run (installation steps, outputs, file contents written elsewhere).
+Convention: a page opts in with a first line `<!-- doc-test: clone -->` or
+`<!-- doc-test: empty -->`. Every fenced block of such a page whose info string is exactly
+`bash` is a command a reader types; the page's `bash` blocks are joined, in order, into one
+script run by `bash -euo pipefail` (one shell, as a reader would use). `sh`, `console`, `text`
+and `yaml` blocks are shown, never run (installation steps, outputs, file contents). Pages
+without the marker (reference pages whose `bash` blocks need a real key or data) are not run.
 
-Where a page runs: a first line `<!-- doc-test: clone -->` runs it in a temporary stand-in for a
-fresh clone (links to the repository's tracked top-level entries; `runs/` and every output are
-new); otherwise in an empty temporary folder. `hieramas` on PATH runs this checkout's package
-and `python` is the interpreter running the tests (as in an activated virtual environment);
-`PORT` is a free port for pages that start a server.
+Where a page runs: `clone` in a temporary stand-in for a fresh clone (links to the repository's
+tracked top-level entries; `runs/` and every output are new), `empty` in an empty temporary
+folder. `hieramas` on PATH runs this checkout's package and `python` is the interpreter running
+the tests (as in an activated virtual environment); `PORT` is a free port for pages that start
+a server.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 BLOCK = re.compile(r"^```bash[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
-RUNNABLE = sorted(p.name for p in DOCS.glob("*.md") if BLOCK.search(p.read_text(encoding="utf-8")))
+MARKER = re.compile(r"\A<!-- doc-test: (clone|empty) -->")
+RUNNABLE = sorted(p.name for p in DOCS.glob("*.md") if MARKER.match(p.read_text(encoding="utf-8")))
 
 
 def bash_blocks(text: str) -> list[str]:
@@ -39,8 +42,9 @@ def test_block_extraction_takes_only_bash_blocks():
     assert bash_blocks(page) == ["echo one\n", "echo two\n"]
 
 
-def test_the_tutorials_have_runnable_blocks():
+def test_the_tutorials_are_run_and_have_commands():
     assert {"QUICKSTART.md", "TUTORIAL_OWN_TASK.md"} <= set(RUNNABLE)
+    assert all(bash_blocks((DOCS / page).read_text(encoding="utf-8")) for page in RUNNABLE)
 
 
 def test_generated_references_are_current():
@@ -69,7 +73,7 @@ def test_page_runs_as_written(page, tmp_path):
     work, bin_dir = tmp_path / "work", tmp_path / "bin"
     work.mkdir()
     bin_dir.mkdir()
-    if text.startswith("<!-- doc-test: clone -->"):
+    if MARKER.match(text).group(1) == "clone":
         _clone_standin(work)
     shim = bin_dir / "hieramas"
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m hieramas_gnn.cli "$@"\n')
