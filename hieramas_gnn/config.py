@@ -93,6 +93,9 @@ class TaskConfig:
     """Task registry name (`hieramas tasks list`)."""
     path: str | None = None
     """Local question file (jsonl); None: the task's default source."""
+    scorer: str | None = None
+    """Set: `name` is a new task read from `path` (jsonl: question, answer [, id, domain, choices]),
+    graded by `exact`, `numeric`, `choice`, `regex:PATTERN` or `module:function` (tasks/generic.py)."""
     split: str = "test"
     """Split to draw questions from; train/val/test are disjoint slices of it."""
     train_size: int = 64

@@ -14,6 +14,9 @@ full replies (`outcomes/raw/*.jsonl.gz`: `question_id, model, output`).
 * Token counts: prompt chars / 4; completion = the real reply length (`output_chars` or the raw
   reply) / 4. Latency is not replayed (0 ms).
 * An unknown model or question is a `UserError` naming it and the table.
+* Your own table: a pool model with `extra.litellm_params.replay_table: PATH` replays that file
+  (validated by `read_outcome_table`) instead of the task's default; `hieramas outcomes pool`
+  writes such a pool from a table in one command.
 """
 
 from __future__ import annotations
@@ -48,6 +51,62 @@ class Outcome:
     output_chars: int | None
 
 
+REQUIRED_COLUMNS = ("question_id", "model", "answer", "correct")
+_TRUE, _FALSE = {"1", "1.0", "true"}, {"0", "0.0", "false"}
+
+
+def read_outcome_table(path: str | Path, required: tuple[str, ...] = REQUIRED_COLUMNS):
+    """A validated tidy outcome table (pandas DataFrame, `correct` as int 0/1).
+
+    Columns `question_id, model, answer, correct` (more are kept: `output_chars`, `answer_num`,
+    `benchmark`, ...). `answer` is the model's extracted final answer, empty when it gave none;
+    `correct` is 0/1 (or true/false). Errors name the file, the row (1-based, the header not
+    counted; line = row + 1) and the column: a missing column, an empty `question_id` / `model`,
+    a missing (NaN) or non-binary `correct`, a non-numeric `output_chars`, and a (question_id,
+    model) pair given twice.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"outcome table {path} does not exist")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:  # a bad file: say which and why, nothing else
+        raise UserError(f"outcome table {path}: cannot be read as CSV ({exc})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise UserError(f"outcome table {path}: missing column(s) {', '.join(missing)} "
+                        f"(has: {', '.join(map(str, df.columns))}; needs: {', '.join(required)})")
+    if df.empty:
+        raise UserError(f"outcome table {path}: no rows")
+    for col in ("question_id", "model"):
+        bad = df.index[df[col].str.strip().isin(["", "nan", "NaN", "None"])]
+        if len(bad):
+            raise UserError(f"outcome table {path}: row {bad[0] + 1}, column {col}: empty or NaN")
+    flag = df["correct"].str.strip().str.lower()
+    bad = df.index[~flag.isin(_TRUE | _FALSE)]
+    if len(bad):
+        value = df["correct"].iloc[bad[0]]
+        what = "missing (NaN)" if value.strip().lower() in ("", "nan", "none", "null") else f"{value!r} is not 0/1"
+        raise UserError(f"outcome table {path}: row {bad[0] + 1}, column correct: {what} "
+                        f"({len(bad)} such row(s); correct must be 0 or 1)")
+    dup = df.duplicated(["question_id", "model"], keep=False)
+    if dup.any():
+        rows = df.index[dup][:2]
+        first = df.iloc[rows[0]]
+        raise UserError(f"outcome table {path}: rows {rows[0] + 1} and {rows[1] + 1}: duplicate "
+                        f"(question_id, model) = ({first['question_id']!r}, {first['model']!r}); "
+                        "one outcome per model and question")
+    if "output_chars" in df:
+        num = pd.to_numeric(df["output_chars"].replace("", None), errors="coerce")
+        bad = df.index[num.isna() & (df["output_chars"].str.strip() != "")]
+        if len(bad):
+            raise UserError(f"outcome table {path}: row {bad[0] + 1}, column output_chars: not a number")
+    df["correct"] = flag.isin(_TRUE).astype(int)
+    return df
+
+
 class OutcomeTable:
     """One task's outcomes, indexed by (model, question_id), loaded on first use."""
 
@@ -67,12 +126,11 @@ class OutcomeTable:
                 for path in self.tables:
                     if not path.exists():
                         raise DataMissingError(f"replay: outcome table {path} not found (task {self.task})")
-                    frames.append(pd.read_csv(path, dtype={"answer": str, "question_id": str, "model": str},
-                                              keep_default_na=False))
+                    frames.append(read_outcome_table(path))
                 df = pd.concat(frames, ignore_index=True)
                 chars = df["output_chars"] if "output_chars" in df else [None] * len(df)
                 self._rows = {
-                    (m, q): Outcome(a if a.strip() else None, bool(int(c)), int(n) if n not in (None, "") else None)
+                    (m, q): Outcome(a if a.strip() else None, bool(c), int(float(n)) if n not in (None, "") else None)
                     for m, q, a, c, n in zip(df["model"], df["question_id"], df["answer"].astype(str),
                                              df["correct"], chars)
                 }
@@ -117,7 +175,7 @@ class Replayer:
         self.spec = dict(tables) if tables else dict(DEFAULT_TABLES)
         self.seed = seed
         self._behaviour = behaviour
-        self._tables: dict[str, OutcomeTable] = {}
+        self._tables: dict[tuple[str, str | None], OutcomeTable] = {}
 
     @property
     def behaviour(self) -> BehaviourConfig:
@@ -125,28 +183,36 @@ class Replayer:
             self._behaviour = load_behaviour(seed=self.seed)
         return self._behaviour
 
-    def table(self, task: str) -> OutcomeTable:
-        if task not in self._tables:
-            if task not in self.spec:
-                raise UserError(f"replay: no outcome table for task {task!r} (tables: {', '.join(self.spec)})")
-            tables, raws = self.spec[task]
-            self._tables[task] = OutcomeTable(task, [self.shared / t for t in tables],
-                                              [self.shared / r for r in raws])
-        return self._tables[task]
+    def table(self, task: str, path: str | None = None) -> OutcomeTable:
+        """The task's default table, or the user table at `path` (a pool model's `replay_table`)."""
+        key = (task, path)
+        if key not in self._tables:
+            if path is not None:
+                self._tables[key] = OutcomeTable(task, [Path(path)], [])
+            elif task not in self.spec:
+                raise UserError(f"replay: no outcome table for task {task!r} (tables: {', '.join(self.spec)}; "
+                                "or give the model extra.litellm_params.replay_table, see `hieramas outcomes pool`)")
+            else:
+                tables, raws = self.spec[task]
+                self._tables[key] = OutcomeTable(task, [self.shared / t for t in tables],
+                                                 [self.shared / r for r in raws])
+        return self._tables[key]
 
-    def reply(self, model: str, meta: dict[str, Any], prompt_chars: int) -> tuple[str, int, int]:
-        """(text, prompt_tokens, completion_tokens) of one replayed call."""
+    def reply(self, model: str, meta: dict[str, Any], prompt_chars: int,
+              table_path: str | None = None) -> tuple[str, int, int]:
+        """(text, prompt_tokens, completion_tokens) of one replayed call (`table_path`: a user
+        outcome table instead of the task's default one)."""
         from hieramas_gnn.tasks import get_task
 
         for key in ("task", "question_id"):
             if not meta.get(key):
                 raise UserError(f"replay/{model}: call metadata lacks {key!r}")
         tname, qid = meta["task"], meta["question_id"]
-        table = self.table(tname)
+        table = self.table(tname, table_path)
         out = table.get(model, qid)
         task = get_task(tname)
         q = task.get(qid)
-        text = self.real_reply(tname, model, qid)
+        text = self.real_reply(tname, model, qid, table_path)
         context = list(meta.get("context_answers") or [])
         if any(a is not None for a in context):
             rng = rng_for(self.seed, "replay", model, qid, meta.get("role"), meta.get("position"),
@@ -160,13 +226,14 @@ class Replayer:
         return text, max(1, prompt_chars // 4), max(1, length // 4)
 
     @lru_cache(maxsize=65536)  # noqa: B019 (one Replayer per provider; bounded)
-    def real_reply(self, tname: str, model: str, qid: str) -> str:
+    def real_reply(self, tname: str, model: str, qid: str, table_path: str | None = None) -> str:
         """The model's real reply, or a rendered one that the task grades as the table does."""
         from hieramas_gnn.tasks import get_task
 
-        task, out = get_task(tname), self.table(tname).get(model, qid)
+        table = self.table(tname, table_path)
+        task, out = get_task(tname), table.get(model, qid)
         q = task.get(qid)
-        candidates = [self.table(tname).raw(model, qid)]
+        candidates = [table.raw(model, qid)]
         if out.answer is not None:
             candidates += [task.render_answer(out.answer, q), out.answer]
         if not out.correct:
@@ -222,7 +289,7 @@ def make_provider(tables: dict[str, Any] | None = None, seed: int = 0):
             except UserError as exc:
                 raise input_error("replay", model, exc) from exc
             try:
-                return rep.reply(model, meta, chars)
+                return rep.reply(model, meta, chars, optional.get("replay_table"))
             except UserError as exc:  # bad input: fail at once, not as a retryable connection error
                 raise input_error("replay", model, exc) from exc
 

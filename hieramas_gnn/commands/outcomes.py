@@ -1,6 +1,15 @@
-"""`hieramas outcomes inspect FILE`: what a tidy outcome table says, computed from the data.
+"""`hieramas outcomes inspect FILE` / `hieramas outcomes pool FILE --out POOL.yaml`.
 
     hieramas outcomes inspect ../shared/data/outcomes/mmlu_redux_helm14.csv.gz [--json OUT]
+    hieramas outcomes pool my_results.csv --out my_pool.yaml [--name NAME]
+                           [--input-cost USD --output-cost USD]
+
+`pool` turns your own per-question results (e.g. from your eval harness) into a `replay/` pool:
+one model per `model` of the table, each replaying its real answers
+(`extra.litellm_params.replay_table`); train with `pool.name=my_pool.yaml`. Prices: litellm's
+cost map when it lists the model name, else `--input-cost` / `--output-cost` (USD per token,
+default 0). The table is validated first (missing columns, empty ids, NaN or non-0/1 `correct`,
+duplicate (question_id, model) rows: errors name the file, row and column).
 
 FILE has columns `question_id, model, answer, correct` (the schema of `../shared/data/outcomes/`).
 Printed: each model's accuracy; the plurality vote of all models; the oracle ("at least one model
@@ -26,30 +35,27 @@ from typing import Any
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("outcomes", help="inspect real per-question outcome tables", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="outcomes_command", metavar="{inspect}", required=True)
+    sub = p.add_subparsers(dest="outcomes_command", metavar="{inspect,pool}", required=True)
     ins = sub.add_parser("inspect", help="per-model accuracy, plurality vote and oracle of an outcome table")
     ins.add_argument("file", help="outcome table (.csv or .csv.gz)")
     ins.add_argument("--json", dest="json_out", default=None, help="also write the summary as JSON here")
     ins.set_defaults(func=handle_inspect)
+    pool = sub.add_parser("pool", help="turn your own outcome table into a replay/ pool YAML")
+    pool.add_argument("file", help="outcome table (.csv or .csv.gz): question_id, model, answer, correct")
+    pool.add_argument("--out", required=True, help="pool YAML to write")
+    pool.add_argument("--name", default=None, help="pool name (default: the --out file name)")
+    pool.add_argument("--input-cost", type=float, default=0.0,
+                      help="USD per prompt token of models litellm does not price (default 0)")
+    pool.add_argument("--output-cost", type=float, default=0.0,
+                      help="USD per completion token of models litellm does not price (default 0)")
+    pool.set_defaults(func=handle_pool)
 
 
 def read_table(path: str | Path):
-    import pandas as pd
+    """The validated table (see `backends.replay.read_outcome_table`)."""
+    from hieramas_gnn.backends.replay import read_outcome_table
 
-    from hieramas_gnn.errors import UserError
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"outcome table {path} does not exist")
-    try:
-        df = pd.read_csv(path, dtype={"answer": str, "question_id": str, "model": str}, keep_default_na=False)
-    except Exception as exc:  # a bad file: say which and why, nothing else
-        raise UserError(f"outcome table {path}: cannot be read as CSV ({exc})") from exc
-    missing = [c for c in ("question_id", "model", "answer", "correct") if c not in df]
-    if missing:
-        raise UserError(f"outcome table {path}: missing column(s) {missing}")
-    df["correct"] = df["correct"].astype(int)
-    return df
+    return read_outcome_table(path)
 
 
 def _vote_key(df):
@@ -103,4 +109,45 @@ def handle_inspect(args: argparse.Namespace) -> int:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.json_out}")
+    return 0
+
+
+def pool_from_table(df, table: Path, name: str, input_cost: float, output_cost: float) -> dict:
+    """The pool mapping (`llm/pool.py` format) replaying each model of a validated table."""
+    from hieramas_gnn.llm.pool import litellm_prices
+
+    models = []
+    for model, g in df.groupby("model", sort=True):
+        listed = litellm_prices(str(model))
+        prices = listed if listed is not None else (input_cost, output_cost)
+        entry = {"name": str(model), "litellm_model": f"replay/{model}",
+                 "input_cost_per_token": float(prices[0]), "output_cost_per_token": float(prices[1]),
+                 "profile": f"{model}: {100 * g['correct'].mean():.1f}% correct on {len(g)} questions "
+                            f"of {table.name}",
+                 "tags": ["replay", "priced-by-litellm" if listed is not None else "priced-by-flag"],
+                 "extra": {"litellm_params": {"replay_table": str(table.resolve())}}}
+        models.append(entry)
+    return {"name": name, "description": f"Replay of {table.name} ({len(models)} models)", "models": models}
+
+
+def handle_pool(args: argparse.Namespace) -> int:
+    import yaml
+
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.llm.pool import pool_from_dict
+
+    for flag in ("input_cost", "output_cost"):
+        if getattr(args, flag) < 0:
+            raise UserError(f"--{flag.replace('_', '-')}: must be >= 0")
+    table, out = Path(args.file), Path(args.out)
+    df = read_table(table)
+    name = args.name or out.stem
+    data = pool_from_table(df, table, name, args.input_cost, args.output_cost)
+    pool_from_dict(data, where=f"pool {out.name}", default_name=name)  # what load_pool will check
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"# Written by `hieramas outcomes pool {table}`: replays its per-question outcomes.\n"
+                   + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    print(f"{out}: pool {name!r}, {len(data['models'])} models, {df['question_id'].nunique()} questions")
+    for m in data["models"]:
+        print(f"  {m['name']:<30} {m['profile'].split(': ', 1)[1]}  ({m['tags'][1]})")
     return 0

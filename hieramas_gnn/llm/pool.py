@@ -13,6 +13,13 @@ A pool is a YAML file (`data/pools/<name>.yaml`):
         tags: [openai, small]
         extra: {api_base: ..., api_key_env: OPENROUTER_API_KEY, rpm: 60}
 
+Any litellm model string works: a paid API (`openai/gpt-4o-mini`, `anthropic/...`,
+`openrouter/...`), or a local OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio) as
+`openai/<served model name>` with `extra.api_base: http://localhost:8000/v1` (set prices to 0).
+`data/pools/local-plus-paid.yaml` is a tested example of such a mixed pool. Per model: prices,
+`extra.rpm` (requests per minute, paced by the client) and `extra.api_key_env`; the client's
+`per_model_concurrency` bounds calls in flight per model.
+
 Prices come from the YAML when given, else from litellm's cost map (`litellm.model_cost`) under
 `cost_map_key` or the model string. A model priced nowhere is an error that names the field.
 Every validation error names the file and the field, e.g.
@@ -21,6 +28,7 @@ Every validation error names the file and the field, e.g.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,11 +172,28 @@ def _model_from_dict(raw: Any, where: str) -> ModelSpec:
     extra = raw.get("extra", {}) or {}
     if not isinstance(extra, dict):
         raise ConfigError(f"{where}.extra: must be a mapping")
-    if "api_key" in extra:
-        raise ConfigError(f"{where}.extra.api_key: never put keys in a pool; use api_key_env")
+    _check_extra(extra, f"{where}.extra")
     return ModelSpec(name=name, litellm_model=litellm_model, input_cost_per_token=prices[0],
                      output_cost_per_token=prices[1], profile=profile.strip(), tags=tuple(tags),
                      extra=dict(extra), price_source=source)
+
+
+def _check_extra(extra: dict, where: str) -> None:
+    """The fields the client reads: `api_base` an http(s) URL, `api_key_env` an environment
+    variable name (never a key), `rpm` > 0, `litellm_params` a mapping."""
+    if "api_key" in extra or "api_key" in (extra.get("litellm_params") or {}):
+        raise ConfigError(f"{where}.api_key: never put keys in a pool; use api_key_env")
+    base = extra.get("api_base")
+    if base is not None and (not isinstance(base, str) or not base.startswith(("http://", "https://"))):
+        raise ConfigError(f"{where}.api_base: must be an http(s) URL, e.g. http://localhost:8000/v1")
+    env = extra.get("api_key_env")
+    if env is not None and (not isinstance(env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env)):
+        raise ConfigError(f"{where}.api_key_env: must be the NAME of an environment variable, got {env!r}")
+    rpm = extra.get("rpm")
+    if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, (int, float)) or rpm <= 0):
+        raise ConfigError(f"{where}.rpm: must be a number > 0 (requests per minute)")
+    if not isinstance(extra.get("litellm_params", {}), dict):
+        raise ConfigError(f"{where}.litellm_params: must be a mapping")
 
 
 def _require_str(raw: dict, key: str, where: str) -> str:

@@ -56,9 +56,14 @@ class Task(Protocol):
 
     name:         registry name (`gsm8k`, `math500`, `mmlu`, `mmlu_redux`, `humaneval`,
                   `humaneval_plus`, `synthetic`, ...).
-    family:       role-set / prompt family (`mmlu`, `gsm8k`, `math`, `humaneval`, `synthetic`).
-    answer_kind:  `choice` | `number` | `latex` | `code` | `mixed` (synthetic: per question in
-                  `meta["answer_kind"]`).
+    family:       role-set / prompt family (`mmlu`, `gsm8k`, `math`, `humaneval`, `synthetic`,
+                  `general` for jsonl tasks).
+    answer_kind:  `choice` | `number` | `latex` | `code` | `text` (jsonl tasks, `exact`/`regex`/
+                  callable scorers) | `mixed` (synthetic: per question in `meta["answer_kind"]`).
+
+    Bring your own: implement this protocol (subclass `BaseTask` for `get` and `score`) and name
+    it as `module:object` in `task.name`, or install it as an entry point of the group
+    `hieramas_gnn.tasks`; `tasks/generic.py` is a task from a jsonl file and a scorer name.
     """
 
     name: str

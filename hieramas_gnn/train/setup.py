@@ -15,10 +15,10 @@ from hieramas_gnn.errors import ConfigError
 
 def load_questions(cfg: Any) -> tuple[list, list, list, Any]:
     """(train, val, test, task): disjoint consecutive slices of the configured split."""
-    from hieramas_gnn.tasks import get_task
+    from hieramas_gnn.tasks import task_from_config
 
     tc = cfg.task
-    task = get_task(tc.name)
+    task = task_from_config(tc)
     need = tc.train_size + tc.val_size + tc.test_size
     questions = task.load(tc.path, split=tc.split, limit=need)
     if len(questions) < need:
