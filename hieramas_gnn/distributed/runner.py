@@ -29,13 +29,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from hieramas_gnn.distributed.options import EXECUTORS
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.client import ClientConfig, ClientStats
 from hieramas_gnn.llm.pool import Pool
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.tasks.base import Question
 
-EXECUTORS = ("local", "ray")
 RAY_EXTRA_HINT = "install the Ray extra: pip install '.[ray]' (or pip install -c constraints.txt ray)"
 
 
@@ -159,6 +159,11 @@ class RayRunner:
         with _Bar(self, len(jobs), enabled=self.progress) as bar:
             done = on_done if bar.bar is None else _both(on_done, bar.advance)
             return asyncio.run(self._drive(list(jobs), shards, wrap, done))
+
+    @property
+    def cache(self) -> Any:
+        """The driver's rollout cache (None with mode `off`)."""
+        return self._cache
 
     @property
     def budget_left(self) -> float | None:
