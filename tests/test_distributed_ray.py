@@ -129,14 +129,18 @@ def test_a_killed_worker_loses_only_its_calls_in_flight(ray_cluster, tmp_path, m
 
     try:
         traces = runner.run_jobs(jobs, on_done=kill_after_three)
-        totals = runner._totals
+        totals = runner.totals
     finally:
         runner.close()
-    assert runner.report.worker_deaths == 1 and runner.report.retried_shards == 1
+    assert runner.report.worker_deaths == 1 and runner.report.retried_shards >= 1
     assert runner.report.duplicate_records == 0  # no record written twice
     assert _records(tmp_path / "ray.sqlite") == _records(tmp_path / "local.sqlite")
-    paid = totals.spent_usd  # settled calls of every worker, the dead one included
-    assert paid == pytest.approx(local_cost, rel=1e-9)  # nothing that returned was paid twice
+    # Provider calls made minus records written = calls made again after the death. Only the
+    # dead worker's calls in flight may be among them (at most its share of max_in_flight, 4):
+    # its finished calls were cache hits for the retried shards.
+    repaid = runner.stats.calls - runner.report.records_written
+    assert 0 <= repaid <= 4
+    assert runner.stats.cache_hits > 0
     assert totals.committed_usd <= budget
     assert [t.correct for t in traces] == [t.correct for t in local_traces]
 
@@ -151,7 +155,7 @@ def test_the_budget_holds_over_all_workers(ray_cluster, tmp_path):
                        max_in_flight=8)
     try:
         traces = runner.run_jobs(jobs)
-        totals = runner._totals
+        totals = runner.totals
     finally:
         runner.close()
     assert totals.refused > 0 and any(t.failed for t in traces)

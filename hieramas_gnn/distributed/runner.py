@@ -105,7 +105,6 @@ class RayRunner:
     progress: bool = False
     sample_index: int = 0
     rollouts: int = 0
-    stats: ClientStats = field(default_factory=ClientStats)
     report: RunReport = field(default_factory=RunReport)
 
     def __post_init__(self) -> None:
@@ -123,6 +122,10 @@ class RayRunner:
         self._actor_ids: list[str] = []  # ledger id of each slot's worker (known after it dies)
         self._ids = itertools.count()
         self._totals: Any = None
+        self._worker_stats: dict[str, dict[str, Any]] = {}  # worker id -> its client's counters
+        from hieramas_gnn.distributed.worker import split_in_flight
+
+        self._per_worker = split_in_flight(self.max_in_flight, self.workers)
 
     # -- the Runner protocol -------------------------------------------------------------------
     def run(self, jobs: Sequence[tuple[Design, Question]]) -> list[Any]:
@@ -152,18 +155,24 @@ class RayRunner:
         if len(keys) != len(jobs):
             raise ValueError(f"{len(keys)} shard keys for {len(jobs)} jobs")
         self.start()
-        from hieramas_gnn.distributed.worker import make_shards
+        from hieramas_gnn.distributed.worker import make_shards, shard_plan
 
-        shards = [_Shard(s) for s in make_shards(list(keys), self.workers)]
+        size, depth = shard_plan(len(set(keys)), self.workers, self._per_worker)
+        shards = [_Shard(s) for s in make_shards(list(keys), size)]
         self.report = RunReport()
         with _Bar(self, len(jobs), enabled=self.progress) as bar:
             done = on_done if bar.bar is None else _both(on_done, bar.advance)
-            return asyncio.run(self._drive(list(jobs), shards, wrap, done))
+            return asyncio.run(self._drive(list(jobs), shards, depth, wrap, done))
 
     @property
     def cache(self) -> Any:
         """The driver's rollout cache (None with mode `off`)."""
         return self._cache
+
+    @property
+    def totals(self) -> Any:
+        """The budget ledger after the last `run_jobs` (`services.LedgerTotals`), or None."""
+        return self._totals
 
     @property
     def budget_left(self) -> float | None:
@@ -215,43 +224,43 @@ class RayRunner:
         label = str(self.cache_path) if self.cache_path else None
         actor = self._ray.remote(ShardWorker).options(
             num_cpus=self.cpus_per_worker, max_concurrency=1000).remote(
-            worker_id, pool, config, self._service, self.cache_mode, label, forwarded_env())
+            worker_id, pool, config, self._service, self.cache_mode, label, self._per_worker,
+            forwarded_env())
         return actor, worker_id
 
     # -- the driver loop -----------------------------------------------------------------------
-    async def _drive(self, jobs: list[Any], shards: list[_Shard], wrap: Any,
+    async def _drive(self, jobs: list[Any], shards: list[_Shard], depth: int, wrap: Any,
                      on_done: Callable[[Any], None] | None) -> list[Any]:
         traces: list[Any] = [None] * len(jobs)
         queue = deque(shards)
-        per_worker = _split(self.max_in_flight, self.workers)
-        finished_stats: list[dict[str, Any]] = []
-        live: dict[int, dict[str, Any]] = {}
+        busy: set[int] = set()  # shards being run (a loop may wait for one of them to fail)
 
         async def slot_loop(slot: int) -> None:
-            while queue:
+            while queue or busy:
+                if not queue:  # another loop's shard may still come back for a retry
+                    await asyncio.sleep(0.05)
+                    continue
                 shard = queue.popleft()
                 todo = [(i, jobs[i]) for i in shard.indices if traces[i] is None]
                 if not todo:
                     continue
-                actor = self._actors[slot]
+                actor, worker_id = self._actors[slot], self._actor_ids[slot]
+                busy.add(id(shard))
                 try:
-                    stream = actor.run_shard.options(num_returns="streaming").remote(todo, per_worker, wrap)
+                    stream = actor.run_shard.options(num_returns="streaming").remote(todo, wrap)
                     async for ref in stream:
                         batch = await ref
-                        live[slot] = batch["stats"]
+                        self._worker_stats[worker_id] = batch["stats"]
                         self._consume(batch["events"], traces, on_done)
-                        self._sum_stats(finished_stats, live)
                 except self._ray.exceptions.RayActorError as exc:
-                    await self._replace_dead(slot, shard, exc)
+                    await self._replace_dead(slot, actor, shard, exc)
                     queue.append(shard)
                 except self._ray.exceptions.RayTaskError as exc:
                     raise _cause(exc) from None
                 finally:
-                    if slot in live:
-                        finished_stats.append(live.pop(slot))
-                    self._sum_stats(finished_stats, live)
+                    busy.discard(id(shard))
 
-        await asyncio.gather(*(slot_loop(s) for s in range(self.workers)))
+        await asyncio.gather(*(slot_loop(s) for s in range(self.workers) for _ in range(depth)))
         self._totals = await self._service.totals.remote()
         missing = [i for i, t in enumerate(traces) if t is None]
         if missing:
@@ -272,28 +281,30 @@ class RayRunner:
                 if on_done is not None:
                     on_done(trace)
 
-    async def _replace_dead(self, slot: int, shard: _Shard, exc: BaseException) -> None:
+    async def _replace_dead(self, slot: int, actor: Any, shard: _Shard, exc: BaseException) -> None:
+        """A worker died under `shard`: write off its open reservations and start a fresh one
+        (once per death, whichever of its shards notices first); the caller re-queues."""
         shard.attempts += 1
-        self.report.worker_deaths += 1
-        self.report.lost_usd += await self._service.write_off.remote(self._actor_ids[slot])
         if shard.attempts > self.max_shard_retries:
             raise UserError(f"ray executor: a shard failed {shard.attempts} times (worker died: "
-                            f"{str(exc).splitlines()[0][:200]}); completed calls are in the cache, re-run to resume")
+                            f"{str(exc).splitlines()[0][:200]}); completed calls are in the cache, "
+                            f"re-run to resume")
         self.report.retried_shards += 1
+        if self._actors[slot] is not actor:
+            return  # already replaced
+        self.report.worker_deaths += 1
+        dead_id = self._actor_ids[slot]
         self._actors[slot], self._actor_ids[slot] = self._new_worker(slot)
+        self.report.lost_usd += await self._service.write_off.remote(dead_id)
 
-    def _sum_stats(self, finished: list[dict[str, Any]], live: dict[int, dict[str, Any]]) -> None:
+    @property
+    def stats(self) -> ClientStats:
+        """The client counters of every worker this runner started (dead ones included)."""
         total = ClientStats()
-        for snap in finished + list(live.values()):
+        for snap in self._worker_stats.values():
             for key, value in snap.items():
                 setattr(total, key, getattr(total, key) + value)
-        self.stats = total
-
-
-def _split(max_in_flight: int, workers: int) -> int:
-    from hieramas_gnn.distributed.worker import split_in_flight
-
-    return split_in_flight(max_in_flight, workers)
+        return total
 
 
 def _cause(exc: BaseException) -> BaseException:

@@ -21,6 +21,7 @@ starts workers, so importing this module needs no Ray.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import os
 from dataclasses import asdict, replace
@@ -56,31 +57,42 @@ def split_in_flight(max_in_flight: int, workers: int) -> int:
     return max(1, max_in_flight // workers)
 
 
-def n_shards(n_keys: int, workers: int, per_worker: int = 4) -> int:
-    """How many shards: a few per worker (load balance), never more than there are keys."""
-    return max(1, min(n_keys, workers * per_worker))
+def shard_plan(n_keys: int, workers: int, per_worker_in_flight: int) -> tuple[int, int]:
+    """(keys per shard, shards in flight per worker).
+
+    A worker runs several shards at once under one bound on calls in flight, so it has about
+    2 x its in-flight share of queries active (what `run_many` keeps locally) and never idles
+    at a shard's tail. Shards are about 1/8 of a worker's keys (load balance, and little work
+    after a death is small), at most 2 x the in-flight share.
+    """
+    size = max(1, min(math.ceil(n_keys / (workers * 8)), 2 * per_worker_in_flight))
+    depth = max(2, math.ceil(2 * per_worker_in_flight / size))
+    return size, depth
 
 
-def make_shards(keys: list[str], workers: int) -> list[list[int]]:
-    """Job indices grouped so that all jobs with one key (a question) land in one shard,
-    contiguous groups of keys in first-seen order, about equal in keys per shard."""
+def make_shards(keys: list[str], size: int) -> list[list[int]]:
+    """Job indices grouped so that all jobs with one key (a question) land in one shard:
+    consecutive groups of `size` keys in first-seen order."""
     order: dict[str, list[int]] = {}
     for i, key in enumerate(keys):
         order.setdefault(key, []).append(i)
     groups = list(order.values())
-    count = n_shards(len(groups), workers)
-    size = math.ceil(len(groups) / count) if groups else 1
     return [[i for g in groups[s:s + size] for i in g] for s in range(0, len(groups), size)]
 
 
-class WorkerCache:
-    """The cache as a worker sees it (module docstring). `mode` is the driver cache's mode."""
+# The event queue of the shard a call belongs to: set by `run_shard`, inherited by its tasks.
+_SHARD_OUTBOX: contextvars.ContextVar[asyncio.Queue] = contextvars.ContextVar("shard_outbox")
 
-    def __init__(self, mode: str, label: str | None, service: Any, outbox: asyncio.Queue) -> None:
+
+class WorkerCache:
+    """The cache as a worker sees it (module docstring). `mode` is the driver cache's mode.
+    One per worker (shared by its shards); a record goes to the stream of the shard whose
+    call produced it."""
+
+    def __init__(self, mode: str, label: str | None, service: Any) -> None:
         self.mode = mode
         self.path = label
         self._service = service
-        self._outbox = outbox
         self._local: dict[str, LLMRecord] = {}
 
     async def prefetch(self, key: str) -> None:
@@ -102,8 +114,19 @@ class WorkerCache:
         if self.mode != "rw" or record.key in self._local:
             return False
         self._local[record.key] = record
-        self._outbox.put_nowait(("record", record, request_json))
+        _SHARD_OUTBOX.get().put_nowait(("record", record, request_json))
         return True
+
+
+class _Bounded:
+    """A shard's client: the worker-wide bound on calls in flight around `inner`."""
+
+    def __init__(self, inner: Any, sem: asyncio.Semaphore) -> None:
+        self.inner, self.sem = inner, sem
+
+    async def complete(self, request: LLMRequest) -> LLMRecord:
+        async with self.sem:
+            return await self.inner.complete(request)
 
 
 class WorkerClient(LLMClient):
@@ -142,27 +165,34 @@ class WorkerClient(LLMClient):
 
 
 class ShardWorker:
-    """One Ray worker (an async actor): runs shards, streams records and traces (module docstring)."""
+    """One Ray worker (an async actor): runs shards, streams records and traces (module docstring).
+
+    One client (its share of the limits), one cache view and one bound on calls in flight
+    (`max_in_flight`) serve every shard the driver has given it at a time."""
 
     def __init__(self, worker_id: str, pool: Pool, config: ClientConfig, service: Any,
-                 cache_mode: str, cache_label: str | None, env: dict[str, str]) -> None:
+                 cache_mode: str, cache_label: str | None, max_in_flight: int,
+                 env: dict[str, str]) -> None:
         os.environ.update(env)
         self.worker_id = worker_id
-        self.pool, self.config, self.service = pool, config, service
-        self.cache_mode, self.cache_label = cache_mode, cache_label
+        self.cache = WorkerCache(cache_mode, cache_label, service)
+        self.client = WorkerClient(pool, self.cache, config, service, worker_id)
+        self.max_in_flight = max_in_flight
+        self._sem: asyncio.Semaphore | None = None
 
     def pid(self) -> int:
         return os.getpid()
 
-    async def run_shard(self, jobs: list[tuple[int, Any]], max_in_flight: int,
-                        wrap: Callable[[Any], Any] | None = None):
-        """Run the jobs; yield event batches `{"events": [...], "stats": {...}}` as they happen."""
+    async def run_shard(self, jobs: list[tuple[int, Any]], wrap: Callable[[Any], Any] | None = None):
+        """Run the jobs; yield event batches `{"events": [...], "stats": {...}}` as they happen
+        (`stats`: this worker's client counters so far, all shards)."""
         from hieramas_gnn.mas.executor import run_many
 
+        if self._sem is None:  # created on the actor's event loop
+            self._sem = asyncio.Semaphore(self.max_in_flight)
         outbox: asyncio.Queue = asyncio.Queue()
-        cache = WorkerCache(self.cache_mode, self.cache_label, self.service, outbox)
-        client = WorkerClient(self.pool, cache, self.config, self.service, self.worker_id)
-        caller = wrap(client) if wrap is not None else client
+        _SHARD_OUTBOX.set(outbox)  # tasks created below inherit it
+        caller = _Bounded(wrap(self.client) if wrap is not None else self.client, self._sem)
 
         def indexed(i: int, job: Any) -> Callable[[Any], Any]:
             async def run(c: Any) -> Any:
@@ -172,7 +202,7 @@ class ShardWorker:
             return run
 
         work = asyncio.ensure_future(run_many([indexed(i, j) for i, j in jobs], caller,
-                                              max_in_flight=max_in_flight))
+                                              max_in_flight=self.max_in_flight))
         while True:
             getter = asyncio.ensure_future(outbox.get())
             await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
@@ -182,7 +212,7 @@ class ShardWorker:
             while not outbox.empty():
                 events.append(outbox.get_nowait())
             if events:
-                yield {"events": events, "stats": asdict(client.stats)}
+                yield {"events": events, "stats": asdict(self.client.stats)}
             if work.done() and outbox.empty():
                 work.result()  # a bug or a UserError (bad input) propagates to the driver
                 return
