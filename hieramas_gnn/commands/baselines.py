@@ -57,6 +57,7 @@ def handle(args: argparse.Namespace) -> int:
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.tasks import get_task
 
+    check_executor_args(args)
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be >= 1, got {args.limit}")
     if args.max_in_flight < 1:
@@ -73,7 +74,6 @@ def handle(args: argparse.Namespace) -> int:
     questions = task.load(path=args.data, split=args.split, limit=args.limit)
     if not questions:
         raise UserError(f"task {args.task}: no questions loaded (split {args.split!r})")
-    check_executor_args(args)
     with _progress(len(methods) * len(questions)) as tick:
         if args.executor == "ray":
             runner = make_ray_runner(args, pool, args.cache, args.cache_mode)

@@ -260,7 +260,8 @@ class RayRunner:
                 finally:
                     busy.discard(id(shard))
 
-        await asyncio.gather(*(slot_loop(s) for s in range(self.workers) for _ in range(depth)))
+        # Round-robin over workers, so the first shards are spread over all of them.
+        await asyncio.gather(*(slot_loop(s) for _ in range(depth) for s in range(self.workers)))
         self._totals = await self._service.totals.remote()
         missing = [i for i, t in enumerate(traces) if t is None]
         if missing:
@@ -294,6 +295,7 @@ class RayRunner:
             return  # already replaced
         self.report.worker_deaths += 1
         dead_id = self._actor_ids[slot]
+        self._ray.kill(actor, no_restart=True)  # if it was only unreachable, it stays out
         self._actors[slot], self._actor_ids[slot] = self._new_worker(slot)
         self.report.lost_usd += await self._service.write_off.remote(dead_id)
 
