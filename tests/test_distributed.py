@@ -135,6 +135,20 @@ def test_ray_address_needs_executor_ray(capsys):
     assert code == 2 and "--ray-address only applies with --executor ray" in capsys.readouterr().err
 
 
+def test_an_unreachable_ray_address_fails_fast_with_a_clear_error():
+    import socket
+
+    from hieramas_gnn.distributed.runner import _check_reachable
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(UserError, match=f"--ray-address 127.0.0.1:{port}: no Ray cluster answers"):
+        _check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(UserError, match="expected auto, HOST:PORT"):
+        _check_reachable("headnode")
+
+
 def test_make_runner_local_is_the_executor_runner():
     task = get_task("synthetic")
     runner = make_runner("local", task=task, roleset=None, pool=Pool("p", ()), cache_mode="off")

@@ -21,6 +21,9 @@ docs/LLM.md):
     seed: 0                     # seeds the `random` baseline topology
     out: null                   # optional traces jsonl
 
+`--executor ray [--ray-address ADDR] [--ray-workers N]` runs the jobs on Ray workers; this
+process stays the one writer of the cache (docs/DISTRIBUTED.md).
+
 Resumable: every completed call is committed to the cache the moment it returns, so re-running
 the same config after a crash (or a budget stop) replays those calls as free hits and pays only
 for the rest. Exit codes: 0 all done, 1 some traces failed, 3 the budget stopped the run.

@@ -9,10 +9,11 @@
 How a run goes (docs/DISTRIBUTED.md has the why):
 1. Jobs are grouped by shard key (the question id), so every request of one question is made
    by one worker (in-flight sharing and `SharedCalls` work as in a local run), and the groups
-   are cut into a few shards per worker.
-2. Each worker (`worker.ShardWorker`, one async actor per Ray CPU slot asked for) runs one shard
-   at a time with the executor, under its share of the concurrency and rpm limits, reserving
-   every call's cost from the one budget ledger (`services.DriverService`).
+   are cut into shards (`worker.shard_plan`), handed out round-robin, then to whichever worker
+   has room.
+2. Each worker (`worker.ShardWorker`, one async actor, `cpus_per_worker` CPUs) runs several
+   shards at once with the executor under one client holding its share of the concurrency and
+   rpm limits, reserving every call's cost from the one budget ledger (`services.DriverService`).
 3. Records stream back as calls complete; the driver is the single writer of the cache (it
    writes each record once, `INSERT OR IGNORE`, and counts any key it sees twice).
 4. A worker that dies (killed, OOM, node lost) loses only its calls in flight: the driver writes
@@ -54,12 +55,36 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     """Connect to `address` (None: start a local cluster) unless Ray is already initialised."""
     ray = require_ray()
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             ray.init(address=address, num_cpus=num_cpus if address is None else None,
                      include_dashboard=False, log_to_driver=False, configure_logging=False)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
+        except ConnectionError as exc:
+            raise UserError(f"--ray-address {address}: cannot connect to a Ray cluster ({exc})") from exc
+        except OSError as exc:  # e.g. AF_UNIX socket paths over 107 bytes under a long TMPDIR
+            where = address or "a local cluster"
+            raise UserError(f"ray executor: cannot start {where} ({exc}); set RAY_TMPDIR to a "
+                            f"short folder such as /tmp/ray") from exc
+        except (ValueError, RuntimeError) as exc:
             raise UserError(f"--ray-address {address}: cannot connect to a Ray cluster ({exc})") from exc
     return ray
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT (or ray://HOST:PORT) nobody answers at: `ray.init` would retry
+    for minutes. `auto`, `local` and None are left to Ray."""
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UserError(f"--ray-address {address}: no Ray cluster answers there ({exc})") from exc
 
 
 @dataclass
