@@ -74,15 +74,15 @@ def handle(args: argparse.Namespace) -> int:
     questions = task.load(path=args.data, split=args.split, limit=args.limit)
     if not questions:
         raise UserError(f"task {args.task}: no questions loaded (split {args.split!r})")
-    with _progress(len(methods) * len(questions)) as tick:
-        if args.executor == "ray":
-            runner = make_ray_runner(args, pool, args.cache, args.cache_mode)
-            try:
-                traces = run_baselines_ray(runner, baselines, methods, questions, on_done=tick)
-            finally:
-                runner.close()
-        else:
-            client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget)
+    if args.executor == "ray":  # the runner's bar: episodes, calls, hits, $ spent and left
+        runner = make_ray_runner(args, pool, args.cache, args.cache_mode, progress=True)
+        try:
+            traces = run_baselines_ray(runner, baselines, methods, questions)
+        finally:
+            runner.close()
+    else:
+        client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget)
+        with _progress(len(methods) * len(questions)) as tick:
             traces = asyncio.run(run_baselines(baselines, methods, questions, client,
                                                args.max_in_flight, on_done=tick))
     rows = result_rows(traces)
@@ -113,14 +113,15 @@ def make_client(pool: Any, cache_path: str | None, cache_mode: str, max_in_fligh
 
 
 def make_ray_runner(args: argparse.Namespace, pool: Any, cache_path: str | None, cache_mode: str,
-                    task: Any = None, roleset: Any = None) -> Any:
+                    task: Any = None, roleset: Any = None, progress: bool = True) -> Any:
     """The `--executor ray` runner of these commands (same limits as `make_client`)."""
     from hieramas_gnn.distributed.runner import make_runner
 
     return make_runner("ray", args.ray_address, task=task, roleset=roleset, pool=pool,
                        cache_path=cache_path, cache_mode=cache_mode if cache_path else "off",
                        client_config=client_config(args.max_in_flight, args.budget),
-                       max_in_flight=args.max_in_flight, workers=args.ray_workers)
+                       max_in_flight=args.max_in_flight, workers=args.ray_workers,
+                       progress=progress)
 
 
 def run_baselines_ray(runner: Any, baselines: Any, methods: list[str], questions: list[Any],

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -184,7 +185,7 @@ class RayRunner:
 
         size, depth = shard_plan(len(set(keys)), self.workers, self._per_worker)
         shards = [_Shard(s) for s in make_shards(list(keys), size)]
-        self.report = RunReport()
+        self.report, self._totals = RunReport(), None
         with _Bar(self, len(jobs), enabled=self.progress) as bar:
             done = on_done if bar.bar is None else _both(on_done, bar.advance)
             return asyncio.run(self._drive(list(jobs), shards, depth, wrap, done))
@@ -349,18 +350,20 @@ def _both(first: Callable[[Any], None] | None, second: Callable[[Any], None]) ->
 
 
 class _Bar:
-    """One rich progress bar on the driver: jobs done, calls, hits, $ spent and $ left."""
+    """One rich progress bar on the driver (stderr, when it is a terminal): jobs done, calls,
+    hits, $ spent and $ left over all workers."""
 
     def __init__(self, runner: RayRunner, total: int, enabled: bool) -> None:
         self.runner, self.total, self.enabled = runner, total, enabled
         self.bar: Any = None
 
     def __enter__(self) -> "_Bar":
-        if self.enabled:
+        if self.enabled and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(TextColumn("ray"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                TextColumn("{task.fields[info]}"))
+                                TextColumn("{task.fields[info]}"), console=Console(stderr=True))
             self.bar.start()
             self.task = self.bar.add_task("ray", total=self.total, info=self.info())
         return self
