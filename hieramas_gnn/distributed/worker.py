@@ -1,15 +1,16 @@
 """What runs inside a Ray worker: one `ShardWorker` actor runs shards of jobs with the executor.
 
-A shard is a list of (job index, job). The worker runs them with `mas.executor.run_many` behind
-its own `LLMClient` (its share of the rate limits, see `share_limits`) and *streams* events back
+A shard is a list of (job index, job). A worker runs several shards at once with
+`mas.executor.run_many`, all behind its one `LLMClient` (its share of the rate limits, see
+`share_limits`) and one bound on calls in flight, and *streams* each shard's events back
 to the driver as they happen (a Ray streaming generator): each batch holds the rollout records
 the worker paid for (`("record", record, request_json)`, in the order the calls completed),
-the traces of finished jobs (`("trace", index, trace)`, always after the records they used) and
+the traces of finished jobs (`("trace", index, trace)`, after the records their calls made) and
 a snapshot of the worker client's counters. The driver writes the records to the cache.
 
 `WorkerCache` is the worker's view of the cache: lookups go to the driver's node
 (`DriverService.get`, awaited before each call so the event loop never blocks), records it
-produces are kept locally (later identical requests in the shard are hits, as in a local run)
+produces are kept locally (later identical requests on the worker are hits, as in a local run)
 and queued for the driver; it never touches the SQLite file. `WorkerClient` is the project's
 `LLMClient` with two changes: that lookup, and the budget rule applied against the driver's
 one ledger instead of a per-process counter.
@@ -62,8 +63,8 @@ def shard_plan(n_keys: int, workers: int, per_worker_in_flight: int) -> tuple[in
 
     A worker runs several shards at once under one bound on calls in flight, so it has about
     2 x its in-flight share of queries active (what `run_many` keeps locally) and never idles
-    at a shard's tail. Shards are about 1/8 of a worker's keys (load balance, and little work
-    after a death is small), at most 2 x the in-flight share.
+    at a shard's tail. Shards are about 1/8 of a worker's keys (load balance), at most 2 x the
+    in-flight share.
     """
     size = max(1, min(math.ceil(n_keys / (workers * 8)), 2 * per_worker_in_flight))
     depth = max(2, math.ceil(2 * per_worker_in_flight / size))
