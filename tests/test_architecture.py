@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "llm": BASE | {"tasks"},
     "backends": BASE | {"tasks", "llm"},
     "mas": BASE | {"tasks", "llm"},
+    "distributed": BASE | {"config", "config_io", "tasks", "llm", "backends", "mas"},
     "policy": BASE | {"tasks", "llm", "mas", "config", "config_io"},
     "export": BASE | {"tasks", "llm", "mas", "policy"},
     "train": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "policy", "export"},

@@ -41,12 +41,16 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random-topology baseline")
     p.add_argument("--vote-order", default=None, metavar="M1,M2,...",
                    help="tie-break priority of `vote`, every pool model once (default: pool order)")
+    from hieramas_gnn.distributed.options import add_executor_args
+
+    add_executor_args(p)
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     import asyncio
 
+    from hieramas_gnn.distributed.options import check_executor_args
     from hieramas_gnn.errors import UserError
     from hieramas_gnn.eval.baselines import (BaselineConfig, Baselines, expand_methods,
                                              result_rows, run_baselines)
@@ -54,6 +58,7 @@ def handle(args: argparse.Namespace) -> int:
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.tasks import get_task
 
+    check_executor_args(args)
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be >= 1, got {args.limit}")
     if args.max_in_flight < 1:
@@ -70,11 +75,18 @@ def handle(args: argparse.Namespace) -> int:
     questions = task.load(path=args.data, split=args.split, limit=args.limit)
     if not questions:
         raise UserError(f"task {args.task}: no questions loaded (split {args.split!r})")
-    client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget,
-                         backend_settings(args))
-    with _progress(len(methods) * len(questions)) as tick:
-        traces = asyncio.run(run_baselines(baselines, methods, questions, client,
-                                           args.max_in_flight, on_done=tick))
+    if args.executor == "ray":  # the runner's bar: episodes, calls, hits, $ spent and left
+        runner = make_ray_runner(args, pool, args.cache, args.cache_mode, progress=True)
+        try:
+            traces = run_baselines_ray(runner, baselines, methods, questions)
+        finally:
+            runner.close()
+    else:
+        client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget,
+                             backend_settings(args))
+        with _progress(len(methods) * len(questions)) as tick:
+            traces = asyncio.run(run_baselines(baselines, methods, questions, client,
+                                               args.max_in_flight, on_done=tick))
     rows = result_rows(traces)
     report = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "results": rows}
     print_table(report)
@@ -84,18 +96,50 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def client_config(max_in_flight: int, budget: float | None, backend: Any = None) -> Any:
+    """The client limits of these commands: `max_in_flight` calls overall and per model, and the
+    `BackendSettings` of sim/replay calls (default: their defaults)."""
+    from hieramas_gnn.llm.client import ClientConfig
+    from hieramas_gnn.llm.types import BackendSettings
+
+    return ClientConfig(max_concurrency=max_in_flight, per_model_concurrency=max_in_flight,
+                        budget_usd=budget, backend=backend or BackendSettings())
+
+
 def make_client(pool: Any, cache_path: str | None, cache_mode: str, max_in_flight: int,
                 budget: float | None, backend: Any = None) -> Any:
     """The project's LLM client over the pool, with the rollout cache when one is given;
     `backend`: the `BackendSettings` of sim/replay calls (default: their defaults)."""
     from hieramas_gnn.llm.cache import RolloutCache
-    from hieramas_gnn.llm.client import ClientConfig, LLMClient
-    from hieramas_gnn.llm.types import BackendSettings
+    from hieramas_gnn.llm.client import LLMClient
 
     cache = RolloutCache(cache_path, cache_mode) if cache_path else None
-    cfg = ClientConfig(max_concurrency=max_in_flight, per_model_concurrency=max_in_flight,
-                       budget_usd=budget, backend=backend or BackendSettings())
-    return LLMClient(pool, cache, cfg)
+    return LLMClient(pool, cache, client_config(max_in_flight, budget, backend))
+
+
+def make_ray_runner(args: argparse.Namespace, pool: Any, cache_path: str | None, cache_mode: str,
+                    task: Any = None, roleset: Any = None, progress: bool = True) -> Any:
+    """The `--executor ray` runner of these commands (same limits as `make_client`)."""
+    from hieramas_gnn.distributed.runner import make_runner
+
+    return make_runner("ray", args.ray_address, task=task, roleset=roleset, pool=pool,
+                       cache_path=cache_path, cache_mode=cache_mode if cache_path else "off",
+                       client_config=client_config(args.max_in_flight, args.budget, backend_settings(args)),
+                       max_in_flight=args.max_in_flight, workers=args.ray_workers,
+                       progress=progress)
+
+
+def run_baselines_ray(runner: Any, baselines: Any, methods: list[str], questions: list[Any],
+                      on_done: Any = None) -> dict[str, list[Any]]:
+    """`eval.baselines.run_baselines` on Ray workers: the jobs of one question share a worker
+    and a `SharedCalls` wrapper there, so each distinct request is paid once, as locally."""
+    from hieramas_gnn.eval.baselines import SharedCalls
+
+    jobs = [baselines.job(m, q) for m in methods for q in questions]
+    traces = runner.run_jobs(jobs, keys=[q.id for _ in methods for q in questions],
+                             wrap=SharedCalls, on_done=on_done)
+    n = len(questions)
+    return {m: traces[i * n:(i + 1) * n] for i, m in enumerate(methods)}
 
 
 def add_backend_args(p: argparse.ArgumentParser) -> None:

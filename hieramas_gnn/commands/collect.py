@@ -21,6 +21,9 @@ docs/LLM.md):
     seed: 0                     # seeds the `random` baseline topology
     out: null                   # optional traces jsonl
 
+`--executor ray [--ray-address ADDR] [--ray-workers N]` runs the jobs on Ray workers; this
+process stays the one writer of the cache (docs/DISTRIBUTED.md).
+
 Resumable: every completed call is committed to the cache the moment it returns, so re-running
 the same config after a crash (or a budget stop) replays those calls as free hits and pays only
 for the rest. Exit codes: 0 all done, 1 some traces failed, 3 the budget stopped the run.
@@ -29,9 +32,10 @@ for the rest. Exit codes: 0 all done, 1 some traces failed, 3 the budget stopped
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from hieramas_gnn.config import CollectConfig
 from hieramas_gnn.errors import ConfigError
@@ -64,11 +68,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--config", required=True, help="collect config YAML (see docs/LLM.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--summary", help="also write the run summary as JSON to this file")
+    from hieramas_gnn.distributed.options import add_executor_args
+
+    add_executor_args(p)
     p.set_defaults(func=run)
 
 
-def build_jobs(cfg: CollectConfig, pool: Any) -> list[Any]:
-    """One job per (design, question, sample): Designs via the executor, methods via baselines."""
+def build_jobs(cfg: CollectConfig, pool: Any, keys: list[str] | None = None) -> list[Any]:
+    """One job per (design, question, sample): Designs via the executor, methods via baselines.
+    `keys`, when given, receives each job's question id (the Ray executor's shard key)."""
     from hieramas_gnn.errors import UserError
     from hieramas_gnn.eval.baselines import BaselineConfig, Baselines, expand_methods
     from hieramas_gnn.mas.design import Design
@@ -87,12 +95,16 @@ def build_jobs(cfg: CollectConfig, pool: Any) -> list[Any]:
             if isinstance(entry, str) and not entry.endswith((".json", ".yaml", ".yml")):
                 for method in expand_methods([entry], pool.names):
                     jobs += [baselines.job(method, q) for q in questions]
+                    if keys is not None:
+                        keys.extend(q.id for q in questions)
                 continue
             design = _load_design(entry).validate(roleset, pool.names)
         except (UserError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"collect config: designs[{i}]: {exc}") from exc
         jobs += [Job(design, q, task, roleset, sample_index=s, temperature=cfg.temperature)
                  for q in questions for s in range(cfg.samples)]
+        if keys is not None:
+            keys.extend(q.id for q in questions for _ in range(cfg.samples))
     return jobs
 
 
@@ -112,18 +124,40 @@ def _load_design(entry: Any) -> Any:
 def run(args: Any) -> int:
     import asyncio
 
+    from hieramas_gnn.distributed.options import check_executor_args
     from hieramas_gnn.llm.cache import RolloutCache
     from hieramas_gnn.llm.client import ClientConfig, LLMClient
+    from hieramas_gnn.llm.types import BackendSettings
     from hieramas_gnn.llm.pool import load_pool
+    from hieramas_gnn.mas.executor import run_many
 
+    check_executor_args(args)
     cfg = load_collect_config(args.config)
     pool = load_pool(cfg.pool)
-    jobs = build_jobs(cfg, pool)
-    with RolloutCache(cfg.cache, "rw") as cache:
-        options = {k: v for k, v in asdict(cfg.client).items() if k not in ("max_in_flight", "budget_usd")}
-        client = LLMClient(pool, cache, ClientConfig(budget_usd=cfg.budget_usd, seed=cfg.seed, **options))
-        traces = asyncio.run(_collect(jobs, client, cfg, quiet=args.quiet))
-        summary = _summary(traces, client, cache)
+    keys: list[str] = []
+    jobs = build_jobs(cfg, pool, keys)
+    options = {k: v for k, v in asdict(cfg.client).items() if k not in ("max_in_flight", "budget_usd")}
+    config = ClientConfig(budget_usd=cfg.budget_usd, seed=cfg.seed, **options,
+                          backend=BackendSettings.from_dict(asdict(cfg.backend)))
+    if args.executor == "ray":  # workers run the jobs; this process writes the cache
+        from hieramas_gnn.distributed.runner import make_runner
+
+        runner = make_runner("ray", args.ray_address, task=None, roleset=None, pool=pool,
+                             cache_path=cfg.cache, cache_mode="rw", client_config=config,
+                             max_in_flight=cfg.max_in_flight, workers=args.ray_workers)
+        try:
+            with _progress(jobs, runner, cfg, args.quiet) as on_done:
+                traces = runner.run_jobs(jobs, keys=keys, on_done=on_done)
+            summary = _summary(traces, runner, runner.cache)
+        finally:
+            runner.close()
+    else:
+        with RolloutCache(cfg.cache, "rw") as cache:
+            client = LLMClient(pool, cache, config)
+            with _progress(jobs, client, cfg, args.quiet) as on_done:
+                traces = asyncio.run(run_many(jobs, client, max_in_flight=cfg.max_in_flight,
+                                              on_done=on_done))
+            summary = _summary(traces, client, cache)
     print(_summary_line(summary))
     if args.summary:
         Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
@@ -134,26 +168,26 @@ def run(args: Any) -> int:
     return 1 if summary["failed"] else 0
 
 
-async def _collect(jobs: list[Any], client: Any, cfg: CollectConfig, quiet: bool) -> list[Any]:
-    """run_many over the jobs with a progress bar (calls, hits, $ spent, $ left)."""
+@contextmanager
+def _progress(jobs: list[Any], source: Any, cfg: CollectConfig, quiet: bool) -> Iterator[Any]:
+    """A progress bar over the jobs (calls, hits, $ spent, $ left of `source`: a client or a
+    runner) and the traces jsonl; yields the per-trace callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from hieramas_gnn.mas.executor import run_many
 
     out = open(cfg.out, "w", encoding="utf-8") if cfg.out else None
     columns = [TextColumn("collect"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[info]}")]
     with Progress(*columns, disable=quiet, transient=False) as progress:
-        bar = progress.add_task("collect", total=len(jobs), info=_info(client))
+        bar = progress.add_task("collect", total=len(jobs), info=_info(source))
 
         def on_done(trace: Any) -> None:
             if out is not None:
                 out.write(trace.to_json() + "\n")
                 out.flush()
-            progress.update(bar, advance=1, info=_info(client))
+            progress.update(bar, advance=1, info=_info(source))
 
         try:
-            return await run_many(jobs, client, max_in_flight=cfg.max_in_flight, on_done=on_done)
+            yield on_done
         finally:
             if out is not None:
                 out.close()

@@ -42,6 +42,9 @@ def add_parser(subparsers) -> None:
 
     add_backend_args(p)
     p.add_argument("--out", default=None, help="write report.md, results.json and plots here")
+    from hieramas_gnn.distributed.options import add_executor_args
+
+    add_executor_args(p)
     p.set_defaults(func=run)
 
 
@@ -71,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from hieramas_gnn.commands.baselines import backend_name, backend_settings, make_client
+    from hieramas_gnn.commands.baselines import (backend_name, backend_settings, make_client, make_ray_runner,
+                                                 run_baselines_ray)
+    from hieramas_gnn.distributed.options import check_executor_args
     from hieramas_gnn.eval import baselines as B
     from hieramas_gnn.eval import report
     from hieramas_gnn.eval.evaluate import ExecutorRunner, evaluate_designs
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.tasks import get_task
 
+    check_executor_args(args)
     task = get_task(args.task)
     roleset = get_roleset(task.family)
     if args.policy:
@@ -90,17 +96,27 @@ def run(args: argparse.Namespace) -> int:
         fixed = Design.from_json(Path(args.design).read_text()).validate(roleset, pool)
         rule, method = (lambda qs: [fixed] * len(qs)), f"design:{Path(args.design).stem}"
     questions = load_questions(args, task)
-    client = make_client(pool, None if args.cache_mode == "off" else args.cache, args.cache_mode,
-                         args.max_in_flight, args.budget, backend_settings(args))
     designs = rule(questions)
     for d in designs:
         d.validate(roleset, pool)
-    rows = [evaluate_designs(method, designs, questions,
-                             ExecutorRunner(client, task, roleset, max_in_flight=args.max_in_flight))]
-    if args.baselines:
-        bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=args.seed))
-        methods = B.expand_methods([m.strip() for m in args.baselines.split(",") if m.strip()], pool.names)
-        rows += B.result_rows(asyncio.run(B.run_baselines(bl, methods, questions, client, args.max_in_flight)))
+    cache_path = None if args.cache_mode == "off" else args.cache
+    if args.executor == "ray":
+        runner, client = make_ray_runner(args, pool, cache_path, args.cache_mode, task, roleset), None
+    else:
+        client = make_client(pool, cache_path, args.cache_mode, args.max_in_flight, args.budget,
+                             backend_settings(args))
+        runner = ExecutorRunner(client, task, roleset, max_in_flight=args.max_in_flight)
+    try:
+        rows = [evaluate_designs(method, designs, questions, runner)]
+        if args.baselines:
+            bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=args.seed))
+            methods = B.expand_methods([m.strip() for m in args.baselines.split(",") if m.strip()], pool.names)
+            traces = (run_baselines_ray(runner, bl, methods, questions) if args.executor == "ray" else
+                      asyncio.run(B.run_baselines(bl, methods, questions, client, args.max_in_flight)))
+            rows += B.result_rows(traces)
+    finally:
+        if args.executor == "ray":
+            runner.close()
     print(report.markdown_table(rows, highlight=method))
     if args.out:
         meta = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "pool": pool.name,

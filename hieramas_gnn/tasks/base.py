@@ -110,6 +110,14 @@ class BaseTask:
         self._index: dict[str, Question] | None = None
         self._index_lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        """Picklable (tasks travel to Ray workers): the lock and the lazy id index stay behind."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_index", "_index_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._index, self._index_lock = None, threading.Lock()
+
     # -- to implement -------------------------------------------------------------------------
     def load(self, path: str | None = None, split: str = "test", limit: int | None = None) -> list[Question]:
         raise NotImplementedError
