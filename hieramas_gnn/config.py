@@ -157,8 +157,17 @@ class ClientConfig:
     """Per-attempt timeout."""
     assumed_max_tokens: int = 1024
     """Completion tokens assumed for the budget reservation when a request sets no max_tokens."""
+    executor: Literal["local", "ray"] = "local"
+    """Where training rollouts run: `local` (this process) or `ray` (Ray workers; this process
+    stays the one writer of the cache; `pip install '.[ray]'`, docs/DISTRIBUTED.md)."""
+    ray_address: str | None = None
+    """Ray cluster address (`auto` for a cluster started with `ray start`); None: a local one."""
+    ray_workers: int | None = None
+    """Ray workers (None: one per CPU of the cluster)."""
 
     def check(self) -> Problems:
+        if self.ray_workers is not None:
+            yield from _positive("ray_workers", self.ray_workers)
         for name in ("max_in_flight", "max_concurrency", "per_model_concurrency", "assumed_max_tokens"):
             yield from _positive(name, getattr(self, name))
         for name in ("max_retries", "backoff_base_s", "backoff_max_s", "timeout_s"):

@@ -26,8 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "distributed": BASE | {"config", "config_io", "tasks", "llm", "backends", "mas"},
     "policy": BASE | {"tasks", "llm", "mas", "config", "config_io"},
     "export": BASE | {"tasks", "llm", "mas", "policy"},
-    "train": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "policy", "export"},
-    "eval": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "policy", "export", "train"},
+    "train": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "distributed", "policy", "export"},
+    "eval": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "distributed", "policy", "export", "train"},
     "serve": BASE | {"config", "config_io", "tasks", "llm", "backends", "mas", "policy", "export", "train", "eval"},
 }
 TOP = {"commands", "cli", "__init__", "__main__"}  # may import anything

@@ -50,6 +50,9 @@ def load_collect_config(path: str | Path) -> CollectConfig:
     if not path.exists():
         raise ConfigError(f"{where}: no such file {path}")
     cfg = load_section(CollectConfig, path, where)
+    if cfg.client.executor != "local" or cfg.client.ray_address or cfg.client.ray_workers:
+        raise ConfigError(f"{where}: client.executor / ray_address / ray_workers: give them as "
+                          "`hieramas collect --executor ray [--ray-address A] [--ray-workers N]`")
     base = path.resolve().parent
     for key in ("data", "cache", "out"):
         if getattr(cfg, key):
@@ -136,7 +139,8 @@ def run(args: Any) -> int:
     pool = load_pool(cfg.pool)
     keys: list[str] = []
     jobs = build_jobs(cfg, pool, keys)
-    options = {k: v for k, v in asdict(cfg.client).items() if k not in ("max_in_flight", "budget_usd")}
+    options = {k: v for k, v in asdict(cfg.client).items()
+               if k not in ("max_in_flight", "budget_usd", "executor", "ray_address", "ray_workers")}
     config = ClientConfig(budget_usd=cfg.budget_usd, seed=cfg.seed, **options,
                           backend=BackendSettings.from_dict(asdict(cfg.backend)))
     if args.executor == "ray":  # workers run the jobs; this process writes the cache

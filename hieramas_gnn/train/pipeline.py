@@ -127,9 +127,7 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any) -> TopologyResult:
 def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder)."""
     from hieramas_gnn.config_io import dump_yaml
-    from hieramas_gnn.export import export_policy
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.tracking import Tracker
     from hieramas_gnn.train.setup import build_setup
 
     ensure_offline_defaults()
@@ -138,6 +136,19 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     check_same_run(cfg, run_dir)
     dump_yaml(cfg, run_dir / "config.yaml")
     setup = build_setup(cfg, client=client)
+    try:
+        return _phases(cfg, setup)
+    finally:
+        close = getattr(setup.runner, "close", None)  # a Ray runner's workers
+        if close is not None:
+            close()
+
+
+def _phases(cfg: Any, setup: Any) -> PipelineResult:
+    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.tracking import Tracker
+
+    run_dir = Path(cfg.run.dir)
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
         s1 = train_stage1(cfg, setup, tracker)

@@ -72,7 +72,8 @@ def client_settings(cfg: Any) -> dict[str, Any]:
     import dataclasses
 
     options = dataclasses.asdict(cfg.client)
-    options.pop("max_in_flight")  # the runner's bound, not the client's
+    for runner_field in ("max_in_flight", "executor", "ray_address", "ray_workers"):
+        options.pop(runner_field)  # the runner's settings, not the client's
     options["seed"] = cfg.run.seed
     return {"cache_path": None if cfg.cache.mode == "off" else cfg.cache.path,
             "cache_mode": cfg.cache.mode, "options": options, "backend": dataclasses.asdict(cfg.backend)}
@@ -100,8 +101,18 @@ def build_setup(cfg: Any, client: Any = None):
     pool, decision = load_models(cfg)
     policy, builder = build_policy(cfg, roles, list(pool.models), train)
     settings = client_settings(cfg)
-    client = client if client is not None else make_client(settings, pool)
-    runner = ExecutorRunner(client=client, task=task, roleset=roleset,
-                            max_in_flight=cfg.client.max_in_flight)
+    if cfg.client.executor == "ray" and client is None:  # rollouts on Ray workers, cache written here
+        from hieramas_gnn.distributed.runner import make_runner
+        from hieramas_gnn.llm.client import ClientConfig
+
+        options = dict(settings["options"], backend=settings["backend"])
+        runner = make_runner("ray", cfg.client.ray_address, task=task, roleset=roleset, pool=pool,
+                             cache_path=settings["cache_path"], cache_mode=settings["cache_mode"],
+                             client_config=from_dict(ClientConfig, options, "client"),
+                             max_in_flight=cfg.client.max_in_flight, workers=cfg.client.ray_workers)
+    else:
+        client = client if client is not None else make_client(settings, pool)
+        runner = ExecutorRunner(client=client, task=task, roleset=roleset,
+                                max_in_flight=cfg.client.max_in_flight)
     return Stage1Setup(policy=policy, builder=builder, runner=runner, decision=decision,
                        train=train, val=val)
