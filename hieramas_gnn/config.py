@@ -73,18 +73,32 @@ class TaskConfig:
     path: str | None = None
     """Local question file (jsonl); None: the task's default source."""
     split: str = "test"
-    """Split to draw questions from; train/val/test are disjoint slices of it."""
+    """Split to draw questions from; train/val/test are disjoint parts of it (`split_by`)."""
     train_size: int = 64
     """Training queries."""
     val_size: int = 32
     """Validation queries (checkpoint selection)."""
     test_size: int = 64
     """Held-out test queries (evaluation only)."""
+    split_by: Literal["random", "domain", "consecutive"] = "random"
+    """How train/val/test are drawn from the split (`tasks/splits.py`): `random`, a permutation
+    seeded by `run.seed` and stratified by domain; `domain`, test only from held-out domains
+    (`test_domains`), train/val from the others; `consecutive`, the file's first questions in
+    order (the old behaviour; only for reproducing earlier runs)."""
+    test_domains: list[str] = field(default_factory=list)
+    """`split_by: domain`: the held-out domains; empty: a `run.seed`-seeded
+    `test_domain_fraction` of the domains."""
+    test_domain_fraction: float = 0.25
+    """`split_by: domain` without `test_domains`: the share of domains held out (at least one)."""
 
     def check(self) -> Problems:
         yield from _positive("train_size", self.train_size)
         yield from _positive("val_size", self.val_size)
         yield from _non_negative("test_size", self.test_size)
+        if not 0.0 < self.test_domain_fraction < 1.0:
+            yield "test_domain_fraction", f"must be in (0, 1), got {self.test_domain_fraction}"
+        if self.test_domains and self.split_by != "domain":
+            yield "test_domains", f"only used with split_by: domain (split_by is {self.split_by!r})"
 
 
 @dataclass
