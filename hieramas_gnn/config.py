@@ -233,8 +233,9 @@ class Stage2Config:
 class RewardConfig:
     """Cost-aware reward and multi-level (node / system) attribution; see `train/rewards.py`."""
 
-    shape: Literal["linear", "exp"] = "exp"
-    """`linear`: correct - λ·cost; `exp`: correct · exp(-λ·cost) (bounded in [0, 1])."""
+    shape: Literal["linear", "exp", "hieramas"] = "exp"
+    """`linear`: correct - λ·cost; `exp`: correct · exp(-λ·cost) (bounded in [0, 1]);
+    `hieramas`: max(exp(-λ·cost), 0.5) if correct, else max(-exp(300·cost), -2.5)."""
     cost_lambda: float = 0.0
     """λ, the price of a dollar in reward units (1/USD)."""
     alpha: float = 0.5
