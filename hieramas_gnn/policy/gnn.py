@@ -7,7 +7,9 @@ Symbols: G graphs (queries) in a batch, N role nodes in the batch (all graphs), 
   GAT / GATv2 / GCN layers over the merged (homogeneous) edge set (see `graph.py`).
   The actual DAG edges (`dag_edge_index`, batched role indices) are part of the message passing
   when given, so the mixture head can condition on a fixed DAG (stage 1).
-- Mixture head: proposer logits [N, M], synthesizer logits [N, M], skip logit [N].
+- Mixture head: proposer logits [N, M], synthesizer logits [N, M], skip logit [N]; with
+  `proposer_slots` > 0 also a stop logit [N] (`MixtureHead.stop_logit`: the learned number of
+  proposers, see `distributions.py`).
 - Edge head: order logits [N] (Plackett-Luce scores for the node order) and candidate edge
   logits [E].
 - Graph-score head: structural encodings of each role in the DAG (in/out degree, source, sink,
@@ -63,6 +65,13 @@ class PolicyConfig:
     """Proposers sampled per supernode (capped at M)."""
     allow_skip: bool = True
     """Whether the sampler may skip a role (the skip head is always built)."""
+    proposer_slots: int = 0
+    """0: every active role has exactly `k_proposers` proposers. > 0: up to this many, the number
+    learned (HieraMAS worker slots: after the first proposer each slot is a pool model or "skip",
+    which leaves the rest empty); with `allow_skip` this reaches "one role, one proposer"."""
+    decision_inputs: str = "sinks"
+    """What the decision reads in the designs the policy builds: `sinks`, or `all` active roles
+    (a unanimous answer is then taken without a decision call; see `mas/design.py`)."""
     score_layers: int = 1
     """Extra DAG-only message-passing layers inside the graph-score head."""
 
@@ -74,6 +83,10 @@ class PolicyConfig:
         for name in ("hidden", "k_proposers", "heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PolicyConfig.{name} must be >= 1")
+        if self.proposer_slots < 0:
+            raise ValueError(f"PolicyConfig.proposer_slots must be >= 0, got {self.proposer_slots}")
+        if self.decision_inputs not in ("sinks", "all"):
+            raise ValueError(f"PolicyConfig.decision_inputs must be 'sinks' or 'all', got {self.decision_inputs!r}")
         if self.layers < 0 or self.score_layers < 0 or not 0.0 <= self.dropout < 1.0:
             raise ValueError("PolicyConfig.layers/score_layers must be >= 0 and dropout in [0, 1)")
 
@@ -133,7 +146,8 @@ class Encoded:
 
 
 class MixtureHead(nn.Module):
-    """Shapes: Encoded -> proposer [N, M], synthesizer [N, M], skip [N] logits."""
+    """Shapes: Encoded -> proposer [N, M], synthesizer [N, M], skip [N] logits; `stop_logit`:
+    Encoded -> [N] (built only with `proposer_slots` > 0, so older checkpoints still load)."""
 
     def __init__(self, cfg: PolicyConfig) -> None:
         super().__init__()
@@ -141,6 +155,13 @@ class MixtureHead(nn.Module):
         self.proposer = _mlp(4 * h, h, cfg.dropout)
         self.synthesizer = _mlp(4 * h, h, cfg.dropout)
         self.skip = _mlp(2 * h, h, cfg.dropout)
+        self.stop = _mlp(2 * h, h, cfg.dropout) if cfg.proposer_slots > 0 else None
+
+    def stop_logit(self, enc: Encoded) -> Tensor | None:
+        """Logit of "skip the remaining proposer slots" per role [N]; None without slots."""
+        if self.stop is None:
+            return None
+        return self.stop(torch.cat([enc.h_role, enc.h_query[enc.role_batch]], dim=-1)).squeeze(-1)  # [N]
 
     def reset_parameters(self) -> None:
         _reset(self)
