@@ -25,7 +25,7 @@ DERIVED_FROM = {"run.dir": ("run.out_dir",), "stage1.anneal": ("stage1.anneal_st
 Problems = Iterator[tuple[str, str]]  # (field, message)
 
 # The named random streams of a run (see `RunConfig.seed_for`).
-STREAMS = ("policy_init", "stage1", "split", "decision", "stage2", "edges", "choice", "eval")
+STREAMS = ("policy_init", "stage1", "stage2", "edges", "choice", "eval")
 
 
 def derive_seed(seed: int, stream: str) -> int:
@@ -97,18 +97,35 @@ class TaskConfig:
     """Set: `name` is a new task read from `path` (jsonl: question, answer [, id, domain, choices]),
     graded by `exact`, `numeric`, `choice`, `regex:PATTERN` or `module:function` (tasks/generic.py)."""
     split: str = "test"
-    """Split to draw questions from; train/val/test are disjoint slices of it."""
+    """Split to draw questions from; train/val/test are disjoint parts of it (`split_by`)."""
     train_size: int = 64
     """Training queries."""
     val_size: int = 32
     """Validation queries (checkpoint selection)."""
     test_size: int = 64
     """Held-out test queries (evaluation only)."""
+    split_by: Literal["random", "domain", "consecutive"] = "random"
+    """How train/val/test are drawn from the split (`tasks/splits.py`): `random`, a permutation
+    seeded by `split_seed` and stratified by domain; `domain`, test only from held-out domains
+    (`test_domains`), train/val from the others; `consecutive`, the file's first questions in
+    order (the old behaviour; only for reproducing earlier runs)."""
+    test_domains: list[str] = field(default_factory=list)
+    """`split_by: domain`: the held-out domains; empty: a `split_seed`-seeded
+    `test_domain_fraction` of the domains."""
+    test_domain_fraction: float = 0.25
+    """`split_by: domain` without `test_domains`: the share of domains held out (at least one)."""
+    split_seed: int = 0
+    """Seed of the split's permutation. Not derived from `run.seed`: every training seed of an
+    experiment must see the same held-out questions (and never train on another seed's test)."""
 
     def check(self) -> Problems:
         yield from _positive("train_size", self.train_size)
         yield from _positive("val_size", self.val_size)
         yield from _non_negative("test_size", self.test_size)
+        if not 0.0 < self.test_domain_fraction < 1.0:
+            yield "test_domain_fraction", f"must be in (0, 1), got {self.test_domain_fraction}"
+        if self.test_domains and self.split_by != "domain":
+            yield "test_domains", f"only used with split_by: domain (split_by is {self.split_by!r})"
 
 
 @dataclass
@@ -244,10 +261,20 @@ class ArchConfig:
     """Proposers sampled per supernode (capped at M)."""
     allow_skip: bool = True
     """Whether the sampler may skip a role (the skip head is always built)."""
+    proposer_slots: int = 0
+    """0: every active role has exactly `k_proposers` proposers. > 0: up to this many, the number
+    learned (HieraMAS worker slots: after the first proposer each slot is a pool model or "stop",
+    which leaves the rest empty); with `allow_skip` this reaches "one role, one proposer"."""
+    decision_inputs: Literal["sinks", "all"] = "sinks"
+    """What the decision reads in the designs the policy builds: `sinks`, or `all` active roles
+    (a unanimous answer is then taken without a decision call; see `mas/design.py`)."""
     score_layers: int = 1
     """Extra DAG-only message-passing layers inside the graph-score head."""
 
     def check(self) -> Problems:
+        yield from _non_negative("proposer_slots", self.proposer_slots)
+        if self.decision_inputs not in ("sinks", "all"):
+            yield "decision_inputs", f"must be sinks or all, got {self.decision_inputs!r}"
         if self.conv not in CONVS:
             yield "conv", f"must be one of {', '.join(CONVS)}, got {self.conv!r}"
         for name in ("hidden", "k_proposers", "heads"):
@@ -446,8 +473,9 @@ class TopologyConfig:
 class RewardConfig:
     """Cost-aware reward and multi-level (node / system) attribution; see `train/rewards.py`."""
 
-    shape: Literal["linear", "exp"] = "exp"
-    """`linear`: correct - λ·cost; `exp`: correct · exp(-λ·cost) (bounded in [0, 1])."""
+    shape: Literal["linear", "exp", "hieramas"] = "exp"
+    """`linear`: correct - λ·cost; `exp`: correct · exp(-λ·cost) (bounded in [0, 1]);
+    `hieramas`: max(exp(-λ·cost), 0.5) if correct, else max(-exp(300·cost), -2.5)."""
     cost_lambda: float = 0.0
     """λ, the price of a dollar in reward units (1/USD)."""
     alpha: float = 0.5

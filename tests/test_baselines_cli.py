@@ -41,3 +41,20 @@ def test_baselines_cli_unknown_method_exits_2(tmp_path, capsys):
     code = main(["baselines", "--task", "synthetic", "--pool", str(pool), "--methods", "tree"])
     assert code == 2
     assert "unknown method 'tree'" in capsys.readouterr().err
+
+
+def test_fitted_methods_learn_on_train_and_are_evaluated_on_the_rest(tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    code = main(["baselines", "--task", "synthetic", "--pool", "sim", "--train-size", "12", "--val-size", "4",
+                 "--limit", "6", "--methods", "best_single", "router", "cascade", "--embedder", "hashing",
+                 "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["n"] == 6 and [r["method"] for r in report["results"]] == ["best_single", "router", "cascade"]
+    assert "fitted on 12 train + 4 val questions" in capsys.readouterr().err
+
+
+def test_fitted_methods_without_training_questions_exit_2(capsys):
+    code = main(["baselines", "--task", "synthetic", "--pool", "sim", "--methods", "router", "--limit", "2"])
+    assert code == 2
+    assert "fitted methods need --train-size" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import networkx as nx
 import numpy as np
@@ -18,8 +19,8 @@ M3 = Mixture(("a", "b", "c"), "a")
 M1 = Mixture(("b",), "b")
 
 
-def _design(edges=((0, 1), (1, 2)), mixtures=(M3, M1, M3), decision="a") -> Design:
-    return Design(("solver", "verifier", "generalist"), mixtures, edges, decision)
+def _design(edges=((0, 1), (1, 2)), mixtures=(M3, M1, M3), decision="a", decision_inputs="sinks") -> Design:
+    return Design(("solver", "verifier", "generalist"), mixtures, edges, decision, decision_inputs)
 
 
 def test_cycle_is_rejected_naming_the_roles():
@@ -79,7 +80,7 @@ def test_json_round_trip_keeps_the_design():
 
 def test_json_carries_schema_version_and_rejects_others():
     data = json.loads(_design().to_json())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     data["schema_version"] = 99
     with pytest.raises(UserError, match="schema_version"):
         Design.from_dict(data)
@@ -171,3 +172,27 @@ def test_json_with_missing_field_names_it():
 def test_invalid_json_text_is_a_user_error():
     with pytest.raises(UserError, match="not valid JSON"):
         Design.from_json("{roles: ")
+
+
+def test_decision_inputs_round_trip_through_json():
+    d = _design(mixtures=(M3, None, M1), edges=((0, 2),), decision_inputs="all")
+    back = Design.from_json(d.to_json())
+    assert back == d and back.decision_inputs == "all"
+
+
+def test_a_version_1_design_loads_with_the_decision_reading_the_sinks():
+    data = json.loads(_design().to_json())
+    data["schema_version"] = 1
+    del data["decision_inputs"]
+    assert Design.from_dict(data).decision_inputs == "sinks"
+
+
+def test_unknown_decision_inputs_is_named():
+    with pytest.raises(UserError, match=r"design.decision_inputs: must be one of"):
+        _design(decision_inputs="some")
+
+
+def test_decision_reads_all_active_roles_or_only_the_sinks():
+    d = _design(mixtures=(M3, None, M1), edges=((0, 2),))
+    assert d.decision_reads() == [2]
+    assert replace(d, decision_inputs="all").decision_reads() == [0, 2]

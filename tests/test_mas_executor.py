@@ -185,3 +185,37 @@ def test_sample_index_spaces_every_call_of_the_episode():
     from hieramas_gnn.mas.supernode import MAX_REPEATS
 
     assert sorted(r.sample_index for r in client.requests) == [2 * MAX_REPEATS] * 3 + [2 * MAX_REPEATS + 1]
+
+
+def test_decision_reading_all_takes_a_unanimous_answer_without_a_decision_call():
+    d = Design(("solver", "verifier"), (Mixture(("a",), "a"), Mixture(("b",), "b")), ((0, 1),), "c",
+               decision_inputs="all")
+    client = FakeClient(reply=lambda r: "Answer: B")
+    trace = run(d, client)
+    assert [r.metadata["position"] for r in client.requests] == ["proposer", "proposer"]
+    assert trace.answer == "B" and trace.correct is False and trace.n_calls == 2
+
+
+def test_one_role_one_proposer_reading_all_is_exactly_the_single_model():
+    d = Design(("solver", "verifier"), (None, Mixture(("b",), "b")), (), "c", decision_inputs="all")
+    client = FakeClient(reply=lambda r: "Answer: A")
+    trace = run(d, client)
+    assert [(r.model, r.metadata["role"]) for r in client.requests] == [("b", "verifier")]
+    assert trace.correct is True and trace.cost_usd == pytest.approx(trace.calls[0].cost_usd)
+
+
+def test_decision_reading_all_escalates_a_disagreement_and_reads_every_active_role():
+    d = Design(("planner", "solver", "verifier"), (M1, M1, M1), ((0, 1),), "c", decision_inputs="all")
+    client = FakeClient(reply=lambda r: {"planner": "Answer: B", "solver": "Answer: C"}.get(
+        r.metadata["role"], "Answer: A"))
+    trace = run(d, client)
+    decision = [r for r in client.requests if r.metadata["position"] == "decision"]
+    assert len(decision) == 1 and decision[0].metadata["context_answers"] == ["B", "C", "A"]
+    assert trace.answer == "A" and trace.correct is True
+
+
+def test_decision_reading_the_sinks_still_calls_the_decision_on_agreement():
+    d = Design(("solver", "verifier"), (M1, M1), (), "c")
+    client = FakeClient()
+    run(d, client)
+    assert [r.metadata["position"] for r in client.requests].count("decision") == 1

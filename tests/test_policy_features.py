@@ -149,3 +149,32 @@ def test_identity_features_depend_on_the_name_only():
     ids = identity_features(["a", "b", "a"], 8)
     assert ids.shape == (3, 8) and torch.equal(ids[0], ids[2]) and not torch.equal(ids[0], ids[1])
     assert float(ids.abs().max()) <= 1.0
+
+
+def test_accuracy_hints_are_overall_then_shrunk_per_domain_accuracy():
+    import numpy as np
+
+    from hieramas_gnn.policy.features import accuracy_hints
+
+    correct = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
+    hints = accuracy_hints(correct, ["alg", "alg", "geo", "geo"], ["alg", "geo", "bio"], prior=2.0)
+    assert hints[0] == pytest.approx((0.5, (2 + 1.0) / 4, (0 + 1.0) / 4, 0.5))
+    assert hints[1] == pytest.approx((0.5, (0 + 1.0) / 4, (2 + 1.0) / 4, 0.5))
+
+
+def test_attached_hints_become_llm_features():
+    from hieramas_gnn.policy.features import attach_hints
+
+    builder = FeatureBuilder(CachedEmbedder(HashingEmbedder(8)), hint_dim=2, pos_dim=2)
+    nodes = attach_hints([("a", "model a", (1e-6, 1e-6)), ("b", "model b", (1e-6, 1e-6))], [(0.9, 0.1), (0.2, 0.8)])
+    x = builder.llm_features(nodes)
+    assert torch.allclose(x[:, 8 + 4: 8 + 4 + 2], torch.tensor([[0.9, 0.1], [0.2, 0.8]]))
+
+
+def test_accuracy_hints_reject_mismatched_shapes():
+    import numpy as np
+
+    from hieramas_gnn.policy.features import accuracy_hints
+
+    with pytest.raises(ValueError, match="accuracy_hints"):
+        accuracy_hints(np.zeros((3, 2)), ["a", "b"], ["a"])

@@ -110,3 +110,25 @@ def test_inputs_from_traces_marks_failed_episodes():
     t = _Trace([_Node("a", None)], [], correct=None, failed=True)
     x = inputs_from_traces([t], [("a",)], n_max=1)
     assert bool(x.failed[0]) and x.system_correct[0] == 0.0
+
+
+def test_hieramas_shape_discounts_a_correct_answer_down_to_half():
+    r = shape_reward(torch.tensor([1.0, 1.0, 1.0]), torch.tensor([0.0, 0.1, 100.0]), "hieramas", 2.0)
+    assert torch.allclose(r, torch.tensor([1.0, math.exp(-0.2), 0.5]))
+
+
+def test_hieramas_shape_penalises_a_wrong_answer_more_the_dearer_it_is_down_to_minus_2_5():
+    r = shape_reward(torch.tensor([0.0, 0.0, 0.0]), torch.tensor([0.0, 0.001, 1.0]), "hieramas", 2.0)
+    assert torch.allclose(r, torch.tensor([-1.0, -math.exp(0.3), -2.5]))
+
+
+def test_hieramas_wrong_penalty_does_not_depend_on_lambda():
+    a = shape_reward(torch.tensor([0.0]), torch.tensor([0.002]), "hieramas", 0.0)
+    b = shape_reward(torch.tensor([0.0]), torch.tensor([0.002]), "hieramas", 50.0)
+    assert torch.equal(a, b)
+
+
+def test_hieramas_scalar_matches_tensor_shape_even_at_huge_cost():
+    for correct, cost in ((True, 0.01), (False, 0.0005), (False, 1e6), (True, 1e6)):
+        t = shape_reward(torch.tensor([float(correct)]), torch.tensor([cost]), "hieramas", 3.0)
+        assert shape_reward_scalar(correct, cost, "hieramas", 3.0) == pytest.approx(float(t), rel=1e-6)

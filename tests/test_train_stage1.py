@@ -16,6 +16,7 @@ from hieramas_gnn.config_io import all_field_paths, record_reads
 from hieramas_gnn.mas.testing import FakeClient
 from hieramas_gnn.tasks import get_task
 from hieramas_gnn.tracking import read_metrics
+from hieramas_gnn.train.setup import load_questions
 
 SKILL = {"big": 0.95, "cheap_a": 0.7, "cheap_b": 0.4}
 
@@ -94,7 +95,7 @@ def test_counterfactual_runs_extra_rollouts(tmp_path):
 
 def test_failed_episodes_are_counted_and_training_goes_on(tmp_path):
     cfg = _cfg(tmp_path, "credit.baseline=none", "task.train_size=3", "stage1.steps=2")
-    first = get_task("synthetic").load(None, "test", limit=1)[0].id  # in every batch of 3
+    first = load_questions(cfg)[0][0].id  # a training question: in every batch of 3
     fail = lambda req: req.metadata.get("question_id") == first  # noqa: E731
     train_from_config(cfg, client=_client(fail))
     rows = _stage1_rows(cfg.run.dir)
@@ -136,7 +137,7 @@ def test_every_config_field_is_read_by_a_training_run(tmp_path):
 
 def test_failure_reasons_are_logged_with_their_counts(tmp_path):
     cfg = _cfg(tmp_path, "credit.baseline=counterfactual", "task.train_size=3", "stage1.steps=1")
-    first = get_task("synthetic").load(None, "test", limit=1)[0].id  # in every batch of 3
+    first = load_questions(cfg)[0][0].id  # a training question: in every batch of 3
     fail = lambda req: req.metadata.get("question_id") == first  # noqa: E731
     train_from_config(cfg, client=_client(fail))
     row = _stage1_rows(cfg.run.dir)[0]

@@ -3,6 +3,14 @@
     hieramas baselines --task mmlu_redux --pool replay-mmlu-redux --methods single vote oracle \
         --limit 500 --json out.json
 
+Fitted methods (`router`, `cascade`, `best_single`, see `hieramas_gnn/eval/routers.py`) learn
+from questions the evaluation never sees: with `--train-size N` (and `--val-size`) the split is
+drawn as in training (`--split-by`, seeded by `--seed`; `tasks/splits.py`), they are fitted on
+its train (+ val) part, and *every* method is evaluated on the rest (the first `--limit` of it):
+
+    hieramas baselines --task math_l5 --pool replay-math-l5 --train-size 300 --val-size 50 \
+        --methods best_single router cascade vote oracle --cost-lambda 200 --reward-shape exp
+
 Columns: method, accuracy, $ per query, tokens per query, calls per query, p50 latency (ms),
 failed episodes. JSON: {"task", "backend", "n", "results": [{"method", "accuracy", "cost_usd",
 "tokens", "calls", "latency_ms_p50", "n", "n_failed"}]}. Method names are listed in
@@ -39,6 +47,18 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--sc-samples", type=int, default=5, help="samples per query for sc:<model>")
     p.add_argument("--fixed-k", type=int, default=3, help="proposers per role in the fixed topologies")
     p.add_argument("--seed", type=int, default=0, help="seed of the random-topology baseline")
+    p.add_argument("--train-size", type=int, default=0,
+                   help="questions the fitted methods (router, cascade, best_single) learn from; "
+                        "evaluation then runs on the questions outside train and val")
+    p.add_argument("--val-size", type=int, default=0, help="validation questions of the fitted methods")
+    p.add_argument("--split-by", default="random", choices=("random", "domain", "consecutive"),
+                   help="how train/val/test are drawn (seeded by --seed; default: random, stratified by domain)")
+    p.add_argument("--cost-lambda", type=float, default=0.0,
+                   help="λ (1/USD) of the reward the fitted methods maximise (default 0: accuracy)")
+    p.add_argument("--reward-shape", default="exp", choices=("linear", "exp", "hieramas"),
+                   help="reward shape the fitted methods maximise (train/rewards.py)")
+    p.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"),
+                   help="query encoder of the router (default: minilm, offline)")
     p.add_argument("--vote-order", default=None, metavar="M1,M2,...",
                    help="tie-break priority of `vote`, every pool model once (default: pool order)")
     from hieramas_gnn.distributed.options import add_executor_args
@@ -52,8 +72,9 @@ def handle(args: argparse.Namespace) -> int:
 
     from hieramas_gnn.distributed.options import check_executor_args
     from hieramas_gnn.errors import UserError
-    from hieramas_gnn.eval.baselines import (BaselineConfig, Baselines, expand_methods,
+    from hieramas_gnn.eval.baselines import (FITTED, BaselineConfig, Baselines, expand_methods,
                                              result_rows, run_baselines)
+    from hieramas_gnn.eval.routers import fit_routed_baselines
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.tasks import get_task
@@ -72,7 +93,20 @@ def handle(args: argparse.Namespace) -> int:
                          seed=args.seed,
                          vote_order=tuple(args.vote_order.split(",")) if args.vote_order else None)
     baselines = Baselines(task, get_roleset(task.family), pool.names, cfg)
-    questions = task.load(path=args.data, split=args.split, limit=args.limit)
+    fitted = [m for m in methods if m in FITTED]
+    if fitted and args.train_size < 1:
+        raise UserError(f"--methods {', '.join(fitted)}: fitted methods need --train-size N (training questions)")
+    client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget,
+                         backend_settings(args))
+    if args.train_size > 0:
+        train, val, questions = _split_for_fitting(args, task)
+        if fitted:
+            routed = asyncio.run(fit_routed_baselines(
+                baselines, train, val, client, _embedder(args.embedder), _reward(args), args.max_in_flight,
+                seed=args.seed))
+            print(f"fitted on {len(train)} train + {len(val)} val questions: {routed.describe()}", file=sys.stderr)
+    else:
+        questions = task.load(path=args.data, split=args.split, limit=args.limit)
     if not questions:
         raise UserError(f"task {args.task}: no questions loaded (split {args.split!r})")
     if args.executor == "ray":  # the runner's bar: episodes, calls, hits, $ spent and left
@@ -82,8 +116,6 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             runner.close()
     else:
-        client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget,
-                             backend_settings(args))
         with _progress(len(methods) * len(questions)) as tick:
             traces = asyncio.run(run_baselines(baselines, methods, questions, client,
                                                args.max_in_flight, on_done=tick))
@@ -104,6 +136,47 @@ def client_config(max_in_flight: int, budget: float | None, backend: Any = None)
 
     return ClientConfig(max_concurrency=max_in_flight, per_model_concurrency=max_in_flight,
                         budget_usd=budget, backend=backend or BackendSettings())
+
+
+def _split_for_fitting(args: argparse.Namespace, task: Any) -> tuple[list, list, list]:
+    """(train, val, test): the split drawn as in training; test is the rest (its first --limit)."""
+    from hieramas_gnn.errors import UserError
+    from hieramas_gnn.tasks.splits import split_questions
+
+    if args.val_size < 0:
+        raise UserError(f"--val-size must be >= 0, got {args.val_size}")
+    questions = task.load(path=args.data, split=args.split)
+    rest = len(questions) - args.train_size - args.val_size
+    if rest < 1:
+        raise UserError(f"--train-size + --val-size = {args.train_size + args.val_size} leaves no test "
+                        f"questions (split {args.split!r} has {len(questions)})")
+    test_size = min(rest, args.limit) if args.limit else rest
+    split = split_questions(questions, (args.train_size, args.val_size, test_size), split_by=args.split_by,
+                            seed=args.seed)
+    return split.train, split.val, split.test
+
+
+def _embedder(kind: str):
+    """texts -> [Q, F] numpy query embeddings for the router."""
+    from hieramas_gnn.policy import features as F
+
+    inner = F.HashingEmbedder(64) if kind == "hashing" else F.MiniLMEmbedder()
+    cached = F.CachedEmbedder(inner, None if kind == "hashing" else "runs/embeddings")
+    return lambda texts: cached.embed(list(texts)).numpy()
+
+
+def _reward(args: argparse.Namespace):
+    """The (correct, cost) -> reward the fitted methods maximise."""
+    import numpy as np
+    import torch
+
+    from hieramas_gnn.train.rewards import shape_reward
+
+    def reward(correct, cost):
+        return shape_reward(torch.as_tensor(np.asarray(correct, dtype=np.float32)),
+                            torch.as_tensor(np.asarray(cost, dtype=np.float32)), args.reward_shape,
+                            args.cost_lambda).numpy()
+    return reward
 
 
 def make_client(pool: Any, cache_path: str | None, cache_mode: str, max_in_flight: int,

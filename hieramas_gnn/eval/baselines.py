@@ -18,6 +18,8 @@ Method names (stable; they are the `method` of the JSON rows of `hieramas baseli
                 draws one DAG per query from a generator seeded by `seed`.
 - `oracle`      right when at least one pool model's direct answer is right (an upper bound;
                 its cost is that of asking every model).
+- `router`, `cascade`, `best_single`  fitted on training questions (`eval/routers.py`); they
+                exist once `routers.fit_routed_baselines` has registered them (`Baselines.register`).
 
 The anchor model is `anchor` when set, otherwise the first model of the pool.
 
@@ -53,6 +55,7 @@ from hieramas_gnn.tasks.base import Question, Task
 
 PER_MODEL = ("single", "cot", "sc")
 GROUPS = (*PER_MODEL, "moa", "moa2", "debate", "vote", *FIXED_TOPOLOGIES, "random", "oracle")
+FITTED = ("router", "cascade", "best_single")  # need training questions: `eval/routers.py`
 Job = Callable[[Any], Awaitable[Trace]]
 
 
@@ -87,8 +90,8 @@ def expand_methods(methods: Sequence[str] | None, models: Sequence[str]) -> list
     out: list[str] = []
     for spec in (GROUPS if not methods else methods):
         group, _, model = spec.partition(":")
-        if group not in GROUPS:
-            raise UserError(f"--methods: unknown method {spec!r} (known: {', '.join(GROUPS)})")
+        if group not in GROUPS + FITTED:
+            raise UserError(f"--methods: unknown method {spec!r} (known: {', '.join(GROUPS + FITTED)})")
         if group in PER_MODEL:
             if model and model not in models:
                 raise UserError(f"--methods: {spec!r} names a model not in the pool ({', '.join(models)})")
@@ -115,9 +118,19 @@ class Baselines:
         if sorted(order) != sorted(self.models):
             raise UserError(f"baselines: vote_order must list every pool model once, got {order}")
         self.vote_order = order
+        self.fitted: dict[str, Callable[[Question], Job]] = {}
+
+    def register(self, method: str, make_job: Callable[[Question], Job]) -> None:
+        """Add a method whose jobs come from `make_job(question)` (the fitted ones, `routers.py`)."""
+        self.fitted[method] = make_job
 
     # ------------------------------------------------------------------ jobs
     def job(self, method: str, question: Question) -> Job:
+        if method in self.fitted:
+            return self.fitted[method](question)
+        if method in FITTED:
+            raise UserError(f"baselines: {method!r} is fitted on training questions; "
+                            "fit it first (eval/routers.py: fit_routed_baselines)")
         group, _, model = method.partition(":")
         if group in FIXED_TOPOLOGIES or group == "random":
             design = self.fixed_design(group)

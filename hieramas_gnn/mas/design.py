@@ -12,6 +12,14 @@ Skipped roles: a skipped role makes no calls. Information still flows *through* 
 predecessors feed its active successors (`Design.active_dag()` bridges skipped nodes). The
 decision model reads the sinks of that active DAG; when every role is skipped it answers alone.
 
+Decision inputs (`decision_inputs`): `sinks` (above), or `all`: the decision reads every active
+role, and when their extracted answers are unanimous that answer is taken directly with no
+decision call (as HieraMAS does). With `all`, one active role with one proposer is exactly
+"single model X"; several one-proposer roles without edges are a plurality vote escalated to
+the decision model only on disagreement (a cascade).
+
+JSON: `schema_version` 2 adds `decision_inputs`; version-1 files load with `sinks`.
+
 Graph algorithms (acyclicity, topological order, generations, longest path) come from networkx;
 random and fixed topologies live in `mas/topologies.py`, drawing in `mas/draw.py`.
 """
@@ -27,7 +35,9 @@ import networkx as nx
 
 from hieramas_gnn.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: no decision_inputs field (always "sinks")
+DECISION_INPUTS = ("sinks", "all")
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,14 @@ class Mixture:
 @dataclass(frozen=True)
 class Design:
     """roles: role names in order; mixtures[i] is role i's Mixture or None (skipped);
-    edges: DAG between role indices; decision: model that reads the sinks and answers."""
+    edges: DAG between role indices; decision: model that reads the sinks (or, with
+    decision_inputs="all", every active role) and answers."""
 
     roles: tuple[str, ...]
     mixtures: tuple[Mixture | None, ...]
     edges: tuple[tuple[int, int], ...]
     decision: str
+    decision_inputs: str = "sinks"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "roles", tuple(self.roles))
@@ -97,6 +109,8 @@ class Design:
                 raise UserError(f"design.mixtures[{i}]: expected a Mixture or None, got {type(m).__name__}")
         if not isinstance(self.decision, str) or not self.decision:
             raise UserError("design.decision: a decision model name is required")
+        if self.decision_inputs not in DECISION_INPUTS:
+            raise UserError(f"design.decision_inputs: must be one of {DECISION_INPUTS}, got {self.decision_inputs!r}")
         seen: set[tuple[int, int]] = set()
         for s, d in self.edges:
             if not (0 <= s < n and 0 <= d < n):
@@ -180,6 +194,10 @@ class Design:
         h = self.active_dag()
         return sorted(i for i in h.nodes if h.out_degree(i) == 0)
 
+    def decision_reads(self) -> list[int]:
+        """The roles whose outputs the decision reads: the sinks, or every active role."""
+        return self.active() if self.decision_inputs == "all" else self.sinks()
+
     def topological_order(self) -> list[int]:
         """A deterministic topological order of all roles (ties broken by index)."""
         return list(nx.lexicographical_topological_sort(self.to_networkx()))
@@ -206,7 +224,8 @@ class Design:
         return path, sum(w[i] for i in path) + call_ms
 
     def total_calls(self) -> int:
-        """LLM calls one execution makes (every supernode plus the decision)."""
+        """LLM calls one execution makes at most (every supernode plus the decision; with
+        decision_inputs="all" a unanimous execution skips the decision call)."""
         return sum(m.calls() for m in self.mixtures if m is not None) + 1
 
     # ----------------------------------------------------------------- JSON
@@ -217,6 +236,7 @@ class Design:
             "mixtures": [None if m is None else m.to_dict() for m in self.mixtures],
             "edges": [list(e) for e in self.edges],
             "decision": self.decision,
+            "decision_inputs": self.decision_inputs,
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -227,8 +247,8 @@ class Design:
         if not isinstance(data, dict):
             raise UserError(f"design: expected a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise UserError(f"design.schema_version: expected {SCHEMA_VERSION}, got {version!r}")
+        if version not in READABLE_VERSIONS:
+            raise UserError(f"design.schema_version: expected one of {READABLE_VERSIONS}, got {version!r}")
         for key in ("roles", "mixtures", "edges", "decision"):
             if key not in data:
                 raise UserError(f"design.{key}: missing")
@@ -242,7 +262,7 @@ class Design:
         mixtures = [None if m is None else Mixture.from_dict(m, f"design.mixtures[{i}]")
                     for i, m in enumerate(data["mixtures"])]
         return cls(tuple(data["roles"]), tuple(mixtures), tuple(tuple(e) for e in data["edges"]),
-                   data["decision"])
+                   data["decision"], data.get("decision_inputs", "sinks") if version >= 2 else "sinks")
 
     @classmethod
     def from_json(cls, text: str) -> Design:

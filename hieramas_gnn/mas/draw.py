@@ -35,11 +35,12 @@ def draw_design(design: Design, path: str | Path, title: str | None = None) -> P
             g.nodes[v]["layer"] = gen_i
     last = max((g.nodes[v]["layer"] for v in g), default=-1) + 1
     g.add_node("decision", layer=last, skipped=False)
-    for s in design.sinks():
+    for s in design.decision_reads():
         g.add_edge(s, "decision")
     pos = nx.multipartite_layout(g, subset_key="layer")
     labels = {v: _label(design, v) for v in range(design.n)}
-    labels["decision"] = f"decision\n{design.decision}"
+    reads = "" if design.decision_inputs == "sinks" else "\n(reads all; skipped if unanimous)"
+    labels["decision"] = f"decision\n{design.decision}{reads}"
     colours = ["#dddddd" if g.nodes[v].get("skipped") else "#9ecae1" for v in g]
     fig, ax = plt.subplots(figsize=(2.6 * (last + 1), 1.6 * max(2, design.n)))
     nx.draw_networkx_nodes(g, pos, ax=ax, node_color=colours, node_size=2600)

@@ -2,7 +2,9 @@
 
 Scheduling is dataflow, not level by level: every active supernode is an asyncio task that
 awaits its predecessors' tasks, so it starts the moment its *last* predecessor finishes. The
-decision task awaits the sinks. A global bound on calls in flight is a semaphore wrapped around
+decision task awaits the roles it reads (`Design.decision_reads()`: the sinks, or with
+`decision_inputs="all"` every active role — and then a unanimous answer is taken directly,
+without a decision call). A global bound on calls in flight is a semaphore wrapped around
 the client (`BoundedClient`); `run_many` shares one bound across all its queries and keeps up to
 `max_queries` queries active, admitting a new one as soon as one finishes.
 
@@ -78,7 +80,7 @@ async def run_design(design: Design, question: Question, task: Task, client: Any
     for i in design.topological_order():
         if i in preds:
             tasks[i] = asyncio.ensure_future(node(i))
-    decision = asyncio.ensure_future(_decide(ep, design, [tasks[s] for s in design.sinks()]))
+    decision = asyncio.ensure_future(_decide(ep, design, [tasks[s] for s in design.decision_reads()]))
     outcomes = await asyncio.gather(*tasks.values(), decision, return_exceptions=True)
     trace.wall_ms = now_ms() - start
     trace.calls = [c for _, c in sorted(ep.calls, key=lambda oc: oc[0])]
@@ -95,9 +97,14 @@ async def run_design(design: Design, question: Question, task: Task, client: Any
     return trace
 
 
-async def _decide(ep: Episode, design: Design, sinks: list[asyncio.Task]) -> tuple:
-    """The decision call: reads the sink outputs (or the bare question when all roles are skipped)."""
-    results: list[NodeResult] = [await s for s in sinks]
+async def _decide(ep: Episode, design: Design, inputs: list[asyncio.Task]) -> tuple:
+    """The decision call: reads the input roles' outputs (or the bare question when all roles are
+    skipped). With `decision_inputs="all"`, unanimous inputs give the answer with no call."""
+    results: list[NodeResult] = [await s for s in inputs]
+    if design.decision_inputs == "all" and unanimous([r.node.answer for r in results]):
+        text = results[0].node.text or ""
+        answer, correct = await ep.grade(text)
+        return text, answer, correct, max(r.finish_ms for r in results)
     context = quote([(r.node.role, r.node.text or "") for r in results])
     user = ep.roleset.render("decision_user", question=ep.question.text,
                              context=context, instruction=ep.task.instruction())
@@ -108,6 +115,11 @@ async def _decide(ep: Episode, design: Design, sinks: list[asyncio.Task]) -> tup
     answer, correct = await ep.grade(record.text)
     finish = max((r.finish_ms for r in results), default=0.0) + record.latency_ms
     return record.text, answer, correct, finish
+
+
+def unanimous(answers: Sequence[str | None]) -> bool:
+    """At least one answer, all parsed and all equal (the extracted, normalised forms)."""
+    return bool(answers) and answers[0] is not None and all(a == answers[0] for a in answers)
 
 
 def _node_traces(design: Design, roleset: RoleSet, tasks: dict[int, asyncio.Task]) -> list[NodeTrace]:

@@ -3,6 +3,11 @@
 Mixtures (all N roles of a batch at once; logits [N, M], [N, M], [N]): `sample_mixtures`,
 `mixture_log_prob` (skip Bernoulli, ordered Plackett-Luce proposers by Gumbel-top-k, a
 categorical synthesizer), `mixture_entropy` (deterministic surrogate).
+With `slots` > 0 and a stop logit [N] the number of proposers is learned too (HieraMAS's worker
+slots, each "a pool model or skip"): slot 1 picks a model; each later slot picks a model not yet
+chosen *or stop*, and stop leaves the remaining slots empty (so a mixture of k proposers is one
+sequence: k models then stop, or k = slots models). Step t of a role is a categorical over
+[its unchosen models ‖ stop] (stop absent at t = 0); log-prob = Σ steps, exact.
 DAGs (B graphs with n roles; order logits [B, n], edge logits [B, n, n]): `sample_dags`
 (Plackett-Luce order by Gumbel sort, then Bernoulli edges on forward pairs only — acyclic by
 construction), `dag_log_prob` (exact marginal over orders by DP over prefix sets),
@@ -48,14 +53,43 @@ class MixtureChoice:
     synth: Tensor
 
 
-def sample_mixtures(prop: Tensor, synth: Tensor, skip: Tensor, k: int, allow_skip: bool,
-                     gen: torch.Generator | None, greedy: bool) -> MixtureChoice:
+def _slot_logits(prop: Tensor, stop: Tensor, chosen: Tensor, t: int) -> Tensor:
+    """Step t of the slot distribution: [unchosen models ‖ stop]. Shapes: [N, M], [N] -> [N, M + 1]."""
+    stop_col = stop[:, None] if t > 0 else torch.full_like(stop[:, None], float("-inf"))
+    return torch.cat([prop.masked_fill(chosen, float("-inf")), stop_col], dim=-1)
+
+
+def _sample_slots(prop: Tensor, stop: Tensor, slots: int, noise) -> Tensor:
+    """Proposers of the slot distribution. Shapes: [N, M], [N] -> [N, slots] (−1 = empty slot)."""
     n, m = prop.shape
-    k = min(k, m)
+    out = torch.full((n, slots), -1, dtype=torch.long, device=prop.device)
+    chosen = torch.zeros(n, m, dtype=torch.bool, device=prop.device)
+    live = torch.ones(n, dtype=torch.bool, device=prop.device)
+    for t in range(slots):
+        logits = _slot_logits(prop.detach(), stop.detach(), chosen, t)  # [N, M + 1]
+        a = torch.argmax(logits + noise((n, m + 1)).to(prop.device), dim=-1)  # [N]
+        live = live & (a < m)
+        out[:, t] = torch.where(live, a, -1)
+        chosen = chosen | (F.one_hot(a.clamp(max=m - 1), m).bool() & live[:, None])
+    return out
+
+
+def sample_mixtures(prop: Tensor, synth: Tensor, skip: Tensor, k: int, allow_skip: bool,
+                     gen: torch.Generator | None, greedy: bool, stop: Tensor | None = None,
+                     slots: int = 0) -> MixtureChoice:
+    """Sample (or, greedy, take the mode of) each role's mixture; `slots` > 0 with `stop` [N]:
+    the learned number of proposers (module docstring), else exactly k."""
+    n, m = prop.shape
     noise = (lambda s: torch.zeros(s)) if greedy else (lambda s: gumbel(s, gen))
-    top = torch.topk(prop.detach() + noise((n, m)).to(prop.device), k, dim=-1).indices  # [N, k]
+    if slots > 0 and stop is not None:
+        top = _sample_slots(prop, stop, min(slots, m), noise)  # [N, slots]
+        k_i = (top >= 0).sum(-1)  # [N]
+    else:
+        k = min(k, m)
+        top = torch.topk(prop.detach() + noise((n, m)).to(prop.device), k, dim=-1).indices  # [N, k]
+        k_i = torch.full((n,), k, device=prop.device)
     syn = torch.argmax(synth.detach() + noise((n, m)).to(prop.device), dim=-1)  # [N]
-    syn = syn if k > 1 else top[:, 0]
+    syn = torch.where(k_i > 1, syn, top[:, 0])
     if not allow_skip:
         skipped = torch.zeros(n, dtype=torch.bool, device=prop.device)
     elif greedy:
@@ -65,19 +99,46 @@ def sample_mixtures(prop: Tensor, synth: Tensor, skip: Tensor, k: int, allow_ski
     return MixtureChoice(skipped, top, syn)
 
 
-def mixture_log_prob(prop: Tensor, synth: Tensor, skip: Tensor, choice: MixtureChoice,
-                      allow_skip: bool) -> Tensor:
-    """Log-prob of each role's choice. Shapes: logits [N, M], [N, M], [N] -> [N]."""
+def _slots_log_prob(prop: Tensor, stop: Tensor, proposers: Tensor, slots: int) -> Tensor:
+    """Exact log-prob of proposer sequences under the slot distribution. Shapes: -> [N]."""
     n, m = prop.shape
-    lp_prop = prop.new_zeros(n)
+    slots = min(slots, m)
+    k_i = (proposers >= 0).sum(-1)  # [N]
+    lp = prop.new_zeros(n)
     chosen = torch.zeros(n, m, dtype=torch.bool, device=prop.device)
-    for t in range(choice.proposers.size(1)):
-        a = choice.proposers[:, t]  # [N]
+    for t in range(min(proposers.size(1), slots)):
+        a = proposers[:, t]  # [N]
         valid = a >= 0
-        logp = torch.log_softmax(prop.masked_fill(chosen, float("-inf")), dim=-1)  # [N, M]
-        step = logp.gather(1, a.clamp(min=0)[:, None]).squeeze(1)
-        lp_prop = lp_prop + torch.where(valid, step, 0.0)
+        logp = torch.log_softmax(_slot_logits(prop, stop, chosen, t), dim=-1)  # [N, M + 1]
+        pick = logp.gather(1, a.clamp(min=0)[:, None]).squeeze(1)
+        ends = (t == k_i) & (t > 0)  # the stop after the last proposer
+        lp = lp + torch.where(valid, pick, torch.where(ends, logp[:, m], 0.0))
         chosen = chosen | (F.one_hot(a.clamp(min=0), m).bool() & valid[:, None])
+    if proposers.size(1) < slots:  # sequences shorter than every slot: stop after the last one
+        last = torch.zeros_like(lp)
+        for t in range(proposers.size(1), slots):
+            logp = torch.log_softmax(_slot_logits(prop, stop, chosen, t), dim=-1)
+            last = torch.where(k_i == t, logp[:, m], last)
+        lp = lp + last
+    return torch.where(k_i > slots, float("-inf"), lp)
+
+
+def mixture_log_prob(prop: Tensor, synth: Tensor, skip: Tensor, choice: MixtureChoice,
+                      allow_skip: bool, stop: Tensor | None = None, slots: int = 0) -> Tensor:
+    """Log-prob of each role's choice. Shapes: logits [N, M], [N, M], [N] (stop [N]) -> [N]."""
+    n, m = prop.shape
+    if slots > 0 and stop is not None:
+        lp_prop = _slots_log_prob(prop, stop, choice.proposers, slots)
+    else:
+        lp_prop = prop.new_zeros(n)
+        chosen = torch.zeros(n, m, dtype=torch.bool, device=prop.device)
+        for t in range(choice.proposers.size(1)):
+            a = choice.proposers[:, t]  # [N]
+            valid = a >= 0
+            logp = torch.log_softmax(prop.masked_fill(chosen, float("-inf")), dim=-1)  # [N, M]
+            step = logp.gather(1, a.clamp(min=0)[:, None]).squeeze(1)
+            lp_prop = lp_prop + torch.where(valid, step, 0.0)
+            chosen = chosen | (F.one_hot(a.clamp(min=0), m).bool() & valid[:, None])
     k_i = (choice.proposers >= 0).sum(-1)  # [N]
     lp_syn = torch.log_softmax(synth, dim=-1).gather(1, choice.synth[:, None]).squeeze(1)
     lp_mix = lp_prop + torch.where(k_i > 1, lp_syn, 0.0)
@@ -86,17 +147,31 @@ def mixture_log_prob(prop: Tensor, synth: Tensor, skip: Tensor, choice: MixtureC
     return torch.where(choice.skip, F.logsigmoid(skip), F.logsigmoid(-skip) + lp_mix)
 
 
-def mixture_entropy(prop: Tensor, synth: Tensor, skip: Tensor, k: int, allow_skip: bool) -> Tensor:
-    """Surrogate entropy per role (module docstring). Shapes: -> [N]."""
+def mixture_entropy(prop: Tensor, synth: Tensor, skip: Tensor, k: int, allow_skip: bool,
+                    stop: Tensor | None = None, slots: int = 0) -> Tensor:
+    """Surrogate entropy per role (module docstring); with slots, the steps' entropies along the
+    greedy sequence up to its stop. Shapes: -> [N]."""
     n, m = prop.shape
     order = torch.argsort(prop.detach(), dim=-1, descending=True)  # [N, M]
     chosen = torch.zeros(n, m, dtype=torch.bool, device=prop.device)
     h = prop.new_zeros(n)
+    if slots > 0 and stop is not None:
+        live = torch.ones(n, dtype=torch.bool, device=prop.device)
+        for t in range(min(slots, m)):
+            logits = _slot_logits(prop, stop, chosen, t)  # [N, M + 1]
+            h = h + torch.where(live, cat_entropy(logits), 0.0)
+            live = live & (torch.argmax(logits.detach(), dim=-1) < m)
+            chosen = chosen | F.one_hot(order[:, t], m).bool()
+        return _with_skip(h + cat_entropy(synth), skip, allow_skip)
     for t in range(min(k, m)):
         h = h + cat_entropy(prop.masked_fill(chosen, float("-inf")))
         chosen = chosen | F.one_hot(order[:, t], m).bool()
     if min(k, m) > 1:
         h = h + cat_entropy(synth)
+    return _with_skip(h, skip, allow_skip)
+
+
+def _with_skip(h: Tensor, skip: Tensor, allow_skip: bool) -> Tensor:
     if not allow_skip:
         return h
     return bern_entropy(skip) + torch.sigmoid(-skip) * h

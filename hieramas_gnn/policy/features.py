@@ -15,6 +15,9 @@ Public API
   `as_llm_nodes(models)`: accepts `llm.pool.ModelSpec`-like objects (ability hints, if any, from
   `extra["policy_hints"]`: a list of floats, e.g. per-domain accuracy), `(name, profile,
   (in, out))` tuples or `LLMNode`s.
+- `accuracy_hints(correct [Q, M], question_domains, domain_vocab)` -> per model (overall accuracy,
+  accuracy per domain) on *training* questions (smoothed toward the overall accuracy), and
+  `attach_hints(models, hints)`: the numeric ability features of issue 12 (prices are always in).
 - `FeatureBuilder(embedder, domain_vocab=(), pos_dim=8, hint_dim=0, id_dim=8)`: turns roles,
   models and queries into feature matrices; `builder.dims -> InputDims(role, llm, query)` gives
   the input widths the policy needs.
@@ -248,6 +251,37 @@ def as_llm_nodes(models: Sequence[Any]) -> list[LLMNode]:
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate model names in pool: {names}")
     return nodes
+
+
+def accuracy_hints(correct: np.ndarray, question_domains: Sequence[str | None], domain_vocab: Sequence[str],
+                   prior: float = 2.0) -> list[tuple[float, ...]]:
+    """Per model j: (overall accuracy, then per domain d of `domain_vocab` the accuracy on the
+    questions of d, shrunk toward the overall one: (right_d + prior·overall) / (n_d + prior)).
+
+    Compute it on training questions only (it is a feature, so it must never see test answers).
+    Shapes: correct [Q, M] 0/1, question_domains [Q] -> M tuples of 1 + len(domain_vocab).
+    """
+    correct = np.asarray(correct, dtype=float)
+    if correct.ndim != 2 or correct.shape[0] != len(question_domains) or correct.shape[0] == 0:
+        raise ValueError(f"accuracy_hints: correct must be [Q, M] with Q = {len(question_domains)} > 0, "
+                         f"got shape {correct.shape}")
+    overall = correct.mean(0)  # [M]
+    doms = np.asarray([d if d is not None else "" for d in question_domains])
+    cols = [overall]
+    for d in domain_vocab:
+        rows = correct[doms == d]  # [Q_d, M]
+        cols.append((rows.sum(0) + prior * overall) / (len(rows) + prior))
+    table = np.stack(cols, axis=1)  # [M, 1 + V]
+    return [tuple(float(v) for v in row) for row in table]
+
+
+def attach_hints(models: Sequence[Any], hints: Sequence[Sequence[float]]) -> list[LLMNode]:
+    """The models as LLMNodes carrying `hints` (one row per model, in pool order)."""
+    nodes = as_llm_nodes(models)
+    if len(hints) != len(nodes):
+        raise ValueError(f"{len(hints)} hint rows for {len(nodes)} models")
+    return [LLMNode(n.name, n.profile, n.input_cost_per_token, n.output_cost_per_token, tuple(map(float, h)))
+            for n, h in zip(nodes, hints)]
 
 
 @dataclass(frozen=True)

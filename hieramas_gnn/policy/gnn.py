@@ -7,7 +7,9 @@ Symbols: G graphs (queries) in a batch, N role nodes in the batch (all graphs), 
   GAT / GATv2 / GCN layers over the merged (homogeneous) edge set (see `graph.py`).
   The actual DAG edges (`dag_edge_index`, batched role indices) are part of the message passing
   when given, so the mixture head can condition on a fixed DAG (stage 1).
-- Mixture head: proposer logits [N, M], synthesizer logits [N, M], skip logit [N].
+- Mixture head: proposer logits [N, M], synthesizer logits [N, M], skip logit [N]; with
+  `proposer_slots` > 0 also a stop logit [N] (`MixtureHead.stop_logit`: the learned number of
+  proposers, see `distributions.py`).
 - Edge head: order logits [N] (Plackett-Luce scores for the node order) and candidate edge
   logits [E].
 - Graph-score head: structural encodings of each role in the DAG (in/out degree, source, sink,
@@ -100,7 +102,8 @@ class Encoded:
 
 
 class MixtureHead(nn.Module):
-    """Shapes: Encoded -> proposer [N, M], synthesizer [N, M], skip [N] logits."""
+    """Shapes: Encoded -> proposer [N, M], synthesizer [N, M], skip [N] logits; `stop_logit`:
+    Encoded -> [N] (built only with `proposer_slots` > 0, so older checkpoints still load)."""
 
     def __init__(self, cfg: PolicyConfig) -> None:
         super().__init__()
@@ -108,6 +111,13 @@ class MixtureHead(nn.Module):
         self.proposer = _mlp(4 * h, h, cfg.dropout)
         self.synthesizer = _mlp(4 * h, h, cfg.dropout)
         self.skip = _mlp(2 * h, h, cfg.dropout)
+        self.stop = _mlp(2 * h, h, cfg.dropout) if cfg.proposer_slots > 0 else None
+
+    def stop_logit(self, enc: Encoded) -> Tensor | None:
+        """Logit of "skip the remaining proposer slots" per role [N]; None without slots."""
+        if self.stop is None:
+            return None
+        return self.stop(torch.cat([enc.h_role, enc.h_query[enc.role_batch]], dim=-1)).squeeze(-1)  # [N]
 
     def reset_parameters(self) -> None:
         _reset(self)

@@ -18,7 +18,10 @@ Modes:
 Distribution of one role's mixture (all roles of all graphs at once; temperature T divides
 every logit):
 - skip ~ Bernoulli(σ(skip/T)) (never, if `cfg.allow_skip` is False);
-- if not skipped: k = min(cfg.k_proposers, M) proposers *without replacement* by Gumbel-top-k,
+- if not skipped and `cfg.proposer_slots` > 0: up to that many proposers, the number learned
+  (slot 1 a model, each later slot an unchosen model or stop; exact log-prob, see
+  `distributions.py`), then the synthesizer as below;
+- if not skipped otherwise: k = min(cfg.k_proposers, M) proposers *without replacement* by Gumbel-top-k,
   i.e. a Plackett-Luce draw. The log-prob is that of the **ordered** sequence
   Σ_t [l_{a_t} − logsumexp(l over models not yet chosen)]; a Design keeps the order in
   `Mixture.proposers`, and re-scoring uses that order. Then a synthesizer ~ Categorical(synth/T)
@@ -158,7 +161,7 @@ def _to_dense(values: Tensor, ptr: Tensor) -> tuple[Tensor, Tensor]:
     return dense, mask
 
 
-def _designs(role_names, llm_names, ptr, choice: MixtureChoice, dags, decisions) -> list[Design]:
+def _designs(role_names, llm_names, ptr, choice: MixtureChoice, dags, decisions, inputs) -> list[Design]:
     out, bounds = [], ptr.tolist()
     skip, proposers, synth = choice.skip.tolist(), choice.proposers.tolist(), choice.synth.tolist()
     for g, roles in enumerate(role_names):
@@ -169,7 +172,7 @@ def _designs(role_names, llm_names, ptr, choice: MixtureChoice, dags, decisions)
                 continue
             props = tuple(llm_names[g][a] for a in proposers[i] if a >= 0)
             mixtures.append(Mixture(props, llm_names[g][synth[i]]))
-        out.append(Design(tuple(roles), tuple(mixtures), tuple(dags[g]), decisions[g]))
+        out.append(Design(tuple(roles), tuple(mixtures), tuple(dags[g]), decisions[g], inputs[g]))
     return out
 
 
@@ -208,8 +211,10 @@ def sample(policy: HieraPolicy, batch: HeteroData, *, decision: str | Sequence[s
     g, ptr = num_graphs(batch), role_ptr(batch)
     role_names, llm_names = names_per_graph(batch, "role_names"), names_per_graph(batch, "llm_names")
     decisions = [decision] * g if isinstance(decision, str) else list(decision)
+    inputs = [getattr(policy.cfg, "decision_inputs", "sinks")] * g
     if designs is not None:
         _check_designs(designs, role_names, g)
+        inputs = [d.decision_inputs for d in designs]
         dags = [tuple(d.edges) for d in designs]
         mixtures = [tuple(d.mixtures) for d in designs]
     if dags is None and mode == "mixture":
@@ -228,22 +233,25 @@ def sample(policy: HieraPolicy, batch: HeteroData, *, decision: str | Sequence[s
     enc: Encoded = policy.encode(batch, dag_edge_index(batch, dags))
     prop, syn, skip = (t / temperature for t in policy.mixture_head(enc))  # [N, M], [N, M], [N]
     cfg = policy.cfg
+    slots = getattr(cfg, "proposer_slots", 0)
+    stop = policy.mixture_head.stop_logit(enc) if slots > 0 else None
+    stop = stop / temperature if stop is not None else None  # [N]
     if mixtures is not None:
         index = {name: j for j, name in enumerate(llm_names[0])} if g else {}
         choice = _choice_from_mixtures([mx for per in mixtures for mx in per], index)
         choice = MixtureChoice(*(t.to(prop.device) for t in (choice.skip, choice.proposers, choice.synth)))
     else:
         choice = sample_mixtures(prop, syn, skip, cfg.k_proposers, cfg.allow_skip, generator,
-                                  greedy or mode == "dag")
+                                  greedy or mode == "dag", stop=stop, slots=slots)
     if mode == "dag":
         role_lp = role_ent = prop.new_zeros(prop.size(0))
     else:
-        role_lp = mixture_log_prob(prop, syn, skip, choice, cfg.allow_skip)  # [N]
-        role_ent = mixture_entropy(prop, syn, skip, cfg.k_proposers, cfg.allow_skip)  # [N]
+        role_lp = mixture_log_prob(prop, syn, skip, choice, cfg.allow_skip, stop=stop, slots=slots)  # [N]
+        role_ent = mixture_entropy(prop, syn, skip, cfg.k_proposers, cfg.allow_skip, stop=stop, slots=slots)  # [N]
     role_lp_d, mask = _to_dense(role_lp, ptr)  # [G, n_max]
     role_ent_d, _ = _to_dense(role_ent, ptr)
     return SampleOut(
-        designs=_designs(role_names, llm_names, ptr, choice, dags, decisions),
+        designs=_designs(role_names, llm_names, ptr, choice, dags, decisions, inputs),
         log_prob=role_lp_d.sum(-1) + edge_lp, role_log_prob=role_lp_d, edge_log_prob=edge_lp,
         entropy=role_ent_d.sum(-1) + dag_ent, role_mask=mask, orders=orders,
     )

@@ -3,8 +3,15 @@
 Reward shapes, for a grade `c` in {0, 1} and a cost `$` in USD (λ = `cost_lambda`, 1/USD):
 
 - `linear`: r = c − λ·$            (unbounded below; cost always matters, even when wrong)
-- `exp`:    r = c · exp(−λ·$)      (bounded in [0, 1]; the HieraMAS-style shape: a correct
-  answer is worth 1 discounted smoothly by its price, a wrong one is worth 0 at any price)
+- `exp`:    r = c · exp(−λ·$)      (bounded in [0, 1]; a correct answer is worth 1 discounted
+  smoothly by its price, a wrong one is worth 0 at any price)
+- `hieramas`: the published HieraMAS reward, r = max(exp(−λ·$), 0.5) when correct and
+  r = max(−exp(300·$), −2.5) when wrong. A correct answer is worth between 0.5 (floor
+  `SOLVED_FLOOR`: however dear, solving beats failing) and 1; a wrong one between −1 (free) and
+  −2.5 (floor `UNSOLVED_FLOOR`), its penalty growing with cost at the fixed rate
+  `UNSOLVED_RATE` = 300 /USD (independent of λ: a wrong answer costing $0.003 is already at
+  −e^0.9 ≈ −2.46). Wrong is always worse than right, and a cheap wrong answer is better than a
+  dear one.
 
 Multi-level attribution (HieraMAS): role n of design g gets
 
@@ -26,7 +33,10 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-SHAPES = ("linear", "exp")
+SHAPES = ("linear", "exp", "hieramas")
+SOLVED_FLOOR = 0.5      # `hieramas`: the least a correct answer is worth
+UNSOLVED_RATE = 300.0   # `hieramas`: growth rate (1/USD) of a wrong answer's penalty with its cost
+UNSOLVED_FLOOR = -2.5   # `hieramas`: the most a wrong answer can cost in reward
 
 
 def shape_reward(correct: Tensor, cost_usd: Tensor, shape: str, cost_lambda: float) -> Tensor:
@@ -37,6 +47,10 @@ def shape_reward(correct: Tensor, cost_usd: Tensor, shape: str, cost_lambda: flo
         return correct - cost_lambda * cost_usd
     if shape == "exp":
         return correct * torch.exp(-cost_lambda * cost_usd)
+    if shape == "hieramas":
+        solved = torch.clamp(torch.exp(-cost_lambda * cost_usd), min=SOLVED_FLOOR)
+        unsolved = torch.clamp(-torch.exp(UNSOLVED_RATE * cost_usd), min=UNSOLVED_FLOOR)
+        return torch.where(correct > 0.5, solved, unsolved)
     raise ValueError(f"reward.shape: must be one of {', '.join(SHAPES)}, got {shape!r}")
 
 
@@ -46,6 +60,10 @@ def shape_reward_scalar(correct: bool, cost_usd: float, shape: str, cost_lambda:
         return float(correct) - cost_lambda * cost_usd
     if shape == "exp":
         return float(correct) * math.exp(-cost_lambda * cost_usd)
+    if shape == "hieramas":
+        if correct:
+            return max(math.exp(-cost_lambda * cost_usd), SOLVED_FLOOR)
+        return max(-math.exp(min(UNSOLVED_RATE * cost_usd, 700.0)), UNSOLVED_FLOOR)
     raise ValueError(f"reward.shape: must be one of {', '.join(SHAPES)}, got {shape!r}")
 
 

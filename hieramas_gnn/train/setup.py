@@ -13,19 +13,30 @@ from hieramas_gnn.config_io import from_dict
 from hieramas_gnn.errors import ConfigError
 
 
-def load_questions(cfg: Any) -> tuple[list, list, list, Any]:
-    """(train, val, test, task): disjoint consecutive slices of the configured split."""
+def load_questions(cfg: Any, run_dir: Any = None) -> tuple[list, list, list, Any]:
+    """(train, val, test, task): disjoint parts of the configured split, drawn as `task.split_by`
+    says with `run.seed` (`tasks/splits.py`); with `run_dir`, the ids go to `run_dir/split.json`."""
     from hieramas_gnn.tasks import task_from_config
+    from hieramas_gnn.tasks.splits import split_questions
 
     tc = cfg.task
     task = task_from_config(tc)
     need = tc.train_size + tc.val_size + tc.test_size
-    questions = task.load(tc.path, split=tc.split, limit=need)
+    if tc.split_by == "consecutive":
+        questions = task.load(tc.path, split=tc.split, limit=need)
+    else:  # the whole split; a task generated from a seed may hold fewer by default than asked for
+        questions = task.load(tc.path, split=tc.split)
+        if len(questions) < need:
+            questions = task.load(tc.path, split=tc.split, limit=need)
     if len(questions) < need:
         raise ConfigError(f"task.train_size + val_size + test_size = {need}, but task {tc.name!r} "
                           f"split {tc.split!r} has only {len(questions)} questions")
-    a, b = tc.train_size, tc.train_size + tc.val_size
-    return list(questions[:a]), list(questions[a:b]), list(questions[b:need]), task
+    split = split_questions(questions, (tc.train_size, tc.val_size, tc.test_size), split_by=tc.split_by,
+                            seed=tc.split_seed, test_domains=tc.test_domains,
+                            test_domain_fraction=tc.test_domain_fraction)
+    if run_dir is not None:
+        split.write(run_dir)
+    return split.train, split.val, split.test, task
 
 
 def load_roles(cfg: Any, task: Any) -> tuple[Any, list]:
@@ -96,7 +107,7 @@ def build_setup(cfg: Any, client: Any = None):
     from hieramas_gnn.mas.runner import ExecutorRunner
     from hieramas_gnn.train.stage1 import Stage1Setup
 
-    train, val, _test, task = load_questions(cfg)
+    train, val, _test, task = load_questions(cfg, run_dir=cfg.run.dir)
     roleset, roles = load_roles(cfg, task)
     pool, decision = load_models(cfg)
     policy, builder = build_policy(cfg, roles, list(pool.models), train)

@@ -98,9 +98,9 @@ def candidate_dags(n: int, k: int, rng: np.random.Generator, cfg: Stage2Config) 
 
 
 def with_edges(template: Design, edges: Edges) -> Design:
-    """The template's roles, mixtures and decision with a new DAG."""
+    """The template's roles, mixtures and decision (and what it reads) with a new DAG."""
     return Design(roles=template.roles, mixtures=template.mixtures, edges=tuple(edges),
-                  decision=template.decision)
+                  decision=template.decision, decision_inputs=template.decision_inputs)
 
 
 def fixed_mixtures(roles: Sequence[str], mixture: Mixture, decision: str) -> DesignFn:

@@ -3,13 +3,16 @@
 Prices: litellm's cost map where the model is listed (matched on its name, see `price_key`),
 else a documented stand-in: Google's list price for Gemini 1.5 Pro / Flash (not in the map),
 otherwise a size class read from the name (<= 10B: USD 0.10 / 0.10 per million tokens in/out;
-20-40B: 0.50 / 0.50; anything else: 1.00 / 3.00).
+20-40B: 0.50 / 0.50; anything else: 1.00 / 3.00). Profiles: `model_cards.model_card` (provider,
+size class, release, public strengths; never benchmark accuracy).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from hieramas_gnn.backends.fit.model_cards import model_card
 
 POOLS = {
     "replay-mmlu-redux": ("mmlu_redux", "outcomes/mmlu_redux_helm14.csv.gz",
@@ -98,7 +101,7 @@ def pool_yaml(pool: str, shared: Path) -> str:
             i, o, why = stand_in_price(m)
             entry.update(input_cost_per_token=i, output_cost_per_token=o)
             notes.append(f"#   {m}: {why}")
-        entry.update(profile=f"{m}: real answers replayed from the {run}.", tags=["replay", task])
+        entry.update(profile=f"{model_card(m)} Real answers replayed from the {run}.", tags=["replay", task])
         entries.append(entry)
     head = [f"# Replay pool over {table} (task {task}); written by scripts/fit_sim.py.",
             "# Prices: litellm's cost map (cost_map_key) where listed; stand-ins otherwise:", *notes]
