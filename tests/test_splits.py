@@ -77,7 +77,7 @@ def test_too_few_questions_in_the_held_out_domains_is_a_clear_error():
 
 def test_load_questions_draws_a_seeded_split_and_writes_split_json(tmp_path):
     cfg = load_config(None, ["task.name=synthetic", "task.train_size=12", "task.val_size=4",
-                             "task.test_size=8", "run.seed=5"])
+                             "task.test_size=8", "task.split_seed=5", "run.seed=1"])
     train, val, test, _task = load_questions(cfg, run_dir=tmp_path)
     written = json.loads((tmp_path / "split.json").read_text())
     assert written["train"] == _ids(train) and written["val"] == _ids(val) and written["test"] == _ids(test)

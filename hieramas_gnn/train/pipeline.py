@@ -90,15 +90,21 @@ def resolve_decision(cfg: Any, setup: Any) -> str:
     return name
 
 
-def fit_topology(cfg: Any, setup: Any, tracker: Any) -> TopologyResult:
-    """Train the configured topology route (or reload it when `topology.json` says it is done)."""
+def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> TopologyResult:
+    """Train the configured topology route, or reload it when `topology.json` says it is done for
+    this very stage-1 selector (a stage 1 trained further since invalidates it)."""
     run_dir = Path(cfg.run.dir)
     done, state = run_dir / "topology.json", run_dir / "topology.pt"
     method, policy = cfg.topology.method, setup.policy
     head = policy.score_head if method == "classifier" else policy.edge_head
+    selector = {"stage1_step": stage1.step, "stage1_best_step": stage1.best_step}
     if done.exists() and state.exists():
-        head.load_state_dict(torch.load(state, weights_only=False))
-        return TopologyResult(**json.loads(done.read_text()))
+        recorded = json.loads(done.read_text())
+        if recorded.pop("selector", None) == selector:
+            head.load_state_dict(torch.load(state, weights_only=False))
+            return TopologyResult(**recorded)
+        for stale in (done, state, run_dir / "edges_checkpoint.pt", run_dir / "edges_best.pt"):
+            stale.unlink(missing_ok=True)
     before = setup.runner.rollouts
     if method == "classifier":
         s2cfg = stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
@@ -120,7 +126,7 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any) -> TopologyResult:
     result = TopologyResult(method=method, route=method if trained else "random", trained=trained,
                             rollouts=setup.runner.rollouts - before, summary=summary)
     torch.save(head.state_dict(), state)
-    _write_json(done, result.__dict__)
+    _write_json(done, {**result.__dict__, "selector": selector})
     return result
 
 
@@ -152,7 +158,7 @@ def _phases(cfg: Any, setup: Any) -> PipelineResult:
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
         s1 = train_stage1(cfg, setup, tracker)
-        topo = fit_topology(cfg, setup, tracker)
+        topo = fit_topology(cfg, setup, tracker, s1)
         settings = choice_settings(cfg, topo.route, setup.decision)
         bundle = export_policy(setup.policy, run_dir / "policy", builder=setup.builder, decision=setup.decision,
                                pool_name=cfg.pool.name, choice=settings, family=setup.runner.roleset.family,
@@ -163,7 +169,8 @@ def _phases(cfg: Any, setup: Any) -> PipelineResult:
 
 
 # Fields that may change between a run and its resumption (where output goes, how it is shown).
-RESUMABLE_CHANGES = ("tracking.", "run.device", "client.max_in_flight", "cache.path", "policy.embed_cache")
+RESUMABLE_CHANGES = ("tracking.", "run.device", "client.max_in_flight", "cache.path", "policy.embed_cache",
+                     "stage1.steps")  # more steps: stage 1 continues, and the topology is retrained
 
 
 def check_same_run(cfg: Any, run_dir: Path) -> None:
