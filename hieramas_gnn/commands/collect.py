@@ -67,7 +67,16 @@ def load_collect_config(path: str | Path) -> CollectConfig:
     where = f"collect config {path.name}"
     if not path.exists():
         raise ConfigError(f"{where}: no such file {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
+    if not path.is_file():
+        raise ConfigError(f"{where}: {path} is not a file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if raw is None:
+        raise ConfigError(f"{where}: the file is empty")
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping")
     known = {f.name for f in fields(CollectConfig)}
@@ -83,11 +92,7 @@ def load_collect_config(path: str | Path) -> CollectConfig:
     bad = sorted(set(client) - set(_CLIENT_KEYS)) if isinstance(client, dict) else ["(not a mapping)"]
     if bad:
         raise ConfigError(f"{where}: client.{bad[0]}: unknown field (known: {', '.join(_CLIENT_KEYS)})")
-    for key, low in (("limit", 1), ("samples", 1), ("max_in_flight", 1)):
-        if raw.get(key) is not None and (not isinstance(raw[key], int) or raw[key] < low):
-            raise ConfigError(f"{where}: {key}: must be an integer >= {low}")
-    if raw.get("budget_usd") is not None and not (isinstance(raw["budget_usd"], (int, float)) and raw["budget_usd"] >= 0):
-        raise ConfigError(f"{where}: budget_usd: must be a number >= 0")
+    _check_types(raw, where)
     base = path.resolve().parent
     for key in ("data", "cache", "out"):
         if raw.get(key):
@@ -98,6 +103,27 @@ def load_collect_config(path: str | Path) -> CollectConfig:
     raw["designs"] = [str(base / d) if isinstance(d, str) and d.endswith((".json", ".yaml", ".yml")) else d
                       for d in raw["designs"]]
     return CollectConfig(**raw)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_types(raw: dict[str, Any], where: str) -> None:
+    """Strict field types: no bool for a number, no string for a number, finite numbers."""
+    import math
+
+    for key, low in (("limit", 1), ("samples", 1), ("max_in_flight", 1), ("seed", 0)):
+        if raw.get(key) is not None and (not _is_int(raw[key]) or raw[key] < low):
+            raise ConfigError(f"{where}: {key}: must be an integer >= {low}, got {raw[key]!r}")
+    for key, low, high in (("budget_usd", 0.0, math.inf), ("temperature", 0.0, 2.0)):
+        v = raw.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+                              or not low <= v <= high):
+            raise ConfigError(f"{where}: {key}: must be a finite number in [{low}, {high}], got {v!r}")
+    for key in ("task", "pool", "cache", "split", "data", "out"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise ConfigError(f"{where}: {key}: must be a string, got {raw[key]!r}")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -159,7 +185,11 @@ def run(args: Any) -> int:
     from hieramas_gnn.llm.client import ClientConfig, LLMClient
     from hieramas_gnn.llm.pool import load_pool
 
+    from hieramas_gnn.commands.outputs import check_out_file
+
+    check_out_file(args.summary, "--summary")
     cfg = load_collect_config(args.config)
+    check_out_file(cfg.out, "collect config out")
     pool = load_pool(cfg.pool)
     jobs = build_jobs(cfg, pool)
     with RolloutCache(cfg.cache, "rw") as cache:
@@ -209,12 +239,14 @@ def _info(client: Any) -> str:
 
 
 def _summary(traces: list[Any], client: Any, cache: Any) -> dict[str, Any]:
+    from hieramas_gnn.redact import redact
+
     failed = [t for t in traces if t.failed]
     stats = asdict(client.stats)
     return {
         "traces": len(traces), "failed": len(failed),
         "budget_stopped": bool(failed) and client.stats.refused > 0,
-        "first_failure": failed[0].failure_reason if failed else None,
+        "first_failure": redact(failed[0].failure_reason) if failed else None,
         "provider_calls": stats["calls"], "attempts": stats["attempts"],
         "retries": stats["retries"], "cache_hits": stats["cache_hits"],
         "spent_usd": stats["spent_usd"], "budget_left_usd": client.budget_left,
