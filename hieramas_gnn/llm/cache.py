@@ -287,8 +287,9 @@ class RolloutCache:
     def export_jsonl(self, out: str | Path) -> int:
         """Write every record as one JSON object per line (sorted by key); returns the count."""
         n = 0
+        rows = self._rows()  # read (and check) everything before the output file is created
         with open(out, "w", encoding="utf-8") as fh:
-            for row in self._rows():
+            for row in rows:
                 fh.write(canonical_json(dict(zip(_COLUMNS, row))) + "\n")
                 n += 1
         return n
@@ -325,6 +326,9 @@ class RolloutCache:
         if self.mode == "off":
             return CacheStats("", 0, 0.0, 0, 0, {}, 0)
         with self._lock:
+            check = "; ".join(r for (r,) in self._query("PRAGMA quick_check").fetchall())
+            if check != "ok":
+                raise CacheDamaged(f"cache is damaged: {self.path}: {check[:300]} (run `hieramas cache verify`)")
             n, cost, pt, ct = self._query(
                 "SELECT COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(prompt_tokens),0), "
                 "COALESCE(SUM(completion_tokens),0) FROM records").fetchone()
