@@ -49,6 +49,10 @@ def run(args: Any) -> int:
         raise UserError(f"cache {args.cache}: no such file")
     if action == "export":
         _check_out(Path(args.out))
+    if action == "import":
+        from hieramas_gnn.llm.cache import read_export
+
+        read_export(args.src)  # a bad export is refused before the cache file is created
     with RolloutCache(args.cache, "rw" if action == "import" else "replay") as cache:
         if action == "verify":
             rep = cache.verify()

@@ -111,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
         method = "hieramas"
     else:
         pool = load_pool(args.pool or "sim")
-        fixed = Design.from_json(_read_text(args.design, "--design")).validate(roleset, pool)
+        try:
+            fixed = Design.from_json(_read_text(args.design, "--design")).validate(roleset, pool)
+        except UserError as exc:
+            raise UserError(f"--design {args.design}: {exc}") from None
         rule, method = (lambda qs: [fixed] * len(qs)), f"design:{Path(args.design).stem}"
     questions = load_questions(args, task)
     client = make_client(pool, None if args.cache_mode == "off" else args.cache, args.cache_mode,

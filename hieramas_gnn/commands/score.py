@@ -44,7 +44,7 @@ def read_samples(path: str) -> list[dict]:
     try:
         for lineno, row in enumerate(read_jsonl(path), 1):
             rows.append(_check_sample(row, path, lineno, seen))
-    except (UnicodeDecodeError, EOFError, OSError) as exc:
+    except (UnicodeDecodeError, EOFError, OSError, RecursionError) as exc:
         raise UserError(f"{path}: cannot read the samples file ({type(exc).__name__}: {exc})") from None
     if not rows:
         raise UserError(f"{path}: no samples (the file is empty)")

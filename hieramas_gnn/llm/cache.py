@@ -355,12 +355,17 @@ def _db_files(path: Path) -> list[Path]:
     return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
+def read_export(path: str | Path) -> list[tuple]:
+    """Every row of a cache export, validated (UserError naming file and line); writes nothing."""
+    return list(_read_jsonl(Path(path)))
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple]:
     """Rows of a cache export, validated; a bad line is a UserError naming file and line."""
-    if not path.exists():
+    if not path.is_file():
         raise UserError(f"cache import: no such file {path}")
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, encoding="utf-8", errors="strict") as fh:
+        for lineno, line in enumerate(_lines(fh, path), 1):
             if not line.strip():
                 continue
             try:
@@ -371,6 +376,21 @@ def _read_jsonl(path: Path) -> Iterator[tuple]:
                 digest = hashlib.sha256(str(obj["request"]).encode()).hexdigest()
                 if digest != obj["key"]:
                     raise ValueError("key is not the sha256 of the request (edited or corrupt line)")
+                if not all(isinstance(obj[c], str) for c in ("key", "model", "text", "request")):
+                    raise ValueError("key, model, text and request must be strings")
+                for col in ("prompt_tokens", "completion_tokens"):
+                    if isinstance(obj[col], bool) or not isinstance(obj[col], int) or obj[col] < 0:
+                        raise ValueError(f"{col} must be an integer >= 0")
+                for col in ("cost_usd", "latency_ms", "created_at"):
+                    if isinstance(obj[col], bool) or not isinstance(obj[col], int | float) or not obj[col] >= 0:
+                        raise ValueError(f"{col} must be a number >= 0")
                 yield tuple(obj[c] for c in _COLUMNS)
-            except (ValueError, TypeError, AttributeError) as exc:
+            except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
                 raise UserError(f"cache import {path}:{lineno}: {exc}") from exc
+
+
+def _lines(fh: Any, path: Path) -> Iterator[str]:
+    try:
+        yield from fh
+    except UnicodeDecodeError:
+        raise UserError(f"cache import {path}: not UTF-8 text") from None
