@@ -66,6 +66,29 @@ ESCAPES: dict[str, str] = {
                           "b.seek(0); tarfile.open(fileobj=b).extractall('.')"),
 }
 
+PRIMITIVES = [
+    "open({p!r}, 'w').write('x')", "os.mkdir({p!r})", "os.mkfifo({p!r})", "os.rename('main.py', {p!r})",
+    "os.symlink('main.py', {p!r})", "shutil.copy('main.py', {p!r})", "os.open({p!r}, os.O_CREAT | os.O_WRONLY)",
+    "__import__('sqlite3').connect({p!r}).execute('create table t(x)')", "os.truncate({p!r}, 0)",
+    "pathlib.Path({p!r}).touch()", "os.mknod({p!r})", "getattr(os, 'mk' + 'fifo')({p!r})",
+    "__import__('posix').mkfifo({p!r})", "shutil.make_archive({p!r}, 'zip', '.')", "os.utime({p!r})",
+]
+WRAPPERS = ["{s}", "exec({s!r})", "try:\n    {s}\nexcept BaseException:\n    pass",
+             "def f():\n    {s}\nf()", "import threading\nt = threading.Thread(target=lambda: {s}); t.start(); t.join()"]
+
+
+
+
+def random_program(rng, outside: str, target: str, tag: str) -> str:
+    """A fuzzed hostile program: 1-3 primitives, each on a random path, in a random wrapper."""
+    paths = [target, f"{outside}/{tag}", f"../../{tag}", f"/tmp/{tag}", f"/dev/shm/{tag}", f"{outside}/../{tag}"]
+    lines = ["import os, shutil, pathlib"]
+    for _ in range(rng.randint(1, 3)):
+        stmt = rng.choice(PRIMITIVES).format(p=rng.choice(paths))
+        lines.append(rng.choice(WRAPPERS).format(s=stmt))
+    return "\n".join(lines) + "\n"
+
+
 PROMPT = 'def add(a, b):\n    """Return a + b."""\n'
 CANONICAL = "    return a + b\n"
 TEST = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(-1, 1) == 0\n    assert candidate(20, 22) == 42\n"

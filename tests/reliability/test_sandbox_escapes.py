@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hieramas_gnn.tasks.sandbox import namespaces_available, run_program
-from tests.reliability.hostile import ESCAPES, fingerprint
+from tests.reliability.hostile import ESCAPES, PRIMITIVES, WRAPPERS, fingerprint
 
 MODES = ["hook", pytest.param("namespaces", marks=pytest.mark.skipif(
     not namespaces_available(), reason="unshare is not permitted here: only the in-process guards apply"))]
@@ -41,24 +41,14 @@ def test_namespace_layer_sees_only_its_own_processes():
 
 # -- fuzz: random compositions of file-creating primitives, paths and indirections ------------
 
-_PRIMITIVES = [
-    "open({p!r}, 'w').write('x')", "os.mkdir({p!r})", "os.mkfifo({p!r})", "os.rename('main.py', {p!r})",
-    "os.symlink('main.py', {p!r})", "shutil.copy('main.py', {p!r})", "os.open({p!r}, os.O_CREAT | os.O_WRONLY)",
-    "__import__('sqlite3').connect({p!r}).execute('create table t(x)')", "os.truncate({p!r}, 0)",
-    "pathlib.Path({p!r}).touch()", "os.mknod({p!r})", "getattr(os, 'mk' + 'fifo')({p!r})",
-    "__import__('posix').mkfifo({p!r})", "shutil.make_archive({p!r}, 'zip', '.')", "os.utime({p!r})",
-]
-_WRAPPERS = ["{s}", "exec({s!r})", "try:\n    {s}\nexcept BaseException:\n    pass",
-             "def f():\n    {s}\nf()", "import threading\nt = threading.Thread(target=lambda: {s}); t.start(); t.join()"]
-
 
 @st.composite
 def _programs(draw, outside: str, target: str, tag: str) -> str:
     paths = [target, f"{outside}/{tag}", f"../../{tag}", f"/tmp/{tag}", f"/dev/shm/{tag}", f"{outside}/../{tag}"]
     lines = ["import os, shutil, pathlib"]
     for _ in range(draw(st.integers(1, 3))):
-        stmt = draw(st.sampled_from(_PRIMITIVES)).format(p=draw(st.sampled_from(paths)))
-        lines.append(draw(st.sampled_from(_WRAPPERS)).format(s=stmt))
+        stmt = draw(st.sampled_from(PRIMITIVES)).format(p=draw(st.sampled_from(paths)))
+        lines.append(draw(st.sampled_from(WRAPPERS)).format(s=stmt))
     return "\n".join(lines) + "\n"
 
 
