@@ -10,12 +10,15 @@ humaneval_harness.py), so keep it self-contained and its names `_hx_`-prefixed.
 import json as _hx_json
 
 _HX_MAX_DEPTH = 200
+_HX_BIG = 1 << 64
 
 
 def _hx_enc(x, depth):
     if depth > _HX_MAX_DEPTH:
         raise ValueError("value nested too deeply")
     t = type(x)
+    if t is int and not -_HX_BIG < x < _HX_BIG:
+        return {"i": hex(x)}  # JSON would write it in decimal, which Python caps at 4300 digits
     if x is None or t is bool or t is int or t is str:
         return x
     if t is float:
@@ -47,6 +50,8 @@ def _hx_dec(x, depth):
     (tag, v), = x.items()
     if tag == "f":
         return float(v)
+    if tag == "i":
+        return int(v, 16)
     if tag == "t":
         return tuple(_hx_dec(e, depth + 1) for e in v)
     if tag == "d":
