@@ -100,6 +100,7 @@ class HumanEvalTask(BaseTask):
         self.timeout_s, self.memory_mb, self.workers = timeout_s, memory_mb, workers
         self._calls: dict[str, bytes] = {}  # task_id -> calls.json (the calls check makes / the plus inputs)
         self._expected: dict[str, list] = {}  # task_id -> canonical outputs (plus only)
+        self._ref_seconds: dict[str, float] = {}  # task_id -> the canonical run's duration (plus only)
         self._expected_lock = threading.Lock()
 
     def load(self, path: str | None = None, split: str = "test", limit: int | None = None) -> list[Question]:
@@ -156,8 +157,11 @@ class HumanEvalTask(BaseTask):
         return passed
 
     def _outputs_job(self, program: str, q: Question) -> Program:
+        """The candidate's run; its time limit is `timeout_s`, or twice what the canonical solution
+        took on the same calls when that is longer (as evalplus scales limits by the reference)."""
+        timeout = max(self.timeout_s, 2.0 * self._ref_seconds.get(q.id, 0.0))
         return Program(outputs_program(program, q.meta["entry_point"]), files={CALLS: self._calls[q.id]},
-                       collect=(OUTPUTS,), timeout_s=self.timeout_s, memory_mb=self.memory_mb, max_file_mb=2048)
+                       collect=(OUTPUTS,), timeout_s=timeout, memory_mb=self.memory_mb, max_file_mb=2048)
 
     @staticmethod
     def _inputs(q: Question) -> list:
@@ -186,6 +190,7 @@ class HumanEvalTask(BaseTask):
                         self._calls.pop(q.id, None)
                         raise RuntimeError(f"canonical solution of {q.id} failed on its inputs: {res.stderr[-500:]}")
                     self._expected[q.id] = outs
+                    self._ref_seconds[q.id] = res.duration_s
                 elif CALLS not in res.files:
                     raise RuntimeError(f"canonical solution of {q.id} failed its tests: {res.stderr[-500:]}")
                 else:

@@ -22,7 +22,7 @@ def _hx_enc(x, depth):
     if x is None or t is bool or t is int or t is str:
         return x
     if t is float:
-        return {"f": repr(x)}
+        return x if x - x == 0 else {"f": repr(x)}  # finite floats are JSON numbers (exact round trip)
     if t is list:
         return [_hx_enc(v, depth + 1) for v in x]
     if t is tuple:
@@ -41,7 +41,7 @@ def _hx_enc(x, depth):
 def _hx_dec(x, depth):
     if depth > _HX_MAX_DEPTH:
         raise ValueError("value nested too deeply")
-    if x is None or type(x) in (bool, int, str):
+    if x is None or type(x) in (bool, int, float, str):
         return x
     if type(x) is list:
         return [_hx_dec(v, depth + 1) for v in x]
