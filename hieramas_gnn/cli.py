@@ -15,6 +15,7 @@ import sys
 from hieramas_gnn import __version__
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.paths import ensure_offline_defaults
+from hieramas_gnn.redact import redact
 
 # Order is the order shown in --help.
 COMMANDS = [
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"hieramas: error: {exc}", file=sys.stderr)
+        print(f"hieramas: error: {redact(exc)}", file=sys.stderr)
         return 2
 
 

@@ -634,8 +634,11 @@ class CollectConfig:
             yield from _positive(name, getattr(self, name))
         if self.limit is not None:
             yield from _positive("limit", self.limit)
-        if self.budget_usd is not None:
-            yield from _non_negative("budget_usd", self.budget_usd)
+        if self.budget_usd is not None and not (0 <= self.budget_usd < float("inf")):
+            yield "budget_usd", f"must be a finite number >= 0, got {self.budget_usd}"
+        if not 0.0 <= self.temperature <= 2.0:
+            yield "temperature", f"must be in [0, 2], got {self.temperature}"
+        yield from _non_negative("seed", self.seed)
 
 
 def load_section(cls: type, path: str | Path, where: str) -> Any:

@@ -12,7 +12,7 @@ its train (+ val) part, and *every* method is evaluated on the rest (the first `
         --methods best_single router cascade vote oracle --cost-lambda 200 --reward-shape exp
 
 Columns: method, accuracy, $ per query, tokens per query, calls per query, p50 latency (ms),
-failed episodes. JSON: {"task", "backend", "n", "results": [{"method", "accuracy", "cost_usd",
+failed episodes. JSON: {"task", "backend", "n", "budget_stopped", "results": [{"method", "accuracy", "cost_usd",
 "tokens", "calls", "latency_ms_p50", "n", "n_failed"}]}. Method names are listed in
 `hieramas_gnn/eval/baselines.py`.
 """
@@ -71,6 +71,7 @@ def handle(args: argparse.Namespace) -> int:
     import asyncio
 
     from hieramas_gnn.distributed.options import check_executor_args
+    from hieramas_gnn.commands.outputs import BUDGET_EXIT, budget_message, budget_stopped, check_out_file
     from hieramas_gnn.errors import UserError
     from hieramas_gnn.eval.baselines import (FITTED, BaselineConfig, Baselines, expand_methods,
                                              result_rows, run_baselines)
@@ -86,6 +87,9 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--max-in-flight must be >= 1, got {args.max_in_flight}")
     if args.sc_samples < 1 or args.fixed_k < 1:
         raise UserError("--sc-samples and --fixed-k must be >= 1")
+    if args.budget is not None and not args.budget >= 0:
+        raise UserError(f"--budget must be >= 0, got {args.budget}")
+    check_out_file(args.json_out, "--json")
     task = get_task(args.task)
     pool = load_pool(args.pool)
     methods = expand_methods(_split(args.methods), pool.names)
@@ -120,11 +124,18 @@ def handle(args: argparse.Namespace) -> int:
             traces = asyncio.run(run_baselines(baselines, methods, questions, client,
                                                args.max_in_flight, on_done=tick))
     rows = result_rows(traces)
-    report = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "results": rows}
+    stopped = budget_stopped(client)
+    report = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "results": rows,
+              "budget_stopped": stopped}
     print_table(report)
     _print_failures(traces)
     if args.json_out:
         write_json(report, args.json_out)
+    if stopped:
+        n_failed = sum(r.get("n_failed", 0) for r in rows)
+        print(f"hieramas baselines: {budget_message(client, args.budget, n_failed, sum(r['n'] for r in rows))}",
+              file=sys.stderr)
+        return BUDGET_EXIT
     return 0
 
 

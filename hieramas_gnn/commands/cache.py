@@ -1,12 +1,14 @@
-"""`hieramas cache stats|export|import`: inspect a rollout cache and share it as jsonl.
+"""`hieramas cache stats|verify|export|import`: inspect, check and share a rollout cache.
 
     hieramas cache stats  --cache runs/cache.sqlite
+    hieramas cache verify --cache runs/cache.sqlite   # exit 1 when a record is corrupt
     hieramas cache export --cache runs/cache.sqlite --out rollouts.jsonl
     hieramas cache import --cache runs/cache.sqlite --src rollouts.jsonl
 
 An export holds, per line, the key, the litellm model string, the text, usage, cost, latency,
 time and the canonical request (never a credential). Import keeps existing records (the first
 answer stored for a key wins) and checks that each key is the sha256 of its request.
+`stats`, `verify` and `export` open the file read-only: they never write into it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ def add_parser(subparsers: Any) -> None:
     stats = sub.add_parser("stats", help="records, cost, tokens, records per model")
     stats.add_argument("--cache", required=True, help="cache file (SQLite)")
     stats.add_argument("--json", action="store_true", help="print JSON")
+    verify = sub.add_parser("verify", help="check every record's checksum and SQLite's integrity")
+    verify.add_argument("--cache", required=True, help="cache file (SQLite)")
+    verify.add_argument("--json", action="store_true", help="print JSON")
     export = sub.add_parser("export", help="write every record to a jsonl file")
     export.add_argument("--cache", required=True, help="cache file (SQLite)")
     export.add_argument("--out", required=True, help="jsonl file to write")
@@ -40,9 +45,25 @@ def run(args: Any) -> int:
     from hieramas_gnn.llm.cache import RolloutCache
 
     action = args.cache_command
-    if action in ("stats", "export") and not Path(args.cache).exists():
+    if action in ("stats", "export", "verify") and not Path(args.cache).exists():
         raise UserError(f"cache {args.cache}: no such file")
-    with RolloutCache(args.cache, "rw") as cache:
+    if action == "export":
+        _check_out(Path(args.out))
+    if action == "import":
+        from hieramas_gnn.llm.cache import read_export
+
+        read_export(args.src)  # a bad export is refused before the cache file is created
+    with RolloutCache(args.cache, "rw" if action == "import" else "replay") as cache:
+        if action == "verify":
+            rep = cache.verify()
+            if args.json:
+                print(json.dumps({**asdict(rep), "clean": rep.clean}, indent=2))
+            else:
+                print(f"cache {rep.path}: {rep.records} records, {rep.ok} ok, {rep.unverified} unverified "
+                      f"(no checksum), {len(rep.bad)} corrupt; sqlite integrity: {rep.sqlite_integrity}")
+                for key in rep.bad[:20]:
+                    print(f"  corrupt: {key}")
+            return 0 if rep.clean else 1
         if action == "stats":
             st = cache.stats()
             if args.json:
@@ -60,3 +81,17 @@ def run(args: Any) -> int:
             added, present = cache.import_jsonl(args.src)
             print(f"imported {added} records into {args.cache} ({present} already present)")
     return 0
+
+
+def _check_out(out: Path) -> None:
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory; give a file path")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {out}: directory {out.parent} does not exist")
+
+
+def _check_out(out: Path) -> None:
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory; give a file path")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {out}: directory {out.parent} does not exist")

@@ -40,6 +40,7 @@ from typing import Any, Iterator
 from hieramas_gnn.config import CollectConfig
 from hieramas_gnn.errors import ConfigError
 
+
 def load_collect_config(path: str | Path) -> CollectConfig:
     """Read and validate a collect YAML through the config machinery (`config.load_section`);
     errors name the file and the field; relative paths are resolved against the file's folder."""
@@ -135,7 +136,11 @@ def run(args: Any) -> int:
     from hieramas_gnn.mas.executor import run_many
 
     check_executor_args(args)
+    from hieramas_gnn.commands.outputs import check_out_file
+
+    check_out_file(args.summary, "--summary")
     cfg = load_collect_config(args.config)
+    check_out_file(cfg.out, "collect config out")
     pool = load_pool(cfg.pool)
     keys: list[str] = []
     jobs = build_jobs(cfg, pool, keys)
@@ -204,12 +209,14 @@ def _info(client: Any) -> str:
 
 
 def _summary(traces: list[Any], client: Any, cache: Any) -> dict[str, Any]:
+    from hieramas_gnn.redact import redact
+
     failed = [t for t in traces if t.failed]
     stats = asdict(client.stats)
     return {
         "traces": len(traces), "failed": len(failed),
         "budget_stopped": bool(failed) and client.stats.refused > 0,
-        "first_failure": failed[0].failure_reason if failed else None,
+        "first_failure": redact(failed[0].failure_reason) if failed else None,
         "provider_calls": stats["calls"], "attempts": stats["attempts"],
         "retries": stats["retries"], "cache_hits": stats["cache_hits"],
         "spent_usd": stats["spent_usd"], "budget_left_usd": client.budget_left,

@@ -19,6 +19,9 @@ import argparse
 from typing import Any
 
 
+MAX_QUESTIONS = 1_000_000  # offset + limit cap: a typo like --offset 100000000 must not build 10^8 questions
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("eval", help="evaluate an exported policy (or a design) on held-out queries",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,6 +56,9 @@ def load_questions(args: argparse.Namespace, task: Any) -> list:
 
     if args.limit < 1 or args.offset < 0:
         raise UserError(f"--limit must be >= 1 and --offset >= 0, got {args.limit} / {args.offset}")
+    if args.offset + args.limit > MAX_QUESTIONS:
+        raise UserError(f"--offset {args.offset} + --limit {args.limit} is past {MAX_QUESTIONS:,} questions, "
+                        "more than any task holds")
     qs = task.load(args.data, split=args.split, limit=args.offset + args.limit)[args.offset:]
     if not qs:
         raise UserError(f"task {task.name}: no questions after --offset {args.offset} (split {args.split!r})")
@@ -72,13 +78,17 @@ def policy_rule(args: argparse.Namespace, pool: Any):
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import sys
     from pathlib import Path
 
     from hieramas_gnn.commands.baselines import (backend_name, backend_settings, make_client, make_ray_runner,
                                                  run_baselines_ray)
     from hieramas_gnn.distributed.options import check_executor_args
+    from hieramas_gnn.commands.outputs import (BUDGET_EXIT, budget_message, budget_stopped, check_out_file,
+                                               check_positive)
     from hieramas_gnn.eval import baselines as B
     from hieramas_gnn.eval import report
+    from hieramas_gnn.errors import UserError
     from hieramas_gnn.eval.evaluate import ExecutorRunner, evaluate_designs
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.mas.design import Design
@@ -86,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
     from hieramas_gnn.tasks import get_task
 
     check_executor_args(args)
+    check_positive(args.max_in_flight, "--max-in-flight")
+    if args.budget is not None and not args.budget >= 0:
+        raise UserError(f"--budget must be >= 0, got {args.budget}")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserError(f"--out {args.out}: is a file; give a folder")
+    check_out_file(args.out and str(Path(args.out) / "results.json"), "--out")
     task = get_task(args.task)
     roleset = get_roleset(task.family)
     if args.policy:
@@ -93,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
         method = "hieramas"
     else:
         pool = load_pool(args.pool or "sim")
-        fixed = Design.from_json(Path(args.design).read_text()).validate(roleset, pool)
+        try:
+            fixed = Design.from_json(_read_text(args.design, "--design")).validate(roleset, pool)
+        except UserError as exc:
+            raise UserError(f"--design {args.design}: {exc}") from None
         rule, method = (lambda qs: [fixed] * len(qs)), f"design:{Path(args.design).stem}"
     questions = load_questions(args, task)
     designs = rule(questions)
@@ -118,9 +137,29 @@ def run(args: argparse.Namespace) -> int:
         if args.executor == "ray":
             runner.close()
     print(report.markdown_table(rows, highlight=method))
+    stopped = budget_stopped(client)
     if args.out:
         meta = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "pool": pool.name,
-                "source": args.policy or args.design, "offset": args.offset}
+                "source": args.policy or args.design, "offset": args.offset, "budget_stopped": stopped}
         report.write_report(args.out, rows, meta=meta, design=designs[0], title=f"hieramas eval: {task.name}")
         print(f"wrote {args.out}/report.md, results.json, pareto.png, topology.png")
+    if stopped:
+        n_failed = sum(r.get("n_failed", 0) for r in rows)
+        print(f"hieramas eval: {budget_message(client, args.budget, n_failed, sum(r['n'] for r in rows))}",
+              file=sys.stderr)
+        return BUDGET_EXIT
     return 0
+
+
+def _read_text(path: str, flag: str) -> str:
+    from pathlib import Path
+
+    from hieramas_gnn.errors import UserError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{flag} {path}: no such file")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{flag} {path}: not UTF-8 text") from None

@@ -29,17 +29,55 @@ def add_parser(subparsers: Any) -> None:
 
 
 def read_samples(path: str) -> list[dict]:
-    """The samples file as dicts; a bad line or a line without id / reply is a UserError naming it."""
+    """The samples file as dicts, validated before anything is graded (UserError naming the line).
+
+    Each line: an object with `question_id` or `task_id` (a string or an integer, never a float or
+    bool) and `response` or `completion` (a string). Refused: an empty file, a line repeated
+    (same id and reply: it would count twice), and ids with unequal numbers of samples (the mean
+    would weight some questions more than others).
+    """
     from hieramas_gnn.errors import UserError
     from hieramas_gnn.tasks.base import read_jsonl
 
-    rows = []
-    for lineno, row in enumerate(read_jsonl(path), 1):
-        qid = row.get("question_id", row.get("task_id")) if isinstance(row, dict) else None
-        if qid is None or not any(k in row for k in ("response", "completion")):
-            raise UserError(f"{path}: sample {lineno} needs question_id (or task_id) and response (or completion)")
-        rows.append(row)
+    rows: list[dict] = []
+    seen: dict[tuple[str, str], int] = {}
+    try:
+        for lineno, row in enumerate(read_jsonl(path), 1):
+            rows.append(_check_sample(row, path, lineno, seen))
+    except (UnicodeDecodeError, EOFError, OSError, RecursionError) as exc:
+        raise UserError(f"{path}: cannot read the samples file ({type(exc).__name__}: {exc})") from None
+    if not rows:
+        raise UserError(f"{path}: no samples (the file is empty)")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["_id"]] = counts.get(row["_id"], 0) + 1
+    if len(set(counts.values())) > 1:
+        few = min(counts, key=counts.__getitem__)
+        raise UserError(f"{path}: unequal samples per question ({few!r} has {counts[few]}, others up to "
+                        f"{max(counts.values())}); give every question the same number")
     return rows
+
+
+def _check_sample(row: Any, path: str, lineno: int, seen: dict[tuple[str, str], int]) -> dict:
+    from hieramas_gnn.errors import UserError
+
+    where = f"{path}: sample {lineno}"
+    if not isinstance(row, dict):
+        raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    id_key = "question_id" if "question_id" in row else "task_id"
+    qid = row.get(id_key)
+    if qid is None or isinstance(qid, bool) or not isinstance(qid, str | int) or qid == "":
+        raise UserError(f"{where}: {id_key} must be a non-empty string or an integer, got {qid!r}")
+    reply_key = "response" if "response" in row else "completion"
+    if reply_key not in row:
+        raise UserError(f"{where}: needs question_id (or task_id) and response (or completion)")
+    if not isinstance(row[reply_key], str):
+        raise UserError(f"{where}: {reply_key} must be a string, got {type(row[reply_key]).__name__}")
+    dup = (str(qid), f"{reply_key}:{row[reply_key]}")
+    if dup in seen:
+        raise UserError(f"{where}: duplicate of sample {seen[dup]} (same {id_key} and {reply_key})")
+    seen[dup] = lineno
+    return {**row, "_id": str(qid)}
 
 
 def score_samples(task: Any, samples: list[dict], questions: dict, workers: int | None = None) -> list[dict]:
@@ -48,7 +86,7 @@ def score_samples(task: Any, samples: list[dict], questions: dict, workers: int 
 
     pairs, raw = [], []
     for i, row in enumerate(samples, 1):
-        qid = str(row.get("question_id", row.get("task_id")))
+        qid = row["_id"]
         if qid not in questions:
             raise UserError(f"sample {i}: unknown question id {qid!r} for task {task.name!r}")
         pairs.append((row, questions[qid]))
@@ -66,17 +104,21 @@ def handle(args: argparse.Namespace) -> int:
     from hieramas_gnn.errors import UserError
     from hieramas_gnn.tasks import get_task
 
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.json_out and Path(args.json_out).is_dir():
+        raise UserError(f"--json {args.json_out}: is a directory; give a file path")
     task = get_task(args.task)
     samples = read_samples(args.samples)
     load_kwargs = {"only_ok": True} if args.only_ok else {}
     if args.only_ok and task.name != "mmlu_redux":
         raise UserError("--only-ok applies to mmlu_redux only")
     if task.family == "synthetic" and args.data is None:
-        questions = {q.id: q for q in (task.get(str(s.get("question_id", s.get("task_id")))) for s in samples)}
+        questions = {q.id: q for q in (task.get(s["_id"]) for s in samples)}
     else:
         questions = {q.id: q for q in task.load(path=args.data, **load_kwargs)}
     if args.only_ok:
-        samples = [s for s in samples if str(s.get("question_id", s.get("task_id"))) in questions]
+        samples = [s for s in samples if s["_id"] in questions]
     items = score_samples(task, samples, questions, args.workers)
     n, correct = len(items), sum(it["correct"] for it in items)
     accuracy = correct / n if n else 0.0

@@ -12,6 +12,13 @@ Durability: each `put` is its own committed transaction, so a process killed at 
 (SIGKILL included) keeps every call that completed before it. Several processes may share one
 file: WAL lets readers run beside the one writer, and `busy_timeout` makes writers queue.
 `INSERT OR IGNORE` keeps the first answer stored for a key. Failed calls are never stored.
+
+Integrity: each row carries `checksum`, the sha256 of its stored fields; `get` refuses a row
+whose checksum (or key = sha256 of the request) does not match, and `verify()` (`hieramas cache
+verify`) checks every row plus SQLite's own integrity check. A file that is not a rollout cache
+(not SQLite, a directory, another program's database, a damaged file) raises `CacheDamaged`
+("cache is damaged: ...") before anything is written to it. Rows from before checksums existed
+(NULL checksum) are read and reported as unverified.
 """
 
 from __future__ import annotations
@@ -43,9 +50,37 @@ CREATE TABLE IF NOT EXISTS records (
     cost_usd REAL NOT NULL,
     latency_ms REAL NOT NULL,
     created_at REAL NOT NULL,
-    request TEXT NOT NULL              -- the canonical request JSON (no credentials)
+    request TEXT NOT NULL,             -- the canonical request JSON (no credentials)
+    checksum TEXT                      -- sha256 of the fields above (`row_checksum`)
 ) WITHOUT ROWID;
 """
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class CacheDamaged(UserError):
+    """The cache file is corrupt, truncated, or not a rollout cache at all."""
+
+
+def row_checksum(row: tuple) -> str:
+    """sha256 of a row's `_COLUMNS` values (canonical JSON): any changed byte changes it."""
+    return hashlib.sha256(canonical_json(list(row)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What `RolloutCache.verify` found (`hieramas cache verify`)."""
+
+    path: str
+    records: int
+    ok: int
+    unverified: int  # rows written before checksums existed
+    bad: list[str]  # keys whose checksum or key does not match
+    sqlite_integrity: str
+
+    @property
+    def clean(self) -> bool:
+        return not self.bad and self.sqlite_integrity == "ok"
+
 
 
 def canonical_request(request: LLMRequest, litellm_model: str,
@@ -122,16 +157,49 @@ class RolloutCache:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         assert self.path is not None
+        self._check_file()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
-                               check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
-        if self.mode != "replay":
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
-            conn.executescript(_SCHEMA)
+        try:
+            if self.mode == "replay":
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout_s,
+                                       isolation_level=None, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
+                                       check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            self._check_schema(conn)
+            if self.mode != "replay":
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
+                conn.executescript(_SCHEMA)
+                if "checksum" not in _columns(conn):  # a cache from before checksums: old rows stay unverified
+                    conn.execute("ALTER TABLE records ADD COLUMN checksum TEXT")
+        except sqlite3.DatabaseError as exc:
+            raise CacheDamaged(f"cache is damaged: {self.path}: {exc} (run `hieramas cache verify`)") from exc
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    def _check_file(self) -> None:
+        """Refuse, before SQLite touches it, anything that is not a SQLite file (or empty / absent)."""
+        assert self.path is not None
+        if self.path.is_dir():
+            raise CacheDamaged(f"cache is damaged: {self.path} is a directory, not a cache file")
+        if self.path.exists():
+            with open(self.path, "rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+            if head and head != _SQLITE_MAGIC:
+                raise CacheDamaged(f"cache is damaged: {self.path} is not a SQLite file (refusing to write into it)")
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """An existing database must hold exactly a rollout cache's `records` table."""
+        tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            if self.mode == "replay":
+                raise CacheDamaged(f"cache is damaged: {self.path} holds no records table")
+            return
+        if "records" not in tables or not set(_COLUMNS) <= set(_columns(conn)):
+            raise CacheDamaged(f"cache is damaged: {self.path} is a SQLite file but not a rollout cache "
+                               f"(tables: {', '.join(sorted(tables))}); refusing to write into it")
 
     def close(self) -> None:
         with self._lock:
@@ -151,12 +219,13 @@ class RolloutCache:
         if self.mode == "off":
             return None
         with self._lock:
-            row = self._connection().execute(
-                "SELECT model, text, prompt_tokens, completion_tokens, cost_usd, latency_ms, created_at "
-                "FROM records WHERE key = ?", (key,)).fetchone()
+            row = self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        litellm_model, text, pt, ct, cost, latency, created = row
+        if not _row_ok(row):
+            raise CacheDamaged(f"cache is damaged: {self.path}: record {key[:16]}... fails its checksum "
+                               "(run `hieramas cache verify`)")
+        _, litellm_model, text, pt, ct, cost, latency, created, _, _ = row
         return LLMRecord(key=key, model=model_name or litellm_model, text=text, prompt_tokens=pt,
                          completion_tokens=ct, cost_usd=cost, latency_ms=latency, cache_hit=True,
                          created_at=created, litellm_model=litellm_model)
@@ -169,36 +238,58 @@ class RolloutCache:
                record.completion_tokens, record.cost_usd, record.latency_ms, record.created_at,
                request_json)
         with self._lock:
-            cur = self._connection().execute(
-                f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}) VALUES (?,?,?,?,?,?,?,?,?)", row)
+            cur = self._query(f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}, checksum) "
+                              "VALUES (?,?,?,?,?,?,?,?,?,?)", (*row, row_checksum(row)))
         return cur.rowcount == 1
+
+    def _query(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        """Execute on this process's connection; SQLite corruption becomes `CacheDamaged`."""
+        try:
+            return self._connection().execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise CacheDamaged(f"cache is damaged: {self.path}: {exc} (run `hieramas cache verify`)") from exc
+
+    def verify(self) -> VerifyReport:
+        """Check SQLite's integrity and every row's checksum and key (reads only)."""
+        with self._lock:
+            integrity = "; ".join(r for (r,) in self._query("PRAGMA integrity_check").fetchall())
+            ok = unverified = 0
+            bad: list[str] = []
+            for row in self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records ORDER BY key"):
+                if row[-1] is None and _key_ok(row):
+                    unverified += 1
+                elif _row_ok(row):
+                    ok += 1
+                else:
+                    bad.append(str(row[0]))
+        return VerifyReport(str(self.path), ok + unverified + len(bad), ok, unverified, bad, integrity)
 
     def __contains__(self, key: str) -> bool:
         if self.mode == "off":
             return False
         with self._lock:
-            return self._connection().execute(
-                "SELECT 1 FROM records WHERE key = ?", (key,)).fetchone() is not None
+            return self._query("SELECT 1 FROM records WHERE key = ?", (key,)).fetchone() is not None
 
     def __len__(self) -> int:
         if self.mode == "off":
             return 0
         with self._lock:
-            return self._connection().execute("SELECT COUNT(*) FROM records").fetchone()[0]
+            return self._query("SELECT COUNT(*) FROM records").fetchone()[0]
 
     def keys(self) -> set[str]:
         """All stored keys (for comparing caches)."""
         if self.mode == "off":
             return set()
         with self._lock:
-            return {k for (k,) in self._connection().execute("SELECT key FROM records")}
+            return {k for (k,) in self._query("SELECT key FROM records")}
 
     # -- sharing -----------------------------------------------------------------------------
     def export_jsonl(self, out: str | Path) -> int:
         """Write every record as one JSON object per line (sorted by key); returns the count."""
         n = 0
+        rows = self._rows()  # read (and check) everything before the output file is created
         with open(out, "w", encoding="utf-8") as fh:
-            for row in self._rows():
+            for row in rows:
                 fh.write(canonical_json(dict(zip(_COLUMNS, row))) + "\n")
                 n += 1
         return n
@@ -207,9 +298,11 @@ class RolloutCache:
         if self.mode == "off":
             return iter(())
         with self._lock:
-            rows = self._connection().execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM records ORDER BY key").fetchall()
-        return iter(rows)
+            rows = self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records ORDER BY key").fetchall()
+        for row in rows:
+            if not _row_ok(row):
+                raise CacheDamaged(f"cache is damaged: {self.path}: record {row[0]} fails its checksum")
+        return iter(row[:-1] for row in rows)
 
     def import_jsonl(self, src: str | Path, batch: int = 5000) -> tuple[int, int]:
         """Add the records of a jsonl export; returns (added, already present)."""
@@ -217,7 +310,8 @@ class RolloutCache:
             raise UserError(f"cache {self.path}: import needs mode rw (is {self.mode})")
         rows = list(_read_jsonl(Path(src)))
         before = len(self)
-        sql = f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}) VALUES (?,?,?,?,?,?,?,?,?)"
+        rows = [(*row, row_checksum(row)) for row in rows]
+        sql = f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}, checksum) VALUES (?,?,?,?,?,?,?,?,?,?)"
         with self._lock:
             conn = self._connection()
             for start in range(0, len(rows), batch):
@@ -232,26 +326,46 @@ class RolloutCache:
         if self.mode == "off":
             return CacheStats("", 0, 0.0, 0, 0, {}, 0)
         with self._lock:
-            conn = self._connection()
-            n, cost, pt, ct = conn.execute(
+            check = "; ".join(r for (r,) in self._query("PRAGMA quick_check").fetchall())
+            if check != "ok":
+                raise CacheDamaged(f"cache is damaged: {self.path}: {check[:300]} (run `hieramas cache verify`)")
+            n, cost, pt, ct = self._query(
                 "SELECT COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(prompt_tokens),0), "
                 "COALESCE(SUM(completion_tokens),0) FROM records").fetchone()
-            by_model = dict(conn.execute(
+            by_model = dict(self._query(
                 "SELECT model, COUNT(*) FROM records GROUP BY model ORDER BY model").fetchall())
         size = sum(p.stat().st_size for p in _db_files(self.path))
         return CacheStats(str(self.path), n, float(cost), int(pt), int(ct), by_model, size)
+
+
+def _columns(conn: sqlite3.Connection) -> list[str]:
+    return [r[1] for r in conn.execute("PRAGMA table_info(records)")]
+
+
+def _key_ok(row: tuple) -> bool:
+    return isinstance(row[8], str) and hashlib.sha256(row[8].encode()).hexdigest() == row[0]
+
+
+def _row_ok(row: tuple) -> bool:
+    """Key = sha256(request), and the checksum matches (a NULL checksum is a pre-checksum row)."""
+    return _key_ok(row) and (row[-1] is None or row[-1] == row_checksum(tuple(row[:-1])))
 
 
 def _db_files(path: Path) -> list[Path]:
     return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
+def read_export(path: str | Path) -> list[tuple]:
+    """Every row of a cache export, validated (UserError naming file and line); writes nothing."""
+    return list(_read_jsonl(Path(path)))
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple]:
     """Rows of a cache export, validated; a bad line is a UserError naming file and line."""
-    if not path.exists():
+    if not path.is_file():
         raise UserError(f"cache import: no such file {path}")
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, encoding="utf-8", errors="strict") as fh:
+        for lineno, line in enumerate(_lines(fh, path), 1):
             if not line.strip():
                 continue
             try:
@@ -262,6 +376,21 @@ def _read_jsonl(path: Path) -> Iterator[tuple]:
                 digest = hashlib.sha256(str(obj["request"]).encode()).hexdigest()
                 if digest != obj["key"]:
                     raise ValueError("key is not the sha256 of the request (edited or corrupt line)")
+                if not all(isinstance(obj[c], str) for c in ("key", "model", "text", "request")):
+                    raise ValueError("key, model, text and request must be strings")
+                for col in ("prompt_tokens", "completion_tokens"):
+                    if isinstance(obj[col], bool) or not isinstance(obj[col], int) or obj[col] < 0:
+                        raise ValueError(f"{col} must be an integer >= 0")
+                for col in ("cost_usd", "latency_ms", "created_at"):
+                    if isinstance(obj[col], bool) or not isinstance(obj[col], int | float) or not obj[col] >= 0:
+                        raise ValueError(f"{col} must be a number >= 0")
                 yield tuple(obj[c] for c in _COLUMNS)
-            except (ValueError, TypeError, AttributeError) as exc:
+            except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
                 raise UserError(f"cache import {path}:{lineno}: {exc}") from exc
+
+
+def _lines(fh: Any, path: Path) -> Iterator[str]:
+    try:
+        yield from fh
+    except UnicodeDecodeError:
+        raise UserError(f"cache import {path}: not UTF-8 text") from None

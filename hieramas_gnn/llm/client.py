@@ -43,6 +43,7 @@ from hieramas_gnn.llm.pool import ModelSpec, Pool, litellm_prices
 from hieramas_gnn.llm.types import (BackendSettings, BudgetExceeded, CacheMiss, LLMCallError, LLMRecord,
                                     LLMRequest, ProviderInputError)
 from hieramas_gnn.paths import ensure_offline_defaults
+from hieramas_gnn.redact import redact
 
 _RETRY_STATUS = {408, 409, 425, 429}
 IN_PROCESS = ("sim", "replay")  # providers answered in this process, without litellm (see _in_process_attempt)
@@ -456,7 +457,7 @@ def _retry_after_s(exc: BaseException) -> float | None:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+    return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
 
 
 def _cost(spec: ModelSpec, response: Any, prompt: int, completion: int) -> float:

@@ -8,6 +8,7 @@ are no global counters anywhere.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -151,6 +152,18 @@ class LLMRecord:
     created_at: float
     litellm_model: str = ""
 
+    def __post_init__(self) -> None:
+        """Usage and cost must be real: a provider reporting negative tokens or cost (or NaN) is
+        refused here, so spend can never go down and rewards never see a made-up number."""
+        for name in ("prompt_tokens", "completion_tokens"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise InvalidUsage(f"{self.model or self.litellm_model}: {name} must be an integer >= 0, got {v!r}")
+        for name in ("cost_usd", "latency_ms"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise InvalidUsage(f"{self.model or self.litellm_model}: {name} must be a finite number >= 0, got {v!r}")
+
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
@@ -158,6 +171,10 @@ class LLMRecord:
 
 class LLMCallError(RuntimeError):
     """A call failed after its retries (never cached, never turned into a reward of 0)."""
+
+
+class InvalidUsage(LLMCallError):
+    """The provider reported negative or non-finite usage, cost or latency; the call is refused."""
 
 
 class BudgetExceeded(LLMCallError):

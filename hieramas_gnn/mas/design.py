@@ -27,6 +27,7 @@ random and fixed topologies live in `mas/topologies.py`, drawing in `mas/draw.py
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +95,7 @@ class Design:
     def __post_init__(self) -> None:
         object.__setattr__(self, "roles", tuple(self.roles))
         object.__setattr__(self, "mixtures", tuple(self.mixtures))
-        object.__setattr__(self, "edges", tuple((int(s), int(d)) for s, d in self.edges))
+        object.__setattr__(self, "edges", tuple(_edge(e, i) for i, e in enumerate(self.edges)))
         self._check_structure()
 
     # ----------------------------------------------------------------- validation
@@ -271,6 +272,23 @@ class Design:
         except json.JSONDecodeError as exc:
             raise UserError(f"design: not valid JSON ({exc})") from None
         return cls.from_dict(data)
+
+
+def _edge(edge: Any, i: int) -> tuple[int, int]:
+    """(src, dst) as ints; floats, strings and bools are refused, never coerced ([0, 1.5] is an error)."""
+    try:
+        src, dst = edge
+    except (TypeError, ValueError):
+        raise UserError(f"design.edges[{i}]: expected a [src, dst] pair, got {edge!r}") from None
+    out = []
+    for v in (src, dst):
+        if isinstance(v, bool) or type(v).__name__ in ("bool_", "bool"):
+            raise UserError(f"design.edges[{i}]: role indices must be integers, got {v!r} in {list(edge)!r}")
+        try:
+            out.append(operator.index(v))
+        except TypeError:
+            raise UserError(f"design.edges[{i}]: role indices must be integers, got {v!r} in {list(edge)!r}") from None
+    return out[0], out[1]
 
 
 def _role_names(roleset: Any) -> Iterable[str]:

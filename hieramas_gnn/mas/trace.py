@@ -9,7 +9,7 @@ Totals are derived, never counted on the side: `cost_usd` and `tokens` are the s
 from the per-call latencies by whoever built the trace (what a user waits with unlimited
 parallelism), `wall_ms` the measured wall-clock time of this run.
 
-A failed episode (`failed=True`) says why in `failure_reason`; its `correct` is None, never
+A failed episode (`failed=True`) says why in `failure_reason` (secrets redacted); its `correct` is None, never
 False: failures are masked out of rewards and accuracies, not scored 0. The calls that did
 complete before the failure stay in `calls` (they were paid for).
 """
@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hieramas_gnn.llm.types import LLMRecord, LLMRequest
+from hieramas_gnn.redact import redact
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,8 @@ class Trace:
         return sum(1 for c in self.calls if c.cache_hit)
 
     def fail(self, reason: str) -> None:
-        """Mark the episode failed (never graded)."""
-        self.failed, self.failure_reason, self.correct = True, reason, None
+        """Mark the episode failed (never graded); the reason is redacted (a 401 body may echo a key)."""
+        self.failed, self.failure_reason, self.correct = True, redact(reason), None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -40,16 +40,28 @@ def json_answer(text: str) -> str | None:
     return raw.strip()
 
 
+_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACE_RE = re.compile(r"[{}]")
+
+
 def last_boxed(text: str) -> str | None:
-    """The content of the last `\\boxed{...}` (or `\\fbox{...}`), braces balanced; None if none."""
-    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
-    for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            return text[start : i - 1].strip()
+    """The content of the last `\\boxed{...}` (or `\\fbox{...}`), braces balanced; None if none.
+
+    One pass over the braces with a stack (linear in the reply, whatever its nesting).
+    """
+    openers = {m.end() for m in _BOXED_RE.finditer(text)}  # content start of each \boxed{
+    best: tuple[int, int] | None = None
+    stack: list[int] = []  # per open brace: its content start if it opens a \boxed, else -1
+    first = min(openers, default=len(text)) - 1  # braces before the first \\boxed{ cannot matter
+    for m in _BRACE_RE.finditer(text, max(0, first)):
+        if m.group() == "{":
+            stack.append(m.end() if m.end() in openers else -1)
+        elif stack:
+            start = stack.pop()
+            if start >= 0 and (best is None or start > best[0]):
+                best = (start, m.start())
+    if best is not None:
+        return text[best[0] : best[1]].strip()
     m = list(re.finditer(r"\\boxed ([^\s$]+)", text))  # `\boxed 5` without braces
     return m[-1].group(1).strip() if m else None
 

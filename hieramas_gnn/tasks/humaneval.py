@@ -9,16 +9,18 @@ fenced block), or a bare reply trimmed to its Python part. A reply that defines 
 a whole function: it is run after the prompt (so the prompt's imports and helpers exist); one that
 does not is a completion appended to the prompt (re-indented if it lost its indentation).
 
-Grading: HumanEval runs the dataset's `check(candidate)`. HumanEval+ runs the candidate on the
-base and plus inputs and compares with the canonical solution's outputs (computed once, in the
-sandbox, per process): exact equality, floats within `atol` (1e-6 when the dataset says 0) and
-relative 1e-7, and for `find_zero` |poly(x)| <= atol, as evalplus does.
+Grading (humaneval_harness.py): the candidate's own exit code and output never decide. HumanEval
+records the calls the dataset's `check` makes on the canonical solution (once per problem), runs
+the candidate on them, then replays `check` against the candidate's plain-data outputs in a
+second sandbox that runs no candidate code. HumanEval+ runs the candidate on the base and plus
+inputs and compares in this process with the canonical outputs (computed once, in the sandbox):
+exact equality, floats within `atol` (1e-6 when the dataset says 0) and relative 1e-7, and for
+`find_zero` |poly(x)| <= atol, as evalplus does.
 """
 
 from __future__ import annotations
 
 import importlib.resources
-import pickle
 import re
 import textwrap
 import threading
@@ -26,9 +28,14 @@ from collections.abc import Sequence
 
 from hieramas_gnn.paths import shared_data_dir
 from hieramas_gnn.tasks.base import BaseTask, Question, Score, read_jsonl, resolve_source, take
-from hieramas_gnn.tasks.humaneval_harness import check_program, plus_program, record_program
+from hieramas_gnn.tasks.humaneval_harness import (
+    CALLS, OUTPUTS, VERDICT, outputs_program, plus_verdict, read_outputs, record_calls_program, replay_program,
+    replay_verdict,
+)
+from hieramas_gnn.tasks.plain import encode
 from hieramas_gnn.tasks.sandbox import Program, run_many
 
+_MAX_TRIMS = 200
 _FENCE_RE = re.compile(r"```[ \t]*(?:python3?|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
 
 
@@ -49,8 +56,8 @@ def _python_part(text: str) -> str:
         return text
     lines = text.splitlines()
     starts = [i for i, ln in enumerate(lines) if re.match(r"(import |from |def |class |@|\s+\S)", ln)]
-    for s in starts[:1]:
-        for end in range(len(lines), s, -1):
+    for s in starts[:1]:  # at most _MAX_TRIMS compiles: a huge reply must not take hours
+        for end in range(len(lines), max(s, len(lines) - _MAX_TRIMS), -1):
             chunk = "\n".join(lines[s:end])
             if _parses(chunk):
                 return chunk
@@ -91,7 +98,9 @@ class HumanEvalTask(BaseTask):
         self.plus = plus
         self.name = "humaneval_plus" if plus else "humaneval"
         self.timeout_s, self.memory_mb, self.workers = timeout_s, memory_mb, workers
-        self._expected: dict[str, bytes] = {}  # task_id -> pickled canonical outputs (plus only)
+        self._calls: dict[str, bytes] = {}  # task_id -> calls.json (the calls check makes / the plus inputs)
+        self._expected: dict[str, list] = {}  # task_id -> canonical outputs (plus only)
+        self._ref_seconds: dict[str, float] = {}  # task_id -> the canonical run's duration (plus only)
         self._expected_lock = threading.Lock()
 
     def load(self, path: str | None = None, split: str = "test", limit: int | None = None) -> list[Question]:
@@ -127,44 +136,65 @@ class HumanEvalTask(BaseTask):
         return [Score(correct=g, extracted=c) for g, c in zip(grades, codes)]
 
     def grade(self, codes: Sequence[str | None], questions: Sequence[Question], workers: int | None = None) -> list[bool]:
-        """Run every candidate (None = no code, graded wrong) in parallel in the sandbox."""
+        """Run every candidate (None = no code, graded wrong) in the sandbox; verdicts from its outputs."""
         workers = workers or self.workers
         todo = [i for i, c in enumerate(codes) if c]
-        if self.plus:
-            self._ensure_expected([questions[i] for i in todo], workers)
-        programs = [self._program(build_program(codes[i], questions[i]), questions[i]) for i in todo]
-        results = run_many(programs, workers)
+        self._ensure_reference([questions[i] for i in todo], workers)
+        runs = run_many([self._outputs_job(build_program(codes[i], questions[i]), questions[i]) for i in todo], workers)
         passed = [False] * len(codes)
-        for i, res in zip(todo, results):
-            passed[i] = res.ok and res.stdout.rstrip().endswith("__HIERAMAS_PASS__")
+        if self.plus:
+            for i, res in zip(todo, runs):
+                q = questions[i]
+                passed[i] = plus_verdict(read_outputs(res.files.get(OUTPUTS)), self._expected[q.id], self._inputs(q),
+                                         q.meta["entry_point"], q.meta["atol"])
+            return passed
+        replay = [(i, res.files[OUTPUTS]) for i, res in zip(todo, runs) if OUTPUTS in res.files]
+        jobs = [Program(replay_program(questions[i].meta["prompt"] + questions[i].gold, questions[i].meta["test"], questions[i].meta["entry_point"]),
+                        files={CALLS: self._calls[questions[i].id], OUTPUTS: out}, collect=(VERDICT,),
+                        timeout_s=self.timeout_s, memory_mb=self.memory_mb) for i, out in replay]
+        for (i, _), res in zip(replay, run_many(jobs, workers)):
+            passed[i] = replay_verdict(res.files)
         return passed
 
-    def _program(self, program: str, q: Question) -> Program:
-        if not self.plus:
-            return Program(check_program(program, q.meta["test"], q.meta["entry_point"]),
-                           timeout_s=self.timeout_s, memory_mb=self.memory_mb)
-        files = {"inputs.pkl": pickle.dumps(self._inputs(q)), "expected.pkl": self._expected[q.id]}
-        return Program(plus_program(program, q.meta["entry_point"], q.meta["atol"]), files=files,
-                       timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+    def _outputs_job(self, program: str, q: Question) -> Program:
+        """The candidate's run; its time limit is `timeout_s`, or twice what the canonical solution
+        took on the same calls when that is longer (as evalplus scales limits by the reference)."""
+        timeout = max(self.timeout_s, 2.0 * self._ref_seconds.get(q.id, 0.0))
+        return Program(outputs_program(program, q.meta["entry_point"]), files={CALLS: self._calls[q.id]},
+                       collect=(OUTPUTS,), timeout_s=timeout, memory_mb=self.memory_mb, max_file_mb=2048)
 
     @staticmethod
     def _inputs(q: Question) -> list:
         return list(q.meta["base_input"]) + list(q.meta["plus_input"])
 
-    def _ensure_expected(self, questions: Sequence[Question], workers: int | None) -> None:
-        """Run each canonical solution once on base + plus inputs and keep its outputs."""
+    def _ensure_reference(self, questions: Sequence[Question], workers: int | None) -> None:
+        """Once per problem: the calls `check` makes (HumanEval) or the canonical outputs (HumanEval+)."""
         with self._expected_lock:
-            missing = list({q.id: q for q in questions if q.id not in self._expected}.values())
+            missing = list({q.id: q for q in questions if q.id not in self._calls}.values())
             if not missing:
                 return
-            jobs = [Program(record_program(q.meta["prompt"] + q.gold, q.meta["entry_point"]),
-                            files={"inputs.pkl": pickle.dumps(self._inputs(q))}, collect=("expected.pkl",),
-                            timeout_s=max(60.0, self.timeout_s), memory_mb=max(4096, self.memory_mb), max_file_mb=2048)
-                    for q in missing]
+            if self.plus:
+                for q in missing:
+                    self._calls[q.id] = encode([[list(inp), {}] for inp in self._inputs(q)]).encode()
+                jobs = [self._outputs_job(q.meta["prompt"] + q.gold, q) for q in missing]
+                jobs = [Program(j.code, files=j.files, collect=j.collect, timeout_s=max(60.0, self.timeout_s),
+                                memory_mb=max(4096, self.memory_mb), max_file_mb=2048) for j in jobs]
+            else:
+                jobs = [Program(record_calls_program(q.meta["prompt"] + q.gold, q.meta["test"], q.meta["entry_point"]),
+                                collect=(CALLS,), timeout_s=max(60.0, self.timeout_s), memory_mb=max(4096, self.memory_mb))
+                        for q in missing]
             for q, res in zip(missing, run_many(jobs, workers)):
-                if not res.ok or "expected.pkl" not in res.files:
-                    raise RuntimeError(f"canonical solution of {q.id} failed on its inputs: {res.stderr[-500:]}")
-                self._expected[q.id] = res.files["expected.pkl"]
+                if self.plus:
+                    outs = read_outputs(res.files.get(OUTPUTS))
+                    if outs is None or any(tag != "ok" for tag, _ in outs):
+                        self._calls.pop(q.id, None)
+                        raise RuntimeError(f"canonical solution of {q.id} failed on its inputs: {res.stderr[-500:]}")
+                    self._expected[q.id] = outs
+                    self._ref_seconds[q.id] = res.duration_s
+                elif CALLS not in res.files:
+                    raise RuntimeError(f"canonical solution of {q.id} failed its tests: {res.stderr[-500:]}")
+                else:
+                    self._calls[q.id] = res.files[CALLS]
 
     def render_answer(self, answer: str, question: Question) -> str:
         return f"Here is an implementation.\n\n```python\n{answer.rstrip()}\n```\n"

@@ -1,23 +1,25 @@
 """Run untrusted Python (model-written code) in a contained subprocess.
 
-Each program runs in its own process, in a fresh temporary directory, under these layers:
+Each program runs in its own process, in a fresh temporary directory (the "box"), under these
+layers (docs/TASKS.md says which of them is a boundary):
 
-- `python -I -S`: isolated mode (no PYTHON* variables, no user site, no script dir on the path)
-  and no site-packages (the standard library only); a minimal environment (no keys, no tokens).
-- rlimits: address space (`memory_mb`), CPU seconds, file size, open files, no core dumps, and
-  process count (`RLIMIT_NPROC`; note Linux does not enforce it for root).
-- a PEP 578 audit hook installed before the program runs: writes, deletes, renames, chmods and
-  directory listings only inside the sandbox directory; reads only there and in the standard
-  library; no sockets, no subprocesses, no fork/exec/spawn, no ctypes, no signals to other
-  processes.
+- namespaces, where the platform allows (`unshare` works: root, or user namespaces): fresh
+  mount, pid, network and IPC namespaces; every mount but the box remounted read-only, then all
+  capabilities dropped and no_new_privs set. The program sees only its own processes, has no
+  network interface, and the kernel refuses any write outside the box (EROFS) whatever Python
+  code does. `SandboxResult.isolation` says whether this layer was on ("namespaces") or not ("hook").
+- `python -I -S`: isolated mode, the standard library only; a minimal environment (no keys).
+- rlimits: address space (`memory_mb`), CPU seconds, file size, open files, no core dumps, processes.
+- in-process guards: `os.mkfifo`/`os.mknod` removed; `sqlite3`, `ctypes`, `mmap`, subinterpreters,
+  shared memory and other C modules that touch files unseen are unimportable; a PEP 578 audit hook
+  confines opens, writes, deletes, renames and listings to the box (reads also to the stdlib) and
+  refuses sockets, subprocesses, fork/exec, signals to other processes and `gc` object walks.
 - a wall-clock timeout; the program runs in its own session and the whole process group is
-  killed (SIGKILL) on timeout and after it exits; output is captured to files outside the sandbox
-  directory and truncated at `max_output` bytes.
+  killed (SIGKILL) on timeout and after it exits; output is captured to files outside the box
+  and truncated at `max_output` bytes.
 
-This contains accidents and ordinary hostile code (loops, fork bombs, huge allocations, deleting
-files, opening sockets). It is not a security boundary against a determined attacker: audit hooks
-can in principle be bypassed by memory corruption, and the process runs as the calling user. For
-hostile workloads, run the whole job in a container or VM. See docs/TASKS.md.
+Pass/fail is never read from the program's own exit code or output alone: graders (humaneval.py)
+compare structured outputs in a process the candidate never ran in.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -58,6 +62,7 @@ class SandboxResult:
     timed_out: bool
     duration_s: float
     files: dict[str, bytes] = field(default_factory=dict)
+    isolation: str = "hook"
 
     @property
     def ok(self) -> bool:
@@ -78,8 +83,15 @@ class Program:
 
 def run_program(code: str, *, timeout_s: float = 10.0, memory_mb: int = 1024,
                 files: Mapping[str, bytes] | None = None, collect: Sequence[str] = (),
-                max_output: int = 1 << 20, max_procs: int = 32, max_file_mb: int = 64) -> SandboxResult:
-    """Run `code` as `__main__` in a fresh sandbox directory (see module docstring)."""
+                max_output: int = 1 << 20, max_procs: int = 32, max_file_mb: int = 64,
+                isolation: str = "auto") -> SandboxResult:
+    """Run `code` as `__main__` in a fresh sandbox directory (see module docstring).
+
+    isolation: "auto" (namespaces when `namespaces_available()`), "namespaces" or "hook".
+    """
+    if isolation not in ("auto", "namespaces", "hook"):
+        raise ValueError(f"isolation must be auto, namespaces or hook, got {isolation!r}")
+    use_ns = namespaces_available() if isolation == "auto" else isolation == "namespaces"
     with tempfile.TemporaryDirectory(prefix="hieramas-sbx-") as top:
         box = Path(top) / "box"
         box.mkdir()
@@ -87,9 +99,9 @@ def run_program(code: str, *, timeout_s: float = 10.0, memory_mb: int = 1024,
         for name, data in (files or {}).items():
             _safe_child(box, name).write_bytes(data)
         limits = {"memory_bytes": int(memory_mb) << 20, "cpu_s": int(timeout_s) + 2,
-                  "fsize_bytes": max(max_output, int(max_file_mb) << 20), "nproc": max_procs, "nofile": 64}
+                  "fsize_bytes": max(max_output, int(max_file_mb) << 20), "nproc": max_procs, "nofile": 64, "readonly": use_ns}
         env = dict(SAFE_ENV, HOME=str(box), TMPDIR=str(box))
-        cmd = [sys.executable, "-I", "-S", "-c", _boot_source(), json.dumps(limits)]
+        cmd = [*(_UNSHARE if use_ns else []), sys.executable, "-I", "-S", "-c", _boot_source(), json.dumps(limits)]
         start = time.perf_counter()
         with open(Path(top) / "stdout", "wb") as out, open(Path(top) / "stderr", "wb") as err:
             proc = subprocess.Popen(cmd, cwd=box, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
@@ -103,13 +115,10 @@ def run_program(code: str, *, timeout_s: float = 10.0, memory_mb: int = 1024,
                 _kill_group(proc.pid)
                 proc.wait()
         duration = time.perf_counter() - start
-        collected = {}
-        for name in collect:
-            path = _safe_child(box, name)
-            if path.is_file() and not path.is_symlink():
-                collected[name] = path.read_bytes()
+        collected = {name: data for name in collect if (data := _collect(box, name)) is not None}
         return SandboxResult(
             returncode=proc.returncode, timed_out=timed_out, duration_s=duration, files=collected,
+            isolation="namespaces" if use_ns else "hook",
             stdout=_read_capped(Path(top) / "stdout", max_output), stderr=_read_capped(Path(top) / "stderr", max_output),
         )
 
@@ -119,6 +128,8 @@ def run_many(programs: Sequence[Program | str], workers: int | None = None) -> l
     jobs = [p if isinstance(p, Program) else Program(code=p) for p in programs]
     workers = max(1, workers or os.cpu_count() or 1)
 
+    namespaces_available()  # probe once before the threads start
+
     def one(p: Program) -> SandboxResult:
         return run_program(p.code, timeout_s=p.timeout_s, memory_mb=p.memory_mb, files=p.files, collect=p.collect,
                            max_file_mb=p.max_file_mb)
@@ -127,6 +138,35 @@ def run_many(programs: Sequence[Program | str], workers: int | None = None) -> l
         return [one(p) for p in jobs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, jobs))
+
+
+_UNSHARE = ["unshare", "--mount", "--net", "--ipc", "--pid", "--fork", "--kill-child", "--mount-proc",
+            "--propagation", "private", "--"]
+
+
+@functools.cache
+def namespaces_available() -> bool:
+    """Whether the read-only namespace layer works here (probed once per process with a real run)."""
+    if shutil.which("unshare") is None or not sys.platform.startswith("linux"):
+        return False
+    try:
+        res = run_program("open('probe', 'w').write('ok')", timeout_s=10, collect=("probe",), isolation="namespaces")
+    except OSError:
+        return False
+    return res.ok and res.files.get("probe") == b"ok"
+
+
+def _collect(box: Path, name: str) -> bytes | None:
+    """A regular file the program left in the box (never follows a link it made)."""
+    path = _safe_child(box, name)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as fh:
+        return fh.read()
 
 
 @functools.cache
@@ -144,10 +184,9 @@ def _kill_group(pgid: int) -> None:
 
 def _safe_child(box: Path, name: str) -> Path:
     """`box / name`, refusing names that would leave the sandbox directory."""
-    path = (box / name).resolve()
-    if path.parent != box.resolve():
+    if not name or "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
         raise ValueError(f"sandbox file name must be a plain file name, got {name!r}")
-    return path
+    return box / name
 
 
 def _read_capped(path: Path, limit: int) -> str:
