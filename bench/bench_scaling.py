@@ -1,7 +1,7 @@
 """How cost grows: episode time vs roles and pool size, cache lookup vs records.
 
 1. `roles`: cold stage-1 training steps (the trainer of `bench/_setup.py`, cache off, sim pool of
-   6 models, 3 proposers per role) at 3, 6, 9 and 12 roles: CPU ms per episode, calls per episode
+   6 models, 3 proposers per role, one torch thread) at 3, 6, 9 and 12 roles: CPU ms per episode, calls per episode
    and CPU ms per call. Each role adds 3 proposer calls and a synthesizer call, so calls grow
    linearly in roles x proposers; the target is that time per call stays flat (episode time at
    most linear in roles x proposers): `growth` is ms per call at the largest size over the smallest.
@@ -121,10 +121,17 @@ def plot(out: Path, roles: list[dict], pool: list[dict], cache: list[dict]) -> l
 def run(quick: bool = False) -> dict:
     from hieramas_gnn.paths import ensure_offline_defaults
 
+    import torch
+
     ensure_offline_defaults()
     steps = 1 if quick else 2
-    roles = [episode_cost(n, 6, steps) for n in ((3, 6) if quick else (3, 6, 9, 12))]
-    pool = [episode_cost(5, m, steps) for m in ((4, 8) if quick else (4, 8, 16, 32))]
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)  # growth, not thread contention: one intra-op thread (restored below)
+    try:
+        roles = [episode_cost(n, 6, steps) for n in ((3, 6) if quick else (3, 6, 9, 12))]
+        pool = [episode_cost(5, m, steps) for m in ((4, 8) if quick else (4, 8, 16, 32))]
+    finally:
+        torch.set_num_threads(saved)
     cache = cache_lookup(list(CACHE_SIZES_QUICK if quick else CACHE_SIZES), 1_000 if quick else 20_000)
     out = Path(tempfile.mkdtemp(prefix="bench-scaling-")) if quick else BENCH
     md = (f"# Scaling (`hieramas bench`{' --quick' if quick else ''})\n\n## Episode time vs roles\n\n{table(roles)}\n\n"
