@@ -89,8 +89,8 @@ def plot(out: Path, roles: list[dict], pool: list[dict], cache: list[dict]) -> l
                                  (axes[1], pool, "models", "pool size (5 roles)")):
         xs = [r[key] for r in rows]
         ax.plot(xs, [r["ms_per_episode"] for r in rows], "o-", label="CPU ms / episode")
-        ax.plot(xs, [r["ms_per_call"] * r["calls_per_episode"] / rows[0]["calls_per_episode"] for r in rows], "s--",
-                label="ms / call x calls at smallest")
+        ax.plot(xs, [rows[0]["ms_per_episode"] * r["calls_per_episode"] / rows[0]["calls_per_episode"] for r in rows],
+                "s--", label="linear in calls (from the smallest)")
         ax.set_xlabel(label)
         ax.set_ylabel("CPU ms")
         ax.grid(alpha=0.3)
