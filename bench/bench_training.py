@@ -13,6 +13,9 @@ queries, the REINFORCE update (forward, backward, Adam step) included in every s
    `runner_share` is the share of the step's CPU time spent running designs (executor, client,
    cache lookups); `torch_share` the rest (graph building, policy forward, loss, backward, step).
 
+`replay_1_thread` / `cold_1_thread`: the same with `torch.set_num_threads(1)` (the policy's graphs
+are tiny; on a shared 2-core machine torch's intra-op threads mostly spin).
+
 Episodes/s are reported on CPU time too (`eps_per_cpu_s`: episodes / process CPU seconds),
 which a loaded machine distorts less than wall time.
 
@@ -27,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from bench._setup import make_trainer
 
@@ -99,8 +104,16 @@ def run(quick: bool = False) -> dict:
 
     ensure_offline_defaults()
     steps = 2 if quick else 12
-    return {"batch_size": BATCH, "roles": 5, "proposers_per_role": 3,
-            "replay": replay_throughput(steps), "cold": cold_throughput(steps)}
+    out = {"batch_size": BATCH, "roles": 5, "proposers_per_role": 3, "torch_threads": torch.get_num_threads(),
+           "replay": replay_throughput(steps), "cold": cold_throughput(steps)}
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny graphs: intra-op threads only spin on a shared 2-core machine
+    try:
+        out["replay_1_thread"] = replay_throughput(steps)
+        out["cold_1_thread"] = cold_throughput(steps)
+    finally:
+        torch.set_num_threads(saved)
+    return out
 
 
 if __name__ == "__main__":

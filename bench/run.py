@@ -113,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         ran[name] = module.run(quick=args.quick)
         ran[name]["bench_wall_s"] = round(time.perf_counter() - start, 2)
         print(f"[bench] {name} done in {ran[name]['bench_wall_s']} s", file=sys.stderr)
-    results.update(ran)
-    results["_meta"] = {"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        **machine(), "load_before": load_before, "load_after": _load(),
-                        "quick": args.quick, "last_run": selected}
-    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        results.update(ran)  # saved after each benchmark: an interrupted run keeps what it measured
+        results["_meta"] = {"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            **machine(), "load_before": load_before, "load_after": _load(),
+                            "quick": args.quick, "last_run": list(ran)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print_table(ran)
     return 0
 

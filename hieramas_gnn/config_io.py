@@ -7,6 +7,7 @@ list stays short to scan. Errors are `ConfigError`s naming the field path.
 from __future__ import annotations
 
 import contextlib
+import re
 import dataclasses
 import types
 import typing
@@ -86,9 +87,8 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
         return value
     if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads `3e-4` (no dot) as a string
-            with contextlib.suppress(ValueError):
-                value = float(value)
+        if isinstance(value, str) and re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", value.strip()):
+            value = float(value)  # YAML 1.1 reads `3e-4` (no dot) as a string; no other string is a number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         return float(value)
