@@ -67,7 +67,7 @@ def test_collect_runs_a_design_file_with_several_samples(tmp_path):
     from hieramas_gnn.tasks import get_task
 
     task = get_task("synthetic")
-    design = Baselines(task, get_roleset(task.family), ["a", "b"], BaselineConfig(fixed_k=1)).fixed_design("star")
+    design = Baselines(task, get_roleset(task.family), ["a", "b"], BaselineConfig(fixed_k=1, anchor="a")).fixed_design("star")
     (tmp_path / "d.json").write_text(design.to_json())
     code, summary = _collect(_setup(tmp_path, designs=["d.json"], samples=2, limit=2))
     assert code == 0 and summary["traces"] == 4 and summary["failed"] == 0

@@ -34,7 +34,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
     p.add_argument("--max-in-flight", type=int, default=32, help="LLM calls in flight at once")
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this run")
-    p.add_argument("--anchor", default=None, help="synthesizer/decision/aggregator model (default: the pool's first)")
+    p.add_argument("--anchor", default=None,
+                   help="synthesizer/decision/aggregator model (default: the pool model with the best "
+                        "single accuracy on up to 200 train+val questions not being evaluated)")
     p.add_argument("--sc-samples", type=int, default=5, help="samples per query for sc:<model>")
     p.add_argument("--fixed-k", type=int, default=3, help="proposers per role in the fixed topologies")
     p.add_argument("--seed", type=int, default=0, help="seed of the random-topology baseline")
@@ -74,7 +76,11 @@ def handle(args: argparse.Namespace) -> int:
         traces = asyncio.run(run_baselines(baselines, methods, questions, client,
                                            args.max_in_flight, on_done=tick))
     rows = result_rows(traces)
-    report = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "results": rows}
+    report = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "results": rows,
+              "anchor": baselines.anchor, "anchor_ranking": baselines.anchor_accuracy}
+    if baselines.anchor_accuracy:
+        print(f"anchor {baselines.anchor}: best single accuracy on train+val questions "
+              f"({baselines.anchor_accuracy[baselines.anchor]:.3f})")
     print_table(report)
     _print_failures(traces)
     if args.json_out:

@@ -181,8 +181,10 @@ def fit_behaviour(path: Path | Any, base: BehaviourConfig | None = None, iters: 
         fig = sum(wt * (p[g].mean() - rows.y[g].mean()) ** 2 for wt, g in zip(weights, groups))
         return -float(ll.mean()) + figure_weight * float(fig) + 1e-3 * float(np.sum(theta**2))
 
-    res = minimize(nll, np.array(base.params(names)), method="Nelder-Mead",
-                   options={"maxiter": iters, "xatol": 1e-3, "fatol": 1e-6})
+    # The objective is smooth (exact expectations): a quasi-Newton method with numerical
+    # gradients lands on the same optimum from different starts, which Nelder-Mead did not.
+    res = minimize(nll, np.array(base.params(names)), method="L-BFGS-B",
+                   options={"maxiter": iters, "ftol": 1e-10})
     return base.with_params([round(float(x), 4) for x in res.x], names)
 
 

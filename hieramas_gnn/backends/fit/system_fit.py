@@ -8,8 +8,10 @@ outcome with the logs of `aggregation/debate_turns.csv.gz`:
 * every later round is drawn from the behaviour model: each agent reads its own and its peers'
   previous-round (simulated) answers and picks one of them, or re-solves to the correct answer
   nobody holds (`allow_new`, debaters only); with the setting's round-0 format-failure rate
-  (`fail`, the share of round-0 answers that could not be parsed: measured on the replayed round,
-  not fitted) the new answer is unparseable instead, as the logs' weak models often are;
+  the new answer may be unparseable instead, as the logs' weak models' often are: a two-state
+  chain whose stationary rate is the setting's round-0 unparseable share `fail` (measured on the
+  replayed round) and whose persistence `rho` = P(fail | failed before) - P(fail | parsed before)
+  is measured on the *training* settings' rows (`format_persistence`; 0.6 over all of them);
 * per setting (benchmark x team model, homogeneous teams, as in `strength_vs_aggregation.csv`):
   final mean agent accuracy, final majority vote and its gain over the round-0 vote.
 
@@ -121,11 +123,12 @@ def majority_correct(state: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 
 def debate_step(state: np.ndarray, present: np.ndarray, strength: np.ndarray, fail: np.ndarray,
-                cfg: BehaviourConfig, rng: np.random.Generator) -> np.ndarray:
+                cfg: BehaviourConfig, rng: np.random.Generator, rho: float = 0.0) -> np.ndarray:
     """One debate round for every agent. Shapes: state [D, S, A], present [D, A], strength and
     fail [D] -> new state [D, S, A]. The choice probabilities are `option_probs_batch`'s (the
     ones the backends sample from); an agent that read no parsed answer re-solves with
-    probability sigmoid(resolve utility), else stays unparseable."""
+    probability sigmoid(resolve utility), else stays unparseable. Format failures: see the
+    module docstring (`rho` their persistence)."""
     d, s, a = state.shape
     onehot = (state[..., None] == np.arange(V)).astype(float) * present[:, None, :, None]  # [D,S,A,V]
     total = onehot[..., 1:].sum(axis=2)  # [D, S, V-1] support of the parsed answers (col 0 = gold)
@@ -144,12 +147,15 @@ def debate_step(state: np.ndarray, present: np.ndarray, strength: np.ndarray, fa
         silent = ~mask.any(axis=1)
         p_solve = 1.0 / (1.0 + np.exp(-(cfg.resolve_base + cfg.resolve_slope * logit(st))))
         choice = np.where(silent, np.where(u < p_solve, 1, 0), np.minimum(choice, V - 1)).reshape(d, s)
-        dropped = rng.random((d, s)) < fail[:, None]
+        was_silent = state[:, :, j] == 0  # [D, S]
+        p_fail = np.where(was_silent, fail[:, None] + rho * (1 - fail[:, None]), fail[:, None] * (1 - rho))
+        dropped = rng.random((d, s)) < p_fail
         out[:, :, j] = np.where(present[:, None, j], np.where(dropped, 0, choice), 0)
     return out
 
 
-def simulate(deb: Debates, cfg: BehaviourConfig, reps: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
+def simulate(deb: Debates, cfg: BehaviourConfig, reps: int = 200, seed: int = 0,
+             rho: float = 0.0) -> dict[str, np.ndarray]:
     """Per debate: mean agent accuracy and majority vote at the last round, averaged over reps.
 
     Returns {"agent_last", "vote_last"}: [D] each (expectations over the replicates)."""
@@ -159,7 +165,7 @@ def simulate(deb: Debates, cfg: BehaviourConfig, reps: int = 200, seed: int = 0)
     vote = np.zeros((len(deb.last), reps))
     n_agents = deb.present.sum(axis=1)  # [D]
     for r in range(1, deb.answers.shape[1]):
-        state = debate_step(state, deb.present, deb.strength, deb.fail, cfg, rng)
+        state = debate_step(state, deb.present, deb.strength, deb.fail, cfg, rng, rho)
         at = deb.last == r
         agent[at] = ((state[at] == 1) & deb.present[at][:, None, :]).sum(-1) / n_agents[at][:, None]
         vote[at] = majority_correct(state[at], np.repeat(deb.present[at][:, None, :], reps, axis=1))
@@ -221,8 +227,10 @@ def system_validation(path: Path, base: BehaviourConfig, reps: int = 200, seed: 
             bench, model = name.split("/", 1)
             train = log[~((log["benchmark"] == bench) & (log["model"] == model) & (log["team"] == "homogeneous"))]
             cfg = fit_behaviour(train, base=base)
+        else:
+            train = log
         sub = deb.subset(m)
-        sim = simulate(sub, cfg, reps=reps, seed=seed + k)
+        sim = simulate(sub, cfg, reps=reps, seed=seed + k, rho=format_persistence(train))
         rows += per_setting(sub, sim, {key: v[m] for key, v in real.items()})
     err = np.array([abs(r["sim_vote"] - r["real_vote"]) for r in rows])
     gain_ok = [abs(r["sim_gain"] - r["real_gain"]) <= 0.05 for r in rows]
@@ -233,6 +241,19 @@ def system_validation(path: Path, base: BehaviourConfig, reps: int = 200, seed: 
             "gain_within_005": int(sum(gain_ok)),
             "mmlu_pro_5agent": mmlu_pro_transitions(path.parent / "mmlu_pro_5agent_debate_transitions.csv",
                                                     base, seed=seed)}
+
+
+def format_persistence(log: Any) -> float:
+    """P(unparseable | unparseable the round before) - P(unparseable | parsed the round before),
+    pooled over the rows of `log` (a DataFrame of the debate log) with a previous round."""
+    d = log.assign(r=log["round"].astype(int), f=(log["answer"] == "").astype(float))
+    prev = d[["source_path", "question_id", "agent_idx", "r", "f"]].assign(r=d["r"] + 1)
+    m = d.merge(prev, on=["source_path", "question_id", "agent_idx", "r"], suffixes=("", "_prev"))
+    after_fail = m.loc[m["f_prev"] == 1, "f"]
+    after_ok = m.loc[m["f_prev"] == 0, "f"]
+    if after_fail.empty or after_ok.empty:
+        return 0.0
+    return float(np.clip(after_fail.mean() - after_ok.mean(), 0.0, 1.0))
 
 
 def mmlu_pro_transitions(path: Path, cfg: BehaviourConfig, seed: int = 0, n_q: int = 20000,
