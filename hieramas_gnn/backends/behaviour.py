@@ -12,7 +12,8 @@ model's own independent answer (`own`). Each option `a` gets a utility
 
     u_a = support_weight * support_a + [a is correct] * (correct_bonus + strength_slope * logit(s))
 
-with `support_a = own_weight * [own == a] + #(context answers equal to a)`, and `s` the model's
+plus `plurality_bonus` for the option with the unique largest support (the consensus a reader
+perceives), with `support_a = own_weight * [own == a] + #(context answers equal to a)`, and `s` the model's
 strength (its accuracy on the task/domain). The answer is drawn from softmax(u). So: answers
 held by more agents win more often (a correct minority is mostly lost), a correct answer is
 recognised at equal support (W->C far above C->W), and a stronger model recognises it more
@@ -108,10 +109,7 @@ def load_behaviour(path: str | None = None, seed: int = 0) -> BehaviourConfig:
 
 PARAM_NAMES = ("support_weight", "own_weight", "correct_bonus", "strength_slope",
                "resolve_base", "resolve_slope", "plurality_bonus")
-# Fitted by `fit_behaviour` by default. plurality_bonus is not: the debate logs hold few rows
-# where a reader faces many distinct answers, a free fit (0.33) matched the per-step figures no
-# better and the system figures worse, so it stays an assumption (0) with a sensitivity check.
-FIT_PARAMS = PARAM_NAMES[:6]
+FIT_PARAMS = PARAM_NAMES  # all fitted by `fit_behaviour` (see docs/BACKENDS.md)
 
 
 def logit(p: np.ndarray | float) -> np.ndarray | float:
