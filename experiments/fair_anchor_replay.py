@@ -99,7 +99,7 @@ def run_bench(bench: str, test_limit: int | None, rank_limit: int, cfg: Behaviou
     test = partition(every, "test")[:test_limit]
     client = LLMClient(pool, None, ClientConfig(max_concurrency=64, per_model_concurrency=64))
     t0 = time.perf_counter()
-    ranked = asyncio.run(rank_models(task, roleset, pool.names, anchor_questions(task, test, rank_limit), client))
+    ranked = asyncio.run(rank_models(task, roleset, pool.names, anchor_questions(task, test, rank_limit)[0], client))
     ranking = tuple(m for m, _ in ranked)
     fair = Baselines(task, roleset, pool.names, BaselineConfig(ranking=ranking))
     traces = asyncio.run(run_baselines(fair, expand_methods(METHODS, pool.names), test, client, 64))

@@ -60,8 +60,13 @@ def test_configured_anchor_is_used_without_ranking_the_pool():
 
 def test_anchor_is_ranked_on_questions_disjoint_from_the_evaluated_ones():
     evaluated = TASK.questions(3)
-    picked = anchor_questions(TASK, evaluated, limit=None)
-    assert picked and not {q.id for q in picked} & {q.id for q in evaluated}
+    picked, overlap = anchor_questions(TASK, evaluated, limit=None)
+    assert picked and not overlap and not {q.id for q in picked} & {q.id for q in evaluated}
+
+
+def test_anchor_questions_overlap_is_flagged_when_the_whole_file_is_evaluated():
+    picked, overlap = anchor_questions(TASK, TASK.load(), limit=None)
+    assert picked and overlap
 
 
 def test_fixed_design_without_an_anchor_is_a_user_error():

@@ -80,7 +80,9 @@ def handle(args: argparse.Namespace) -> int:
               "anchor": baselines.anchor, "anchor_ranking": baselines.anchor_accuracy}
     if baselines.anchor_accuracy:
         print(f"anchor {baselines.anchor}: best single accuracy on train+val questions "
-              f"({baselines.anchor_accuracy[baselines.anchor]:.3f})")
+              f"({baselines.anchor_accuracy[baselines.anchor]:.3f})"
+              + (" - every one of them is also evaluated (pass --anchor or --limit to hold some out)"
+                 if baselines.anchor_overlap else ""))
     print_table(report)
     _print_failures(traces)
     if args.json_out:

@@ -21,7 +21,8 @@ Method names (stable; they are the `method` of the JSON rows of `hieramas baseli
 
 The anchor (synthesizer / aggregator / decision model) and the debate agents are chosen on data,
 never by pool order: `anchor` when configured, else the first model of `ranking` (the pool models
-sorted by single accuracy on training + validation questions: `rank_models`, `anchor_questions`;
+sorted by single accuracy on training + validation questions: `rank_models`, `anchor_questions`
+— the hash train + val share of the evaluated file, minus the evaluated questions;
 `hieramas baselines` does this unless `--anchor` names a model). With neither configured, the first
 anchored job ranks the pool itself (`Baselines.ensure_anchor`, at most `anchor_limit` questions
 of the task's train + val data, the evaluated ones excluded when `run_baselines` knows them).
@@ -123,6 +124,7 @@ class Baselines:
         self._rng = np.random.default_rng(cfg.seed)
         self._anchor_lock: asyncio.Lock | None = None
         self.anchor_accuracy: dict[str, float] = {}  # train+val single accuracy when ranked here
+        self.anchor_overlap = False  # ranked on questions that are also evaluated (none left over)
         order = list(cfg.vote_order or self.models)
         if sorted(order) != sorted(self.models):
             raise UserError(f"baselines: vote_order must list every pool model once, got {order}")
@@ -167,7 +169,7 @@ class Baselines:
             self._anchor_lock = asyncio.Lock()
         async with self._anchor_lock:
             if self.anchor is None:
-                questions = anchor_questions(self.task, evaluated, self.cfg.anchor_limit)
+                questions, self.anchor_overlap = anchor_questions(self.task, evaluated, self.cfg.anchor_limit)
                 ranked = await rank_models(self.task, self.roleset, self.models, questions, client)
                 self.ranking = [m for m, _ in ranked]
                 self.anchor = self.ranking[0]
@@ -344,21 +346,24 @@ async def run_baselines(baselines: Baselines, methods: Sequence[str], questions:
     return {m: traces[i * n:(i + 1) * n] for i, m in enumerate(methods)}
 
 
-def anchor_questions(task: Task, evaluated: Sequence[Question], limit: int | None = 500) -> list[Question]:
-    """Training + validation questions to rank the pool on, disjoint from `evaluated`.
+def anchor_questions(task: Task, evaluated: Sequence[Question], limit: int | None = 500,
+                     split: str = "test") -> tuple[list[Question], bool]:
+    """(questions to rank the pool on, whether they overlap `evaluated`).
 
-    The task's `train` and `val` splits; for a single-split benchmark (every local benchmark
-    file: all splits load the same questions) the hash `partition` train + val of it. Questions
-    being evaluated are dropped. At most `limit` (first ones), None for all.
+    The hash `partition` train + val share of the task's `split` (the file being evaluated, so
+    replay tables cover it: a benchmark's separate train split has no replayed outcomes), minus
+    the evaluated questions. When that leaves nothing (the whole file is evaluated), the
+    partition train + val itself, flagged as overlapping. At most `limit`, None for all.
     """
     from hieramas_gnn.tasks.base import partition
 
-    train, val, test = (task.load(split=s) for s in ("train", "val", "test"))
-    if {q.id for q in train} == {q.id for q in test}:  # one split only
-        train, val = partition(train, "train"), partition(train, "val")
+    every = task.load(split=split)
+    pool = [*partition(every, "train"), *partition(every, "val")]
     skip = {q.id for q in evaluated}
-    out = [q for q in dict((q.id, q) for q in [*train, *val]).values() if q.id not in skip]
-    return out[:limit] if limit is not None else out
+    out = [q for q in pool if q.id not in skip]
+    overlap = not out
+    out = out or pool
+    return (out[:limit] if limit is not None else out), overlap
 
 
 async def rank_models(task: Task, roleset: RoleSet, models: Sequence[str], questions: Sequence[Question],
