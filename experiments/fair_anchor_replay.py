@@ -172,13 +172,13 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--test-limit", type=int, default=200, help="test questions per benchmark (default 200)")
     ap.add_argument("--rank-limit", type=int, default=150, help="train+val questions to rank the pool on")
     ap.add_argument("--benchmarks", nargs="+", default=list(SETUPS), choices=list(SETUPS))
     ap.add_argument("--out", default="experiments/results/fair_anchor_replay")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     ensure_offline_defaults()
     cfg = load_behaviour()
     report = {"command": "experiments/fair_anchor_replay.py " + " ".join(
@@ -191,7 +191,8 @@ def main() -> None:
         out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
         out.with_suffix(".md").write_text(markdown(report) + "\n")
     print(markdown(report))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
