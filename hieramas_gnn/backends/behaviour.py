@@ -23,8 +23,9 @@ scratch, as in the logs) there is one more option, "the correct answer nobody ho
 and downstream nodes never use it: they only output an answer that a quoted answer or their own
 answer contains.
 
-Randomness is a numpy Generator derived by hashing (seed, call identity, sample index), so the
-same call always gives the same answer.
+Randomness is a numpy Generator derived by hashing (seed, model, question, sample index), so the
+same call always gives the same answer, and one model's readings of one question are coupled
+(see `choose`).
 """
 
 from __future__ import annotations
@@ -212,14 +213,20 @@ def choose(
 ) -> str | None:
     """Draw the answer a synthesizer / downstream node gives (None when it has no option).
 
-    Only an answer that `own` or one of `context` contains can come out.
+    Only an answer that `own` or one of `context` contains can come out. The draw is one uniform
+    number u of `rng` against the cumulative probabilities with the right answer first, so calls
+    that share a generator seed are coupled: the backends seed it by (seed, model, question,
+    sample index) only, so one model judging one question several times (a synthesizer in every
+    role of a fixed topology, then the decision) recognises the right answer either in all the
+    readings where it is likely enough or in none, instead of getting an independent chance
+    at every layer (which drove deep topologies towards the oracle).
     """
     dist = choice_distribution(own, context, is_correct, strength, cfg, allow_new=False)
     if not dist:
         return None
-    answers = list(dist)
-    p = np.array([dist[a] for a in answers])
-    return answers[int(rng.choice(len(answers), p=p / p.sum()))]
+    answers = sorted(dist, key=lambda a: not is_correct(a))  # stable: right answer(s) first
+    cum = np.cumsum([dist[a] for a in answers])
+    return answers[min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(answers) - 1)]
 
 
 def rng_for(*parts: object) -> np.random.Generator:
