@@ -123,12 +123,15 @@ def majority_correct(state: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 
 def debate_step(state: np.ndarray, present: np.ndarray, strength: np.ndarray, fail: np.ndarray,
-                cfg: BehaviourConfig, rng: np.random.Generator, rho: float = 0.0) -> np.ndarray:
+                cfg: BehaviourConfig, rng: np.random.Generator, rho: float = 0.0,
+                u_agent: np.ndarray | None = None) -> np.ndarray:
     """One debate round for every agent. Shapes: state [D, S, A], present [D, A], strength and
     fail [D] -> new state [D, S, A]. The choice probabilities are `option_probs_batch`'s (the
     ones the backends sample from); an agent that read no parsed answer re-solves with
     probability sigmoid(resolve utility), else stays unparseable. Format failures: see the
-    module docstring (`rho` their persistence)."""
+    module docstring (`rho` their persistence). `u_agent` [D, S, A]: each agent's uniform draw,
+    shared by its rounds (as the backends share one per model and question; the gold answer
+    is the first option, so the draws are coupled like `behaviour.choose`'s); None: fresh."""
     d, s, a = state.shape
     onehot = (state[..., None] == np.arange(V)).astype(float) * present[:, None, :, None]  # [D,S,A,V]
     total = onehot[..., 1:].sum(axis=2)  # [D, S, V-1] support of the parsed answers (col 0 = gold)
@@ -142,7 +145,7 @@ def debate_step(state: np.ndarray, present: np.ndarray, strength: np.ndarray, fa
         p, p_new = option_probs_batch(support, is_gold, mask, st, cfg, True)  # [D*S, V-1], [D*S]
         p[:, 0] += p_new
         cum = np.cumsum(p, axis=1)  # [D*S, V-1]
-        u = rng.random(d * s)
+        u = rng.random(d * s) if u_agent is None else u_agent[:, :, j].reshape(d * s)
         choice = 1 + (u[:, None] > cum).sum(axis=1)
         silent = ~mask.any(axis=1)
         p_solve = 1.0 / (1.0 + np.exp(-(cfg.resolve_base + cfg.resolve_slope * logit(st))))
@@ -164,8 +167,9 @@ def simulate(deb: Debates, cfg: BehaviourConfig, reps: int = 200, seed: int = 0,
     agent = np.zeros((len(deb.last), reps))
     vote = np.zeros((len(deb.last), reps))
     n_agents = deb.present.sum(axis=1)  # [D]
+    u_agent = rng.random(state.shape)  # [D, S, A] one judgement draw per agent, all rounds
     for r in range(1, deb.answers.shape[1]):
-        state = debate_step(state, deb.present, deb.strength, deb.fail, cfg, rng, rho)
+        state = debate_step(state, deb.present, deb.strength, deb.fail, cfg, rng, rho, u_agent)
         at = deb.last == r
         agent[at] = ((state[at] == 1) & deb.present[at][:, None, :]).sum(-1) / n_agents[at][:, None]
         vote[at] = majority_correct(state[at], np.repeat(deb.present[at][:, None, :], reps, axis=1))
