@@ -79,14 +79,21 @@ def test_format_persistence_is_the_difference_of_the_two_failure_rates():
     assert S.format_persistence(log) == pytest.approx(0.5)
 
 
-def test_plurality_bonus_favours_the_most_supported_answer_and_zero_changes_nothing():
+def test_plurality_bonus_favours_the_answer_with_the_unique_largest_support():
     def right(a):
         return a == "A"
 
     ctx = ["A", "A", "B", "C", "D"]
-    base = choice_distribution(None, ctx, right, 0.6, CFG)["A"]
-    assert choice_distribution(None, ctx, right, 0.6, replace(CFG, plurality_bonus=1.0))["A"] > base
-    assert choice_distribution(None, ctx, right, 0.6, replace(CFG, plurality_bonus=0.0))["A"] == base
+    off, on = replace(CFG, plurality_bonus=0.0), replace(CFG, plurality_bonus=1.0)
+    assert choice_distribution(None, ctx, right, 0.6, on)["A"] > choice_distribution(None, ctx, right, 0.6, off)["A"]
+
+
+def test_plurality_bonus_does_nothing_when_the_largest_support_is_tied():
+    def right(a):
+        return a == "A"
+
+    off, on = replace(CFG, plurality_bonus=0.0), replace(CFG, plurality_bonus=1.0)
+    assert choice_distribution(None, ["A", "B"], right, 0.6, on) == choice_distribution(None, ["A", "B"], right, 0.6, off)
 
 
 # ---------------------------------------------------------------- the real debate logs
