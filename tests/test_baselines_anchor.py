@@ -77,3 +77,10 @@ def test_fixed_design_without_an_anchor_is_a_user_error():
 def test_ranking_must_list_every_pool_model():
     with pytest.raises(UserError, match="ranking"):
         Baselines(TASK, RS, POOL, BaselineConfig(ranking=("best",)))
+
+
+def test_ranking_calls_are_kept_for_the_cost_accounting():
+    b, traces, c = run(["moa"], n=1)
+    assert b.anchor_traces and len(b.anchor_traces) % len(POOL) == 0
+    in_rows = sum(t.n_calls for ts in traces.values() for t in ts)
+    assert in_rows + len(b.anchor_traces) == len(c.requests)

@@ -83,6 +83,9 @@ def handle(args: argparse.Namespace) -> int:
               f"({baselines.anchor_accuracy[baselines.anchor]:.3f})"
               + (" - every one of them is also evaluated (pass --anchor or --limit to hold some out)"
                  if baselines.anchor_overlap else ""))
+        calls = [c for t in baselines.anchor_traces for c in t.calls if not c.cache_hit]
+        report["anchor_cost_usd"] = sum(c.cost_usd for c in calls)
+        print(f"ranking the pool: {len(calls)} calls, ${report['anchor_cost_usd']:.4f} (in no method's row)")
     print_table(report)
     _print_failures(traces)
     if args.json_out:

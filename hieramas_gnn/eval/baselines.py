@@ -125,6 +125,7 @@ class Baselines:
         self._anchor_lock: asyncio.Lock | None = None
         self.anchor_accuracy: dict[str, float] = {}  # train+val single accuracy when ranked here
         self.anchor_overlap = False  # ranked on questions that are also evaluated (none left over)
+        self.anchor_traces: list[Trace] = []  # the ranking calls (paid, in no method's rows)
         order = list(cfg.vote_order or self.models)
         if sorted(order) != sorted(self.models):
             raise UserError(f"baselines: vote_order must list every pool model once, got {order}")
@@ -170,7 +171,8 @@ class Baselines:
         async with self._anchor_lock:
             if self.anchor is None:
                 questions, self.anchor_overlap = anchor_questions(self.task, evaluated, self.cfg.anchor_limit)
-                ranked = await rank_models(self.task, self.roleset, self.models, questions, client)
+                ranked = await rank_models(self.task, self.roleset, self.models, questions, client,
+                                           traces_out=self.anchor_traces)
                 self.ranking = [m for m, _ in ranked]
                 self.anchor = self.ranking[0]
                 self.anchor_accuracy = dict(ranked)
@@ -367,9 +369,11 @@ def anchor_questions(task: Task, evaluated: Sequence[Question], limit: int | Non
 
 
 async def rank_models(task: Task, roleset: RoleSet, models: Sequence[str], questions: Sequence[Question],
-                      client: Any, max_in_flight: int = 32) -> list[tuple[str, float]]:
+                      client: Any, max_in_flight: int = 32,
+                      traces_out: list[Trace] | None = None) -> list[tuple[str, float]]:
     """(model, single accuracy on `questions`) for every pool model, best first; ties keep pool
-    order. The first one is the fair anchor (synthesizer / aggregator / decision model)."""
+    order. The first one is the fair anchor (synthesizer / aggregator / decision model).
+    `traces_out` receives the ranking calls' traces (their cost is spent too)."""
     if not questions:
         raise UserError("baselines: no training / validation questions to rank the pool on "
                         "(name the anchor with --anchor)")
@@ -378,6 +382,8 @@ async def rank_models(task: Task, roleset: RoleSet, models: Sequence[str], quest
     bl = Baselines(task, roleset, models, BaselineConfig(ranking=tuple(models)))
     jobs = [bl.job(f"single:{m}", q) for m in models for q in questions]
     flat = await run_many(jobs, client, max_in_flight=max_in_flight)
+    if traces_out is not None:
+        traces_out.extend(flat)
     n = len(questions)
     traces = {f"single:{m}": flat[i * n:(i + 1) * n] for i, m in enumerate(models)}
     acc = {m: float(np.mean([bool(t.correct) for t in traces[f"single:{m}"]])) for m in models}
