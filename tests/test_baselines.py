@@ -112,7 +112,7 @@ def test_moa2_adds_a_full_layer():
 
 
 def test_debate_runs_agents_times_rounds_and_reads_own_answer_first():
-    traces, client = run(["debate"], n=1)
+    traces, client = run(["debate"], n=1, cfg=BaselineConfig(ranking=tuple(MODELS)))
     assert traces["debate"][0].n_calls == 6
     second = [r for r in client.requests if r.metadata["context_answers"]]
     b_round2 = [r for r in second if r.model == "b"][0]

@@ -122,3 +122,19 @@ def test_simulator_uses_the_configured_behaviour(tmp_path):
     meta = {"task": "synthetic", "question_id": "synthetic/logic/1/0", "role": "r", "position": "synthesizer",
             "context_answers": ["C", "C", "C", "D"]}
     assert all(sim.reply("gpt-4o", {**meta, "sample_index": i}, 10).answer == "C" for i in range(10))
+
+
+def test_one_models_readings_of_a_question_are_coupled():
+    # same generator seed, the right answer better supported in the second reading: whenever the
+    # first reading picks it, the second does too (no fresh chance to recognise it per layer)
+    for seed in range(200):
+        first = choose(None, ["B", "A", "B"], is_right, 0.7, CFG, rng_for(seed, "m", "q"))
+        second = choose(None, ["A", "B", "A"], is_right, 0.7, CFG, rng_for(seed, "m", "q"))
+        assert first != GOLD or second == GOLD
+
+
+def test_choose_draws_with_the_distributions_probabilities():
+    dist = choice_distribution("B", ["A", "C"], is_right, 0.7, CFG)
+    draws = [choose("B", ["A", "C"], is_right, 0.7, CFG, rng_for(s)) for s in range(4000)]
+    for a, p in dist.items():
+        assert abs(draws.count(a) / len(draws) - p) < 0.03

@@ -12,7 +12,8 @@ model's own independent answer (`own`). Each option `a` gets a utility
 
     u_a = support_weight * support_a + [a is correct] * (correct_bonus + strength_slope * logit(s))
 
-with `support_a = own_weight * [own == a] + #(context answers equal to a)`, and `s` the model's
+plus `plurality_bonus` for the option with the unique largest support (the consensus a reader
+perceives), with `support_a = own_weight * [own == a] + #(context answers equal to a)`, and `s` the model's
 strength (its accuracy on the task/domain). The answer is drawn from softmax(u). So: answers
 held by more agents win more often (a correct minority is mostly lost), a correct answer is
 recognised at equal support (W->C far above C->W), and a stronger model recognises it more
@@ -22,8 +23,9 @@ scratch, as in the logs) there is one more option, "the correct answer nobody ho
 and downstream nodes never use it: they only output an answer that a quoted answer or their own
 answer contains.
 
-Randomness is a numpy Generator derived by hashing (seed, call identity, sample index), so the
-same call always gives the same answer.
+Randomness is a numpy Generator derived by hashing (seed, model, question, sample index), so the
+same call always gives the same answer, and one model's readings of one question are coupled
+(see `choose`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
@@ -49,6 +51,8 @@ class BehaviourConfig:
     strength_slope: change of that bonus per unit of logit(strength).
     resolve_base:   utility of re-solving to the correct answer nobody proposed (debaters only).
     resolve_slope:  change of that utility per unit of logit(strength).
+    plurality_bonus: extra utility of the option with the unique largest support (the answer a
+                    reader perceives as the consensus; matters when it reads many distinct answers).
     seed:           base seed of the hash-derived generators.
     """
 
@@ -58,14 +62,15 @@ class BehaviourConfig:
     strength_slope: float = 0.3
     resolve_base: float = -1.5
     resolve_slope: float = 0.3
+    plurality_bonus: float = 0.0
     seed: int = 0
 
-    def with_params(self, values: Sequence[float]) -> BehaviourConfig:
-        """A copy with the six numeric parameters replaced (fit order: see `PARAM_NAMES`)."""
-        return BehaviourConfig(*values, seed=self.seed)
+    def with_params(self, values: Sequence[float], names: Sequence[str] | None = None) -> BehaviourConfig:
+        """A copy with the parameters `names` (default: all of `PARAM_NAMES`) set to `values`."""
+        return replace(self, **dict(zip(names or PARAM_NAMES, values)))
 
-    def params(self) -> list[float]:
-        return [getattr(self, n) for n in PARAM_NAMES]
+    def params(self, names: Sequence[str] | None = None) -> list[float]:
+        return [getattr(self, n) for n in names or PARAM_NAMES]
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -104,7 +109,8 @@ def load_behaviour(path: str | None = None, seed: int = 0) -> BehaviourConfig:
 
 
 PARAM_NAMES = ("support_weight", "own_weight", "correct_bonus", "strength_slope",
-               "resolve_base", "resolve_slope")
+               "resolve_base", "resolve_slope", "plurality_bonus")
+FIT_PARAMS = PARAM_NAMES  # all fitted by `fit_behaviour` (see docs/BACKENDS.md)
 
 
 def logit(p: np.ndarray | float) -> np.ndarray | float:
@@ -113,11 +119,18 @@ def logit(p: np.ndarray | float) -> np.ndarray | float:
 
 
 def option_utilities(
-    support: np.ndarray, correct: np.ndarray, strength: np.ndarray, cfg: BehaviourConfig
+    support: np.ndarray, correct: np.ndarray, strength: np.ndarray, cfg: BehaviourConfig,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Utilities of the options. Shapes: support, correct [R, K]; strength [R] -> [R, K]."""
+    """Utilities of the options. Shapes: support, correct, mask [R, K]; strength [R] -> [R, K]."""
     bonus = cfg.correct_bonus + cfg.strength_slope * logit(strength)  # [R]
-    return cfg.support_weight * support + correct * bonus[:, None]
+    u = cfg.support_weight * support + correct * bonus[:, None]
+    if cfg.plurality_bonus:
+        live = support if mask is None else np.where(mask, support, -np.inf)
+        top = live.max(axis=1, keepdims=True)  # [R, 1]
+        unique = (live == top).sum(axis=1, keepdims=True) == 1
+        u = u + cfg.plurality_bonus * ((live == top) & unique)
+    return u
 
 
 def option_probs_batch(
@@ -133,7 +146,7 @@ def option_probs_batch(
     Shapes: support, correct, mask [R, K] (mask: the option exists); strength [R];
     allow_new scalar or [R]. Returns (p_options [R, K], p_new_correct [R]).
     """
-    u = option_utilities(support, correct, strength, cfg)  # [R, K]
+    u = option_utilities(support, correct, strength, cfg, mask)  # [R, K]
     u = np.where(mask, u, -np.inf)
     any_correct = (correct * mask).sum(axis=1) > 0  # [R]
     u_new = cfg.resolve_base + cfg.resolve_slope * logit(strength)  # [R]
@@ -200,14 +213,20 @@ def choose(
 ) -> str | None:
     """Draw the answer a synthesizer / downstream node gives (None when it has no option).
 
-    Only an answer that `own` or one of `context` contains can come out.
+    Only an answer that `own` or one of `context` contains can come out. The draw is one uniform
+    number u of `rng` against the cumulative probabilities with the right answer first, so calls
+    that share a generator seed are coupled: the backends seed it by (seed, model, question,
+    sample index) only, so one model judging one question several times (a synthesizer in every
+    role of a fixed topology, then the decision) recognises the right answer either in all the
+    readings where it is likely enough or in none, instead of getting an independent chance
+    at every layer (which drove deep topologies towards the oracle).
     """
     dist = choice_distribution(own, context, is_correct, strength, cfg, allow_new=False)
     if not dist:
         return None
-    answers = list(dist)
-    p = np.array([dist[a] for a in answers])
-    return answers[int(rng.choice(len(answers), p=p / p.sum()))]
+    answers = sorted(dist, key=lambda a: not is_correct(a))  # stable: right answer(s) first
+    cum = np.cumsum([dist[a] for a in answers])
+    return answers[min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(answers) - 1)]
 
 
 def rng_for(*parts: object) -> np.random.Generator:

@@ -215,8 +215,8 @@ class Replayer:
         text = self.real_reply(tname, model, qid, table_path)
         context = list(meta.get("context_answers") or [])
         if any(a is not None for a in context):
-            rng = rng_for(self.seed, "replay", model, qid, meta.get("role"), meta.get("position"),
-                          meta.get("sample_index", 0), context)
+            # one draw per (model, question, sample): the model's readings are coupled (`choose`)
+            rng = rng_for(self.seed, "replay", model, qid, meta.get("sample_index", 0))
             strength = table.accuracy.get(model, 0.5)
             own = task.extract(text, q)  # normalised like the context answers (same extractor)
             chosen = choose(own, context, lambda a: task.is_correct(a, q), strength, self.behaviour, rng)

@@ -199,8 +199,8 @@ class Simulator:
         context = [a for a in (meta.get("context_answers") or [])]
         answer = own
         if any(a is not None for a in context):
-            rng = rng_for(self.config.seed, "behaviour", spec.name, q.id, role, meta.get("position"),
-                          sample_index, context)
+            # one draw per (model, question, sample): the model's readings are coupled (`choose`)
+            rng = rng_for(self.config.seed, "behaviour", spec.name, q.id, sample_index)
             theta = self.ability(spec, q, task, role)
             s = self.strength(theta, str(q.meta.get("domain", "")), spec.synth_skill)
             judge = _code_judge(q) if _answer_kind(task, q) == "code" else (lambda a: task.is_correct(a, q))

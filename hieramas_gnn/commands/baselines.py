@@ -43,7 +43,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-in-flight", type=int, default=32, help="LLM calls in flight at once")
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this run")
     add_backend_args(p)
-    p.add_argument("--anchor", default=None, help="synthesizer/decision/aggregator model (default: the pool's first)")
+    p.add_argument("--anchor", default=None,
+                   help="synthesizer/decision/aggregator model (default: the pool model with the best "
+                        "single accuracy on up to 200 train+val questions not being evaluated)")
     p.add_argument("--sc-samples", type=int, default=5, help="samples per query for sc:<model>")
     p.add_argument("--fixed-k", type=int, default=3, help="proposers per role in the fixed topologies")
     p.add_argument("--seed", type=int, default=0, help="seed of the random-topology baseline")
@@ -126,7 +128,15 @@ def handle(args: argparse.Namespace) -> int:
     rows = result_rows(traces)
     stopped = budget_stopped(client)
     report = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "results": rows,
-              "budget_stopped": stopped}
+              "budget_stopped": stopped, "anchor": baselines.anchor, "anchor_ranking": baselines.anchor_accuracy}
+    if baselines.anchor_accuracy:
+        print(f"anchor {baselines.anchor}: best single accuracy on train+val questions "
+              f"({baselines.anchor_accuracy[baselines.anchor]:.3f})"
+              + (" - every one of them is also evaluated (pass --anchor or --limit to hold some out)"
+                 if baselines.anchor_overlap else ""))
+        calls = [c for t in baselines.anchor_traces for c in t.calls if not c.cache_hit]
+        report["anchor_cost_usd"] = sum(c.cost_usd for c in calls)
+        print(f"ranking the pool: {len(calls)} calls, ${report['anchor_cost_usd']:.4f} (in no method's row)")
     print_table(report)
     _print_failures(traces)
     if args.json_out:

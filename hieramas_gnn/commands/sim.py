@@ -9,9 +9,17 @@
 2. Behaviour model (`$HIERAMAS_BEHAVIOUR` or the committed `data/sim/behaviour.json`) against
    the real debate logs:
    P(correct | k of 3 previous answers correct) for k = 0..3, P(C->W), P(W->C).
+3. System level (`system`): the real debates re-run in the offline world (round 0 = the real
+   answers, later rounds from the behaviour model, fitted leave-one-setting-out): per setting
+   (benchmark/team model) real vs simulated final agent accuracy, final majority vote and gain
+   over the round-0 vote; plus the 5-model MMLU-Pro debate's per-agent transitions.
+   `--no-system` skips it (it refits the behaviour model 14 times, ~30 s).
 
 JSON: {"models": [{"model", "real_acc", "sim_acc"}], "corr_mae": ..., "behaviour": [{"name",
-"real", "sim"}], ...}. Needs ../shared/data.
+"real", "sim"}], "system": {"settings": [{"setting", "n_debates", "vote_round0", "real_vote",
+"sim_vote", "real_gain", "sim_gain", "real_agent_acc", "sim_agent_acc", ...}], "vote_mae",
+"agent_acc_mae", "gain_within_005", "n_settings", "heldout", "mmlu_pro_5agent": [...]}, ...}.
+Needs ../shared/data.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ def add_parser(subparsers: Any) -> None:
     v.add_argument("--benchmark", default="mmlu_redux",
                    help="outcome set for the IRT check: mmlu_redux (default), mmlu, gsm8k, math_l5")
     v.add_argument("--heldout", type=float, default=0.3, help="fraction of questions held out (default 0.3)")
+    v.add_argument("--no-system", dest="system", action="store_false",
+                   help="skip the system-level debate re-run")
     v.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
     v.set_defaults(func=handle_validate)
 
@@ -46,6 +56,23 @@ def print_report(r: dict) -> None:
     print(f"{'behaviour figure':<42}  {'real':>6}  {'sim':>6}  {'n':>5}")
     for b in r["behaviour"]:
         print(f"{b['name']:<42}  {b['real']:6.3f}  {b['sim']:6.3f}  {b['n']:>5}")
+    if "system" in r:
+        print_system(r["system"])
+
+
+def print_system(s: dict) -> None:
+    print(f"system level: real debates re-run ({s['heldout']}; {s['reps']} replicates)")
+    print(f"{'setting':<38} {'n':>4}  {'vote r0':>7}  {'real':>6}  {'sim':>6}  {'gain real':>9}  {'gain sim':>8}")
+    for x in s["settings"]:
+        print(f"{x['setting']:<38} {x['n_debates']:>4}  {x['vote_round0']:7.3f}  {x['real_vote']:6.3f}  "
+              f"{x['sim_vote']:6.3f}  {x['real_gain']:+9.3f}  {x['sim_gain']:+8.3f}")
+    print(f"final vote MAE {s['vote_mae']:.4f}; final agent accuracy MAE {s['agent_acc_mae']:.4f}; "
+          f"gain within 0.05 in {s['gain_within_005']} of {s['n_settings']} settings")
+    if s.get("mmlu_pro_5agent"):
+        print(f"{'MMLU-Pro 5-agent debate':<42} {'acc r2 real/sim':>16}  {'C->W real/sim':>14}  {'W->C real/sim':>14}")
+        for m in s["mmlu_pro_5agent"]:
+            print(f"{m['model']:<42} {m['real_round2_acc']:7.3f}/{m['sim_round2_acc']:.3f}  "
+                  f"{m['real_p_c_to_w']:6.3f}/{m['sim_p_c_to_w']:.3f}  {m['real_p_w_to_c']:6.3f}/{m['sim_p_w_to_c']:.3f}")
 
 
 def handle_validate(args: argparse.Namespace) -> int:
@@ -57,7 +84,8 @@ def handle_validate(args: argparse.Namespace) -> int:
     if not 0.05 <= args.heldout <= 0.9:
         raise UserError(f"--heldout must be between 0.05 and 0.9, got {args.heldout}")
     cfg = load_behaviour()  # $HIERAMAS_BEHAVIOUR, else data/sim/behaviour.json
-    report = validate(shared_data_dir(), cfg, benchmark=args.benchmark, heldout_frac=args.heldout)
+    report = validate(shared_data_dir(), cfg, benchmark=args.benchmark, heldout_frac=args.heldout,
+                      system=args.system)
     print_report(report)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)

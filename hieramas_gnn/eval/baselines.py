@@ -8,7 +8,7 @@ Method names (stable; they are the `method` of the JSON rows of `hieramas baseli
                 temperature `sc_temperature`), plurality vote.
 - `moa`, `moa2` Mixture-of-Agents with 1 and 2 layers: every pool model proposes; with 2 layers
                 every model then re-answers having read all proposals; the anchor aggregates.
-- `debate`      `debate_agents` agents (the first pool models, cycling) × `debate_rounds` rounds;
+- `debate`      `debate_agents` agents (the best-ranked models, cycling) × `debate_rounds` rounds;
                 from round 2 each agent reads its own and the others' previous answers; the
                 final answer is the plurality of the last round.
 - `vote`        plurality vote of all pool models' direct answers (the `single` calls).
@@ -21,7 +21,13 @@ Method names (stable; they are the `method` of the JSON rows of `hieramas baseli
 - `router`, `cascade`, `best_single`  fitted on training questions (`eval/routers.py`); they
                 exist once `routers.fit_routed_baselines` has registered them (`Baselines.register`).
 
-The anchor model is `anchor` when set, otherwise the first model of the pool.
+The anchor (synthesizer / aggregator / decision model) and the debate agents are chosen on data,
+never by pool order: `anchor` when configured, else the first model of `ranking` (the pool models
+sorted by single accuracy on training + validation questions: `rank_models`, `anchor_questions`
+— the hash train + val share of the evaluated file, minus the evaluated questions;
+`hieramas baselines` does this unless `--anchor` names a model). With neither configured, the first
+anchored job ranks the pool itself (`Baselines.ensure_anchor`, at most `anchor_limit` questions
+of the task's train + val data, the evaluated ones excluded when `run_baselines` knows them).
 
 Plurality vote and ties (`plurality`): unparseable answers (None) cast no vote; the answer with
 the most votes wins; a tie goes to the tied answer that was given *first* in the order of the
@@ -56,6 +62,7 @@ from hieramas_gnn.tasks.base import Question, Task
 PER_MODEL = ("single", "cot", "sc")
 GROUPS = (*PER_MODEL, "moa", "moa2", "debate", "vote", *FIXED_TOPOLOGIES, "random", "oracle")
 FITTED = ("router", "cascade", "best_single")  # need training questions: `eval/routers.py`
+ANCHORED = ("moa", "moa2", "debate", *FIXED_TOPOLOGIES, "random")  # use the anchor or the ranking
 Job = Callable[[Any], Awaitable[Trace]]
 
 
@@ -67,7 +74,9 @@ class BaselineConfig:
     sc_temperature: float = 0.7    # sampling temperature for sc:<m>
     temperature: float = 0.0       # temperature of every other call
     fixed_k: int = 3               # proposers per role in the fixed topologies
-    anchor: str | None = None      # synthesizer / decision / aggregator model (None: pool's first)
+    anchor: str | None = None      # synthesizer / decision / aggregator model (None: ranking[0])
+    ranking: tuple[str, ...] | None = None  # pool models, best single accuracy on train+val first
+    anchor_limit: int = 200        # train+val questions used to rank the pool when neither is set
     debate_agents: int = 3
     debate_rounds: int = 2
     random_density: float = 0.5    # edge density of the `random` topology
@@ -110,10 +119,17 @@ class Baselines:
         if not models:
             raise UserError("baselines: the pool has no models")
         self.task, self.roleset, self.models, self.cfg = task, roleset, list(models), cfg
-        self.anchor = cfg.anchor or self.models[0]
-        if self.anchor not in self.models:
+        if cfg.ranking is not None and sorted(cfg.ranking) != sorted(self.models):
+            raise UserError(f"baselines: ranking must list every pool model once, got {list(cfg.ranking)}")
+        self.ranking = list(cfg.ranking) if cfg.ranking else None
+        self.anchor = cfg.anchor or (self.ranking[0] if self.ranking else None)
+        if self.anchor is not None and self.anchor not in self.models:
             raise UserError(f"baselines: anchor {self.anchor!r} is not in the pool")
         self._rng = np.random.default_rng(cfg.seed)
+        self._anchor_lock: asyncio.Lock | None = None
+        self.anchor_accuracy: dict[str, float] = {}  # train+val single accuracy when ranked here
+        self.anchor_overlap = False  # ranked on questions that are also evaluated (none left over)
+        self.anchor_traces: list[Trace] = []  # the ranking calls (paid, in no method's rows)
         order = list(cfg.vote_order or self.models)
         if sorted(order) != sorted(self.models):
             raise UserError(f"baselines: vote_order must list every pool model once, got {order}")
@@ -133,17 +149,39 @@ class Baselines:
                             "fit it first (eval/routers.py: fit_routed_baselines)")
         group, _, model = method.partition(":")
         if group in FIXED_TOPOLOGIES or group == "random":
-            design = self.fixed_design(group)
-            return lambda client: self._design_job(method, design, question, client)
+            async def run_design_job(client: Any) -> Trace:
+                await self.ensure_anchor(client)
+                return await self._design_job(method, self.fixed_design(group), question, client)
+
+            return run_design_job
         body = {"single": self._single, "cot": self._cot, "sc": self._sc, "moa": self._moa,
                 "moa2": self._moa, "debate": self._debate, "vote": self._vote,
                 "oracle": self._oracle}[group]
         temperature = self.cfg.sc_temperature if group == "sc" else self.cfg.temperature
+        prepare = self.ensure_anchor if group in ("moa", "moa2", "debate") else None
         return episode_job(self.task, self.roleset, question, method,
-                           lambda ep: body(ep, model or method), temperature)
+                           lambda ep: body(ep, model or method), temperature, prepare=prepare)
+
+    async def ensure_anchor(self, client: Any, evaluated: Sequence[Question] = ()) -> None:
+        """Rank the pool on train + val questions (not `evaluated`) unless an anchor is set."""
+        if self.anchor is not None:
+            return
+        if self._anchor_lock is None:
+            self._anchor_lock = asyncio.Lock()
+        async with self._anchor_lock:
+            if self.anchor is None:
+                questions, self.anchor_overlap = anchor_questions(self.task, evaluated, self.cfg.anchor_limit)
+                ranked = await rank_models(self.task, self.roleset, self.models, questions, client,
+                                           traces_out=self.anchor_traces)
+                self.ranking = [m for m, _ in ranked]
+                self.anchor = self.ranking[0]
+                self.anchor_accuracy = dict(ranked)
 
     def fixed_design(self, name: str) -> Design:
         """The fixed-topology design (a fresh random DAG per call for `random`)."""
+        if self.anchor is None:
+            raise UserError("baselines: the fixed topologies need an anchor: configure one (--anchor) "
+                            "or rank the pool first (ensure_anchor)")
         roles, m, k = self.roleset.names, self.models, min(self.cfg.fixed_k, len(self.models))
         mixtures = tuple(Mixture(tuple(m[(i + j) % len(m)] for j in range(k)), self.anchor)
                          for i in range(len(roles)))
@@ -216,7 +254,8 @@ class Baselines:
         return await ep.call(req, (layer, 1, slot))
 
     async def _debate(self, ep: Episode, _: str) -> tuple:
-        agents = [self.models[i % len(self.models)] for i in range(self.cfg.debate_agents)]
+        order = self.ranking or self.models  # the best models debate when the pool is ranked
+        agents = [order[i % len(order)] for i in range(self.cfg.debate_agents)]
         samples = [agents[:i].count(m) for i, m in enumerate(agents)]  # repeated models differ
         recs = await _all([self._ask(ep, m, "single_user", i, sample=samples[i], role="debate",
                                      position="debate") for i, m in enumerate(agents)])
@@ -294,10 +333,55 @@ async def run_baselines(baselines: Baselines, methods: Sequence[str], questions:
     """Every method on every question (one run_many over all of them); traces per method."""
     from hieramas_gnn.mas.executor import run_many
 
+    shared = SharedCalls(client)
+    if any(m.partition(":")[0] in ANCHORED for m in methods):
+        await baselines.ensure_anchor(shared, questions)
     jobs = [baselines.job(m, q) for m in methods for q in questions]
-    traces = await run_many(jobs, SharedCalls(client), max_in_flight=max_in_flight, on_done=on_done)
+    traces = await run_many(jobs, shared, max_in_flight=max_in_flight, on_done=on_done)
     n = len(questions)
     return {m: traces[i * n:(i + 1) * n] for i, m in enumerate(methods)}
+
+
+def anchor_questions(task: Task, evaluated: Sequence[Question], limit: int | None = 500,
+                     split: str = "test") -> tuple[list[Question], bool]:
+    """(questions to rank the pool on, whether they overlap `evaluated`).
+
+    The hash `partition` train + val share of the task's `split` (the file being evaluated, so
+    replay tables cover it: a benchmark's separate train split has no replayed outcomes), minus
+    the evaluated questions. When that leaves nothing (the whole file is evaluated), the
+    partition train + val itself, flagged as overlapping. At most `limit`, None for all.
+    """
+    from hieramas_gnn.tasks.base import partition
+
+    every = task.load(split=split)
+    pool = [*partition(every, "train"), *partition(every, "val")]
+    skip = {q.id for q in evaluated}
+    out = [q for q in pool if q.id not in skip]
+    overlap = not out
+    out = out or pool
+    return (out[:limit] if limit is not None else out), overlap
+
+
+async def rank_models(task: Task, roleset: RoleSet, models: Sequence[str], questions: Sequence[Question],
+                      client: Any, max_in_flight: int = 32,
+                      traces_out: list[Trace] | None = None) -> list[tuple[str, float]]:
+    """(model, single accuracy on `questions`) for every pool model, best first; ties keep pool
+    order. The first one is the fair anchor (synthesizer / aggregator / decision model).
+    `traces_out` receives the ranking calls' traces (their cost is spent too)."""
+    if not questions:
+        raise UserError("baselines: no training / validation questions to rank the pool on "
+                        "(name the anchor with --anchor)")
+    from hieramas_gnn.mas.executor import run_many
+
+    bl = Baselines(task, roleset, models, BaselineConfig(ranking=tuple(models)))
+    jobs = [bl.job(f"single:{m}", q) for m in models for q in questions]
+    flat = await run_many(jobs, client, max_in_flight=max_in_flight)
+    if traces_out is not None:
+        traces_out.extend(flat)
+    n = len(questions)
+    traces = {f"single:{m}": flat[i * n:(i + 1) * n] for i, m in enumerate(models)}
+    acc = {m: float(np.mean([bool(t.correct) for t in traces[f"single:{m}"]])) for m in models}
+    return sorted(acc.items(), key=lambda kv: -kv[1])  # stable: ties keep pool order
 
 
 def result_rows(traces_by_method: dict[str, list[Trace]]) -> list[dict[str, Any]]:

@@ -20,11 +20,15 @@ Body = Callable[[Episode], Awaitable[tuple]]
 
 
 def episode_job(task: Any, roleset: Any, question: Any, method: str, body: Body,
-                temperature: float = 0.0) -> Callable[[Any], Awaitable[Trace]]:
+                temperature: float = 0.0, prepare: Callable[[Any], Awaitable[Any]] | None = None
+                ) -> Callable[[Any], Awaitable[Trace]]:
     """A runner job that runs `body` in a fresh Episode and returns its Trace (a failed call
-    marks the trace failed, never wrong)."""
+    marks the trace failed, never wrong). `prepare(client)` runs first, outside the episode's
+    timing and calls (e.g. the baselines' one-off anchor ranking)."""
 
     async def run(client: Any) -> Trace:
+        if prepare is not None:
+            await prepare(client)
         ep = Episode(task, question, client, roleset, 0, temperature)
         trace = Trace(task=task.name, question_id=question.id, method=method)
         start = now_ms()

@@ -106,9 +106,12 @@ def heldout_validation(df, heldout_frac: float = 0.3, reps: int = 20, seed: int 
 
 
 def validate(shared: Path, behaviour: BehaviourConfig, benchmark: str = "mmlu_redux",
-             files: tuple[str, ...] | None = None, heldout_frac: float = 0.3) -> dict:
-    """The `hieramas sim validate` report: held-out IRT check plus behaviour figures."""
+             files: tuple[str, ...] | None = None, heldout_frac: float = 0.3,
+             system: bool = True) -> dict:
+    """The `hieramas sim validate` report: held-out IRT check, behaviour figures and (unless
+    `system=False`) the system-level debate re-run (`system_fit.system_validation`)."""
     from hieramas_gnn.backends.fit.behaviour_fit import behaviour_figures
+    from hieramas_gnn.backends.fit.system_fit import system_validation
 
     df = load_benchmark(shared, benchmark, files)
     report = heldout_validation(df, heldout_frac)
@@ -116,6 +119,8 @@ def validate(shared: Path, behaviour: BehaviourConfig, benchmark: str = "mmlu_re
     if not log.exists():
         raise DataMissingError(f"debate log {log} not found (needed for the behaviour figures)")
     report["behaviour"] = behaviour_figures(log, behaviour)
+    if system:
+        report["system"] = system_validation(log, behaviour)
     report["benchmark"] = benchmark
     return report
 
