@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     mean = {r: {k: np.mean([v[k] for v in vectors[r]], axis=0) for k in ("correct", "reward")} for r in vectors}
     gaps = {k: stats.paired_gap(mean["classifier"][k], mean["edges"][k]) for k in ("correct", "reward")}
     better = {k: stats.word(g) for k, g in gaps.items()}
-    result = {"config": str(config), "overrides": base, "seeds": args.seeds, "runs": args.runs, "n": len(test),
+    result = {"config": str(Path(config).relative_to(Path.cwd())) if Path(config).is_relative_to(Path.cwd()) else str(config), "overrides": base, "seeds": args.seeds, "runs": args.runs, "n": len(test),
               "per_seed": per_seed,
               "classifier": {k: round(float(mean["classifier"][k].mean()), 4) for k in ("correct", "reward")},
               "edges": {k: round(float(mean["edges"][k].mean()), 4) for k in ("correct", "reward")},
