@@ -126,7 +126,7 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any) -> TopologyResult:
 
 def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder)."""
-    from hieramas_gnn.config_io import dump_yaml
+    from hieramas_gnn.config_io import dump_yaml, to_dict
     from hieramas_gnn.export import export_policy
     from hieramas_gnn.paths import ensure_offline_defaults
     from hieramas_gnn.tracking import Tracker
@@ -144,6 +144,7 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
         settings = choice_settings(cfg, topo.route, setup.decision)
         bundle = export_policy(setup.policy, run_dir / "policy", builder=setup.builder, decision=setup.decision,
                                pool_name=cfg.pool.name, choice=settings, family=setup.runner.roleset.family,
+                               task=setup.runner.task.name, hyperparameters=to_dict(cfg),
                                extra={"run": str(run_dir), "seed": cfg.run.seed, "topology": topo.__dict__,
                                       "stage1": {"best_val_reward": s1.best_val_reward, "best_step": s1.best_step}})
         tracker.log_bundle(bundle)
