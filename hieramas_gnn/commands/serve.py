@@ -57,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
     auth = "bearer auth on" if key else "no auth"
     print(f"serving policy {policy.name} ({args.policy}) on {where} ({auth}): POST /v1/chat/completions, "
           "GET /v1/models, POST /design, GET /health; Ctrl-C stops after the requests in flight", flush=True)
-    server.run()
+    try:
+        server.run()  # returns after a graceful shutdown (requests in flight finished)
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled gracefully
+        pass
+    print("hieramas serve stopped", flush=True)
     return 0
 
 

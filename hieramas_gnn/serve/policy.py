@@ -143,7 +143,7 @@ class Policy:
 
             settings["backend"] = dataclasses.asdict(from_dict(BackendConfig, backend, "backend"))
         return cls(chooser, meta, pool=pool_obj, task=task_obj, roleset=roleset, client_settings=settings,
-                   name=name or Path(bundle).resolve().name)
+                   name=name or bundle_name(bundle))
 
     # -- design -------------------------------------------------------------------------------
     def question(self, q: Any, meta: dict[str, Any] | None = None) -> Any:
@@ -246,6 +246,12 @@ class Policy:
         return {"name": self.name, "task": self.task.name, "family": m.family, "roles": m.role_names,
                 "pool": self.pool.names, "decision": m.decision, "route": self.chooser.settings.route,
                 "bundle_version": m.version, "package_version": m.package_version}
+
+
+def bundle_name(bundle: str | Path) -> str:
+    """The name a bundle is served under: its folder's name (the run folder's for `<run>/policy`)."""
+    path = Path(bundle).resolve()
+    return path.parent.name if path.name == "policy" else path.name
 
 
 def _run_sync(coro: Any) -> Any:

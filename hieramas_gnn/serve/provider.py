@@ -146,15 +146,15 @@ handler = PolicyProvider()
 def register_policy_provider(folder: str | Path | None = None, **policy_options: Any) -> PolicyProvider:
     """Register `hieramas/<bundle-name>` with litellm (replacing an earlier `hieramas` entry,
     keeping every other provider). `folder`: where the bundles are (default: env
-    `HIERAMAS_POLICY_DIR`, else `runs`); `policy_options`: `Policy.load` keyword arguments."""
+    `HIERAMAS_POLICY_DIR`, else `runs`); `policy_options`: `Policy.load` keyword arguments.
+    Without either, the module's `handler` (the one a proxy config names) is registered."""
     from hieramas_gnn.backends.providers import register_offline_providers
 
     register_offline_providers()  # the bundles' sim/replay models must resolve too
-    global handler
-    handler = PolicyProvider(folder, **policy_options) if folder is not None or policy_options else handler
+    provider = PolicyProvider(folder, **policy_options) if folder is not None or policy_options else handler
     others = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != PROVIDER]
-    litellm.custom_provider_map = others + [{"provider": PROVIDER, "custom_handler": handler}]
+    litellm.custom_provider_map = others + [{"provider": PROVIDER, "custom_handler": provider}]
     from litellm.utils import custom_llm_setup
 
     custom_llm_setup()
-    return handler
+    return provider
