@@ -161,6 +161,37 @@ def test_unknown_path_is_a_json_404(url):
     assert status == 404 and "unknown path" in body["error"]["message"]
 
 
+def test_a_burst_of_concurrent_requests_gets_no_errors(url):
+    from hieramas_gnn.serve.loadtest import run_load
+
+    figures = run_load(48, 16, url=url, model="demo", api_key=KEY)
+    assert figures["errors"] == 0 and figures["status_counts"] == {"200": 48}
+    assert figures["p99_ms"] >= figures["p50_ms"] > 0
+
+
+def test_stopping_the_server_finishes_the_requests_in_flight(policy, questions):
+    from hieramas_gnn.serve.app import create_app
+    from hieramas_gnn.serve.server import ServerThread
+
+    slow = _Blocking(policy)
+    server = ServerThread(create_app(slow))
+    base = server.start()
+    results: list[int] = []
+    t = threading.Thread(target=lambda: results.append(_request(base, "/v1/chat/completions",
+                                                                _chat(questions[0].text))[0]))
+    t.start()
+    deadline = time.monotonic() + 10
+    while _request(base, "/health")[1]["active"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()  # graceful: stops accepting, waits for the request in flight
+    time.sleep(0.3)
+    slow.release.set()
+    t.join(30)
+    stopper.join(30)
+    assert results == [200] and not server.thread.is_alive()
+
+
 # ------------------------------------------------------------------ raw-socket faults (issue 15)
 
 
