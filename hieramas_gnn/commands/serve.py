@@ -32,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--queue-limit", type=int, default=256, help="requests waiting beyond that (then 429)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body limit (413 above)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to receive a request head or body (408)")
+    p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads (default 1: the "
+                   "policy's graphs are tiny and design choices run one at a time; more threads only contend)")
     p.set_defaults(func=run)
 
 
@@ -42,6 +44,11 @@ def run(args: argparse.Namespace) -> int:
     from hieramas_gnn.serve.policy import Policy
     from hieramas_gnn.serve.server import make_config
 
+    import torch
+
+    if args.torch_threads < 1:
+        raise UserError(f"--torch-threads must be >= 1, got {args.torch_threads}")
+    torch.set_num_threads(args.torch_threads)
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be in 0..65535, got {args.port}")
     key = args.api_key if args.api_key is not None else os.environ.get("HIERAMAS_API_KEY") or None

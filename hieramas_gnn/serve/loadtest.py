@@ -76,6 +76,9 @@ def run_load(n_requests: int = 2000, concurrency: int = 64, *, url: str | None =
             from hieramas_gnn.serve.server import ServerThread
             from hieramas_gnn.serve.testing import sim_bundle
 
+            import torch
+
+            torch.set_num_threads(1)  # as `hieramas serve` runs (its --torch-threads default)
             bundle = policy or sim_bundle(Path(tmp) / "load")
             served = Policy.load(bundle, cache=None, backend={"sim": {"latency": "off"}})
             limits = ServeLimits(max_concurrency=max_concurrency, queue_limit=queue_limit, api_key=api_key)
