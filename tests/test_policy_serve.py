@@ -277,3 +277,43 @@ def test_a_full_queue_gives_429_at_once_not_a_hang(policy, questions):
     finally:
         slow.release.set()
         server.stop()
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def _args(*argv: str):
+    import argparse
+
+    from hieramas_gnn.commands import serve
+
+    parser = argparse.ArgumentParser()
+    serve.add_parser(parser.add_subparsers())
+    return parser.parse_args(["serve", "--policy", "b", *argv])
+
+
+def test_serve_defaults_to_loopback_port_8000_and_no_auth(monkeypatch):
+    from hieramas_gnn.commands.serve import serve_limits
+
+    monkeypatch.delenv("HIERAMAS_API_KEY", raising=False)
+    args = _args()
+    assert (args.host, args.port) == ("127.0.0.1", 8000) and serve_limits(args).api_key is None
+
+
+def test_serve_reads_the_api_key_from_the_environment_unless_given(monkeypatch):
+    from hieramas_gnn.commands.serve import serve_limits
+
+    monkeypatch.setenv("HIERAMAS_API_KEY", "from-env")
+    assert serve_limits(_args()).api_key == "from-env"
+    assert serve_limits(_args("--api-key", "flag")).api_key == "flag"
+
+
+def test_a_port_in_use_is_a_clear_error():
+    from hieramas_gnn.commands.serve import _check_port_free
+    from hieramas_gnn.errors import UserError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        with pytest.raises(UserError, match="port in use"):
+            _check_port_free("127.0.0.1", s.getsockname()[1])

@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from hieramas_gnn.serve.app import ServeLimits, create_app
+    from hieramas_gnn.serve.app import create_app
     from hieramas_gnn.serve.policy import Policy
     from hieramas_gnn.serve.server import make_config
 
@@ -51,9 +51,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.torch_threads)
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be in 0..65535, got {args.port}")
-    key = args.api_key if args.api_key is not None else os.environ.get("HIERAMAS_API_KEY") or None
-    limits = ServeLimits(max_concurrency=args.max_concurrency, queue_limit=args.queue_limit,
-                         max_body_bytes=args.max_body_bytes, body_timeout_s=args.timeout, api_key=key)
+    limits = serve_limits(args)
+    key = limits.api_key
     backend = None if args.sim_latency is None else {"sim": {"latency": args.sim_latency}}
     policy = Policy.load(args.policy, args.pool, cache=args.cache, cache_mode=args.cache_mode,
                          embed_cache=args.embed_cache, backend=backend)
@@ -70,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
         pass
     print("hieramas serve stopped", flush=True)
     return 0
+
+
+def serve_limits(args: argparse.Namespace):
+    """The `ServeLimits` of the command line; the key is `--api-key`, else env `HIERAMAS_API_KEY`."""
+    from hieramas_gnn.serve.app import ServeLimits
+
+    key = args.api_key if args.api_key is not None else os.environ.get("HIERAMAS_API_KEY") or None
+    return ServeLimits(max_concurrency=args.max_concurrency, queue_limit=args.queue_limit,
+                       max_body_bytes=args.max_body_bytes, body_timeout_s=args.timeout, api_key=key)
 
 
 def _check_port_free(host: str, port: int) -> None:
