@@ -117,9 +117,15 @@ def test_a_pool_override_with_other_names_is_refused_with_the_differences(folder
 
 @pytest.fixture(scope="module")
 def provider(folder):
+    import litellm
+    from litellm.utils import custom_llm_setup
+
     from hieramas_gnn.serve.provider import register_policy_provider
 
-    return register_policy_provider(folder, **FAST)
+    before = list(litellm.custom_provider_map or [])
+    yield register_policy_provider(folder, **FAST)
+    litellm.custom_provider_map = before
+    custom_llm_setup()
 
 
 def test_litellm_completion_on_hieramas_bundle_runs_the_mas(provider, policy, questions):

@@ -40,10 +40,16 @@ def demo(tmp_path_factory):
     from hieramas_gnn.backends.sim import SimConfig
     from hieramas_gnn.serve.testing import sim_bundle
 
+    import litellm
+    from litellm.utils import custom_llm_setup
+
     work = tmp_path_factory.mktemp("docs")
     sim_bundle(work / "runs" / "demo" / "policy")
+    before = list(litellm.custom_provider_map or [])
     register_offline_providers(sim_config=SimConfig(latency="off"))
-    return work
+    yield work
+    litellm.custom_provider_map = before  # later tests get the sim provider they had
+    custom_llm_setup()
 
 
 def _exec(code: str, cwd: Path) -> str:
