@@ -1,6 +1,18 @@
 """hieramas_gnn: learn per-query multi-agent LLM designs with a GNN policy.
 
 Nothing happens at import: no keys are read, no network is touched, no model is loaded.
+`from hieramas_gnn import Policy` loads the serving API (and torch) only when it is asked for.
 """
 
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["Policy", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Policy":
+        from hieramas_gnn.serve.policy import Policy
+
+        return Policy
+    raise AttributeError(f"module 'hieramas_gnn' has no attribute {name!r}")

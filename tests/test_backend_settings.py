@@ -87,3 +87,23 @@ def test_client_config_takes_backend_settings_as_a_mapping():
 def test_bad_backend_settings_name_the_field(backend, field):
     with pytest.raises(UserError, match=field):
         ClientConfig(backend=backend)
+
+
+def test_the_behaviour_parameters_in_use_are_part_of_the_sim_key(tmp_path):
+    """A refit behaviour file (same path, new content) must not reuse answers cached under the old
+    parameters: the key carries a hash of the file."""
+    import json
+
+    from hieramas_gnn.llm.types import BackendSettings, SimSettings, _BEHAVIOUR_HASHES
+    from hieramas_gnn.paths import data_dir
+
+    path = tmp_path / "behaviour.json"
+    path.write_text((data_dir() / "sim" / "behaviour.json").read_text())
+    before = BackendSettings(sim=SimSettings(behaviour=str(path))).for_provider("sim")["model_version"]
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "_refit": 1}))
+    _BEHAVIOUR_HASHES.clear()
+    after = BackendSettings(sim=SimSettings(behaviour=str(path))).for_provider("sim")["model_version"]
+    assert before != after
+    default = BackendSettings().for_provider("sim")["model_version"]
+    assert default != after and default.startswith("2:")

@@ -11,6 +11,7 @@ from hieramas_gnn.errors import UserError
 from hieramas_gnn.export import BUNDLE_VERSION, export_policy, load_policy, read_meta
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.policy.testing import toy_builder, toy_policy, toy_queries
+from tests.test_bundle_integrity import rewrite_checksums
 
 
 @pytest.fixture
@@ -60,6 +61,7 @@ def test_wrong_version_is_refused(bundle):
     meta = json.loads((out / "policy.json").read_text())
     meta["version"] = BUNDLE_VERSION + 1
     (out / "policy.json").write_text(json.dumps(meta))
+    rewrite_checksums(out)  # an intact bundle of another version, not a damaged one
     with pytest.raises(UserError, match="version"):
         load_policy(out)
 

@@ -64,7 +64,8 @@ def test_train_produces_a_bundle_recording_the_trained_route(trained):
 def test_eval_run_and_serve_choose_the_identical_design(trained):
     from hieramas_gnn.commands.eval import policy_rule
     from hieramas_gnn.commands.run import run_policy
-    from hieramas_gnn.commands.serve import DesignService
+    from hieramas_gnn import Policy
+    from hieramas_gnn.serve.app import recommend
     from hieramas_gnn.mas.design import Design
 
     result, _ = trained
@@ -72,11 +73,11 @@ def test_eval_run_and_serve_choose_the_identical_design(trained):
     args = argparse.Namespace(policy=str(result.bundle), pool=None, embed_cache=None)
     rule, _pool = policy_rule(args, None)
     by_eval = rule(questions)  # one batch of several queries
-    service = DesignService(str(result.bundle))
+    served = Policy.load(result.bundle, cache=None)
     for q, design in zip(questions, by_eval):
         by_run, _trace = run_policy(str(result.bundle), "synthetic", q.id, _client())
-        by_serve = Design.from_dict(service.recommend({"question": q.text, "meta": q.meta})["design"])
-        assert by_run == design == by_serve
+        by_serve = Design.from_dict(recommend(served, {"question": q.text, "meta": q.meta})["design"])
+        assert by_run == design == by_serve == served.design(q.text)
     assert by_eval == result.chooser.designs(questions)  # the in-memory policy chose the same
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from hieramas_gnn.errors import DataMissingError, UserError
 from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
-from hieramas_gnn.llm.types import ReplaySettings
+from hieramas_gnn.llm.types import ReplaySettings, settings_fields
 from hieramas_gnn.paths import shared_data_dir
 
 # task -> (outcome tables, raw reply files), relative to the shared data folder
@@ -267,7 +267,7 @@ def make_provider(tables: dict[str, Any] | None = None, seed: int = 0):
             """The replayer of these per-call settings (the default one for None)."""
             if settings is None:
                 return self.replayer
-            key = settings if isinstance(settings, ReplaySettings) else ReplaySettings(**settings)
+            key = settings if isinstance(settings, ReplaySettings) else ReplaySettings(**settings_fields(settings))
             if key.seed == self.replayer.seed:
                 return self.replayer
             rep = self._replayers.get(key)

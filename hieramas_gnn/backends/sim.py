@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.types import SimSettings
+from hieramas_gnn.llm.types import SimSettings, settings_fields
 from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
 from hieramas_gnn.backends.simdata import SimFigures, SimModelSpec
 from hieramas_gnn.backends.simcode import mutate_program
@@ -255,7 +255,7 @@ def make_provider(config: SimConfig | None = None, figures: SimFigures | None = 
             """The simulator of these per-call settings (the default one for None)."""
             if settings is None:
                 return self.sim
-            key = settings if isinstance(settings, SimSettings) else SimSettings(**settings)
+            key = settings if isinstance(settings, SimSettings) else SimSettings(**settings_fields(settings))
             sim = self._sims.get(key)
             if sim is None:
                 sim = Simulator(SimConfig.from_settings(key), self.figures)

@@ -1,114 +1,95 @@
-"""`hieramas serve --policy DIR [--host H] [--port P]`: a small JSON HTTP service over a bundle.
+"""`hieramas serve --policy BUNDLE [--host 127.0.0.1] [--port 8000]`: the learned MAS over HTTP.
 
-It recommends designs; it does not call LLMs (run them with your own client, or `hieramas run`).
-
-- `GET /health` → `{"ok": true, "roles": [...], "pool": [...], "decision": ...}`
-- `POST /design` with `{"question": "...", "meta": {"domain": ...}}`
-  → `{"design": <Design JSON>, "graph_score": p, "route": ...}`: the design the one design-choice
-  function (`policy/choose.py`) picks under the bundle's trained route (the same design
-  `hieramas eval` and `hieramas run` choose); `graph_score` is P(good | DAG, query) of it.
-
-Bad requests get status 400 and `{"error": "..."}` naming the problem. Standard library only
-(`http.server`); requests are served one at a time through one lock (the policy is small).
+An OpenAI-compatible server (FastAPI + uvicorn, `hieramas_gnn/serve/`): `POST /v1/chat/completions`
+runs the MAS the bundle chooses for the last user message, `GET /v1/models`, `POST /design` (the
+design only), `GET /health`. See docs/SERVING.md for the fields, limits and error format.
+Loopback by default; `--api-key` (or env `HIERAMAS_API_KEY`) turns on bearer-token auth.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import os
+
+from hieramas_gnn.errors import UserError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("serve", help="serve a policy bundle's design recommendations over HTTP (JSON)")
-    p.add_argument("--policy", required=True, help="policy bundle folder (from `hieramas export`)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    p = subparsers.add_parser("serve", help="serve a policy bundle's MAS over HTTP (OpenAI-compatible)")
+    p.add_argument("--policy", required=True, help="policy bundle folder (from `hieramas train`)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    p.add_argument("--pool", default=None, help="pool name or YAML with the bundle's model names and "
+                   "your own litellm model strings (default: the bundle's pool)")
+    p.add_argument("--cache", default="runs/rollouts.sqlite", help="rollout cache file")
+    p.add_argument("--cache-mode", default="rw", choices=["rw", "replay", "off"], help="rollout cache mode")
+    p.add_argument("--sim-latency", default=None, choices=["lognormal", "fixed", "off"],
+                   help="latency of the offline sim backend (default: the backend's default)")
     p.add_argument("--embed-cache", default="runs/embeddings", help="embedding cache folder")
+    p.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` "
+                   "(default: env HIERAMAS_API_KEY; unset: no auth)")
+    p.add_argument("--max-concurrency", type=int, default=16, help="requests running the MAS at once")
+    p.add_argument("--queue-limit", type=int, default=256, help="requests waiting beyond that (then 429)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body limit (413 above)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to receive a request head or body (408)")
+    p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads (default 1: the "
+                   "policy's graphs are tiny and design choices run one at a time; more threads only contend)")
     p.set_defaults(func=run)
 
 
-class DesignService:
-    """The policy, its graph builder and a lock; `recommend(body) -> dict` answers /design."""
-
-    def __init__(self, bundle: str, embed_cache: str | None = None) -> None:
-        from hieramas_gnn.export import load_chooser
-
-        self.chooser, self.meta = load_chooser(bundle, embed_cache=embed_cache)
-        self.policy, self.builder = self.chooser.policy, self.chooser.builder
-        self.lock = threading.Lock()
-
-    def health(self) -> dict[str, Any]:
-        return {"ok": True, "roles": self.meta.role_names, "pool": self.meta.model_names,
-                "decision": self.meta.decision}
-
-    def recommend(self, body: dict[str, Any]) -> dict[str, Any]:
-        import torch
-
-        question = body.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("'question' must be a non-empty string")
-        meta = body.get("meta") or {}
-        if not isinstance(meta, dict):
-            raise ValueError("'meta' must be an object")
-        unknown = sorted(set(body) - {"question", "meta"})
-        if unknown:
-            raise ValueError(f"unknown field(s) {unknown} (known: question, meta)")
-        with self.lock, torch.no_grad():
-            design = self.chooser.designs([(question, meta)])[0]
-            logit = self.chooser.score((question, meta), [design])
-        return {"design": design.to_dict(), "graph_score": float(torch.sigmoid(logit)[0]),
-                "route": self.chooser.settings.route}
-
-
-def make_server(service: DesignService, host: str, port: int) -> ThreadingHTTPServer:
-    """An HTTP server bound to (host, port) answering with `service`."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
-            if self.path == "/health":
-                self._send(200, service.health())
-            else:
-                self._send(404, {"error": f"unknown path {self.path!r} (GET /health, POST /design)"})
-
-        def do_POST(self) -> None:  # noqa: N802
-            if self.path != "/design":
-                self._send(404, {"error": f"unknown path {self.path!r} (POST /design)"})
-                return
-            try:
-                length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                if not isinstance(body, dict):
-                    raise ValueError("the request body must be a JSON object")
-                self._send(200, service.recommend(body))
-            except (ValueError, json.JSONDecodeError) as exc:
-                self._send(400, {"error": str(exc)})
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet by default
-            return
-
-    return ThreadingHTTPServer((host, port), Handler)
-
-
 def run(args: argparse.Namespace) -> int:
-    service = DesignService(args.policy, args.embed_cache)
-    server = make_server(service, args.host, args.port)
-    host, port = server.server_address[:2]
-    print(f"serving policy {args.policy} on http://{host}:{port} (POST /design, GET /health); Ctrl-C stops")
+    import uvicorn
+
+    from hieramas_gnn.serve.app import create_app
+    from hieramas_gnn.serve.policy import Policy
+    from hieramas_gnn.serve.server import make_config
+
+    import torch
+
+    if args.torch_threads < 1:
+        raise UserError(f"--torch-threads must be >= 1, got {args.torch_threads}")
+    torch.set_num_threads(args.torch_threads)
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be in 0..65535, got {args.port}")
+    limits = serve_limits(args)
+    key = limits.api_key
+    backend = None if args.sim_latency is None else {"sim": {"latency": args.sim_latency}}
+    policy = Policy.load(args.policy, args.pool, cache=args.cache, cache_mode=args.cache_mode,
+                         embed_cache=args.embed_cache, backend=backend)
+    _check_port_free(args.host, args.port)
+    server = uvicorn.Server(make_config(create_app(policy, limits), args.host, args.port,
+                                        header_timeout_s=args.timeout))
+    where = f"http://{args.host}:{args.port}"
+    auth = "bearer auth on" if key else "no auth"
+    print(f"serving policy {policy.name} ({args.policy}) on {where} ({auth}): POST /v1/chat/completions, "
+          "GET /v1/models, POST /design, GET /health; Ctrl-C stops after the requests in flight", flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
+        server.run()  # returns after a graceful shutdown (requests in flight finished)
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled gracefully
         pass
-    finally:
-        server.server_close()
+    print("hieramas serve stopped", flush=True)
     return 0
+
+
+def serve_limits(args: argparse.Namespace):
+    """The `ServeLimits` of the command line; the key is `--api-key`, else env `HIERAMAS_API_KEY`."""
+    from hieramas_gnn.serve.app import ServeLimits
+
+    key = args.api_key if args.api_key is not None else os.environ.get("HIERAMAS_API_KEY") or None
+    return ServeLimits(max_concurrency=args.max_concurrency, queue_limit=args.queue_limit,
+                       max_body_bytes=args.max_body_bytes, body_timeout_s=args.timeout, api_key=key)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A clear error for a port in use or an address that cannot be bound (before uvicorn starts)."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                        "(port in use? pick another with --port)") from None

@@ -92,12 +92,41 @@ class BackendSettings:
         return cls(**built)
 
     def for_provider(self, provider: str) -> dict[str, Any] | None:
-        """The plain settings one call to `provider` carries (None for a real provider)."""
+        """The plain settings one call to `provider` carries (None for a real provider), with
+        `model_version`: the offline world's version and a hash of the behaviour parameters in use,
+        so a refit or a changed behaviour model never reuses answers cached under the old one."""
         if provider == "sim":
-            return asdict(self.sim)
+            return {**asdict(self.sim), "model_version": offline_model_version(self.sim.behaviour)}
         if provider == "replay":
-            return asdict(self.replay)
+            return {**asdict(self.replay), "model_version": offline_model_version(None)}
         return None
+
+
+# Bump when the offline backends' code changes what they answer (the behaviour parameters are
+# hashed separately). 2: coupled behaviour draws and the plurality bonus (system-level fit).
+OFFLINE_MODEL_VERSION = "2"
+_BEHAVIOUR_HASHES: dict[str | None, str] = {}
+
+
+def offline_model_version(behaviour: str | None) -> str:
+    """`<OFFLINE_MODEL_VERSION>:<sha256 of the behaviour file, 12 hex>` (default: the committed fit)."""
+    if behaviour not in _BEHAVIOUR_HASHES:
+        import hashlib
+
+        from hieramas_gnn.paths import data_dir
+
+        path = behaviour or data_dir() / "sim" / "behaviour.json"
+        try:
+            digest = hashlib.sha256(open(path, "rb").read()).hexdigest()[:12]
+        except OSError:
+            digest = "missing"
+        _BEHAVIOUR_HASHES[behaviour] = f"{OFFLINE_MODEL_VERSION}:{digest}"
+    return _BEHAVIOUR_HASHES[behaviour]
+
+
+def settings_fields(settings: dict[str, Any]) -> dict[str, Any]:
+    """A provider's view of the per-call settings: without the cache-only `model_version`."""
+    return {k: v for k, v in settings.items() if k != "model_version"}
 
 
 @dataclass(frozen=True)

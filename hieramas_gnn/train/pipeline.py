@@ -151,6 +151,7 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
 
 
 def _phases(cfg: Any, setup: Any) -> PipelineResult:
+    from hieramas_gnn.config_io import to_dict
     from hieramas_gnn.export import export_policy
     from hieramas_gnn.tracking import Tracker
 
@@ -162,6 +163,7 @@ def _phases(cfg: Any, setup: Any) -> PipelineResult:
         settings = choice_settings(cfg, topo.route, setup.decision)
         bundle = export_policy(setup.policy, run_dir / "policy", builder=setup.builder, decision=setup.decision,
                                pool_name=cfg.pool.name, choice=settings, family=setup.runner.roleset.family,
+                               task=setup.runner.task.name, hyperparameters=to_dict(cfg),
                                extra={"run": str(run_dir), "seed": cfg.run.seed, "topology": topo.__dict__,
                                       "stage1": {"best_val_reward": s1.best_val_reward, "best_step": s1.best_step}})
         tracker.log_bundle(bundle)

@@ -1,0 +1,307 @@
+"""The OpenAI-compatible HTTP API over a `Policy` (FastAPI): `create_app(policy, limits)`.
+
+- `POST /v1/chat/completions`: the learned MAS answers the last user message. `usage` sums the
+  tokens of every call of the MAS; the chosen design, the extracted answer, the grade (task
+  questions only), the cost and the per-call costs are in the `hieramas` field of the response,
+  and the design (compact JSON) in the `x-hieramas-design` header. `stream: true` is answered as
+  server-sent events (`chat.completion.chunk`s, then `data: [DONE]`) once the MAS has finished.
+  Sampling parameters (`temperature`, `max_tokens`, ...) are accepted and ignored: the MAS uses
+  the settings it was trained with; `n` other than 1 and `tools` are refused.
+- `GET /v1/models`: the one served model (`<bundle-name>`; `hieramas/<bundle-name>` also accepted).
+- `POST /design` with `{"question": ..., "meta": {...}}` -> `{"design", "graph_score", "route"}`.
+- `GET /health` -> `{"ok": true, ...}` (never behind auth, never queued).
+
+Limits (`ServeLimits`): at most `max_concurrency` requests run the MAS at once and `queue_limit`
+more wait; beyond that a request gets 429 at once. Bodies over `max_body_bytes` get 413 (from
+the `Content-Length` header, before reading; or while reading a chunked body); a body that does
+not arrive within `body_timeout_s` gets 408. With `api_key` set, `/v1/*` and `/design` need
+`Authorization: Bearer <key>` (401 otherwise). Every error is JSON in the OpenAI format:
+`{"error": {"message", "type", "param", "code"}}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hieramas_gnn.errors import UserError
+
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """Admission and request limits of the server (see the module docstring)."""
+
+    max_concurrency: int = 16
+    queue_limit: int = 256
+    max_body_bytes: int = 1 << 20
+    body_timeout_s: float = 10.0
+    api_key: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_concurrency", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise UserError(f"serve {name} must be >= 1, got {getattr(self, name)}")
+        if self.queue_limit < 0:
+            raise UserError(f"serve queue_limit must be >= 0, got {self.queue_limit}")
+        if self.body_timeout_s <= 0:
+            raise UserError(f"serve body_timeout_s must be > 0, got {self.body_timeout_s}")
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": {...}}` with `status`."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return JSONResponse(body, status_code=self.status)
+
+
+class Admission:
+    """At most `running` requests at once, `waiting` more queued, the rest refused (429)."""
+
+    def __init__(self, running: int, waiting: int) -> None:
+        self.capacity, self.active = running + waiting, 0
+        self.sem = asyncio.Semaphore(running)
+
+    async def __aenter__(self) -> None:
+        if self.active >= self.capacity:
+            raise ApiError(429, f"server busy: {self.active} requests running or queued (limit "
+                           f"{self.capacity}); retry later", "rate_limit_exceeded", "queue_full")
+        self.active += 1
+        try:
+            await self.sem.acquire()
+        except BaseException:
+            self.active -= 1
+            raise
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.sem.release()
+        self.active -= 1
+
+
+async def read_json(request: Request, limits: ServeLimits) -> Any:
+    """The request body as JSON, within the size and time limits (ApiError otherwise)."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise ApiError(400, f"invalid Content-Length header {length[:40]!r}")
+        if int(length) > limits.max_body_bytes:
+            raise ApiError(413, f"request body of {int(length)} bytes is over the limit of "
+                           f"{limits.max_body_bytes} bytes", code="body_too_large")
+
+    async def collect() -> bytes:
+        parts, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise ApiError(413, f"request body is over the limit of {limits.max_body_bytes} bytes",
+                               code="body_too_large")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    try:
+        raw = await asyncio.wait_for(collect(), limits.body_timeout_s)
+    except TimeoutError:
+        raise ApiError(408, f"request body not received within {limits.body_timeout_s:g} s",
+                       code="request_timeout") from None
+    if not raw.strip():
+        raise ApiError(400, "request body is empty; expected a JSON object")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+
+
+def last_user_message(body: Any) -> str:
+    """The text of the last user message of a chat-completions body (ApiError naming the field)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "'messages' must be a non-empty array", param="messages")
+    text = None
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise ApiError(400, f"messages[{i}] must be an object with a 'role' in {sorted(ROLES)}",
+                           param=f"messages[{i}]")
+        if m["role"] == "user":
+            text = _content_text(m.get("content"), i)
+    if text is None or not text.strip():
+        raise ApiError(400, "'messages' has no user message with text", param="messages")
+    return text
+
+
+def _content_text(content: Any, i: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        if any(p.get("type") != "text" or not isinstance(p.get("text"), str) for p in content):
+            raise ApiError(400, f"messages[{i}].content: only text parts are supported",
+                           param=f"messages[{i}].content")
+        return "\n".join(p["text"] for p in content)
+    raise ApiError(400, f"messages[{i}].content must be a string or an array of text parts",
+                   param=f"messages[{i}].content")
+
+
+def check_chat_options(body: dict[str, Any], model_ids: set[str]) -> bool:
+    """Validate `model`, `stream`, `n`, `tools`; returns `stream`."""
+    model = body.get("model")
+    if not isinstance(model, str):
+        raise ApiError(400, "'model' must be a string", param="model")
+    if model not in model_ids:
+        raise ApiError(404, f"model {model!r} is not served here (served: {sorted(model_ids)})",
+                       code="model_not_found", param="model")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ApiError(400, "'stream' must be true or false", param="stream")
+    n = body.get("n", 1)
+    if n is not None and (isinstance(n, bool) or n != 1):
+        raise ApiError(400, "'n' must be 1: the MAS gives one answer per request", param="n")
+    if body.get("tools"):
+        raise ApiError(400, "'tools' are not supported by the learned MAS", param="tools")
+    return stream
+
+
+def recommend(policy: Any, body: Any) -> dict[str, Any]:
+    """Answer `POST /design`: the chosen design, its graph score and the route."""
+    import torch
+
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    unknown = sorted(set(body) - {"question", "meta"})
+    if unknown:
+        raise ApiError(400, f"unknown field(s) {unknown} (known: question, meta)")
+    question, meta = body.get("question"), body.get("meta") or {}
+    if not isinstance(question, str) or not question.strip():
+        raise ApiError(400, "'question' must be a non-empty string", param="question")
+    if not isinstance(meta, dict):
+        raise ApiError(400, "'meta' must be an object", param="meta")
+    design = policy.design((question, meta))
+    with policy._lock, torch.no_grad():
+        logit = policy.chooser.score((question, meta), [design])
+    return {"design": design.to_dict(), "graph_score": float(torch.sigmoid(logit)[0]),
+            "route": policy.chooser.settings.route}
+
+
+def completion_body(sol: Any, model: str) -> dict[str, Any]:
+    """The chat.completion object of one solved question."""
+    calls = [{k: c[k] for k in ("model", "role", "position", "prompt_tokens", "completion_tokens",
+                                "cost_usd", "latency_ms", "cache_hit")} for c in sol.trace["calls"]]
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": sol.text or sol.answer or ""},
+                     "finish_reason": "stop", "logprobs": None}],
+        "usage": {"prompt_tokens": sol.prompt_tokens, "completion_tokens": sol.completion_tokens,
+                  "total_tokens": sol.tokens},
+        "hieramas": {"design": sol.design, "answer": sol.answer, "correct": sol.correct,
+                     "question_id": sol.question_id, "cost_usd": sol.cost_usd, "latency_ms": sol.latency_ms,
+                     "calls": calls},
+    }
+
+
+def _sse(body: dict[str, Any], include_usage: bool) -> list[bytes]:
+    """The completion as server-sent-event chunks (role + content, stop, [usage], [DONE])."""
+    base = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"], "model": body["model"]}
+    content = body["choices"][0]["message"]["content"]
+    chunks = [base | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": content},
+                                   "finish_reason": None}], "hieramas": body["hieramas"]},
+              base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+    if include_usage:
+        chunks.append(base | {"choices": [], "usage": body["usage"]})
+    return [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
+
+
+def create_app(policy: Any, limits: ServeLimits | None = None) -> FastAPI:
+    """The FastAPI app serving `policy` under `limits`."""
+    limits = limits or ServeLimits()
+    app = FastAPI(title="hieramas serve", docs_url=None, redoc_url=None, openapi_url=None)
+    model_ids = {policy.name, f"hieramas/{policy.name}"}
+    state: dict[str, Admission] = {}
+
+    def admission() -> Admission:  # bound to the server's event loop on first use
+        if "a" not in state:
+            state["a"] = Admission(limits.max_concurrency, limits.queue_limit)
+        return state["a"]
+
+    def authorize(request: Request) -> None:
+        if limits.api_key is None:
+            return
+        got = request.headers.get("authorization", "")
+        scheme, _, token = got.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), limits.api_key.encode()):
+            raise ApiError(401, "invalid or missing API key (send `Authorization: Bearer <key>`)",
+                           "authentication_error", "invalid_api_key")
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        what = f"{request.method} {request.url.path}"
+        message = {404: f"unknown path: {what}", 405: f"method not allowed: {what}"}.get(exc.status_code, str(exc.detail))
+        return ApiError(exc.status_code, message).response()
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        return ApiError(500, f"internal error: {type(exc).__name__}", "server_error").response()
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        a = admission()
+        return {"ok": True, **policy.info(), "active": a.active}
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        authorize(request)
+        return {"object": "list", "data": [{"id": policy.name, "object": "model", "created": 0,
+                                            "owned_by": "hieramas"}]}
+
+    @app.post("/design")
+    async def design(request: Request) -> dict[str, Any]:
+        authorize(request)
+        body = await read_json(request, limits)
+        async with admission():
+            try:
+                return await asyncio.to_thread(recommend, policy, body)
+            except UserError as exc:
+                raise ApiError(400, str(exc)) from None
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        authorize(request)
+        body = await read_json(request, limits)
+        question = last_user_message(body)
+        stream = check_chat_options(body, model_ids)
+        async with admission():
+            try:
+                sol = await policy.asolve(question)
+            except UserError as exc:
+                raise ApiError(400, str(exc)) from None
+        if sol.failed:
+            raise ApiError(502, f"the MAS failed: {sol.failure_reason}", "server_error", "mas_failed")
+        out = completion_body(sol, body["model"])
+        header = {"x-hieramas-design": json.dumps(sol.design, separators=(",", ":"))}
+        if stream:
+            opts = body.get("stream_options") or {}
+            chunks = _sse(out, bool(isinstance(opts, dict) and opts.get("include_usage")))
+            return StreamingResponse(iter(chunks), media_type="text/event-stream", headers=header)
+        return JSONResponse(out, headers=header)
+
+    return app

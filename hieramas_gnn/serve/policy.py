@@ -1,0 +1,264 @@
+"""`Policy`: a trained bundle as a Python object that chooses designs and runs them.
+
+    from hieramas_gnn import Policy
+    policy = Policy.load("runs/demo/policy")            # pool=None: the bundle's own pool
+    policy.design("What is 17 * 3?").to_dict()          # the chosen Design (JSON)
+    sol = policy.solve("What is 17 * 3?")               # runs the MAS: answer, trace, cost, latency
+    sols = policy.solve_many([...]); await policy.asolve(q); await policy.asolve_many([...])
+
+`design` always goes through `policy.choose.DesignChooser` (via `export.load_chooser`): what a
+Python caller, `hieramas serve`, the litellm provider, `eval` and `run` choose for a question is
+the same design. `solve` executes it with `mas.executor.run_design` through an `LLMClient` behind
+the rollout cache (`cache`, `cache_mode`, `client` options, `backend` settings as keyword args).
+
+Questions are text, a `(text, meta)` pair or a `tasks.base.Question`. A text that is a question
+of the bundle's task (same text; indexed once, lazily, for generated tasks and local data) runs
+as that question: it is graded, and the offline `sim` backend can answer it. Any other text runs
+as an ad-hoc question `adhoc/<sha256[:16]>`: not graded (`correct` is None); real providers
+answer it, the `sim` backend refuses it (it only knows the task's questions).
+
+`pool` overrides the model strings: a pool YAML (or `Pool`) with exactly the bundle's model names
+(checked, the error lists the differences) and the user's own litellm model strings and keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hieramas_gnn.errors import UserError
+
+
+@dataclass
+class Solution:
+    """One question through the learned MAS (`Policy.solve`)."""
+
+    question: str
+    question_id: str
+    design: dict[str, Any]
+    text: str | None
+    """The decision model's reply (the final answer in words); None when the episode failed."""
+    answer: str | None
+    """The answer extracted from `text` by the task's parser."""
+    correct: bool | None
+    """Graded against the task's reference; None for ad-hoc questions and failed episodes."""
+    cost_usd: float
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    """Critical-path latency from the per-call latencies (what a user waits)."""
+    wall_ms: float
+    failed: bool
+    failure_reason: str | None
+    trace: dict[str, Any]
+    """`mas.trace.Trace.to_dict()`: every call (model, role, tokens, cost, latency, cache hit)."""
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"tokens": self.tokens}
+
+
+class _Ungraded:
+    """A task whose `score` only extracts (ad-hoc questions have no reference answer)."""
+
+    def __init__(self, task: Any) -> None:
+        self._task = task
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._task, name)
+
+    def score(self, response: str, question: Any) -> Any:
+        from hieramas_gnn.tasks.base import Score
+
+        return Score(correct=False, extracted=self._task.extract(response or "", question))
+
+
+class _Recorder:
+    """Passes calls to `client`; keeps the decision call's reply text."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.final = client, None
+
+    async def complete(self, request: Any) -> Any:
+        record = await self.client.complete(request)
+        if request.metadata.get("position") == "decision":
+            self.final = record.text
+        return record
+
+
+class Policy:
+    """A loaded bundle: `design`, `solve`, `asolve` and their batch versions (module docstring)."""
+
+    def __init__(self, chooser: Any, meta: Any, *, pool: Any, task: Any, roleset: Any,
+                 client_settings: dict[str, Any], name: str) -> None:
+        self.chooser, self.meta, self.pool, self.task, self.roleset = chooser, meta, pool, task, roleset
+        self.client_settings, self.name = client_settings, name
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._known: dict[str, Any] | None = None
+
+    @classmethod
+    def load(cls, bundle: str | Path, pool: Any = None, *, task: str | None = None,
+             cache: str | Path | None = "runs/rollouts.sqlite", cache_mode: str = "rw",
+             client: dict[str, Any] | None = None, backend: dict[str, Any] | None = None,
+             embed_cache: str | Path | None = None, name: str | None = None) -> Policy:
+        """Load and verify `bundle`. pool: None (the bundle's pool), a pool name/YAML path or a
+        `Pool` with the same model names; task: defaults to the bundle's; cache / cache_mode
+        (`rw`, `replay`, `off`): the rollout cache; client: `llm.client.ClientConfig` fields;
+        backend: the offline backends' settings (`config.BackendConfig` as a dict)."""
+        from hieramas_gnn.export import load_chooser, read_meta
+        from hieramas_gnn.llm.pool import Pool, load_pool
+        from hieramas_gnn.mas.roles import get_roleset
+        from hieramas_gnn.tasks import get_task
+
+        if cache_mode not in ("rw", "replay", "off"):
+            raise UserError(f"cache_mode must be one of rw, replay, off; got {cache_mode!r}")
+        meta = read_meta(bundle)
+        if pool is None:
+            pool_obj = meta.litellm_pool() if meta.pool_models else load_pool(meta.pool_name or "sim")
+        else:
+            pool_obj = pool if isinstance(pool, Pool) else load_pool(pool)
+        chooser, meta = load_chooser(bundle, pool=pool_obj, embed_cache=embed_cache)
+        task_name = task or meta.task or meta.family
+        if not task_name:
+            raise UserError(f"{bundle}: the bundle records no task; pass task=...")
+        task_obj = get_task(task_name)
+        roleset = get_roleset(meta.family or task_obj.family)
+        settings = {"cache_path": None if cache_mode == "off" or cache is None else str(cache),
+                    "cache_mode": "off" if cache is None else cache_mode,
+                    "options": dict(client or {})}
+        if backend is not None:
+            import dataclasses
+
+            from hieramas_gnn.config import BackendConfig
+            from hieramas_gnn.config_io import from_dict
+
+            settings["backend"] = dataclasses.asdict(from_dict(BackendConfig, backend, "backend"))
+        return cls(chooser, meta, pool=pool_obj, task=task_obj, roleset=roleset, client_settings=settings,
+                   name=name or bundle_name(bundle))
+
+    # -- design -------------------------------------------------------------------------------
+    def question(self, q: Any, meta: dict[str, Any] | None = None) -> Any:
+        """The `Question` a text, `(text, meta)` pair or `Question` runs as (module docstring)."""
+        from hieramas_gnn.tasks.base import Question
+
+        if isinstance(q, Question):
+            return q
+        if isinstance(q, tuple):
+            q, meta = q[0], {**(q[1] or {}), **(meta or {})}
+        if not isinstance(q, str) or not q.strip():
+            raise UserError("a question must be a non-empty string")
+        known = self._known_questions().get(q)
+        if known is not None:
+            return known
+        digest = hashlib.sha256(q.encode("utf-8")).hexdigest()[:16]
+        return Question(id=f"adhoc/{digest}", task=self.task.name, text=q, gold=None, meta=dict(meta or {}))
+
+    def _known_questions(self) -> dict[str, Any]:
+        with self._lock:
+            if self._known is None:
+                known: dict[str, Any] = {}
+                for split in ("train", "val", "test"):
+                    try:
+                        for q in self.task.load(None, split=split):
+                            known.setdefault(q.text, q)
+                    except (UserError, OSError):  # no local data for this task: ad-hoc only
+                        continue
+                self._known = known
+            return self._known
+
+    def designs(self, questions: Sequence[Any]) -> list[Any]:
+        """The chosen `Design` of each question (the one design-choice function)."""
+        qs = [self.question(q) for q in questions]
+        with self._lock:
+            return self.chooser.designs([(q.text, q.meta) for q in qs])
+
+    def design(self, question: Any) -> Any:
+        """The chosen `mas.design.Design` of one question (`.to_dict()` is its JSON)."""
+        return self.designs([question])[0]
+
+    # -- solve --------------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The LLM client (built on first use): the pool, the rollout cache, the client options."""
+        with self._lock:
+            if self._client is None:
+                from hieramas_gnn.train.setup import make_client
+
+                self._client = make_client(self.client_settings, self.pool)
+            return self._client
+
+    async def asolve(self, question: Any) -> Solution:
+        """Choose the design of `question` and run it through the client (await it)."""
+        q = self.question(question)
+        design = await asyncio.to_thread(self.design, q)
+        return await self._run(design, q)
+
+    async def _run(self, design: Any, q: Any) -> Solution:
+        from hieramas_gnn.mas.executor import run_design
+
+        graded = q.gold is not None
+        task = self.task if graded else _Ungraded(self.task)
+        recorder = _Recorder(self.client)
+        trace = await run_design(design, q, task, recorder, self.roleset)
+        calls = trace.calls
+        return Solution(question=q.text, question_id=q.id, design=design.to_dict(),
+                        text=None if trace.failed else recorder.final, answer=trace.answer,
+                        correct=trace.correct if graded else None, cost_usd=trace.cost_usd,
+                        prompt_tokens=sum(c.prompt_tokens for c in calls),
+                        completion_tokens=sum(c.completion_tokens for c in calls),
+                        latency_ms=trace.latency_ms, wall_ms=trace.wall_ms, failed=trace.failed,
+                        failure_reason=trace.failure_reason, trace=trace.to_dict())
+
+    async def asolve_many(self, questions: Sequence[Any], max_concurrency: int = 16) -> list[Solution]:
+        """`asolve` over many questions, at most `max_concurrency` at once, in input order."""
+        if max_concurrency < 1:
+            raise UserError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        qs = [self.question(q) for q in questions]
+        designs = await asyncio.to_thread(self.designs, qs)
+        gate = asyncio.Semaphore(max_concurrency)
+
+        async def one(d: Any, q: Any) -> Solution:
+            async with gate:
+                return await self._run(d, q)
+
+        return list(await asyncio.gather(*(one(d, q) for d, q in zip(designs, qs))))
+
+    def solve(self, question: Any) -> Solution:
+        """`asolve` from synchronous code (not from inside a running event loop: await `asolve`)."""
+        return _run_sync(self.asolve(question))
+
+    def solve_many(self, questions: Sequence[Any], max_concurrency: int = 16) -> list[Solution]:
+        """`asolve_many` from synchronous code."""
+        return _run_sync(self.asolve_many(questions, max_concurrency))
+
+    def info(self) -> dict[str, Any]:
+        """What the bundle is: name, task, roles, pool models, decision model, route."""
+        m = self.meta
+        return {"name": self.name, "task": self.task.name, "family": m.family, "roles": m.role_names,
+                "pool": self.pool.names, "decision": m.decision, "route": self.chooser.settings.route,
+                "bundle_version": m.version, "package_version": m.package_version}
+
+
+def bundle_name(bundle: str | Path) -> str:
+    """The name a bundle is served under: its folder's name (the run folder's for `<run>/policy`)."""
+    path = Path(bundle).resolve()
+    return path.parent.name if path.name == "policy" else path.name
+
+
+def _run_sync(coro: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise UserError("called from inside a running event loop: use `await policy.asolve(...)` "
+                    "/ `await policy.asolve_many(...)` there")
