@@ -29,6 +29,8 @@ from hieramas_gnn.tasks import get_task
 
 SIM_ENV = {"HIERAMAS_SIM_LATENCY": "off"}
 
+pytestmark = pytest.mark.xdist_group("ray")  # one local cluster: every Ray test on one xdist worker
+
 
 @pytest.fixture(scope="module")
 def ray_cluster():

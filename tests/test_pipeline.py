@@ -173,21 +173,24 @@ def test_a_run_killed_during_stage_2_resumes_to_the_same_bundle_paying_nothing_t
     paid_whole = client.stats.calls
 
     cfg, client = _sim_run(tmp_path / "killed")
-    original = stage2.train_classifier
+    original, calls = stage2.generate_data, []
 
-    def killed(*args, **kwargs):  # the kill lands after stage 2 has paid for its rollouts
-        raise KeyboardInterrupt("killed during stage 2")
+    def killed(*args, **kwargs):  # the kill lands after stage 2 paid for its training rollouts
+        calls.append(1)
+        if len(calls) == 2:  # the validation queries' candidates
+            raise KeyboardInterrupt("killed during stage 2")
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(stage2, "train_classifier", killed)
+    monkeypatch.setattr(stage2, "generate_data", killed)
     with pytest.raises(KeyboardInterrupt):
         train_pipeline(cfg, client=client)
     paid_before_kill = client.stats.calls
-    assert not (cfg.run.dir / "policy").exists()
-    monkeypatch.setattr(stage2, "train_classifier", original)
+    assert not (cfg.run.dir / "policy").exists() and 0 < paid_before_kill < paid_whole
+    monkeypatch.setattr(stage2, "generate_data", original)
     cfg, client = _sim_run(tmp_path / "killed")
     resumed = train_pipeline(cfg, client=client)
-    assert client.stats.calls == 0 and client.stats.cache_hits > 0  # nothing paid twice
-    assert paid_before_kill == paid_whole
+    assert client.stats.cache_hits > 0
+    assert paid_before_kill + client.stats.calls == paid_whole  # the rest paid once, nothing twice
     a, b = _weights(whole.bundle), _weights(resumed.bundle)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     _, meta_a = load_chooser(whole.bundle)
