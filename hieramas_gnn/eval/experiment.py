@@ -181,7 +181,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                                for m in learned[0]}}
     wall = time.perf_counter() - start
     backend = "+".join(dict.fromkeys(m.provider or m.litellm_model for m in pool.models))
-    meta = {"task": cfg0.task.name, "backend": backend, "n": len(test), "pool": cfg0.pool.name, "config": str(config),
+    meta = {"task": cfg0.task.name, "backend": backend, "n": len(test), "pool": cfg0.pool.name,
+            "config": str(Path(config).resolve().relative_to(REPO_ROOT)) if Path(config).resolve().is_relative_to(REPO_ROOT) else str(config),
             "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs, "wall_s": round(wall, 1),
             "reward": f"{cfg0.reward.shape}, lambda={cfg0.reward.cost_lambda}",
             "topology": cfg0.topology.method, "per_seed": infos}
