@@ -621,6 +621,10 @@ class CollectConfig:
     """Offline backends' settings."""
     seed: int = 0
     """Seeds the `random` baseline topology and the client's backoff jitter."""
+    anchor: str | None = None
+    """Synthesizer / decision / aggregator model of the anchored baselines (MoA, debate, fixed
+    topologies); None: the pool model with the best single accuracy on train + val questions,
+    ranked on first use (set it with `--executor ray`: each worker would rank the pool itself)."""
     out: str | None = None
     """Optional traces jsonl."""
 

@@ -92,7 +92,7 @@ def build_jobs(cfg: CollectConfig, pool: Any, keys: list[str] | None = None) -> 
     questions = task.load(cfg.data, split=cfg.split, limit=cfg.limit)
     roleset = get_roleset(task.family)
     baselines = Baselines(task, roleset, pool.names,
-                          BaselineConfig(temperature=cfg.temperature, seed=cfg.seed))
+                          BaselineConfig(temperature=cfg.temperature, seed=cfg.seed, anchor=cfg.anchor))
     jobs: list[Any] = []
     for i, entry in enumerate(cfg.designs):
         try:

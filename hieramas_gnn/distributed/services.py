@@ -53,9 +53,10 @@ class DriverService:
         from hieramas_gnn.llm.cache import RolloutCache
 
         self.budget_usd = budget_usd
-        # Read-only view: the driver's own connection is the only writer.
-        self._cache = (RolloutCache(cache_path, "replay")
-                       if cache_mode != "off" and cache_path and Path(cache_path).exists() else None)
+        # Read-only view: the driver's own connection is the only writer. The file may not exist
+        # yet (the driver creates it on its first write): the view is opened on first use then.
+        self._path = cache_path if cache_mode != "off" and cache_path else None
+        self._cache = RolloutCache(cache_path, "replay") if self._path and Path(self._path).exists() else None
         self._spent = 0.0
         self._lost = 0.0
         self._refused = 0
@@ -69,6 +70,10 @@ class DriverService:
 
     async def get(self, key: str) -> Any:
         """The stored LLMRecord for `key`, or None."""
+        if self._cache is None and self._path and Path(self._path).exists():
+            from hieramas_gnn.llm.cache import RolloutCache
+
+            self._cache = RolloutCache(self._path, "replay")
         return self._cache.get(key) if self._cache is not None else None
 
     async def reserve(self, worker: str, estimate: float) -> tuple[bool, str]:
