@@ -38,15 +38,18 @@ def build(path: Path, n: int, batch: int = 50_000) -> list[str]:
 
     cache = RolloutCache(path)
     conn = cache._connection()  # bulk load through the cache's own schema and pragmas
-    keys = [hashlib.sha256(f"request {i}".encode()).hexdigest() for i in range(n)]
     sql = ("INSERT INTO records (key, model, text, prompt_tokens, completion_tokens, cost_usd, "
            "latency_ms, created_at, request) VALUES (?,?,?,?,?,?,?,?,?)")
     now = time.time()
+    keys: list[str] = []
     for start in range(0, n, batch):
-        rows = [(keys[i], f"sim/model-{i % 8}", f"{TEXT} #{i}", 120 + i % 50, 40 + i % 30, 1e-4,
-                 800.0, now, json.dumps({"messages": [{"role": "user", "content": f"question {i}"}],
-                                         "model": f"sim/model-{i % 8}", "sample_index": 0}))
+        reqs = [json.dumps({"messages": [{"role": "user", "content": f"question {i}"}],
+                            "model": f"sim/model-{i % 8}", "sample_index": 0})
                 for i in range(start, min(n, start + batch))]
+        batch_keys = [hashlib.sha256(r.encode()).hexdigest() for r in reqs]  # key = sha256(request)
+        keys += batch_keys
+        rows = [(k, f"sim/model-{i % 8}", f"{TEXT} #{i}", 120 + i % 50, 40 + i % 30, 1e-4, 800.0, now, r)
+                for i, k, r in zip(range(start, start + len(reqs)), batch_keys, reqs)]
         conn.execute("BEGIN")
         conn.executemany(sql, rows)
         conn.execute("COMMIT")

@@ -34,7 +34,9 @@ def test_demo_results_json_has_the_baselines_shape(demo_out):
     data = json.loads((demo_out / "results.json").read_text())
     assert data["task"] == "synthetic" and data["backend"] == "sim" and data["n"] > 0
     methods = {r["method"] for r in data["results"]}
-    assert {"hieramas", "hieramas-random-dag", "moa", "random"} <= methods
+    assert {"hieramas", "moa", "random"} <= methods
+    route = json.loads((demo_out / "policy" / "policy.json").read_text())["choice"]["route"]
+    assert ("hieramas-random-dag" in methods) == (route != "random")  # a control only for a learned route
     assert any(m.startswith("single:") for m in methods)
     for row in data["results"]:
         assert set(ROW_KEYS) <= set(row)

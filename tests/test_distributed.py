@@ -68,12 +68,16 @@ def test_a_dead_workers_reservations_count_as_spent():
 
 
 def test_the_service_reads_records_the_driver_wrote(tmp_path):
+    import hashlib
+
     path = tmp_path / "c.sqlite"
+    key = hashlib.sha256(b"{}").hexdigest()  # a real key: the sha256 of the stored request
+    service = DriverService(str(path), "rw", None)  # before the driver's first write
+    assert asyncio.run(service.get(key)) is None
     with RolloutCache(path, "rw") as cache:
-        cache.put(_record("k1"), "{}")
-    service = DriverService(str(path), "rw", None)
-    assert asyncio.run(service.get("k1")).text == "Answer: A"
-    assert asyncio.run(service.get("k2")) is None
+        cache.put(_record(key), "{}")
+    assert asyncio.run(service.get(key)).text == "Answer: A"
+    assert asyncio.run(service.get("0" * 64)) is None
 
 
 # -- shards and shares -----------------------------------------------------------------------

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -57,19 +55,17 @@ def project(tmp_path, monkeypatch) -> Path:
 
 
 def _serve_design(bundle: str, question: str) -> dict:
-    from hieramas_gnn.commands.serve import DesignService, make_server
+    """POST /design on the served bundle (the FastAPI app of `hieramas serve`, in process)."""
+    from fastapi.testclient import TestClient
 
-    server = make_server(DesignService(bundle, "runs/embeddings"), "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/design"
-        req = urllib.request.Request(url, data=json.dumps({"question": question}).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read())
-    finally:
-        server.shutdown()
-        server.server_close()
+    from hieramas_gnn import Policy
+    from hieramas_gnn.serve.app import create_app
+
+    policy = Policy.load(bundle, cache=None, embed_cache="runs/embeddings")
+    with TestClient(create_app(policy)) as client:
+        reply = client.post("/design", json={"question": question})
+    assert reply.status_code == 200, reply.text
+    return reply.json()
 
 
 def test_own_task_trains_on_sim_and_on_own_outcomes_then_exports_and_serves(project):
