@@ -77,8 +77,11 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
         route = topo["route"]
     extra = {"task": task.name, "prompt_version": roleset.prompt_version,
              "run": str(run_dir), "checkpoint": ckpt.name, "step": state.get("step")}
+    from hieramas_gnn.config_io import to_dict
+
     return export_policy(policy, out_dir, builder=builder, decision=decision, pool_name=cfg.pool.name,
-                         extra=extra, choice=choice_settings(cfg, route, decision), family=roleset.family)
+                         extra=extra, choice=choice_settings(cfg, route, decision), family=roleset.family,
+                         task=task.name, pool=pool, hyperparameters=to_dict(cfg))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -130,7 +130,7 @@ class Policy:
         task_name = task or meta.task or meta.family
         if not task_name:
             raise UserError(f"{bundle}: the bundle records no task; pass task=...")
-        task_obj = get_task(task_name)
+        task_obj = _bundle_task(task_name, meta) if task is None else get_task(task_name)
         roleset = get_roleset(meta.family or task_obj.family)
         settings = {"cache_path": None if cache_mode == "off" or cache is None else str(cache),
                     "cache_mode": "off" if cache is None else cache_mode,
@@ -262,3 +262,16 @@ def _run_sync(coro: Any) -> Any:
     coro.close()
     raise UserError("called from inside a running event loop: use `await policy.asolve(...)` "
                     "/ `await policy.asolve_many(...)` there")
+
+
+def _bundle_task(name: str, meta: Any) -> Any:
+    """The bundle's task: a registered one, else the user task its training config describes
+    (a jsonl + scorer, `task_from_config`), so a bundle of a custom task serves without code."""
+    from types import SimpleNamespace
+
+    from hieramas_gnn.tasks import get_task, task_from_config
+
+    tc = ((getattr(meta, "hyperparameters", None) or {}).get("task") or {})
+    if tc.get("scorer") and tc.get("name") == name:
+        return task_from_config(SimpleNamespace(**{"path": None, **tc}))
+    return get_task(name)
