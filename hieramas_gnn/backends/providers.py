@@ -75,6 +75,19 @@ def offline_handler(provider: str) -> Any:
     return register_offline_providers()[provider]
 
 
+def per_call(provider: str, model: str, make: Any, settings: Any) -> Any:
+    """The backend object for one call's `hieramas_backend` settings (`make(settings)`); bad
+    settings become `input_error` (never retried)."""
+    from hieramas_gnn.errors import UserError
+
+    try:
+        return make(settings)
+    except TypeError as exc:  # unknown or missing fields in the per-call settings
+        raise input_error(provider, model, UserError(f"bad hieramas_backend settings ({exc})")) from exc
+    except UserError as exc:
+        raise input_error(provider, model, exc) from exc
+
+
 def input_error(provider: str, model: str, exc: BaseException) -> Exception:
     """The exception an offline provider raises for bad input `exc` (a UserError): a
     `litellm.BadRequestError` (passed through litellm unchanged, status 400, never retried)

@@ -279,15 +279,10 @@ def make_provider(tables: dict[str, Any] | None = None, seed: int = 0):
 
         def reply(self, model: str, messages: list, meta: dict, optional: dict) -> tuple[str, int, int]:
             """(text, prompt tokens, completion tokens) of one call; bad input raises `input_error`."""
-            from hieramas_gnn.backends.providers import input_error
+            from hieramas_gnn.backends.providers import input_error, per_call
 
             chars = sum(len(str(m.get("content") or "")) for m in messages)
-            try:
-                rep = self.replayer_for(optional.get("hieramas_backend"))
-            except TypeError as exc:  # unknown or missing fields in the per-call settings
-                raise input_error("replay", model, UserError(f"bad hieramas_backend settings ({exc})")) from exc
-            except UserError as exc:
-                raise input_error("replay", model, exc) from exc
+            rep = per_call("replay", model, self.replayer_for, optional.get("hieramas_backend"))
             try:
                 return rep.reply(model, meta, chars, optional.get("replay_table"))
             except UserError as exc:  # bad input: fail at once, not as a retryable connection error

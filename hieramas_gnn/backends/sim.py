@@ -266,15 +266,10 @@ def make_provider(config: SimConfig | None = None, figures: SimFigures | None = 
 
         def reply(self, model: str, messages: list, meta: dict, optional: dict) -> SimReply:
             """The simulated reply to one call; bad input raises `input_error` (never retried)."""
-            from hieramas_gnn.backends.providers import input_error
+            from hieramas_gnn.backends.providers import input_error, per_call
 
             chars = sum(len(str(m.get("content") or "")) for m in messages)
-            try:
-                sim = self.simulator(optional.get("hieramas_backend"))
-            except TypeError as exc:  # unknown or missing fields in the per-call settings
-                raise input_error("sim", model, UserError(f"bad hieramas_backend settings ({exc})")) from exc
-            except UserError as exc:
-                raise input_error("sim", model, exc) from exc
+            sim = per_call("sim", model, self.simulator, optional.get("hieramas_backend"))
             try:
                 return sim.reply(model, meta, chars, optional.get("sim_model"))  # pure and fast after the first load
             except UserError as exc:  # bad input: fail at once, not as a retryable connection error
