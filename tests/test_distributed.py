@@ -120,6 +120,36 @@ def test_a_replay_worker_never_queues_records():
     assert cache.put(_record("k"), "{}") is False
 
 
+def test_a_worker_call_the_driver_already_has_is_a_hit_under_backend_settings(tmp_path):
+    """The worker looks up the very key the client computes (backend settings and model version
+    included): a record the driver wrote in an earlier attempt of a shard is never paid again."""
+    from hieramas_gnn.distributed.worker import WorkerClient
+    from hieramas_gnn.llm.client import LLMClient
+    from hieramas_gnn.llm.pool import load_pool
+    from hieramas_gnn.llm.types import LLMRequest
+
+    pool = load_pool("sim")
+    config = ClientConfig(backend={"sim": {"latency": "off", "seed": 7}})
+    request = LLMRequest(model=pool.names[0], messages=[{"role": "user", "content": "2+2? Answer: N"}],
+                         metadata={"task": "synthetic", "question_id": "synthetic/arithmetic/0/1", "role": "solver"})
+    path = str(tmp_path / "c.sqlite")
+    paid = asyncio.run(LLMClient(pool, RolloutCache(path, "rw"), config).complete(request))
+    assert paid.cache_hit is False
+
+    class Service:  # the driver's service, called in-process
+        def __init__(self):
+            self.driver = DriverService(path, "rw", None)
+            self.get = self
+
+        def remote(self, key):
+            return self.driver.get(key)
+
+    worker = WorkerClient(pool, WorkerCache("rw", None, Service()), config, service=None, worker_id="w0")
+    again = asyncio.run(worker.complete(request))
+    assert again.cache_hit is True and again.text == paid.text
+    assert worker.stats.calls == 0
+
+
 # -- flags, errors, factory ------------------------------------------------------------------
 def test_executor_ray_without_ray_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)

@@ -26,6 +26,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default=None,
                    help="wandb mode (default: tracking.wandb, i.e. online with WANDB_API_KEY, else offline)")
     p.add_argument("--out", default=None, help="run folder (same as run.out_dir=...)")
+    from hieramas_gnn.distributed.options import add_executor_args
+
+    add_executor_args(p, default=None)  # = client.executor / ray_address / ray_workers overrides
     p.set_defaults(func=run)
 
 
@@ -37,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"tracking.wandb={args.wandb}")
     if args.out:
         overrides.append(f"run.out_dir={args.out}")
+    overrides += _executor_overrides(args)
     cfg = load_config(args.config, overrides)
     result = train_from_config(cfg)
     print(f"stage 1: {result.stage1.step} steps, best val reward {result.stage1.best_val_reward:.4f} at step "
@@ -55,13 +59,38 @@ def _split_flags(args: argparse.Namespace, tokens: list[str]) -> list[str]:
     it = iter(tokens)
     for tok in it:
         flag, eq, value = tok.partition("=")
-        if flag in ("--out", "--wandb"):
+        if flag in ("--out", "--wandb", "--executor", "--ray-address", "--ray-workers"):
             value = value if eq else next(it, None)
             if value is None:
                 raise UserError(f"{flag} needs a value")
-            setattr(args, flag[2:], value)
+            setattr(args, flag[2:].replace("-", "_"), value)
         else:
             out.append(tok)
+    return out
+
+
+def _executor_overrides(args: argparse.Namespace) -> list[str]:
+    """`--executor ray [--ray-address A] [--ray-workers N]` as `client.*` overrides: the
+    rollout-generating phases (stage 1, stage-2 candidates, counterfactual re-samples, validation,
+    the decision model's scan) then run on Ray workers; this process stays the cache's writer."""
+    from hieramas_gnn.distributed.options import EXECUTORS, check_executor_args
+    from hieramas_gnn.errors import UserError
+
+    if args.executor is not None and args.executor not in EXECUTORS:
+        raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {args.executor!r}")
+    if args.executor is None and (args.ray_address is not None or args.ray_workers is not None):
+        raise UserError("--ray-address / --ray-workers only apply with --executor ray")
+    if isinstance(args.ray_workers, str):  # came after the overrides: not parsed by argparse
+        try:
+            args.ray_workers = int(args.ray_workers)
+        except ValueError:
+            raise UserError(f"--ray-workers must be an integer, got {args.ray_workers!r}") from None
+    check_executor_args(args)
+    out = [] if args.executor is None else [f"client.executor={args.executor}"]
+    if args.ray_address is not None:
+        out.append(f"client.ray_address={args.ray_address}")
+    if args.ray_workers is not None:
+        out.append(f"client.ray_workers={args.ray_workers}")
     return out
 
 

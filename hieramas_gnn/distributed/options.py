@@ -10,8 +10,9 @@ from hieramas_gnn.errors import UserError
 EXECUTORS = ("local", "ray")
 
 
-def add_executor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
+def add_executor_args(p: argparse.ArgumentParser, default: str | None = "local") -> None:
+    """`default=None` leaves the choice to a config file (`hieramas train`: `client.executor`)."""
+    p.add_argument("--executor", choices=EXECUTORS, default=default,
                    help="where rollouts run: this process (local) or Ray workers (ray; needs the "
                         "[ray] extra). Same traces and cache either way")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
@@ -23,6 +24,8 @@ def add_executor_args(p: argparse.ArgumentParser) -> None:
 
 def check_executor_args(args: argparse.Namespace) -> None:
     """Bad combinations are UserErrors; `--executor ray` without Ray names the extra."""
+    if args.executor is None:  # the config decides (`client.executor`); it is checked there
+        return
     if args.executor != "ray":
         for flag, value in (("--ray-address", args.ray_address), ("--ray-workers", args.ray_workers)):
             if value is not None:

@@ -28,7 +28,6 @@ import os
 from dataclasses import asdict, replace
 from typing import Any, Callable
 
-from hieramas_gnn.llm.cache import request_key
 from hieramas_gnn.llm.client import ClientConfig, LLMClient
 from hieramas_gnn.llm.pool import ModelSpec, Pool
 from hieramas_gnn.llm.types import BudgetExceeded, LLMRecord, LLMRequest
@@ -140,10 +139,8 @@ class WorkerClient(LLMClient):
         self._worker_id = worker_id
 
     async def complete(self, request: LLMRequest) -> LLMRecord:
-        if self.cache.mode != "off":
-            spec = self.pool.get(request.model)
-            await self.cache.prefetch(request_key(request, spec.litellm_model,  # type: ignore[attr-defined]
-                                                  spec.extra.get("litellm_params")))
+        if self.cache.mode != "off":  # the very key `LLMClient.complete` will look up
+            await self.cache.prefetch(self.request_key(request))  # type: ignore[attr-defined]
         return await super().complete(request)
 
     async def _reserve(self, spec: ModelSpec, request: LLMRequest) -> float:

@@ -171,7 +171,8 @@ def _phases(cfg: Any, setup: Any) -> PipelineResult:
 
 
 # Fields that may change between a run and its resumption (where output goes, how it is shown).
-RESUMABLE_CHANGES = ("tracking.", "run.device", "client.max_in_flight", "cache.path", "policy.embed_cache",
+RESUMABLE_CHANGES = ("tracking.", "run.device", "client.max_in_flight", "client.executor", "client.ray_address",
+                     "client.ray_workers", "cache.path", "policy.embed_cache",
                      "stage1.steps")  # more steps: stage 1 continues, and the topology is retrained
 
 
