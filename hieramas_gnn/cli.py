@@ -20,7 +20,7 @@ from hieramas_gnn.redact import redact
 # Order is the order shown in --help.
 COMMANDS = [
     "demo", "tasks", "score", "outcomes", "sim", "cache", "collect",
-    "baselines", "train", "eval", "export", "run", "serve", "bench",
+    "baselines", "train", "eval", "report", "export", "run", "serve", "bench",
 ]
 
 

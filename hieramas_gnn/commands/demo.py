@@ -31,6 +31,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pool", default=None, help="pool name or YAML (default: the config's, `sim`)")
     p.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default="offline",
                    help="wandb mode (default offline; files stay in --out)")
+    p.add_argument("--baselines", nargs="+", default=None, metavar="METHOD",
+                   help="baselines on the same held-out queries (`hieramas baselines --methods` names, "
+                        "e.g. single vote moa debate router cascade best_single oracle; fitted ones are "
+                        "fit on the config's train + val split); default: single moa random chain complete vote")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="key=value",
                    help="config overrides, e.g. reward.cost_lambda=50 stage1.steps=100")
     p.set_defaults(func=run)
@@ -52,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
     config = args.config or (experiment.DEMO_QUICK if args.quick else experiment.DEMO_CONFIG)
     overrides = [f"tracking.wandb={args.wandb}", *([f"pool.name={args.pool}"] if args.pool else []),
                  *args.overrides]
-    baselines = ("single", "moa", "random") if args.quick else experiment.DEFAULT_BASELINES
+    baselines = args.baselines or (("single", "moa", "random") if args.quick else experiment.DEFAULT_BASELINES)
+    from hieramas_gnn.eval.baselines import FITTED, GROUPS
+
+    unknown = [m for m in baselines if m.partition(":")[0] not in GROUPS + FITTED]
+    if unknown:
+        raise UserError(f"--baselines: unknown method {unknown[0]!r} (known: {', '.join(GROUPS + FITTED)})")
     out = Path(args.out)
     result = experiment.run_experiment(config, out, seeds=args.seeds, eval_runs=args.eval_runs,
                                        baselines=baselines, overrides=overrides, title="hieramas demo",

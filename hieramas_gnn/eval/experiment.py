@@ -42,8 +42,9 @@ def seed_config(config: str | Path, out: str | Path, seed: int, overrides: Seque
 
 
 def per_query_vectors(traces: Sequence[Any], runs: int, reward: Callable | None = None) -> dict[str, np.ndarray]:
-    """{"correct": [Q], "reward": [Q]}: per query, the mean over `runs` (traces run-major)."""
-    out = {"correct": np.array(per_query_mean([float(bool(t.correct) and not t.failed) for t in traces], runs))}
+    """{"correct": [Q], "cost": [Q], "reward": [Q]}: per query, the mean over `runs` (traces run-major)."""
+    out = {"correct": np.array(per_query_mean([float(bool(t.correct) and not t.failed) for t in traces], runs)),
+           "cost": np.array(per_query_mean([float(t.cost_usd) for t in traces], runs))}
     if reward is not None:
         out["reward"] = np.array(per_query_mean([float(reward(t)) for t in traces], runs))
     return out
@@ -51,8 +52,9 @@ def per_query_vectors(traces: Sequence[Any], runs: int, reward: Callable | None 
 
 def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, runs: int = 1,
                     reward: Callable | None = None, *, pool: Any = None, embed_cache: str | None = None,
-                    control: bool = True) -> tuple[list[dict], dict, Any]:
-    """(rows, per-query vectors by method, the first chosen design) of a bundle on `questions`."""
+                    control: bool = True, designs_out: list | None = None) -> tuple[list[dict], dict, Any]:
+    """(rows, per-query vectors by method, the first chosen design) of a bundle on `questions`;
+    `designs_out` (a list) receives what the bundle chose per query type (`designs_by_domain`)."""
     from hieramas_gnn.export import load_chooser
 
     chooser, _ = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
@@ -62,7 +64,10 @@ def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, r
     rows, per_query, first = [], {}, None
     for method, ch in methods:
         designs = ch.designs(questions)
-        first = first or designs[0]
+        if first is None:
+            first = designs[0]
+            if designs_out is not None:
+                designs_out.append(designs_by_domain(designs, questions))
         traces = run_repeated(runner, designs, questions, runs)
         rows.append({**summarize(method, traces), "n": len(questions), "runs": runs})
         per_query[method] = per_query_vectors(traces, runs, reward)
@@ -89,7 +94,7 @@ def claims(rows: Sequence[dict], n: int, per_query: dict | None = None) -> list[
         best = max(singles, key=lambda r: r["accuracy"])
         lines.append(f"- vs best single model on the test questions ({best['method']}, acc {best['accuracy']:.3f}): "
                      f"{judge(best['method'])} (hieramas acc {h['accuracy']:.3f})")
-    for name in ("vote", "moa", "random", "hieramas-random-dag"):
+    for name in ("best_single", "router", "cascade", "vote", "moa", "debate", "random", "hieramas-random-dag"):
         if name in by:
             lines.append(f"- vs {name} (acc {by[name]['accuracy']:.3f}, ${by[name]['cost_usd']:.2e}/query): {judge(name)}")
     for name in ("random", "hieramas-random-dag"):
@@ -122,20 +127,71 @@ def fair_anchor(run_dir: Path) -> str | None:
 
 
 def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
-                  reward: Callable | None = None) -> tuple[list[dict], dict]:
-    """The `hieramas baselines` rows on `questions` (and their per-query vectors)."""
+                  reward: Callable | None = None) -> tuple[list[dict], dict, dict]:
+    """The `hieramas baselines` rows on `questions`, their per-query vectors and what the fitted
+    methods (`router`, `cascade`, `best_single`; `eval/routers.py`) chose. Fitted methods are fit
+    on the config's train + val questions only, for the config's cost-aware reward (the policy's
+    objective), with the policy's query embedder."""
     import asyncio
 
     from hieramas_gnn.eval import baselines as B
     from hieramas_gnn.train.setup import load_models, load_questions, load_roles
 
-    task = load_questions(cfg)[3]
+    train, val, _test, task = load_questions(cfg)
     roleset, _ = load_roles(cfg, task)
     pool, _ = load_models(cfg)
     bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=cfg.run.seed_for("eval"), anchor=anchor))
+    fitted = {}
+    if any(m in B.FITTED for m in methods):
+        from hieramas_gnn.eval.routers import fit_routed_baselines
+
+        routed = asyncio.run(fit_routed_baselines(bl, train, val, client, _query_embedder(cfg), _array_reward(cfg),
+                                                  cfg.client.max_in_flight, seed=cfg.run.seed_for("eval")))
+        fitted = routed.describe()
     traces = asyncio.run(B.run_baselines(bl, B.expand_methods(list(methods), pool.names), questions, client,
                                          max_in_flight=cfg.client.max_in_flight))
-    return B.result_rows(traces), {m: per_query_vectors(ts, 1, reward) for m, ts in traces.items()}
+    return B.result_rows(traces), {m: per_query_vectors(ts, 1, reward) for m, ts in traces.items()}, fitted
+
+
+def _query_embedder(cfg: Any) -> Callable[[Sequence[str]], np.ndarray]:
+    """texts -> [Q, F]: the policy's query embedder (MiniLM or hashing, with its cache)."""
+    from hieramas_gnn.policy import features as F
+
+    pc = cfg.policy
+    inner = F.HashingEmbedder(pc.hashing_dim) if pc.embedder == "hashing" else F.MiniLMEmbedder(device=cfg.run.device)
+    cached = F.CachedEmbedder(inner, pc.embed_cache)
+    return lambda texts: cached.embed(list(texts)).numpy()
+
+
+def _array_reward(cfg: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """(correct [..], cost [..]) -> the config's cost-aware reward (`train/rewards.shape_reward`)."""
+    import torch
+
+    from hieramas_gnn.train.rewards import shape_reward
+
+    def reward(correct: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        return shape_reward(torch.as_tensor(np.asarray(correct, dtype=np.float32)),
+                            torch.as_tensor(np.asarray(cost, dtype=np.float32)), cfg.reward.shape,
+                            cfg.reward.cost_lambda).numpy()
+    return reward
+
+
+def designs_by_domain(designs: Sequence[Any], questions: Sequence[Any]) -> dict[str, dict[str, int]]:
+    """{domain: {design summary: count}}: what the learned policy chose per query type."""
+    out: dict[str, dict[str, int]] = {}
+    for d, q in zip(designs, questions):
+        counts = out.setdefault(str(q.meta.get("domain") or "all"), {})
+        counts[d.summary()] = counts.get(d.summary(), 0) + 1
+    return {dom: dict(sorted(c.items(), key=lambda kv: -kv[1])) for dom, c in sorted(out.items())}
+
+
+def write_per_query(out: Path, questions: Sequence[Any], per_query: dict) -> Path:
+    """`per_query.json`: question ids and, per method, the per-query correct / cost / reward
+    vectors (mean over seeds and runs): what `hieramas report` pairs its tests on."""
+    path = Path(out) / "per_query.json"
+    methods = {m: {k: [round(float(x), 8) for x in v] for k, v in vecs.items()} for m, vecs in per_query.items()}
+    path.write_text(json.dumps({"question_ids": [q.id for q in questions], "methods": methods}) + "\n")
+    return path
 
 
 def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_runs: int = 1,
@@ -155,16 +211,18 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     _, _, test, task = load_questions(cfg0)
     roleset, _ = load_roles(cfg0, task)
     runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
-    per_seed, infos, learned, first, base_rows, base_pq = [], [], [], None, [], {}
+    per_seed, infos, learned, first, base_rows, base_pq, fitted = [], [], [], None, [], {}, {}
+    designs: list[dict] = []
     for seed in range(seeds):
         cfg = seed_config(config, out, seed, overrides)
         t0 = time.perf_counter()
         res = train_pipeline(cfg, client=client)
         t1 = time.perf_counter()
         if seed == 0 and baselines:
-            base_rows, base_pq = run_baselines(cfg, client, test, baselines, fair_anchor(cfg.run.dir), reward_fn(cfg))
+            base_rows, base_pq, fitted = run_baselines(cfg, client, test, baselines, fair_anchor(cfg.run.dir),
+                                                       reward_fn(cfg))
         rows, pq, design = evaluate_bundle(res.bundle, test, runner, eval_runs, reward_fn(cfg), pool=pool,
-                                           embed_cache=cfg.policy.embed_cache)
+                                           embed_cache=cfg.policy.embed_cache, designs_out=designs)
         first = first or design
         learned.append(pq)
         per_seed.append(rows + base_rows)
@@ -185,8 +243,10 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
             "config": str(Path(config).resolve().relative_to(REPO_ROOT)) if Path(config).resolve().is_relative_to(REPO_ROOT) else str(config),
             "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs, "wall_s": round(wall, 1),
             "reward": f"{cfg0.reward.shape}, lambda={cfg0.reward.cost_lambda}",
-            "topology": cfg0.topology.method, "per_seed": infos}
+            "topology": cfg0.topology.method, "per_seed": infos, "fitted_baselines": fitted,
+            "designs_by_domain": designs}
     found = claims(rows, len(test), per_query)
+    write_per_query(out, test, per_query)
     report.write_report(out, rows, meta=meta, design=first, title=title,
                         sections=[("Claims (mean over seeds)", "\n".join(found)),
                                   ("Per seed", "\n".join(f"- {i}" for i in infos))])

@@ -224,6 +224,20 @@ class Design:
         path = [v for v in nx.dag_longest_path(g, weight="t") if v != "src"]
         return path, sum(w[i] for i in path) + call_ms
 
+    def summary(self) -> str:
+        """A short name of the design's shape, for reports: `single M`, `vote of k [models]`
+        (independent one-proposer roles, decision on disagreement), `moa k [...]`, or the
+        general `n roles, e edges, c calls`."""
+        active = self.active()
+        mixes = [self.mixtures[i] for i in active]
+        if len(active) == 1 and mixes[0].k == 1:
+            return f"single {mixes[0].proposers[0]}"
+        if len(active) == 1:
+            return f"moa {mixes[0].k} [{', '.join(mixes[0].proposers)}] -> {mixes[0].synthesizer}"
+        if not self.active_dag().number_of_edges() and all(m.k == 1 for m in mixes) and self.decision_inputs == "all":
+            return f"vote of {len(active)} [{', '.join(m.proposers[0] for m in mixes)}] -> {self.decision} on disagreement"
+        return f"{len(active)} roles, {self.active_dag().number_of_edges()} edges, {self.total_calls()} calls"
+
     def total_calls(self) -> int:
         """LLM calls one execution makes at most (every supernode plus the decision; with
         decision_inputs="all" a unanimous execution skips the decision call)."""

@@ -1,0 +1,44 @@
+"""`hieramas report DIR [DIR ...] [--out OUT]`: the cost–accuracy frontier of learned policies
+against every baseline, from experiment folders.
+
+Each DIR is a folder written by `hieramas demo --config CONFIG --out DIR` (one training config,
+several seeds, the baselines on the same held-out questions). Give one folder per cost weight λ
+to get the frontier:
+
+    for l in 300 1000 3000; do
+      hieramas demo --config experiments/configs/issue12_math_l5.yaml --out runs/math/lambda$l \\
+          --baselines single vote moa debate router cascade best_single oracle --set reward.cost_lambda=$l
+    done
+    hieramas report runs/math/lambda* --out runs/math/report
+
+Writes OUT/report.md (per task: every learned point with mean ± std over seeds, every baseline,
+the frontier checks — at no more than a baseline's cost, at least its accuracy, paired over the
+same questions — and the designs the policy chose per query type), OUT/frontier_<task>.png and
+OUT/report.json. Folders of several tasks are reported task by task.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("report", help="the learned frontier vs every baseline, from experiment folders",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="+", metavar="DIR", help="experiment folders (`hieramas demo --out DIR`)")
+    p.add_argument("--out", default="runs/report", help="output folder (default: runs/report)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hieramas_gnn.eval.frontier import report
+
+    summary = report(args.folders, args.out)
+    for key, group in summary.items():
+        print(f"{key.replace('|', ' / ')}: {len(group['learned'])} learned points, {len(group['baselines'])} baselines")
+        for c in group["checks"]:
+            print(f"  vs {c['baseline']}: {c['verdict']}")
+    print(f"wrote {Path(args.out) / 'report.md'}")
+    return 0
