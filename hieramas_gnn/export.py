@@ -44,7 +44,8 @@ from hieramas_gnn import __version__
 from hieramas_gnn.errors import UserError
 
 BUNDLE_FORMAT = "hieramas-policy"
-BUNDLE_VERSION = 4  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest
+BUNDLE_VERSION = 5  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
+# 5: proposer slots draw stop as a Bernoulli before the model (policy/distributions.py), `choice.topologies`
 WEIGHTS, META, CHECKSUMS = "policy.safetensors", "policy.json", "checksums.sha256"
 BUNDLE_FILES = (META, WEIGHTS)
 

@@ -47,9 +47,10 @@ def _reply(request):
 
 
 def test_stage1_finds_the_single_best_model_when_it_is_optimal(tmp_path):
-    """Known weakness, kept visible: at this budget (100 steps) seeds 0 and 1 end one proposer too
-    many ((x, weak) with synthesizer x: right, but dearer); seed 2 finds x alone. The learned
-    proposer count converges slowly (see the issue note)."""
+    """Known weakness, kept visible: at this budget (100 steps, no entropy bonus) seeds 1 and 2 find
+    x alone; seed 0 settles on `big` alone (right, 30x dearer) early and stays. Before stop became a
+    Bernoulli of its own (bundle version 5) only seed 2 found it: seeds 0 and 1 kept one proposer
+    too many, because stop held 1/(M + 1) of each later slot's mass."""
     (tmp_path / "planted.yaml").write_text(POOL)
     cfg = load_config(None, [
         f"pool.name={tmp_path / 'planted.yaml'}", "pool.decision=weak", "task.name=synthetic",

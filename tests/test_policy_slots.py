@@ -106,3 +106,20 @@ def test_policy_decision_inputs_go_into_the_sampled_designs():
 def test_unknown_decision_inputs_option_is_rejected():
     with pytest.raises(ValueError, match="decision_inputs"):
         toy_policy(toy_builder(n_roles=1, n_models=2), decision_inputs="everything")
+
+
+def test_stop_is_a_bernoulli_of_its_own_whatever_the_pool_size():
+    """With a zero stop logit a later slot stops half the time, for 3 or 30 models (a stop
+    that were one category among M + 1 would stop 1/(M + 1) of the time)."""
+    import torch
+
+    from hieramas_gnn.policy.distributions import sample_mixtures
+
+    for m in (3, 30):
+        n = 4000
+        prop, synth, skip, stop = torch.zeros(n, m), torch.zeros(n, m), torch.zeros(n), torch.zeros(n)
+        gen = torch.Generator().manual_seed(0)
+        choice = sample_mixtures(prop, synth, skip, 1, False, gen, greedy=False, stop=stop, slots=3)
+        k = (choice.proposers >= 0).sum(-1).float()
+        assert abs(float((k == 1).float().mean()) - 0.5) < 0.03
+        assert abs(float((k == 3).float().mean()) - 0.25) < 0.03

@@ -12,6 +12,11 @@ A `ChoiceSettings` (stored in every policy bundle) names the topology route that
   with no topology learning; also what a bundle whose topology head was never trained uses, so
   an untrained head never decides anything).
 
+`topologies` is the DAG family stage 1 trained the mixtures on: `random` (the candidates above)
+or `parallel` (no edges: the one candidate is the empty DAG, so independent roles whose answers
+the decision reads — a vote, a cascade, a single model — are chosen exactly as they were trained
+and validated, never re-wired with edges the selector never saw).
+
 Every query is decided on its own (its K candidates form one batch), so the choice does not
 depend on which other queries are in the batch or in which order they come: `eval` over 512
 queries, `run` on one and `serve` on one HTTP request choose the identical design.
@@ -33,6 +38,7 @@ from hieramas_gnn.policy.graph import dag_edge_index
 from hieramas_gnn.policy.sample import sample
 
 ROUTES = ("classifier", "edges", "random")
+TOPOLOGIES = ("random", "parallel")
 Edges = tuple[tuple[int, int], ...]
 
 
@@ -52,8 +58,12 @@ class ChoiceSettings:
     """Upper end of the candidates' extra-edge density."""
     seed: int = 0
     """Seed of the per-query candidate generator."""
+    topologies: str = "random"
+    """DAG family of the candidates: `random` or `parallel` (the empty DAG only)."""
 
     def __post_init__(self) -> None:
+        if self.topologies not in TOPOLOGIES:
+            raise ValueError(f"choice topologies must be one of {TOPOLOGIES}, got {self.topologies!r}")
         if self.route not in ROUTES:
             raise ValueError(f"choice route must be one of {ROUTES}, got {self.route!r}")
         if self.n_candidates < 1:
@@ -98,6 +108,8 @@ class DesignChooser:
         from the query's own generator: the same in every process for the same text)."""
         s = self.settings
         rng = query_rng(s.seed, q)
+        if s.topologies == "parallel":
+            return [()], 0
         dags = topologies.candidate_dags(self.n_roles, s.n_candidates, rng, s.density_min, s.density_max)
         return dags, int(rng.integers(len(dags)))
 

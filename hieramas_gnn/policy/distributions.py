@@ -6,8 +6,9 @@ categorical synthesizer), `mixture_entropy` (deterministic surrogate).
 With `slots` > 0 and a stop logit [N] the number of proposers is learned too (HieraMAS's worker
 slots, each "a pool model or skip"): slot 1 picks a model; each later slot picks a model not yet
 chosen *or stop*, and stop leaves the remaining slots empty (so a mixture of k proposers is one
-sequence: k models then stop, or k = slots models). Step t of a role is a categorical over
-[its unchosen models ‖ stop] (stop absent at t = 0); log-prob = Σ steps, exact.
+sequence: k models then stop, or k = slots models). Step t > 0 of a role first draws stop
+(Bernoulli, p = sigmoid(stop logit)) and, if it does not stop, one of its unchosen models
+(categorical); step 0 always draws a model. Log-prob = Σ steps, exact.
 DAGs (B graphs with n roles; order logits [B, n], edge logits [B, n, n]): `sample_dags`
 (Plackett-Luce order by Gumbel sort, then Bernoulli edges on forward pairs only — acyclic by
 construction), `dag_log_prob` (exact marginal over orders by DP over prefix sets),
@@ -54,9 +55,17 @@ class MixtureChoice:
 
 
 def _slot_logits(prop: Tensor, stop: Tensor, chosen: Tensor, t: int) -> Tensor:
-    """Step t of the slot distribution: [unchosen models ‖ stop]. Shapes: [N, M], [N] -> [N, M + 1]."""
-    stop_col = stop[:, None] if t > 0 else torch.full_like(stop[:, None], float("-inf"))
-    return torch.cat([prop.masked_fill(chosen, float("-inf")), stop_col], dim=-1)
+    """Step t of the slot distribution as normalised log-probs [unchosen models ‖ stop]: stop is a
+    Bernoulli of its own (p = sigmoid(stop)), and only when it does not fire a categorical over the
+    unchosen models. Shapes: [N, M], [N] -> [N, M + 1].
+
+    (A single categorical over [M models ‖ stop] gave stop 1/(M+1) of the mass at the start, so
+    with a large pool nearly every sampled mixture used every slot, and the stop logit competed
+    with M model logits for its gradient: the learned proposer count converged slowly.)"""
+    models = torch.log_softmax(prop.masked_fill(chosen, float("-inf")), dim=-1)  # [N, M]
+    if t == 0:
+        return torch.cat([models, torch.full_like(stop[:, None], float("-inf"))], dim=-1)
+    return torch.cat([models + F.logsigmoid(-stop)[:, None], F.logsigmoid(stop)[:, None]], dim=-1)
 
 
 def _sample_slots(prop: Tensor, stop: Tensor, slots: int, noise) -> Tensor:

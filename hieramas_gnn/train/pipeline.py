@@ -70,7 +70,7 @@ def choice_settings(cfg: Any, route: str, decision: str) -> ChoiceSettings:
     tc = cfg.topology
     return ChoiceSettings(route=route, decision=decision, n_candidates=tc.n_candidates,
                           density_min=tc.density_min, density_max=tc.density_max,
-                          seed=cfg.run.seed_for("choice"))
+                          seed=cfg.run.seed_for("choice"), topologies=cfg.stage1.topologies)
 
 
 def resolve_decision(cfg: Any, setup: Any) -> str:

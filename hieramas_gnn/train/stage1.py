@@ -230,12 +230,12 @@ class Stage1Trainer:
     def validate(self) -> dict[str, float]:
         """Validation reward of the designs the choice function picks before any topology is
         learned (route `random`: the greedy mixtures on one per-query candidate DAG)."""
-        from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+        from hieramas_gnn.policy.choose import DesignChooser
 
-        setup, rc, tc = self.setup, self.cfg.reward, self.cfg.topology
-        settings = ChoiceSettings(route="random", decision=setup.decision, n_candidates=tc.n_candidates,
-                                  density_min=tc.density_min, density_max=tc.density_max,
-                                  seed=self.cfg.run.seed_for("choice"))
+        setup, rc = self.setup, self.cfg.reward
+        from hieramas_gnn.train.pipeline import choice_settings
+
+        settings = choice_settings(self.cfg, "random", setup.decision)
         designs = DesignChooser(setup.policy, setup.builder, settings).designs(setup.val)
         traces = setup.runner.run(list(zip(designs, setup.val)))
         x, _, system = effective_rewards(traces, designs, len(self.setup.builder.role_names), rc)
