@@ -43,3 +43,18 @@ def test_the_pipeline_records_the_stage1_topology_family():
 
     cfg = load_config(None, ["stage1.topologies=parallel"])
     assert choice_settings(cfg, "random", "m0").topologies == "parallel"
+
+
+def test_a_parallel_run_skips_stage2_and_ships_the_empty_dag(tmp_path):
+    from hieramas_gnn.commands.train import train_from_config
+    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.mas.testing import FakeClient
+    from tests.test_train_stage1 import _cfg, _reply
+
+    cfg = _cfg(tmp_path, "stage1.topologies=parallel", "topology.n_candidates=4", "topology.classifier.epochs=2")
+    result = train_from_config(cfg, client=FakeClient(reply=_reply))
+    assert result.topology.rollouts == 0 and result.topology.route == "random"
+    assert "parallel" in result.topology.summary["skipped"]
+    chooser, meta = load_chooser(result.bundle)
+    assert meta.choice["topologies"] == "parallel"
+    assert all(d.edges == () for d in chooser.designs([q.text for q in result.setup.val]))

@@ -106,7 +106,10 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> To
         for stale in (done, state, run_dir / "edges_checkpoint.pt", run_dir / "edges_best.pt"):
             stale.unlink(missing_ok=True)
     before = setup.runner.rollouts
-    if method == "classifier":
+    if method == "classifier" and cfg.stage1.topologies == "parallel":
+        # one candidate per query (the empty DAG the mixtures were trained on): nothing to classify
+        trained, summary = False, {"skipped": "stage1.topologies is parallel: the only candidate is the empty DAG"}
+    elif method == "classifier":
         s2cfg = stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
         select = stage2.policy_selector(policy, setup.builder, setup.decision)
         scorer = stage2.PolicyGraphScorer(policy, setup.builder)
