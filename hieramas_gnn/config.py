@@ -62,6 +62,10 @@ class RunConfig:
     filled in. Re-running with the same folder resumes the run."""
     device: str = "cpu"
     """Torch device of the policy."""
+    threads: int | None = 1
+    """Torch intra-op threads when training on the CPU. 1 by default: the policy's graphs are
+    tiny, and a second thread burned ~10x the CPU without speed (`bench/`; under load a 3000-step
+    replay run went from minutes to seconds per seed). None: torch's own default."""
     dir: Path = field(init=False, default=Path("."))
     """Derived: the resolved run folder."""
 
@@ -70,6 +74,8 @@ class RunConfig:
             yield "name", f"must be a non-empty name without '/', got {self.name!r}"
         if not self.out_dir:
             yield "out_dir", "must not be empty"
+        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
+            yield "threads", f"must be >= 1 or null, got {self.threads!r}"
 
     def seed_for(self, stream: str) -> int:
         """The seed of the named random stream (`STREAMS`), derived from `seed`: independent

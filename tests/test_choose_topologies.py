@@ -58,3 +58,4 @@ def test_a_parallel_run_skips_stage2_and_ships_the_empty_dag(tmp_path):
     chooser, meta = load_chooser(result.bundle)
     assert meta.choice["topologies"] == "parallel"
     assert all(d.edges == () for d in chooser.designs([q.text for q in result.setup.val]))
+

@@ -140,6 +140,8 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     from hieramas_gnn.train.setup import build_setup
 
     ensure_offline_defaults()
+    if cfg.run.threads and str(cfg.run.device).startswith("cpu"):
+        torch.set_num_threads(cfg.run.threads)
     run_dir = Path(cfg.run.dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     check_same_run(cfg, run_dir)
@@ -174,7 +176,7 @@ def _phases(cfg: Any, setup: Any) -> PipelineResult:
 
 
 # Fields that may change between a run and its resumption (where output goes, how it is shown).
-RESUMABLE_CHANGES = ("tracking.", "run.device", "client.max_in_flight", "client.executor", "client.ray_address",
+RESUMABLE_CHANGES = ("tracking.", "run.device", "run.threads", "client.max_in_flight", "client.executor", "client.ray_address",
                      "client.ray_workers", "cache.path", "policy.embed_cache",
                      "stage1.steps")  # more steps: stage 1 continues, and the topology is retrained
 
