@@ -18,7 +18,8 @@ def demo_out(tmp_path_factory):
     for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
         mp.setenv(var, str(out / "wandb"))
     try:
-        code = cli.main(["demo", "--quick", "--seeds", "1", "--out", str(out)])
+        code = cli.main(["demo", "--quick", "--seeds", "1", "--out", str(out),
+                         "--baselines", "single", "moa", "random", "router", "cascade", "best_single"])
     finally:
         mp.undo()
     assert code == 0
@@ -41,6 +42,29 @@ def test_demo_results_json_has_the_baselines_shape(demo_out):
     for row in data["results"]:
         assert set(ROW_KEYS) <= set(row)
         assert 0.0 <= row["accuracy"] <= 1.0 and row["cost_usd"] >= 0.0
+
+
+def test_demo_fits_the_routed_baselines_on_train_and_val_and_keeps_per_query_vectors(demo_out):
+    data = json.loads((demo_out / "results.json").read_text())
+    assert {"router", "cascade", "best_single"} <= {r["method"] for r in data["results"]}
+    assert set(data["fitted_baselines"]) == {"best_single", "router_C", "cascade"}
+    per_query = json.loads((demo_out / "per_query.json").read_text())
+    n = len(per_query["question_ids"])
+    assert n == data["n"] and {"hieramas", "router", "cascade"} <= set(per_query["methods"])
+    assert all(len(v["correct"]) == len(v["cost"]) == n for v in per_query["methods"].values())
+    chosen = data["designs_by_domain"][0]  # seed 0: {domain: {design summary: count}}
+    assert sum(c for counts in chosen.values() for c in counts.values()) == n
+
+
+def test_report_reads_a_demo_folder(demo_out, tmp_path):
+    assert cli.main(["report", str(demo_out), "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "### The frontier against each baseline" in text and "router" in text
+
+
+def test_demo_rejects_an_unknown_baseline(tmp_path, capsys):
+    assert cli.main(["demo", "--quick", "--out", str(tmp_path), "--baselines", "single", "telepathy"]) == 2
+    assert "unknown method 'telepathy'" in capsys.readouterr().err
 
 
 def test_demo_report_states_the_claims(demo_out):

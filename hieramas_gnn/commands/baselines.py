@@ -179,25 +179,16 @@ def _split_for_fitting(args: argparse.Namespace, task: Any) -> tuple[list, list,
 
 def _embedder(kind: str):
     """texts -> [Q, F] numpy query embeddings for the router."""
-    from hieramas_gnn.policy import features as F
+    from hieramas_gnn.eval.routers import query_embedder
 
-    inner = F.HashingEmbedder(64) if kind == "hashing" else F.MiniLMEmbedder()
-    cached = F.CachedEmbedder(inner, None if kind == "hashing" else "runs/embeddings")
-    return lambda texts: cached.embed(list(texts)).numpy()
+    return query_embedder(kind, None if kind == "hashing" else "runs/embeddings")
 
 
 def _reward(args: argparse.Namespace):
     """The (correct, cost) -> reward the fitted methods maximise."""
-    import numpy as np
-    import torch
+    from hieramas_gnn.eval.routers import shaped_reward
 
-    from hieramas_gnn.train.rewards import shape_reward
-
-    def reward(correct, cost):
-        return shape_reward(torch.as_tensor(np.asarray(correct, dtype=np.float32)),
-                            torch.as_tensor(np.asarray(cost, dtype=np.float32)), args.reward_shape,
-                            args.cost_lambda).numpy()
-    return reward
+    return shaped_reward(args.reward_shape, args.cost_lambda)
 
 
 def make_client(pool: Any, cache_path: str | None, cache_mode: str, max_in_flight: int,

@@ -143,37 +143,17 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
     bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=cfg.run.seed_for("eval"), anchor=anchor))
     fitted = {}
     if any(m in B.FITTED for m in methods):
-        from hieramas_gnn.eval.routers import fit_routed_baselines
+        from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder, shaped_reward
 
-        routed = asyncio.run(fit_routed_baselines(bl, train, val, client, _query_embedder(cfg), _array_reward(cfg),
+        pc = cfg.policy
+        embed = query_embedder(pc.embedder, pc.embed_cache, pc.hashing_dim, cfg.run.device)
+        routed = asyncio.run(fit_routed_baselines(bl, train, val, client, embed,
+                                                  shaped_reward(cfg.reward.shape, cfg.reward.cost_lambda),
                                                   cfg.client.max_in_flight, seed=cfg.run.seed_for("eval")))
         fitted = routed.describe()
     traces = asyncio.run(B.run_baselines(bl, B.expand_methods(list(methods), pool.names), questions, client,
                                          max_in_flight=cfg.client.max_in_flight))
     return B.result_rows(traces), {m: per_query_vectors(ts, 1, reward) for m, ts in traces.items()}, fitted
-
-
-def _query_embedder(cfg: Any) -> Callable[[Sequence[str]], np.ndarray]:
-    """texts -> [Q, F]: the policy's query embedder (MiniLM or hashing, with its cache)."""
-    from hieramas_gnn.policy import features as F
-
-    pc = cfg.policy
-    inner = F.HashingEmbedder(pc.hashing_dim) if pc.embedder == "hashing" else F.MiniLMEmbedder(device=cfg.run.device)
-    cached = F.CachedEmbedder(inner, pc.embed_cache)
-    return lambda texts: cached.embed(list(texts)).numpy()
-
-
-def _array_reward(cfg: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """(correct [..], cost [..]) -> the config's cost-aware reward (`train/rewards.shape_reward`)."""
-    import torch
-
-    from hieramas_gnn.train.rewards import shape_reward
-
-    def reward(correct: np.ndarray, cost: np.ndarray) -> np.ndarray:
-        return shape_reward(torch.as_tensor(np.asarray(correct, dtype=np.float32)),
-                            torch.as_tensor(np.asarray(cost, dtype=np.float32)), cfg.reward.shape,
-                            cfg.reward.cost_lambda).numpy()
-    return reward
 
 
 def designs_by_domain(designs: Sequence[Any], questions: Sequence[Any]) -> dict[str, dict[str, int]]:

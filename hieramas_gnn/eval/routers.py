@@ -46,6 +46,29 @@ def accuracy_reward(correct: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return np.asarray(correct, dtype=float)
 
 
+def shaped_reward(shape: str, cost_lambda: float) -> Reward:
+    """(correct, cost) -> the policy's cost-aware reward (`train/rewards.shape_reward`), so the
+    fitted methods maximise what the policy is trained for."""
+    import torch
+
+    from hieramas_gnn.train.rewards import shape_reward
+
+    def reward(correct: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        return shape_reward(torch.as_tensor(np.asarray(correct, dtype=np.float32)),
+                            torch.as_tensor(np.asarray(cost, dtype=np.float32)), shape, cost_lambda).numpy()
+    return reward
+
+
+def query_embedder(kind: str, cache_dir: str | None, hashing_dim: int = 64, device: str = "cpu") -> Embed:
+    """texts -> [Q, F] query embeddings for the router: the policy's encoder (`minilm` or
+    `hashing`), behind its on-disk cache."""
+    from hieramas_gnn.policy import features as F
+
+    inner = F.HashingEmbedder(hashing_dim) if kind == "hashing" else F.MiniLMEmbedder(device=device)
+    cached = F.CachedEmbedder(inner, cache_dir)
+    return lambda texts: cached.embed(list(texts)).numpy()
+
+
 # ---------------------------------------------------------------- outcomes
 
 
