@@ -110,3 +110,15 @@ def test_design_summary_names_the_simple_designs():
     assert vote.summary() == "vote of 3 [m1, m2, m3] -> d on disagreement"
     assert moa.summary() == "moa 2 [m1, m2] -> m3"
     assert chain.summary() == "3 roles, 2 edges, 4 calls"
+
+
+def test_ablation_table_pairs_each_variant_with_the_base(tmp_path, capsys):
+    base = _folder(tmp_path, "base", 3000, (0.60, 1.0e-4), BASE)
+    worse = _folder(tmp_path, "worse", 3000, (0.50, 1.0e-4), BASE)
+    same = _folder(tmp_path, "same", 3000, (0.60, 2.0e-4), BASE)
+    out = tmp_path / "ablations"
+    assert cli(["report", str(worse), str(same), "--against", str(base), "--out", str(out)]) == 0
+    rows = json.loads((out / "report.json").read_text())["ablations"]
+    assert [r["verdict"] for r in rows] == ["worse", "tie"]
+    assert rows[0]["gap"] == pytest.approx(-0.10)
+    assert "| variant |" in (out / "report.md").read_text()

@@ -14,7 +14,9 @@ to get the frontier:
 Writes OUT/report.md (per task: every learned point with mean ± std over seeds, every baseline,
 the frontier checks — at no more than a baseline's cost, at least its accuracy, paired over the
 same questions — and the designs the policy chose per query type), OUT/frontier_<task>.png and
-OUT/report.json. Folders of several tasks are reported task by task.
+OUT/report.json. Folders of several tasks are reported task by task. `--against BASE` writes an
+ablation table instead: each DIR's learned policy against BASE's (same task and test questions),
+mean ± std over seeds and the paired gap.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ def add_parser(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+", metavar="DIR", help="experiment folders (`hieramas demo --out DIR`)")
     p.add_argument("--out", default="runs/report", help="output folder (default: runs/report)")
+    p.add_argument("--against", default=None, metavar="BASE",
+                   help="an ablation table instead: every DIR's learned policy against BASE's, paired "
+                        "over the same test questions (mean ± std over seeds)")
     p.set_defaults(func=run)
 
 
@@ -35,7 +40,12 @@ def run(args: argparse.Namespace) -> int:
 
     from hieramas_gnn.eval.frontier import report
 
-    summary = report(args.folders, args.out)
+    summary = report(args.folders, args.out, args.against)
+    if args.against:
+        for r in summary["ablations"]:
+            print(f"{r['variant']}: {r['accuracy']:.3f} ± {r['accuracy_std']:.3f} ({r['gap']:+.3f} vs base: {r['verdict']})")
+        print(f"wrote {Path(args.out) / 'report.md'}")
+        return 0
     for key, group in summary.items():
         print(f"{key.replace('|', ' / ')}: {len(group['learned'])} learned points, {len(group['baselines'])} baselines")
         for c in group["checks"]:

@@ -49,7 +49,7 @@ class Experiment:
     def label(self) -> str:
         """What tells this folder's learned point apart: its reward (shape, λ) and overrides."""
         extra = [o for o in self.meta.get("overrides", []) if not o.startswith(("tracking.", "cache.", "policy.embed_cache",
-                                                                               "reward.cost_lambda"))]
+                                                                               "reward.cost_lambda", "reward.shape"))]
         return f"{self.meta.get('reward', '?')}" + (f" [{', '.join(extra)}]" if extra else "")
 
     @property
@@ -240,12 +240,50 @@ def plot_frontier(learned: Sequence[Point], baselines: Sequence[Point], path: st
     return path
 
 
-def report(folders: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
-    """Write `out/report.md`, one `frontier_<task>.png` per task and `out/report.json`."""
+def ablation_rows(base: Experiment, variants: Sequence[Experiment]) -> list[dict[str, Any]]:
+    """Each variant's learned point against the base folder's, paired over the same questions."""
+    mine = _point(base, LEARNED, base.label)
+    rows = []
+    for e in variants:
+        p = _point(e, LEARNED, e.label)
+        gap, band, p_value = _judge(p, mine, int(e.meta.get("n") or 0))
+        rows.append({"variant": e.label, "accuracy": round(p.accuracy, 4), "accuracy_std": round(p.accuracy_std, 4),
+                     "cost_usd": p.cost_usd, "cost_usd_std": p.cost_usd_std, "seeds": p.seeds,
+                     "gap": round(gap, 4), "band": round(band, 4),
+                     "p_value": None if np.isnan(p_value) else round(p_value, 4),
+                     "verdict": "better" if gap > band else "worse" if gap < -band else "tie"})
+    return rows
+
+
+def ablation_table(base: Experiment, variants: Sequence[Experiment]) -> list[str]:
+    mine = _point(base, LEARNED, base.label)
+    lines = [f"Base: {base.label} ({base.path}): {mine.accuracy:.3f} ± {mine.accuracy_std:.3f} at "
+             f"{mine.cost_usd:.2e} $/query; each variant paired over the same test questions.", "",
+             "| variant | accuracy | $/query | accuracy − base ± 2 SE | verdict |", "|---|---:|---:|---:|---|"]
+    for r in ablation_rows(base, variants):
+        lines.append(f"| {r['variant']} | {r['accuracy']:.3f} ± {r['accuracy_std']:.3f} | {r['cost_usd']:.2e} ± "
+                     f"{r['cost_usd_std']:.1e} | {r['gap']:+.3f} ± {r['band']:.3f} | {r['verdict']} |")
+    return lines
+
+
+def report(folders: Sequence[str | Path], out: str | Path, against: str | Path | None = None) -> dict[str, Any]:
+    """Write `out/report.md`, one `frontier_<task>.png` per task and `out/report.json`; with
+    `against` (a base folder), an ablation table of every folder against it instead."""
     if not folders:
         raise UserError("hieramas report: give at least one experiment folder")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if against is not None:
+        base = load_experiment(against)
+        variants = [load_experiment(f) for f in folders if Path(f).resolve() != Path(against).resolve()]
+        group_experiments([base, *variants])  # same task, pool and test questions
+        if any(v.group != base.group for v in variants):
+            raise UserError(f"--against {against}: every folder must be on its task, pool and test questions")
+        lines = ["# hieramas report: ablations", "", *ablation_table(base, variants), ""]
+        (out / "report.md").write_text("\n".join(lines))
+        summary = {"base": str(base.path), "ablations": ablation_rows(base, variants)}
+        (out / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        return summary
     groups = group_experiments([load_experiment(f) for f in folders])
     lines, summary = ["# hieramas report", "",
                       f"Folders: {', '.join(str(Path(f)) for f in folders)}. Accuracy on held-out questions "
