@@ -1,16 +1,18 @@
 """SIGKILL trials of `hieramas train`: kill at a random point, re-run until done, compare with a clean run.
 
-A tiny sim run (hashing embedder, 4 stage-1 steps with a checkpoint every 2, the classifier route
-with 3 epochs; `backend.sim.latency: off`) runs as a subprocess in its own folder with relative
+A tiny sim run (hashing embedder, the decision model given, 3 stage-1 steps with a checkpoint
+every 2 (so a resume re-does a step), the classifier route with 2 epochs; `backend.sim.latency:
+off`) runs as a subprocess in its own folder with relative
 paths, so two folders' bundles, metrics and caches compare byte for byte.
 
 `reference(folder)` runs it once uninterrupted and measures where its phases end: cache records
-at the end of stage 1 (`stage1_records`, decision-model scan included) and in all (`records`),
+at the end of stage 1 (`stage1_records`) and in all (`records`),
 stage-2 epochs logged (`stage2_epochs`). `kill_trial(folder, seed, ref)` draws a phase from
 `seed` (`phase=None`: trial `seed` takes PHASES[seed % 3]) and a point in it:
 - `stage1`: once k of the first `stage1_records` records are committed;
 - `stage2`: once k of its new records are committed, or k of its epochs are logged;
-- `export`: once `topology.json` is written (stage 2 done), after a random 0-80 ms (the bundle is written within ~100 ms);
+- `export`: once `topology.json` is written (stage 2 done), after a random 0-40 ms (the bundle
+  is written within ~100 ms, so some of these land after it is complete);
 SIGKILLs the run there, re-runs the same command to the end and returns the trial's figures:
 `repaid` (provider calls of the resumed run minus the records the killed one had not
 committed: 0 = nothing paid twice) and `identical` (bundle checksums, the designs the bundle
@@ -38,9 +40,10 @@ from tests.reliability.kill import contents, records
 PHASES = ("stage1", "stage2", "export")
 DEMO_QUICK = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "demo_quick.yaml"
 CONFIG = {"base": str(DEMO_QUICK),
-          "task": {"train_size": 8, "val_size": 4, "test_size": 0},
-          "stage1": {"steps": 4, "val_every": 2, "checkpoint_every": 2, "batch_size": 4},
-          "topology": {"n_candidates": 4, "classifier": {"epochs": 3, "min_spread": 0.0, "label_rule": "median",
+          "task": {"train_size": 6, "val_size": 3, "test_size": 0},
+          "pool": {"name": "sim", "decision": "flash-science"},
+          "stage1": {"steps": 3, "val_every": 1, "checkpoint_every": 2, "batch_size": 3},
+          "topology": {"n_candidates": 3, "classifier": {"epochs": 2, "min_spread": 0.0, "label_rule": "median",
                                                           "samples": 1}},
           "cache": {"path": "cache.sqlite"}, "policy": {"embed_cache": "embeddings"},
           "run": {"out_dir": "run"}, "tracking": {"wandb": "disabled", "progress": False}}
@@ -64,14 +67,31 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "WANDB_MODE": "disabled"}
 
 
-def _finish(folder: Path) -> int:
-    """Run `train` in `folder` to the end; the provider calls it paid."""
-    proc = subprocess.run(_cmd(), cwd=folder, env=_env(), capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"train exited {proc.returncode}: {proc.stderr[-2000:]}")
-    found = _PAID.search(proc.stdout)
+def _finish(folder: Path, in_process: bool = False) -> int:
+    """Run `train` in `folder` to the end (in a subprocess, or in this process: no import cost);
+    the provider calls it paid."""
+    if in_process:
+        import contextlib
+        import io
+
+        from hieramas_gnn.cli import main
+
+        out, cwd = io.StringIO(), Path.cwd()
+        os.chdir(folder)
+        try:
+            with contextlib.redirect_stdout(out):
+                code = main(_cmd()[3:])
+        finally:
+            os.chdir(cwd)
+        stdout, stderr = out.getvalue(), ""
+    else:
+        proc = subprocess.run(_cmd(), cwd=folder, env=_env(), capture_output=True, text=True, timeout=600)
+        code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    if code != 0:
+        raise RuntimeError(f"train exited {code}: {stderr[-2000:]}")
+    found = _PAID.search(stdout)
     if found is None:
-        raise RuntimeError(f"train printed no 'llm: N provider calls' line: {proc.stdout[-1000:]}")
+        raise RuntimeError(f"train printed no 'llm: N provider calls' line: {stdout[-1000:]}")
     return int(found.group(1))
 
 
@@ -101,12 +121,12 @@ def final_state(folder: Path) -> dict[str, Any]:
             "cache": contents(folder / "cache.sqlite")}
 
 
-def reference(folder: Path) -> dict[str, Any]:
+def reference(folder: Path, in_process: bool = False) -> dict[str, Any]:
     """An uninterrupted run: its final state and where its phases end (module docstring)."""
     import sqlite3
 
     setup(folder)
-    paid = _finish(folder)
+    paid = _finish(folder, in_process)
     state = final_state(folder)
     stage1_end = (folder / "run" / "checkpoint.pt").stat().st_mtime  # its last write ends stage 1
     with sqlite3.connect(folder / "cache.sqlite") as conn:
@@ -133,7 +153,7 @@ def kill_point(seed: int, ref: dict[str, Any], phase: str | None = None) -> tupl
         new = ref["records"] - ref["stage1_records"]
         k = rng.randint(1, new + ref["stage2_epochs"])
         return (phase, "records", ref["stage1_records"] + k) if k <= new else (phase, "epochs", k - new)
-    return phase, "topology_ms", rng.uniform(0, 80)
+    return phase, "topology_ms", rng.uniform(0, 40)
 
 
 def _reached(folder: Path, trigger: str, threshold: float, seen: dict) -> bool:
@@ -146,22 +166,30 @@ def _reached(folder: Path, trigger: str, threshold: float, seen: dict) -> bool:
     return "at" in seen and time.monotonic() - seen["at"] >= threshold / 1000
 
 
-def kill_trial(folder: Path, seed: int, ref: dict[str, Any], phase: str | None = None) -> dict[str, Any]:
-    """One SIGKILL at a random point of `phase`, then re-runs to the end; the trial's figures."""
+def kill(folder: Path, trigger: str, threshold: float) -> dict[str, Any]:
+    """Start `train` in a fresh `folder` and SIGKILL it once `trigger` reaches `threshold`."""
     setup(folder)
-    phase, trigger, threshold = kill_point(seed, ref, phase)
     proc = subprocess.Popen(_cmd(), cwd=folder, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, seen = time.monotonic() + 300, {}
+    deadline, seen = time.monotonic() + 600, {}
     while not _reached(folder, trigger, threshold, seen) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
-    done = records(folder / "cache.sqlite")
-    bundle_done = (folder / "run" / "policy" / "checksums.sha256").exists()
-    paid = _finish(folder)
+    return {"trigger": f"{trigger}>={threshold:.4g}", "killed": proc.returncode == -signal.SIGKILL,
+            "killed_at_records": records(folder / "cache.sqlite"),
+            "bundle_complete_at_kill": (folder / "run" / "policy" / "checksums.sha256").exists()}
+
+
+def resume(folder: Path, killed: dict[str, Any], ref: dict[str, Any], in_process: bool = False) -> dict[str, Any]:
+    """Re-run the killed `folder` to the end and compare its final state with the reference's."""
+    paid = _finish(folder, in_process)
     state = final_state(folder)
     differ = [k for k in state if state[k] != ref["state"][k]]
-    return {"seed": seed, "phase": phase, "trigger": f"{trigger}>={threshold:.4g}",
-            "killed": proc.returncode == -signal.SIGKILL, "killed_at_records": done,
-            "bundle_complete_at_kill": bundle_done, "repaid": paid - (ref["records"] - done),
-            "identical": not differ, "differ": differ}
+    return {**killed, "repaid": paid - (ref["records"] - killed["killed_at_records"]), "identical": not differ,
+            "differ": differ}
+
+
+def kill_trial(folder: Path, seed: int, ref: dict[str, Any], phase: str | None = None) -> dict[str, Any]:
+    """One SIGKILL at a random point of `phase`, then a re-run to the end; the trial's figures."""
+    phase, trigger, threshold = kill_point(seed, ref, phase)
+    return {"seed": seed, "phase": phase, **resume(folder, kill(folder, trigger, threshold), ref)}
