@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from hieramas_gnn.config_io import to_dict
+from hieramas_gnn.paths import atomic_write_text
 
 
 def resolve_mode(mode: str) -> str:
@@ -43,7 +44,7 @@ def run_name(run_dir: Path, task: str, exp: str, seed: int) -> str:
         return path.read_text().strip()
     name = f"{task}__{exp}__{seed}__{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(name + "\n")
+    atomic_write_text(path, name + "\n")  # a kill mid-write must not leave an empty name
     return name
 
 
