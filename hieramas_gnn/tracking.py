@@ -167,8 +167,15 @@ def _plain(v: Any) -> Any:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The rows of a run's metrics.jsonl (empty when absent)."""
+    """The rows of a run's metrics.jsonl (empty when absent), one per (axis, step): a run resumed
+    after a kill logs the steps since its last checkpoint again, and the last row of a step wins
+    (it stays at the place of the step's first row)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[(str(row.get("axis") or ""), row.get("step"))] = row
+    return list(rows.values())

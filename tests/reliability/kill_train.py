@@ -96,12 +96,11 @@ def _finish(folder: Path, in_process: bool = False) -> int:
 
 
 def metrics(run_dir: Path) -> dict[str, dict]:
-    """The last row logged for every (axis, step), volatile fields dropped."""
-    out: dict[str, dict] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        out[f"{row.get('axis') or 'stage1/step'}={row['step']}"] = {k: v for k, v in row.items() if k not in VOLATILE}
-    return out
+    """Every (axis, step) row `read_metrics` gives (a re-logged step: its last row), volatile fields dropped."""
+    from hieramas_gnn.tracking import read_metrics
+
+    return {f"{row.get('axis') or 'stage1/step'}={row['step']}": {k: v for k, v in row.items() if k not in VOLATILE}
+            for row in read_metrics(run_dir)}
 
 
 def designs(bundle: Path) -> list[dict]:
