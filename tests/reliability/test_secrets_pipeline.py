@@ -34,9 +34,10 @@ def test_train_and_export_finish_with_the_refused_model_recorded(scanned):
     assert reasons and all(MASK in r and "Incorrect API key" in r for r in reasons)
 
 
-def test_wandb_offline_files_were_written_and_scanned(scanned):
+def test_wandb_offline_files_hold_the_refusals_with_the_key_masked(scanned):
     folder, *_ = scanned
-    assert list((folder / "run" / "wandb").rglob("*.wandb"))
+    logs = list((folder / "run" / "wandb").rglob("*.wandb"))
+    assert logs and any(f"Incorrect API key provided: {MASK}".encode() in p.read_bytes() for p in logs)
 
 
 def test_serve_chat_failures_name_the_refusal_with_the_key_masked(scanned):
