@@ -337,21 +337,14 @@ class RolloutCache:
             for row in self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records ORDER BY model"):
                 n += 1
                 by_model[row[1]] = by_model.get(row[1], 0) + 1
-                pt, ct, cost = pt + _int(row[3]), ct + _int(row[4]), cost + _float(row[5])
+                usage_ok = all(isinstance(v, int | float) for v in row[3:6])  # else: corrupt, counts 0
+                pt, ct, cost = (pt + row[3], ct + row[4], cost + row[5]) if usage_ok else (pt, ct, cost)
                 if row[-1] is None and _key_ok(row):
                     unverified += 1
                 elif not _row_ok(row):
                     corrupt += 1
         size = sum(p.stat().st_size for p in _db_files(self.path))
-        return CacheStats(str(self.path), n, cost, pt, ct, by_model, size, corrupt, unverified)
-
-
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) else 0  # a damaged field counts nothing (the row is counted corrupt)
-
-
-def _float(v: Any) -> float:
-    return float(v) if isinstance(v, int | float) else 0.0
+        return CacheStats(str(self.path), n, float(cost), int(pt), int(ct), by_model, size, corrupt, unverified)
 
 
 def _columns(conn: sqlite3.Connection) -> list[str]:
