@@ -26,6 +26,7 @@ import os
 import platform
 import random
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
@@ -179,13 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fuzz", type=int, default=100)
     ap.add_argument("--skip", action="append", default=[], choices=["bad_inputs", "sandbox", "kill_trials", "train_kill_trials", "secrets",
                                                                          "integrity"])
+    argv = sys.argv[1:] if argv is None else argv  # recorded in _meta.command
     args = ap.parse_args(argv)
     sections = {"bad_inputs": bad_inputs, "sandbox": lambda: sandbox(args.fuzz),
                 "kill_trials": lambda: kill_trials(args.kill_trials),
                 "train_kill_trials": lambda: train_kill_trials(args.train_kill_trials), "secrets": secrets,
                 "integrity": integrity}
     report: dict[str, Any] = {"_meta": {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(),
-                                        "cpus": os.cpu_count(), "command": "python -m tests.reliability.report " + " ".join(argv or [])}}
+                                        "cpus": os.cpu_count(), "command": "python -m tests.reliability.report " + " ".join(argv)}}
     for name, fn in sections.items():
         if name in args.skip:
             continue
