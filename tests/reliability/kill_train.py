@@ -10,7 +10,8 @@ at the end of stage 1 (`stage1_records`) and in all (`records`),
 stage-2 epochs logged (`stage2_epochs`). `kill_trial(folder, seed, ref)` draws a phase from
 `seed` (`phase=None`: trial `seed` takes PHASES[seed % 3]) and a point in it:
 - `stage1`: once k of the first `stage1_records` records are committed;
-- `stage2`: once k of its new records are committed, or k of its epochs are logged;
+- `stage2`: once k of its new records are committed (its rollouts), or (half the draws) once k
+  of its training epochs are logged;
 - `export`: once `topology.json` is written (stage 2 done), after a random 0-40 ms (the bundle
   is written within ~100 ms, so some of these land after it is complete);
 SIGKILLs the run there, re-runs the same command to the end and returns the trial's figures:
@@ -148,10 +149,10 @@ def kill_point(seed: int, ref: dict[str, Any], phase: str | None = None) -> tupl
     phase = phase or PHASES[seed % len(PHASES)]
     if phase == "stage1":
         return phase, "records", rng.randint(1, ref["stage1_records"])
-    if phase == "stage2":
-        new = ref["records"] - ref["stage1_records"]
-        k = rng.randint(1, new + ref["stage2_epochs"])
-        return (phase, "records", ref["stage1_records"] + k) if k <= new else (phase, "epochs", k - new)
+    if phase == "stage2":  # half in its rollouts (data), half in its training epochs
+        if rng.random() < 0.5:
+            return phase, "records", ref["stage1_records"] + rng.randint(1, ref["records"] - ref["stage1_records"])
+        return phase, "epochs", rng.randint(1, ref["stage2_epochs"])
     return phase, "topology_ms", rng.uniform(0, 40)
 
 
