@@ -187,7 +187,9 @@ def dump_yaml(cfg: Any, path: Path) -> None:
     (derived fields are left out: loading recomputes them)."""
     import yaml
 
-    path.write_text(yaml.safe_dump(to_dict(cfg, derived=False), sort_keys=False))
+    from hieramas_gnn.paths import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg, derived=False), sort_keys=False))  # read on resume
 
 
 # ------------------------------------------------------------------------------- read tracking

@@ -182,8 +182,6 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
     `Pool`) or `pool_name` give the model strings recorded in `pool_models`."""
     import shutil
 
-    from safetensors.torch import save_file
-
     fb = builder.features
     extra = dict(extra or {})
     choice_d = choice.to_dict() if choice is not None else {}
@@ -206,7 +204,7 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     state = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
-    save_file(state, str(tmp / WEIGHTS), metadata={"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)})
+    (tmp / WEIGHTS).write_bytes(safetensors_bytes(state, {"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)}))
     text = json.dumps(asdict(meta), indent=2, sort_keys=True, default=str) + "\n"
     (tmp / META).write_text(text, encoding="utf-8")
     sums = "".join(f"{_sha256(tmp / name)}  {name}\n" for name in BUNDLE_FILES)
@@ -215,6 +213,25 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
         shutil.rmtree(out)
     tmp.replace(out)
     return out
+
+
+def safetensors_bytes(state: dict[str, Any], metadata: dict[str, str]) -> bytes:
+    """`state` in the safetensors format, byte-identical for identical inputs in every process.
+
+    The safetensors writer keeps `__metadata__` in a Rust HashMap, whose order is drawn afresh in
+    each process: the same weights gave different files (and bundle checksums) run to run. The
+    header is re-written with the metadata keys sorted; it keeps its length, so every offset holds.
+    """
+    from safetensors.torch import save
+
+    data = save(state, metadata=metadata)
+    n = int.from_bytes(data[:8], "little")  # header length; the header is JSON padded with spaces
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(text) > n:  # cannot happen (same keys and values, reordered); keep the writer's bytes
+        return data
+    return data[:8] + text.ljust(n, b" ") + data[8 + n:]
 
 
 def _sha256(path: Path) -> str:

@@ -23,6 +23,19 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("HIERAMAS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` so that a reader, or a run resumed after a SIGKILL, sees the
+    old content or the new one, never a truncated file: a temp file beside it, then `os.replace`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def ensure_offline_defaults() -> None:
     """Default the environment to offline operation before litellm / HF / wandb are imported.
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from hieramas_gnn.config_io import to_dict
+from hieramas_gnn.paths import atomic_write_text
 
 
 def resolve_mode(mode: str) -> str:
@@ -43,7 +44,7 @@ def run_name(run_dir: Path, task: str, exp: str, seed: int) -> str:
         return path.read_text().strip()
     name = f"{task}__{exp}__{seed}__{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(name + "\n")
+    atomic_write_text(path, name + "\n")  # a kill mid-write must not leave an empty name
     return name
 
 
@@ -166,8 +167,15 @@ def _plain(v: Any) -> Any:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The rows of a run's metrics.jsonl (empty when absent)."""
+    """The rows of a run's metrics.jsonl (empty when absent), one per (axis, step): a run resumed
+    after a kill logs the steps since its last checkpoint again, and the last row of a step wins
+    (it stays at the place of the step's first row)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[(str(row.get("axis") or ""), row.get("step"))] = row
+    return list(rows.values())

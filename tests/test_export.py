@@ -93,3 +93,24 @@ def test_another_embedder_is_refused(bundle):
     _, _, out = bundle
     with pytest.raises(UserError, match="hashing-16"):
         read_meta(out).graph_builder(embedder=HashingEmbedder(16))
+
+
+def test_the_same_policy_exports_to_byte_identical_bundles(bundle, tmp_path):
+    builder, policy, out = bundle
+    again = [export_policy(policy, tmp_path / f"again{i}", builder=builder, decision="model2", pool_name="toy",
+                           extra={"task": "synthetic"}) for i in range(4)]
+    expected = (out / "checksums.sha256").read_text()
+    assert [(a / "checksums.sha256").read_text() for a in again] == [expected] * 4
+
+
+def test_safetensors_bytes_are_deterministic_and_load_back():
+    from safetensors.torch import load
+
+    from hieramas_gnn.export import safetensors_bytes
+
+    state = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2)}
+    metadata = {f"key{i}": str(i) for i in range(8)}  # the writer orders these at random
+    written = {safetensors_bytes(state, metadata) for _ in range(6)}
+    assert len(written) == 1
+    loaded = load(written.pop())
+    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)

@@ -81,3 +81,19 @@ def test_a_later_phase_logs_on_its_own_axis_and_no_wandb_step_goes_backwards(tmp
     rows = read_metrics(cfg.run.dir)
     assert [r.get("axis") for r in rows] == [None, None, None, "stage2/epoch", "stage2/epoch"]
     assert [r["step"] for r in rows[3:]] == [0, 1]
+
+
+def test_a_step_logged_again_after_a_resume_is_read_once_with_its_last_values(tmp_path):
+    cfg = _cfg(tmp_path, "disabled")
+    with Tracker(cfg) as t:  # killed after step 3; the last checkpoint was at step 2
+        for step in (1, 2, 3):
+            t.log({"train/reward": step / 10}, step=step)
+        t.log({"stage2/auc": 0.4}, step=1, axis="stage2/epoch")
+    with Tracker(cfg) as t:  # the resumed run re-does step 3 and stage 2
+        t.log({"train/reward": 0.3, "llm/cache_hit_rate": 1.0}, step=3)
+        t.log({"stage2/auc": 0.4}, step=1, axis="stage2/epoch")
+        t.log({"stage2/auc": 0.6}, step=2, axis="stage2/epoch")
+    rows = read_metrics(cfg.run.dir)
+    assert [(r.get("axis"), r["step"]) for r in rows] == [(None, 1), (None, 2), (None, 3), ("stage2/epoch", 1),
+                                                          ("stage2/epoch", 2)]
+    assert rows[2]["llm/cache_hit_rate"] == 1.0

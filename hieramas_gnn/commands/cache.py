@@ -1,6 +1,6 @@
 """`hieramas cache stats|verify|export|import`: inspect, check and share a rollout cache.
 
-    hieramas cache stats  --cache runs/cache.sqlite
+    hieramas cache stats  --cache runs/cache.sqlite   # also counts corrupt records (exit 1 if any)
     hieramas cache verify --cache runs/cache.sqlite   # exit 1 when a record is corrupt
     hieramas cache export --cache runs/cache.sqlite --out rollouts.jsonl
     hieramas cache import --cache runs/cache.sqlite --src rollouts.jsonl
@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("cache", help="rollout cache: stats, export / import as jsonl",
                               description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
-    stats = sub.add_parser("stats", help="records, cost, tokens, records per model")
+    stats = sub.add_parser("stats", help="records, cost, tokens, records per model, records failing their checksum")
     stats.add_argument("--cache", required=True, help="cache file (SQLite)")
     stats.add_argument("--json", action="store_true", help="print JSON")
     verify = sub.add_parser("verify", help="check every record's checksum and SQLite's integrity")
@@ -40,6 +40,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: Any) -> int:
     import json
+    import sys
     from dataclasses import asdict
 
     from hieramas_gnn.llm.cache import RolloutCache
@@ -68,12 +69,16 @@ def run(args: Any) -> int:
             st = cache.stats()
             if args.json:
                 print(json.dumps(asdict(st), indent=2))
-                return 0
+                return 1 if st.corrupt else 0
             print(f"cache {st.path}: {st.records} records, ${st.cost_usd:.4f} paid, "
                   f"{st.prompt_tokens} prompt + {st.completion_tokens} completion tokens, "
-                  f"{st.size_bytes / 1e6:.1f} MB")
+                  f"{st.size_bytes / 1e6:.1f} MB; checksums: {st.corrupt} corrupt, {st.unverified} unverified")
             for model, n in st.by_model.items():
                 print(f"  {model}: {n}")
+            if st.corrupt:
+                print(f"hieramas: {st.corrupt} record(s) fail their checksum: run `hieramas cache verify "
+                      f"--cache {args.cache}` to list them", file=sys.stderr)
+                return 1
         elif action == "export":
             n = cache.export_jsonl(args.out)
             print(f"exported {n} records to {args.out}")

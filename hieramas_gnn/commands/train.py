@@ -7,7 +7,9 @@ DAGs; `edges`: the policy's edge head trained with REINFORCE), then the export o
 `<run folder>/policy/` (also a wandb artifact). The run folder is `run.out_dir` (default
 `runs/{task}__{name}__{seed}`). Running the same command again continues where it stopped; every
 LLM call already made is in the rollout cache, so nothing is paid twice. The resolved config is
-written to `config.yaml` in the run folder; metrics to `metrics.jsonl` (and wandb).
+written to `config.yaml` in the run folder; metrics to `metrics.jsonl` (and wandb). The last
+lines say what this invocation paid: `llm: N provider calls, M from the rollout cache, $X spent`
+(a resumed run pays only for calls no earlier attempt committed to the cache), and the bundle.
 """
 
 from __future__ import annotations
@@ -46,8 +48,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"stage 1: {result.stage1.step} steps, best val reward {result.stage1.best_val_reward:.4f} at step "
           f"{result.stage1.best_step}; topology {result.topology.method} -> route {result.topology.route} "
           f"({result.topology.rollouts} rollouts); decision model {result.setup.decision}")
+    stats = llm_stats(result.setup.runner)
+    if stats is not None:
+        print(f"llm: {stats.calls} provider calls, {stats.cache_hits} from the rollout cache, "
+              f"${stats.spent_usd:.4f} spent")
     print(f"bundle: {result.bundle}")
     return 0
+
+
+def llm_stats(runner) -> object | None:
+    """The client counters (`llm.client.ClientStats`) of the run's LLM calls: this process's client,
+    or the sum over a Ray runner's workers; None for a runner that keeps none."""
+    client = getattr(runner, "client", None)
+    return getattr(client, "stats", None) if client is not None else getattr(runner, "stats", None)
 
 
 def _split_flags(args: argparse.Namespace, tokens: list[str]) -> list[str]:

@@ -130,6 +130,8 @@ class CacheStats:
     completion_tokens: int
     by_model: dict[str, int]
     size_bytes: int
+    corrupt: int = 0  # records whose checksum (or key) does not match: `hieramas cache verify` names them
+    unverified: int = 0  # records written before checksums existed
 
 
 class RolloutCache:
@@ -322,20 +324,27 @@ class RolloutCache:
         return added, len(rows) - added
 
     def stats(self) -> CacheStats:
-        """Record count, total cost and tokens, records per model, file size."""
+        """Record count, total cost and tokens, records per model, file size, and how many records
+        fail their checksum: one pass over the rows (sha256 of each), SQLite's quick check first."""
         if self.mode == "off":
             return CacheStats("", 0, 0.0, 0, 0, {}, 0)
+        n, cost, pt, ct, corrupt, unverified = 0, 0.0, 0, 0, 0, 0
+        by_model: dict[str, int] = {}
         with self._lock:
             check = "; ".join(r for (r,) in self._query("PRAGMA quick_check").fetchall())
             if check != "ok":
                 raise CacheDamaged(f"cache is damaged: {self.path}: {check[:300]} (run `hieramas cache verify`)")
-            n, cost, pt, ct = self._query(
-                "SELECT COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(prompt_tokens),0), "
-                "COALESCE(SUM(completion_tokens),0) FROM records").fetchone()
-            by_model = dict(self._query(
-                "SELECT model, COUNT(*) FROM records GROUP BY model ORDER BY model").fetchall())
+            for row in self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records ORDER BY model"):
+                n += 1
+                by_model[row[1]] = by_model.get(row[1], 0) + 1
+                usage_ok = all(isinstance(v, int | float) for v in row[3:6])  # else: corrupt, counts 0
+                pt, ct, cost = (pt + row[3], ct + row[4], cost + row[5]) if usage_ok else (pt, ct, cost)
+                if row[-1] is None and _key_ok(row):
+                    unverified += 1
+                elif not _row_ok(row):
+                    corrupt += 1
         size = sum(p.stat().st_size for p in _db_files(self.path))
-        return CacheStats(str(self.path), n, float(cost), int(pt), int(ct), by_model, size)
+        return CacheStats(str(self.path), n, float(cost), int(pt), int(ct), by_model, size, corrupt, unverified)
 
 
 def _columns(conn: sqlite3.Connection) -> list[str]:

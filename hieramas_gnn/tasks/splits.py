@@ -54,9 +54,11 @@ class Split:
 
     def write(self, run_dir: str | Path) -> Path:
         """Write `split.json` into `run_dir` (created if needed); returns its path."""
+        from hieramas_gnn.paths import atomic_write_text
+
         path = Path(run_dir) / "split.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
         return path
 
 

@@ -6,10 +6,14 @@ Sections (each re-run from scratch, nothing cached):
 - `sandbox`: every hostile program of hostile.py under each isolation mode available, plus
   `--fuzz` generated ones: contained or escaped; forged HumanEval passes: held or forged;
 - `kill_trials`: `--kill-trials` SIGKILLs of `collect` at random points: re-paid calls, identical caches;
-- `secrets`: collect and baselines against a provider that echoes the key; leaks found in files
-  and on the console;
-- `integrity`: a flipped answer, a truncated file, a foreign database: detected, nothing written.
-Options: --kill-trials N (default 3), --fuzz N (default 100), --skip SECTION (repeatable).
+- `train_kill_trials`: `--train-kill-trials` SIGKILLs of `train` spread over stage 1, stage 2 and
+  export (kill_train.py): re-paid calls, identical final state (bundle, designs, metrics, cache);
+- `secrets`: collect and baselines, then train (wandb offline), export and serve, against a
+  provider that echoes the key; leaks found in files and on the console;
+- `integrity`: a flipped answer, a truncated file, a foreign database: detected by `cache verify`
+  and `cache stats`, nothing written.
+Options: --kill-trials N (default 3), --train-kill-trials N (default 3), --fuzz N (default 100),
+--skip SECTION (repeatable).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import platform
 import random
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
@@ -87,30 +92,34 @@ def kill_trials(n: int) -> dict[str, Any]:
             "identical_final_cache": sum(t["identical"] for t in trials), "detail": trials}
 
 
+def train_kill_trials(n: int) -> dict[str, Any]:
+    from tests.reliability.kill_train import kill_trial, reference
+
+    root = Path(tempfile.mkdtemp(prefix="hx-trainkill-"))
+    ref = reference(root / "reference")
+    trials = [kill_trial(root / f"t{i}", seed=i, ref=ref) for i in range(n)]
+    return {"trials": n, "killed": sum(t["killed"] for t in trials), "repaid_calls": sum(t["repaid"] for t in trials),
+            "identical_final_state": sum(t["identical"] for t in trials),
+            "by_phase": dict(Counter(t["phase"] for t in trials)),
+            "bundle_complete_at_kill": sum(t["bundle_complete_at_kill"] for t in trials),
+            "reference": {k: ref[k] for k in ("records", "stage1_records", "stage2_epochs")}, "detail": trials}
+
+
 def secrets() -> dict[str, Any]:
-    import litellm
     import yaml
 
     from hieramas_gnn.cli import main
-    from hieramas_gnn.llm import faults
+    from tests.reliability.secrets_scan import POOL_MODEL_EXTRA, files_scanned, install_echoing_provider, leaks
 
-    key, plain = "sk-proj-REPORTkey0123456789abcdefXYZ", "plain-secret-value-42"
-    os.environ.update(HIERAMAS_FAKE_API_KEY=key, HIERAMAS_FAKE_TOKEN=plain)
-
-    async def echo_401(handler, model, messages, kwargs):
-        raise litellm.AuthenticationError(message=f"Incorrect API key provided: {kwargs.get('api_key') or key}; "
-                                          f"token {plain}", llm_provider="faults", model=model)
-
-    original, faults._answer = faults._answer, echo_401
-    faults.register(faults.FaultProvider(fail_times=0))
     folder = Path(tempfile.mkdtemp(prefix="hx-secrets-"))
     pool = {"name": "t", "models": [{"name": "a", "litellm_model": "faults/succeed", "input_cost_per_token": 1e-6,
-                                     "output_cost_per_token": 2e-6, "extra": {"api_key_env": "HIERAMAS_FAKE_API_KEY"}}]}
+                                     "output_cost_per_token": 2e-6, "extra": POOL_MODEL_EXTRA}]}
     (folder / "pool.yaml").write_text(yaml.safe_dump(pool))
     cfg = {"task": "synthetic", "limit": 3, "pool": "pool.yaml", "designs": ["single"], "cache": "cache.sqlite",
            "out": "traces.jsonl", "client": {"max_retries": 0}}
     (folder / "collect.yaml").write_text(yaml.safe_dump(cfg))
     console = io.StringIO()
+    undo = install_echoing_provider(os.environ.__setitem__, refuse=lambda model: True)
     try:
         with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
             codes = [main(["collect", "--config", str(folder / "collect.yaml"), "--quiet",
@@ -118,14 +127,24 @@ def secrets() -> dict[str, Any]:
             codes.append(main(["baselines", "--task", "synthetic", "--pool", str(folder / "pool.yaml"), "--methods", "single",
                   "--limit", "3", "--json", str(folder / "baselines.json")]))
     finally:
-        faults._answer = original
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    leaks = [f"{p.name}" for p in files for s in (key, plain) if s.encode() in p.read_bytes()]
-    leaks += ["console" for s in (key, plain) if s in console.getvalue()]
+        undo()
     summary = json.loads((folder / "summary.json").read_text())
-    return {"commands": ["collect", "baselines"], "exit_codes": codes, "files_scanned": sorted(p.name for p in files),
-            "console_scanned": True, "failures_seen": summary["failed"], "first_failure": summary["first_failure"],
-            "leaks": leaks}
+    found = leaks(folder, console.getvalue())
+    pipeline = _secrets_pipeline()
+    return {"commands": ["collect", "baselines", "train", "export", "serve"], "exit_codes": codes + pipeline["codes"],
+            "files_scanned": files_scanned(folder) + pipeline["files_scanned"], "console_scanned": True,
+            "failures_seen": summary["failed"], "first_failure": summary["first_failure"],
+            "serve_statuses": pipeline["serve_statuses"], "leaks": found + pipeline["leaks"]}
+
+
+def _secrets_pipeline() -> dict[str, Any]:
+    """train + export + serve (`secrets_scan.train_export_serve`), scanned the same way."""
+    from tests.reliability.secrets_scan import files_scanned, leaks, train_export_serve
+
+    folder = Path(tempfile.mkdtemp(prefix="hx-secrets-pipeline-"))
+    console, codes, served = train_export_serve(folder)
+    return {"codes": [codes["train"], codes["export"]], "files_scanned": files_scanned(folder),
+            "serve_statuses": [status for status, _ in served], "leaks": leaks(folder, console)}
 
 
 def integrity() -> dict[str, Any]:
@@ -149,6 +168,7 @@ def integrity() -> dict[str, Any]:
             codes = [main(["cache", a, "--cache", str(path)]) for a in ("verify", "stats")]
         results[name] = {"verify_exit": codes[0], "stats_exit": codes[1], "unchanged": path.read_bytes() == before}
     results["detected"] = sum(r["verify_exit"] != 0 for r in results.values() if isinstance(r, dict))
+    results["detected_by_stats"] = sum(r["stats_exit"] != 0 for r in results.values() if isinstance(r, dict))
     return results
 
 
@@ -156,13 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", required=True, help="write the figures here")
     ap.add_argument("--kill-trials", type=int, default=3)
+    ap.add_argument("--train-kill-trials", type=int, default=3)
     ap.add_argument("--fuzz", type=int, default=100)
-    ap.add_argument("--skip", action="append", default=[], choices=["bad_inputs", "sandbox", "kill_trials", "secrets", "integrity"])
+    ap.add_argument("--skip", action="append", default=[], choices=["bad_inputs", "sandbox", "kill_trials", "train_kill_trials", "secrets",
+                                                                         "integrity"])
+    argv = sys.argv[1:] if argv is None else argv  # recorded in _meta.command
     args = ap.parse_args(argv)
     sections = {"bad_inputs": bad_inputs, "sandbox": lambda: sandbox(args.fuzz),
-                "kill_trials": lambda: kill_trials(args.kill_trials), "secrets": secrets, "integrity": integrity}
+                "kill_trials": lambda: kill_trials(args.kill_trials),
+                "train_kill_trials": lambda: train_kill_trials(args.train_kill_trials), "secrets": secrets,
+                "integrity": integrity}
     report: dict[str, Any] = {"_meta": {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(),
-                                        "cpus": os.cpu_count(), "command": "python -m tests.reliability.report " + " ".join(argv or [])}}
+                                        "cpus": os.cpu_count(), "command": "python -m tests.reliability.report " + " ".join(argv)}}
     for name, fn in sections.items():
         if name in args.skip:
             continue

@@ -126,3 +126,32 @@ def test_a_non_sqlite_file_is_never_turned_into_a_cache(tmp_path):
     with pytest.raises(CacheDamaged, match="not a SQLite file"):
         RolloutCache(path, "rw")
     assert path.read_text() == "important notes\n"
+
+
+def _flip_byte_in_file(path: Path, needle: bytes) -> None:
+    """Flip one bit of the stored answer in the file itself (SQLite's page structure stays valid)."""
+    data = bytearray(path.read_bytes())
+    at = data.index(needle) + len(needle) - 1
+    data[at] ^= 0x01  # '2' -> '3'
+    path.write_bytes(bytes(data))
+
+
+def test_cache_stats_counts_a_record_with_a_flipped_byte_as_corrupt(tmp_path, capsys):
+    path = _cache(tmp_path / "c.sqlite")
+    assert cli(["cache", "stats", "--cache", str(path)]) == 0
+    assert "checksums: 0 corrupt" in capsys.readouterr().out
+    _flip_byte_in_file(path, b"the answer is 42")
+    assert cli(["cache", "stats", "--cache", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "1 records, " in captured.out and "checksums: 1 corrupt" in captured.out
+    assert "cache verify" in captured.err
+
+
+def test_cache_stats_json_reports_corrupt_and_unverified_counts(tmp_path, capsys):
+    import json
+
+    path = _cache(tmp_path / "c.sqlite")
+    _flip_byte_in_file(path, b"the answer is 42")
+    assert cli(["cache", "stats", "--json", "--cache", str(path)]) == 1
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["records"], stats["corrupt"], stats["unverified"]) == (1, 1, 0)

@@ -5,7 +5,6 @@ written and everything printed is scanned."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,43 +13,22 @@ import yaml
 from hieramas_gnn.cli import main as cli
 from hieramas_gnn.llm import faults
 from hieramas_gnn.redact import MASK, redact
-
-KEY = "sk-proj-FAKEkey0123456789abcdefXYZ"
-PLAIN_SECRET = "plain-secret-value-42"  # not key-shaped: caught as the value of a *_TOKEN variable
+from tests.reliability.secrets_scan import KEY, POOL_MODEL_EXTRA, install_echoing_provider, leaks
 
 
 @pytest.fixture
 def echoing_provider(monkeypatch):
     """`faults/...` models answer every call with a 401 whose body echoes the credentials."""
-    import litellm
-
-    async def echo_401(handler, model, messages, kwargs):
-        sent = kwargs.get("api_key") or os.environ["HIERAMAS_FAKE_API_KEY"]
-        raise litellm.AuthenticationError(
-            message=f"Incorrect API key provided: {sent}. Also saw token {os.environ['HIERAMAS_FAKE_TOKEN']}",
-            llm_provider="faults", model=model)
-
-    monkeypatch.setenv("HIERAMAS_FAKE_API_KEY", KEY)
-    monkeypatch.setenv("HIERAMAS_FAKE_TOKEN", PLAIN_SECRET)
-    monkeypatch.setattr(faults, "_answer", echo_401)
-    faults.register(faults.FaultProvider(fail_times=0))
+    monkeypatch.setattr(faults, "_answer", faults._answer)  # restored after the test
+    install_echoing_provider(monkeypatch.setenv, refuse=lambda model: True)
 
 
 def _pool(folder: Path) -> Path:
     pool = {"name": "t", "models": [{"name": "a", "litellm_model": "faults/succeed", "input_cost_per_token": 1e-6,
-                                     "output_cost_per_token": 2e-6, "extra": {"api_key_env": "HIERAMAS_FAKE_API_KEY"}}]}
+                                     "output_cost_per_token": 2e-6, "extra": POOL_MODEL_EXTRA}]}
     path = folder / "pool.yaml"
     path.write_text(yaml.safe_dump(pool))
     return path
-
-
-def _leaks(folder: Path, printed: str) -> list[str]:
-    found = [f"console: {s}" for s in (KEY, PLAIN_SECRET) if s in printed]
-    for path in folder.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            found += [f"{path.name}: {s}" for s in (KEY, PLAIN_SECRET) if s.encode() in data]
-    return found
 
 
 def test_collect_traces_and_summary_hold_no_key(tmp_path, capsys, echoing_provider):
@@ -63,7 +41,7 @@ def test_collect_traces_and_summary_hold_no_key(tmp_path, capsys, echoing_provid
     assert code == 1  # every trace failed: the provider refused the key
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert MASK in summary["first_failure"] and "Incorrect API key" in summary["first_failure"]
-    assert _leaks(tmp_path, printed) == []
+    assert leaks(tmp_path, printed) == []
 
 
 def test_baselines_failure_report_holds_no_key(tmp_path, capsys, echoing_provider):
@@ -71,7 +49,7 @@ def test_baselines_failure_report_holds_no_key(tmp_path, capsys, echoing_provide
                 "--json", str(tmp_path / "out.json"), "--cache", str(tmp_path / "c.sqlite")])
     printed = "".join(capsys.readouterr())
     assert code == 0 and MASK in printed
-    assert _leaks(tmp_path, printed) == []
+    assert leaks(tmp_path, printed) == []
 
 
 def test_redact_masks_key_shapes_and_key_env_values(monkeypatch):
