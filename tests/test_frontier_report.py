@@ -110,6 +110,7 @@ def test_design_summary_names_the_simple_designs():
     assert vote.summary() == "vote of 3 [m1, m2, m3] -> d on disagreement"
     assert moa.summary() == "moa 2 [m1, m2] -> m3"
     assert chain.summary() == "3 roles, 2 edges, 4 calls"
+    assert Design(roles, (None, None, None), (), "d", "all").summary() == "d alone (every role skipped)"
 
 
 def test_ablation_table_pairs_each_variant_with_the_base(tmp_path, capsys):

@@ -225,11 +225,14 @@ class Design:
         return path, sum(w[i] for i in path) + call_ms
 
     def summary(self) -> str:
-        """A short name of the design's shape, for reports: `single M`, `vote of k [models]`
+        """A short name of the design's shape, for reports: `D alone` (every role skipped: the
+        decision model answers the question), `single M`, `vote of k [models]`
         (independent one-proposer roles, decision on disagreement), `moa k [...]`, or the
         general `n roles, e edges, c calls`."""
         active = self.active()
         mixes = [self.mixtures[i] for i in active]
+        if not active:
+            return f"{self.decision} alone (every role skipped)"
         if len(active) == 1 and mixes[0].k == 1:
             return f"single {mixes[0].proposers[0]}"
         if len(active) == 1:
