@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 TASKS = ("mmlu_redux", "gsm8k", "math_l5")
-POINTS = ("linear:0", "hieramas:300", "hieramas:3000", "hieramas:30000")
+POINTS = ("linear:0", "hieramas:30", "hieramas:100", "hieramas:300", "hieramas:3000", "hieramas:30000")
 BASELINES = ("single", "vote", "moa", "debate", "router", "cascade", "best_single", "oracle")
 
 
