@@ -58,8 +58,9 @@ class RunConfig:
     pool, the split, stage-2 candidates, the edge route, the choice rule) is derived from it by
     name with `seed_for(name)`; the simulated world's own seed is `backend.sim.seed`."""
     out_dir: str = "runs/{task}__{name}__{seed}"
-    """Run folder (checkpoints, metrics.jsonl, wandb files). `{task}`, `{name}`, `{seed}` are
-    filled in. Re-running with the same folder resumes the run."""
+    """Run folder (checkpoints, metrics.jsonl, wandb files). `{task}`, `{name}`, `{seed}` and
+    `{cost_lambda}` (reward.cost_lambda, for sweeps) are filled in. Re-running with the same folder
+    resumes the run."""
     device: str = "cpu"
     """Torch device of the policy."""
     threads: int | None = 1
@@ -84,11 +85,13 @@ class RunConfig:
             raise ValueError(f"unknown seed stream {stream!r} (known: {', '.join(STREAMS)})")
         return derive_seed(self.seed, stream)
 
-    def finalize(self, task: str) -> None:
+    def finalize(self, task: str, cost_lambda: float | None = None) -> None:
         try:
-            self.dir = Path(self.out_dir.format(task=task, name=self.name, seed=self.seed))
+            self.dir = Path(self.out_dir.format(task=task, name=self.name, seed=self.seed,
+                                                cost_lambda=f"{cost_lambda:g}" if cost_lambda is not None else ""))
         except (KeyError, IndexError) as exc:
-            raise ConfigError(f"run.out_dir: unknown placeholder {exc} (use {{task}}, {{name}}, {{seed}})") from None
+            raise ConfigError(f"run.out_dir: unknown placeholder {exc} (use {{task}}, {{name}}, {{seed}}, "
+                              "{cost_lambda})") from None
 
 
 @dataclass
@@ -568,7 +571,7 @@ class Config:
         problems = list(validate(self))
         if problems:
             raise ConfigError("; ".join(problems))
-        self.run.finalize(task=self.task.name)
+        self.run.finalize(task=self.task.name, cost_lambda=self.reward.cost_lambda)
         self.stage1.finalize()
 
 
