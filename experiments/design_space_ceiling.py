@@ -29,7 +29,10 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    import asyncio
+
     from hieramas_gnn.config import load_config
+    from hieramas_gnn.eval import baselines as B
     from hieramas_gnn.eval.experiment import CONFIGS
     from hieramas_gnn.mas.design import Design, Mixture
     from hieramas_gnn.mas.runner import ExecutorRunner, summarize
@@ -71,9 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     top = sorted(pool.names, key=lambda m: -singles[m]["fit"]["accuracy"])[:3]
     moa = Design(roles, (Mixture(tuple(top), best),) + (None,) * (len(roles) - 1), (), best, "all")
     designs[f"moa 3 [{', '.join(top)}] -> {best}"] = measure(moa)
-
-    from hieramas_gnn.eval import baselines as B
-    import asyncio
 
     bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=0, anchor=best))
     vote = {}

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     dest.mkdir(parents=True, exist_ok=True)
     name = "topology_routes_quick" if args.quick else "topology_routes"
     (dest / f"{name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    lines = [f"# Topology routes on equal rollout budgets\n",
+    lines = ["# Topology routes on equal rollout budgets\n",
              f"`python -m experiments.topology_routes --seeds {args.seeds} --runs {args.runs}"
              + (" --quick" if args.quick else "") + f"` ({result['wall_s']:.0f} s). {len(test)} held-out "
              f"queries, each route's bundle run {args.runs} times per query; paired over queries.\n",

@@ -93,10 +93,3 @@ def _check_out(out: Path) -> None:
         raise UserError(f"--out {out}: is a directory; give a file path")
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: directory {out.parent} does not exist")
-
-
-def _check_out(out: Path) -> None:
-    if out.is_dir():
-        raise UserError(f"--out {out}: is a directory; give a file path")
-    if not out.parent.is_dir():
-        raise UserError(f"--out {out}: directory {out.parent} does not exist")

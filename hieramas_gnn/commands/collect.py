@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -83,7 +83,6 @@ def build_jobs(cfg: CollectConfig, pool: Any, keys: list[str] | None = None) -> 
     `keys`, when given, receives each job's question id (the Ray executor's shard key)."""
     from hieramas_gnn.errors import UserError
     from hieramas_gnn.eval.baselines import BaselineConfig, Baselines, expand_methods
-    from hieramas_gnn.mas.design import Design
     from hieramas_gnn.mas.executor import Job
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.tasks import get_task

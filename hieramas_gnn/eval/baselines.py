@@ -49,12 +49,12 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.types import LLMCallError, LLMRecord
+from hieramas_gnn.llm.types import LLMRecord
 from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.mas.executor import run_design
 from hieramas_gnn.mas.roles import RoleSet
 from hieramas_gnn.mas.single import ask, ask_single, episode_job
-from hieramas_gnn.mas.supernode import Episode, now_ms, quote
+from hieramas_gnn.mas.supernode import Episode, quote
 from hieramas_gnn.mas.topologies import FIXED_TOPOLOGIES, topology
 from hieramas_gnn.mas.trace import Trace
 from hieramas_gnn.tasks.base import Question, Task

@@ -158,11 +158,12 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
 
 def designs_by_domain(designs: Sequence[Any], questions: Sequence[Any]) -> dict[str, dict[str, int]]:
     """{domain: {design summary: count}}: what the learned policy chose per query type."""
-    out: dict[str, dict[str, int]] = {}
+    from collections import Counter
+
+    out: dict[str, Counter] = {}
     for d, q in zip(designs, questions):
-        counts = out.setdefault(str(q.meta.get("domain") or "all"), {})
-        counts[d.summary()] = counts.get(d.summary(), 0) + 1
-    return {dom: dict(sorted(c.items(), key=lambda kv: -kv[1])) for dom, c in sorted(out.items())}
+        out.setdefault(str(q.meta.get("domain") or "all"), Counter())[d.summary()] += 1
+    return {dom: dict(c.most_common()) for dom, c in sorted(out.items())}
 
 
 def write_per_query(out: Path, questions: Sequence[Any], per_query: dict) -> Path:

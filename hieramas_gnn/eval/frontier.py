@@ -20,7 +20,8 @@ Nothing is re-run: the report reads the folders, so it is as reproducible as the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -159,8 +160,7 @@ def _references(baselines: Sequence[Point], name: str) -> list[Point]:
         singles = [p for p in baselines if p.method.startswith("single:")]
         if singles:
             best = max(singles, key=lambda p: (p.accuracy, -p.cost_usd))
-            found = [Point(best.method, f"{best.label} (best single on test)", best.accuracy, best.accuracy_std,
-                           best.cost_usd, best.cost_usd_std, best.seeds, best.correct)]
+            found = [replace(best, label=f"{best.label} (best single on test)")]
     return found
 
 
@@ -195,15 +195,13 @@ def designs_table(exps: Sequence[Experiment], top: int = 2) -> list[str]:
     """Markdown lines: per folder and query type, the designs the policy chose most (all seeds)."""
     lines = ["| learned point | query type | designs chosen (share of queries, all seeds) |", "|---|---|---|"]
     for e in exps:
-        merged: dict[str, dict[str, int]] = {}
+        merged: dict[str, Counter] = {}
         for per_seed in e.meta.get("designs_by_domain") or []:
             for dom, counts in per_seed.items():
-                for kind, c in counts.items():
-                    merged.setdefault(dom, {}).setdefault(kind, 0)
-                    merged[dom][kind] += c
+                merged.setdefault(dom, Counter()).update(counts)
         for dom, counts in sorted(merged.items()):
             total = sum(counts.values())
-            best = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+            best = counts.most_common(top)
             lines.append(f"| {e.label} | {dom} | " + "; ".join(f"{k} ({c / total:.0%})" for k, c in best) + " |")
     return lines if len(lines) > 2 else []
 

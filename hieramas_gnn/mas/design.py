@@ -237,9 +237,10 @@ class Design:
             return f"single {mixes[0].proposers[0]}"
         if len(active) == 1:
             return f"moa {mixes[0].k} [{', '.join(mixes[0].proposers)}] -> {mixes[0].synthesizer}"
-        if not self.active_dag().number_of_edges() and all(m.k == 1 for m in mixes) and self.decision_inputs == "all":
+        edges = self.active_dag().number_of_edges()
+        if not edges and all(m.k == 1 for m in mixes) and self.decision_inputs == "all":
             return f"vote of {len(active)} [{', '.join(m.proposers[0] for m in mixes)}] -> {self.decision} on disagreement"
-        return f"{len(active)} roles, {self.active_dag().number_of_edges()} edges, {self.total_calls()} calls"
+        return f"{len(active)} roles, {edges} edges, {self.total_calls()} calls"
 
     def total_calls(self) -> int:
         """LLM calls one execution makes at most (every supernode plus the decision; with

@@ -26,7 +26,7 @@ Sampling and log-probs live in `sample.py`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn

@@ -55,10 +55,15 @@ def _programs(draw, outside: str, target: str, tag: str) -> str:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fuzzed_hostile_programs_change_nothing_outside(data, host):
+    _run_fuzzed(data, host)
+
+
+def _run_fuzzed(data, host, **run_options) -> None:
+    """One generated hostile program: nothing outside its sandbox may change."""
     target, outside, tag = host
     code = data.draw(_programs(str(outside), str(target), tag))
     before = fingerprint(target, outside, tag)
-    run_program(code, timeout_s=10)
+    run_program(code, timeout_s=10, **run_options)
     assert fingerprint(target, outside, tag) == before, code
 
 
@@ -66,8 +71,4 @@ def test_fuzzed_hostile_programs_change_nothing_outside(data, host):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fuzzed_hostile_programs_heavy(data, host):
-    target, outside, tag = host
-    code = data.draw(_programs(str(outside), str(target), tag))
-    before = fingerprint(target, outside, tag)
-    run_program(code, timeout_s=10, isolation=data.draw(st.sampled_from(["hook", "auto"])))
-    assert fingerprint(target, outside, tag) == before, code
+    _run_fuzzed(data, host, isolation=data.draw(st.sampled_from(["hook", "auto"])))
