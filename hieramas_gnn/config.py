@@ -359,13 +359,35 @@ class Stage1Config:
     """Validate (greedy designs on the val set) and maybe checkpoint every this many steps."""
     checkpoint_every: int = 20
     """Save a resumable checkpoint every this many steps (plus the best-val one)."""
+    warm_start: Literal["none", "search"] = "none"
+    """`search`: before step 0, run a family of simple fixed designs (single models, votes of
+    one-proposer roles, mixtures of the top models) on the training queries, take the one with the
+    best reward (and its decision model), and behaviour-clone it into the policy
+    (`train/warm_start.py`); `none`: start from the initial weights."""
+    warm_start_voters: int = 3
+    """Largest vote the search tries (one-proposer roles)."""
+    warm_start_models: int = 7
+    """Pool models (best single reward first) the search combines into votes and mixtures."""
+    warm_start_queries: int = 0
+    """Training queries the search runs on (0: all of them)."""
+    warm_start_steps: int = 300
+    """Most behaviour-cloning steps (it stops once the greedy policy chooses the design)."""
+    warm_start_bc: float = 0.0
+    """Weight of the behaviour-cloning term −log π(searched design | query) kept in every stage-1
+    step's loss (0: none): REINFORCE may depart from the searched design only where its
+    advantage outweighs this pull (a regulariser towards the reference, as RLHF's KL term)."""
     anneal: int = field(init=False, default=0)
     """Derived: the resolved `anneal_steps`."""
 
     def check(self) -> Problems:
         for name in ("steps", "batch_size", "samples_per_query", "lr", "dag_pool_size",
-                     "val_every", "checkpoint_every", "temperature_start", "temperature_end"):
+                     "val_every", "checkpoint_every", "temperature_start", "temperature_end",
+                     "warm_start_voters", "warm_start_models", "warm_start_steps"):
             yield from _positive(name, getattr(self, name))
+        yield from _non_negative("warm_start_queries", self.warm_start_queries)
+        yield from _non_negative("warm_start_bc", self.warm_start_bc)
+        if self.warm_start not in ("none", "search"):
+            yield "warm_start", f"must be none or search, got {self.warm_start!r}"
         yield from _non_negative("weight_decay", self.weight_decay)
         yield from _non_negative("grad_clip", self.grad_clip)
         yield from _non_negative("entropy_beta", self.entropy_beta)

@@ -133,8 +133,11 @@ def _slots_log_prob(prop: Tensor, stop: Tensor, proposers: Tensor, slots: int) -
 
 
 def mixture_log_prob(prop: Tensor, synth: Tensor, skip: Tensor, choice: MixtureChoice,
-                      allow_skip: bool, stop: Tensor | None = None, slots: int = 0) -> Tensor:
-    """Log-prob of each role's choice. Shapes: logits [N, M], [N, M], [N] (stop [N]) -> [N]."""
+                      allow_skip: bool, stop: Tensor | None = None, slots: int = 0,
+                      k: int | None = None) -> Tensor:
+    """Log-prob of each role's choice. Shapes: logits [N, M], [N, M], [N] (stop [N]) -> [N].
+    Without slots, a mixture of other than min(k, M) proposers has log-prob −inf when `k` is given
+    (the sampler never draws one)."""
     n, m = prop.shape
     if slots > 0 and stop is not None:
         lp_prop = _slots_log_prob(prop, stop, choice.proposers, slots)
@@ -151,6 +154,8 @@ def mixture_log_prob(prop: Tensor, synth: Tensor, skip: Tensor, choice: MixtureC
     k_i = (choice.proposers >= 0).sum(-1)  # [N]
     lp_syn = torch.log_softmax(synth, dim=-1).gather(1, choice.synth[:, None]).squeeze(1)
     lp_mix = lp_prop + torch.where(k_i > 1, lp_syn, 0.0)
+    if not (slots > 0 and stop is not None) and k is not None:
+        lp_mix = torch.where(k_i == min(k, m), lp_mix, float("-inf"))
     if not allow_skip:
         return torch.where(choice.skip, float("-inf"), lp_mix)
     return torch.where(choice.skip, F.logsigmoid(skip), F.logsigmoid(-skip) + lp_mix)

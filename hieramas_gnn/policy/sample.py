@@ -246,7 +246,8 @@ def sample(policy: HieraPolicy, batch: HeteroData, *, decision: str | Sequence[s
     if mode == "dag":
         role_lp = role_ent = prop.new_zeros(prop.size(0))
     else:
-        role_lp = mixture_log_prob(prop, syn, skip, choice, cfg.allow_skip, stop=stop, slots=slots)  # [N]
+        role_lp = mixture_log_prob(prop, syn, skip, choice, cfg.allow_skip, stop=stop, slots=slots,
+                                   k=cfg.k_proposers)  # [N]
         role_ent = mixture_entropy(prop, syn, skip, cfg.k_proposers, cfg.allow_skip, stop=stop, slots=slots)  # [N]
     role_lp_d, mask = _to_dense(role_lp, ptr)  # [G, n_max]
     role_ent_d, _ = _to_dense(role_ent, ptr)

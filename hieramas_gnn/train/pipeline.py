@@ -5,10 +5,13 @@ experiments call). Every phase leaves its state in the run folder, and re-runnin
 command continues where it stopped; every LLM call already paid for is in the rollout cache, so
 nothing is paid twice:
 
-1. **Decision model**: `pool.decision`, or the pool model with the best single-model reward on
-   training + validation queries (`mas.single.best_single_model`), recorded in `decision.json`.
-2. **Stage 1** (`train/stage1.py`): REINFORCE on the mixtures over random DAGs; `checkpoint.pt`
-   every few steps, the best-validation weights in `best.pt`.
+1. **Decision model**: `pool.decision`, or with `stage1.warm_start: search` the decision of the
+   best simple design found on the training queries (`train/warm_start.py`, `design_search.json`),
+   or the pool model with the best single-model reward on training + validation queries
+   (`mas.single.best_single_model`); recorded in `decision.json`.
+2. **Stage 1** (`train/stage1.py`): (with a warm start, the searched design behaviour-cloned and
+   validated as step 0) REINFORCE on the mixtures over random DAGs; `checkpoint.pt` every few
+   steps, the best-validation weights in `best.pt`.
 3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/stage2.py`):
    candidate DAGs, labels from rollouts, the graph-score head; or `edges` — the edge head with
    REINFORCE (`train/edges.py`, resumable from `edges_checkpoint.pt`). The trained head's weights
@@ -74,12 +77,23 @@ def choice_settings(cfg: Any, route: str, decision: str) -> ChoiceSettings:
 
 
 def resolve_decision(cfg: Any, setup: Any) -> str:
-    """The configured decision model, or the best single model on train + val (recorded)."""
+    """The configured decision model; with `stage1.warm_start: search` the decision of the
+    searched design (`train/warm_start.py`, which also sets `setup.warm_design`); else the best
+    single model on train + val. Recorded in `decision.json`."""
     from hieramas_gnn.mas.single import best_single_model
+    from hieramas_gnn.train import warm_start
 
+    path = Path(cfg.run.dir) / "decision.json"
+    if cfg.stage1.warm_start == "search":
+        found = warm_start.resolve(cfg, setup, reward_fn(cfg), cfg.pool.decision or None)
+        setup.warm_design = found.design
+        if not path.exists():
+            _write_json(path, {"decision": found.decision, "rule": "the decision of the searched design "
+                               "(design_search.json)" if not cfg.pool.decision else "pool.decision",
+                               "design": found.design.summary()})
+        return found.decision
     if cfg.pool.decision:
         return cfg.pool.decision
-    path = Path(cfg.run.dir) / "decision.json"
     if path.exists():
         return json.loads(path.read_text())["decision"]
     rc = cfg.reward

@@ -54,6 +54,8 @@ class Stage1Setup:
     decision: str
     train: Sequence[Any]
     val: Sequence[Any]
+    warm_design: Design | None = None
+    """The design stage 1 starts from (`stage1.warm_start: search`), cloned before step 0."""
 
 
 @dataclass
@@ -180,7 +182,8 @@ class Stage1Trainer:
         temp = temperature_at(self.step, s1.temperature_start, s1.temperature_end, s1.anneal)
         questions, dags = self._batch()
         setup.policy.train()
-        out = sample(setup.policy, setup.builder.batch(questions, dags), decision=setup.decision,
+        batch = setup.builder.batch(questions, dags)
+        out = sample(setup.policy, batch, decision=setup.decision,
                      mode="mixture", dags=dags, generator=self.gen, temperature=temp)
         n_max = out.role_log_prob.size(1)
         traces = setup.runner.run(list(zip(out.designs, questions)))
@@ -195,13 +198,22 @@ class Stage1Trainer:
             b = torch.zeros_like(r)
         mask = credit.loss_mask(out.role_mask & ok, x.failed)
         loss = credit.reinforce_loss(out.role_log_prob, r - b, mask, out.entropy, s1.entropy_beta)
+        total = loss.loss + s1.warm_start_bc * self._bc_term(batch, dags) if s1.warm_start_bc > 0 else loss.loss
         self.opt.zero_grad()
-        loss.loss.backward()
+        total.backward()
         grad_norm = _clip(setup.policy.parameters(), s1.grad_clip)
         self.opt.step()
         self.moving.update([d.roles for d in out.designs], r, credit.loss_mask(out.role_mask, x.failed))
         self.step += 1
         return self._metrics(traces, extra, x, system, r - b, mask, loss, grad_norm, temp, out.designs, questions)
+
+    def _bc_term(self, batch: Any, dags: Sequence[Edges]) -> torch.Tensor:
+        """Mean −log π(searched design | query) over the step's queries (zero without a warm start)."""
+        ref = self.setup.warm_design
+        if ref is None:
+            return torch.zeros(())
+        targets = [Design(ref.roles, ref.mixtures, tuple(d), ref.decision, ref.decision_inputs) for d in dags]
+        return -sample(self.setup.policy, batch, decision=ref.decision, mode="mixture", designs=targets).log_prob.mean()
 
     def _metrics(self, traces, extra, x, system, adv, mask, loss, grad_norm, temp, designs, questions):
         ok = ~x.failed
@@ -247,8 +259,24 @@ class Stage1Trainer:
                 "eval/val_failed": int(x.failed.sum()),
                 "eval/val_failure_reasons": failure_reasons(traces, f"validation at step {self.step}")}
 
+    def warm_start(self) -> dict[str, float]:
+        """Step 0 of a warm-started run: clone the searched design, validate it (so `best.pt`
+        holds it unless training beats it) and checkpoint (a resumed run never clones twice)."""
+        from hieramas_gnn.train.warm_start import clone
+
+        s1, setup = self.cfg.stage1, self.setup
+        queries = list(setup.train)[: s1.warm_start_queries or None]
+        done = clone(setup.policy, setup.builder, setup.warm_design, queries, self.dags, s1.warm_start_steps)
+        metrics = {f"warm_start/{k}": v for k, v in done.items()}
+        metrics.update(self._validate_and_keep())
+        self.tracker.log(metrics, 0)
+        self.save("checkpoint.pt")
+        return metrics
+
     def run(self) -> Stage1Result:
         s1, tc = self.cfg.stage1, self.cfg.tracking
+        if self.step == 0 and self.setup.warm_design is not None and not (self.dir / "checkpoint.pt").exists():
+            self.history.append(self.warm_start())
         self.tracker.progress(total=s1.steps, initial=self.step, desc="stage1")
         while self.step < s1.steps:
             metrics = self.train_step()

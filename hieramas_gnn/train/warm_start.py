@@ -1,0 +1,216 @@
+"""Stage 0 (`stage1.warm_start: search`): find the best simple design on the training split, and
+start stage 1 from a policy that already chooses it.
+
+Why: on real outcomes (issue 12) REINFORCE from a random policy did not find the strong simple
+designs its space contains — a fixed vote of three one-proposer roles chosen on train + val beat
+the learned policy on GSM8K and MMLU-Redux replay (`experiments/design_space_ceiling.py`). So
+the learner starts where a careful user would: at the best fixed design of a small family,
+measured on the training queries under the run's own reward; stage 1 then learns per-query
+departures from it, and the stage-1 validation at step 0 keeps the warm-started policy as
+`best.pt` unless training beats it on the validation queries.
+
+The family (only designs the policy can express: a candidate whose log-prob under the policy is
+−inf, e.g. a skipped role when `allow_skip` is off, is dropped):
+
+- **vote of a** (a = 1..`warm_start_voters`): a roles (gradable ones first), each with one
+  proposer, the rest skipped, no edges; with `decision_inputs: all` the decision model answers only when they
+  disagree (a = 1 is "single model X"). Models: every a-subset of the `warm_start_models` pool
+  models with the best single reward on the search queries (all of them in a small pool).
+- **moa**: every role active with the same mixture of the top models (k = the policy's
+  `k_proposers`, or 2..`proposer_slots`), synthesizer = the decision model; with k = 1, every
+  role asks the same model (one design per model).
+
+Decision models tried: `pool.decision` when set; else the most accurate single model and the
+best-reward single model on the search queries (one, when they agree). The chosen design's
+decision becomes the run's decision model (`decision.json`).
+
+Selection: the best mean reward on the search queries (`warm_start_queries` training queries,
+0 = all; ties: cheaper, then the name). Every search rollout goes through the run's runner and
+its cache, so a killed search re-run pays nothing twice; the table is kept in
+`design_search.json`. Search cost: (M singles + Σ_a C(top, a) votes + mixtures) x queries
+rollouts — with 7 models and 3 voters 63 designs; free on replay and sim, a real bill on a paid
+provider (lower `warm_start_queries` / `warm_start_models` there).
+
+Clone: Adam on −mean log π(design | query) over the search queries (each on a DAG of the
+stage-1 pool, the design's mixtures kept) until the policy's greedy mixtures equal the design on
+≥ 95 % of them or `warm_start_steps` steps; deterministic (full batch, no sampling).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from hieramas_gnn.mas.design import Design, Mixture
+from hieramas_gnn.policy.sample import sample
+
+_log = logging.getLogger(__name__)
+CLONE_MATCH = 0.95
+CLONE_LR = 1e-2
+
+
+@dataclass
+class SearchResult:
+    """The searched family's table and the winner (also `design_search.json`)."""
+
+    design: Design
+    decision: str
+    rows: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"design": self.design.to_dict(), "summary": self.design.summary(), "decision": self.decision,
+                "rule": "best mean reward of the simple-design family on the search (training) queries",
+                "rows": self.rows}
+
+
+def lone_roles(roleset: Any, roles: Sequence[str]) -> list[int]:
+    """Role indices in the order votes fill them: gradable roles first (their answers count
+    towards unanimity), then the others (their outputs only inform the decision, which is then
+    always called)."""
+    gradable = {r.name for r in roleset.roles if r.gradable}
+    return sorted(range(len(roles)), key=lambda i: roles[i] not in gradable)
+
+
+def vote_design(roles: Sequence[str], slots: Sequence[int], models: Sequence[str], decision: str,
+                inputs: str) -> Design:
+    """One-proposer roles at `slots` (one model each), every other role skipped, no edges."""
+    mixes: list[Mixture | None] = [None] * len(roles)
+    for i, m in zip(slots, models):
+        mixes[i] = Mixture((m,), m)
+    return Design(tuple(roles), tuple(mixes), (), decision, inputs)
+
+
+def moa_design(roles: Sequence[str], models: Sequence[str], decision: str, inputs: str) -> Design:
+    """Every role the same mixture of `models`, synthesized by the decision model (one model:
+    no synthesis, every role asks it)."""
+    mix = Mixture(tuple(models), decision if len(models) > 1 else models[0])
+    return Design(tuple(roles), tuple(mix for _ in roles), (), decision, inputs)
+
+
+def family(roles: Sequence[str], voters: Sequence[int], ranked: Sequence[str], decisions: Sequence[str],
+           inputs: str, max_voters: int, top: int, moa_sizes: Sequence[int], fixed: bool = False) -> list[Design]:
+    """The candidate designs (module docstring), duplicates removed, in a fixed order. A single
+    model is its own decision model unless the decision is `fixed`."""
+    out: dict[Design, None] = {}
+    pick = list(ranked[:top])
+    for d in decisions:
+        for a in range(1, min(max_voters, len(voters), len(pick)) + 1):
+            for combo in itertools.combinations(pick, a):
+                out[vote_design(roles, voters[:a], combo, combo[0] if a == 1 and not fixed else d, inputs)] = None
+        for k in moa_sizes:
+            for models in ([(m,) for m in pick] if k == 1 else [pick[:k]] if k <= len(pick) else []):
+                out[moa_design(roles, models, d, inputs)] = None
+    return list(out)
+
+
+def expressible(policy: Any, builder: Any, q: Any, designs: Sequence[Design]) -> list[bool]:
+    """Whether the policy gives each design a finite log-prob (its space contains it)."""
+    if not designs:
+        return []
+    with torch.no_grad():
+        batch = builder.batch([q] * len(designs), [d.edges for d in designs])
+        out = sample(policy, batch, decision=[d.decision for d in designs], mode="mixture", designs=designs)
+    return [bool(torch.isfinite(v)) for v in out.log_prob]
+
+
+def evaluate(runner: Any, designs: Sequence[Design], questions: Sequence[Any],
+             reward: Callable[[Any], float]) -> list[dict[str, Any]]:
+    """Mean accuracy, cost and reward of each design on `questions` (a failed rollout: reward of
+    a wrong answer, counted as wrong)."""
+    traces = runner.run([(d, q) for d in designs for q in questions])
+    n, rows = len(questions), []
+    for i, d in enumerate(designs):
+        ts = traces[i * n:(i + 1) * n]
+        rows.append({"design": d.summary(), "accuracy": sum(bool(t.correct) and not t.failed for t in ts) / n,
+                     "cost_usd": sum(float(t.cost_usd) for t in ts) / n,
+                     "reward": sum(float(reward(t)) for t in ts) / n,
+                     "failed": sum(bool(t.failed) for t in ts)})
+    return rows
+
+
+def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
+    """Run the family on the search queries and return the best design (module docstring)."""
+    s1, arch = cfg.stage1, cfg.policy.arch
+    roles, models = list(setup.builder.role_names), list(setup.builder.llm_names)
+    queries = list(setup.train)[: s1.warm_start_queries or None]
+    inputs = arch.decision_inputs
+    voters = lone_roles(setup.runner.roleset, roles)
+    singles = evaluate(setup.runner, [vote_design(roles, voters[:1], (m,), fixed_decision or m, inputs) for m in models],
+                       queries, reward)
+    by_reward = sorted(range(len(models)), key=lambda i: (-singles[i]["reward"], singles[i]["cost_usd"], models[i]))
+    ranked = [models[i] for i in by_reward]
+    if fixed_decision:
+        decisions = [fixed_decision]
+    else:
+        by_acc = min(range(len(models)), key=lambda i: (-singles[i]["accuracy"], singles[i]["cost_usd"], models[i]))
+        decisions = list(dict.fromkeys([models[by_acc], ranked[0]]))
+    slots = arch.proposer_slots
+    moa_sizes = range(2, slots + 1) if slots > 0 else [arch.k_proposers]
+    cands = family(roles, voters, ranked, decisions, inputs, s1.warm_start_voters, s1.warm_start_models, moa_sizes,
+                   fixed=bool(fixed_decision))
+    cands = [d for d, ok in zip(cands, expressible(setup.policy, setup.builder, queries[0], cands)) if ok]
+    if not cands:
+        raise ValueError("stage1.warm_start=search: the policy can express none of the simple designs "
+                         "(a vote needs allow_skip and proposer_slots >= 1; a mixture needs k_proposers <= the pool)")
+    rows = evaluate(setup.runner, cands, queries, reward)
+    best = min(range(len(cands)), key=lambda i: (-rows[i]["reward"], rows[i]["cost_usd"], rows[i]["design"]))
+    for i, r in enumerate(rows):
+        r["decision"] = cands[i].decision
+    rows = sorted(rows, key=lambda r: (-r["reward"], r["cost_usd"], r["design"]))
+    _log.info("design search: %d designs on %d queries; best %s (reward %.4f, accuracy %.3f)",
+              len(cands), len(queries), cands[best].summary(), rows[0]["reward"], rows[0]["accuracy"])
+    return SearchResult(cands[best], cands[best].decision, rows)
+
+
+def resolve(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
+    """The run's search result: `design_search.json` when the run folder has it, else searched
+    (and written) now."""
+    path = Path(cfg.run.dir) / "design_search.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        return SearchResult(Design.from_dict(data["design"]), data["decision"], data["rows"])
+    from hieramas_gnn.paths import atomic_write_text
+
+    result = search(cfg, setup, reward, fixed_decision)
+    atomic_write_text(path, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
+    return result
+
+
+def clone(policy: Any, builder: Any, design: Design, questions: Sequence[Any], dags: Sequence[Any],
+          steps: int) -> dict[str, float]:
+    """Behaviour-clone `design`'s mixtures into the policy (module docstring). Returns
+    {steps, match (share of queries whose greedy mixtures equal the design's), nll}."""
+    qs = list(questions)
+    edges = [tuple(dags[i % len(dags)]) for i in range(len(qs))]
+    targets = [Design(design.roles, design.mixtures, e, design.decision, design.decision_inputs) for e in edges]
+    batch = builder.batch(qs, edges)
+    opt = torch.optim.Adam(policy.parameters(), lr=CLONE_LR)
+    was_training = policy.training
+    policy.train()
+    step, nll, match = 0, float("nan"), _match(policy, batch, design, edges)
+    while step < steps and match < CLONE_MATCH:
+        out = sample(policy, batch, decision=design.decision, mode="mixture", designs=targets)
+        loss = -out.log_prob.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step, nll = step + 1, float(loss.detach())
+        if step % 5 == 0 or step == steps:
+            match = _match(policy, batch, design, edges)
+    policy.train(was_training)
+    return {"steps": step, "match": match, "nll": nll}
+
+
+@torch.no_grad()
+def _match(policy: Any, batch: Any, design: Design, edges: Sequence[Any]) -> float:
+    was_training = policy.training
+    policy.eval()
+    out = sample(policy, batch, decision=design.decision, mode="mixture", dags=list(edges), greedy=True)
+    policy.train(was_training)
+    return sum(d.mixtures == design.mixtures for d in out.designs) / max(len(out.designs), 1)

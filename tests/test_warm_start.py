@@ -1,0 +1,136 @@
+"""Stage 0 (`stage1.warm_start: search`): the simple-design search and the behaviour clone.
+
+The planted world of `test_design_space_planted.py`: `x` is right only in the `solver` role
+(cheap), `big` always right (30x the price), `weak` always wrong and the decision model. The best
+simple design is "solver = x alone"; seed 0 does not find it by REINFORCE alone at this budget.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hieramas_gnn.config import load_config
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.mas.design import Design, Mixture
+from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+from hieramas_gnn.tracking import Tracker
+from hieramas_gnn.train import warm_start
+from hieramas_gnn.train.pipeline import resolve_decision, reward_fn
+from hieramas_gnn.train.setup import build_setup
+from hieramas_gnn.train.stage1 import train_stage1
+from tests.test_design_space_planted import POOL, SINGLE_X, PricedClient, _designs, _reply
+
+ROLES = ("solver", "verifier", "generalist")
+
+
+def _cfg(tmp_path, *extra, seed=0, arch="proposer_slots: 2, allow_skip: true, decision_inputs: all"):
+    (tmp_path / "planted.yaml").write_text(POOL)
+    return load_config(None, [
+        f"pool.name={tmp_path / 'planted.yaml'}", "pool.decision=weak", "task.name=synthetic",
+        "task.train_size=16", "task.val_size=8", "task.test_size=0", "roles.family=synthetic",
+        "roles.names=[solver, verifier, generalist]", "policy.embedder=hashing", "policy.hashing_dim=16",
+        f"policy.embed_cache={tmp_path / 'emb'}", f"policy.arch={{hidden: 16, layers: 1, heads: 2, {arch}}}",
+        "stage1.steps=30", "stage1.batch_size=8", "stage1.lr=0.02", "stage1.topologies=parallel",
+        "stage1.val_every=10", "stage1.checkpoint_every=10", "stage1.entropy_beta=0.0",
+        "stage1.warm_start=search", "reward.cost_lambda=500", "reward.alpha=0", "credit.baseline=moving_average",
+        "tracking.wandb=disabled", "tracking.progress=false", "tracking.designs_every=1000",
+        f"run.out_dir={tmp_path / 'run'}", f"cache.path={tmp_path / 'cache.sqlite'}", "cache.mode='off'",
+        f"run.seed={seed}", *extra,
+    ])
+
+
+def _greedy(setup):
+    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
+    return _designs([chooser.mixtures_on(q, [()])[0] for q in setup.val])
+
+
+def test_the_search_finds_the_cheap_right_single_model(tmp_path):
+    cfg = _cfg(tmp_path)
+    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    assert found.design.mixtures == SINGLE_X
+    assert found.decision == "weak"
+    best = found.rows[0]
+    assert best["design"] == "single x" and best["accuracy"] == 1.0
+    big = next(r for r in found.rows if r["design"] == "single big")
+    assert big["accuracy"] == 1.0 and big["reward"] < best["reward"]  # right too, but 30x dearer
+
+
+def test_without_a_fixed_decision_the_search_picks_it_with_the_design(tmp_path):
+    cfg = _cfg(tmp_path)
+    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    found = warm_start.search(cfg, setup, reward_fn(cfg), None)
+    assert found.design.mixtures == SINGLE_X and found.decision == "x"  # a single model decides for itself
+    assert {r["decision"] for r in found.rows} >= {"big", "x"}  # the most accurate and the best-reward single
+
+
+def test_a_warm_started_stage1_chooses_the_searched_design_where_reinforce_alone_did_not(tmp_path):
+    cfg = _cfg(tmp_path)  # seed 0: REINFORCE alone settles on `big` (test_design_space_planted.py)
+    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    setup.decision = resolve_decision(cfg, setup)
+    assert setup.warm_design.mixtures == SINGLE_X
+    assert _greedy(setup) != [SINGLE_X] * len(setup.val)
+    with Tracker(cfg) as tracker:
+        result = train_stage1(cfg, setup, tracker)
+    assert result.history[0]["warm_start/match"] >= warm_start.CLONE_MATCH
+    assert _greedy(setup) == [SINGLE_X] * len(setup.val)
+    decision = json.loads((tmp_path / "run" / "decision.json").read_text())
+    assert decision["decision"] == "weak" and decision["design"] == "single x"
+
+
+def test_the_bc_term_keeps_the_searched_design_through_training(tmp_path):
+    cfg = _cfg(tmp_path, "stage1.warm_start_bc=1.0", "stage1.steps=20")
+    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    setup.decision = resolve_decision(cfg, setup)
+    with Tracker(cfg) as tracker:
+        train_stage1(cfg, setup, tracker)
+    state = __import__("torch").load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    setup.policy.load_state_dict(state["policy"])  # the last weights, not the best-validation ones
+    assert _greedy(setup) == [SINGLE_X] * len(setup.val)
+
+
+def test_a_resumed_run_reuses_the_search_and_never_clones_twice(tmp_path):
+    cfg = _cfg(tmp_path, "stage1.steps=10")
+    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    setup.decision = resolve_decision(cfg, setup)
+    with Tracker(cfg) as tracker:
+        train_stage1(cfg, setup, tracker)
+
+    class Unpaid(PricedClient):
+        async def complete(self, request):
+            raise AssertionError("the search ran again")
+
+    cfg2 = _cfg(tmp_path, "stage1.steps=10")
+    again = build_setup(cfg2, client=Unpaid(reply=_reply))
+    again.decision = resolve_decision(cfg2, again)  # reads design_search.json: no call
+    assert again.warm_design == setup.warm_design
+    with Tracker(cfg2) as tracker:
+        result = train_stage1(cfg2, again, tracker)  # at its last step: nothing to do
+    assert not any("warm_start/steps" in h for h in result.history)
+
+
+def test_designs_the_policy_cannot_express_are_not_candidates(tmp_path):
+    cfg = _cfg(tmp_path, arch="k_proposers: 2, allow_skip: false, decision_inputs: all")
+    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    assert all(m is not None and m.k == 2 for m in found.design.mixtures)  # no skipping, exactly 2 proposers
+    assert not any(r["design"].startswith(("single", "vote")) for r in found.rows)
+
+
+def test_expressible_tells_a_skipped_role_from_an_allowed_one(tmp_path):
+    cfg = _cfg(tmp_path, arch="k_proposers: 1, allow_skip: false, decision_inputs: all")
+    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    q = setup.train[0]
+    lone = Design(ROLES, (Mixture(("x",), "x"), None, None), (), "weak", "all")
+    full = Design(ROLES, tuple(Mixture(("x",), "x") for _ in ROLES), (), "weak", "all")
+    assert warm_start.expressible(setup.policy, setup.builder, q, [lone, full]) == [False, True]
+
+
+@pytest.mark.parametrize("override, field", [("stage1.warm_start=always", "warm_start"),
+                                             ("stage1.warm_start_voters=0", "warm_start_voters"),
+                                             ("stage1.warm_start_bc=-1", "warm_start_bc")])
+def test_bad_warm_start_settings_name_the_field(tmp_path, override, field):
+    with pytest.raises(UserError, match=field):
+        _cfg(tmp_path, override)
