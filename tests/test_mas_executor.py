@@ -197,11 +197,32 @@ def test_decision_reading_all_takes_a_unanimous_answer_without_a_decision_call()
 
 
 def test_one_role_one_proposer_reading_all_is_exactly_the_single_model():
+    """The very request of the `single:b` baseline: same prompt, same metadata, same cost."""
+    from hieramas_gnn.mas.single import single_job
+
     d = Design(("solver", "verifier"), (None, Mixture(("b",), "b")), (), "c", decision_inputs="all")
     client = FakeClient(reply=lambda r: "Answer: A")
     trace = run(d, client)
-    assert [(r.model, r.metadata["role"]) for r in client.requests] == [("b", "verifier")]
-    assert trace.correct is True and trace.cost_usd == pytest.approx(trace.calls[0].cost_usd)
+    single = FakeClient(reply=lambda r: "Answer: A")
+    baseline = asyncio.run(single_job(TASK, RS, Q, "b")(single))
+    assert client.requests == single.requests
+    assert trace.correct is True and trace.cost_usd == pytest.approx(baseline.cost_usd)
+    assert [n.role for n in trace.nodes if n.text is not None] == ["verifier"]
+
+
+def test_a_lone_role_reading_the_sinks_keeps_its_role_prompt_and_the_decision():
+    d = Design(("solver", "verifier"), (None, Mixture(("b",), "b")), (), "c")
+    client = FakeClient(reply=lambda r: "Answer: A")
+    run(d, client)
+    assert [(r.metadata["role"], r.metadata["position"]) for r in client.requests] == [
+        ("verifier", "proposer"), ("decision", "decision")]
+
+
+def test_a_lone_ungradable_role_keeps_its_own_prompt():
+    d = Design(("planner", "solver"), (Mixture(("b",), "b"), None), (), "c", decision_inputs="all")
+    client = FakeClient(reply=lambda r: "Answer: A")
+    run(d, client)
+    assert client.requests[0].metadata["role"] == "planner"
 
 
 def test_decision_reading_all_escalates_a_disagreement_and_reads_every_active_role():

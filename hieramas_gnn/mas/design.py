@@ -15,7 +15,7 @@ decision model reads the sinks of that active DAG; when every role is skipped it
 Decision inputs (`decision_inputs`): `sinks` (above), or `all`: the decision reads every active
 role, and when their extracted answers are unanimous that answer is taken directly with no
 decision call (as HieraMAS does). With `all`, one active role with one proposer is exactly
-"single model X"; several one-proposer roles without edges are a plurality vote escalated to
+"single model X" (`Design.lone()`: the executor makes the single model's plain call); several one-proposer roles without edges are a plurality vote escalated to
 the decision model only on disagreement (a cascade).
 
 JSON: `schema_version` 2 adds `decision_inputs`; version-1 files load with `sinks`.
@@ -194,6 +194,15 @@ class Design:
         """Active roles with no active successor: what the decision model reads."""
         h = self.active_dag()
         return sorted(i for i in h.nodes if h.out_degree(i) == 0)
+
+    def lone(self) -> int | None:
+        """The role of a design that is exactly one model answering alone — one active role, one
+        proposer, its answer taken directly (`decision_inputs="all"`) — else None. The executor
+        runs that role with the plain single-model prompt."""
+        active = self.active()
+        if self.decision_inputs != "all" or len(active) != 1 or self.mixtures[active[0]].k != 1:
+            return None
+        return active[0]
 
     def decision_reads(self) -> list[int]:
         """The roles whose outputs the decision reads: the sinks, or every active role."""

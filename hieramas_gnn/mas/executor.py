@@ -23,7 +23,7 @@ from typing import Any
 from hieramas_gnn.llm.types import LLMCallError, LLMRecord, LLMRequest
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.mas.roles import RoleSet
-from hieramas_gnn.mas.supernode import Episode, NodeResult, now_ms, quote, run_supernode
+from hieramas_gnn.mas.supernode import Episode, NodeResult, now_ms, quote, run_lone, run_supernode
 from hieramas_gnn.mas.trace import NodeTrace, Trace
 from hieramas_gnn.tasks.base import Question, Task
 
@@ -73,7 +73,13 @@ async def run_design(design: Design, question: Question, task: Task, client: Any
     start = now_ms()
     tasks: dict[int, asyncio.Task] = {}
 
+    lone = design.lone()
+    if lone is not None and not roleset.get(design.roles[lone]).gradable:
+        lone = None  # a planner-like role alone keeps its own prompt (its output informs the decision)
+
     async def node(i: int) -> NodeResult:
+        if i == lone:  # the design is one model answering alone: its plain single call
+            return await run_lone(ep, i, design.roles[i], design.mixtures[i].proposers[0])
         upstream = [await tasks[p] for p in preds[i]]
         return await run_supernode(ep, i, design.roles[i], design.mixtures[i], upstream)
 

@@ -155,5 +155,19 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
     return NodeResult(node, finish)
 
 
+async def run_lone(ep: Episode, index: int, role_name: str, model: str) -> NodeResult:
+    """The one call of a design that *is* a single model (`Design.lone()`): the plain single
+    prompt (`single_system` + `single_user`, the `single:<model>` baseline's very request), since
+    nobody reads a role's framing there and it would only add tokens."""
+    user = ep.roleset.render("single_user", question=ep.question.text, instruction=ep.task.instruction())
+    req = ep.request(model, ep.roleset.templates["single_system"], user, role="single", position="single",
+                     context_answers=[])
+    record = await ep.call(req, (index, 0, 0))
+    node = NodeTrace(index=index, role=role_name, gradable=True, text=record.text, proposals=[record.text],
+                     proposal_answers=[ep.task.extract(record.text, ep.question)])
+    node.answer, node.correct = await ep.grade(record.text)
+    return NodeResult(node, record.latency_ms)
+
+
 def now_ms() -> float:
     return time.perf_counter() * 1000.0
