@@ -1,6 +1,6 @@
 """`hieramas sim validate`: how well the simulator imitates the real data.
 
-    hieramas sim validate [--benchmark mmlu_redux] [--heldout 0.3] [--json OUT]
+    hieramas sim validate [--benchmark mmlu_redux] [--heldout 0.3] [--json [OUT]]
 
 1. IRT check on held-out questions: the fit is redone on the other questions, the held-out
    ones are simulated (difficulty drawn from the fitted difficulties of the same domain, 20
@@ -25,7 +25,9 @@ Needs ../shared/data.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,9 @@ def add_parser(subparsers: Any) -> None:
     v.add_argument("--heldout", type=float, default=0.3, help="fraction of questions held out (default 0.3)")
     v.add_argument("--no-system", dest="system", action="store_false",
                    help="skip the system-level debate re-run")
-    v.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
+    v.add_argument("--json", dest="json_out", nargs="?", const="-", default=None, metavar="OUT",
+                   help="also write the report as JSON to OUT; with no OUT, print the JSON to stdout "
+                        "(the text report then goes to stderr)")
     v.set_defaults(func=handle_validate)
 
 
@@ -68,6 +72,11 @@ def print_system(s: dict) -> None:
               f"{x['sim_vote']:6.3f}  {x['real_gain']:+9.3f}  {x['sim_gain']:+8.3f}")
     print(f"final vote MAE {s['vote_mae']:.4f}; final agent accuracy MAE {s['agent_acc_mae']:.4f}; "
           f"gain within 0.05 in {s['gain_within_005']} of {s['n_settings']} settings")
+    if "population" in s:
+        p = s["population"]
+        print(f"  without the per-model stubbornness (what the backends' models get): final vote MAE "
+              f"{p['vote_mae']:.4f}; agent accuracy MAE {p['agent_acc_mae']:.4f}; gain within 0.05 in "
+              f"{p['gain_within_005']} of {s['n_settings']}")
     if s.get("mmlu_pro_5agent"):
         print(f"{'MMLU-Pro 5-agent debate':<42} {'acc r2 real/sim':>16}  {'C->W real/sim':>14}  {'W->C real/sim':>14}")
         for m in s["mmlu_pro_5agent"]:
@@ -86,6 +95,11 @@ def handle_validate(args: argparse.Namespace) -> int:
     cfg = load_behaviour()  # $HIERAMAS_BEHAVIOUR, else data/sim/behaviour.json
     report = validate(shared_data_dir(), cfg, benchmark=args.benchmark, heldout_frac=args.heldout,
                       system=args.system)
+    if args.json_out == "-":  # `--json` alone: the JSON is stdout, the text report goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            print_report(report)
+        print(json.dumps(report, indent=2))
+        return 0
     print_report(report)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
