@@ -10,15 +10,22 @@
    the real debate logs:
    P(correct | k of 3 previous answers correct) for k = 0..3, P(C->W), P(W->C).
 3. System level (`system`): the real debates re-run in the offline world (round 0 = the real
-   answers, later rounds from the behaviour model, fitted leave-one-setting-out): per setting
-   (benchmark/team model) real vs simulated final agent accuracy, final majority vote and gain
-   over the round-0 vote; plus the 5-model MMLU-Pro debate's per-agent transitions.
-   `--no-system` skips it (it refits the behaviour model 14 times, ~30 s).
+   answers, later rounds from the behaviour model with format failures and the team model's
+   stubbornness, all fitted leave-one-setting-out): per setting (benchmark/team model) real vs
+   simulated final agent accuracy, final majority vote and gain over the round-0 vote, also
+   without the per-model stubbornness ("population", what the backends' models get); plus the
+   5-model MMLU-Pro debate's per-agent transitions. `--no-system` skips it (it refits the
+   behaviour model 14 times, ~70 s).
+
+`--json OUT` writes the JSON report to OUT; `--json` alone prints it to stdout (and the text
+report to stderr), e.g. `hieramas sim validate --json | jq .system.vote_mae`.
 
 JSON: {"models": [{"model", "real_acc", "sim_acc"}], "corr_mae": ..., "behaviour": [{"name",
 "real", "sim"}], "system": {"settings": [{"setting", "n_debates", "vote_round0", "real_vote",
-"sim_vote", "real_gain", "sim_gain", "real_agent_acc", "sim_agent_acc", ...}], "vote_mae",
-"agent_acc_mae", "gain_within_005", "n_settings", "heldout", "mmlu_pro_5agent": [...]}, ...}.
+"sim_vote", "real_gain", "sim_gain", "real_agent_acc", "sim_agent_acc", "stubbornness",
+"population_sim_vote", "population_sim_gain", ...}], "vote_mae", "agent_acc_mae",
+"gain_within_005", "population": {"vote_mae", "agent_acc_mae", "gain_within_005"},
+"heldout_choice_nll", "heldout_format_nll", "n_settings", "heldout", "mmlu_pro_5agent": [...]}, ...}.
 Needs ../shared/data.
 """
 
