@@ -93,6 +93,17 @@ def test_cli_writes_the_documented_json(tmp_path, report, monkeypatch, capsys):
     assert "pairwise error correlation: MAE" in capsys.readouterr().out
 
 
+def test_cli_json_without_a_path_prints_the_json_to_stdout(report, monkeypatch, capsys):
+    from hieramas_gnn.cli import main
+    from hieramas_gnn.backends.fit import simfit
+
+    monkeypatch.setattr(simfit, "validate", lambda *a, **k: report)  # the fixture's real run
+    assert main(["sim", "validate", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == json.loads(json.dumps(report))  # stdout is the JSON alone
+    assert "pairwise error correlation: MAE" in captured.err  # the text report went to stderr
+
+
 def test_irt_fit_recovers_planted_abilities():
     from hieramas_gnn.backends.fit.irt import fit_irt
 

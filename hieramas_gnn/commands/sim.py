@@ -1,6 +1,6 @@
 """`hieramas sim validate`: how well the simulator imitates the real data.
 
-    hieramas sim validate [--benchmark mmlu_redux] [--heldout 0.3] [--json OUT]
+    hieramas sim validate [--benchmark mmlu_redux] [--heldout 0.3] [--json [OUT]]
 
 1. IRT check on held-out questions: the fit is redone on the other questions, the held-out
    ones are simulated (difficulty drawn from the fitted difficulties of the same domain, 20
@@ -10,22 +10,31 @@
    the real debate logs:
    P(correct | k of 3 previous answers correct) for k = 0..3, P(C->W), P(W->C).
 3. System level (`system`): the real debates re-run in the offline world (round 0 = the real
-   answers, later rounds from the behaviour model, fitted leave-one-setting-out): per setting
-   (benchmark/team model) real vs simulated final agent accuracy, final majority vote and gain
-   over the round-0 vote; plus the 5-model MMLU-Pro debate's per-agent transitions.
-   `--no-system` skips it (it refits the behaviour model 14 times, ~30 s).
+   answers, later rounds from the behaviour model with format failures and the team model's
+   stubbornness, all fitted leave-one-setting-out): per setting (benchmark/team model) real vs
+   simulated final agent accuracy, final majority vote and gain over the round-0 vote, also
+   without the per-model stubbornness ("population", what the backends' models get); plus the
+   5-model MMLU-Pro debate's per-agent transitions. `--no-system` skips it (it refits the
+   behaviour model 14 times, ~70 s).
+
+`--json OUT` writes the JSON report to OUT; `--json` alone prints it to stdout (and the text
+report to stderr), e.g. `hieramas sim validate --json | jq .system.vote_mae`.
 
 JSON: {"models": [{"model", "real_acc", "sim_acc"}], "corr_mae": ..., "behaviour": [{"name",
 "real", "sim"}], "system": {"settings": [{"setting", "n_debates", "vote_round0", "real_vote",
-"sim_vote", "real_gain", "sim_gain", "real_agent_acc", "sim_agent_acc", ...}], "vote_mae",
-"agent_acc_mae", "gain_within_005", "n_settings", "heldout", "mmlu_pro_5agent": [...]}, ...}.
+"sim_vote", "real_gain", "sim_gain", "real_agent_acc", "sim_agent_acc", "stubbornness",
+"population_sim_vote", "population_sim_gain", ...}], "vote_mae", "agent_acc_mae",
+"gain_within_005", "population": {"vote_mae", "agent_acc_mae", "gain_within_005"},
+"heldout_choice_nll", "heldout_format_nll", "n_settings", "heldout", "mmlu_pro_5agent": [...]}, ...}.
 Needs ../shared/data.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +49,9 @@ def add_parser(subparsers: Any) -> None:
     v.add_argument("--heldout", type=float, default=0.3, help="fraction of questions held out (default 0.3)")
     v.add_argument("--no-system", dest="system", action="store_false",
                    help="skip the system-level debate re-run")
-    v.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
+    v.add_argument("--json", dest="json_out", nargs="?", const="-", default=None, metavar="OUT",
+                   help="also write the report as JSON to OUT; with no OUT, print the JSON to stdout "
+                        "(the text report then goes to stderr)")
     v.set_defaults(func=handle_validate)
 
 
@@ -68,6 +79,11 @@ def print_system(s: dict) -> None:
               f"{x['sim_vote']:6.3f}  {x['real_gain']:+9.3f}  {x['sim_gain']:+8.3f}")
     print(f"final vote MAE {s['vote_mae']:.4f}; final agent accuracy MAE {s['agent_acc_mae']:.4f}; "
           f"gain within 0.05 in {s['gain_within_005']} of {s['n_settings']} settings")
+    if "population" in s:
+        p = s["population"]
+        print(f"  without the per-model stubbornness (what the backends' models get): final vote MAE "
+              f"{p['vote_mae']:.4f}; agent accuracy MAE {p['agent_acc_mae']:.4f}; gain within 0.05 in "
+              f"{p['gain_within_005']} of {s['n_settings']}")
     if s.get("mmlu_pro_5agent"):
         print(f"{'MMLU-Pro 5-agent debate':<42} {'acc r2 real/sim':>16}  {'C->W real/sim':>14}  {'W->C real/sim':>14}")
         for m in s["mmlu_pro_5agent"]:
@@ -86,6 +102,11 @@ def handle_validate(args: argparse.Namespace) -> int:
     cfg = load_behaviour()  # $HIERAMAS_BEHAVIOUR, else data/sim/behaviour.json
     report = validate(shared_data_dir(), cfg, benchmark=args.benchmark, heldout_frac=args.heldout,
                       system=args.system)
+    if args.json_out == "-":  # `--json` alone: the JSON is stdout, the text report goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            print_report(report)
+        print(json.dumps(report, indent=2))
+        return 0
     print_report(report)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -157,12 +157,34 @@ def write_fit(shared: Path, out: Path) -> dict[str, Path]:
     with open(out / "wrong_answers.json.gz", "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
         fh.write(blob)
     (out / "lengths.json").write_text(json.dumps(lengths, indent=1))
-    cfg = fit_behaviour(shared / DEBATE_LOG)
-    (out / "behaviour.json").write_text(json.dumps({
-        "config": cfg.to_dict(), "figures": behaviour_figures(shared / DEBATE_LOG, cfg)}, indent=1))
     written.update(items=out / "items.csv.gz", wrong=out / "wrong_answers.json.gz",
-                   lengths=out / "lengths.json", behaviour=out / "behaviour.json")
+                   lengths=out / "lengths.json", behaviour=write_behaviour(shared, out))
     return written
+
+
+def write_behaviour(shared: Path, out: Path) -> Path:
+    """Fit the behaviour model on the whole debate log; write `out/behaviour.json`: "config"
+    (what the backends read), "figures" (real vs fitted per-step figures), and for the record
+    the format model and the stubbornness spread fitted on the same rows (the system check
+    refits both per held-out setting; the backends use neither)."""
+    import pandas as pd
+
+    from hieramas_gnn.backends.fit.behaviour_fit import behaviour_figures, fit_behaviour
+    from hieramas_gnn.backends.fit.format_fit import fit_format
+    from hieramas_gnn.backends.fit.model_effects import stubbornness_spread
+
+    log = pd.read_csv(shared / DEBATE_LOG, keep_default_na=False, dtype=str)
+    cfg = fit_behaviour(log)
+    fmt = fit_format(log)
+    tau, deltas = stubbornness_spread(log, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "behaviour.json"
+    path.write_text(json.dumps({
+        "config": cfg.to_dict(), "figures": behaviour_figures(log, cfg, fmt),
+        "format": fmt.to_dict(),
+        "stubbornness": {"tau": round(tau, 4), "per_setting": {k: round(v, 4) for k, v in deltas.items()}},
+    }, indent=1))
+    return path
 
 
 # --- the catalogue of sim models derived from real ones -------------------------------------

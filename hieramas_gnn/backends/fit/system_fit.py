@@ -7,19 +7,22 @@ outcome with the logs of `aggregation/debate_turns.csv.gz`:
 * round 0 is the real round-0 answers (replayed, unparseable ones stay unparseable);
 * every later round is drawn from the behaviour model: each agent reads its own and its peers'
   previous-round (simulated) answers and picks one of them, or re-solves to the correct answer
-  nobody holds (`allow_new`, debaters only); with the setting's round-0 format-failure rate
-  the new answer may be unparseable instead, as the logs' weak models' often are: a two-state
-  chain whose stationary rate is the setting's round-0 unparseable share `fail` (measured on the
-  replayed round) and whose persistence `rho` = P(fail | failed before) - P(fail | parsed before)
-  is measured on the *training* settings' rows (`format_persistence`; 0.6 over all of them);
+  nobody holds (`allow_new`, debaters only); then the reply may come out unparseable, as the
+  logs' weak models' often do, with the format model's probability (`format_fit.py`: the
+  setting's round-0 unparseable share, shifted by whether the agent's previous answer was
+  right, wrong or unparseable; offsets fitted on the *training* settings' rows);
+* with `model_effects`, the team model's own-answer weight carries its stubbornness
+  (`model_effects.py`), estimated from that model's rows in the *other* settings;
 * per setting (benchmark x team model, homogeneous teams, as in `strength_vs_aggregation.csv`):
   final mean agent accuracy, final majority vote and its gain over the round-0 vote.
 
 Majority vote (real and simulated alike): the unique most common parsed answer; a tie, or no
 parsed answer, counts as wrong (the rule behind `strength_vs_aggregation.csv`).
 
-Held out: `system_validation` fits the behaviour parameters on every *other* setting's rows
-(leave-one-setting-out) before simulating a setting, so the check is not a fit to itself.
+Held out: `system_validation` fits the behaviour parameters, the format model and the
+stubbornness on every *other* setting's rows (leave-one-setting-out) before simulating a
+setting, so the check is not a fit to itself: only the held-out setting's round 0 (the replayed
+input) enters its simulation.
 Simulated figures are means over `reps` Monte-Carlo replicates (seeded, reproducible).
 """
 
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.backends.behaviour import BehaviourConfig, logit, option_probs_batch
+from hieramas_gnn.backends.fit.format_fit import FAIL, RIGHT, WRONG, FormatModel, fit_format
 
 A_MAX = 7  # agents per debate in the logs
 V = A_MAX + 2  # answer ids per debate: 0 = none/unparseable, 1 = gold, 2.. = distinct wrong answers
@@ -74,8 +78,9 @@ def _canon(a: str, numeric: bool) -> str:
         return a.strip()
 
 
-def load_debates(path: Path | Any, homogeneous: bool = True) -> Debates:
-    """The debates of the log at `path` (or a DataFrame of it), homogeneous teams by default."""
+def load_debates(path: Path | Any, homogeneous: bool = True, parsed_strength: bool = True) -> Debates:
+    """The debates of the log at `path` (or a DataFrame of it), homogeneous teams by default
+    (`parsed_strength`: see `behaviour_fit.model_strength`)."""
     import pandas as pd
 
     from hieramas_gnn.backends.fit.behaviour_fit import model_strength
@@ -85,7 +90,7 @@ def load_debates(path: Path | Any, homogeneous: bool = True) -> Debates:
         d = d[d["team"] == "homogeneous"]
     d = d.assign(r=d["round"].astype(int), a=d["agent_idx"].astype(int))
     r0 = d[d["r"] == 0]
-    strength = model_strength(r0)
+    strength = model_strength(r0, parsed_strength)
     fail = (r0["answer"] == "").groupby([r0["benchmark"], r0["model"]]).mean()
     names = tuple(sorted(setting_name(b, m) for b, m in strength.index))
     groups = list(d.groupby(["source_path", "question_id", "benchmark", "model"], sort=True))
@@ -123,15 +128,17 @@ def majority_correct(state: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 
 def debate_step(state: np.ndarray, present: np.ndarray, strength: np.ndarray, fail: np.ndarray,
-                cfg: BehaviourConfig, rng: np.random.Generator, rho: float = 0.0,
+                cfg: BehaviourConfig, rng: np.random.Generator, fmt: FormatModel | None = None,
                 u_agent: np.ndarray | None = None) -> np.ndarray:
     """One debate round for every agent. Shapes: state [D, S, A], present [D, A], strength and
     fail [D] -> new state [D, S, A]. The choice probabilities are `option_probs_batch`'s (the
     ones the backends sample from); an agent that read no parsed answer re-solves with
-    probability sigmoid(resolve utility), else stays unparseable. Format failures: see the
-    module docstring (`rho` their persistence). `u_agent` [D, S, A]: each agent's uniform draw,
-    shared by its rounds (as the backends share one per model and question; the gold answer
-    is the first option, so the draws are coupled like `behaviour.choose`'s); None: fresh."""
+    probability sigmoid(resolve utility), else gives a wrong answer (id V-1, "another wrong
+    one"). Then the reply is unparseable with the format model's probability given the agent's
+    previous state and the setting's round-0 rate `fail` (`fmt` None: never). `u_agent`
+    [D, S, A]: each agent's uniform draw, shared by its rounds (as the backends share one per
+    model and question; the gold answer is the first option, so the draws are coupled like
+    `behaviour.choose`'s); None: fresh."""
     d, s, a = state.shape
     onehot = (state[..., None] == np.arange(V)).astype(float) * present[:, None, :, None]  # [D,S,A,V]
     total = onehot[..., 1:].sum(axis=2)  # [D, S, V-1] support of the parsed answers (col 0 = gold)
@@ -149,16 +156,17 @@ def debate_step(state: np.ndarray, present: np.ndarray, strength: np.ndarray, fa
         choice = 1 + (u[:, None] > cum).sum(axis=1)
         silent = ~mask.any(axis=1)
         p_solve = 1.0 / (1.0 + np.exp(-(cfg.resolve_base + cfg.resolve_slope * logit(st))))
-        choice = np.where(silent, np.where(u < p_solve, 1, 0), np.minimum(choice, V - 1)).reshape(d, s)
-        was_silent = state[:, :, j] == 0  # [D, S]
-        p_fail = np.where(was_silent, fail[:, None] + rho * (1 - fail[:, None]), fail[:, None] * (1 - rho))
-        dropped = rng.random((d, s)) < p_fail
-        out[:, :, j] = np.where(present[:, None, j], np.where(dropped, 0, choice), 0)
+        choice = np.where(silent, np.where(u < p_solve, 1, V - 1), np.minimum(choice, V - 1)).reshape(d, s)
+        if fmt is not None:
+            prev = np.where(state[:, :, j] == 0, FAIL, np.where(state[:, :, j] == 1, RIGHT, WRONG))  # [D, S]
+            dropped = rng.random((d, s)) < fmt.p_fail(fail[:, None], prev)
+            choice = np.where(dropped, 0, choice)
+        out[:, :, j] = np.where(present[:, None, j], choice, 0)
     return out
 
 
 def simulate(deb: Debates, cfg: BehaviourConfig, reps: int = 200, seed: int = 0,
-             rho: float = 0.0) -> dict[str, np.ndarray]:
+             fmt: FormatModel | None = None) -> dict[str, np.ndarray]:
     """Per debate: mean agent accuracy and majority vote at the last round, averaged over reps.
 
     Returns {"agent_last", "vote_last"}: [D] each (expectations over the replicates)."""
@@ -169,7 +177,7 @@ def simulate(deb: Debates, cfg: BehaviourConfig, reps: int = 200, seed: int = 0,
     n_agents = deb.present.sum(axis=1)  # [D]
     u_agent = rng.random(state.shape)  # [D, S, A] one judgement draw per agent, all rounds
     for r in range(1, deb.answers.shape[1]):
-        state = debate_step(state, deb.present, deb.strength, deb.fail, cfg, rng, rho, u_agent)
+        state = debate_step(state, deb.present, deb.strength, deb.fail, cfg, rng, fmt, u_agent)
         at = deb.last == r
         agent[at] = ((state[at] == 1) & deb.present[at][:, None, :]).sum(-1) / n_agents[at][:, None]
         vote[at] = majority_correct(state[at], np.repeat(deb.present[at][:, None, :], reps, axis=1))
@@ -207,57 +215,107 @@ def per_setting(deb: Debates, sim: dict[str, np.ndarray], real: dict[str, np.nda
     return rows
 
 
+def _summary(rows: list[dict], prefix: str = "sim_") -> dict[str, float | int]:
+    """vote_mae, agent_acc_mae and gain_within_005 of the rows' `prefix`-named figures."""
+    return {"vote_mae": float(np.mean([abs(r[prefix + "vote"] - r["real_vote"]) for r in rows])),
+            "agent_acc_mae": float(np.mean([abs(r[prefix + "agent_acc"] - r["real_agent_acc"]) for r in rows])),
+            "gain_within_005": int(sum(abs(r[prefix + "gain"] - r["real_gain"]) <= 0.05 for r in rows))}
+
+
+@dataclass(frozen=True)
+class SystemOptions:
+    """How the held-out re-run is fitted. The defaults are the model; the other values are the
+    variants and sensitivity checks of docs/BACKENDS.md (`experiments/system_variants.py`).
+
+    parsed_only:     the choice model is fitted on parsed replies (False: an unparseable reply
+                     counts as a wrong choice, the fit before the format model).
+    parsed_strength: strength = round-0 accuracy over parsed answers (False: over all).
+    format_failures: "fitted" (`format_fit`), "neutral" (offsets 0: the round-0 rate, whatever
+                     the previous answer) or "none" (every reply parsed).
+    model_effects:   the per-model stubbornness (`model_effects`); tau_scale multiplies its prior
+                     spread, min_rows is the informative rows a setting needs to enter it.
+    """
+
+    parsed_only: bool = True
+    parsed_strength: bool = True
+    format_failures: str = "fitted"
+    model_effects: bool = True
+    tau_scale: float = 1.0
+    min_rows: int = 30
+
+
+def _heldout_nll(held: Any, cfg: BehaviourConfig, fmt: FormatModel | None, opts: SystemOptions) -> tuple[float, int, float]:
+    """(summed choice NLL over the parsed replies, their number, summed format NLL) of the rows
+    of `held` (a setting's log) under the parameters fitted without it."""
+    from hieramas_gnn.backends.fit.behaviour_fit import load_debate_rows, predicted_correct
+    from hieramas_gnn.backends.fit.format_fit import format_nll, format_transitions
+
+    rows = load_debate_rows(held, own_weight=cfg.own_weight, parsed_strength=opts.parsed_strength)
+    p = np.clip(predicted_correct(rows, cfg), 1e-6, 1 - 1e-6)[rows.out_parsed]
+    y = rows.y[rows.out_parsed]
+    choice = -float(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    fmt_nll = float(format_nll(fmt or FormatModel(), format_transitions(held)).sum())
+    return choice, int(rows.out_parsed.sum()), fmt_nll
+
+
 def system_validation(path: Path, base: BehaviourConfig, reps: int = 200, seed: int = 0,
-                      heldout: bool = True) -> dict[str, Any]:
+                      heldout: bool = True, options: SystemOptions | None = None) -> dict[str, Any]:
     """The `system` section of `hieramas sim validate`.
 
-    heldout=True: every setting is simulated with parameters fitted on the rows of all *other*
-    settings (leave-one-setting-out; heterogeneous-team rows always stay in the fit); else with
-    `base` as it is. Returns {"settings": [...], "vote_mae", "gain_within_005", "n_settings",
-    "heldout", "mmlu_pro_5agent": [...]}.
+    heldout=True: every setting is simulated with the behaviour parameters, the format model and
+    the stubbornness spread fitted on the rows of all *other* settings (leave-one-setting-out;
+    heterogeneous-team rows always stay in the fit), and with its model's stubbornness
+    estimated from that model's rows in those other settings; else with `base` as it is and
+    everything fitted on the whole log. Each row also carries the figures without the
+    stubbornness term (`population_sim_*`, what the backends' models get), summarised under
+    "population". `heldout_choice_nll` / `heldout_format_nll`: mean negative log-likelihood of
+    the held-out settings' per-step rows (the criterion the model structure was chosen by).
+    Returns {"settings": [...], "vote_mae", "agent_acc_mae", "gain_within_005", "population",
+    "heldout_choice_nll", "heldout_format_nll", "n_settings", "heldout", "reps",
+    "mmlu_pro_5agent": [...]}.
     """
     import pandas as pd
 
-    from hieramas_gnn.backends.fit.behaviour_fit import fit_behaviour
+    from hieramas_gnn.backends.fit import behaviour_fit, model_effects as me
 
+    opts = options or SystemOptions()
     log = pd.read_csv(path, keep_default_na=False, dtype=str)
-    deb = load_debates(log)
+    deb = load_debates(log, parsed_strength=opts.parsed_strength)
     real = real_outcomes(deb)
     rows: list[dict] = []
+    nll = np.zeros(3)  # choice NLL, parsed rows, format NLL
+    n_format = 0
     for k, name in enumerate(deb.names):
         m = deb.setting == k
-        cfg = base
+        bench, model = name.split("/", 1)
+        held = (log["benchmark"] == bench) & (log["model"] == model) & (log["team"] == "homogeneous")
+        cfg, train = base, log
         if heldout:
-            bench, model = name.split("/", 1)
-            train = log[~((log["benchmark"] == bench) & (log["model"] == model) & (log["team"] == "homogeneous"))]
-            cfg = fit_behaviour(train, base=base)
-        else:
-            train = log
-        sub = deb.subset(m)
-        sim = simulate(sub, cfg, reps=reps, seed=seed + k, rho=format_persistence(train))
-        rows += per_setting(sub, sim, {key: v[m] for key, v in real.items()})
-    err = np.array([abs(r["sim_vote"] - r["real_vote"]) for r in rows])
-    gain_ok = [abs(r["sim_gain"] - r["real_gain"]) <= 0.05 for r in rows]
+            train = log[~held]
+            cfg = behaviour_fit.fit_behaviour(train, base=base, parsed_only=opts.parsed_only,
+                                              parsed_strength=opts.parsed_strength)
+        fmt = {"fitted": fit_format, "neutral": lambda _: FormatModel(), "none": lambda _: None}[opts.format_failures](train)
+        delta, n_info = 0.0, 0
+        if opts.model_effects:
+            tau, _ = me.stubbornness_spread(train, cfg, opts.parsed_strength, opts.min_rows)
+            delta, n_info = me.model_stubbornness(train, model, cfg, tau * opts.tau_scale, opts.parsed_strength)
+        sub, real_k = deb.subset(m), {key: v[m] for key, v in real.items()}
+        pop = simulate(sub, cfg, reps=reps, seed=seed + k, fmt=fmt)
+        full = simulate(sub, me.with_stubbornness(cfg, delta), reps=reps, seed=seed + k, fmt=fmt) if delta else pop
+        row = per_setting(sub, full, real_k)[0]
+        alt = per_setting(sub, pop, real_k)[0]
+        row.update({"stubbornness": delta, "stubbornness_rows": n_info,
+                    **{f"population_sim_{x}": alt[f"sim_{x}"] for x in ("vote", "gain", "agent_acc")}})
+        rows.append(row)
+        nll += _heldout_nll(log[held], me.with_stubbornness(cfg, delta), fmt, opts)
+        n_format += int((log[held]["round"] != "0").sum())
     return {"heldout": "leave-one-setting-out" if heldout else "none", "reps": reps,
-            "settings": rows, "n_settings": len(rows),
-            "vote_mae": float(err.mean()),
-            "agent_acc_mae": float(np.mean([abs(r["sim_agent_acc"] - r["real_agent_acc"]) for r in rows])),
-            "gain_within_005": int(sum(gain_ok)),
+            "settings": rows, "n_settings": len(rows), **_summary(rows),
+            "population": _summary(rows, "population_sim_"),
+            "heldout_choice_nll": float(nll[0] / max(nll[1], 1)),
+            "heldout_format_nll": float(nll[2] / max(n_format, 1)),
             "mmlu_pro_5agent": mmlu_pro_transitions(path.parent / "mmlu_pro_5agent_debate_transitions.csv",
                                                     base, seed=seed)}
-
-
-def format_persistence(log: Any) -> float:
-    """P(unparseable | unparseable the round before) - P(unparseable | parsed the round before),
-    pooled over the rows of `log` (a DataFrame of the debate log) with a previous round."""
-    d = log.assign(r=log["round"].astype(int), f=(log["answer"] == "").astype(float))
-    prev = d[["source_path", "question_id", "agent_idx", "r", "f"]].assign(r=d["r"] + 1)
-    m = d.merge(prev, on=["source_path", "question_id", "agent_idx", "r"], suffixes=("", "_prev"))
-    after_fail = m.loc[m["f_prev"] == 1, "f"]
-    after_ok = m.loc[m["f_prev"] == 0, "f"]
-    if after_fail.empty or after_ok.empty:
-        return 0.0
-    return float(np.clip(after_fail.mean() - after_ok.mean(), 0.0, 1.0))
 
 
 def mmlu_pro_transitions(path: Path, cfg: BehaviourConfig, seed: int = 0, n_q: int = 20000,
