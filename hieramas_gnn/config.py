@@ -317,6 +317,10 @@ class PolicyConfig:
     """Folder of the on-disk embedding cache; None: memory only."""
     query_domains: bool = True
     """Add a one-hot of the query's domain (from the training questions) to the query node."""
+    accuracy_hints: bool = False
+    """Add each model's accuracy on the *training* questions (overall, and per domain when
+    `query_domains`) to its LLM node (`policy.features.accuracy_hints`; one single-model rollout
+    per model and training question, through the cache; stored in the bundle)."""
     arch: ArchConfig = field(default_factory=ArchConfig)
     """Architecture."""
 

@@ -26,6 +26,7 @@ ROLES = ("solver", "verifier", "generalist")
 
 
 def _cfg(tmp_path, *extra, seed=0, arch="proposer_slots: 2, allow_skip: true, decision_inputs: all"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "planted.yaml").write_text(POOL)
     return load_config(None, [
         f"pool.name={tmp_path / 'planted.yaml'}", "pool.decision=weak", "task.name=synthetic",
@@ -134,3 +135,23 @@ def test_expressible_tells_a_skipped_role_from_an_allowed_one(tmp_path):
 def test_bad_warm_start_settings_name_the_field(tmp_path, override, field):
     with pytest.raises(UserError, match=field):
         _cfg(tmp_path, override)
+
+
+def test_accuracy_hints_are_each_models_training_accuracy_and_reach_the_bundle(tmp_path):
+    from hieramas_gnn.export import export_policy, load_policy
+
+    cfg = _cfg(tmp_path, "policy.accuracy_hints=true", "stage1.warm_start=none")
+    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    hints = {m.name: m.hints for m in setup.builder.models}
+    assert hints["big"][0] == 1.0 and hints["x"][0] == 1.0 and hints["weak"][0] == 0.0  # x alone: the single call
+    assert all(len(h) == setup.builder.features.hint_dim for h in hints.values()) and len(hints["x"]) >= 1
+    bundle = export_policy(setup.policy, tmp_path / "bundle", builder=setup.builder, decision="weak", pool_name="p")
+    _policy, meta = load_policy(bundle)
+    assert {m["name"]: tuple(m["hints"]) for m in meta.pool} == hints
+
+
+def test_accuracy_hints_change_the_llm_features(tmp_path):
+    on = build_setup(_cfg(tmp_path / "a", "policy.accuracy_hints=true"), client=PricedClient(reply=_reply))
+    off = build_setup(_cfg(tmp_path / "b"), client=PricedClient(reply=_reply))
+    assert on.policy.cfg == off.policy.cfg
+    assert on.builder.dims.llm == off.builder.dims.llm + on.builder.features.hint_dim > off.builder.dims.llm

@@ -57,7 +57,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
     train, _val, _test, task = load_questions(cfg)
     roleset, roles = load_roles(cfg, task)
     pool, decision = load_models(cfg)
-    policy, builder = build_policy(cfg, roles, list(pool.models), train)
+    if cfg.policy.accuracy_hints:  # the hints come from the run's single-model rollouts (in its cache)
+        from hieramas_gnn.train.setup import build_setup
+
+        setup = build_setup(cfg)
+        policy, builder = setup.policy, setup.builder
+    else:
+        policy, builder = build_policy(cfg, roles, list(pool.models), train)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     try:
         policy.load_state_dict(state["policy"] if "policy" in state else state)

@@ -58,8 +58,10 @@ def load_models(cfg: Any) -> tuple[Any, str]:
     return pool, decision
 
 
-def build_policy(cfg: Any, roles: Sequence[Any], models: Sequence[Any], questions: Sequence[Any]):
-    """(HieraPolicy, GraphBuilder) for these roles and models."""
+def build_policy(cfg: Any, roles: Sequence[Any], models: Sequence[Any], questions: Sequence[Any],
+                 runner: Any = None):
+    """(HieraPolicy, GraphBuilder) for these roles and models (`runner`: where the single-model
+    rollouts of `policy.accuracy_hints` run; required when it is on)."""
     import torch
 
     from hieramas_gnn.policy import features as F
@@ -73,9 +75,32 @@ def build_policy(cfg: Any, roles: Sequence[Any], models: Sequence[Any], question
         inner = F.MiniLMEmbedder(device=cfg.run.device)
     embedder = F.CachedEmbedder(inner, pc.embed_cache)
     domains = sorted({q.meta.get("domain") for q in questions if q.meta.get("domain")}) if pc.query_domains else []
-    builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains), roles, models)
+    hint_dim = 0
+    if pc.accuracy_hints:
+        models = F.attach_hints(models, training_accuracy(runner, models, questions, domains))
+        hint_dim = 1 + len(domains)
+    builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains, hint_dim=hint_dim), roles, models)
     torch.manual_seed(cfg.run.seed_for("policy_init"))  # the one seeding point of the initial weights
     return HieraPolicy(pc.arch, builder.dims).to(cfg.run.device), builder
+
+
+def training_accuracy(runner: Any, models: Sequence[Any], questions: Sequence[Any],
+                      domains: Sequence[str]) -> list[tuple[float, ...]]:
+    """`policy.features.accuracy_hints` of each model from its single answers to the training
+    `questions` (a failed call counts as wrong). Shapes: -> M rows of 1 + len(domains)."""
+    import numpy as np
+
+    from hieramas_gnn.mas.single import single_job
+    from hieramas_gnn.policy.features import accuracy_hints
+
+    if runner is None:
+        raise ValueError("policy.accuracy_hints needs a runner for the single-model rollouts")
+    names = [m.name for m in models]
+    traces = runner.run_jobs([single_job(runner.task, runner.roleset, q, m) for m in names for q in questions])
+    n = len(questions)
+    correct = np.array([[bool(traces[j * n + i].correct) and not traces[j * n + i].failed for j in range(len(names))]
+                        for i in range(n)], dtype=float)  # [Q, M]
+    return accuracy_hints(correct, [q.meta.get("domain") for q in questions], domains)
 
 
 def client_settings(cfg: Any) -> dict[str, Any]:
@@ -110,7 +135,6 @@ def build_setup(cfg: Any, client: Any = None):
     train, val, _test, task = load_questions(cfg, run_dir=cfg.run.dir)
     roleset, roles = load_roles(cfg, task)
     pool, decision = load_models(cfg)
-    policy, builder = build_policy(cfg, roles, list(pool.models), train)
     settings = client_settings(cfg)
     if cfg.client.executor == "ray" and client is None:  # rollouts on Ray workers, cache written here
         from hieramas_gnn.distributed.runner import make_runner
@@ -125,5 +149,6 @@ def build_setup(cfg: Any, client: Any = None):
         client = client if client is not None else make_client(settings, pool)
         runner = ExecutorRunner(client=client, task=task, roleset=roleset,
                                 max_in_flight=cfg.client.max_in_flight)
+    policy, builder = build_policy(cfg, roles, list(pool.models), train, runner)
     return Stage1Setup(policy=policy, builder=builder, runner=runner, decision=decision,
                        train=train, val=val)
