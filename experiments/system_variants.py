@@ -37,6 +37,11 @@ VARIANTS: dict[str, tuple[str, SystemOptions]] = {
                        SystemOptions()),
     "stubbornness, all-answers strength": ("parsed-replies fit + stubbornness, strength over all answers",
                                            SystemOptions(parsed_strength=False)),
+    "all-replies fit + stubbornness": ("the all-replies fit (format failures counted twice in the re-run) "
+                                       "with the per-model stubbornness",
+                                       SystemOptions(parsed_only=False, parsed_strength=False)),
+    "likelihood only": ("the model fitted without the per-step figure term (figure_weight 0)",
+                        SystemOptions(figure_weight=0.0)),
     # sensitivity of the model to its assumptions
     "tau x 0.5": ("the model, stubbornness prior spread halved", SystemOptions(tau_scale=0.5)),
     "tau x 2": ("the model, stubbornness prior spread doubled", SystemOptions(tau_scale=2.0)),

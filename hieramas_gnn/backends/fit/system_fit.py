@@ -234,6 +234,8 @@ class SystemOptions:
                      the previous answer) or "none" (every reply parsed).
     model_effects:   the per-model stubbornness (`model_effects`); tau_scale multiplies its prior
                      spread, min_rows is the informative rows a setting needs to enter it.
+    figure_weight:   weight of the per-step figures in the behaviour fit (`fit_behaviour`; 0 =
+                     likelihood only).
     """
 
     parsed_only: bool = True
@@ -242,6 +244,7 @@ class SystemOptions:
     model_effects: bool = True
     tau_scale: float = 1.0
     min_rows: int = 30
+    figure_weight: float = 20.0
 
 
 def _heldout_nll(held: Any, cfg: BehaviourConfig, fmt: FormatModel | None, opts: SystemOptions) -> tuple[float, int, float]:
@@ -293,7 +296,8 @@ def system_validation(path: Path, base: BehaviourConfig, reps: int = 200, seed: 
         if heldout:
             train = log[~held]
             cfg = behaviour_fit.fit_behaviour(train, base=base, parsed_only=opts.parsed_only,
-                                              parsed_strength=opts.parsed_strength)
+                                              parsed_strength=opts.parsed_strength,
+                                              figure_weight=opts.figure_weight)
         fmt = {"fitted": fit_format, "neutral": lambda _: FormatModel(), "none": lambda _: None}[opts.format_failures](train)
         delta, n_info = 0.0, 0
         if opts.model_effects:
