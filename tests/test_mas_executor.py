@@ -210,6 +210,14 @@ def test_one_role_one_proposer_reading_all_is_exactly_the_single_model():
     assert [n.role for n in trace.nodes if n.text is not None] == ["verifier"]
 
 
+def test_a_lone_single_model_answer_is_final_even_when_it_cannot_be_parsed():
+    d = Design(("solver", "verifier"), (Mixture(("b",), "b"), None), (), "c", decision_inputs="all")
+    client = FakeClient(reply=lambda r: "I am not sure.")
+    trace = run(d, client)
+    assert [r.metadata["position"] for r in client.requests] == ["single"]  # no decision call
+    assert trace.answer is None and trace.correct is False and not trace.failed
+
+
 def test_a_lone_role_reading_the_sinks_keeps_its_role_prompt_and_the_decision():
     d = Design(("solver", "verifier"), (None, Mixture(("b",), "b")), (), "c")
     client = FakeClient(reply=lambda r: "Answer: A")

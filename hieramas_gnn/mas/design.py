@@ -198,7 +198,8 @@ class Design:
     def lone(self) -> int | None:
         """The role of a design that is exactly one model answering alone — one active role, one
         proposer, its answer taken directly (`decision_inputs="all"`) — else None. The executor
-        runs that role with the plain single-model prompt."""
+        runs that role with the plain single-model prompt and takes its answer as final, parsed or
+        not (exactly the `single:<model>` baseline: same call, same cost, same grade)."""
         active = self.active()
         if self.decision_inputs != "all" or len(active) != 1 or self.mixtures[active[0]].k != 1:
             return None

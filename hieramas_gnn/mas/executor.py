@@ -86,7 +86,8 @@ async def run_design(design: Design, question: Question, task: Task, client: Any
     for i in design.topological_order():
         if i in preds:
             tasks[i] = asyncio.ensure_future(node(i))
-    decision = asyncio.ensure_future(_decide(ep, design, [tasks[s] for s in design.decision_reads()]))
+    decision = asyncio.ensure_future(_decide(ep, design, [tasks[s] for s in design.decision_reads()],
+                                             final=lone is not None))
     outcomes = await asyncio.gather(*tasks.values(), decision, return_exceptions=True)
     trace.wall_ms = now_ms() - start
     trace.calls = [c for _, c in sorted(ep.calls, key=lambda oc: oc[0])]
@@ -103,11 +104,13 @@ async def run_design(design: Design, question: Question, task: Task, client: Any
     return trace
 
 
-async def _decide(ep: Episode, design: Design, inputs: list[asyncio.Task]) -> tuple:
+async def _decide(ep: Episode, design: Design, inputs: list[asyncio.Task], final: bool = False) -> tuple:
     """The decision call: reads the input roles' outputs (or the bare question when all roles are
-    skipped). With `decision_inputs="all"`, unanimous inputs give the answer with no call."""
+    skipped). With `decision_inputs="all"`, unanimous inputs give the answer with no call; with
+    `final` (a lone single-model design) the one input is the answer, parsed or not, exactly as the
+    single model's own answer would be."""
     results: list[NodeResult] = [await s for s in inputs]
-    if design.decision_inputs == "all" and unanimous([r.node.answer for r in results]):
+    if final or (design.decision_inputs == "all" and unanimous([r.node.answer for r in results])):
         text = results[0].node.text or ""
         answer, correct = await ep.grade(text)
         return text, answer, correct, max(r.finish_ms for r in results)
