@@ -209,11 +209,10 @@ class Stage1Trainer:
 
     def _bc_term(self, batch: Any, dags: Sequence[Edges]) -> torch.Tensor:
         """Mean −log π(searched design | query) over the step's queries (zero without a warm start)."""
+        from hieramas_gnn.train.warm_start import bc_loss
+
         ref = self.setup.warm_design
-        if ref is None:
-            return torch.zeros(())
-        targets = [Design(ref.roles, ref.mixtures, tuple(d), ref.decision, ref.decision_inputs) for d in dags]
-        return -sample(self.setup.policy, batch, decision=ref.decision, mode="mixture", designs=targets).log_prob.mean()
+        return torch.zeros(()) if ref is None else bc_loss(self.setup.policy, batch, ref, dags)
 
     def _metrics(self, traces, extra, x, system, adv, mask, loss, grad_norm, temp, designs, questions):
         ok = ~x.failed
@@ -243,10 +242,9 @@ class Stage1Trainer:
         """Validation reward of the designs the choice function picks before any topology is
         learned (route `random`: the greedy mixtures on one per-query candidate DAG)."""
         from hieramas_gnn.policy.choose import DesignChooser
-
-        setup, rc = self.setup, self.cfg.reward
         from hieramas_gnn.train.pipeline import choice_settings
 
+        setup, rc = self.setup, self.cfg.reward
         settings = choice_settings(self.cfg, "random", setup.decision)
         designs = DesignChooser(setup.policy, setup.builder, settings).designs(setup.val)
         traces = setup.runner.run(list(zip(designs, setup.val)))

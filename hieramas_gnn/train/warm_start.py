@@ -41,7 +41,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -141,8 +141,8 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
     queries = list(setup.train)[: s1.warm_start_queries or None]
     inputs = arch.decision_inputs
     voters = lone_roles(setup.runner.roleset, roles)
-    singles = evaluate(setup.runner, [vote_design(roles, voters[:1], (m,), fixed_decision or m, inputs) for m in models],
-                       queries, reward)
+    single_designs = [vote_design(roles, voters[:1], (m,), fixed_decision or m, inputs) for m in models]
+    singles = evaluate(setup.runner, single_designs, queries, reward)
     by_reward = sorted(range(len(models)), key=lambda i: (-singles[i]["reward"], singles[i]["cost_usd"], models[i]))
     ranked = [models[i] for i in by_reward]
     if fixed_decision:
@@ -158,7 +158,10 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
     if not cands:
         raise ValueError("stage1.warm_start=search: the policy can express none of the simple designs "
                          "(a vote needs allow_skip and proposer_slots >= 1; a mixture needs k_proposers <= the pool)")
-    rows = evaluate(setup.runner, cands, queries, reward)
+    known = dict(zip(single_designs, singles))  # the family repeats the singles: run each design once
+    fresh = [d for d in cands if d not in known]
+    known.update(zip(fresh, evaluate(setup.runner, fresh, queries, reward)))
+    rows = [dict(known[d]) for d in cands]
     best = min(range(len(cands)), key=lambda i: (-rows[i]["reward"], rows[i]["cost_usd"], rows[i]["design"]))
     for i, r in enumerate(rows):
         r["decision"] = cands[i].decision
@@ -188,15 +191,13 @@ def clone(policy: Any, builder: Any, design: Design, questions: Sequence[Any], d
     {steps, match (share of queries whose greedy mixtures equal the design's), nll}."""
     qs = list(questions)
     edges = [tuple(dags[i % len(dags)]) for i in range(len(qs))]
-    targets = [Design(design.roles, design.mixtures, e, design.decision, design.decision_inputs) for e in edges]
     batch = builder.batch(qs, edges)
     opt = torch.optim.Adam(policy.parameters(), lr=CLONE_LR)
     was_training = policy.training
     policy.train()
     step, nll, match = 0, float("nan"), _match(policy, batch, design, edges)
     while step < steps and match < CLONE_MATCH:
-        out = sample(policy, batch, decision=design.decision, mode="mixture", designs=targets)
-        loss = -out.log_prob.mean()
+        loss = bc_loss(policy, batch, design, edges)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -205,6 +206,13 @@ def clone(policy: Any, builder: Any, design: Design, questions: Sequence[Any], d
             match = _match(policy, batch, design, edges)
     policy.train(was_training)
     return {"steps": step, "match": match, "nll": nll}
+
+
+def bc_loss(policy: Any, batch: Any, design: Design, dags: Sequence[Any]) -> torch.Tensor:
+    """Mean −log π(design's mixtures | query, DAG) over a batch built on `dags` (one per graph):
+    the clone's loss, and stage 1's pull towards the searched design (`warm_start_bc`)."""
+    targets = [replace(design, edges=tuple(e)) for e in dags]
+    return -sample(policy, batch, decision=design.decision, mode="mixture", designs=targets).log_prob.mean()
 
 
 @torch.no_grad()
