@@ -274,6 +274,11 @@ class ArchConfig:
     """0: every active role has exactly `k_proposers` proposers. > 0: up to this many, the number
     learned (HieraMAS worker slots: after the first proposer each slot is a pool model or "stop",
     which leaves the rest empty); with `allow_skip` this reaches "one role, one proposer"."""
+    plurality: bool = False
+    """Whether a supernode's synthesizer may be `plurality` (no call: the first proposal with the
+    most common answer is the output), one more choice beside the M models. With `allow_skip`,
+    `decision_inputs: all` and `proposer_slots` >= 3, one role can then hold a plurality vote of
+    any subset of the pool (the `vote` baseline included), however few roles the task has."""
     decision_inputs: Literal["sinks", "all"] = "sinks"
     """What the decision reads in the designs the policy builds: `sinks`, or `all` active roles
     (a unanimous answer is then taken without a decision call; see `mas/design.py`)."""

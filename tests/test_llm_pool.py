@@ -95,3 +95,9 @@ def test_get_unknown_model_names_it():
 def test_cost_is_usage_times_prices(tmp_path):
     path = _write(tmp_path, [_model(input_cost_per_token=1e-6, output_cost_per_token=3e-6)], "ok.yaml")
     assert load_pool(path).get("m").cost(100, 10) == pytest.approx(100e-6 + 30e-6)
+
+
+def test_a_model_named_like_the_plurality_synthesizer_is_refused(tmp_path):
+    path = _write(tmp_path, [_model(), _model(name="plurality")])
+    with pytest.raises(ConfigError, match=r"models\[1\].name: 'plurality' is reserved"):
+        load_pool(str(path))

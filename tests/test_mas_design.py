@@ -196,3 +196,23 @@ def test_decision_reads_all_active_roles_or_only_the_sinks():
     d = _design(mixtures=(M3, None, M1), edges=((0, 2),))
     assert d.decision_reads() == [2]
     assert replace(d, decision_inputs="all").decision_reads() == [0, 2]
+
+
+# ---------------------------------------------------------------- the plurality synthesizer
+
+
+def test_plurality_mixture_makes_no_synthesis_call_and_round_trips():
+    from hieramas_gnn.mas.design import PLURALITY
+
+    vote = Mixture(("a", "b", "c"), PLURALITY)
+    assert vote.plurality and vote.calls() == 3 and not Mixture(("a",), PLURALITY).plurality
+    d = _design(mixtures=(vote, None, None), edges=(), decision_inputs="all")
+    assert Design.from_json(d.to_json()) == d
+    d.validate(get_roleset("synthetic"), ["a", "b", "c"])  # `plurality` is not a pool model to check
+    assert d.lone() == 0 and d.summary() == "plurality vote of 3 [a, b, c]"
+    assert _design(mixtures=(vote, None, None), edges=()).lone() is None  # decision reads the sinks
+
+
+def test_plurality_is_no_proposer():
+    with pytest.raises(UserError, match="plurality synthesizer, not a model"):
+        Mixture(("a", "plurality"), "a")

@@ -248,3 +248,49 @@ def test_decision_reading_the_sinks_still_calls_the_decision_on_agreement():
     client = FakeClient()
     run(d, client)
     assert [r.metadata["position"] for r in client.requests].count("decision") == 1
+
+
+# ---------------------------------------------------------------- the plurality synthesizer
+
+
+def _by_model(answers):
+    return lambda r: f"Answer: {answers[r.model]}"
+
+
+def test_a_lone_plurality_role_is_the_vote_of_its_models_single_calls():
+    """Same requests as the models' `single:<m>` calls, no synthesis and no decision call; the
+    answer is the plurality (b and c agree on A, against a's B)."""
+    from hieramas_gnn.mas.design import PLURALITY
+    from hieramas_gnn.mas.single import single_job
+
+    d = Design(("solver", "verifier"), (Mixture(("a", "b", "c"), PLURALITY), None), (), "c", decision_inputs="all")
+    reply = _by_model({"a": "B", "b": "A", "c": "A"})
+    client = FakeClient(reply=reply)
+    trace = run(d, client)
+    singles = FakeClient(reply=reply)
+    for m in ("a", "b", "c"):
+        asyncio.run(single_job(TASK, RS, Q, m)(singles))
+    assert client.requests == singles.requests
+    assert trace.answer == "A" and trace.correct is True and trace.n_calls == 3
+    assert d.summary() == "plurality vote of 3 [a, b, c]"
+
+
+def test_a_plurality_tie_goes_to_the_earliest_proposer():
+    from hieramas_gnn.mas.design import PLURALITY
+
+    d = Design(("solver",), (Mixture(("a", "b", "c", "d"), PLURALITY),), (), "c", decision_inputs="all")
+    trace = run(d, FakeClient(reply=_by_model({"a": "B", "b": "A", "c": "A", "d": "B"})))
+    assert trace.answer == "B"
+
+
+def test_a_plurality_role_inside_a_design_makes_no_synthesis_call_and_feeds_the_vote_onwards():
+    from hieramas_gnn.mas.design import PLURALITY
+
+    d = Design(("solver", "verifier"), (Mixture(("a", "b", "c"), PLURALITY), Mixture(("d",), "d")), ((0, 1),), "c")
+    client = FakeClient(reply=lambda r: {"a": "Answer: B", "b": "Answer: A", "c": "Answer: A"}.get(r.model, "Answer: A"))
+    trace = run(d, client)
+    positions = [(r.metadata["role"], r.metadata["position"]) for r in client.requests]
+    assert ("solver", "synthesizer") not in positions and positions.count(("solver", "proposer")) == 3
+    verifier = next(r for r in client.requests if r.metadata["role"] == "verifier")
+    assert verifier.metadata["context_answers"] == ["A"]  # the voted proposal is the solver's output
+    assert trace.nodes[0].answer == "A" and trace.n_calls == d.total_calls() == 3 + 1 + 1

@@ -123,3 +123,48 @@ def test_stop_is_a_bernoulli_of_its_own_whatever_the_pool_size():
         k = (choice.proposers >= 0).sum(-1).float()
         assert abs(float((k == 1).float().mean()) - 0.5) < 0.03
         assert abs(float((k == 3).float().mean()) - 0.25) < 0.03
+
+
+# ---------------------------------------------------------------- the plurality synthesizer
+
+
+@pytest.mark.parametrize("slots", [2, 3])
+def test_with_plurality_the_mixture_probabilities_still_sum_to_one(slots):
+    """The plurality synthesizer is one more synthesizer choice: every mixture, votes included."""
+    from hieramas_gnn.mas.design import PLURALITY
+
+    builder = toy_builder(n_roles=1, n_models=3)
+    policy, batch = toy_policy(builder, proposer_slots=slots, plurality=True).eval(), builder.batch(toy_queries(1))
+    mixtures = _all_mixtures(builder.llm_names, slots)
+    mixtures += list(dict.fromkeys(Mixture(mx.proposers, PLURALITY) for mx in mixtures if mx is not None and mx.k > 1))
+    total = 0.0
+    for mx in mixtures:
+        d = Design(tuple(builder.role_names), (mx,), (), "model0")
+        with torch.no_grad():
+            total += float(sample(policy, batch, decision="model0", mode="mixture", designs=[d]).log_prob.exp())
+    assert total == pytest.approx(1.0, abs=1e-5)
+
+
+def test_plurality_is_sampled_and_rescored_with_the_same_log_prob():
+    from hieramas_gnn.mas.design import PLURALITY
+
+    builder = toy_builder(n_roles=3, n_models=4)
+    policy = toy_policy(builder, proposer_slots=4, plurality=True).eval()
+    batch = builder.batch(toy_queries(64))
+    out = sample(policy, batch, decision="model0", mode="mixture", dags=[()] * 64, generator=gen(1), temperature=2.0)
+    voted = [mx for d in out.designs for mx in d.mixtures if mx is not None and mx.plurality]
+    assert voted and all(mx.synthesizer == PLURALITY and mx.k > 1 for mx in voted)
+    again = sample(policy, batch, decision="model0", mode="mixture", designs=out.designs, temperature=2.0)
+    assert torch.allclose(out.log_prob, again.log_prob, atol=1e-6)
+
+
+def test_a_policy_without_plurality_refuses_a_plurality_design_and_loads_old_weights():
+    from hieramas_gnn.mas.design import PLURALITY
+
+    builder = toy_builder(n_roles=1, n_models=3)
+    old, new = toy_policy(builder, proposer_slots=3), toy_policy(builder, proposer_slots=3, plurality=True)
+    assert old.mixture_head.vote is None and new.mixture_head.vote is not None
+    assert set(old.state_dict()) < set(new.state_dict())  # one head more; an old checkpoint has none of it
+    d = Design(tuple(builder.role_names), (Mixture(("model0", "model1", "model2"), PLURALITY),), (), "model0")
+    with pytest.raises(ValueError, match="plurality"):
+        sample(old, builder.batch(toy_queries(1)), decision="model0", mode="mixture", designs=[d])

@@ -8,6 +8,8 @@ simple design is "solver = x alone"; seed 0 does not find it by REINFORCE alone 
 from __future__ import annotations
 
 import json
+import zlib
+from dataclasses import replace
 
 import pytest
 
@@ -20,6 +22,8 @@ from hieramas_gnn.train import warm_start
 from hieramas_gnn.train.pipeline import resolve_decision, reward_fn
 from hieramas_gnn.train.setup import build_setup
 from hieramas_gnn.train.stage1 import train_stage1
+from hieramas_gnn.mas.testing import FakeClient
+from hieramas_gnn.tasks import get_task
 from tests.test_design_space_planted import POOL, SINGLE_X, PricedClient, _designs, _reply
 
 ROLES = ("solver", "verifier", "generalist")
@@ -155,3 +159,73 @@ def test_accuracy_hints_change_the_llm_features(tmp_path):
     off = build_setup(_cfg(tmp_path / "b"), client=PricedClient(reply=_reply))
     assert on.policy.cfg == off.policy.cfg
     assert on.builder.dims.llm == off.builder.dims.llm + on.builder.features.hint_dim > off.builder.dims.llm
+
+
+# ---------------------------------------------------------------- plurality votes in the family
+
+THIRDS = {"x1": 2e-6, "x2": 2e-6, "x3": 2e-6, "big": 6e-5, "weak": 2e-6}
+THIRDS_POOL = "\n".join(["name: thirds", "models:"] + [
+    f"  - {{name: {m}, litellm_model: sim/{m}, input_cost_per_token: {p:.1e}, output_cost_per_token: {p:.1e}, "
+    f"profile: model {m}}}" for m, p in THIRDS.items()])
+
+
+class ThirdsClient(PricedClient):
+    async def complete(self, request):
+        record = await FakeClient.complete(self, request)
+        return replace(record, cost_usd=THIRDS[request.model] * (record.prompt_tokens + record.completion_tokens))
+
+
+def _thirds_reply(request):
+    """x1, x2, x3 are each wrong on a different third of the questions, in every role: any two of
+    them outvote the third, so only their plurality vote is always right without `big`."""
+    task = get_task("synthetic")
+    q = task.get(request.metadata["question_id"])
+    wrong_third = zlib.crc32(q.id.encode()) % 3
+    right = request.model == "big" or (request.model.startswith("x") and int(request.model[1]) - 1 != wrong_third)
+    if right:
+        return task.render_answer(q.gold, q)
+    wrong = "A" if q.gold != "A" else "B"
+    if q.meta.get("answer_kind") != "choice":
+        wrong = str(int(float(q.gold)) + 1) if str(q.gold).lstrip("-").isdigit() else "12345"
+    return task.render_answer(wrong, q)
+
+
+def _thirds_cfg(tmp_path, *extra, arch="proposer_slots: 3, allow_skip: true, decision_inputs: all, plurality: true"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "thirds.yaml").write_text(THIRDS_POOL)
+    return _cfg(tmp_path, f"pool.name={tmp_path / 'thirds.yaml'}", *extra, arch=arch)
+
+
+def test_the_search_finds_a_plurality_vote_when_it_beats_every_single_model_and_escalation(tmp_path):
+    cfg = _thirds_cfg(tmp_path)
+    setup = build_setup(cfg, client=ThirdsClient(reply=_thirds_reply))
+    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    assert found.design.summary().startswith("plurality vote of 3 [")
+    assert sorted(found.design.mixtures[0].proposers) == ["x1", "x2", "x3"]
+    best = found.rows[0]
+    assert best["accuracy"] == 1.0
+    escalated = [r for r in found.rows if r["design"].startswith("vote of 3 [x")]
+    assert escalated and all(r["accuracy"] < 1.0 for r in escalated)  # the decision `weak` is wrong
+
+
+def test_without_plurality_the_family_has_no_plurality_vote(tmp_path):
+    cfg = _thirds_cfg(tmp_path, arch="proposer_slots: 3, allow_skip: true, decision_inputs: all")
+    setup = build_setup(cfg, client=ThirdsClient(reply=_thirds_reply))
+    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    assert not any(r["design"].startswith("plurality") for r in found.rows)
+    cfg2 = _thirds_cfg(tmp_path / "with")
+    with_votes = warm_start.search(cfg2, build_setup(cfg2, client=ThirdsClient(reply=_thirds_reply)),
+                                   reward_fn(cfg2), "weak")
+    assert found.rows[0]["reward"] < with_votes.rows[0]["reward"]  # a 2/3-right single, or `big` at 30x
+
+
+def test_a_warm_started_policy_chooses_the_plurality_vote(tmp_path):
+    cfg = _thirds_cfg(tmp_path, "stage1.warm_start_bc=1.0", "stage1.steps=10")
+    setup = build_setup(cfg, client=ThirdsClient(reply=_thirds_reply))
+    setup.decision = resolve_decision(cfg, setup)
+    with Tracker(cfg) as tracker:
+        train_stage1(cfg, setup, tracker)
+    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
+    chosen = [chooser.mixtures_on(q, [()])[0] for q in setup.val]
+    assert all(d.mixtures == setup.warm_design.mixtures for d in chosen)
+    assert setup.warm_design.summary().startswith("plurality vote of 3")

@@ -41,7 +41,6 @@ which is how the MMLU-Redux replay check compares the two (`tests/test_baselines
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +53,7 @@ from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.mas.executor import run_design
 from hieramas_gnn.mas.roles import RoleSet
 from hieramas_gnn.mas.single import ask, ask_single, episode_job
-from hieramas_gnn.mas.supernode import Episode, quote
+from hieramas_gnn.mas.supernode import Episode, plurality, quote
 from hieramas_gnn.mas.topologies import FIXED_TOPOLOGIES, topology
 from hieramas_gnn.mas.trace import Trace
 from hieramas_gnn.tasks.base import Question, Task
@@ -82,15 +81,6 @@ class BaselineConfig:
     random_density: float = 0.5    # edge density of the `random` topology
     seed: int = 0                  # seeds the `random` topology's DAGs
     vote_order: tuple[str, ...] | None = None  # tie-break priority of `vote` (None: pool order)
-
-
-def plurality(answers: Sequence[str | None]) -> str | None:
-    """Most common non-None answer; ties go to the tied answer that appears first."""
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
-        return None
-    best = max(counts.values())
-    return next(a for a in answers if a is not None and counts[a] == best)
 
 
 def expand_methods(methods: Sequence[str] | None, models: Sequence[str]) -> list[str]:

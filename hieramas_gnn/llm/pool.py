@@ -35,6 +35,7 @@ from typing import Any
 
 from hieramas_gnn.errors import ConfigError, UserError
 from hieramas_gnn.paths import data_dir, ensure_offline_defaults
+from hieramas_gnn.mas.design import PLURALITY
 
 _MODEL_KEYS = {
     "name", "litellm_model", "cost_map_key", "input_cost_per_token", "output_cost_per_token",
@@ -145,6 +146,9 @@ def pool_from_dict(raw: Any, *, where: str, default_name: str) -> Pool:
     for i, spec in enumerate(specs):
         if spec.name in seen:
             raise ConfigError(f"{where}: models[{i}].name: duplicate model name {spec.name!r}")
+        if spec.name == PLURALITY:
+            raise ConfigError(f"{where}: models[{i}].name: {PLURALITY!r} is reserved (the plurality "
+                              "synthesizer of a mixture); rename the model")
         seen.add(spec.name)
     name = raw.get("name", default_name)
     if not isinstance(name, str) or not name:

@@ -18,6 +18,14 @@ decision call (as HieraMAS does). With `all`, one active role with one proposer 
 "single model X" (`Design.lone()`: the executor makes the single model's plain call); several one-proposer roles without edges are a plurality vote escalated to
 the decision model only on disagreement (a cascade).
 
+The plurality synthesizer (`PLURALITY`, a reserved synthesizer name, never a pool model): a
+supernode with k > 1 proposers whose synthesizer is `plurality` makes no synthesis call; its output
+is the proposal whose extracted answer is the most common one (ties: the earliest proposal). One
+such role alone under `decision_inputs="all"` is the plurality vote of its proposers — the `vote`
+baseline when they are the whole pool (`Design.lone()`: the proposers make the single model's plain
+calls), and a vote of any subset otherwise — so a vote of more models than there are roles is a
+Design too.
+
 JSON: `schema_version` 2 adds `decision_inputs`; version-1 files load with `sinks`.
 
 Graph algorithms (acyclicity, topological order, generations, longest path) come from networkx;
@@ -39,6 +47,7 @@ from hieramas_gnn.errors import UserError
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1: no decision_inputs field (always "sinks")
 DECISION_INPUTS = ("sinks", "all")
+PLURALITY = "plurality"  # the synthesizer that is no model: the most common proposal answer wins
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class Mixture:
 
     With a single proposer the synthesizer step is skipped (the proposal is the output).
     Proposers may repeat a model (repeated samples of it, told apart by sample index).
+    `synthesizer` may be `PLURALITY`: no synthesis call, the most common proposal answer wins.
     """
 
     proposers: tuple[str, ...]
@@ -59,14 +69,22 @@ class Mixture:
         for name in (*self.proposers, self.synthesizer):
             if not isinstance(name, str) or not name:
                 raise UserError(f"mixture: model names must be non-empty strings, got {name!r}")
+        if PLURALITY in self.proposers:
+            raise UserError(f"mixture.proposers: {PLURALITY!r} is the plurality synthesizer, not a model")
 
     @property
     def k(self) -> int:
         return len(self.proposers)
 
+    @property
+    def plurality(self) -> bool:
+        """k > 1 proposers combined by plurality (no synthesis call)."""
+        return self.k > 1 and self.synthesizer == PLURALITY
+
     def calls(self) -> int:
-        """LLM calls this supernode makes: k proposers, plus the synthesizer when k > 1."""
-        return self.k + (1 if self.k > 1 else 0)
+        """LLM calls this supernode makes: k proposers, plus the synthesizer when k > 1 (none
+        for the plurality synthesizer)."""
+        return self.k + (1 if self.k > 1 and not self.plurality else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"proposers": list(self.proposers), "synthesizer": self.synthesizer}
@@ -140,7 +158,7 @@ class Design:
         if models is not None:
             known = set(_model_names(models))
             for i, m in enumerate(self.mixtures):
-                for name in () if m is None else (*m.proposers, m.synthesizer):
+                for name in () if m is None else (*m.proposers, *([] if m.synthesizer == PLURALITY else [m.synthesizer])):
                     if name not in known:
                         raise UserError(
                             f"design.mixtures[{i}] ({self.roles[i]}): unknown model {name!r} "
@@ -196,14 +214,17 @@ class Design:
         return sorted(i for i in h.nodes if h.out_degree(i) == 0)
 
     def lone(self) -> int | None:
-        """The role of a design that is exactly one model answering alone — one active role, one
-        proposer, its answer taken directly (`decision_inputs="all"`) — else None. The executor
-        runs that role with the plain single-model prompt and takes its answer as final, parsed or
-        not (exactly the `single:<model>` baseline: same call, same cost, same grade)."""
+        """The role of a design whose answer is its proposers' own, with no one reading them — one
+        active role, its answer taken directly (`decision_inputs="all"`), and one proposer
+        ("single model X") or the plurality synthesizer (a vote of its proposers) — else None. The
+        executor runs that role's proposers with the plain single-model prompt and takes the
+        (voted) answer as final, parsed or not: exactly the `single:<model>` baseline (same call,
+        cost and grade), or the `vote` baseline over those models."""
         active = self.active()
-        if self.decision_inputs != "all" or len(active) != 1 or self.mixtures[active[0]].k != 1:
+        if self.decision_inputs != "all" or len(active) != 1:
             return None
-        return active[0]
+        mix = self.mixtures[active[0]]
+        return active[0] if mix.k == 1 or mix.plurality else None
 
     def decision_reads(self) -> list[int]:
         """The roles whose outputs the decision reads: the sinks, or every active role."""
@@ -245,6 +266,8 @@ class Design:
             return f"{self.decision} alone (every role skipped)"
         if len(active) == 1 and mixes[0].k == 1:
             return f"single {mixes[0].proposers[0]}"
+        if len(active) == 1 and mixes[0].plurality and self.decision_inputs == "all":
+            return f"plurality vote of {mixes[0].k} [{', '.join(mixes[0].proposers)}]"
         if len(active) == 1:
             return f"moa {mixes[0].k} [{', '.join(mixes[0].proposers)}] -> {mixes[0].synthesizer}"
         edges = self.active_dag().number_of_edges()

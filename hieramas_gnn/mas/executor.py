@@ -78,8 +78,8 @@ async def run_design(design: Design, question: Question, task: Task, client: Any
         lone = None  # a planner-like role alone keeps its own prompt (its output informs the decision)
 
     async def node(i: int) -> NodeResult:
-        if i == lone:  # the design is one model answering alone: its plain single call
-            return await run_lone(ep, i, design.roles[i], design.mixtures[i].proposers[0])
+        if i == lone:  # one model answering alone, or a plurality vote: plain single calls
+            return await run_lone(ep, i, design.roles[i], design.mixtures[i])
         upstream = [await tasks[p] for p in preds[i]]
         return await run_supernode(ep, i, design.roles[i], design.mixtures[i], upstream)
 

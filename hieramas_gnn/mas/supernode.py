@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +42,21 @@ def build_request(model: str, system: str, user: str, *, task: Task, question: Q
         prompt_version=prompt_version,
         metadata={"task": task.name, "question_id": question.id, "role": role,
                   "position": position, "context_answers": list(context_answers)})
+
+
+def plurality(answers: Sequence[str | None]) -> str | None:
+    """Most common non-None answer; ties go to the tied answer that appears first."""
+    counts = Counter(a for a in answers if a is not None)
+    if not counts:
+        return None
+    best = max(counts.values())
+    return next(a for a in answers if a is not None and counts[a] == best)
+
+
+def voted(texts: Sequence[str], answers: Sequence[str | None]) -> str:
+    """The text of the first proposal carrying the plurality answer (the first text when none parsed)."""
+    win = plurality(answers)
+    return next((t for t, a in zip(texts, answers) if a is not None and a == win), texts[0])
 
 
 def quote(texts: list[tuple[str, str]]) -> str:
@@ -107,7 +124,8 @@ class NodeResult:
 
 async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
                         upstream: list[NodeResult]) -> NodeResult:
-    """Proposers (concurrently) then, when k > 1, the synthesizer; then parse and grade.
+    """Proposers (concurrently) then, when k > 1, the synthesizer (or, for the plurality
+    synthesizer, no call: the first proposal with the most common answer); then parse and grade.
 
     `upstream` are the finished predecessor nodes, quoted in the proposers' prompts.
     Raises LLMCallError when a call fails (after the sibling calls in flight have finished).
@@ -136,7 +154,9 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
     proposals = [r.text for r in results]
     proposal_answers = [ep.task.extract(t, ep.question) for t in proposals]
     text = proposals[0]
-    if mixture.k > 1:
+    if mixture.plurality:
+        text = voted(proposals, proposal_answers)
+    elif mixture.k > 1:
         synth_user = ep.roleset.render(
             "synthesizer_user", question=ep.question.text,
             proposals=quote([(f"Proposal {j + 1}", t) for j, t in enumerate(proposals)]),
@@ -155,18 +175,28 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
     return NodeResult(node, finish)
 
 
-async def run_lone(ep: Episode, index: int, role_name: str, model: str) -> NodeResult:
-    """The one call of a design that *is* a single model (`Design.lone()`): the plain single
-    prompt (`single_system` + `single_user`, the `single:<model>` baseline's very request), since
-    nobody reads a role's framing there and it would only add tokens."""
+async def run_lone(ep: Episode, index: int, role_name: str, mixture: Any) -> NodeResult:
+    """The calls of a design that *is* a single model or a plurality vote (`Design.lone()`): each
+    proposer gets the plain single prompt (`single_system` + `single_user`, the `single:<model>`
+    baseline's very request), since nobody reads a role's framing there and it would only add
+    tokens; with k > 1 the first proposal with the most common answer is the output (the `vote`
+    baseline's rule)."""
     user = ep.roleset.render("single_user", question=ep.question.text, instruction=ep.task.instruction())
-    req = ep.request(model, ep.roleset.templates["single_system"], user, role="single", position="single",
-                     context_answers=[])
-    record = await ep.call(req, (index, 0, 0))
-    node = NodeTrace(index=index, role=role_name, gradable=True, text=record.text, proposals=[record.text],
-                     proposal_answers=[ep.task.extract(record.text, ep.question)])
-    node.answer, node.correct = await ep.grade(record.text)
-    return NodeResult(node, record.latency_ms)
+    system = ep.roleset.templates["single_system"]
+    requests = [ep.request(m, system, user, role="single", position="single", context_answers=[])
+                for m in mixture.proposers]
+    results = await asyncio.gather(*(ep.call(r, (index, 0, j)) for j, r in enumerate(requests)),
+                                   return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    proposals = [r.text for r in results]
+    answers = [ep.task.extract(t, ep.question) for t in proposals]
+    text = voted(proposals, answers)
+    node = NodeTrace(index=index, role=role_name, gradable=True, text=text, proposals=proposals,
+                     proposal_answers=answers)
+    node.answer, node.correct = await ep.grade(text)
+    return NodeResult(node, max(r.latency_ms for r in results))
 
 
 def now_ms() -> float:

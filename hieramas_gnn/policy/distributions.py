@@ -47,7 +47,8 @@ def cat_entropy(logits: Tensor) -> Tensor:
 
 @dataclass
 class MixtureChoice:
-    """skip [N] bool; proposers [N, K] long (−1 = padding); synth [N] long."""
+    """skip [N] bool; proposers [N, K] long (−1 = padding); synth [N] long (M = the plurality
+    synthesizer when the synthesizer logits have M + 1 columns)."""
 
     skip: Tensor
     proposers: Tensor
@@ -97,7 +98,7 @@ def sample_mixtures(prop: Tensor, synth: Tensor, skip: Tensor, k: int, allow_ski
         k = min(k, m)
         top = torch.topk(prop.detach() + noise((n, m)).to(prop.device), k, dim=-1).indices  # [N, k]
         k_i = torch.full((n,), k, device=prop.device)
-    syn = torch.argmax(synth.detach() + noise((n, m)).to(prop.device), dim=-1)  # [N]
+    syn = torch.argmax(synth.detach() + noise(tuple(synth.shape)).to(prop.device), dim=-1)  # [N]
     syn = torch.where(k_i > 1, syn, top[:, 0])
     if not allow_skip:
         skipped = torch.zeros(n, dtype=torch.bool, device=prop.device)
@@ -135,7 +136,7 @@ def _slots_log_prob(prop: Tensor, stop: Tensor, proposers: Tensor, slots: int) -
 def mixture_log_prob(prop: Tensor, synth: Tensor, skip: Tensor, choice: MixtureChoice,
                       allow_skip: bool, stop: Tensor | None = None, slots: int = 0,
                       k: int | None = None) -> Tensor:
-    """Log-prob of each role's choice. Shapes: logits [N, M], [N, M], [N] (stop [N]) -> [N].
+    """Log-prob of each role's choice. Shapes: logits [N, M], [N, M or M + 1], [N] (stop [N]) -> [N].
     Without slots, a mixture of other than min(k, M) proposers has log-prob −inf when `k` is given
     (the sampler never draws one)."""
     n, m = prop.shape

@@ -102,8 +102,9 @@ class Encoded:
 
 
 class MixtureHead(nn.Module):
-    """Shapes: Encoded -> proposer [N, M], synthesizer [N, M], skip [N] logits; `stop_logit`:
-    Encoded -> [N] (built only with `proposer_slots` > 0, so older checkpoints still load)."""
+    """Shapes: Encoded -> proposer [N, M], synthesizer [N, M] ([N, M + 1] with `plurality`: the
+    last column is the plurality synthesizer), skip [N] logits; `stop_logit`: Encoded -> [N] (built
+    only with `proposer_slots` > 0, so older checkpoints still load)."""
 
     def __init__(self, cfg: PolicyConfig) -> None:
         super().__init__()
@@ -112,6 +113,8 @@ class MixtureHead(nn.Module):
         self.synthesizer = _mlp(4 * h, h, cfg.dropout)
         self.skip = _mlp(2 * h, h, cfg.dropout)
         self.stop = _mlp(2 * h, h, cfg.dropout) if cfg.proposer_slots > 0 else None
+        # the plurality synthesizer's logit (built only with `plurality`, so older checkpoints load)
+        self.vote = _mlp(2 * h, h, cfg.dropout) if getattr(cfg, "plurality", False) else None
 
     def stop_logit(self, enc: Encoded) -> Tensor | None:
         """Logit of "skip the remaining proposer slots" per role [N]; None without slots."""
@@ -131,6 +134,8 @@ class MixtureHead(nn.Module):
         proposer = self.proposer(pair).squeeze(-1)  # [N, M]
         synthesizer = self.synthesizer(pair).squeeze(-1)  # [N, M]
         skip = self.skip(torch.cat([enc.h_role, hq], dim=-1)).squeeze(-1)  # [N]
+        if self.vote is not None:  # column M: the plurality synthesizer
+            synthesizer = torch.cat([synthesizer, self.vote(torch.cat([enc.h_role, hq], dim=-1))], dim=-1)  # [N, M + 1]
         return proposer, synthesizer, skip
 
 

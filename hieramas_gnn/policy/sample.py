@@ -25,8 +25,9 @@ every logit):
   i.e. a Plackett-Luce draw. The log-prob is that of the **ordered** sequence
   Σ_t [l_{a_t} − logsumexp(l over models not yet chosen)]; a Design keeps the order in
   `Mixture.proposers`, and re-scoring uses that order. Then a synthesizer ~ Categorical(synth/T)
-  (any model, may repeat a proposer); with k = 1 there is no synthesis step, the synthesizer is
-  set to the proposer and contributes no log-prob.
+  (any model, may repeat a proposer; with `cfg.plurality` also the plurality synthesizer, a
+  column M + 1 of its own: no call, the most common proposal answer wins); with k = 1 there is no
+  synthesis step, the synthesizer is set to the proposer and contributes no log-prob.
   Counterfactual credit: given the DAG and the query, roles' mixtures are independent, so
   "re-sample role r with everything else fixed" = take role r's mixture from fresh `mixture`-mode
   samples (same DAG) and keep the other roles of the original design.
@@ -55,7 +56,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from hieramas_gnn.mas.design import Design, Mixture
+from hieramas_gnn.mas.design import PLURALITY, Design, Mixture
 from hieramas_gnn.policy.distributions import (
     MAX_EXACT_ROLES, MixtureChoice, dag_entropy, dag_log_prob, mixture_entropy, mixture_log_prob, sample_dags,
     sample_mixtures,
@@ -83,7 +84,8 @@ class SampleOut:
     orders: list[tuple[int, ...]] | None = None
 
 
-def _choice_from_mixtures(mixtures: Sequence[Mixture | None], llm_index: dict[str, int]) -> MixtureChoice:
+def _choice_from_mixtures(mixtures: Sequence[Mixture | None], llm_index: dict[str, int],
+                          plurality: bool = False) -> MixtureChoice:
     k = max([len(mx.proposers) for mx in mixtures if mx is not None], default=1)
     prop = torch.full((len(mixtures), k), -1, dtype=torch.long)
     synth = torch.zeros(len(mixtures), dtype=torch.long)
@@ -91,14 +93,18 @@ def _choice_from_mixtures(mixtures: Sequence[Mixture | None], llm_index: dict[st
     for i, mx in enumerate(mixtures):
         if mx is None:
             continue
-        names = list(mx.proposers) + [mx.synthesizer]
+        voted = mx.synthesizer == PLURALITY  # (with k = 1 the synthesizer is never used)
+        names = list(mx.proposers) + ([] if voted else [mx.synthesizer])
+        if mx.plurality and not plurality:
+            raise ValueError(f"design uses the {PLURALITY!r} synthesizer; this policy was built without it "
+                             "(policy.arch.plurality: false)")
         unknown = [x for x in names if x not in llm_index]
         if unknown:
             raise ValueError(f"design uses models {unknown} that are not in the policy's pool {sorted(llm_index)}")
         if not mx.proposers or len(set(mx.proposers)) != len(mx.proposers):
             raise ValueError(f"mixture proposers must be non-empty and distinct, got {mx.proposers}")
         prop[i, : len(mx.proposers)] = torch.tensor([llm_index[x] for x in mx.proposers])
-        synth[i] = llm_index[mx.synthesizer]
+        synth[i] = (len(llm_index) if plurality else 0) if voted else llm_index[mx.synthesizer]
     return MixtureChoice(skip, prop, synth)
 
 
@@ -171,7 +177,8 @@ def _designs(role_names, llm_names, ptr, choice: MixtureChoice, dags, decisions,
                 mixtures.append(None)
                 continue
             props = tuple(llm_names[g][a] for a in proposers[i] if a >= 0)
-            mixtures.append(Mixture(props, llm_names[g][synth[i]]))
+            names = llm_names[g]
+            mixtures.append(Mixture(props, PLURALITY if synth[i] == len(names) else names[synth[i]]))
         out.append(Design(tuple(roles), tuple(mixtures), tuple(dags[g]), decisions[g], inputs[g]))
     return out
 
@@ -231,14 +238,15 @@ def sample(policy: HieraPolicy, batch: HeteroData, *, decision: str | Sequence[s
     else:
         dags, edge_lp, dag_ent, orders = _dag_part(policy, batch, ptr, dags, temperature, generator, greedy)
     enc: Encoded = policy.encode(batch, dag_edge_index(batch, dags))
-    prop, syn, skip = (t / temperature for t in policy.mixture_head(enc))  # [N, M], [N, M], [N]
+    prop, syn, skip = (t / temperature for t in policy.mixture_head(enc))  # [N, M], [N, M (+1)], [N]
     cfg = policy.cfg
     slots = getattr(cfg, "proposer_slots", 0)
     stop = policy.mixture_head.stop_logit(enc) if slots > 0 else None
     stop = stop / temperature if stop is not None else None  # [N]
     if mixtures is not None:
         index = {name: j for j, name in enumerate(llm_names[0])} if g else {}
-        choice = _choice_from_mixtures([mx for per in mixtures for mx in per], index)
+        choice = _choice_from_mixtures([mx for per in mixtures for mx in per], index,
+                                       plurality=syn.size(-1) > prop.size(-1))
         choice = MixtureChoice(*(t.to(prop.device) for t in (choice.skip, choice.proposers, choice.synth)))
     else:
         choice = sample_mixtures(prop, syn, skip, cfg.k_proposers, cfg.allow_skip, generator,

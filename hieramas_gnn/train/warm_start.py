@@ -19,6 +19,13 @@ The family (only designs the policy can express: a candidate whose log-prob unde
 - **moa**: every role active with the same mixture of the top models (k = the policy's
   `k_proposers`, or 2..`proposer_slots`), synthesizer = the decision model; with k = 1, every
   role asks the same model (one design per model).
+- **plurality vote of a** (only with `policy.arch.plurality`; a = 3..`proposer_slots`, at most
+  the `warm_start_models` top models): one gradable role holding every a-subset of the top models
+  as proposers, combined by the plurality synthesizer (no call; ties go to the most accurate), the
+  rest skipped — with `decision_inputs: all`, the plain calls of the `vote` baseline over that
+  subset. This is how a vote of more models than the task has roles enters the family (MATH-L5's
+  3 roles cap the escalated votes above at 3). With 7 top models and 7 slots: 99 designs, all of
+  them cache hits on the singles' calls.
 
 Decision models tried: `pool.decision` when set; else the most accurate single model and the
 best-reward single model on the search queries (one, when they agree). The chosen design's
@@ -47,7 +54,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from hieramas_gnn.mas.design import Design, Mixture
+from hieramas_gnn.mas.design import PLURALITY, Design, Mixture
 from hieramas_gnn.policy.sample import sample
 
 _log = logging.getLogger(__name__)
@@ -93,12 +100,24 @@ def moa_design(roles: Sequence[str], models: Sequence[str], decision: str, input
     return Design(tuple(roles), tuple(mix for _ in roles), (), decision, inputs)
 
 
+def plurality_design(roles: Sequence[str], slot: int, models: Sequence[str], decision: str, inputs: str) -> Design:
+    """One role (`slot`) whose proposers are `models`, combined by the plurality synthesizer;
+    every other role skipped: with `decision_inputs: all` the plurality vote of `models` (ties:
+    the earliest of them), no decision call."""
+    mixes: list[Mixture | None] = [None] * len(roles)
+    mixes[slot] = Mixture(tuple(models), PLURALITY)
+    return Design(tuple(roles), tuple(mixes), (), decision, inputs)
+
+
 def family(roles: Sequence[str], voters: Sequence[int], ranked: Sequence[str], decisions: Sequence[str],
-           inputs: str, max_voters: int, top: int, moa_sizes: Sequence[int], fixed: bool = False) -> list[Design]:
+           inputs: str, max_voters: int, top: int, moa_sizes: Sequence[int], fixed: bool = False,
+           plurality_sizes: Sequence[int] = (), by_accuracy: Sequence[str] = ()) -> list[Design]:
     """The candidate designs (module docstring), duplicates removed, in a fixed order. A single
-    model is its own decision model unless the decision is `fixed`."""
+    model is its own decision model unless the decision is `fixed`. A plurality vote lists its
+    models most accurate first (`by_accuracy`: ties go to them)."""
     out: dict[Design, None] = {}
     pick = list(ranked[:top])
+    rank = {m: i for i, m in enumerate(by_accuracy or ranked)}
     for d in decisions:
         for a in range(1, min(max_voters, len(voters), len(pick)) + 1):
             for combo in itertools.combinations(pick, a):
@@ -106,6 +125,10 @@ def family(roles: Sequence[str], voters: Sequence[int], ranked: Sequence[str], d
         for k in moa_sizes:
             for models in ([(m,) for m in pick] if k == 1 else [pick[:k]] if k <= len(pick) else []):
                 out[moa_design(roles, models, d, inputs)] = None
+    if voters:
+        for a in plurality_sizes:
+            for combo in itertools.combinations(pick, a):
+                out[plurality_design(roles, voters[0], sorted(combo, key=rank.__getitem__), decisions[0], inputs)] = None
     return list(out)
 
 
@@ -152,8 +175,13 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
         decisions = list(dict.fromkeys([models[by_acc], ranked[0]]))
     slots = arch.proposer_slots
     moa_sizes = range(2, slots + 1) if slots > 0 else [arch.k_proposers]
+    top = min(s1.warm_start_models, len(models))
+    plurality_sizes = ((range(3, min(slots, top) + 1) if slots > 0 else [arch.k_proposers] if arch.k_proposers >= 3 else [])
+                       if arch.plurality else [])
+    by_acc_order = [models[i] for i in sorted(range(len(models)), key=lambda i: (-singles[i]["accuracy"],
+                                                                                  singles[i]["cost_usd"], models[i]))]
     cands = family(roles, voters, ranked, decisions, inputs, s1.warm_start_voters, s1.warm_start_models, moa_sizes,
-                   fixed=bool(fixed_decision))
+                   fixed=bool(fixed_decision), plurality_sizes=plurality_sizes, by_accuracy=by_acc_order)
     cands = [d for d, ok in zip(cands, expressible(setup.policy, setup.builder, queries[0], cands)) if ok]
     if not cands:
         raise ValueError("stage1.warm_start=search: the policy can express none of the simple designs "
