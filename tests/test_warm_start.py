@@ -229,14 +229,3 @@ def test_a_warm_started_policy_chooses_the_plurality_vote(tmp_path):
     chosen = [chooser.mixtures_on(q, [()])[0] for q in setup.val]
     assert all(d.mixtures == setup.warm_design.mixtures for d in chosen)
     assert setup.warm_design.summary().startswith("plurality vote of 3")
-
-
-def test_the_family_has_every_cascade_of_two_unless_the_decision_is_fixed():
-    roles, ranked = ("solver", "verifier", "generalist"), ["a", "b", "c", "d"]
-    free = warm_start.family(roles, [0, 1, 2], ranked, ["a"], "all", 3, 4, [2])
-    cascades = {(d.summary(), d.decision) for d in free if len(d.active()) == 2}
-    assert ("vote of 2 [b, c] -> d on disagreement", "d") in cascades  # any third model escalates
-    assert len(cascades) == 6 * 2 + 3  # 6 pairs x the 2 models outside each, + the 3 pairs with `a` deciding by `a`
-    fixed = warm_start.family(roles, [0, 1, 2], ranked, ["a"], "all", 3, 4, [2], fixed=True)
-    assert {d.decision for d in fixed} == {"a"}
-    assert not any(len(d.active()) == 2 for d in warm_start.family(roles, [0, 1, 2], ranked, ["a"], "all", 1, 4, [2]))

@@ -16,10 +16,6 @@ The family (only designs the policy can express: a candidate whose log-prob unde
   proposer, the rest skipped, no edges; with `decision_inputs: all` the decision model answers only when they
   disagree (a = 1 is "single model X"). Models: every a-subset of the `warm_start_models` pool
   models with the best single reward on the search queries (all of them in a small pool).
-- **cascade** (without a fixed `pool.decision`): every vote of two of the top models with each
-  other top model as the decision model — FrugalGPT's "two cheap models, escalate on
-  disagreement" with any escalation target, not only the two decision models below (on GSM8K the
-  cheap band needs e.g. Llama-8B + Mistral-Nemo escalating to Gemini Flash).
 - **moa**: every role active with the same mixture of the top models (k = the policy's
   `k_proposers`, or 2..`proposer_slots`), synthesizer = the decision model; with k = 1, every
   role asks the same model (one design per model).
@@ -38,9 +34,8 @@ decision becomes the run's decision model (`decision.json`).
 Selection: the best mean reward on the search queries (`warm_start_queries` training queries,
 0 = all; ties: cheaper, then the name). Every search rollout goes through the run's runner and
 its cache, so a killed search re-run pays nothing twice; the table is kept in
-`design_search.json`. Search cost: (M singles + Σ_a C(top, a) votes + C(top, 2)·(top − 2)
-cascades + mixtures) x queries rollouts — with 7 models and 3 voters 63 + 105 designs (+ 99
-plurality votes, which reuse the singles' calls); free on replay and sim, a real bill on a paid
+`design_search.json`. Search cost: (M singles + Σ_a C(top, a) votes + mixtures) x queries
+rollouts — with 7 models and 3 voters 63 designs; free on replay and sim, a real bill on a paid
 provider (lower `warm_start_queries` / `warm_start_models` there).
 
 Clone: Adam on −mean log π(design | query) over the search queries (each on a DAG of the
@@ -127,12 +122,6 @@ def family(roles: Sequence[str], voters: Sequence[int], ranked: Sequence[str], d
         for a in range(1, min(max_voters, len(voters), len(pick)) + 1):
             for combo in itertools.combinations(pick, a):
                 out[vote_design(roles, voters[:a], combo, combo[0] if a == 1 and not fixed else d, inputs)] = None
-    if not fixed and min(max_voters, len(voters), len(pick)) >= 2:  # cascades: two agree, else a third model decides
-        for combo in itertools.combinations(pick, 2):
-            for d in pick:
-                if d not in combo:
-                    out[vote_design(roles, voters[:2], combo, d, inputs)] = None
-    for d in decisions:
         for k in moa_sizes:
             for models in ([(m,) for m in pick] if k == 1 else [pick[:k]] if k <= len(pick) else []):
                 out[moa_design(roles, models, d, inputs)] = None
