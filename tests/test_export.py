@@ -114,3 +114,16 @@ def test_safetensors_bytes_are_deterministic_and_load_back():
     assert len(written) == 1
     loaded = load(written.pop())
     assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
+
+
+def test_a_plurality_policy_round_trips_with_its_vote_head(tmp_path):
+    builder = toy_builder(n_roles=2, n_models=4)
+    policy = toy_policy(builder, proposer_slots=4, plurality=True, decision_inputs="all").eval()
+    out = export_policy(policy, tmp_path / "bundle", builder=builder, decision="model0", pool_name="toy")
+    loaded, meta = load_policy(out)
+    assert loaded.cfg.plurality and loaded.mixture_head.vote is not None
+    batch = meta.graph_builder().batch(toy_queries(16))
+    a = sample(policy, batch, decision="model0", generator=torch.Generator().manual_seed(3), temperature=2.0)
+    b = sample(loaded, batch, decision="model0", generator=torch.Generator().manual_seed(3), temperature=2.0)
+    assert a.designs == b.designs and torch.equal(a.log_prob, b.log_prob)
+    assert any(mx is not None and mx.plurality for d in a.designs for mx in d.mixtures)
