@@ -274,6 +274,12 @@ class ArchConfig:
     """0: every active role has exactly `k_proposers` proposers. > 0: up to this many, the number
     learned (HieraMAS worker slots: after the first proposer each slot is a pool model or "stop",
     which leaves the rest empty); with `allow_skip` this reaches "one role, one proposer"."""
+    stop_per_slot: bool = False
+    """With `proposer_slots`: a stop logit per slot position instead of one per role. One shared
+    stop probability p makes the proposer count geometric, whose step-by-step greedy decoding
+    reaches only small counts or all S (cloning "4 of 7 models" gives p = 1/4: greedy never stops
+    after the 4th); per-slot logits can make any count the greedy one. Needed for plurality votes
+    of many models; off by default so older checkpoints load."""
     plurality: bool = False
     """Whether a supernode's synthesizer may be `plurality` (no call: the first proposal with the
     most common answer is the output), one more choice beside the M models. With `allow_skip`,

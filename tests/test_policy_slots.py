@@ -168,3 +168,32 @@ def test_a_policy_without_plurality_refuses_a_plurality_design_and_loads_old_wei
     d = Design(tuple(builder.role_names), (Mixture(("model0", "model1", "model2"), PLURALITY),), (), "model0")
     with pytest.raises(ValueError, match="plurality"):
         sample(old, builder.batch(toy_queries(1)), decision="model0", mode="mixture", designs=[d])
+
+
+@pytest.mark.parametrize("slots", [2, 4])
+def test_per_slot_stop_probabilities_sum_to_one(slots):
+    builder = toy_builder(n_roles=1, n_models=4)
+    policy = toy_policy(builder, proposer_slots=slots, stop_per_slot=True).eval()
+    batch = builder.batch(toy_queries(1))
+    assert policy.mixture_head.stop_logit(policy.encode(batch, torch.zeros(2, 0, dtype=torch.long))).shape == (1, slots)
+    total = 0.0
+    for mx in _all_mixtures(builder.llm_names, slots):
+        d = Design(tuple(builder.role_names), (mx,), (), "model0")
+        with torch.no_grad():
+            total += float(sample(policy, batch, decision="model0", mode="mixture", designs=[d]).log_prob.exp())
+    assert total == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("per_slot, reached", [(True, True), (False, False)])
+def test_only_a_per_slot_stop_makes_a_vote_of_5_of_7_the_greedy_design(per_slot, reached):
+    """Cloning "5 of 7 models" into one shared stop probability gives p = 1/5: at the 6th slot the
+    best of the 2 models left (log-prob >= log 1/2) beats stopping, so greedy decoding takes all 7;
+    a stop logit per slot can put the stop exactly after the 5th."""
+    from hieramas_gnn.mas.design import PLURALITY
+    from hieramas_gnn.train.warm_start import clone
+
+    builder = toy_builder(n_roles=1, n_models=7)
+    policy = toy_policy(builder, proposer_slots=7, plurality=True, stop_per_slot=per_slot)
+    design = Design(tuple(builder.role_names), (Mixture(tuple(builder.llm_names[:5]), PLURALITY),), (), "model0", "all")
+    out = clone(policy, builder, design, toy_queries(8), [()], steps=300)
+    assert (out["match"] >= 0.95) is reached

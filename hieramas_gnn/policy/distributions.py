@@ -3,7 +3,7 @@
 Mixtures (all N roles of a batch at once; logits [N, M], [N, M], [N]): `sample_mixtures`,
 `mixture_log_prob` (skip Bernoulli, ordered Plackett-Luce proposers by Gumbel-top-k, a
 categorical synthesizer), `mixture_entropy` (deterministic surrogate).
-With `slots` > 0 and a stop logit [N] the number of proposers is learned too (HieraMAS's worker
+With `slots` > 0 and a stop logit [N] (or one per slot, [N, S]) the number of proposers is learned too (HieraMAS's worker
 slots, each "a pool model or skip"): slot 1 picks a model; each later slot picks a model not yet
 chosen *or stop*, and stop leaves the remaining slots empty (so a mixture of k proposers is one
 sequence: k models then stop, or k = slots models). Step t > 0 of a role first draws stop
@@ -63,6 +63,8 @@ def _slot_logits(prop: Tensor, stop: Tensor, chosen: Tensor, t: int) -> Tensor:
     (A single categorical over [M models ‖ stop] gave stop 1/(M+1) of the mass at the start, so
     with a large pool nearly every sampled mixture used every slot, and the stop logit competed
     with M model logits for its gradient: the learned proposer count converged slowly.)"""
+    if stop.dim() == 2:  # a stop logit per slot [N, S]: step t reads its own
+        stop = stop[:, min(t, stop.size(1) - 1)]
     models = torch.log_softmax(prop.masked_fill(chosen, float("-inf")), dim=-1)  # [N, M]
     if t == 0:
         return torch.cat([models, torch.full_like(stop[:, None], float("-inf"))], dim=-1)

@@ -109,18 +109,24 @@ class MixtureHead(nn.Module):
     def __init__(self, cfg: PolicyConfig) -> None:
         super().__init__()
         h = cfg.hidden
+        self.cfg = cfg
         self.proposer = _mlp(4 * h, h, cfg.dropout)
         self.synthesizer = _mlp(4 * h, h, cfg.dropout)
         self.skip = _mlp(2 * h, h, cfg.dropout)
-        self.stop = _mlp(2 * h, h, cfg.dropout) if cfg.proposer_slots > 0 else None
+        self.stop = None
+        if cfg.proposer_slots > 0:  # one stop logit per role, or (stop_per_slot) one per slot position
+            width = cfg.proposer_slots if getattr(cfg, "stop_per_slot", False) else 1
+            self.stop = nn.Sequential(nn.Linear(2 * h, h), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(h, width))
         # the plurality synthesizer's logit (built only with `plurality`, so older checkpoints load)
         self.vote = _mlp(2 * h, h, cfg.dropout) if getattr(cfg, "plurality", False) else None
 
     def stop_logit(self, enc: Encoded) -> Tensor | None:
-        """Logit of "skip the remaining proposer slots" per role [N]; None without slots."""
+        """Logit of "skip the remaining proposer slots" per role [N] (per role and slot [N, S]
+        with `stop_per_slot`); None without slots."""
         if self.stop is None:
             return None
-        return self.stop(torch.cat([enc.h_role, enc.h_query[enc.role_batch]], dim=-1)).squeeze(-1)  # [N]
+        out = self.stop(torch.cat([enc.h_role, enc.h_query[enc.role_batch]], dim=-1))  # [N, 1] or [N, S]
+        return out if getattr(self.cfg, "stop_per_slot", False) else out.squeeze(-1)
 
     def reset_parameters(self) -> None:
         _reset(self)
