@@ -101,3 +101,10 @@ def test_a_model_named_like_the_plurality_synthesizer_is_refused(tmp_path):
     path = _write(tmp_path, [_model(), _model(name="plurality")])
     with pytest.raises(ConfigError, match=r"models\[1\].name: 'plurality' is reserved"):
         load_pool(str(path))
+
+
+def test_the_reserved_names_hold_the_plurality_synthesizer():
+    from hieramas_gnn.llm.pool import RESERVED_NAMES
+    from hieramas_gnn.mas.design import PLURALITY
+
+    assert PLURALITY in RESERVED_NAMES

@@ -35,7 +35,8 @@ from typing import Any
 
 from hieramas_gnn.errors import ConfigError, UserError
 from hieramas_gnn.paths import data_dir, ensure_offline_defaults
-from hieramas_gnn.mas.design import PLURALITY
+
+RESERVED_NAMES = frozenset({"plurality"})  # `mas.design.PLURALITY`: a mixture's synthesizer that is no model
 
 _MODEL_KEYS = {
     "name", "litellm_model", "cost_map_key", "input_cost_per_token", "output_cost_per_token",
@@ -146,8 +147,8 @@ def pool_from_dict(raw: Any, *, where: str, default_name: str) -> Pool:
     for i, spec in enumerate(specs):
         if spec.name in seen:
             raise ConfigError(f"{where}: models[{i}].name: duplicate model name {spec.name!r}")
-        if spec.name == PLURALITY:
-            raise ConfigError(f"{where}: models[{i}].name: {PLURALITY!r} is reserved (the plurality "
+        if spec.name in RESERVED_NAMES:
+            raise ConfigError(f"{where}: models[{i}].name: {spec.name!r} is reserved (the plurality "
                               "synthesizer of a mixture); rename the model")
         seen.add(spec.name)
     name = raw.get("name", default_name)
