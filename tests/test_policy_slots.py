@@ -26,16 +26,21 @@ def _all_mixtures(names, slots):
     return out
 
 
-@pytest.mark.parametrize("slots", [1, 2, 3])
-def test_slot_mixture_probabilities_sum_to_one_over_all_choices(slots):
-    builder = toy_builder(n_roles=1, n_models=3)
-    policy, batch = toy_policy(builder, proposer_slots=slots).eval(), builder.batch(toy_queries(1))
-    total = 0.0
-    for mx in _all_mixtures(builder.llm_names, slots):
+def _total_probability(builder, policy, mixtures) -> float:
+    """Σ π(mixture) over `mixtures` for the one role of a one-query batch."""
+    batch, total = builder.batch(toy_queries(1)), 0.0
+    for mx in mixtures:
         d = Design(tuple(builder.role_names), (mx,), (), "model0")
         with torch.no_grad():
             total += float(sample(policy, batch, decision="model0", mode="mixture", designs=[d]).log_prob.exp())
-    assert total == pytest.approx(1.0, abs=1e-5)
+    return total
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3])
+def test_slot_mixture_probabilities_sum_to_one_over_all_choices(slots):
+    builder = toy_builder(n_roles=1, n_models=3)
+    policy = toy_policy(builder, proposer_slots=slots).eval()
+    assert _total_probability(builder, policy, _all_mixtures(builder.llm_names, slots)) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_more_proposers_than_slots_has_zero_probability():
@@ -134,15 +139,10 @@ def test_with_plurality_the_mixture_probabilities_still_sum_to_one(slots):
     from hieramas_gnn.mas.design import PLURALITY
 
     builder = toy_builder(n_roles=1, n_models=3)
-    policy, batch = toy_policy(builder, proposer_slots=slots, plurality=True).eval(), builder.batch(toy_queries(1))
+    policy = toy_policy(builder, proposer_slots=slots, plurality=True).eval()
     mixtures = _all_mixtures(builder.llm_names, slots)
     mixtures += list(dict.fromkeys(Mixture(mx.proposers, PLURALITY) for mx in mixtures if mx is not None and mx.k > 1))
-    total = 0.0
-    for mx in mixtures:
-        d = Design(tuple(builder.role_names), (mx,), (), "model0")
-        with torch.no_grad():
-            total += float(sample(policy, batch, decision="model0", mode="mixture", designs=[d]).log_prob.exp())
-    assert total == pytest.approx(1.0, abs=1e-5)
+    assert _total_probability(builder, policy, mixtures) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_plurality_is_sampled_and_rescored_with_the_same_log_prob():
@@ -174,14 +174,9 @@ def test_a_policy_without_plurality_refuses_a_plurality_design_and_loads_old_wei
 def test_per_slot_stop_probabilities_sum_to_one(slots):
     builder = toy_builder(n_roles=1, n_models=4)
     policy = toy_policy(builder, proposer_slots=slots, stop_per_slot=True).eval()
-    batch = builder.batch(toy_queries(1))
-    assert policy.mixture_head.stop_logit(policy.encode(batch, torch.zeros(2, 0, dtype=torch.long))).shape == (1, slots)
-    total = 0.0
-    for mx in _all_mixtures(builder.llm_names, slots):
-        d = Design(tuple(builder.role_names), (mx,), (), "model0")
-        with torch.no_grad():
-            total += float(sample(policy, batch, decision="model0", mode="mixture", designs=[d]).log_prob.exp())
-    assert total == pytest.approx(1.0, abs=1e-5)
+    enc = policy.encode(builder.batch(toy_queries(1)), torch.zeros(2, 0, dtype=torch.long))
+    assert policy.mixture_head.stop_logit(enc).shape == (1, slots)
+    assert _total_probability(builder, policy, _all_mixtures(builder.llm_names, slots)) == pytest.approx(1.0, abs=1e-5)
 
 
 @pytest.mark.parametrize("per_slot, reached", [(True, True), (False, False)])

@@ -46,6 +46,15 @@ def _cfg(tmp_path, *extra, seed=0, arch="proposer_slots: 2, allow_skip: true, de
     ])
 
 
+def _trained(cfg, client):
+    """A set-up whose decision is resolved (stage 0 included) and whose stage 1 has run."""
+    setup = build_setup(cfg, client=client)
+    setup.decision = resolve_decision(cfg, setup)
+    with Tracker(cfg) as tracker:
+        train_stage1(cfg, setup, tracker)
+    return setup
+
+
 def _greedy(setup):
     chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
     return _designs([chooser.mixtures_on(q, [()])[0] for q in setup.val])
@@ -86,11 +95,7 @@ def test_a_warm_started_stage1_chooses_the_searched_design_where_reinforce_alone
 
 
 def test_the_bc_term_keeps_the_searched_design_through_training(tmp_path):
-    cfg = _cfg(tmp_path, "stage1.warm_start_bc=1.0", "stage1.steps=20")
-    setup = build_setup(cfg, client=PricedClient(reply=_reply))
-    setup.decision = resolve_decision(cfg, setup)
-    with Tracker(cfg) as tracker:
-        train_stage1(cfg, setup, tracker)
+    setup = _trained(_cfg(tmp_path, "stage1.warm_start_bc=1.0", "stage1.steps=20"), PricedClient(reply=_reply))
     state = __import__("torch").load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     setup.policy.load_state_dict(state["policy"])  # the last weights, not the best-validation ones
     assert _greedy(setup) == [SINGLE_X] * len(setup.val)
@@ -220,11 +225,8 @@ def test_without_plurality_the_family_has_no_plurality_vote(tmp_path):
 
 
 def test_a_warm_started_policy_chooses_the_plurality_vote(tmp_path):
-    cfg = _thirds_cfg(tmp_path, "stage1.warm_start_bc=1.0", "stage1.steps=10")
-    setup = build_setup(cfg, client=ThirdsClient(reply=_thirds_reply))
-    setup.decision = resolve_decision(cfg, setup)
-    with Tracker(cfg) as tracker:
-        train_stage1(cfg, setup, tracker)
+    setup = _trained(_thirds_cfg(tmp_path, "stage1.warm_start_bc=1.0", "stage1.steps=10"),
+                     ThirdsClient(reply=_thirds_reply))
     chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
     chosen = [chooser.mixtures_on(q, [()])[0] for q in setup.val]
     assert all(d.mixtures == setup.warm_design.mixtures for d in chosen)
