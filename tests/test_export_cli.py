@@ -116,3 +116,17 @@ def test_train_exports_a_bundle_equal_to_a_re_export(run_dir, tmp_path):
 def test_run_with_a_missing_bundle_fails_with_exit_2(tmp_path, capsys):
     code = main(["run", "--policy", str(tmp_path), "--task", "synthetic", "--question-id", "x"])
     assert code == 2 and "not a policy bundle" in capsys.readouterr().err
+
+
+def test_a_design_answered_without_a_decision_call_says_so():
+    from hieramas_gnn.commands.run import format_trace
+    from hieramas_gnn.mas.design import PLURALITY, Design, Mixture
+    from hieramas_gnn.mas.trace import CallTrace, Trace
+
+    design = Design(("solver",), (Mixture(("a", "b", "c"), PLURALITY),), (), "c", "all")
+    calls = [CallTrace(m, "single", "single", 10, 5, 1e-6, 1.0, False) for m in "abc"]
+    trace = Trace(task="t", question_id="q", method="design", answer="A", correct=True, calls=calls)
+    text = format_trace(design, trace)
+    assert "no decision call" in text and "decision c:" not in text
+    trace.calls.append(CallTrace("c", "decision", "decision", 10, 5, 1e-6, 1.0, False))
+    assert "decision c: answer='A'" in format_trace(design, trace)

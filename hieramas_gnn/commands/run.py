@@ -57,7 +57,9 @@ def format_trace(design: Any, trace: Any) -> str:
         graded = "" if node is None or node.correct is None else f"  correct={node.correct}"
         answer = "" if node is None or node.answer is None else f"  answer={node.answer!r}"
         lines.append(f"  [{i}] {role}: {what}{answer}{graded}")
-    lines.append(f"decision {design.decision}: answer={trace.answer!r} correct={trace.correct}")
+    decided = any(c.position == "decision" for c in trace.calls)
+    who = f"decision {design.decision}" if decided else "answer taken directly (no decision call)"
+    lines.append(f"{who}: answer={trace.answer!r} correct={trace.correct}")
     if trace.failed:
         lines.append(f"FAILED: {trace.failure_reason}")
     lines.append(f"calls {trace.n_calls} (cache hits {trace.cache_hits}), tokens {trace.tokens}, "
