@@ -23,7 +23,8 @@ from typing import Any
 from hieramas_gnn.llm.types import LLMCallError, LLMRecord, LLMRequest
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.mas.roles import RoleSet
-from hieramas_gnn.mas.supernode import Episode, NodeResult, now_ms, quote, run_lone, run_supernode
+from hieramas_gnn.mas.single import run_lone
+from hieramas_gnn.mas.supernode import Episode, NodeResult, now_ms, quote, run_supernode
 from hieramas_gnn.mas.trace import NodeTrace, Trace
 from hieramas_gnn.tasks.base import Question, Task
 

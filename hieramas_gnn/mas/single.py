@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable, Sequence
 
 from hieramas_gnn.llm.types import LLMCallError
-from hieramas_gnn.mas.supernode import Episode, now_ms
-from hieramas_gnn.mas.trace import Trace
+from hieramas_gnn.mas.supernode import MAX_REPEATS, Episode, NodeResult, call_all, now_ms, voted
+from hieramas_gnn.mas.trace import NodeTrace, Trace
 
 Body = Callable[[Episode], Awaitable[tuple]]
 
@@ -59,6 +59,22 @@ async def ask_single(ep: Episode, model: str) -> tuple:
     rec = await ask(ep, model, "single_user", 0)
     answer, correct = await ep.grade(rec.text)
     return rec.text, answer, correct, rec.latency_ms
+
+
+async def run_lone(ep: Episode, index: int, role_name: str, mixture: Any) -> NodeResult:
+    """The calls of a design that *is* a single model or a plurality vote (`Design.lone()`): each
+    proposer makes its plain single call (`ask`: the `single:<model>` baseline's very request),
+    since nobody reads a role's framing there and it would only add tokens; with k > 1 the first
+    proposal with the most common answer is the output (the `vote` baseline's rule)."""
+    records = await call_all([ask(ep, m, "single_user", j, sample=ep.sample_index * MAX_REPEATS)
+                              for j, m in enumerate(mixture.proposers)])
+    proposals = [r.text for r in records]
+    answers = [ep.task.extract(t, ep.question) for t in proposals]
+    text = voted(proposals, answers)
+    node = NodeTrace(index=index, role=role_name, gradable=True, text=text, proposals=proposals,
+                     proposal_answers=answers)
+    node.answer, node.correct = await ep.grade(text)
+    return NodeResult(node, max(r.latency_ms for r in records))
 
 
 def single_job(task: Any, roleset: Any, question: Any, model: str, temperature: float = 0.0):

@@ -122,6 +122,16 @@ class NodeResult:
     finish_ms: float
 
 
+async def call_all(calls: Sequence[Any]) -> list[LLMRecord]:
+    """Await the calls together; every one finishes (and is recorded: it was paid for) before the
+    first LLMCallError is raised."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    return results
+
+
 async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
                         upstream: list[NodeResult]) -> NodeResult:
     """Proposers (concurrently) then, when k > 1, the synthesizer (or, for the plurality
@@ -144,11 +154,7 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
         requests.append(ep.request(model, role.system, user, role=role_name, position="proposer",
                                    context_answers=ctx_answers,
                                    sample_index=ep.sample_index * MAX_REPEATS + occ))
-    results = await asyncio.gather(*(ep.call(r, (index, 0, j)) for j, r in enumerate(requests)),
-                                   return_exceptions=True)
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        raise errors[0]
+    results = await call_all([ep.call(r, (index, 0, j)) for j, r in enumerate(requests)])
     start = max((u.finish_ms for u in upstream), default=0.0)
     finish = start + max(r.latency_ms for r in results)
     proposals = [r.text for r in results]
@@ -173,30 +179,6 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
     else:
         node.answer = ep.task.extract(text, ep.question)
     return NodeResult(node, finish)
-
-
-async def run_lone(ep: Episode, index: int, role_name: str, mixture: Any) -> NodeResult:
-    """The calls of a design that *is* a single model or a plurality vote (`Design.lone()`): each
-    proposer gets the plain single prompt (`single_system` + `single_user`, the `single:<model>`
-    baseline's very request), since nobody reads a role's framing there and it would only add
-    tokens; with k > 1 the first proposal with the most common answer is the output (the `vote`
-    baseline's rule)."""
-    user = ep.roleset.render("single_user", question=ep.question.text, instruction=ep.task.instruction())
-    system = ep.roleset.templates["single_system"]
-    requests = [ep.request(m, system, user, role="single", position="single", context_answers=[])
-                for m in mixture.proposers]
-    results = await asyncio.gather(*(ep.call(r, (index, 0, j)) for j, r in enumerate(requests)),
-                                   return_exceptions=True)
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        raise errors[0]
-    proposals = [r.text for r in results]
-    answers = [ep.task.extract(t, ep.question) for t in proposals]
-    text = voted(proposals, answers)
-    node = NodeTrace(index=index, role=role_name, gradable=True, text=text, proposals=proposals,
-                     proposal_answers=answers)
-    node.answer, node.correct = await ep.grade(text)
-    return NodeResult(node, max(r.latency_ms for r in results))
 
 
 def now_ms() -> float:

@@ -109,16 +109,16 @@ class MixtureHead(nn.Module):
     def __init__(self, cfg: PolicyConfig) -> None:
         super().__init__()
         h = cfg.hidden
-        self.cfg = cfg
+        self.stop_per_slot = cfg.stop_per_slot
         self.proposer = _mlp(4 * h, h, cfg.dropout)
         self.synthesizer = _mlp(4 * h, h, cfg.dropout)
         self.skip = _mlp(2 * h, h, cfg.dropout)
         self.stop = None
         if cfg.proposer_slots > 0:  # one stop logit per role, or (stop_per_slot) one per slot position
-            width = cfg.proposer_slots if getattr(cfg, "stop_per_slot", False) else 1
+            width = cfg.proposer_slots if cfg.stop_per_slot else 1
             self.stop = nn.Sequential(nn.Linear(2 * h, h), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(h, width))
         # the plurality synthesizer's logit (built only with `plurality`, so older checkpoints load)
-        self.vote = _mlp(2 * h, h, cfg.dropout) if getattr(cfg, "plurality", False) else None
+        self.vote = _mlp(2 * h, h, cfg.dropout) if cfg.plurality else None
 
     def stop_logit(self, enc: Encoded) -> Tensor | None:
         """Logit of "skip the remaining proposer slots" per role [N] (per role and slot [N, S]
@@ -126,7 +126,7 @@ class MixtureHead(nn.Module):
         if self.stop is None:
             return None
         out = self.stop(torch.cat([enc.h_role, enc.h_query[enc.role_batch]], dim=-1))  # [N, 1] or [N, S]
-        return out if getattr(self.cfg, "stop_per_slot", False) else out.squeeze(-1)
+        return out if self.stop_per_slot else out.squeeze(-1)
 
     def reset_parameters(self) -> None:
         _reset(self)

@@ -34,6 +34,7 @@ from hieramas_gnn.mas.design import Design
 from hieramas_gnn.mas.topologies import random_dag
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.train import credit, rewards
+from hieramas_gnn.train.warm_start import bc_loss, clone
 
 Edges = tuple[tuple[int, int], ...]
 _log = logging.getLogger(__name__)
@@ -198,7 +199,9 @@ class Stage1Trainer:
             b = torch.zeros_like(r)
         mask = credit.loss_mask(out.role_mask & ok, x.failed)
         loss = credit.reinforce_loss(out.role_log_prob, r - b, mask, out.entropy, s1.entropy_beta)
-        total = loss.loss + s1.warm_start_bc * self._bc_term(batch, dags) if s1.warm_start_bc > 0 else loss.loss
+        total = loss.loss
+        if s1.warm_start_bc > 0 and setup.warm_design is not None:  # pull towards the searched design
+            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_design, dags)
         self.opt.zero_grad()
         total.backward()
         grad_norm = _clip(setup.policy.parameters(), s1.grad_clip)
@@ -206,13 +209,6 @@ class Stage1Trainer:
         self.moving.update([d.roles for d in out.designs], r, credit.loss_mask(out.role_mask, x.failed))
         self.step += 1
         return self._metrics(traces, extra, x, system, r - b, mask, loss, grad_norm, temp, out.designs, questions)
-
-    def _bc_term(self, batch: Any, dags: Sequence[Edges]) -> torch.Tensor:
-        """Mean −log π(searched design | query) over the step's queries (zero without a warm start)."""
-        from hieramas_gnn.train.warm_start import bc_loss
-
-        ref = self.setup.warm_design
-        return torch.zeros(()) if ref is None else bc_loss(self.setup.policy, batch, ref, dags)
 
     def _metrics(self, traces, extra, x, system, adv, mask, loss, grad_norm, temp, designs, questions):
         ok = ~x.failed
@@ -260,8 +256,6 @@ class Stage1Trainer:
     def warm_start(self) -> dict[str, float]:
         """Step 0 of a warm-started run: clone the searched design, validate it (so `best.pt`
         holds it unless training beats it) and checkpoint (a resumed run never clones twice)."""
-        from hieramas_gnn.train.warm_start import clone
-
         s1, setup = self.cfg.stage1, self.setup
         queries = list(setup.train)[: s1.warm_start_queries or None]
         done = clone(setup.policy, setup.builder, setup.warm_design, queries, self.dags, s1.warm_start_steps)

@@ -168,20 +168,17 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
     singles = evaluate(setup.runner, single_designs, queries, reward)
     by_reward = sorted(range(len(models)), key=lambda i: (-singles[i]["reward"], singles[i]["cost_usd"], models[i]))
     ranked = [models[i] for i in by_reward]
-    if fixed_decision:
-        decisions = [fixed_decision]
-    else:
-        by_acc = min(range(len(models)), key=lambda i: (-singles[i]["accuracy"], singles[i]["cost_usd"], models[i]))
-        decisions = list(dict.fromkeys([models[by_acc], ranked[0]]))
+    by_acc = [models[i] for i in sorted(range(len(models)),
+                                        key=lambda i: (-singles[i]["accuracy"], singles[i]["cost_usd"], models[i]))]
+    decisions = [fixed_decision] if fixed_decision else list(dict.fromkeys([by_acc[0], ranked[0]]))
     slots = arch.proposer_slots
     moa_sizes = range(2, slots + 1) if slots > 0 else [arch.k_proposers]
-    top = min(s1.warm_start_models, len(models))
-    plurality_sizes = ((range(3, min(slots, top) + 1) if slots > 0 else [arch.k_proposers] if arch.k_proposers >= 3 else [])
-                       if arch.plurality else [])
-    by_acc_order = [models[i] for i in sorted(range(len(models)), key=lambda i: (-singles[i]["accuracy"],
-                                                                                  singles[i]["cost_usd"], models[i]))]
+    plurality_sizes: Sequence[int] = []
+    if arch.plurality:  # a vote of 3 or more (with slots: up to min(slots, the top models))
+        top = min(s1.warm_start_models, len(models))
+        plurality_sizes = range(3, min(slots, top) + 1) if slots > 0 else [k for k in [arch.k_proposers] if k >= 3]
     cands = family(roles, voters, ranked, decisions, inputs, s1.warm_start_voters, s1.warm_start_models, moa_sizes,
-                   fixed=bool(fixed_decision), plurality_sizes=plurality_sizes, by_accuracy=by_acc_order)
+                   fixed=bool(fixed_decision), plurality_sizes=plurality_sizes, by_accuracy=by_acc)
     cands = [d for d, ok in zip(cands, expressible(setup.policy, setup.builder, queries[0], cands)) if ok]
     if not cands:
         raise ValueError("stage1.warm_start=search: the policy can express none of the simple designs "
