@@ -259,16 +259,17 @@ def _by_model(answers):
 
 def test_a_lone_plurality_role_is_the_vote_of_its_models_single_calls():
     """Same requests as the models' `single:<m>` calls, no synthesis and no decision call; the
-    answer is the plurality (b and c agree on A, against a's B)."""
+    answer is the plurality (c and b disagree, so a is asked too and sides with b). When the
+    vote settles early it makes fewer of them: tests/test_plurality_settle.py."""
     from hieramas_gnn.mas.design import PLURALITY
     from hieramas_gnn.mas.single import single_job
 
     d = Design(("solver", "verifier"), (Mixture(("a", "b", "c"), PLURALITY), None), (), "c", decision_inputs="all")
-    reply = _by_model({"a": "B", "b": "A", "c": "A"})
+    reply = _by_model({"a": "A", "b": "A", "c": "B"})
     client = FakeClient(reply=reply)
     trace = run(d, client)
     singles = FakeClient(reply=reply)
-    for m in ("a", "b", "c"):
+    for m in ("b", "c", "a"):  # asked from the end: b and c first, then a
         asyncio.run(single_job(TASK, RS, Q, m)(singles))
     assert client.requests == singles.requests
     assert trace.answer == "A" and trace.correct is True and trace.n_calls == 3
@@ -290,7 +291,8 @@ def test_a_plurality_role_inside_a_design_makes_no_synthesis_call_and_feeds_the_
     client = FakeClient(reply=lambda r: {"a": "Answer: B", "b": "Answer: A", "c": "Answer: A"}.get(r.model, "Answer: A"))
     trace = run(d, client)
     positions = [(r.metadata["role"], r.metadata["position"]) for r in client.requests]
-    assert ("solver", "synthesizer") not in positions and positions.count(("solver", "proposer")) == 3
+    # b and c agree: the vote is settled without asking a
+    assert ("solver", "synthesizer") not in positions and positions.count(("solver", "proposer")) == 2
     verifier = next(r for r in client.requests if r.metadata["role"] == "verifier")
     assert verifier.metadata["context_answers"] == ["A"]  # the voted proposal is the solver's output
-    assert trace.nodes[0].answer == "A" and trace.n_calls == d.total_calls() == 3 + 1 + 1
+    assert trace.nodes[0].answer == "A" and trace.n_calls == d.total_calls() - 1 == 2 + 1 + 1

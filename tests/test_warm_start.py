@@ -211,6 +211,20 @@ def test_the_search_finds_a_plurality_vote_when_it_beats_every_single_model_and_
     assert best["accuracy"] == 1.0
     escalated = [r for r in found.rows if r["design"].startswith("vote of 3 [x")]
     assert escalated and all(r["accuracy"] < 1.0 for r in escalated)  # the decision `weak` is wrong
+    singles = {r["design"]: r["cost_usd"] for r in found.rows if r["design"].startswith("single x")}
+    # asked until settled: the third model only where the two asked first disagree (about 2/3 of
+    # the questions here), never less than two calls
+    assert 2 / 3 * sum(singles.values()) <= best["cost_usd"] < sum(singles.values())
+
+
+def test_each_plurality_vote_comes_in_its_accuracy_order_and_its_cheap_first_order():
+    roles = ["solver", "verifier"]
+    designs = warm_start.family(roles, [0], ["a", "b", "c"], ["a"], "all", 0, 3, [], plurality_sizes=[3],
+                                by_accuracy=["b", "a", "c"], by_cost=["c", "a", "b"])
+    assert [d.mixtures[0].proposers for d in designs] == [("b", "a", "c"), ("c", "a", "b")]
+    same = warm_start.family(roles, [0], ["a", "b", "c"], ["a"], "all", 0, 3, [], plurality_sizes=[3],
+                             by_accuracy=["c", "a", "b"], by_cost=["c", "a", "b"])
+    assert len(same) == 1  # one design when the orders agree
 
 
 def test_without_plurality_the_family_has_no_plurality_vote(tmp_path):

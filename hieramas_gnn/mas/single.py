@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable, Sequence
 
 from hieramas_gnn.llm.types import LLMCallError
-from hieramas_gnn.mas.supernode import MAX_REPEATS, Episode, NodeResult, call_all, now_ms, voted
+from hieramas_gnn.mas.supernode import MAX_REPEATS, Episode, NodeResult, ask_until_settled, now_ms, votes
 from hieramas_gnn.mas.trace import NodeTrace, Trace
 
 Body = Callable[[Episode], Awaitable[tuple]]
@@ -64,17 +64,19 @@ async def ask_single(ep: Episode, model: str) -> tuple:
 async def run_lone(ep: Episode, index: int, role_name: str, mixture: Any) -> NodeResult:
     """The calls of a design that *is* a single model or a plurality vote (`Design.lone()`): each
     proposer makes its plain single call (`ask`: the `single:<model>` baseline's very request),
-    since nobody reads a role's framing there and it would only add tokens; with k > 1 the first
-    proposal with the most common answer is the output (the `vote` baseline's rule)."""
-    records = await call_all([ask(ep, m, "single_user", j, sample=ep.sample_index * MAX_REPEATS)
-                              for j, m in enumerate(mixture.proposers)])
-    proposals = [r.text for r in records]
-    answers = [ep.task.extract(t, ep.question) for t in proposals]
-    text = voted(proposals, answers)
+    since nobody reads a role's framing there and it would only add tokens; with k > 1 the
+    proposers are asked until the vote is settled (`ask_until_settled`) and the first asked
+    proposal with the winning answer is the output: the `vote` baseline's answer over those models
+    in that order, from a subset of its calls."""
+    def one(j: int) -> Any:
+        return ask(ep, mixture.proposers[j], "single_user", j, sample=ep.sample_index * MAX_REPEATS)
+
+    records, latency = await ask_until_settled(one, mixture.k, lambda t: ep.task.extract(t, ep.question))
+    proposals, answers, text = votes(ep, records)
     node = NodeTrace(index=index, role=role_name, gradable=True, text=text, proposals=proposals,
                      proposal_answers=answers)
     node.answer, node.correct = await ep.grade(text)
-    return NodeResult(node, max(r.latency_ms for r in records))
+    return NodeResult(node, latency)
 
 
 def single_job(task: Any, roleset: Any, question: Any, model: str, temperature: float = 0.0):

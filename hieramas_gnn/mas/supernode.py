@@ -1,5 +1,13 @@
 """One supernode (role) of a Design: k proposers in parallel, then one synthesizer reading them.
 
+The plurality synthesizer asks until the vote is settled (`ask_until_settled`): a proposer list
+is the vote's tie order (ties go to the earliest proposer), and the proposers are asked from the
+*last* one up — in batches, each the fewest that could settle the vote if they all agreed with
+the leader — stopping as soon as the unasked ones can no longer change the winner. The answer is
+always the full vote's answer; the strongest proposers, which decide ties and come first, are
+asked only when the others disagree. With a cheap-first ask order that is a cascade: "the two
+cheap models agree, else the third decides" is the plurality of [strong, cheap, cheap].
+
 Also the request builder every caller of the LLM client in `mas/` and `eval/` shares, so that
 every request carries the call metadata the offline backends need: `task`, `question_id`,
 `role`, `position`, `context_answers` (the extracted answers of the texts quoted in the prompt,
@@ -16,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +65,42 @@ def voted(texts: Sequence[str], answers: Sequence[str | None]) -> str:
     """The text of the first proposal carrying the plurality answer (the first text when none parsed)."""
     win = plurality(answers)
     return next((t for t, a in zip(texts, answers) if a is not None and a == win), texts[0])
+
+
+def more_to_ask(answers: Sequence[str | None], k: int) -> int:
+    """How many more proposers a plurality vote of `k` must ask, given the answers of its last
+    `len(answers)` proposers (in proposer order; None: unparsed, no vote): 0 once no answers of
+    the unasked ones could change the winner, else the fewest that could settle it were they all
+    to agree with the leader. The unasked proposers come earlier, so they win every tie: the
+    leader is safe only when it leads every rival by more than the unasked count."""
+    unasked = k - len(answers)
+    if unasked <= 0:
+        return 0
+    counts = Counter(a for a in answers if a is not None)
+    lead = plurality(answers)
+    ahead = counts[lead] if lead is not None else 0
+    rival = max((c for a, c in counts.items() if a != lead), default=0)
+    if rival + unasked < ahead:
+        return 0
+    return min(unasked, (rival + unasked - ahead) // 2 + 1)  # least n: rival + (unasked - n) < ahead + n
+
+
+async def ask_until_settled(ask: Callable[[int], Awaitable[LLMRecord]], k: int,
+                            extract: Callable[[str], str | None]) -> tuple[list[LLMRecord | None], float]:
+    """Run a plurality vote of `k` proposers asking only as many as settle it (module docstring):
+    `ask(j)` makes proposer j's call. Returns the records in proposer order (None: not asked) and
+    the critical-path latency (the sum over rounds of each round's slowest call)."""
+    records: list[LLMRecord | None] = [None] * k
+    answers: list[str | None] = []
+    latency = 0.0
+    while n := more_to_ask(answers, k):
+        start = k - len(answers) - n
+        batch = await call_all([ask(j) for j in range(start, start + n)])
+        for j, rec in zip(range(start, start + n), batch):
+            records[j] = rec
+        answers = [extract(r.text) for r in batch] + answers
+        latency += max(r.latency_ms for r in batch)
+    return records, latency
 
 
 def quote(texts: list[tuple[str, str]]) -> str:
@@ -135,7 +179,8 @@ async def call_all(calls: Sequence[Any]) -> list[LLMRecord]:
 async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
                         upstream: list[NodeResult]) -> NodeResult:
     """Proposers (concurrently) then, when k > 1, the synthesizer (or, for the plurality
-    synthesizer, no call: the first proposal with the most common answer); then parse and grade.
+    synthesizer, no call: the proposers asked until the vote is settled, and the first of their
+    proposals with the winning answer); then parse and grade.
 
     `upstream` are the finished predecessor nodes, quoted in the proposers' prompts.
     Raises LLMCallError when a call fails (after the sibling calls in flight have finished).
@@ -154,15 +199,20 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
         requests.append(ep.request(model, role.system, user, role=role_name, position="proposer",
                                    context_answers=ctx_answers,
                                    sample_index=ep.sample_index * MAX_REPEATS + occ))
-    results = await call_all([ep.call(r, (index, 0, j)) for j, r in enumerate(requests)])
     start = max((u.finish_ms for u in upstream), default=0.0)
+    if mixture.plurality:
+        records, took = await ask_until_settled(lambda j: ep.call(requests[j], (index, 0, j)), mixture.k,
+                                                lambda t: ep.task.extract(t, ep.question))
+        proposals, proposal_answers, text = votes(ep, records)
+        node = NodeTrace(index=index, role=role_name, gradable=role.gradable, text=text,
+                         proposals=proposals, proposal_answers=proposal_answers)
+        return await _graded(ep, role.gradable, node, start + took)
+    results = await call_all([ep.call(r, (index, 0, j)) for j, r in enumerate(requests)])
     finish = start + max(r.latency_ms for r in results)
     proposals = [r.text for r in results]
     proposal_answers = [ep.task.extract(t, ep.question) for t in proposals]
     text = proposals[0]
-    if mixture.plurality:
-        text = voted(proposals, proposal_answers)
-    elif mixture.k > 1:
+    if mixture.k > 1:
         synth_user = ep.roleset.render(
             "synthesizer_user", question=ep.question.text,
             proposals=quote([(f"Proposal {j + 1}", t) for j, t in enumerate(proposals)]),
@@ -174,10 +224,24 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
         text, finish = record.text, finish + record.latency_ms
     node = NodeTrace(index=index, role=role_name, gradable=role.gradable, text=text,
                      proposals=proposals, proposal_answers=proposal_answers)
-    if role.gradable:
-        node.answer, node.correct = await ep.grade(text)
+    return await _graded(ep, role.gradable, node, finish)
+
+
+def votes(ep: Episode, records: Sequence[LLMRecord | None]) -> tuple[list, list, str]:
+    """(proposals, their answers, the voted text) of a plurality vote's records in proposer
+    order; an unasked proposer's text and answer are None."""
+    proposals = [None if r is None else r.text for r in records]
+    answers = [None if t is None else ep.task.extract(t, ep.question) for t in proposals]
+    asked = [(t, a) for t, a in zip(proposals, answers) if t is not None]
+    return proposals, answers, voted([t for t, _ in asked], [a for _, a in asked])
+
+
+async def _graded(ep: Episode, gradable: bool, node: NodeTrace, finish: float) -> NodeResult:
+    """Parse (and, for a gradable role, grade) the node's output."""
+    if gradable:
+        node.answer, node.correct = await ep.grade(node.text or "")
     else:
-        node.answer = ep.task.extract(text, ep.question)
+        node.answer = ep.task.extract(node.text or "", ep.question)
     return NodeResult(node, finish)
 
 

@@ -58,7 +58,8 @@ class NodeTrace:
     """One role of a design: its output `text`, parsed `answer`, and grade.
 
     correct: True/False for a gradable role that ran; None when not gradable or skipped.
-    proposals: the proposers' texts (a single entry when k = 1, then equal to `text`).
+    proposals: the proposers' texts (a single entry when k = 1, then equal to `text`); None for
+    a proposer a plurality vote did not need to ask (its answer in `proposal_answers` is None too).
     """
 
     index: int
@@ -68,7 +69,7 @@ class NodeTrace:
     text: str | None = None
     answer: str | None = None
     correct: bool | None = None
-    proposals: list[str] = field(default_factory=list)
+    proposals: list[str | None] = field(default_factory=list)
     proposal_answers: list[str | None] = field(default_factory=list)
 
 

@@ -21,11 +21,15 @@ The family (only designs the policy can express: a candidate whose log-prob unde
   role asks the same model (one design per model).
 - **plurality vote of a** (only with `policy.arch.plurality`; a = 3..`proposer_slots`, at most
   the `warm_start_models` top models): one gradable role holding every a-subset of the top models
-  as proposers, combined by the plurality synthesizer (no call; ties go to the most accurate), the
-  rest skipped — with `decision_inputs: all`, the plain calls of the `vote` baseline over that
-  subset. This is how a vote of more models than the task has roles enters the family (MATH-L5's
-  3 roles cap the escalated votes above at 3). With 7 top models and 7 slots: 99 designs, all of
-  them cache hits on the singles' calls.
+  as proposers, combined by the plurality synthesizer (no call), the rest skipped — with
+  `decision_inputs: all`, the `vote` baseline's answer over that subset, asked until settled
+  (`mas/supernode.py`: the list is the tie order, asked from its end). Each subset in two orders:
+  most accurate first (ties go to it, and it is asked only when the others disagree) and dearest
+  first (the cheap models are asked first: with three models, the cascade "the two cheap ones
+  agree, else the dear one decides"); one design when the orders agree. This is how a vote of more
+  models than the task has roles enters the family (MATH-L5's 3 roles cap the escalated votes
+  above at 3). With 7 top models and 7 slots: up to 198 designs, all of them cache hits on the
+  singles' calls.
 
 Decision models tried: `pool.decision` when set; else the most accurate single model and the
 best-reward single model on the search queries (one, when they agree). The chosen design's
@@ -103,7 +107,7 @@ def moa_design(roles: Sequence[str], models: Sequence[str], decision: str, input
 def plurality_design(roles: Sequence[str], slot: int, models: Sequence[str], decision: str, inputs: str) -> Design:
     """One role (`slot`) whose proposers are `models`, combined by the plurality synthesizer;
     every other role skipped: with `decision_inputs: all` the plurality vote of `models` (ties:
-    the earliest of them), no decision call."""
+    the earliest of them, which is asked last), no decision call."""
     mixes: list[Mixture | None] = [None] * len(roles)
     mixes[slot] = Mixture(tuple(models), PLURALITY)
     return Design(tuple(roles), tuple(mixes), (), decision, inputs)
@@ -111,13 +115,15 @@ def plurality_design(roles: Sequence[str], slot: int, models: Sequence[str], dec
 
 def family(roles: Sequence[str], voters: Sequence[int], ranked: Sequence[str], decisions: Sequence[str],
            inputs: str, max_voters: int, top: int, moa_sizes: Sequence[int], fixed: bool = False,
-           plurality_sizes: Sequence[int] = (), by_accuracy: Sequence[str] = ()) -> list[Design]:
+           plurality_sizes: Sequence[int] = (), by_accuracy: Sequence[str] = (),
+           by_cost: Sequence[str] = ()) -> list[Design]:
     """The candidate designs (module docstring), duplicates removed, in a fixed order. A single
     model is its own decision model unless the decision is `fixed`. A plurality vote lists its
-    models most accurate first (`by_accuracy`: ties go to them)."""
+    models in each tie order given: `by_accuracy` (most accurate first) and `by_cost` (dearest
+    first); the last of the list is asked first."""
     out: dict[Design, None] = {}
     pick = list(ranked[:top])
-    rank = {m: i for i, m in enumerate(by_accuracy or ranked)}
+    orders = [{m: i for i, m in enumerate(o)} for o in (by_accuracy or ranked, by_cost) if o]
     for d in decisions:
         for a in range(1, min(max_voters, len(voters), len(pick)) + 1):
             for combo in itertools.combinations(pick, a):
@@ -128,7 +134,8 @@ def family(roles: Sequence[str], voters: Sequence[int], ranked: Sequence[str], d
     if voters:
         for a in plurality_sizes:
             for combo in itertools.combinations(pick, a):
-                out[plurality_design(roles, voters[0], sorted(combo, key=rank.__getitem__), decisions[0], inputs)] = None
+                for rank in orders:
+                    out[plurality_design(roles, voters[0], sorted(combo, key=rank.__getitem__), decisions[0], inputs)] = None
     return list(out)
 
 
@@ -170,6 +177,7 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
     ranked = [models[i] for i in by_reward]
     by_acc = [models[i] for i in sorted(range(len(models)),
                                         key=lambda i: (-singles[i]["accuracy"], singles[i]["cost_usd"], models[i]))]
+    by_cost = [models[i] for i in sorted(range(len(models)), key=lambda i: (-singles[i]["cost_usd"], models[i]))]
     decisions = [fixed_decision] if fixed_decision else list(dict.fromkeys([by_acc[0], ranked[0]]))
     slots = arch.proposer_slots
     moa_sizes = range(2, slots + 1) if slots > 0 else [arch.k_proposers]
@@ -178,7 +186,7 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
         top = min(s1.warm_start_models, len(models))
         plurality_sizes = range(3, min(slots, top) + 1) if slots > 0 else [k for k in [arch.k_proposers] if k >= 3]
     cands = family(roles, voters, ranked, decisions, inputs, s1.warm_start_voters, s1.warm_start_models, moa_sizes,
-                   fixed=bool(fixed_decision), plurality_sizes=plurality_sizes, by_accuracy=by_acc)
+                   fixed=bool(fixed_decision), plurality_sizes=plurality_sizes, by_accuracy=by_acc, by_cost=by_cost)
     cands = [d for d, ok in zip(cands, expressible(setup.policy, setup.builder, queries[0], cands)) if ok]
     if not cands:
         raise ValueError("stage1.warm_start=search: the policy can express none of the simple designs "
