@@ -282,7 +282,8 @@ class ArchConfig:
     of many models; off by default so older checkpoints load."""
     plurality: bool = False
     """Whether a supernode's synthesizer may be `plurality` (no call: the first proposal with the
-    most common answer is the output), one more choice beside the M models. With `allow_skip`,
+    most common answer is the output; the proposers are asked from the last one up until the
+    unasked ones can no longer change the winner), one more choice beside the M models. With `allow_skip`,
     `decision_inputs: all` and `proposer_slots` >= 3, one role can then hold a plurality vote of
     any subset of the pool (the `vote` baseline included), however few roles the task has."""
     decision_inputs: Literal["sinks", "all"] = "sinks"

@@ -20,7 +20,9 @@ the decision model only on disagreement (a cascade).
 
 The plurality synthesizer (`PLURALITY`, a reserved synthesizer name, never a pool model): a
 supernode with k > 1 proposers whose synthesizer is `plurality` makes no synthesis call; its output
-is the proposal whose extracted answer is the most common one (ties: the earliest proposal). One
+is the proposal whose extracted answer is the most common one (ties: the earliest proposal); the
+proposers are asked from the last one up, only until the rest can no longer change the winner
+(`mas/supernode.py`), so the first ones — which decide ties — are paid only on disagreement. One
 such role alone under `decision_inputs="all"` is the plurality vote of its proposers — the `vote`
 baseline when they are the whole pool (`Design.lone()`: the proposers make the single model's plain
 calls), and a vote of any subset otherwise — so a vote of more models than there are roles is a
@@ -82,8 +84,8 @@ class Mixture:
         return self.k > 1 and self.synthesizer == PLURALITY
 
     def calls(self) -> int:
-        """LLM calls this supernode makes: k proposers, plus the synthesizer when k > 1 (none
-        for the plurality synthesizer)."""
+        """LLM calls this supernode makes at most: k proposers, plus the synthesizer when k > 1
+        (none for the plurality synthesizer, which may also settle before asking them all)."""
         return self.k + (1 if self.k > 1 and not self.plurality else 0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,7 +221,8 @@ class Design:
         ("single model X") or the plurality synthesizer (a vote of its proposers) — else None. The
         executor runs that role's proposers with the plain single-model prompt and takes the
         (voted) answer as final, parsed or not: exactly the `single:<model>` baseline (same call,
-        cost and grade), or the `vote` baseline over those models."""
+        cost and grade), or the `vote` baseline's answer over those models (asked until settled:
+        a subset of its calls)."""
         active = self.active()
         if self.decision_inputs != "all" or len(active) != 1:
             return None
