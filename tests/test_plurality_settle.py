@@ -124,3 +124,13 @@ def test_the_voted_text_is_the_first_asked_proposal_with_the_winning_answer():
     d = Design(("solver",), (Mixture(("a", "b", "c"), PLURALITY),), (), "a", decision_inputs="all")
     trace = _run(d, FakeClient(reply=lambda r: texts["abc".index(r.model)]))
     assert trace.nodes[0].text == "y Answer: A" and trace.n_calls == 2
+
+
+def test_hieramas_run_says_which_proposers_a_settled_vote_asked():
+    from hieramas_gnn.commands.run import format_trace
+
+    d = Design(("solver",), (Mixture(("a", "b", "c"), PLURALITY),), (), "a", decision_inputs="all")
+    settled = format_trace(d, _run(d, FakeClient(reply=lambda r: "Answer: A")))
+    assert "(asked ['b', 'c']: settled without the rest)" in settled
+    full = format_trace(d, _run(d, FakeClient(reply=lambda r: f"Answer: {'ABC'['abc'.index(r.model)]}")))
+    assert "asked" not in full  # all three asked: nothing to say

@@ -56,6 +56,9 @@ def format_trace(design: Any, trace: Any) -> str:
         what = "skipped" if mx is None else f"proposers {list(mx.proposers)} -> synthesizer {mx.synthesizer}"
         graded = "" if node is None or node.correct is None else f"  correct={node.correct}"
         answer = "" if node is None or node.answer is None else f"  answer={node.answer!r}"
+        if mx is not None and mx.plurality and node is not None and None in node.proposals:
+            asked = [m for m, t in zip(mx.proposers, node.proposals) if t is not None]
+            what += f" (asked {asked}: settled without the rest)"
         lines.append(f"  [{i}] {role}: {what}{answer}{graded}")
     decided = any(c.position == "decision" for c in trace.calls)
     who = f"decision {design.decision}" if decided else "answer taken directly (no decision call)"
