@@ -39,9 +39,9 @@ def settle(answers: list[str | None]) -> tuple[list[int], str | None, float]:
         asked.append(j)
         return Rec(answers[j])
 
-    records, latency = asyncio.run(ask_until_settled(ask, len(answers), lambda t: t))
-    got = [(r.text, r.text) for r in records if r is not None]
-    return asked, plurality([a for _, a in got]), latency
+    records, got, latency = asyncio.run(ask_until_settled(ask, len(answers), lambda t: t))
+    assert [None if r is None else r.text for r in records] == got  # answers aligned with records
+    return asked, plurality(got), latency
 
 
 def winners(answers: list[str | None], unasked: int) -> set[str | None]:

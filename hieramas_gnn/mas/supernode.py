@@ -86,21 +86,30 @@ def more_to_ask(answers: Sequence[str | None], k: int) -> int:
 
 
 async def ask_until_settled(ask: Callable[[int], Awaitable[LLMRecord]], k: int,
-                            extract: Callable[[str], str | None]) -> tuple[list[LLMRecord | None], float]:
+                            extract: Callable[[str], str | None]
+                            ) -> tuple[list[LLMRecord | None], list[str | None], float]:
     """Run a plurality vote of `k` proposers asking only as many as settle it (module docstring):
-    `ask(j)` makes proposer j's call. Returns the records in proposer order (None: not asked) and
-    the critical-path latency (the sum over rounds of each round's slowest call)."""
+    `ask(j)` makes proposer j's call. Returns the records and their extracted answers in proposer
+    order (None for a proposer not asked) and the critical-path latency (the sum over rounds of
+    each round's slowest call)."""
     records: list[LLMRecord | None] = [None] * k
-    answers: list[str | None] = []
+    answers: list[str | None] = []  # of the asked suffix, in proposer order
     latency = 0.0
     while n := more_to_ask(answers, k):
         start = k - len(answers) - n
         batch = await call_all([ask(j) for j in range(start, start + n)])
-        for j, rec in zip(range(start, start + n), batch):
-            records[j] = rec
+        records[start:start + n] = batch
         answers = [extract(r.text) for r in batch] + answers
         latency += max(r.latency_ms for r in batch)
-    return records, latency
+    return records, [None] * (k - len(answers)) + answers, latency
+
+
+def votes(records: Sequence[LLMRecord | None], answers: Sequence[str | None]) -> tuple[list, list, str]:
+    """(proposals, answers, the voted text) of a settled vote (`ask_until_settled`'s records and
+    answers); an unasked proposer's text and answer are None."""
+    asked = [(r.text, a) for r, a in zip(records, answers) if r is not None]
+    return ([None if r is None else r.text for r in records], list(answers),
+            voted([t for t, _ in asked], [a for _, a in asked]))
 
 
 def quote(texts: list[tuple[str, str]]) -> str:
@@ -201,18 +210,17 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
                                    sample_index=ep.sample_index * MAX_REPEATS + occ))
     start = max((u.finish_ms for u in upstream), default=0.0)
     if mixture.plurality:
-        records, took = await ask_until_settled(lambda j: ep.call(requests[j], (index, 0, j)), mixture.k,
-                                                lambda t: ep.task.extract(t, ep.question))
-        proposals, proposal_answers, text = votes(ep, records)
-        node = NodeTrace(index=index, role=role_name, gradable=role.gradable, text=text,
-                         proposals=proposals, proposal_answers=proposal_answers)
-        return await _graded(ep, role.gradable, node, start + took)
-    results = await call_all([ep.call(r, (index, 0, j)) for j, r in enumerate(requests)])
-    finish = start + max(r.latency_ms for r in results)
-    proposals = [r.text for r in results]
-    proposal_answers = [ep.task.extract(t, ep.question) for t in proposals]
-    text = proposals[0]
-    if mixture.k > 1:
+        records, answers, took = await ask_until_settled(
+            lambda j: ep.call(requests[j], (index, 0, j)), mixture.k, lambda t: ep.task.extract(t, ep.question))
+        proposals, proposal_answers, text = votes(records, answers)
+        finish = start + took
+    else:
+        results = await call_all([ep.call(r, (index, 0, j)) for j, r in enumerate(requests)])
+        finish = start + max(r.latency_ms for r in results)
+        proposals = [r.text for r in results]
+        proposal_answers = [ep.task.extract(t, ep.question) for t in proposals]
+        text = proposals[0]
+    if mixture.k > 1 and not mixture.plurality:
         synth_user = ep.roleset.render(
             "synthesizer_user", question=ep.question.text,
             proposals=quote([(f"Proposal {j + 1}", t) for j, t in enumerate(proposals)]),
@@ -224,24 +232,10 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
         text, finish = record.text, finish + record.latency_ms
     node = NodeTrace(index=index, role=role_name, gradable=role.gradable, text=text,
                      proposals=proposals, proposal_answers=proposal_answers)
-    return await _graded(ep, role.gradable, node, finish)
-
-
-def votes(ep: Episode, records: Sequence[LLMRecord | None]) -> tuple[list, list, str]:
-    """(proposals, their answers, the voted text) of a plurality vote's records in proposer
-    order; an unasked proposer's text and answer are None."""
-    proposals = [None if r is None else r.text for r in records]
-    answers = [None if t is None else ep.task.extract(t, ep.question) for t in proposals]
-    asked = [(t, a) for t, a in zip(proposals, answers) if t is not None]
-    return proposals, answers, voted([t for t, _ in asked], [a for _, a in asked])
-
-
-async def _graded(ep: Episode, gradable: bool, node: NodeTrace, finish: float) -> NodeResult:
-    """Parse (and, for a gradable role, grade) the node's output."""
-    if gradable:
-        node.answer, node.correct = await ep.grade(node.text or "")
+    if role.gradable:
+        node.answer, node.correct = await ep.grade(text)
     else:
-        node.answer = ep.task.extract(node.text or "", ep.question)
+        node.answer = ep.task.extract(text, ep.question)
     return NodeResult(node, finish)
 
 
