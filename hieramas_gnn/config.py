@@ -377,15 +377,19 @@ class Stage1Config:
     """Save a resumable checkpoint every this many steps (plus the best-val one)."""
     warm_start: Literal["none", "search"] = "none"
     """`search`: before step 0, run a family of simple fixed designs (single models, votes of
-    one-proposer roles, mixtures of the top models) on the training queries, take the one with the
+    one-proposer roles, mixtures of the top models) on the search questions (`warm_start_on`), take the one with the
     best reward (and its decision model), and behaviour-clone it into the policy
     (`train/warm_start.py`); `none`: start from the initial weights."""
     warm_start_voters: int = 3
     """Largest vote the search tries (one-proposer roles)."""
     warm_start_models: int = 7
     """Pool models (best single reward first) the search combines into votes and mixtures."""
+    warm_start_on: Literal["train", "train_val"] = "train_val"
+    """Questions the search ranks its designs on: `train_val` (train + val, the questions the
+    fitted baselines — best single, router, cascade — and the decision model are chosen on) or
+    `train` (the training split only)."""
     warm_start_queries: int = 0
-    """Training queries the search runs on (0: all of them)."""
+    """At most this many of those questions (the first ones; 0: all of them)."""
     warm_start_steps: int = 300
     """Most behaviour-cloning steps (it stops once the greedy policy chooses the design)."""
     warm_start_bc: float = 0.0
@@ -404,6 +408,8 @@ class Stage1Config:
         yield from _non_negative("warm_start_bc", self.warm_start_bc)
         if self.warm_start not in ("none", "search"):
             yield "warm_start", f"must be none or search, got {self.warm_start!r}"
+        if self.warm_start_on not in ("train", "train_val"):
+            yield "warm_start_on", f"must be train or train_val, got {self.warm_start_on!r}"
         yield from _non_negative("weight_decay", self.weight_decay)
         yield from _non_negative("grad_clip", self.grad_clip)
         yield from _non_negative("entropy_beta", self.entropy_beta)

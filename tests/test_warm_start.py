@@ -138,7 +138,50 @@ def test_expressible_tells_a_skipped_role_from_an_allowed_one(tmp_path):
     assert warm_start.expressible(setup.policy, setup.builder, q, [lone, full]) == [False, True]
 
 
+@pytest.mark.parametrize("on, split", [("train_val", ("train", "val")), ("train", ("train",))])
+def test_the_search_ranks_designs_on_the_questions_warm_start_on_names(tmp_path, on, split):
+    """Default train + val: the questions the fitted baselines (best single, router, cascade) and
+    the decision model are chosen on; `train`: the training split alone. Never a test question."""
+    cfg = _cfg(tmp_path, f"stage1.warm_start_on={on}")
+    client = PricedClient(reply=_reply)
+    setup = build_setup(cfg, client=client)
+    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    want = {q.id for part in split for q in getattr(setup, part)}
+    assert {r.metadata["question_id"] for r in client.requests} == want
+    assert found.queries == f"{'train + val' if on == 'train_val' else 'train'} ({len(want)})"
+    assert found.to_dict()["queries"] == found.queries
+
+
+def test_the_search_picks_what_wins_on_its_own_questions(tmp_path):
+    """Planted so that the training questions alone favour one model and train + val another
+    (accuracy reward): `big` right on every training question and no validation one, `x` right
+    on 10 of the 16 training questions and every validation one (train: big 1.0 > x 0.625;
+    train + val: x 0.75 > big 0.667). The pick follows `warm_start_on`."""
+    probe = build_setup(_cfg(tmp_path / "probe"), client=PricedClient(reply=_reply))
+    val = {q.id for q in probe.val}
+    x_right = val | {q.id for q in probe.train[:10]}
+    task = get_task("synthetic")
+
+    def reply(request):
+        q = task.get(request.metadata["question_id"])
+        right = (q.id in x_right) if request.model == "x" else (request.model == "big" and q.id not in val)
+        wrong = "A" if q.gold != "A" else "B"
+        if q.meta.get("answer_kind") != "choice":
+            wrong = str(int(float(q.gold)) + 1) if str(q.gold).lstrip("-").isdigit() else "12345"
+        return task.render_answer(q.gold if right else wrong, q)
+
+    picks = {}
+    for on in ("train", "train_val"):
+        c = _cfg(tmp_path / on, "reward.shape=linear", "reward.cost_lambda=0", f"stage1.warm_start_on={on}")
+        setup = build_setup(c, client=PricedClient(reply=reply))
+        assert {q.id for q in setup.val} == val  # the same seeded split in every folder
+        picks[on] = warm_start.search(c, setup, reward_fn(c), "weak").rows[0]
+    assert (picks["train"]["design"], picks["train"]["accuracy"]) == ("single big", 1.0)
+    assert (picks["train_val"]["design"], picks["train_val"]["accuracy"]) == ("single x", 0.75)
+
+
 @pytest.mark.parametrize("override, field", [("stage1.warm_start=always", "warm_start"),
+                                             ("stage1.warm_start_on=test", "warm_start_on"),
                                              ("stage1.warm_start_voters=0", "warm_start_voters"),
                                              ("stage1.warm_start_bc=-1", "warm_start_bc")])
 def test_bad_warm_start_settings_name_the_field(tmp_path, override, field):

@@ -5,9 +5,11 @@ Why: on real outcomes (issue 12) REINFORCE from a random policy did not find the
 designs its space contains — a fixed vote of three one-proposer roles chosen on train + val beat
 the learned policy on GSM8K and MMLU-Redux replay (`experiments/design_space_ceiling.py`). So
 the learner starts where a careful user would: at the best fixed design of a small family,
-measured on the training queries under the run's own reward; stage 1 then learns per-query
+measured on the search questions (`stage1.warm_start_on`: train + val by default, the questions
+the fitted baselines are chosen on) under the run's own reward; stage 1 then learns per-query
 departures from it, and the stage-1 validation at step 0 keeps the warm-started policy as
-`best.pt` unless training beats it on the validation queries.
+`best.pt` unless training beats it on the validation queries (which the default search has
+seen: a departure must beat the searched design where that design was chosen).
 
 The family (only designs the policy can express: a candidate whose log-prob under the policy is
 −inf, e.g. a skipped role when `allow_skip` is off, is dropped):
@@ -35,14 +37,18 @@ Decision models tried: `pool.decision` when set; else the most accurate single m
 best-reward single model on the search queries (one, when they agree). The chosen design's
 decision becomes the run's decision model (`decision.json`).
 
-Selection: the best mean reward on the search queries (`warm_start_queries` training queries,
-0 = all; ties: cheaper, then the name). Every search rollout goes through the run's runner and
+Selection: the best mean reward on the search queries (`warm_start_on`: train + val or train;
+at most `warm_start_queries` of them, 0 = all; ties: cheaper, then the name). Why train + val by
+default: a family of ~200 designs picked on 300 questions suffers the winner's curse (the top
+training reward is biased upward, the more so the more designs), and the baselines it is compared
+with (`best_single`, `router`, `cascade`: `eval/routers.py`) are chosen on train + val; ranking on
+the same 350 questions removes that asymmetry (measured in the README, issue 12). Every search rollout goes through the run's runner and
 its cache, so a killed search re-run pays nothing twice; the table is kept in
 `design_search.json`. Search cost: (M singles + Σ_a C(top, a) votes + mixtures) x queries
 rollouts — with 7 models and 3 voters 63 designs; free on replay and sim, a real bill on a paid
 provider (lower `warm_start_queries` / `warm_start_models` there).
 
-Clone: Adam on −mean log π(design | query) over the search queries (each on a DAG of the
+Clone: Adam on −mean log π(design | query) over the training queries (each on a DAG of the
 stage-1 pool, the design's mixtures kept) until the policy's greedy mixtures equal the design on
 ≥ 95 % of them or `warm_start_steps` steps; deterministic (full batch, no sampling).
 """
@@ -73,10 +79,13 @@ class SearchResult:
     design: Design
     decision: str
     rows: list[dict[str, Any]]
+    queries: str = ""
+    """Which questions the search ranked on, e.g. "train + val (350)"."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"design": self.design.to_dict(), "summary": self.design.summary(), "decision": self.decision,
-                "rule": "best mean reward of the simple-design family on the search (training) queries",
+                "rule": "best mean reward of the simple-design family on the search queries",
+                "queries": self.queries,
                 "rows": self.rows}
 
 
@@ -168,7 +177,9 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
     """Run the family on the search queries and return the best design (module docstring)."""
     s1, arch = cfg.stage1, cfg.policy.arch
     roles, models = list(setup.builder.role_names), list(setup.builder.llm_names)
-    queries = list(setup.train)[: s1.warm_start_queries or None]
+    on = [*setup.train, *setup.val] if s1.warm_start_on == "train_val" else list(setup.train)
+    queries = on[: s1.warm_start_queries or None]
+    where = f"{'train + val' if s1.warm_start_on == 'train_val' else 'train'} ({len(queries)})"
     inputs = arch.decision_inputs
     voters = lone_roles(setup.runner.roleset, roles)
     single_designs = [vote_design(roles, voters[:1], (m,), fixed_decision or m, inputs) for m in models]
@@ -201,7 +212,7 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
     rows = sorted(rows, key=lambda r: (-r["reward"], r["cost_usd"], r["design"]))
     _log.info("design search: %d designs on %d queries; best %s (reward %.4f, accuracy %.3f)",
               len(cands), len(queries), cands[best].summary(), rows[0]["reward"], rows[0]["accuracy"])
-    return SearchResult(cands[best], cands[best].decision, rows)
+    return SearchResult(cands[best], cands[best].decision, rows, where)
 
 
 def resolve(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
@@ -210,7 +221,7 @@ def resolve(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision
     path = Path(cfg.run.dir) / "design_search.json"
     if path.exists():
         data = json.loads(path.read_text())
-        return SearchResult(Design.from_dict(data["design"]), data["decision"], data["rows"])
+        return SearchResult(Design.from_dict(data["design"]), data["decision"], data["rows"], data.get("queries", ""))
     from hieramas_gnn.paths import atomic_write_text
 
     result = search(cfg, setup, reward, fixed_decision)
