@@ -173,19 +173,33 @@ def evaluate(runner: Any, designs: Sequence[Design], questions: Sequence[Any],
     return rows
 
 
-def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
-    """Run the family on the search queries and return the best design (module docstring)."""
-    s1, arch = cfg.stage1, cfg.policy.arch
-    roles, models = list(setup.builder.role_names), list(setup.builder.llm_names)
+def search_queries(cfg: Any, setup: Any) -> tuple[list[Any], str]:
+    """The questions the search ranks on (`stage1.warm_start_on`, at most `warm_start_queries`)
+    and how to name them, e.g. "train + val (350)"."""
+    s1 = cfg.stage1
     on = [*setup.train, *setup.val] if s1.warm_start_on == "train_val" else list(setup.train)
     queries = on[: s1.warm_start_queries or None]
-    where = f"{'train + val' if s1.warm_start_on == 'train_val' else 'train'} ({len(queries)})"
-    inputs = arch.decision_inputs
+    return queries, f"{'train + val' if s1.warm_start_on == 'train_val' else 'train'} ({len(queries)})"
+
+
+def single_designs(cfg: Any, setup: Any, fixed_decision: str | None) -> list[Design]:
+    """"single model X" for each pool model (in the pool's order), each its own decision model
+    unless the decision is fixed."""
+    roles, voters = list(setup.builder.role_names), lone_roles(setup.runner.roleset, list(setup.builder.role_names))
+    return [vote_design(roles, voters[:1], (m,), fixed_decision or m, cfg.policy.arch.decision_inputs)
+            for m in setup.builder.llm_names]
+
+
+def candidates(cfg: Any, setup: Any, singles: Sequence[dict[str, Any]], fixed_decision: str | None,
+               probe: Any) -> list[Design]:
+    """The family (module docstring) built from the singles' rows (`evaluate` of `single_designs`
+    on the search queries: their reward, accuracy and cost rank the models), minus the designs the
+    policy cannot express on the query `probe`."""
+    s1, arch = cfg.stage1, cfg.policy.arch
+    roles, models = list(setup.builder.role_names), list(setup.builder.llm_names)
     voters = lone_roles(setup.runner.roleset, roles)
-    single_designs = [vote_design(roles, voters[:1], (m,), fixed_decision or m, inputs) for m in models]
-    singles = evaluate(setup.runner, single_designs, queries, reward)
-    by_reward = sorted(range(len(models)), key=lambda i: (-singles[i]["reward"], singles[i]["cost_usd"], models[i]))
-    ranked = [models[i] for i in by_reward]
+    ranked = [models[i] for i in sorted(range(len(models)),
+                                        key=lambda i: (-singles[i]["reward"], singles[i]["cost_usd"], models[i]))]
     by_acc = [models[i] for i in sorted(range(len(models)),
                                         key=lambda i: (-singles[i]["accuracy"], singles[i]["cost_usd"], models[i]))]
     by_cost = [models[i] for i in sorted(range(len(models)), key=lambda i: (-singles[i]["cost_usd"], models[i]))]
@@ -196,13 +210,22 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
     if arch.plurality:  # a vote of 3 or more (with slots: up to min(slots, the top models))
         top = min(s1.warm_start_models, len(models))
         plurality_sizes = range(3, min(slots, top) + 1) if slots > 0 else [k for k in [arch.k_proposers] if k >= 3]
-    cands = family(roles, voters, ranked, decisions, inputs, s1.warm_start_voters, s1.warm_start_models, moa_sizes,
-                   fixed=bool(fixed_decision), plurality_sizes=plurality_sizes, by_accuracy=by_acc, by_cost=by_cost)
-    cands = [d for d, ok in zip(cands, expressible(setup.policy, setup.builder, queries[0], cands)) if ok]
+    cands = family(roles, voters, ranked, decisions, arch.decision_inputs, s1.warm_start_voters, s1.warm_start_models,
+                   moa_sizes, fixed=bool(fixed_decision), plurality_sizes=plurality_sizes, by_accuracy=by_acc,
+                   by_cost=by_cost)
+    return [d for d, ok in zip(cands, expressible(setup.policy, setup.builder, probe, cands)) if ok]
+
+
+def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
+    """Run the family on the search queries and return the best design (module docstring)."""
+    queries, where = search_queries(cfg, setup)
+    singles_d = single_designs(cfg, setup, fixed_decision)
+    singles = evaluate(setup.runner, singles_d, queries, reward)
+    cands = candidates(cfg, setup, singles, fixed_decision, queries[0])
     if not cands:
         raise ValueError("stage1.warm_start=search: the policy can express none of the simple designs "
                          "(a vote needs allow_skip and proposer_slots >= 1; a mixture needs k_proposers <= the pool)")
-    known = dict(zip(single_designs, singles))  # the family repeats the singles: run each design once
+    known = dict(zip(singles_d, singles))  # the family repeats the singles: run each design once
     fresh = [d for d in cands if d not in known]
     known.update(zip(fresh, evaluate(setup.runner, fresh, queries, reward)))
     rows = [dict(known[d]) for d in cands]
