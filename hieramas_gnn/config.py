@@ -377,9 +377,9 @@ class Stage1Config:
     """Save a resumable checkpoint every this many steps (plus the best-val one)."""
     warm_start: Literal["none", "search"] = "none"
     """`search`: before step 0, run a family of simple fixed designs (single models, votes of
-    one-proposer roles, mixtures of the top models) on the search questions (`warm_start_on`), take the one with the
-    best reward (and its decision model), and behaviour-clone it into the policy
-    (`train/warm_start.py`); `none`: start from the initial weights."""
+    one-proposer roles, mixtures of the top models) on the search questions (`warm_start_on`),
+    take the one with the best reward (and its decision model), and behaviour-clone it into the
+    policy (`train/warm_start.py`); `none`: start from the initial weights."""
     warm_start_voters: int = 3
     """Largest vote the search tries (one-proposer roles)."""
     warm_start_models: int = 7

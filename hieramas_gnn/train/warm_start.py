@@ -42,9 +42,9 @@ at most `warm_start_queries` of them, 0 = all; ties: cheaper, then the name). Wh
 default: a family of ~200 designs picked on 300 questions suffers the winner's curse (the top
 training reward is biased upward, the more so the more designs), and the baselines it is compared
 with (`best_single`, `router`, `cascade`: `eval/routers.py`) are chosen on train + val; ranking on
-the same 350 questions removes that asymmetry (measured in the README, issue 12). Every search rollout goes through the run's runner and
-its cache, so a killed search re-run pays nothing twice; the table is kept in
-`design_search.json`. Search cost: (M singles + Σ_a C(top, a) votes + mixtures) x queries
+the same 350 questions removes that asymmetry (measured: `experiments/warm_start_selection.py`).
+Every search rollout goes through the run's runner and its cache, so a killed search re-run pays
+nothing twice; the table is kept in `design_search.json`. Search cost: (M singles + Σ_a C(top, a) votes + mixtures) x queries
 rollouts — with 7 models and 3 voters 63 designs; free on replay and sim, a real bill on a paid
 provider (lower `warm_start_queries` / `warm_start_models` there).
 
