@@ -120,23 +120,30 @@ def main(argv: list[str] | None = None) -> int:
             outcomes[d] = (np.array([bool(t.correct) and not t.failed for t in ts], dtype=float),
                            np.array([float(t.cost_usd) for t in ts]))
 
-    def rewards(d, shape: str, lam: float, part: slice):
-        ok, cost = outcomes[d]
-        return np.array([shape_reward_scalar(bool(a), float(c), shape, lam) for a, c in zip(ok[part], cost[part])])
-
     singles = W.single_designs(cfg, setup, cfg.pool.decision or None)
     run(singles)
     rows = []
     for point in args.points or POINTS[args.task]:
         shape, _, lam = point.partition(":")
+        reward: dict = {}  # design -> its reward on every question under this point's shape
+
+        def rewards(d, part: slice):
+            if d not in reward:
+                reward[d] = np.array([shape_reward_scalar(bool(a), float(c), shape, float(lam))
+                                      for a, c in zip(*outcomes[d])])
+            return reward[d][part]
+
+        families = {}  # fit part -> the family built from the singles ranked on it (one_se reuses train_val's)
         for rule in RULES:
-            part = fit["train" if rule == "train" else "train_val"]
-            srows = [{"reward": float(rewards(d, shape, float(lam), part).mean()),
-                      "accuracy": float(outcomes[d][0][part].mean()), "cost_usd": float(outcomes[d][1][part].mean())}
-                     for d in singles]
-            fam = W.candidates(cfg, setup, srows, cfg.pool.decision or None, questions[0])
-            run(fam)
-            rw = np.stack([rewards(d, shape, float(lam), part) for d in fam])
+            name = "train" if rule == "train" else "train_val"
+            part = fit[name]
+            if name not in families:
+                srows = [{"reward": float(rewards(d, part).mean()), "accuracy": float(outcomes[d][0][part].mean()),
+                          "cost_usd": float(outcomes[d][1][part].mean())} for d in singles]
+                families[name] = W.candidates(cfg, setup, srows, cfg.pool.decision or None, questions[0])
+                run(families[name])
+            fam = families[name]
+            rw = np.stack([rewards(d, part) for d in fam])
             costs = [float(outcomes[d][1][part].mean()) for d in fam]
             i = pick(rw, costs, [d.summary() for d in fam], rule == "one_se")
             d = fam[i]

@@ -185,7 +185,8 @@ def search_queries(cfg: Any, setup: Any) -> tuple[list[Any], str]:
 def single_designs(cfg: Any, setup: Any, fixed_decision: str | None) -> list[Design]:
     """"single model X" for each pool model (in the pool's order), each its own decision model
     unless the decision is fixed."""
-    roles, voters = list(setup.builder.role_names), lone_roles(setup.runner.roleset, list(setup.builder.role_names))
+    roles = list(setup.builder.role_names)
+    voters = lone_roles(setup.runner.roleset, roles)
     return [vote_design(roles, voters[:1], (m,), fixed_decision or m, cfg.policy.arch.decision_inputs)
             for m in setup.builder.llm_names]
 
@@ -219,13 +220,13 @@ def candidates(cfg: Any, setup: Any, singles: Sequence[dict[str, Any]], fixed_de
 def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
     """Run the family on the search queries and return the best design (module docstring)."""
     queries, where = search_queries(cfg, setup)
-    singles_d = single_designs(cfg, setup, fixed_decision)
-    singles = evaluate(setup.runner, singles_d, queries, reward)
+    lone = single_designs(cfg, setup, fixed_decision)
+    singles = evaluate(setup.runner, lone, queries, reward)
     cands = candidates(cfg, setup, singles, fixed_decision, queries[0])
     if not cands:
         raise ValueError("stage1.warm_start=search: the policy can express none of the simple designs "
                          "(a vote needs allow_skip and proposer_slots >= 1; a mixture needs k_proposers <= the pool)")
-    known = dict(zip(singles_d, singles))  # the family repeats the singles: run each design once
+    known = dict(zip(lone, singles))  # the family repeats the singles: run each design once
     fresh = [d for d in cands if d not in known]
     known.update(zip(fresh, evaluate(setup.runner, fresh, queries, reward)))
     rows = [dict(known[d]) for d in cands]
