@@ -79,15 +79,76 @@ def moa_ceiling(folder: str, outcomes: dict, test_ids: list[str], held: slice) -
             "moa_cost_usd": moa_cost, "gap": gap.gap, "band": 2 * gap.se, "p": gap.p_value, "designs_under_half": len(cheap)}
 
 
+class FamilyRun:
+    """The search family of `issue12_<task>.yaml` run on every question of its seeded split, once:
+    `outcomes[design] = (correct [Q], cost [Q])` over `questions` = train + val + test (in that
+    order; `fit["train"]`, `fit["train_val"]` and `held` slice them), through the rollout cache."""
+
+    def __init__(self, task: str, out: str, cache: str | None = None) -> None:
+        from hieramas_gnn.config import load_config
+        from hieramas_gnn.eval.experiment import CONFIGS
+        from hieramas_gnn.paths import ensure_offline_defaults
+        from hieramas_gnn.train import warm_start as W
+        from hieramas_gnn.train.setup import build_setup, load_questions
+
+        ensure_offline_defaults()
+        run_dir = Path(out) / task
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = load_config(CONFIGS / f"issue12_{task}.yaml", [
+            f"cache.path={cache or run_dir / 'rollouts.sqlite'}", f"run.dir={run_dir}",
+            f"policy.embed_cache={Path(out) / 'embeddings'}", "tracking.wandb=disabled"])
+        self.setup = build_setup(self.cfg)
+        self.train, self.val, self.test, _ = load_questions(self.cfg)
+        self.questions = [*self.train, *self.val, *self.test]
+        n_fit = len(self.train) + len(self.val)
+        self.fit = {"train": slice(0, len(self.train)), "train_val": slice(0, n_fit)}
+        self.held = slice(n_fit, None)
+        self.outcomes: dict = {}
+        self.singles = W.single_designs(self.cfg, self.setup, self.cfg.pool.decision or None)
+        self.run(self.singles)
+
+    def run(self, designs) -> None:
+        """Run the designs not run yet on every question."""
+        import numpy as np
+
+        new = [d for d in dict.fromkeys(designs) if d not in self.outcomes]
+        qs = self.questions
+        traces = self.setup.runner.run([(d, q) for d in new for q in qs]) if new else []
+        for i, d in enumerate(new):
+            ts = traces[i * len(qs):(i + 1) * len(qs)]
+            self.outcomes[d] = (np.array([bool(t.correct) and not t.failed for t in ts], dtype=float),
+                                np.array([float(t.cost_usd) for t in ts]))
+
+    def rewards(self, point: str):
+        """`design -> its reward [Q]` under the point `shape:lambda` (computed once per design)."""
+        import numpy as np
+
+        from hieramas_gnn.train.rewards import shape_reward_scalar
+
+        shape, _, lam = point.partition(":")
+        memo: dict = {}
+
+        def reward(d):
+            if d not in memo:
+                memo[d] = np.array([shape_reward_scalar(bool(a), float(c), shape, float(lam))
+                                    for a, c in zip(*self.outcomes[d])])
+            return memo[d]
+        return reward
+
+    def family(self, reward, part: slice) -> list:
+        """The search family built from the singles ranked on `part` by `reward(design)` -> [Q]
+        (exactly as `warm_start.search` builds it), run on every question."""
+        from hieramas_gnn.train import warm_start as W
+
+        srows = [{"reward": float(reward(d)[part].mean()), "accuracy": float(self.outcomes[d][0][part].mean()),
+                  "cost_usd": float(self.outcomes[d][1][part].mean())} for d in self.singles]
+        fam = W.candidates(self.cfg, self.setup, srows, self.cfg.pool.decision or None, self.questions[0])
+        self.run(fam)
+        return fam
+
+
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
-
-    from hieramas_gnn.config import load_config
-    from hieramas_gnn.eval.experiment import CONFIGS
-    from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train import warm_start as W
-    from hieramas_gnn.train.rewards import shape_reward_scalar
-    from hieramas_gnn.train.setup import build_setup, load_questions
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="math_l5", choices=tuple(POINTS))
@@ -97,53 +158,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="experiments/results")
     p.add_argument("--against", default=None, help="a real_frontier point folder (per_query.json with moa)")
     args = p.parse_args(argv)
-    ensure_offline_defaults()
     t0 = time.perf_counter()
-    run_dir = Path(args.out) / args.task
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cache = args.cache or str(run_dir / "rollouts.sqlite")
-    cfg = load_config(CONFIGS / f"issue12_{args.task}.yaml", [
-        f"cache.path={cache}", f"run.dir={run_dir}", f"policy.embed_cache={Path(args.out) / 'embeddings'}",
-        "tracking.wandb=disabled"])
-    setup = build_setup(cfg)
-    train, val, test, _ = load_questions(cfg)
-    questions = [*train, *val, *test]
-    fit = {"train": slice(0, len(train)), "train_val": slice(0, len(train) + len(val))}
-    held = slice(len(train) + len(val), None)
-    outcomes: dict = {}  # design -> (correct [Q], cost [Q]) over every question of the split
-
-    def run(designs) -> None:
-        new = [d for d in dict.fromkeys(designs) if d not in outcomes]
-        traces = setup.runner.run([(d, q) for d in new for q in questions]) if new else []
-        for i, d in enumerate(new):
-            ts = traces[i * len(questions):(i + 1) * len(questions)]
-            outcomes[d] = (np.array([bool(t.correct) and not t.failed for t in ts], dtype=float),
-                           np.array([float(t.cost_usd) for t in ts]))
-
-    singles = W.single_designs(cfg, setup, cfg.pool.decision or None)
-    run(singles)
+    fam_run = FamilyRun(args.task, args.out, args.cache)
+    cfg, outcomes = fam_run.cfg, fam_run.outcomes
+    train, val, test, fit, held = fam_run.train, fam_run.val, fam_run.test, fam_run.fit, fam_run.held
     rows = []
     for point in args.points or POINTS[args.task]:
-        shape, _, lam = point.partition(":")
-        reward: dict = {}  # design -> its reward on every question under this point's shape
-
-        def rewards(d, part: slice):
-            if d not in reward:
-                reward[d] = np.array([shape_reward_scalar(bool(a), float(c), shape, float(lam))
-                                      for a, c in zip(*outcomes[d])])
-            return reward[d][part]
-
+        rewards = fam_run.rewards(point)
         families = {}  # fit part -> the family built from the singles ranked on it (one_se reuses train_val's)
         for rule in RULES:
             name = "train" if rule == "train" else "train_val"
             part = fit[name]
             if name not in families:
-                srows = [{"reward": float(rewards(d, part).mean()), "accuracy": float(outcomes[d][0][part].mean()),
-                          "cost_usd": float(outcomes[d][1][part].mean())} for d in singles]
-                families[name] = W.candidates(cfg, setup, srows, cfg.pool.decision or None, questions[0])
-                run(families[name])
+                families[name] = fam_run.family(rewards, part)
             fam = families[name]
-            rw = np.stack([rewards(d, part) for d in fam])
+            rw = np.stack([rewards(d)[part] for d in fam])
             costs = [float(outcomes[d][1][part].mean()) for d in fam]
             i = pick(rw, costs, [d.summary() for d in fam], rule == "one_se")
             d = fam[i]
