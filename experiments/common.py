@@ -1,12 +1,22 @@
 """Set-up shared by the topology experiments, built on the library (never on `commands`): the
 demo's configuration with overrides, one client and rollout cache for every seed
-(`demo_runs`), and a trained, frozen stage-1 selector per seed (`train_selector`)."""
+(`demo_runs`), and a trained, frozen stage-1 selector per seed (`train_selector`); and the
+results writer of the replay experiments (`write_results`: `<stem>.json` + `<stem>.md`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+
+def write_results(folder: str | Path, stem: str, data: dict[str, Any], markdown: str) -> None:
+    """`folder/<stem>.json` (the data, indented) and `folder/<stem>.md` (the table), folder made."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (folder / f"{stem}.md").write_text(markdown if markdown.endswith("\n") else markdown + "\n")
 
 
 @dataclass

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 from pathlib import Path
 
@@ -86,9 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     out = {"task": args.task, "pool": cfg.pool.name, "roles": list(roles), "n_fit": len(fit), "n_test": len(test),
            "decision": best, "designs": designs, "vote_of_pool": vote, "ceiling_on_test": ceiling,
            "best_on_fit": chosen, "wall_s": round(time.perf_counter() - t0, 1)}
-    results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"design_space_{args.task}.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [f"# Design-space ceiling: {args.task} replay ({Path(cfg.pool.name).stem})", "",
              f"Command: `python -m experiments.design_space_ceiling --task {args.task}`. {len(designs)} fixed designs "
              f"of the policy's space on the seeded split of `issue12_{args.task}.yaml` ({len(fit)} train + val, "
@@ -104,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in sorted(designs.items(), key=lambda kv: -kv[1]["test"]["accuracy"])[:15]:
         lines.append(f"| {name} | {r['fit']['accuracy']:.3f} | {r['fit']['cost_usd']:.2e} | "
                      f"{r['test']['accuracy']:.3f} | {r['test']['cost_usd']:.2e} |")
-    (results / f"design_space_{args.task}.md").write_text("\n".join(lines) + "\n")
+    write_results(args.results, f"design_space_{args.task}", out, "\n".join(lines))
     print("\n".join(lines[:8]))
     return 0
 

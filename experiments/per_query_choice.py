@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.common import write_results
 from experiments.warm_start_selection import POINTS, FamilyRun
 
 TOP = 8
@@ -226,11 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = (len(run.train), len(run.val), len(run.test))
     out = {"task": args.task, "pool": run.cfg.pool.name, "n_train": sizes[0], "n_val": sizes[1], "n_test": sizes[2],
            "top": args.top, "rows": rows, "routers": routers, "wall_s": round(time.perf_counter() - t0, 1)}
-    results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"per_query_choice_{args.task}.json").write_text(json.dumps(out, indent=2) + "\n")
-    (results / f"per_query_choice_{args.task}.md").write_text(markdown(args.task, run.cfg.pool.name, sizes, rows,
-                                                                       args.top, routers))
+    write_results(args.results, f"per_query_choice_{args.task}", out,
+                  markdown(args.task, run.cfg.pool.name, sizes, rows, args.top, routers))
     return 0
 
 

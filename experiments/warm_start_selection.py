@@ -150,6 +150,8 @@ class FamilyRun:
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
+    from experiments.common import write_results
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="math_l5", choices=tuple(POINTS))
     p.add_argument("--points", nargs="+", help="reward points shape:lambda (default: the frontier's points)")
@@ -184,9 +186,6 @@ def main(argv: list[str] | None = None) -> int:
     ceiling = moa_ceiling(args.against, outcomes, [q.id for q in test], held) if args.against else None
     out = {"task": args.task, "pool": cfg.pool.name, "n_train": len(train), "n_val": len(val), "n_test": len(test),
            "rows": rows, "moa_ceiling": ceiling, "wall_s": round(time.perf_counter() - t0, 1)}
-    results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"warm_start_selection_{args.task}.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [f"# Design search: which questions to rank on — {args.task} replay ({Path(cfg.pool.name).stem})", "",
              f"Command: `python -m experiments.warm_start_selection --task {args.task}`. The search family on the "
              f"seeded split of `issue12_{args.task}.yaml` ({len(train)} train, {len(val)} val, {len(test)} test "
@@ -202,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"any constant design of the family, {c['designs_under_half']} of {len(outcomes)} designs qualify): "
                   f"{c['design']}: {c['accuracy']:.3f} at {c['cost_usd']:.2e}, gap to MoA {c['gap']:+.3f} ± "
                   f"{c['band']:.3f} (paired 2 SE, p = {c['p']:.2f})."]
-    (results / f"warm_start_selection_{args.task}.md").write_text("\n".join(lines) + "\n")
+    write_results(args.results, f"warm_start_selection_{args.task}", out, "\n".join(lines))
     return 0
 
 
