@@ -54,10 +54,10 @@ def demo_runs(out: str | Path, overrides: list[str], *, quick: bool = False, poo
 
 
 def train_selector(cfg, client) -> tuple[Any, Any, Any]:
-    """(setup, the frozen stage-1 selector as a `stage2.DesignFn`, `Stage2Config`) for one seed;
+    """(setup, the frozen stage-1 selector as a `stage2.DesignFn`, `ClassifierTraining`) for one seed;
     the decision model and stage 1 resume from (or reuse) the run folder of `cfg`."""
     from hieramas_gnn.tracking import Tracker
-    from hieramas_gnn.train import stage2
+    from hieramas_gnn.train import topology_classifier
     from hieramas_gnn.train.pipeline import resolve_decision
     from hieramas_gnn.train.setup import build_setup
     from hieramas_gnn.train.stage1 import train_stage1
@@ -67,5 +67,5 @@ def train_selector(cfg, client) -> tuple[Any, Any, Any]:
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
         train_stage1(cfg, setup, tracker)
-    select = stage2.policy_selector(setup.policy, setup.builder, setup.decision)
-    return setup, select, stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
+    select = topology_classifier.policy_selector(setup.policy, setup.builder, setup.decision)
+    return setup, select, topology_classifier.ClassifierTraining.from_topology(cfg.topology, cfg.run.seed_for("stage2"))

@@ -26,6 +26,8 @@ import itertools
 import time
 from pathlib import Path
 
+from experiments.common import write_results
+
 
 def main(argv: list[str] | None = None) -> int:
     import asyncio

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from hieramas_gnn.train.pipeline import reward_fn
     from hieramas_gnn.eval.evaluate import aggregate_seeds
     from hieramas_gnn.eval.report import markdown_table
-    from hieramas_gnn.train import edgewise
+    from experiments import edgewise
 
     start = time.perf_counter()
     runs = demo_runs(args.out, args.overrides, quick=args.quick, pool=args.pool)

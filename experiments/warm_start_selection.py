@@ -45,7 +45,6 @@ RULES = ("train", "train_val", "one_se")
 def pick(rewards, costs, names, rule_one_se: bool) -> int:
     """Index of the best mean reward (ties: cheaper, then the name); with `rule_one_se` the cheapest
     design within one paired standard error of that best."""
-    import numpy as np
 
     mean = rewards.mean(1)
     best = min(range(len(names)), key=lambda i: (-mean[i], costs[i], names[i]))

@@ -15,6 +15,7 @@ BASE = {"errors", "paths", "redact"}
 # package -> the project packages it may import (itself always allowed)
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "version": set(),
     "paths": set(),
     "redact": set(),
     "config_io": BASE,
@@ -26,10 +27,10 @@ ALLOWED: dict[str, set[str]] = {
     "mas": BASE | {"tasks", "llm"},
     "distributed": BASE | {"config", "config_io", "tasks", "llm", "backends", "mas"},
     "policy": BASE | {"tasks", "llm", "mas", "config", "config_io"},
-    "export": BASE | {"tasks", "llm", "mas", "policy"},
-    "train": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "distributed", "policy", "export"},
-    "eval": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "distributed", "policy", "export", "train"},
-    "serve": BASE | {"config", "config_io", "tasks", "llm", "backends", "mas", "policy", "export", "train", "eval"},
+    "bundle": BASE | {"version", "tasks", "llm", "mas", "policy"},
+    "train": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "distributed", "policy", "bundle"},
+    "eval": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "distributed", "policy", "bundle", "train"},
+    "serve": BASE | {"config", "config_io", "tasks", "llm", "backends", "mas", "policy", "bundle", "train", "eval"},
 }
 TOP = {"commands", "cli", "__init__", "__main__"}  # may import anything
 # The one upward arrow: the client registers the offline providers when it is built (lazily,

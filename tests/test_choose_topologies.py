@@ -47,7 +47,7 @@ def test_the_pipeline_records_the_stage1_topology_family():
 
 def test_a_parallel_run_skips_stage2_and_ships_the_empty_dag(tmp_path):
     from hieramas_gnn.commands.train import train_from_config
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
     from hieramas_gnn.mas.testing import FakeClient
     from tests.test_train_stage1 import _cfg, _reply
 

@@ -193,7 +193,7 @@ def test_train_with_ray_makes_the_same_rollouts_and_policy_as_local(ray_cluster,
     """`hieramas train --executor ray`: every rollout-generating phase on Ray workers gives the
     cache, the stage-1 metrics and the trained policy's choices of a local run."""
     from hieramas_gnn.distributed.runner import RayRunner
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
 
     ran_on_ray = []
     run_jobs = RayRunner.run_jobs

@@ -190,7 +190,7 @@ def test_bad_warm_start_settings_name_the_field(tmp_path, override, field):
 
 
 def test_accuracy_hints_are_each_models_training_accuracy_and_reach_the_bundle(tmp_path):
-    from hieramas_gnn.export import export_policy, load_policy
+    from hieramas_gnn.bundle import export_policy, load_policy
 
     cfg = _cfg(tmp_path, "policy.accuracy_hints=true", "stage1.warm_start=none")
     setup = build_setup(cfg, client=PricedClient(reply=_reply))

@@ -67,7 +67,7 @@ def load_questions(args: argparse.Namespace, task: Any) -> list:
 
 def policy_rule(args: argparse.Namespace, pool: Any):
     """(rule: questions -> designs, pool) for an exported policy: the bundle's choice function."""
-    from hieramas_gnn.export import load_chooser, read_meta
+    from hieramas_gnn.bundle import load_chooser, read_meta
     from hieramas_gnn.llm.pool import load_pool
 
     meta = read_meta(args.policy)

@@ -46,7 +46,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
     import torch
 
     from hieramas_gnn.errors import UserError
-    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.bundle import export_policy
     from hieramas_gnn.train.setup import build_policy, load_models, load_questions, load_roles
 
     run_dir = Path(run_dir)

@@ -33,7 +33,7 @@ def run_policy(bundle: str, task_name: str, question_id: str, client: Any, *, po
     """Load the bundle, choose the design for one question and execute it -> (design, trace)."""
     import asyncio
 
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
     from hieramas_gnn.mas.executor import run_design
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.tasks import get_task
@@ -73,7 +73,7 @@ def format_trace(design: Any, trace: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from hieramas_gnn.export import read_meta
+    from hieramas_gnn.bundle import read_meta
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.train.setup import make_client
 

@@ -55,7 +55,7 @@ def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, r
                     control: bool = True, designs_out: list | None = None) -> tuple[list[dict], dict, Any]:
     """(rows, per-query vectors by method, the first chosen design) of a bundle on `questions`;
     `designs_out` (a list) receives what the bundle chose per query type (`designs_by_domain`)."""
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
 
     chooser, _ = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
     methods = [("hieramas", chooser)]

@@ -114,7 +114,7 @@ class Policy:
         `Pool` with the same model names; task: defaults to the bundle's; cache / cache_mode
         (`rw`, `replay`, `off`): the rollout cache; client: `llm.client.ClientConfig` fields;
         backend: the offline backends' settings (`config.BackendConfig` as a dict)."""
-        from hieramas_gnn.export import load_chooser, read_meta
+        from hieramas_gnn.bundle import load_chooser, read_meta
         from hieramas_gnn.llm.pool import Pool, load_pool
         from hieramas_gnn.mas.roles import get_roleset
         from hieramas_gnn.tasks import get_task

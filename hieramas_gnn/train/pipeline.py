@@ -12,7 +12,7 @@ nothing is paid twice:
 2. **Stage 1** (`train/stage1.py`): (with a warm start, the searched design behaviour-cloned and
    validated as step 0) REINFORCE on the mixtures over random DAGs; `checkpoint.pt` every few
    steps, the best-validation weights in `best.pt`.
-3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/stage2.py`):
+3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/topology_classifier.py`):
    candidate DAGs, labels from rollouts, the graph-score head; or `edges` — the edge head with
    REINFORCE (`train/edges.py`, resumable from `edges_checkpoint.pt`). The trained head's weights
    and the route go to `topology.pt` / `topology.json`. A route whose head ended up untrained
@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
-from hieramas_gnn.train import stage2
+from hieramas_gnn.train import topology_classifier
 from hieramas_gnn.train.edges import EdgesTrainer
 from hieramas_gnn.train.rewards import shape_reward_scalar
 from hieramas_gnn.train.stage1 import Stage1Result, train_stage1
@@ -124,10 +124,10 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> To
         # one candidate per query (the empty DAG the mixtures were trained on): nothing to classify
         trained, summary = False, {"skipped": "stage1.topologies is parallel: the only candidate is the empty DAG"}
     elif method == "classifier":
-        s2cfg = stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
-        select = stage2.policy_selector(policy, setup.builder, setup.decision)
-        scorer = stage2.PolicyGraphScorer(policy, setup.builder)
-        res, _ = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
+        s2cfg = topology_classifier.ClassifierTraining.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
+        select = topology_classifier.policy_selector(policy, setup.builder, setup.decision)
+        scorer = topology_classifier.PolicyGraphScorer(policy, setup.builder)
+        res, _ = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
                                    len(setup.builder.role_names), s2cfg,
                                    log=lambda m, e: tracker.log(m, e, axis=STAGE2_AXIS), decision=setup.decision)
         trained = res.best_epoch >= 0
@@ -171,7 +171,7 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
 
 def _phases(cfg: Any, setup: Any) -> PipelineResult:
     from hieramas_gnn.config_io import to_dict
-    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.bundle import export_policy
     from hieramas_gnn.tracking import Tracker
 
     run_dir = Path(cfg.run.dir)

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hieramas_gnn import __version__
+from hieramas_gnn.version import __version__
 from hieramas_gnn.errors import UserError
 
 BUNDLE_FORMAT = "hieramas-policy"
