@@ -77,7 +77,8 @@ def coin_flip(fit_costs: np.ndarray, fit_accs: np.ndarray, test_correct: np.ndar
 
 def measure(run: FamilyRun, point: str, embed, top: int = TOP) -> dict:
     """One reward point: constant, routed over the top-`top` designs, coin flip and oracle on test."""
-    from hieramas_gnn.eval.routers import SingleOutcomes, fit_router, shaped_reward
+    from hieramas_gnn.eval.routers import SingleOutcomes, fit_router
+    from hieramas_gnn.train.rewards import Reward
     from hieramas_gnn.eval.stats import paired_gap
 
     shape, _, lam = point.partition(":")
@@ -96,7 +97,7 @@ def measure(run: FamilyRun, point: str, embed, top: int = TOP) -> dict:
     part = lambda s: SingleOutcomes(ids[s], names, [[None] * len(names)] * len(ids[s]),  # noqa: E731
                                     correct[s].astype(bool), cost[s])
     x = np.asarray(embed([q.text for q in run.questions]))
-    router = fit_router(x[tr], part(tr), x[va], part(va), shaped_reward(shape, float(lam)), seed=run.cfg.run.seed)
+    router = fit_router(x[tr], part(tr), x[va], part(va), Reward(shape, float(lam)), seed=run.cfg.run.seed)
     choice = np.argmax(router.expected_reward(x[held]), axis=1)  # [T]
     rows = np.arange(len(choice))
     routed = {"correct": correct[held][rows, choice], "cost": cost[held][rows, choice],

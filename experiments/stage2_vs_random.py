@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from experiments.common import demo_runs, train_selector
     from hieramas_gnn.policy.choose import DesignChooser
-    from hieramas_gnn.train.pipeline import choice_settings, reward_fn
+    from hieramas_gnn.train.pipeline import choice_settings
+    from hieramas_gnn.train.rewards import reward_function
     from hieramas_gnn.eval.stats import paired_gap
     from hieramas_gnn.mas.runner import per_query_mean, run_repeated
     from hieramas_gnn.train import topology_classifier
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = runs.config(seed)
         setup, select, s2cfg = train_selector(cfg, runs.client)
         scorer = topology_classifier.PolicyGraphScorer(setup.policy, setup.builder)
-        res, spent = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
+        res, spent = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner, reward_function(cfg.reward).of_trace,
                                        len(setup.builder.role_names), s2cfg, decision=setup.decision)
         chooser = DesignChooser(setup.policy, setup.builder, choice_settings(cfg, "classifier", setup.decision))
         chosen = chooser.designs(test)  # the one design-choice function, as eval/run/serve use it

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from hieramas_gnn.eval.experiment import DEMO_CONFIG, DEMO_QUICK, evaluate_bundle, seed_config
     from hieramas_gnn.mas.runner import ExecutorRunner
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.pipeline import reward_fn, train_pipeline
+    from hieramas_gnn.train.pipeline import train_pipeline
+    from hieramas_gnn.train.rewards import reward_function
     from hieramas_gnn.train.setup import client_settings, load_models, load_questions, load_roles, make_client
 
     ensure_offline_defaults()
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         edg = train_pipeline(edg_cfg, client=client)
         row = {"seed": seed, "decision": cls.setup.decision}
         for route, res in (("classifier", cls), ("edges", edg)):
-            rows, pq, _ = evaluate_bundle(res.bundle, test, runner, args.runs, reward_fn(cls_cfg), pool=pool,
+            rows, pq, _ = evaluate_bundle(res.bundle, test, runner, args.runs, reward_function(cls_cfg.reward).of_trace, pool=pool,
                                           embed_cache=cls_cfg.policy.embed_cache, control=False)
             vectors[route].append(pq["hieramas"])
             row[route] = {"accuracy": round(rows[0]["accuracy"], 4), "cost_usd": rows[0]["cost_usd"],

@@ -122,14 +122,14 @@ class FamilyRun:
         """`design -> its reward [Q]` under the point `shape:lambda` (computed once per design)."""
         import numpy as np
 
-        from hieramas_gnn.train.rewards import shape_reward_scalar
+        from hieramas_gnn.train.rewards import shape_reward
 
         shape, _, lam = point.partition(":")
         memo: dict = {}
 
         def reward(d):
             if d not in memo:
-                memo[d] = np.array([shape_reward_scalar(bool(a), float(c), shape, float(lam))
+                memo[d] = np.array([shape_reward(bool(a), float(c), shape, float(lam))
                                     for a, c in zip(*self.outcomes[d])])
             return memo[d]
         return reward

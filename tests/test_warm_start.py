@@ -19,7 +19,8 @@ from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
 from hieramas_gnn.tracking import Tracker
 from hieramas_gnn.train import warm_start
-from hieramas_gnn.train.pipeline import resolve_decision, reward_fn
+from hieramas_gnn.train.pipeline import resolve_decision
+from hieramas_gnn.train.rewards import reward_function
 from hieramas_gnn.train.setup import build_setup
 from hieramas_gnn.train.stage1 import train_stage1
 from hieramas_gnn.mas.testing import FakeClient
@@ -63,7 +64,7 @@ def _greedy(setup):
 def test_the_search_finds_the_cheap_right_single_model(tmp_path):
     cfg = _cfg(tmp_path)
     setup = build_setup(cfg, client=PricedClient(reply=_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     assert found.design.mixtures == SINGLE_X
     assert found.decision == "weak"
     best = found.rows[0]
@@ -75,7 +76,7 @@ def test_the_search_finds_the_cheap_right_single_model(tmp_path):
 def test_without_a_fixed_decision_the_search_picks_it_with_the_design(tmp_path):
     cfg = _cfg(tmp_path)
     setup = build_setup(cfg, client=PricedClient(reply=_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), None)
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, None)
     assert found.design.mixtures == SINGLE_X and found.decision == "x"  # a single model decides for itself
     assert {r["decision"] for r in found.rows} >= {"big", "x"}  # the most accurate and the best-reward single
 
@@ -124,7 +125,7 @@ def test_a_resumed_run_reuses_the_search_and_never_clones_twice(tmp_path):
 def test_designs_the_policy_cannot_express_are_not_candidates(tmp_path):
     cfg = _cfg(tmp_path, arch="k_proposers: 2, allow_skip: false, decision_inputs: all")
     setup = build_setup(cfg, client=PricedClient(reply=_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     assert all(m is not None and m.k == 2 for m in found.design.mixtures)  # no skipping, exactly 2 proposers
     assert not any(r["design"].startswith(("single", "vote")) for r in found.rows)
 
@@ -145,7 +146,7 @@ def test_the_search_ranks_designs_on_the_questions_warm_start_on_names(tmp_path,
     cfg = _cfg(tmp_path, f"stage1.warm_start_on={on}")
     client = PricedClient(reply=_reply)
     setup = build_setup(cfg, client=client)
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     want = {q.id for part in split for q in getattr(setup, part)}
     assert {r.metadata["question_id"] for r in client.requests} == want
     assert found.queries == f"{'train + val' if on == 'train_val' else 'train'} ({len(want)})"
@@ -175,7 +176,7 @@ def test_the_search_picks_what_wins_on_its_own_questions(tmp_path):
         c = _cfg(tmp_path / on, "reward.shape=linear", "reward.cost_lambda=0", f"stage1.warm_start_on={on}")
         setup = build_setup(c, client=PricedClient(reply=reply))
         assert {q.id for q in setup.val} == val  # the same seeded split in every folder
-        picks[on] = warm_start.search(c, setup, reward_fn(c), "weak").rows[0]
+        picks[on] = warm_start.search(c, setup, reward_function(c.reward).of_trace, "weak").rows[0]
     assert (picks["train"]["design"], picks["train"]["accuracy"]) == ("single big", 1.0)
     assert (picks["train_val"]["design"], picks["train_val"]["accuracy"]) == ("single x", 0.75)
 
@@ -247,7 +248,7 @@ def _thirds_cfg(tmp_path, *extra, arch="proposer_slots: 3, allow_skip: true, dec
 def test_the_search_finds_a_plurality_vote_when_it_beats_every_single_model_and_escalation(tmp_path):
     cfg = _thirds_cfg(tmp_path)
     setup = build_setup(cfg, client=ThirdsClient(reply=_thirds_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     assert found.design.summary().startswith("plurality vote of 3 [")
     assert sorted(found.design.mixtures[0].proposers) == ["x1", "x2", "x3"]
     best = found.rows[0]
@@ -273,11 +274,11 @@ def test_each_plurality_vote_comes_in_its_accuracy_order_and_its_cheap_first_ord
 def test_without_plurality_the_family_has_no_plurality_vote(tmp_path):
     cfg = _thirds_cfg(tmp_path, arch="proposer_slots: 3, allow_skip: true, decision_inputs: all")
     setup = build_setup(cfg, client=ThirdsClient(reply=_thirds_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     assert not any(r["design"].startswith("plurality") for r in found.rows)
     cfg2 = _thirds_cfg(tmp_path / "with")
     with_votes = warm_start.search(cfg2, build_setup(cfg2, client=ThirdsClient(reply=_thirds_reply)),
-                                   reward_fn(cfg2), "weak")
+                                   reward_function(cfg2.reward).of_trace, "weak")
     assert found.rows[0]["reward"] < with_votes.rows[0]["reward"]  # a 2/3-right single, or `big` at 30x
 
 

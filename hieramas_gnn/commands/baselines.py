@@ -186,9 +186,9 @@ def _embedder(kind: str):
 
 def _reward(args: argparse.Namespace):
     """The (correct, cost) -> reward the fitted methods maximise."""
-    from hieramas_gnn.eval.routers import shaped_reward
+    from hieramas_gnn.train.rewards import Reward
 
-    return shaped_reward(args.reward_shape, args.cost_lambda)
+    return Reward(args.reward_shape, args.cost_lambda)
 
 
 def make_client(pool: Any, cache_path: str | None, cache_mode: str, max_in_flight: int,

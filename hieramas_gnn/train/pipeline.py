@@ -37,7 +37,7 @@ import torch
 from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
 from hieramas_gnn.train import topology_classifier
 from hieramas_gnn.train.edges import EdgesTrainer
-from hieramas_gnn.train.rewards import shape_reward_scalar
+from hieramas_gnn.train.rewards import reward_function
 from hieramas_gnn.train.stage1 import Stage1Result, train_stage1
 
 STAGE2_AXIS = "stage2/epoch"
@@ -63,12 +63,6 @@ class PipelineResult:
     bundle: Path
 
 
-def reward_fn(cfg: Any):
-    """Trace -> cost-aware system reward under the config's reward shape."""
-    rc = cfg.reward
-    return lambda t: shape_reward_scalar(bool(t.correct), float(t.cost_usd), rc.shape, rc.cost_lambda)
-
-
 def choice_settings(cfg: Any, route: str, decision: str) -> ChoiceSettings:
     tc = cfg.topology
     return ChoiceSettings(route=route, decision=decision, n_candidates=tc.n_candidates,
@@ -85,7 +79,7 @@ def resolve_decision(cfg: Any, setup: Any) -> str:
 
     path = Path(cfg.run.dir) / "decision.json"
     if cfg.stage1.warm_start == "search":
-        found = warm_start.resolve(cfg, setup, reward_fn(cfg), cfg.pool.decision or None)
+        found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
         setup.warm_design = found.design
         if not path.exists():
             _write_json(path, {"decision": found.decision, "rule": "the decision of the searched design "
@@ -96,10 +90,9 @@ def resolve_decision(cfg: Any, setup: Any) -> str:
         return cfg.pool.decision
     if path.exists():
         return json.loads(path.read_text())["decision"]
-    rc = cfg.reward
     name, rows = best_single_model(setup.runner, setup.runner.roleset, setup.builder.llm_names,
                                    [*setup.train, *setup.val],
-                                   lambda ok, cost: shape_reward_scalar(ok, cost, rc.shape, rc.cost_lambda))
+                                   reward_function(cfg.reward))
     _write_json(path, {"decision": name, "rule": "best single-model reward on train + val", "rows": rows})
     return name
 
@@ -127,7 +120,7 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> To
         s2cfg = topology_classifier.ClassifierTraining.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
         select = topology_classifier.policy_selector(policy, setup.builder, setup.decision)
         scorer = topology_classifier.PolicyGraphScorer(policy, setup.builder)
-        res, _ = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
+        res, _ = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner, reward_function(cfg.reward).of_trace,
                                    len(setup.builder.role_names), s2cfg,
                                    log=lambda m, e: tracker.log(m, e, axis=STAGE2_AXIS), decision=setup.decision)
         trained = res.best_epoch >= 0
