@@ -54,8 +54,8 @@ def _client(pool: Any, cache_path: Path | None = None) -> Any:
     from hieramas_gnn.llm.client import ClientConfig, LLMClient
 
     cache = RolloutCache(cache_path, "rw") if cache_path else None
-    return LLMClient(pool, cache, ClientConfig(max_concurrency=64, per_model_concurrency=64,
-                                               backend={"sim": {"latency": "off"}}))
+    return LLMClient(pool, cache, ClientConfig(max_concurrency=64, per_model_concurrency=64),
+                     backend={"sim": {"latency": "off"}})
 
 
 def _cpu_us_per_call(fn, n: int) -> float:

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from hieramas_gnn.mas.design import Design, Mixture
     from hieramas_gnn.mas.runner import ExecutorRunner, summarize
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="math_l5", choices=("math_l5", "gsm8k", "mmlu_redux"))
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     train, val, test, task = load_questions(cfg)
     roleset, _ = load_roles(cfg, task)
     pool, _ = load_models(cfg)
-    runner = ExecutorRunner(make_client(client_settings(cfg), pool), task, roleset, max_in_flight=64)
+    runner = ExecutorRunner(make_client(ClientSettings.from_config(cfg), pool), task, roleset, max_in_flight=64)
     roles = tuple(roleset.names)
     fit = train + val
 

@@ -52,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     from experiments.common import demo_runs, train_selector
     from hieramas_gnn.mas.design import Mixture
     from hieramas_gnn.train import topology_classifier
-    from hieramas_gnn.train.setup import build_setup
+    from hieramas_gnn.build import build_training
 
     start = time.perf_counter()
     runs = demo_runs(args.out, args.overrides, pool=args.pool)
     cfg, test = runs.config(args.seed), runs.test[: args.n]
     if args.fixed_mixture:
         props, synth = args.fixed_mixture.split(":")
-        setup = build_setup(cfg, client=runs.client)
+        setup = build_training(cfg, client=runs.client)
         s2cfg = topology_classifier.ClassifierTraining.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
         select = topology_classifier.fixed_mixtures(setup.builder.role_names, Mixture(tuple(props.split(",")), synth),
                                        setup.decision)

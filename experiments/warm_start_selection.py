@@ -88,7 +88,7 @@ class FamilyRun:
         from hieramas_gnn.eval.experiment import CONFIGS
         from hieramas_gnn.paths import ensure_offline_defaults
         from hieramas_gnn.train import warm_start as W
-        from hieramas_gnn.train.setup import build_setup, load_questions
+        from hieramas_gnn.build import build_training, load_questions
 
         ensure_offline_defaults()
         run_dir = Path(out) / task
@@ -96,7 +96,7 @@ class FamilyRun:
         self.cfg = load_config(CONFIGS / f"issue12_{task}.yaml", [
             f"cache.path={cache or run_dir / 'rollouts.sqlite'}", f"run.dir={run_dir}",
             f"policy.embed_cache={Path(out) / 'embeddings'}", "tracking.wandb=disabled"])
-        self.setup = build_setup(self.cfg)
+        self.setup = build_training(self.cfg)
         self.train, self.val, self.test, _ = load_questions(self.cfg)
         self.questions = [*self.train, *self.val, *self.test]
         n_fit = len(self.train) + len(self.val)

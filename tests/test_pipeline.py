@@ -101,10 +101,10 @@ def test_rerunning_a_finished_pipeline_pays_nothing_and_changes_nothing(trained)
 def test_the_edges_route_gives_the_edge_head_non_zero_gradients(tmp_path):
     from hieramas_gnn.policy.choose import ChoiceSettings
     from hieramas_gnn.train.edges import EdgesTrainer
-    from hieramas_gnn.train.setup import build_setup
+    from hieramas_gnn.build import build_training
 
     cfg = _cfg(tmp_path, "topology.method=edges", *ROUTE_ARGS)
-    setup = build_setup(cfg, client=_client())
+    setup = build_training(cfg, client=_client())
     trainer = EdgesTrainer(cfg.topology.edges, cfg.reward, setup, ChoiceSettings("edges", "cheap_a"), 0, tmp_path)
     before = [p.detach().clone() for p in setup.policy.edge_head.parameters()]
     others = {k: v.detach().clone() for k, v in setup.policy.state_dict().items() if not k.startswith("edge_head.")}
@@ -150,12 +150,12 @@ def test_an_untrained_topology_head_is_recorded_as_route_random(tmp_path, monkey
 def _sim_run(out, monkeypatch=None):
     """The quick demo config (sim pool, real client and rollout cache) at the smallest sizes."""
     from hieramas_gnn.eval.experiment import DEMO_QUICK, seed_config
-    from hieramas_gnn.train.setup import client_settings, load_models, make_client
+    from hieramas_gnn.build import ClientSettings, load_models, make_client
 
     cfg = seed_config(DEMO_QUICK, out, 0, ["task.train_size=8", "task.val_size=4", "task.test_size=0",
                                            "stage1.steps=2", "stage1.val_every=1", "tracking.wandb=disabled",
                                            "topology.classifier.min_spread=0.0"])
-    return cfg, make_client(client_settings(cfg), load_models(cfg)[0])
+    return cfg, make_client(ClientSettings.from_config(cfg), load_models(cfg)[0])
 
 
 def _weights(bundle):

@@ -47,7 +47,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
 
     from hieramas_gnn.errors import UserError
     from hieramas_gnn.bundle import export_policy
-    from hieramas_gnn.train.setup import build_policy, load_models, load_questions, load_roles
+    from hieramas_gnn.build import build_policy, load_models, load_questions, load_roles
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -58,9 +58,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
     roleset, roles = load_roles(cfg, task)
     pool, decision = load_models(cfg)
     if cfg.policy.accuracy_hints:  # the hints come from the run's single-model rollouts (in its cache)
-        from hieramas_gnn.train.setup import build_setup
+        from hieramas_gnn.build import build_training
 
-        setup = build_setup(cfg)
+        setup = build_training(cfg)
         policy, builder = setup.policy, setup.builder
     else:
         policy, builder = build_policy(cfg, roles, list(pool.models), train)

@@ -75,13 +75,12 @@ def run(args: argparse.Namespace) -> int:
 
     from hieramas_gnn.bundle import read_meta
     from hieramas_gnn.llm.pool import load_pool
-    from hieramas_gnn.train.setup import make_client
+    from hieramas_gnn.build import ClientSettings, make_client
 
     meta = read_meta(args.policy)
     pool = load_pool(args.pool or meta.pool_name or "sim")
-    settings = {"cache_path": None if args.cache_mode == "off" else args.cache,
-                "cache_mode": args.cache_mode, "options": {}}
-    client = make_client(settings, pool)
+    client = make_client(ClientSettings(cache_path=None if args.cache_mode == "off" else args.cache,
+                                        cache_mode=args.cache_mode), pool)
     design, trace = run_policy(args.policy, args.task, args.question_id, client, pool=pool,
                                embed_cache=args.embed_cache)
     if args.json:

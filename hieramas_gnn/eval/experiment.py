@@ -135,7 +135,7 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
     import asyncio
 
     from hieramas_gnn.eval import baselines as B
-    from hieramas_gnn.train.setup import load_models, load_questions, load_roles
+    from hieramas_gnn.build import load_models, load_questions, load_roles
 
     train, val, _test, task = load_questions(cfg)
     roleset, _ = load_roles(cfg, task)
@@ -184,13 +184,13 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     from hieramas_gnn.eval import report
     from hieramas_gnn.train.pipeline import train_pipeline
     from hieramas_gnn.train.rewards import reward_function
-    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
 
     start, out = time.perf_counter(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg0 = seed_config(config, out, 0, overrides)
     pool, _ = load_models(cfg0)
-    client = make_client(client_settings(cfg0), pool)
+    client = make_client(ClientSettings.from_config(cfg0), pool)
     _, _, test, task = load_questions(cfg0)
     roleset, _ = load_roles(cfg0, task)
     runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)

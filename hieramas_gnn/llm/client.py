@@ -19,7 +19,7 @@ under the timeout and prices the call at the pool's prices, so a cold call costs
 time, not litellm's per-call logging, cost lookup and response building (~2.5 ms). Records,
 costs and cache contents are those of the litellm path (tests/test_in_process_calls.py), and
 the handlers stay registered in litellm, so `litellm.completion("sim/...")` works for users.
-`ClientConfig.backend` (seed, latency, behaviour file) travels with each of their calls and is
+The client's `backend` settings (seed, latency, behaviour file) travel with each of their calls and are
 part of their cache key.
 
 Spend, call and hit counts live on the client instance (`client.stats`); nothing is global.
@@ -33,10 +33,11 @@ import os
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Iterator
 
-from hieramas_gnn.errors import UserError
+from hieramas_gnn.config_io import non_negative, positive
+from hieramas_gnn.errors import ConfigError, UserError
 from hieramas_gnn.llm.cache import (OFFLINE_PROVIDERS, RolloutCache, canonical_json, canonical_request,
                                     request_key)
 from hieramas_gnn.llm.pool import ModelSpec, Pool, litellm_prices
@@ -52,54 +53,42 @@ BACKEND_KWARG = "hieramas_backend"  # the litellm kwarg carrying BackendSettings
 
 @dataclass
 class ClientConfig:
-    """Limits and retry policy of one client.
-
-    max_concurrency:        provider calls in flight at once, all models together.
-    per_model_concurrency:  provider calls in flight at once per pool model.
-    rpm:                    requests per minute per model (None: no pacing); a model's
-                            `extra.rpm` in the pool overrides it.
-    max_retries:            retries after the first attempt (429, 5xx, timeouts, malformed).
-    backoff_base_s:         first backoff; attempt n waits U(0, min(max, base * 2**n)).
-    backoff_max_s:          cap of one backoff (a longer Retry-After is still honoured).
-    timeout_s:              per-attempt timeout.
-    budget_usd:             spend cap of this client (None: no cap); cache hits are free.
-    assumed_max_tokens:     completion tokens assumed for the budget reservation when a request
-                            sets no max_tokens.
-    seed:                   seed of the backoff jitter.
-    backend:                settings of the in-process backends (`sim/`, `replay/`: seed, latency,
-                            behaviour file), sent with each of their calls as the litellm kwarg
-                            `hieramas_backend` and part of their cache key; real providers never
-                            receive them.
-    """
+    """Limits and retry policy of one client (the run config's `client` section extends it)."""
 
     max_concurrency: int = 32
+    """Provider calls in flight at once, all models together."""
     per_model_concurrency: int = 8
+    """Provider calls in flight at once per pool model."""
     rpm: float | None = None
+    """Requests per minute per model (None: no pacing); a model's `extra.rpm` in the pool overrides it."""
     max_retries: int = 4
+    """Retries after the first attempt (429, 5xx, timeouts, malformed bodies)."""
     backoff_base_s: float = 0.5
+    """First backoff (s): attempt n waits U(0, min(backoff_max_s, base * 2**n))."""
     backoff_max_s: float = 30.0
+    """Cap of one backoff (s); a longer Retry-After is still honoured."""
     timeout_s: float = 120.0
+    """Per-attempt timeout (s)."""
     budget_usd: float | None = None
+    """Spend cap (USD; None: no cap); cache hits are free."""
     assumed_max_tokens: int = 1024
-    seed: int = 0
-    backend: BackendSettings = field(default_factory=BackendSettings)
+    """Completion tokens assumed for the budget reservation when a request sets no max_tokens."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.backend, dict):  # e.g. ClientConfig(backend={"sim": {"latency": "off"}})
-            self.backend = BackendSettings.from_dict(self.backend)
-        if not isinstance(self.backend, BackendSettings):
-            raise UserError(f"client config backend: expected BackendSettings or a mapping, "
-                            f"got {type(self.backend).__name__}")
+        problems = [f"client.{name}: {message}" for name, message in self.check()]
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        """(field, message) for every invalid value: the one validation of these settings."""
         for name in ("max_concurrency", "per_model_concurrency", "assumed_max_tokens"):
-            if int(getattr(self, name)) < 1:
-                raise UserError(f"client config {name}: must be >= 1")
+            yield from positive(name, getattr(self, name))
         for name in ("max_retries", "backoff_base_s", "backoff_max_s", "timeout_s"):
-            if getattr(self, name) < 0:
-                raise UserError(f"client config {name}: must be >= 0")
-        if self.budget_usd is not None and self.budget_usd < 0:
-            raise UserError("client config budget_usd: must be >= 0")
-        if self.rpm is not None and self.rpm <= 0:
-            raise UserError("client config rpm: must be > 0")
+            yield from non_negative(name, getattr(self, name))
+        if self.budget_usd is not None:
+            yield from non_negative("budget_usd", self.budget_usd)
+        if self.rpm is not None:
+            yield from positive("rpm", self.rpm)
 
 
 @dataclass
@@ -137,14 +126,24 @@ class LLMClient:
     """Async client over litellm with cache, limits, retries and a budget (module docstring)."""
 
     def __init__(self, pool: Pool, cache: RolloutCache | None = None,
-                 config: ClientConfig | None = None, *, sleep=asyncio.sleep):
+                 config: ClientConfig | None = None, *, backend: BackendSettings | dict | None = None,
+                 seed: int = 0, sleep=asyncio.sleep):
+        """backend: the in-process backends' settings (`sim/`, `replay/`: seed, latency, behaviour
+        file; a `BackendSettings` or its mapping, default the defaults), sent with each of their
+        calls as the litellm kwarg `hieramas_backend` and part of their cache key (real providers
+        never receive them); seed: seed of the backoff jitter."""
         ensure_offline_defaults()
         self.pool = pool
         self.cache = cache if cache is not None else RolloutCache(None, "off")
         self.config = config or ClientConfig()
+        if isinstance(backend, dict):  # e.g. backend={"sim": {"latency": "off"}}
+            backend = BackendSettings.from_dict(backend)
+        if backend is not None and not isinstance(backend, BackendSettings):
+            raise UserError(f"client backend: expected BackendSettings or a mapping, got {type(backend).__name__}")
+        self.backend = backend or BackendSettings()
         self.stats = ClientStats()
         self._sleep = sleep
-        self._rng = random.Random(self.config.seed)
+        self._rng = random.Random(seed)
         self._registered: set[str] = set()
         self._state: _LoopState | None = None
         self._next_slot: dict[str, float] = defaultdict(float)  # time.monotonic() per model
@@ -346,7 +345,7 @@ class LLMClient:
         cache key of their calls."""
         params = dict(spec.extra.get("litellm_params") or {})
         if spec.provider in OFFLINE_PROVIDERS:
-            backend = self.config.backend
+            backend = self.backend
             if self._backend_params[0] is not backend:  # plain dicts made once per settings object
                 self._backend_params = (backend, {p: backend.for_provider(p) for p in OFFLINE_PROVIDERS})
             params[BACKEND_KWARG] = self._backend_params[1][spec.provider]

@@ -144,7 +144,7 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder)."""
     from hieramas_gnn.config_io import dump_yaml
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.setup import build_setup
+    from hieramas_gnn.build import build_training
 
     ensure_offline_defaults()
     if cfg.run.threads and str(cfg.run.device).startswith("cpu"):
@@ -153,7 +153,7 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     check_same_run(cfg, run_dir)
     dump_yaml(cfg, run_dir / "config.yaml")
-    setup = build_setup(cfg, client=client)
+    setup = build_training(cfg, client=client)
     try:
         return _phases(cfg, setup)
     finally:
