@@ -1,7 +1,7 @@
 """Can per-query choice beat the searched constant design? Measured on replay.
 
 At every point of the real-outcome frontier the learned policy runs one design for every query
-(its searched design; README). The frontier's open bars — the routers below the best single model's
+(its searched design; docs/RESULTS.md). The frontier's open bars — the routers below the best single model's
 cost on MATH-L5, MoA at under half its cost — are out of reach of any constant design of the
 search family (`warm_start_selection --against`), so what is left is *per-query* choice. This
 experiment measures how much of it the query text can carry, on the search family itself:

@@ -14,7 +14,7 @@ picks a design from the train (or train + val) outcomes and reports its held-out
   is within one paired standard error of the best (Breiman's one-SE rule).
 
 Only the search is measured (no stage 1): the learned policy runs its searched design on every
-point, seed and query type of the frontier (README), so the pick *is* the point.
+point, seed and query type of the frontier (docs/RESULTS.md), so the pick *is* the point.
 
 With `--against FOLDER` (a `real_frontier` point folder: its `per_query.json` holds MoA's test
 outcomes) it also reports how far any constant design of the family can get against the
