@@ -6,7 +6,7 @@ warm-up pass that loads the figures and the simulator's per-item caches:
 
 1. `simulator`: the registered sim handler's `answer()` alone (the simulator's own work);
 2. `direct`: `LLMClient.complete` as it runs now (in-process providers called without litellm);
-3. `litellm`: `LLMClient.complete` through `litellm.acompletion` (the path before issue 14);
+3. `litellm`: `LLMClient.complete` through `litellm.acompletion` (the path litellm users take);
 4. `direct_cache_rw`: the direct path with an `rw` rollout cache (one committed SQLite insert
    per call, as in the demo).
 

@@ -3,7 +3,7 @@
 The learned policy chooses Designs: roles (each a mixture of proposers + a synthesizer, or
 skipped), edges, and a decision model that reads the nodes (a unanimous answer is taken without
 a decision call). This experiment runs a family of *fixed* designs of that space on every
-question of an `issue12_<task>.yaml` split — every single model, every vote of 2 and of 3
+question of an `replay_<task>.yaml` split — every single model, every vote of 2 and of 3
 one-proposer roles (decision = the split's best single model, called only on disagreement), and a
 3-proposer mixture of the top models — and reports each design's accuracy and cost on train + val
 and on test. Two numbers come out of it:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     ensure_offline_defaults()
     t0 = time.perf_counter()
-    cfg = load_config(CONFIGS / f"issue12_{args.task}.yaml", [f"cache.path={args.cache.format(task=args.task)}"])
+    cfg = load_config(CONFIGS / f"replay_{args.task}.yaml", [f"cache.path={args.cache.format(task=args.task)}"])
     train, val, test, task = load_questions(cfg)
     roleset, _ = load_roles(cfg, task)
     pool, _ = load_models(cfg)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
            "best_on_fit": chosen, "wall_s": round(time.perf_counter() - t0, 1)}
     lines = [f"# Design-space ceiling: {args.task} replay ({Path(cfg.pool.name).stem})", "",
              f"Command: `python -m experiments.design_space_ceiling --task {args.task}`. {len(designs)} fixed designs "
-             f"of the policy's space on the seeded split of `issue12_{args.task}.yaml` ({len(fit)} train + val, "
+             f"of the policy's space on the seeded split of `replay_{args.task}.yaml` ({len(fit)} train + val, "
              f"{len(test)} test questions); decision model {best} (best single on train + val), called only "
              "when the nodes disagree.", "",
              f"- plurality vote of all {len(pool.names)} models (not a design of this space): test "

@@ -4,7 +4,7 @@ The warm-start search (`train/warm_start.py`) picks the best of ~200 fixed desig
 on its search questions. With that many designs and 300 training questions the top training reward
 is biased upward — the winner is often a design that was lucky on those 300. This experiment runs
 the search's family (`warm_start.candidates`, exactly as `search` builds it) on *every* question
-of an `issue12_<task>.yaml` split once, then for each reward point (`shape:lambda`) and each rule
+of an `replay_<task>.yaml` split once, then for each reward point (`shape:lambda`) and each rule
 picks a design from the train (or train + val) outcomes and reports its held-out test result:
 
 - `train`: best mean reward on the training questions (the search before `warm_start_on`);
@@ -14,10 +14,10 @@ picks a design from the train (or train + val) outcomes and reports its held-out
   is within one paired standard error of the best (Breiman's one-SE rule).
 
 Only the search is measured (no stage 1): the learned policy runs its searched design on every
-point, seed and query type of the frontier (README), so the pick *is* the point.
+point, seed and query type of the frontier (docs/RESULTS.md), so the pick *is* the point.
 
 With `--against FOLDER` (a `real_frontier` point folder: its `per_query.json` holds MoA's test
-outcomes) it also reports how far any constant design of the family can get against issue 12's
+outcomes) it also reports how far any constant design of the family can get against the
 MoA bar ("beats MoA's accuracy at under half MoA's cost"): the family's most accurate design on
 the test questions among those under half MoA's test cost — chosen *on test*, an upper bound no
 selection rule can exceed — and its paired gap to MoA (`eval/stats.paired_gap`).
@@ -79,7 +79,7 @@ def moa_ceiling(folder: str, outcomes: dict, test_ids: list[str], held: slice) -
 
 
 class FamilyRun:
-    """The search family of `issue12_<task>.yaml` run on every question of its seeded split, once:
+    """The search family of `replay_<task>.yaml` run on every question of its seeded split, once:
     `outcomes[design] = (correct [Q], cost [Q])` over `questions` = train + val + test (in that
     order; `fit["train"]`, `fit["train_val"]` and `held` slice them), through the rollout cache."""
 
@@ -93,7 +93,7 @@ class FamilyRun:
         ensure_offline_defaults()
         run_dir = Path(out) / task
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg = load_config(CONFIGS / f"issue12_{task}.yaml", [
+        self.cfg = load_config(CONFIGS / f"replay_{task}.yaml", [
             f"cache.path={cache or run_dir / 'rollouts.sqlite'}", f"run.dir={run_dir}",
             f"policy.embed_cache={Path(out) / 'embeddings'}", "tracking.wandb=disabled"])
         self.setup = build_training(self.cfg)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
            "rows": rows, "moa_ceiling": ceiling, "wall_s": round(time.perf_counter() - t0, 1)}
     lines = [f"# Design search: which questions to rank on — {args.task} replay ({Path(cfg.pool.name).stem})", "",
              f"Command: `python -m experiments.warm_start_selection --task {args.task}`. The search family on the "
-             f"seeded split of `issue12_{args.task}.yaml` ({len(train)} train, {len(val)} val, {len(test)} test "
+             f"seeded split of `replay_{args.task}.yaml` ({len(train)} train, {len(val)} val, {len(test)} test "
              "questions); each rule's pick and its result on the test questions (no stage 1: the frontier's "
              "points run their searched design).", "",
              "| point | rule | picked design | test acc | test $/query |", "|---|---|---|---:|---:|"]

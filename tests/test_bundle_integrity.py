@@ -32,7 +32,7 @@ def bundle(tmp_path):
     return sim_bundle(tmp_path / "b")
 
 
-def test_the_manifest_records_what_the_issue_lists(bundle):
+def test_the_manifest_records_task_roles_pool_embedder_and_route(bundle):
     meta = json.loads((bundle / META).read_text())
     assert meta["format"] == "hieramas-policy" and isinstance(meta["version"], int) and meta["package_version"]
     assert meta["task"] == "synthetic" and meta["family"] == "synthetic" and meta["prompt_version"]

@@ -1,4 +1,4 @@
-"""The snippets of docs/SERVING.md (the README's "three ways to use a bundle") run as written:
+"""The snippets of docs/SERVING.md (Python, litellm and HTTP use of a bundle) run as written:
 the Python API and the litellm provider in-process, `hieramas serve` as a subprocess with the
 openai client, litellm over HTTP and curl against it; then Ctrl-C stops it cleanly. The bundle
 is a tiny real one at the path the docs use (`runs/demo/policy`, in a temporary folder)."""
