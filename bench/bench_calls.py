@@ -73,9 +73,7 @@ def _complete_all(client: Any, reqs: list[Any]) -> None:
 
 
 def _simulate_all(client: Any, reqs: list[Any]) -> None:
-    from hieramas_gnn.backends.providers import offline_handler
-
-    handler = offline_handler("sim")
+    handler = client._handlers["sim"]
     for r in reqs:
         spec = client.pool.get(r.model)
         kw = client._in_process_kwargs(spec, r)

@@ -250,9 +250,9 @@ def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Que
     result, budget = topology_classifier.fit_classifier(scorer, select, train_qs, val_qs, runner, reward_fn, n_roles, s2cfg,
                                        decision=decision)
     # stage 2 and its control choose through the one design-choice function (policy/choose.py)
-    chooser = DesignChooser(policy, builder, ChoiceSettings("classifier", decision, s2cfg.n_candidates,
-                                                            s2cfg.density_min, s2cfg.density_max,
-                                                            choice_seed if choice_seed is not None else s2cfg.seed))
+    chooser = DesignChooser(policy, builder, ChoiceSettings(
+        route="classifier", decision=decision, n_candidates=s2cfg.n_candidates, density_min=s2cfg.density_min,
+        density_max=s2cfg.density_max, seed=choice_seed if choice_seed is not None else s2cfg.seed))
     rows = [evaluate("stage2-graph-classifier", chooser.designs(test_qs), budget),
             evaluate("random-dag-same-pool", chooser.with_route("random").designs(test_qs), 0)]
     ew = replace(ewcfg, budget=budget)

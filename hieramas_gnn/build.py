@@ -22,6 +22,7 @@ from hieramas_gnn.llm.pool import Pool, load_pool
 from hieramas_gnn.llm.types import BackendSettings
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.policy.settings import ChoiceSettings
 from hieramas_gnn.tasks import task_from_config
 from hieramas_gnn.tasks.splits import split_questions
 
@@ -160,6 +161,14 @@ def training_accuracy(runner: Any, models: Sequence[Any], questions: Sequence[An
     correct = np.array([[bool(traces[j * n + i].correct) and not traces[j * n + i].failed for j in range(len(names))]
                         for i in range(n)], dtype=float)  # [Q, M]
     return accuracy_hints(correct, [q.meta.get("domain") for q in questions], domains)
+
+
+def choice_settings(cfg: Config, route: str, decision: str) -> ChoiceSettings:
+    """How a bundle trained under `cfg` chooses designs (its topology route and decision model)."""
+    tc = cfg.topology
+    return ChoiceSettings(route=route, decision=decision, n_candidates=tc.n_candidates,
+                          density_min=tc.density_min, density_max=tc.density_max,
+                          seed=cfg.run.seed_for("choice"), topologies=cfg.stage1.topologies)
 
 
 def build_runner(cfg: Config, task: Any, roleset: Any, pool: Pool, client: Any = None) -> Any:

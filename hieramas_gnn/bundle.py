@@ -341,7 +341,7 @@ def _load_weights(path: Path, map_location: str) -> dict[str, Any]:
 def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, map_location: str = "cpu"):
     """Load a bundle -> (HieraPolicy in eval mode, PolicyMeta). See module docstring."""
     from hieramas_gnn.policy.features import InputDims
-    from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+    from hieramas_gnn.policy.gnn import HieraPolicy, ArchConfig
 
     meta = read_meta(bundle_dir)
     if pool is not None:
@@ -349,7 +349,7 @@ def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, 
     if roles is not None:
         check_same("roles", meta.role_names, _names(roles))
     try:
-        policy = HieraPolicy(PolicyConfig(**meta.policy_config), InputDims(**meta.input_dims))
+        policy = HieraPolicy(ArchConfig(**meta.policy_config), InputDims(**meta.input_dims))
     except (TypeError, ValueError, UserError) as exc:
         raise UserError(f"{bundle_dir}: bad policy_config/input_dims in {META}: {exc}") from None
     weights = Path(bundle_dir) / WEIGHTS

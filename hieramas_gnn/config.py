@@ -21,6 +21,8 @@ from hieramas_gnn.config_io import (Problems, from_dict, merge, non_negative, pa
 from hieramas_gnn.errors import ConfigError
 from hieramas_gnn.llm.client import ClientConfig
 from hieramas_gnn.llm.types import BackendSettings
+from hieramas_gnn.mas.settings import CandidateDAGs
+from hieramas_gnn.policy.settings import ArchConfig
 
 # Derived field -> the fields it is computed from (a read of the derived field reads them).
 DERIVED_FROM = {"run.dir": ("run.out_dir",), "stage1.anneal": ("stage1.anneal_steps",)}
@@ -187,76 +189,8 @@ class CacheConfig:
     """`rw` read-write; `replay` a miss raises (free, deterministic); `off` no cache."""
 
 
-CONVS = ("gat", "gatv2", "gcn")
-
-
 @dataclass
-class ArchConfig:
-    """Architecture of `HieraPolicy` (`hieramas_gnn.policy.gnn.PolicyConfig` is this class)."""
-
-    hidden: int = 64
-    """Hidden width H (divisible by `heads` for GAT/GATv2)."""
-    layers: int = 2
-    """Message-passing layers in the shared encoder."""
-    conv: Literal["gat", "gatv2", "gcn"] = "gatv2"
-    """Convolution: `gat`, `gatv2` or `gcn`."""
-    dropout: float = 0.0
-    """Dropout after each conv layer and in the head MLPs."""
-    heads: int = 2
-    """Attention heads (GAT/GATv2 only)."""
-    k_proposers: int = 2
-    """Proposers sampled per supernode (capped at M)."""
-    allow_skip: bool = True
-    """Whether the sampler may skip a role (the skip head is always built)."""
-    proposer_slots: int = 0
-    """0: every active role has exactly `k_proposers` proposers. > 0: up to this many, the number
-    learned (HieraMAS worker slots: after the first proposer each slot is a pool model or "stop",
-    which leaves the rest empty); with `allow_skip` this reaches "one role, one proposer"."""
-    stop_per_slot: bool = False
-    """With `proposer_slots`: a stop logit per slot position instead of one per role. One shared
-    stop probability p makes the proposer count geometric, whose step-by-step greedy decoding
-    reaches only small counts or all S (cloning "4 of 7 models" gives p = 1/4: greedy never stops
-    after the 4th); per-slot logits can make any count the greedy one. Needed for plurality votes
-    of many models; off by default so older checkpoints load."""
-    plurality: bool = False
-    """Whether a supernode's synthesizer may be `plurality` (no call: the first proposal with the
-    most common answer is the output; the proposers are asked from the last one up until the
-    unasked ones can no longer change the winner), one more choice beside the M models. With `allow_skip`,
-    `decision_inputs: all` and `proposer_slots` >= 3, one role can then hold a plurality vote of
-    any subset of the pool (the `vote` baseline included), however few roles the task has."""
-    decision_inputs: Literal["sinks", "all"] = "sinks"
-    """What the decision reads in the designs the policy builds: `sinks`, or `all` active roles
-    (a unanimous answer is then taken without a decision call; see `mas/design.py`)."""
-    score_layers: int = 1
-    """Extra DAG-only message-passing layers inside the graph-score head."""
-
-    def check(self) -> Problems:
-        yield from non_negative("proposer_slots", self.proposer_slots)
-        if self.decision_inputs not in ("sinks", "all"):
-            yield "decision_inputs", f"must be sinks or all, got {self.decision_inputs!r}"
-        if self.conv not in CONVS:
-            yield "conv", f"must be one of {', '.join(CONVS)}, got {self.conv!r}"
-        for name in ("hidden", "k_proposers", "heads"):
-            if getattr(self, name) < 1:
-                yield name, f"must be >= 1, got {getattr(self, name)}"
-        if self.conv != "gcn" and self.heads >= 1 and self.hidden % self.heads:
-            yield "hidden", f"({self.hidden}) must be divisible by heads ({self.heads})"
-        for name in ("layers", "score_layers"):
-            yield from non_negative(name, getattr(self, name))
-        if not 0.0 <= self.dropout < 1.0:
-            yield "dropout", f"must be in [0, 1), got {self.dropout}"
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad field (for code that builds it directly)."""
-        for name, message in self.check():
-            raise ValueError(f"PolicyConfig.{name} {message}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class PolicyConfig:
+class PolicySection:
     """GNN policy: text encoder, features and architecture."""
 
     embedder: Literal["minilm", "hashing"] = "minilm"
@@ -436,28 +370,22 @@ class EdgesConfig:
 
 
 @dataclass
-class TopologyConfig:
-    """How the DAG between supernodes is learned and chosen (`policy/choose.py`)."""
+class TopologyConfig(CandidateDAGs):
+    """How the DAG between supernodes is learned and chosen (`policy/choose.py`); the candidate
+    DAGs' settings (`n_candidates`, `density_min`, `density_max`) are `mas.settings.CandidateDAGs`."""
 
     method: Literal["classifier", "edges"] = "classifier"
     """`classifier` (graph-score head over K candidate DAGs) or `edges` (the edge head's DAG).
     The bundle records the route that was trained; an untrained head never chooses."""
-    n_candidates: int = 8
-    """K: candidate DAGs per query (classifier training and choice)."""
-    density_min: float = 0.0
-    """Lower end of a candidate's extra-edge density (0: spanning tree only)."""
-    density_max: float = 1.0
-    """Upper end of a candidate's extra-edge density (1: every forward pair)."""
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     """Route `classifier`."""
     edges: EdgesConfig = field(default_factory=EdgesConfig)
     """Route `edges`."""
 
     def check(self) -> Problems:
-        if self.n_candidates < 2:
-            yield "n_candidates", f"must be >= 2, got {self.n_candidates}"
-        if not 0.0 <= self.density_min <= self.density_max <= 1.0:
-            yield "density_min", "density_min/density_max must satisfy 0 <= min <= max <= 1"
+        yield from super().check()
+        if self.n_candidates == 1:
+            yield "n_candidates", "must be >= 2 (the classifier compares candidates), got 1"
 
 
 @dataclass
@@ -536,7 +464,7 @@ class Config:
     """Offline backends (sim, replay)."""
     cache: CacheConfig = field(default_factory=CacheConfig)
     """Rollout cache."""
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    policy: PolicySection = field(default_factory=PolicySection)
     """GNN policy."""
     stage1: Stage1Config = field(default_factory=Stage1Config)
     """Mixture-selector training."""

@@ -68,7 +68,7 @@ def test_stage1_finds_the_single_best_model_when_it_is_optimal(tmp_path):
     ])
     setup = build_training(cfg, client=PricedClient(reply=_reply))
     # the greedy mixtures of the one choice function, on the topology stage 1 trains on (no edges)
-    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
+    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings(route="random", decision=setup.decision, n_candidates=2))
 
     def select(questions):
         return [chooser.mixtures_on(q, [()])[0] for q in questions]

@@ -105,7 +105,7 @@ def test_the_edges_route_gives_the_edge_head_non_zero_gradients(tmp_path):
 
     cfg = _cfg(tmp_path, "topology.method=edges", *ROUTE_ARGS)
     setup = build_training(cfg, client=_client())
-    trainer = EdgesTrainer(cfg.topology.edges, cfg.reward, setup, ChoiceSettings("edges", "cheap_a"), 0, tmp_path)
+    trainer = EdgesTrainer(cfg.topology.edges, cfg.reward, setup, ChoiceSettings(route="edges", decision="cheap_a"), 0, tmp_path)
     before = [p.detach().clone() for p in setup.policy.edge_head.parameters()]
     others = {k: v.detach().clone() for k, v in setup.policy.state_dict().items() if not k.startswith("edge_head.")}
     trainer.train_step()

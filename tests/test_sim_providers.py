@@ -43,7 +43,7 @@ def test_pool_defined_sim_models_are_registered(clean_map, tmp_path):
                     "    input_cost_per_token: 1.0e-6\n    output_cost_per_token: 1.0e-6\n"
                     "    extra: {litellm_params: {sim_model: {ability: {default: 4.0}, role_skill: {Solver: 1.0}}}}\n")
     handlers = register_offline_providers(load_pool(path))
-    spec = handlers["sim"].simulator({"seed": 3, "latency": "off", "fixed_latency_ms": 50.0,
+    spec = handlers["sim"].backend_for({"seed": 3, "latency": "off", "fixed_latency_ms": 50.0,
                                       "behaviour": None}).spec("strong-x")  # every simulator knows it
     assert spec.ability == {"default": 4.0} and spec.role_skill == {"Solver": 1.0}
 

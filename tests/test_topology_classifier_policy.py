@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hieramas_gnn.policy.features import FeatureBuilder, HashingEmbedder
-from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+from hieramas_gnn.policy.gnn import HieraPolicy, ArchConfig
 from hieramas_gnn.policy.graph import GraphBuilder
 from hieramas_gnn.train import topology_classifier
 from experiments import edgewise
@@ -18,7 +18,7 @@ MODELS = [("a", "a small model", (1e-7, 2e-7)), ("b", "a big model", (1e-6, 4e-6
 def make_policy(seed: int = 0):
     torch.manual_seed(seed)
     builder = GraphBuilder(FeatureBuilder(HashingEmbedder(dim=32)), list(ROLES), MODELS)
-    return HieraPolicy(PolicyConfig(hidden=32, layers=1), builder.dims), builder
+    return HieraPolicy(ArchConfig(hidden=32, layers=1), builder.dims), builder
 
 
 def test_graph_score_head_learns_planted_edge_rule():

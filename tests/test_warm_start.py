@@ -57,7 +57,7 @@ def _trained(cfg, client):
 
 
 def _greedy(setup):
-    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
+    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings(route="random", decision=setup.decision, n_candidates=2))
     return _designs([chooser.mixtures_on(q, [()])[0] for q in setup.val])
 
 
@@ -285,7 +285,7 @@ def test_without_plurality_the_family_has_no_plurality_vote(tmp_path):
 def test_a_warm_started_policy_chooses_the_plurality_vote(tmp_path):
     setup = _trained(_thirds_cfg(tmp_path, "stage1.warm_start_bc=1.0", "stage1.steps=10"),
                      ThirdsClient(reply=_thirds_reply))
-    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
+    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings(route="random", decision=setup.decision, n_candidates=2))
     chosen = [chooser.mixtures_on(q, [()])[0] for q in setup.val]
     assert all(d.mixtures == setup.warm_design.mixtures for d in chosen)
     assert setup.warm_design.summary().startswith("plurality vote of 3")

@@ -71,7 +71,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
         raise UserError(f"{ckpt}: weights do not match the run's config.yaml ({exc})") from None
     import json
 
-    from hieramas_gnn.train.pipeline import choice_settings
+    from hieramas_gnn.build import choice_settings
 
     if cfg.pool.decision is None and (run_dir / "decision.json").is_file():
         decision = json.loads((run_dir / "decision.json").read_text())["decision"]

@@ -49,6 +49,7 @@ from hieramas_gnn.redact import redact
 _RETRY_STATUS = {408, 409, 425, 429}
 IN_PROCESS = ("sim", "replay")  # providers answered in this process, without litellm (see _in_process_attempt)
 BACKEND_KWARG = "hieramas_backend"  # the litellm kwarg carrying BackendSettings to sim/ and replay/
+PROVIDER_GROUP = "hieramas_gnn.providers"  # entry points registering litellm custom providers
 
 
 @dataclass
@@ -145,11 +146,12 @@ class LLMClient:
         self._sleep = sleep
         self._rng = random.Random(seed)
         self._registered: set[str] = set()
+        self._handlers: dict[str, Any] = {}
         self._state: _LoopState | None = None
         self._next_slot: dict[str, float] = defaultdict(float)  # time.monotonic() per model
         self._backend_params: tuple[Any, dict[str, Any]] = (None, {})
-        for spec in pool:  # register offline providers now, before any call is in flight
-            if spec.provider in ("replay", "sim", "faults"):
+        for spec in pool:  # register the pool's providers now, before any call is in flight
+            if spec.provider in OFFLINE_PROVIDERS or provider_entry_point(spec.provider) is not None:
                 self._register_provider(spec)
 
     # -- public --------------------------------------------------------------------------------
@@ -252,7 +254,7 @@ class LLMClient:
     async def _call_with_retries(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
         import openai
 
-        in_process = spec.provider in IN_PROCESS
+        in_process = spec.provider in IN_PROCESS and self._register_provider(spec) is not None
         kwargs = self._in_process_kwargs(spec, request) if in_process else self._kwargs(spec, request)
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
@@ -293,14 +295,12 @@ class LLMClient:
         litellm: the registered handler answers directly (no logging callbacks, no cost map, no
         response object), its simulated latency is awaited under the per-call timeout, and the
         cost is the pool's prices. Bad input still raises the provider's marked error."""
-        from hieramas_gnn.backends.providers import offline_handler
-
         state = self._loop_state()
         async with state.global_sem, state.model_sems[spec.name]:
             await self._pace(spec, state)
             self.stats.attempts += 1
             start = time.perf_counter()
-            handler = offline_handler(spec.provider)
+            handler = self._handlers[spec.provider]
             text, prompt, completion, wait_ms = handler.answer(
                 spec.litellm_model.split("/", 1)[1], kwargs["messages"], kwargs["metadata"], kwargs["optional"])
             if wait_ms > 0:
@@ -399,26 +399,38 @@ class LLMClient:
             delay = retry_after + self._rng.uniform(0.0, min(cap, 1.0))
         return delay
 
-    def _register_provider(self, spec: ModelSpec) -> None:
-        """Register the offline providers (and the test `faults` one) on first use."""
+    def _register_provider(self, spec: ModelSpec) -> Any:
+        """Register the provider of `spec` through the entry-point group `hieramas_gnn.providers`
+        (the offline backends and the test `faults` provider are registered there, as a user's
+        own provider would be) on first use; returns its handler when it answers in this process
+        (has `answer(...)`), else None (calls go through litellm)."""
         provider = spec.provider
-        if provider in self._registered:
-            return
-        if provider in ("replay", "sim"):
-            try:
-                from hieramas_gnn.backends.providers import register_offline_providers
-            except ModuleNotFoundError as exc:
-                if exc.name != "hieramas_gnn.backends.providers":
-                    raise
-                raise UserError(f"model {spec.name}: the {provider}/ backend is not available "
-                                f"(hieramas_gnn.backends.providers is missing)") from exc
-            register_offline_providers(self.pool, warm_litellm=False)  # the client calls them directly
-        elif provider == "faults":
-            from hieramas_gnn.llm import faults
+        if provider not in self._registered:
+            entry = provider_entry_point(provider)
+            if entry is None and provider in OFFLINE_PROVIDERS:
+                raise UserError(f"model {spec.name}: no {provider}/ provider is registered (entry-point group "
+                                f"{PROVIDER_GROUP}; install the package: pip install -e .)")
+            if entry is not None:
+                entry.load()(self.pool)
+            self._handlers[provider] = registered_handler(provider)
+            self._registered.add(provider)
+        handler = self._handlers.get(provider)
+        return handler if callable(getattr(handler, "answer", None)) else None
 
-            if faults.registered() is None:
-                faults.register()
-        self._registered.add(provider)
+
+def provider_entry_point(provider: str) -> Any:
+    """The entry point of group `hieramas_gnn.providers` named `provider` (its `register(pool)`
+    puts the handler in `litellm.custom_provider_map`), or None."""
+    from importlib.metadata import entry_points
+
+    return next((ep for ep in entry_points(group=PROVIDER_GROUP) if ep.name == provider), None)
+
+
+def registered_handler(provider: str) -> Any:
+    """The handler `litellm.custom_provider_map` holds for `provider`, or None."""
+    import litellm  # the map lives in litellm; only reached when a pool has such a model
+
+    return next((e["custom_handler"] for e in litellm.custom_provider_map or () if e.get("provider") == provider), None)
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -34,7 +34,8 @@ from typing import Any
 
 import torch
 
-from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+from hieramas_gnn.build import choice_settings
+from hieramas_gnn.policy.choose import DesignChooser
 from hieramas_gnn.train import topology_classifier
 from hieramas_gnn.train.edges import EdgesTrainer
 from hieramas_gnn.train.rewards import reward_function
@@ -61,13 +62,6 @@ class PipelineResult:
     stage1: Stage1Result
     topology: TopologyResult
     bundle: Path
-
-
-def choice_settings(cfg: Any, route: str, decision: str) -> ChoiceSettings:
-    tc = cfg.topology
-    return ChoiceSettings(route=route, decision=decision, n_candidates=tc.n_candidates,
-                          density_min=tc.density_min, density_max=tc.density_max,
-                          seed=cfg.run.seed_for("choice"), topologies=cfg.stage1.topologies)
 
 
 def resolve_decision(cfg: Any, setup: Any) -> str:

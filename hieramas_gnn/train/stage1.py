@@ -220,7 +220,7 @@ class Stage1Trainer:
         """Validation reward of the designs the choice function picks before any topology is
         learned (route `random`: the greedy mixtures on one per-query candidate DAG)."""
         from hieramas_gnn.policy.choose import DesignChooser
-        from hieramas_gnn.train.pipeline import choice_settings
+        from hieramas_gnn.build import choice_settings
 
         setup, rc = self.setup, self.cfg.reward
         settings = choice_settings(self.cfg, "random", setup.decision)

@@ -26,16 +26,18 @@ from __future__ import annotations
 
 import copy
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from hieramas_gnn.config import ClassifierConfig
+from hieramas_gnn.config import ClassifierConfig, TopologyConfig
+from hieramas_gnn.errors import ConfigError
 from hieramas_gnn.mas import topologies
 from hieramas_gnn.mas.design import Design, Mixture
+from hieramas_gnn.mas.settings import CandidateDAGs
 from hieramas_gnn.tasks.base import Question
 
 Edges = tuple[tuple[int, int], ...]
@@ -46,41 +48,30 @@ ProposeFn = Callable[[Question], list[Edges]]  # query -> candidate DAGs
 
 
 @dataclass
-class ClassifierTraining(ClassifierConfig):
-    """Stage-2 knobs: the `topology.classifier` section plus the candidate generator's settings
-    (`topology.n_candidates`, `density_min`, `density_max`) and the seed of its stream."""
+class ClassifierTraining(ClassifierConfig, CandidateDAGs):
+    """The topology classifier's training: the `topology.classifier` section, the candidate DAGs'
+    settings (`mas.settings.CandidateDAGs`, from the `topology` section) and the seed of its stream."""
 
-    n_candidates: int = 8
-    """K: candidate DAGs run per training query (and scored per query at inference)."""
-    density_min: float = 0.0
-    """Lower end of the extra-edge density drawn per candidate (0 = spanning tree only)."""
-    density_max: float = 1.0
-    """Upper end of that density (1 = every forward pair of the order is an edge)."""
     seed: int = 0
     """Seed of the candidate generator, the split and the minibatch order."""
 
     def __post_init__(self) -> None:
-        from hieramas_gnn.errors import ConfigError
-
-        problems = [f"topology.{name} {message}" for name, message in self.check()]
-        if self.n_candidates < 2:
-            problems.append(f"topology.n_candidates must be >= 2, got {self.n_candidates}")
-        if not 0.0 <= self.density_min <= self.density_max <= 1.0:
-            problems.append("topology.density_min/density_max must satisfy 0 <= min <= max <= 1")
+        problems = [f"topology.classifier.{name} {message}" for name, message in ClassifierConfig.check(self)]
+        problems += [f"topology.{name} {message}" for name, message in CandidateDAGs.check(self)]
+        if self.n_candidates == 1:
+            problems.append("topology.n_candidates must be >= 2 (the classifier compares candidates), got 1")
         for name, allowed in (("resample", ("all", "informative")), ("proposal", ("random", "edge_head")),
                               ("label_rule", LABEL_RULES)):
             if getattr(self, name) not in allowed:
-                problems.append(f"topology.{name} must be {'|'.join(allowed)}, got {getattr(self, name)!r}")
+                problems.append(f"topology.classifier.{name} must be {'|'.join(allowed)}, got {getattr(self, name)!r}")
         if problems:
             raise ConfigError("; ".join(problems))
 
     @classmethod
-    def from_topology(cls, topo, seed: int) -> ClassifierTraining:
+    def from_topology(cls, topo: TopologyConfig, seed: int) -> ClassifierTraining:
         """From the run config's `topology` section and the `stage2` seed stream."""
-        from dataclasses import asdict
-
-        return cls(**asdict(topo.classifier), n_candidates=topo.n_candidates, density_min=topo.density_min,
-                   density_max=topo.density_max, seed=seed)
+        dags = {f.name: getattr(topo, f.name) for f in fields(CandidateDAGs)}
+        return cls(**asdict(topo.classifier), **dags, seed=seed)
 
 
 # ---------------------------------------------------------------- candidate DAGs (HieraMAS)
