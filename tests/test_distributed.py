@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from hieramas_gnn.cli import main as cli
-from hieramas_gnn.distributed.runner import make_runner, require_ray
+from hieramas_gnn.distributed.options import require_ray
+from hieramas_gnn.distributed.runner import make_runner
 from hieramas_gnn.distributed.services import DriverService
 from hieramas_gnn.distributed.worker import (_SHARD_OUTBOX, WorkerCache, make_shards, shard_plan,
                                              share_limits, worker_seed)

@@ -31,27 +31,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from hieramas_gnn.distributed.options import EXECUTORS
+from hieramas_gnn.distributed.options import EXECUTORS, require_ray
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.client import ClientConfig, ClientStats
 from hieramas_gnn.llm.pool import Pool
 from hieramas_gnn.llm.types import BackendSettings
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.tasks.base import Question
-
-RAY_EXTRA_HINT = "install the Ray extra: pip install '.[ray]' (or pip install -c constraints.txt ray)"
-
-
-def require_ray() -> Any:
-    """The `ray` module, or a UserError naming the extra to install."""
-    try:
-        import ray
-    except ModuleNotFoundError as exc:
-        if exc.name != "ray":
-            raise
-        raise UserError(f"--executor ray needs Ray, which is not installed: {RAY_EXTRA_HINT}") from exc
-    return ray
-
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     """Connect to `address` (None: start a local cluster) unless Ray is already initialised."""
