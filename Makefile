@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-heavy bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+
+# The long variants (kill trials, fuzz, bad-input sweeps, 2000-request serve load), one at a time
+# (the load and kill figures are timing-sensitive); CI runs them after `make test` (docs/TESTING.md).
+test-heavy: $(STAMP)
+	HIERAMAS_HEAVY=1 $(PY) -m pytest -q -m heavy tests
 
 bench: $(STAMP)
 	$(PY) -m bench.run --out bench/results.json

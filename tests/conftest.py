@@ -2,11 +2,16 @@
 
 Tests that read ../shared/data use the `shared_data` fixture (or `require_shared(...)`): they skip
 with a clear reason when it is absent, and fail when CI=true (so CI can never silently skip them).
+
+Each pytest process (and each xdist worker, nested inside its controller's) makes one temp folder,
+`hieramas-tests-*`, holding TMPDIR (so pytest's `tmp_path` roots too) and the wandb folders; it is
+removed when the process ends (`HIERAMAS_KEEP_TEST_TMP=1` keeps it for debugging).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -41,6 +46,13 @@ def require_shared(*relpaths: str) -> Path:
             pytest.fail(f"CI=true and {reason}: shared-data tests may not skip in CI")
         pytest.skip(reason)
     return root
+
+
+def pytest_unconfigure(config) -> None:
+    """Remove this process's temp folder: no pytest run leaves a `hieramas-tests-*` folder behind."""
+    if os.environ.get("HIERAMAS_KEEP_TEST_TMP", "") not in ("", "0"):
+        return
+    shutil.rmtree(_TMP, ignore_errors=True)
 
 
 @pytest.fixture
