@@ -91,6 +91,17 @@ def test_verdict_wording_at_and_around_the_band(gap, band, expected):
     assert verdict(gap, band) == expected
 
 
+def test_two_queries_are_enough_for_a_p_value():
+    gap = paired_gap([1, 0], [0, 0])  # d = [1, 0]: se = 0.5, t = 1 on 1 degree of freedom
+    assert (gap.gap, gap.se) == (0.5, 0.5)
+    assert gap.p_value == pytest.approx(0.5, rel=1e-9) == sps.ttest_rel([1, 0], [0, 0]).pvalue
+
+
+def test_a_gap_exactly_at_the_band_is_a_tie():
+    assert word(PairedGap(0.5, 0.25, 10, 0.1)) == "tie" == word(PairedGap(-0.5, 0.25, 10, 0.1))
+    assert "TIES" in verdict(0.5, 0.5) and "TIES" in verdict(-0.5, 0.5)
+
+
 def test_word_uses_two_standard_errors():
     assert word(PairedGap(0.021, 0.01, 50, 0.04)) == "better"
     assert word(PairedGap(-0.021, 0.01, 50, 0.04)) == "worse"
