@@ -178,8 +178,11 @@ def report(names: list[str]) -> int:
         total["equivalent"] += len(equivalent)
         total["killed"] += len(killed)
         rate = f"{100 * len(killed) / n:.0f}%" if n else "-"
-        print(f"{name:<16} {len(res):>7} {len(equivalent):>5} {len(killed):>6} {rate:>6}  "
-              + ", ".join(f"{m.rsplit('.', 1)[-1]} ({s})" for m, s in alive))
+        unchecked = [m for m, s in alive if s == "not checked"]
+        shown = [f"{m.rsplit('.', 1)[-1]} ({s})" for m, s in alive if s != "not checked"]
+        if unchecked:
+            shown.append(f"{len(unchecked)} not checked (the run stopped: see its log)")
+        print(f"{name:<16} {len(res):>7} {len(equivalent):>5} {len(killed):>6} {rate:>6}  " + ", ".join(shown))
     n = total["mutants"] - total["equivalent"]
     if n:
         print(f"{'all':<16} {total['mutants']:>7} {total['equivalent']:>5} {total['killed']:>6} "

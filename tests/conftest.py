@@ -24,12 +24,19 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
-for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
-    os.environ[var] = str(_TMP / var.lower())
-    os.makedirs(os.environ[var], exist_ok=True)
-os.environ["TMPDIR"] = str(_TMP / "tmp")
-os.makedirs(os.environ["TMPDIR"], exist_ok=True)
-tempfile.tempdir = None  # re-read TMPDIR
+_TMP_VARS = ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "TMPDIR")
+
+
+def _make_temp_folders() -> None:
+    """Point TMPDIR and the wandb folders into `_TMP` and create them (again, for a second pytest
+    session in the same process, as mutmut runs them)."""
+    for var in _TMP_VARS:
+        os.environ[var] = str(_TMP / ("tmp" if var == "TMPDIR" else var.lower()))
+        os.makedirs(os.environ[var], exist_ok=True)
+    tempfile.tempdir = None  # re-read TMPDIR
+
+
+_make_temp_folders()
 
 import pytest  # noqa: E402
 
@@ -46,6 +53,10 @@ def require_shared(*relpaths: str) -> Path:
             pytest.fail(f"CI=true and {reason}: shared-data tests may not skip in CI")
         pytest.skip(reason)
     return root
+
+
+def pytest_configure(config) -> None:
+    _make_temp_folders()
 
 
 def pytest_unconfigure(config) -> None:
