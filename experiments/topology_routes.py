@@ -89,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
               "classifier": {k: round(float(mean["classifier"][k].mean()), 4) for k in ("correct", "reward")},
               "edges": {k: round(float(mean["edges"][k].mean()), 4) for k in ("correct", "reward")},
               "classifier_minus_edges": {k: g.to_dict() for k, g in gaps.items()},
-              "classifier_is": better, "wall_s": round(time.perf_counter() - start, 1)}
+              "classifier_is": better, "wall_s": round(time.perf_counter() - start, 1),
+              # the per-query vectors the paired gaps are computed from (means over seeds and runs),
+              # so that a test can recompute the claim
+              "question_ids": [q.id for q in test],
+              "per_query": {r: {k: [round(float(v), 6) for v in mean[r][k]] for k in ("correct", "reward")}
+                            for r in mean}}
     dest = Path(args.results)
     dest.mkdir(parents=True, exist_ok=True)
     name = "topology_routes_quick" if args.quick else "topology_routes"

@@ -73,8 +73,12 @@ def test_mismatched_pool_is_refused_with_the_differences(bundle):
 
 
 def test_matching_pool_and_roles_are_accepted(bundle):
-    builder, _, out = bundle
-    load_policy(out, pool=builder.models, roles=builder.roles)
+    builder, policy, out = bundle
+    loaded, meta = load_policy(out, pool=builder.models, roles=builder.roles)
+    assert meta.model_names == builder.llm_names and meta.role_names == builder.role_names
+    saved, got = policy.state_dict(), loaded.state_dict()
+    assert saved.keys() == got.keys() and all(torch.equal(saved[k], got[k]) for k in saved)
+    assert not loaded.training
 
 
 def test_mismatched_roles_are_refused(bundle):
