@@ -199,20 +199,85 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
                                                                         "choice": choice_d},
         training=dict(training) if training else {k: v for k, v in extra.items() if k not in ("task", "prompt_version")},
     )
+    import tempfile
+
+    from hieramas_gnn.guards import check_bundle_out, json_safe
+
     out = Path(out_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    check_bundle_out(out)  # never replaces a file, the current folder or a folder of other files
     state = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
-    (tmp / WEIGHTS).write_bytes(safetensors_bytes(state, {"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)}))
-    text = json.dumps(asdict(meta), indent=2, sort_keys=True, default=str) + "\n"
-    (tmp / META).write_text(text, encoding="utf-8")
-    sums = "".join(f"{_sha256(tmp / name)}  {name}\n" for name in BUNDLE_FILES)
-    (tmp / CHECKSUMS).write_text(sums, encoding="utf-8")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
+    _check_finite(state)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))  # a new folder: ours
+    try:
+        (tmp / WEIGHTS).write_bytes(safetensors_bytes(state, {"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)}))
+        text = json.dumps(json_safe(asdict(meta)), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
+        (tmp / META).write_text(text, encoding="utf-8")
+        sums = "".join(f"{_sha256(tmp / name)}  {name}\n" for name in BUNDLE_FILES)
+        (tmp / CHECKSUMS).write_text(sums, encoding="utf-8")
+        _replace_bundle(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # only the folder made above (gone after a replace)
     return out
+
+
+def _remove_stale_tmp(out: Path) -> None:
+    """Remove what an export killed midway left beside `out`: `.<name>.*.tmp` / `.old` folders
+    holding nothing but bundle files (anything else in them is left alone)."""
+    import os
+
+    for stale in out.parent.glob(f".{out.name}.*"):
+        if stale.suffix not in (".tmp", ".old") or not stale.is_dir() or stale.is_symlink():
+            continue
+        if all(p.name in (*BUNDLE_FILES, CHECKSUMS) and p.is_file() for p in stale.iterdir()):
+            for p in stale.iterdir():
+                p.unlink()
+            os.rmdir(stale)
+
+
+def _check_finite(state: dict[str, Any]) -> None:
+    """Refuse to write a bundle whose weights hold NaN / inf (it would load as unusable)."""
+    import torch
+
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"the policy's weight {name!r} has non-finite values (NaN/inf; a learning rate "
+                            "too large?); no bundle written")
+
+
+def _replace_bundle(tmp: Path, out: Path) -> None:
+    """Move the finished bundle `tmp` to `out`. An existing `out` (checked: empty, or only a
+    bundle's files) is moved aside first and its bundle files removed after."""
+    import os
+    import uuid
+
+    if not out.exists():
+        tmp.replace(out)
+        return
+    old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+    out.replace(old)
+    tmp.replace(out)
+    for name in (*BUNDLE_FILES, CHECKSUMS):
+        (old / name).unlink(missing_ok=True)
+    os.rmdir(old)  # empty now; a file that appeared meanwhile keeps it (nothing of the user's deleted)
+
+
+def bundle_digest(bundle_dir: str | Path) -> str:
+    """The sha256 a user can pin (`Policy.load(..., sha256=...)`, `--sha256`): of the bundle's
+    `checksums.sha256`, which holds the sha256 of each of its files."""
+    return _sha256(Path(bundle_dir) / CHECKSUMS)
+
+
+def check_digest(bundle_dir: str | Path, sha256: str | None) -> None:
+    """UserError unless the bundle's digest (`bundle_digest`) is `sha256` (None: no pin)."""
+    if sha256 is None:
+        return
+    verify_bundle(bundle_dir)
+    got = bundle_digest(bundle_dir)
+    if got != str(sha256).strip().lower():
+        raise UserError(f"{bundle_dir}: policy bundle digest is sha256 {got}, not the pinned {sha256}; "
+                        "it is not the bundle you pinned (refusing to load it)")
 
 
 def safetensors_bytes(state: dict[str, Any], metadata: dict[str, str]) -> bytes:

@@ -38,6 +38,7 @@ from hieramas_gnn.policy.graph import dag_edge_index
 from hieramas_gnn.policy.sample import sample
 
 ROUTES = ("classifier", "edges", "random")
+MAX_CANDIDATES = 1024  # = config.MAX_CANDIDATES: K candidate DAGs per query, at most
 TOPOLOGIES = ("random", "parallel")
 Edges = tuple[tuple[int, int], ...]
 
@@ -66,8 +67,16 @@ class ChoiceSettings:
             raise ValueError(f"choice topologies must be one of {TOPOLOGIES}, got {self.topologies!r}")
         if self.route not in ROUTES:
             raise ValueError(f"choice route must be one of {ROUTES}, got {self.route!r}")
-        if self.n_candidates < 1:
-            raise ValueError(f"choice n_candidates must be >= 1, got {self.n_candidates}")
+        for name in ("n_candidates", "seed"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
+                raise ValueError(f"choice {name} must be an integer, got {getattr(self, name)!r}")
+        if not 1 <= self.n_candidates <= MAX_CANDIDATES:
+            raise ValueError(f"choice n_candidates must be in 1..{MAX_CANDIDATES}, got {self.n_candidates}")
+        for name in ("density_min", "density_max"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int | float):
+                raise ValueError(f"choice {name} must be a number, got {getattr(self, name)!r}")
+        if not isinstance(self.decision, str):
+            raise ValueError(f"choice decision must be a model name, got {self.decision!r}")
         if not 0.0 <= self.density_min <= self.density_max <= 1.0:
             raise ValueError("choice density_min/density_max must satisfy 0 <= min <= max <= 1")
         if not self.decision:
