@@ -48,6 +48,9 @@ def add_parser(subparsers) -> None:
     from hieramas_gnn.distributed.options import add_executor_args
 
     add_executor_args(p)
+    from hieramas_gnn.bundle_trust import add_trust_args
+
+    add_trust_args(p)
     p.set_defaults(func=run)
 
 
@@ -67,11 +70,14 @@ def load_questions(args: argparse.Namespace, task: Any) -> list:
 
 def policy_rule(args: argparse.Namespace, pool: Any):
     """(rule: questions -> designs, pool) for an exported policy: the bundle's choice function."""
-    from hieramas_gnn.export import load_chooser, read_meta
-    from hieramas_gnn.llm.pool import load_pool
+    from hieramas_gnn.bundle_trust import bundle_pool, check_family
+    from hieramas_gnn.export import check_digest, load_chooser, read_meta
 
+    check_digest(args.policy, getattr(args, "sha256", None))
     meta = read_meta(args.policy)
-    pool = pool or load_pool(args.pool or meta.pool_name or "sim")
+    trust = bool(getattr(args, "trust_bundle_endpoints", False))
+    pool = pool or bundle_pool(args.policy, meta, args.pool, trust=trust)
+    check_family(meta.family, args.policy, trust)
     chooser, _ = load_chooser(args.policy, pool=pool, embed_cache=args.embed_cache)
     return chooser.designs, pool
 

@@ -34,6 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to receive a request head or body (408)")
     p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads (default 1: the "
                    "policy's graphs are tiny and design choices run one at a time; more threads only contend)")
+    from hieramas_gnn.bundle_trust import add_trust_args
+
+    add_trust_args(p)
     p.set_defaults(func=run)
 
 
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     key = limits.api_key
     backend = None if args.sim_latency is None else {"sim": {"latency": args.sim_latency}}
     policy = Policy.load(args.policy, args.pool, cache=args.cache, cache_mode=args.cache_mode,
-                         embed_cache=args.embed_cache, backend=backend)
+                         embed_cache=args.embed_cache, backend=backend,
+                         trust_bundle_endpoints=args.trust_bundle_endpoints, sha256=args.sha256)
     _check_port_free(args.host, args.port)
     server = uvicorn.Server(make_config(create_app(policy, limits), args.host, args.port,
                                         header_timeout_s=args.timeout))
