@@ -100,6 +100,19 @@ def check_bundle_out(out: str | Path, others: Mapping[str, str | Path | None] = 
     return absolute
 
 
+def check_report_out(out: str | Path | None, flag: str, markers: tuple[str, ...] = ("results.json",)) -> None:
+    """A folder a command writes its report into (report.md, results.json, plots) is new, empty, or
+    one this command wrote before (it holds one of `markers`); never a folder of the user's files."""
+    if out is None:
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {out}: is a file; give a folder")
+    if path.is_dir() and any(path.iterdir()) and not any((path / m).exists() for m in markers):
+        raise UserError(f"{flag} {out}: folder holds other files and no earlier output of this command "
+                        f"({' or '.join(markers)}); give a new or empty folder")
+
+
 def check_regular_file(path: str | Path, what: str) -> None:
     """UserError when `path` exists but is not a regular file or folder (a FIFO, device, socket)."""
     try:

@@ -140,6 +140,12 @@ def run(args: Any) -> int:
     check_out_file(args.summary, "--summary")
     cfg = load_collect_config(args.config)
     check_out_file(cfg.out, "collect config out")
+    from hieramas_gnn.guards import check_apart
+
+    inputs = {"cache": cfg.cache, "data": cfg.data, "pool": cfg.pool if Path(cfg.pool).suffix else None,
+              "--config": args.config}
+    check_apart(cfg.out, "collect config out", inputs)
+    check_apart(args.summary, "--summary", {**inputs, "out": cfg.out})
     pool = load_pool(cfg.pool)
     keys: list[str] = []
     jobs = build_jobs(cfg, pool, keys)

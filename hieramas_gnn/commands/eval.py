@@ -103,11 +103,16 @@ def run(args: argparse.Namespace) -> int:
 
     check_executor_args(args)
     check_positive(args.max_in_flight, "--max-in-flight")
-    if args.budget is not None and not args.budget >= 0:
-        raise UserError(f"--budget must be >= 0, got {args.budget}")
+    if args.budget is not None and not (0 <= args.budget < float("inf")):
+        raise UserError(f"--budget must be a finite number >= 0, got {args.budget}")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out}: is a file; give a folder")
     check_out_file(args.out and str(Path(args.out) / "results.json"), "--out")
+    from hieramas_gnn.guards import check_apart, check_report_out
+
+    check_apart(args.out, "--out", {"--cache": args.cache, "--data": args.data, "--design": args.design,
+                                    "--policy": args.policy})
+    check_report_out(args.out, "--out")
     task = get_task(args.task)
     roleset = get_roleset(task.family)
     if args.policy:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import os
 import random
 import time
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import finite_number
 from hieramas_gnn.llm.cache import (OFFLINE_PROVIDERS, RolloutCache, canonical_json, canonical_request,
                                     request_key)
 from hieramas_gnn.llm.pool import ModelSpec, Pool, litellm_prices
@@ -94,12 +96,13 @@ class ClientConfig:
             if int(getattr(self, name)) < 1:
                 raise UserError(f"client config {name}: must be >= 1")
         for name in ("max_retries", "backoff_base_s", "backoff_max_s", "timeout_s"):
-            if getattr(self, name) < 0:
-                raise UserError(f"client config {name}: must be >= 0")
-        if self.budget_usd is not None and self.budget_usd < 0:
-            raise UserError("client config budget_usd: must be >= 0")
-        if self.rpm is not None and self.rpm <= 0:
-            raise UserError("client config rpm: must be > 0")
+            finite_number(getattr(self, name), f"client config {name}")
+        if self.budget_usd is not None:  # NaN would compare False with every spend: no cap at all
+            finite_number(self.budget_usd, "client config budget_usd")
+        if self.rpm is not None:
+            finite_number(self.rpm, "client config rpm")
+            if self.rpm <= 0:
+                raise UserError("client config rpm: must be > 0")
 
 
 @dataclass
@@ -198,6 +201,7 @@ class LLMClient:
 
     # -- the miss path -------------------------------------------------------------------------
     async def _miss(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
+        self._check_input(spec, request)  # refused before anything is sent or paid
         estimate = await self._reserve(spec, request)
         record = None
         try:
@@ -210,6 +214,25 @@ class LLMClient:
         body = canonical_request(request, spec.litellm_model, self._provider_params(spec))
         self.cache.put(record, canonical_json(body))
         return record
+
+    def _check_input(self, spec: ModelSpec, request: LLMRequest) -> None:
+        """Refuse, before the call, a prompt longer than the model's context (`max_input_tokens`)
+        and a call whose cost cannot be a finite number: neither is sent, paid or cached."""
+        limit = max_input_tokens(spec)
+        chars = sum(len(str(m.get("content", ""))) for m in request.messages)
+        tokens = chars // 4  # ~4 characters per token: a lower bound in practice, and what sim/ bills
+        if tokens > limit:
+            self.stats.failures += 1
+            raise ProviderInputError(
+                f"{spec.name} ({spec.litellm_model}): the prompt of question "
+                f"{request.metadata.get('question_id', '?')} is about {tokens:,} tokens ({chars:,} characters), "
+                f"more than the model's context of {limit:,} tokens; not sent (shorten the question, or set "
+                "the pool model's extra.max_input_tokens)")
+        completion = request.max_tokens or self.config.assumed_max_tokens
+        if not math.isfinite(spec.cost(max(tokens, 1), completion)):
+            self.stats.failures += 1
+            raise ProviderInputError(f"{spec.name} ({spec.litellm_model}): the cost of this call is not a finite "
+                                     "number (check the pool's prices); not sent")
 
     def estimate_cost(self, request: LLMRequest) -> float:
         """Upper bound of a call's cost: prompt tokens + max_tokens (or assumed_max_tokens)."""
@@ -420,6 +443,26 @@ class LLMClient:
             if faults.registered() is None:
                 faults.register()
         self._registered.add(provider)
+
+
+DEFAULT_MAX_INPUT_TOKENS = 1_000_000
+"""Context assumed for a model with no known limit (sim/, replay/, unlisted local models)."""
+
+
+def max_input_tokens(spec: ModelSpec) -> int:
+    """The model's context in tokens: the pool's `extra.max_input_tokens`, else litellm's cost
+    map for real providers, else DEFAULT_MAX_INPUT_TOKENS."""
+    given = spec.extra.get("max_input_tokens")
+    if isinstance(given, int) and not isinstance(given, bool) and given > 0:
+        return given
+    if spec.provider not in IN_PROCESS and spec.provider != "faults":
+        import litellm
+
+        info = litellm.model_cost.get(spec.litellm_model) or litellm.model_cost.get(spec.litellm_model.split("/", 1)[-1])
+        listed = (info or {}).get("max_input_tokens")
+        if isinstance(listed, int) and listed > 0:
+            return listed
+    return DEFAULT_MAX_INPUT_TOKENS
 
 
 def _retryable(exc: BaseException) -> bool:
