@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -140,6 +141,8 @@ def embedder_from_name(name: str, cache_dir: str | Path | None = None):
     if name == MINILM_NAME:
         return default_embedder(cache_dir)
     if name.startswith("hashing-") and name.removeprefix("hashing-").isdigit():
+        if not 1 <= int(name.removeprefix("hashing-")) <= MAX_BUNDLE_DIM:
+            raise UserError(f"policy bundle names the embedder {name!r}: its width must be in 1..{MAX_BUNDLE_DIM:,}")
         return CachedEmbedder(HashingEmbedder(int(name.removeprefix("hashing-"))), cache_dir)
     raise UserError(f"policy bundle names an unknown embedder {name!r} (known: {MINILM_NAME}, hashing-<dim>)")
 
@@ -366,9 +369,58 @@ def read_meta(bundle_dir: str | Path) -> PolicyMeta:
             raise UserError(f"{path}: field {name!r} must be {' or '.join(t.__name__ for t in types)}, "
                             f"got {type(value).__name__}")
     try:
-        return PolicyMeta(**data)
+        meta = PolicyMeta(**data)
     except TypeError as exc:
         raise UserError(f"{path}: missing fields ({exc})") from None
+    check_meta_bounds(meta, path)
+    return meta
+
+
+MAX_BUNDLE_DIM = 100_000
+"""Widest input feature / embedding a bundle may declare."""
+MAX_BUNDLE_ITEMS = 10_000
+"""Most roles, pool models or domain names a bundle may list."""
+
+
+def check_meta_bounds(meta: PolicyMeta, path: Path) -> None:
+    """Every size a manifest declares is an integer in range and every list holds what it should,
+    before anything is allocated from them (`hidden: 65536` would ask for gigabytes)."""
+    from hieramas_gnn.config import ArchConfig
+    from hieramas_gnn.config_io import from_dict
+    from hieramas_gnn.errors import ConfigError
+
+    try:
+        arch = from_dict(ArchConfig, meta.policy_config, "policy_config")
+        problems = [f"policy_config.{name}: {message}" for name, message in arch.check()]
+    except ConfigError as exc:
+        problems = [str(exc)]
+    dims = {"embedding_dim": meta.embedding_dim, "pos_dim": meta.pos_dim, "hint_dim": meta.hint_dim, "id_dim": meta.id_dim}
+    if set(meta.input_dims) != {"role", "llm", "query"}:
+        problems.append(f"input_dims: must have exactly role, llm, query; got {sorted(meta.input_dims)}")
+    dims.update({f"input_dims.{k}": v for k, v in meta.input_dims.items()})
+    for name, value in dims.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BUNDLE_DIM:
+            problems.append(f"{name}: must be an integer in 0..{MAX_BUNDLE_DIM:,}, got {value!r}"[:160])
+    for name in ("roles", "pool", "domain_vocab", "pool_models"):
+        if len(getattr(meta, name)) > MAX_BUNDLE_ITEMS:
+            problems.append(f"{name}: more than {MAX_BUNDLE_ITEMS:,} entries")
+    if not all(isinstance(r, dict) and isinstance(r.get("name"), str) and isinstance(r.get("description"), str)
+               for r in meta.roles):
+        problems.append("roles: every role must be an object with a name and a description (strings)")
+    if not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in meta.pool):
+        problems.append("pool: every model must be an object with a name (a string)")
+    else:
+        for i, m in enumerate(meta.pool):
+            for key in ("input_cost_per_token", "output_cost_per_token"):
+                v = m.get(key)
+                if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                    problems.append(f"pool[{i}].{key}: must be a finite number >= 0, got {v!r}"[:160])
+            if not isinstance(m.get("profile", ""), str):
+                problems.append(f"pool[{i}].profile: must be a string")
+    if not all(isinstance(d, str) for d in meta.domain_vocab):
+        problems.append("domain_vocab: must be a list of strings")
+    if problems:
+        raise UserError(f"{path}: {'; '.join(problems[:3])}{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}")
 
 
 def _names(items: Any) -> list[str]:

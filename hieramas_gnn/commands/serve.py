@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from hieramas_gnn.errors import UserError
 
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be in 0..65535, got {args.port}")
     limits = serve_limits(args)
     key = limits.api_key
+    if not key and not is_loopback(args.host):
+        print(f"hieramas serve: WARNING: listening on {args.host} without an API key: anyone who can reach this "
+              "port can run the MAS and spend your LLM budget. Set --api-key (or HIERAMAS_API_KEY), or bind "
+              "127.0.0.1.", file=sys.stderr, flush=True)
     backend = None if args.sim_latency is None else {"sim": {"latency": args.sim_latency}}
     policy = Policy.load(args.policy, args.pool, cache=args.cache, cache_mode=args.cache_mode,
                          embed_cache=args.embed_cache, backend=backend,
@@ -73,6 +78,18 @@ def run(args: argparse.Namespace) -> int:
         pass
     print("hieramas serve stopped", flush=True)
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    import ipaddress
+
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to a public address
 
 
 def serve_limits(args: argparse.Namespace):

@@ -225,8 +225,10 @@ def _prices(raw: dict, litellm_model: str, where: str) -> tuple[tuple[float, flo
     for key, value in given.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}.{key}: must be a number (USD per token)")
-        if not math.isfinite(value) or value < 0:  # NaN would make every cost NaN: paid, never cached, no budget
-            raise ConfigError(f"{where}.{key}: must be a finite number >= 0 (USD per token), got {value!r}")
+        if not math.isfinite(value):  # NaN would make every cost NaN: paid, never cached, no budget
+            raise ConfigError(f"{where}.{key}: must be a finite number (USD per token), got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{where}.{key}: must be >= 0")
         if value > MAX_PRICE_PER_TOKEN:
             raise ConfigError(f"{where}.{key}: {value} USD per token is more than {MAX_PRICE_PER_TOKEN:g} (a typo? "
                               "prices are per token, not per million tokens)")

@@ -162,10 +162,19 @@ class Policy:
 
         if isinstance(q, Question):
             return q
+        if meta is not None and not isinstance(meta, dict):
+            raise UserError(f"a question's meta must be a dict, got {type(meta).__name__}")
         if isinstance(q, tuple):
+            if len(q) != 2 or not isinstance(q[1], dict | type(None)):
+                raise UserError("a question given as a tuple must be (text, meta dict), got "
+                                f"({', '.join(type(x).__name__ for x in q)})")
             q, meta = q[0], {**(q[1] or {}), **(meta or {})}
         if not isinstance(q, str) or not q.strip():
             raise UserError("a question must be a non-empty string")
+        try:
+            q.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError("a question must be valid Unicode text (it holds a lone surrogate such as \\ud800)") from None
         known = self._known_questions().get(q)
         if known is not None:
             return known
