@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except UserError as exc:
         print(f"hieramas: error: {redact(exc)}", file=sys.stderr)
         return 2

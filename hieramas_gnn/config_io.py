@@ -124,9 +124,9 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         raise ConfigError(f"{path}: circular 'base:' chain")
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
+    check_regular_file(path, "config file")
     if not path.is_file():
         raise ConfigError(f"{path}: not a file")
-    check_regular_file(path, "config file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

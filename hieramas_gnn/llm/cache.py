@@ -185,6 +185,7 @@ class RolloutCache:
         if self.mode == "rw":
             self._check_writable()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = None
         try:
             if self.mode == "replay":
                 conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout_s,
@@ -204,7 +205,13 @@ class RolloutCache:
                     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._checksum_col = "checksum" if "checksum" in _columns(conn) else "NULL AS checksum"
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             raise CacheDamaged(f"cache is damaged: {self.path}: {exc} (run `hieramas cache verify`)") from exc
+        except BaseException:
+            if conn is not None:
+                conn.close()  # the last connection out removes the -wal / -shm files it made
+            raise
         self._conn, self._pid = conn, os.getpid()
         return conn
 
