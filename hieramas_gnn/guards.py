@@ -23,7 +23,7 @@ import os
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from hieramas_gnn.errors import ConfigError, UserError
 
@@ -111,6 +111,35 @@ def check_report_out(out: str | Path | None, flag: str, markers: tuple[str, ...]
     if path.is_dir() and any(path.iterdir()) and not any((path / m).exists() for m in markers):
         raise UserError(f"{flag} {out}: folder holds other files and no earlier output of this command "
                         f"({' or '.join(markers)}); give a new or empty folder")
+
+
+def check_overwrite(path: str | Path | None, flag: str, ours: Callable[[str], bool], what: str) -> None:
+    """An existing file at an output path is replaced only when its first line looks like this
+    command's own output (`ours(first_line)`); a file of the user's is refused."""
+    if path is None:
+        return
+    p = Path(path)
+    check_regular_file(p, flag)
+    if not p.is_file() or p.stat().st_size == 0:
+        return
+    try:
+        with open(p, encoding="utf-8") as fh:
+            first = fh.readline(1 << 20)
+    except (UnicodeDecodeError, OSError):
+        first = ""
+    if not ours(first):
+        raise UserError(f"{flag} {path}: exists and is not {what}; refusing to overwrite it (give a new file name)")
+
+
+def looks_like_json_object(line: str, *keys: str) -> bool:
+    """Whether `line` is (the start of) a JSON object holding `keys` (for one-line records)."""
+    import json
+
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return line.strip() == "{" and not keys  # an indented JSON file's first line
+    return isinstance(obj, dict) and all(k in obj for k in keys)
 
 
 def check_regular_file(path: str | Path, what: str) -> None:

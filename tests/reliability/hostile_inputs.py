@@ -298,6 +298,12 @@ def collect_summary_is_cache(d: Path) -> str | None:
                         contains="same path as cache")
 
 
+def collect_out_onto_a_users_file(d: Path) -> str | None:
+    (d / "notes.jsonl").write_text('{"my": "own data"}\n')
+    collect_cfg(d, out="notes.jsonl")
+    return expect_clear(d, ["collect", "--config", "{d}/collect.yaml", "--quiet"], contains="refusing to overwrite")
+
+
 def baselines_json_is_cache(d: Path) -> str | None:
     cache_file(d / "x.sqlite")
     return expect_clear(d, ["baselines", "--task", "synthetic", "--pool", "sim", "--limit", "1", "--methods", "single",
@@ -880,6 +886,7 @@ ROWS: list[Row] = [
     Row("export_replaces_only_a_bundle", "data_loss", export_replaces_only_a_bundle),
     Row("collect_out_is_the_cache", "data_loss", collect_out_is_cache),
     Row("collect_summary_is_the_cache", "data_loss", collect_summary_is_cache),
+    Row("collect_out_onto_a_users_file", "data_loss", collect_out_onto_a_users_file),
     Row("baselines_json_is_the_cache", "data_loss", baselines_json_is_cache),
     Row("cache_export_onto_the_cache", "data_loss", cache_export_onto_cache),
     Row("cache_export_onto_the_wal", "data_loss", cache_export_onto_wal),
