@@ -40,6 +40,41 @@ def derive_seed(seed: int, stream: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(stream.encode())]).generate_state(1)[0] >> 1)
 
 
+MAX_NAME = 200
+"""Longest run name (it becomes a folder name; most file systems stop at 255 bytes)."""
+MAX_QUESTIONS = 1_000_000
+"""Most questions a split size may ask for (more is a typo that would build them all in memory)."""
+OUT_DIR_FIELDS = ("task", "name", "seed", "cost_lambda")
+
+
+def format_out_dir(template: str, **values: Any) -> str:
+    """`run.out_dir` with its `{task}`, `{name}`, `{seed}`, `{cost_lambda}` filled in.
+
+    Only those plain names (no attributes, indexes or format specs: `{task.upper}` would name a
+    folder after a bound method, `{seed:>999999}` would build a huge string); the result must be
+    a usable path (at most 4096 characters, no component over 255 bytes)."""
+    import string
+
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(f"run.out_dir {template!r}: {exc} (write a literal brace as {{{{ or }}}})") from None
+    out = []
+    for literal, field_name, spec, conversion in parts:
+        out.append(literal)
+        if field_name is None:
+            continue
+        if field_name not in OUT_DIR_FIELDS or spec or conversion:
+            raise ConfigError(f"run.out_dir {template!r}: unknown placeholder {{{field_name}{'!' + conversion if conversion else ''}"
+                              f"{':' + spec if spec else ''}}} (use {', '.join('{' + f + '}' for f in OUT_DIR_FIELDS)}, "
+                              "without attributes or format specs)")
+        out.append(str(values[field_name]))
+    text = "".join(out)
+    if len(text) > 4096 or any(len(p.encode()) > 255 for p in Path(text).parts):
+        raise ConfigError(f"run.out_dir: the folder name {text[:80]!r}... is too long (a path component over 255 bytes)")
+    return text
+
+
 @dataclass
 class RunConfig:
     """Run identity and output folder."""
@@ -64,10 +99,14 @@ class RunConfig:
     """Derived: the resolved run folder."""
 
     def check(self) -> Problems:
-        if not self.name or "/" in self.name:
-            yield "name", f"must be a non-empty name without '/', got {self.name!r}"
+        if not self.name or "/" in self.name or self.name in (".", "..") or not self.name.isprintable():
+            yield "name", f"must be a non-empty name without '/' or control characters, got {self.name!r}"
+        elif len(self.name) > MAX_NAME:
+            yield "name", f"must be at most {MAX_NAME} characters (a folder name), got {len(self.name)}"
         if not self.out_dir:
             yield "out_dir", "must not be empty"
+        elif not self.out_dir.isprintable():
+            yield "out_dir", f"must not contain control characters, got {self.out_dir!r}"
         if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
             yield "threads", f"must be >= 1 or null, got {self.threads!r}"
 
@@ -79,12 +118,8 @@ class RunConfig:
         return derive_seed(self.seed, stream)
 
     def finalize(self, task: str, cost_lambda: float | None = None) -> None:
-        try:
-            self.dir = Path(self.out_dir.format(task=task, name=self.name, seed=self.seed,
-                                                cost_lambda=f"{cost_lambda:g}" if cost_lambda is not None else ""))
-        except (KeyError, IndexError) as exc:
-            raise ConfigError(f"run.out_dir: unknown placeholder {exc} (use {{task}}, {{name}}, {{seed}}, "
-                              "{cost_lambda})") from None
+        self.dir = Path(format_out_dir(self.out_dir, task=task, name=self.name, seed=self.seed,
+                                       cost_lambda=f"{cost_lambda:g}" if cost_lambda is not None else ""))
 
 
 @dataclass
@@ -124,6 +159,9 @@ class TaskConfig:
         yield from positive("train_size", self.train_size)
         yield from positive("val_size", self.val_size)
         yield from non_negative("test_size", self.test_size)
+        for name in ("train_size", "val_size", "test_size"):
+            if getattr(self, name) > MAX_QUESTIONS:
+                yield name, f"must be at most {MAX_QUESTIONS:,}, got {getattr(self, name)}"
         if not 0.0 < self.test_domain_fraction < 1.0:
             yield "test_domain_fraction", f"must be in (0, 1), got {self.test_domain_fraction}"
         if self.test_domains and self.split_by != "domain":

@@ -92,9 +92,12 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--max-in-flight must be >= 1, got {args.max_in_flight}")
     if args.sc_samples < 1 or args.fixed_k < 1:
         raise UserError("--sc-samples and --fixed-k must be >= 1")
-    if args.budget is not None and not args.budget >= 0:
-        raise UserError(f"--budget must be >= 0, got {args.budget}")
+    if args.budget is not None and not (0 <= args.budget < float("inf")):
+        raise UserError(f"--budget must be a finite number >= 0, got {args.budget}")
     check_out_file(args.json_out, "--json")
+    from hieramas_gnn.guards import check_apart
+
+    check_apart(args.json_out, "--json", {"--cache": args.cache, "--data": args.data, "--pool": args.pool})
     task = get_task(args.task)
     pool = load_pool(args.pool)
     methods = expand_methods(_split(args.methods), pool.names)

@@ -32,6 +32,7 @@ for the rest. Exit codes: 0 all done, 1 some traces failed, 3 the budget stopped
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -136,6 +137,17 @@ def run(args: Any) -> int:
     check_out_file(args.summary, "--summary")
     cfg = load_collect_config(args.config)
     check_out_file(cfg.out, "collect config out")
+    from hieramas_gnn.guards import check_apart
+
+    inputs = {"cache": cfg.cache, "data": cfg.data, "pool": cfg.pool if Path(cfg.pool).suffix else None,
+              "--config": args.config}
+    check_apart(cfg.out, "collect config out", inputs)
+    check_apart(args.summary, "--summary", {**inputs, "out": cfg.out})
+    from hieramas_gnn.guards import check_overwrite, looks_like_json_object
+
+    check_overwrite(cfg.out, "collect config out", lambda line: looks_like_json_object(line, "question_id", "calls"),
+                    "a traces jsonl of `hieramas collect`")
+    check_overwrite(args.summary, "--summary", lambda line: looks_like_json_object(line), "a JSON summary")
     pool = load_pool(cfg.pool)
     keys: list[str] = []
     jobs = build_jobs(cfg, pool, keys)
@@ -162,7 +174,10 @@ def run(args: Any) -> int:
             summary = _summary(traces, client, cache)
     print(_summary_line(summary))
     if args.summary:
-        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+        from hieramas_gnn.guards import json_safe
+        from hieramas_gnn.paths import atomic_write_text
+
+        atomic_write_text(args.summary, json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     if summary["budget_stopped"]:
         print(f"hieramas collect: budget ${cfg.budget_usd} reached; {summary['failed']} traces "
               f"not complete. Raise budget_usd and re-run: completed calls are cached.")
@@ -176,7 +191,8 @@ def _progress(jobs: list[Any], source: Any, cfg: CollectConfig, quiet: bool) -> 
     runner) and the traces jsonl; yields the per-trace callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    out = open(cfg.out, "w", encoding="utf-8") if cfg.out else None
+    tmp = Path(cfg.out).with_name(f".{Path(cfg.out).name}.{os.getpid()}.tmp") if cfg.out else None
+    out = open(tmp, "w", encoding="utf-8") if tmp else None  # renamed over cfg.out once complete
     columns = [TextColumn("collect"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[info]}")]
     with Progress(*columns, disable=quiet, transient=False) as progress:
@@ -190,9 +206,13 @@ def _progress(jobs: list[Any], source: Any, cfg: CollectConfig, quiet: bool) -> 
 
         try:
             yield on_done
+            if out is not None:
+                out.close()
+                os.replace(tmp, cfg.out)
         finally:
             if out is not None:
                 out.close()
+                tmp.unlink(missing_ok=True)
 
 
 def _info(client: Any) -> str:

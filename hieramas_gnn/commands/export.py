@@ -49,9 +49,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
     from hieramas_gnn.bundle import export_policy
     from hieramas_gnn.build import build_policy, load_models, load_questions, load_roles
 
+    from hieramas_gnn.bundle import check_bundle_out
+
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise UserError(f"--run {run_dir}: not a run folder (no config.yaml; create one with `hieramas train`)")
+    check_bundle_out(out_dir, {"--run": run_dir})  # before any work: never the run folder or a folder of other files
     ckpt = _checkpoint(run_dir, checkpoint)
     cfg = _load_run_config(run_dir)
     train, _val, _test, task = load_questions(cfg)
@@ -91,6 +94,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
 
 
 def run(args: argparse.Namespace) -> int:
+    from hieramas_gnn.bundle import bundle_digest
+
     out = export_run(args.run, args.out, args.checkpoint)
-    print(f"policy bundle written to {out}")
+    print(f"policy bundle written to {out} (sha256 {bundle_digest(out)}: pin it with --sha256 / "
+          "Policy.load(..., sha256=...))")
     return 0

@@ -39,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hieramas_gnn.eval.frontier import report
+    from hieramas_gnn.guards import check_apart, check_report_out
 
+    check_apart(args.out, "--out", {f"DIR {f}": f for f in [*args.folders, *([args.against] if args.against else [])]})
+    check_report_out(args.out, "--out", ("report.md",))
     summary = report(args.folders, args.out, args.against)
     if args.against:
         for r in summary["ablations"]:

@@ -108,6 +108,23 @@ def claims(rows: Sequence[dict], n: int, per_query: dict | None = None) -> list[
     return lines
 
 
+CONTROL = "hieramas-random-dag"
+
+
+def _same_methods_every_seed(per_seed: list[list[dict]], learned: list[dict]) -> None:
+    """Seeds whose topology route ended `random` have no random-DAG control: their policy already
+    chooses a random DAG from the same candidates, so it is its own control. When other seeds do
+    have one, that seed's `hieramas` row and per-query vectors stand as its control, so that every
+    method is a mean over every seed (a control over fewer seeds would be silently unlike the rest)."""
+    if not any(CONTROL in pq for pq in learned):
+        return
+    for rows, pq in zip(per_seed, learned):
+        if CONTROL not in pq:
+            own = next(r for r in rows if r["method"] == "hieramas")
+            rows.insert(rows.index(own) + 1, {**own, "method": CONTROL})
+            pq[CONTROL] = dict(pq["hieramas"])
+
+
 @dataclass
 class ExperimentResult:
     rows: list[dict]
@@ -215,6 +232,7 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                       "eval_s": round(time.perf_counter() - t1, 1)})
         log(f"seed {seed}: {rows[0]['accuracy']:.3f} acc, ${rows[0]['cost_usd']:.2e}/query "
             f"(train {t1 - t0:.0f}s, eval {time.perf_counter() - t1:.0f}s)")
+    _same_methods_every_seed(per_seed, learned)
     rows = aggregate_seeds(per_seed)
     for r in rows:
         r["runs"] = eval_runs if r["method"] in learned[0] else 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import os
 import random
 import time
@@ -199,6 +200,7 @@ class LLMClient:
 
     # -- the miss path -------------------------------------------------------------------------
     async def _miss(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
+        self._check_input(spec, request)  # refused before anything is sent or paid
         estimate = await self._reserve(spec, request)
         record = None
         try:
@@ -211,6 +213,25 @@ class LLMClient:
         body = canonical_request(request, spec.litellm_model, self._provider_params(spec))
         self.cache.put(record, canonical_json(body))
         return record
+
+    def _check_input(self, spec: ModelSpec, request: LLMRequest) -> None:
+        """Refuse, before the call, a prompt longer than the model's context (`max_input_tokens`)
+        and a call whose cost cannot be a finite number: neither is sent, paid or cached."""
+        limit = max_input_tokens(spec)
+        chars = sum(len(str(m.get("content", ""))) for m in request.messages)
+        tokens = chars // 4  # ~4 characters per token: a lower bound in practice, and what sim/ bills
+        if tokens > limit:
+            self.stats.failures += 1
+            raise ProviderInputError(
+                f"{spec.name} ({spec.litellm_model}): the prompt of question "
+                f"{request.metadata.get('question_id', '?')} is about {tokens:,} tokens ({chars:,} characters), "
+                f"more than the model's context of {limit:,} tokens; not sent (shorten the question, or set "
+                "the pool model's extra.max_input_tokens)")
+        completion = request.max_tokens or self.config.assumed_max_tokens
+        if not math.isfinite(spec.cost(max(tokens, 1), completion)):
+            self.stats.failures += 1
+            raise ProviderInputError(f"{spec.name} ({spec.litellm_model}): the cost of this call is not a finite "
+                                     "number (check the pool's prices); not sent")
 
     def estimate_cost(self, request: LLMRequest) -> float:
         """Upper bound of a call's cost: prompt tokens + max_tokens (or assumed_max_tokens)."""
@@ -431,6 +452,26 @@ def registered_handler(provider: str) -> Any:
     import litellm  # the map lives in litellm; only reached when a pool has such a model
 
     return next((e["custom_handler"] for e in litellm.custom_provider_map or () if e.get("provider") == provider), None)
+
+
+DEFAULT_MAX_INPUT_TOKENS = 1_000_000
+"""Context assumed for a model with no known limit (sim/, replay/, unlisted local models)."""
+
+
+def max_input_tokens(spec: ModelSpec) -> int:
+    """The model's context in tokens: the pool's `extra.max_input_tokens`, else litellm's cost
+    map for real providers, else DEFAULT_MAX_INPUT_TOKENS."""
+    given = spec.extra.get("max_input_tokens")
+    if isinstance(given, int) and not isinstance(given, bool) and given > 0:
+        return given
+    if spec.provider not in IN_PROCESS and spec.provider != "faults":
+        import litellm
+
+        info = litellm.model_cost.get(spec.litellm_model) or litellm.model_cost.get(spec.litellm_model.split("/", 1)[-1])
+        listed = (info or {}).get("max_input_tokens")
+        if isinstance(listed, int) and listed > 0:
+            return listed
+    return DEFAULT_MAX_INPUT_TOKENS
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+MAX_CANDIDATES = 1024
+"""Most candidate DAGs per query (K): more would allocate without bound from one config value."""
+
 
 @dataclass(kw_only=True)
 class CandidateDAGs:
@@ -21,7 +24,7 @@ class CandidateDAGs:
 
     def check(self) -> Iterator[tuple[str, str]]:
         """(field, message) for every invalid value."""
-        if self.n_candidates < 1:
-            yield "n_candidates", f"must be >= 1, got {self.n_candidates}"
+        if not 1 <= self.n_candidates <= MAX_CANDIDATES:
+            yield "n_candidates", f"must be in 1..{MAX_CANDIDATES}, got {self.n_candidates}"
         if not 0.0 <= self.density_min <= self.density_max <= 1.0:
             yield "density_min", "density_min/density_max must satisfy 0 <= min <= max <= 1"

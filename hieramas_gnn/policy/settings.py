@@ -12,6 +12,8 @@ from hieramas_gnn.config_io import Problems, non_negative
 from hieramas_gnn.mas.settings import CandidateDAGs
 
 CONVS = ("gat", "gatv2", "gcn")
+ARCH_LIMITS = {"hidden": 4096, "layers": 32, "heads": 64, "k_proposers": 256, "proposer_slots": 256, "score_layers": 32}
+"""Upper bounds of the architecture (a bundle or config past them would allocate gigabytes)."""
 
 
 @dataclass
@@ -63,6 +65,9 @@ class ArchConfig:
         for name in ("hidden", "k_proposers", "heads"):
             if getattr(self, name) < 1:
                 yield name, f"must be >= 1, got {getattr(self, name)}"
+        for name, most in ARCH_LIMITS.items():
+            if getattr(self, name) > most:
+                yield name, f"must be at most {most}, got {getattr(self, name)}"
         if self.conv != "gcn" and self.heads >= 1 and self.hidden % self.heads:
             yield "hidden", f"({self.hidden}) must be divisible by heads ({self.heads})"
         for name in ("layers", "score_layers"):
@@ -103,10 +108,16 @@ class ChoiceSettings(CandidateDAGs):
             raise ValueError(f"choice topologies must be one of {TOPOLOGIES}, got {self.topologies!r}")
         if self.route not in ROUTES:
             raise ValueError(f"choice route must be one of {ROUTES}, got {self.route!r}")
+        for name in ("n_candidates", "seed"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
+                raise ValueError(f"choice {name} must be an integer, got {getattr(self, name)!r}")
+        for name in ("density_min", "density_max"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int | float):
+                raise ValueError(f"choice {name} must be a number, got {getattr(self, name)!r}")
         for name, message in self.check():
             raise ValueError(f"choice {name} {message}")
-        if not self.decision:
-            raise ValueError("choice decision model must be named")
+        if not isinstance(self.decision, str) or not self.decision:
+            raise ValueError(f"choice decision must name the decision model, got {self.decision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

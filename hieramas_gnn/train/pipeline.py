@@ -143,17 +143,34 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     ensure_offline_defaults()
     if cfg.run.threads and str(cfg.run.device).startswith("cpu"):
         torch.set_num_threads(cfg.run.threads)
+    from hieramas_gnn.guards import folder_lock
+
     run_dir = Path(cfg.run.dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    check_same_run(cfg, run_dir)
-    dump_yaml(cfg, run_dir / "config.yaml")
-    setup = build_training(cfg, client=client)
-    try:
-        return _phases(cfg, setup)
-    finally:
-        close = getattr(setup.runner, "close", None)  # a Ray runner's workers
-        if close is not None:
-            close()
+    check_run_folder(run_dir)
+    with folder_lock(run_dir, "run folder"):  # a second `hieramas train` on this folder is refused
+        check_same_run(cfg, run_dir)
+        dump_yaml(cfg, run_dir / "config.yaml")
+        setup = build_training(cfg, client=client)
+        try:
+            return _phases(cfg, setup)
+        finally:
+            close = getattr(setup.runner, "close", None)  # a Ray runner's workers
+            if close is not None:
+                close()
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """The run folder is new, empty, or a run folder (it has `config.yaml`): training never writes
+    its checkpoints, metrics and bundle into a folder of the user's other files."""
+    from hieramas_gnn.errors import UserError
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} (run.out_dir): is a file; choose another run.out_dir")
+    if run_dir.is_dir() and not (run_dir / "config.yaml").is_file():
+        theirs = sorted(p.name for p in run_dir.iterdir() if p.name != ".lock")
+        if theirs:
+            raise UserError(f"run folder {run_dir} (run.out_dir) holds other files ({', '.join(theirs[:5])}) and no "
+                            "config.yaml of a run; choose a new or empty folder")
 
 
 def _phases(cfg: Any, setup: Any) -> PipelineResult:
