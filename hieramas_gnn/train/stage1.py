@@ -30,9 +30,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from hieramas_gnn.build import TrainingSetup
+from hieramas_gnn.build import TrainingSetup, choice_settings
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.draw import draw_design
 from hieramas_gnn.mas.topologies import random_dag
+from hieramas_gnn.policy.choose import DesignChooser
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.train import credit, rewards
 from hieramas_gnn.train.warm_start import bc_loss, clone
@@ -219,9 +221,6 @@ class Stage1Trainer:
     def validate(self) -> dict[str, float]:
         """Validation reward of the designs the choice function picks before any topology is
         learned (route `random`: the greedy mixtures on one per-query candidate DAG)."""
-        from hieramas_gnn.policy.choose import DesignChooser
-        from hieramas_gnn.build import choice_settings
-
         setup, rc = self.setup, self.cfg.reward
         settings = choice_settings(self.cfg, "random", setup.decision)
         designs = DesignChooser(setup.policy, setup.builder, settings).designs(setup.val)
@@ -284,8 +283,6 @@ class Stage1Trainer:
                 for d, q, t, s in zip(designs, questions, traces, system)]
         self.tracker.log_designs(rows[:16], self.step)
         if self.tracker.run is not None and designs:
-            from hieramas_gnn.mas.draw import draw_design
-
             path = draw_design(designs[0], self.dir / "topology" / f"step{self.step}.png",
                                title=f"step {self.step}: {questions[0].id}")
             self.tracker.log_image("train/topology", path, self.step)

@@ -65,6 +65,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from hieramas_gnn.mas.design import PLURALITY, Design, Mixture
+from hieramas_gnn.paths import atomic_write_text
 from hieramas_gnn.policy.sample import sample
 
 _log = logging.getLogger(__name__)
@@ -246,7 +247,6 @@ def resolve(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision
     if path.exists():
         data = json.loads(path.read_text())
         return SearchResult(Design.from_dict(data["design"]), data["decision"], data["rows"], data.get("queries", ""))
-    from hieramas_gnn.paths import atomic_write_text
 
     result = search(cfg, setup, reward, fixed_decision)
     atomic_write_text(path, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
