@@ -35,8 +35,7 @@ from typing import Any
 
 import litellm
 
-from hieramas_gnn.backends.providers import register_offline_providers
-from hieramas_gnn.backends.sim import model_response
+from hieramas_gnn.backends.providers import model_response, register_offline_providers
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.serve.policy import Policy
 
