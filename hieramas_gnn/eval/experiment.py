@@ -29,7 +29,7 @@ from hieramas_gnn.build import (
     make_client,
 )
 from hieramas_gnn.bundle import load_chooser
-from hieramas_gnn.config import load_config
+from hieramas_gnn.config import Config, load_config
 from hieramas_gnn.eval import baselines as B
 from hieramas_gnn.eval import report, stats
 from hieramas_gnn.eval.evaluate import aggregate_seeds
@@ -155,7 +155,7 @@ def fair_anchor(run_dir: Path) -> str | None:
     return max(rows, key=lambda r: (r["accuracy"], -r["cost_usd"], r["model"]))["model"] if rows else None
 
 
-def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
+def run_baselines(cfg: Config, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
                   reward: Callable | None = None) -> tuple[list[dict], dict, dict]:
     """The `hieramas baselines` rows on `questions`, their per-query vectors and what the fitted
     methods (`router`, `cascade`, `best_single`; `eval/routers.py`) chose. Fitted methods are fit

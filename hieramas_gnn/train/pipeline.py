@@ -34,9 +34,9 @@ from typing import Any
 
 import torch
 
-from hieramas_gnn.build import build_training, choice_settings
+from hieramas_gnn.build import TrainingSetup, build_training, choice_settings
 from hieramas_gnn.bundle import export_policy
-from hieramas_gnn.config import load_config
+from hieramas_gnn.config import Config, load_config
 from hieramas_gnn.config_io import dump_yaml, to_dict
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.guards import folder_lock
@@ -65,14 +65,14 @@ class TopologyResult:
 
 @dataclass
 class PipelineResult:
-    setup: Any
+    setup: TrainingSetup
     chooser: DesignChooser
     stage1: Stage1Result
     topology: TopologyResult
     bundle: Path
 
 
-def resolve_decision(cfg: Any, setup: Any) -> str:
+def resolve_decision(cfg: Config, setup: TrainingSetup) -> str:
     """The configured decision model; with `stage1.warm_start: search` the decision of the
     searched design (`train/warm_start.py`, which also sets `setup.warm_design`); else the best
     single model on train + val. Recorded in `decision.json`."""
@@ -96,7 +96,7 @@ def resolve_decision(cfg: Any, setup: Any) -> str:
     return name
 
 
-def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> TopologyResult:
+def fit_topology(cfg: Config, setup: TrainingSetup, tracker: Any, stage1: Stage1Result) -> TopologyResult:
     """Train the configured topology route, or reload it when `topology.json` says it is done for
     this very stage-1 selector (a stage 1 trained further since invalidates it)."""
     run_dir = Path(cfg.run.dir)
@@ -139,7 +139,7 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> To
     return result
 
 
-def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
+def train_pipeline(cfg: Config, client: Any = None) -> PipelineResult:
     """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder)."""
     ensure_offline_defaults()
     if cfg.run.threads and str(cfg.run.device).startswith("cpu"):
@@ -171,7 +171,7 @@ def check_run_folder(run_dir: Path) -> None:
                             "config.yaml of a run; choose a new or empty folder")
 
 
-def _phases(cfg: Any, setup: Any) -> PipelineResult:
+def _phases(cfg: Config, setup: TrainingSetup) -> PipelineResult:
     run_dir = Path(cfg.run.dir)
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
@@ -193,7 +193,7 @@ RESUMABLE_CHANGES = ("tracking.", "run.device", "run.threads", "client.max_in_fl
                      "stage1.steps")  # more steps: stage 1 continues, and the topology is retrained
 
 
-def check_same_run(cfg: Any, run_dir: Path) -> None:
+def check_same_run(cfg: Config, run_dir: Path) -> None:
     """Refuse to resume a run folder that was started with another config (its checkpoints and
     topology state would silently be reused under settings they were not made with)."""
     path = run_dir / "config.yaml"
