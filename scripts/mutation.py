@@ -101,6 +101,10 @@ EQUIVALENT: dict[str, str] = {
         "bool array is float, the same as with both converted") for i in (3, 5, 7, 9)},
     "hieramas_gnn.eval.stats.x_paired_gap__mutmut_35": 'float("INF") is float("inf")',
     "hieramas_gnn.eval.stats.x_paired_gap__mutmut_38": 'float("NAN") is a NaN as float("nan") is',
+    "hieramas_gnn.mas.executor.x__decide__mutmut_1": "the default of `final`: the one caller always passes it",
+    **{f"hieramas_gnn.mas.executor.x__decide__mutmut_{i}": (
+        "the rest of the decision call's order key: it is the only call whose key starts with "
+        "design.n (node indices are below it), so the rest never decides a comparison") for i in (55, 56)},
 }
 
 KILLED = {"killed", "timeout"}
