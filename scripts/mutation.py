@@ -90,7 +90,7 @@ GROUPS: dict[str, Group] = {
                      ("tests/test_answer_numbers.py", "tests/reliability/test_parsing.py", "tests/test_tasks.py")),
     "splits": Group("hieramas_gnn.tasks.splits",
                     ("stratified_order", "_take", "held_out_domains", "split_questions"),
-                    ("tests/test_splits.py", "tests/test_split_draws.py")),
+                    ("tests/test_splits.py", "tests/test_split_draws.py", "tests/test_split_contract.py")),
 }
 
 # Mutants that cannot change behaviour, with the reason (checked by reading each one with
@@ -105,6 +105,13 @@ EQUIVALENT: dict[str, str] = {
     **{f"hieramas_gnn.mas.executor.x__decide__mutmut_{i}": (
         "the rest of the decision call's order key: it is the only call whose key starts with "
         "design.n (node indices are below it), so the rest never decides a comparison") for i in (55, 56)},
+    "hieramas_gnn.tasks.splits.x_stratified_order__mutmut_19": (
+        "one jitter per domain instead of one per question: the same proportional interleaving (every "
+        "prefix within one question of each domain's share, the first question from each domain with "
+        "the same probability); the within-domain order is still the seeded permutation"),
+    **{f"hieramas_gnn.tasks.splits.x_stratified_order__mutmut_{i}": (
+        "argsort without kind='stable' (or 'STABLE', which numpy accepts): the keys are continuous "
+        "random draws, so ties, the only thing stability orders, have probability 0") for i in (21, 23, 25)},
 }
 
 KILLED = {"killed", "timeout"}
