@@ -105,6 +105,10 @@ EQUIVALENT: dict[str, str] = {
     **{f"hieramas_gnn.mas.executor.x__decide__mutmut_{i}": (
         "the rest of the decision call's order key: it is the only call whose key starts with "
         "design.n (node indices are below it), so the rest never decides a comparison") for i in (55, 56)},
+    "hieramas_gnn.llm.cache.x_canonical_json__mutmut_4": "ensure_ascii=None is falsy: the same as False",
+    **{f"hieramas_gnn.llm.cache.x_canonical_request__mutmut_{i}": (
+        'split("/") or split("/", 2) instead of split("/", 1): the first part, the provider, is the '
+        "same") for i in (23, 26)},
     "hieramas_gnn.tasks.splits.x_stratified_order__mutmut_19": (
         "one jitter per domain instead of one per question: the same proportional interleaving (every "
         "prefix within one question of each domain's share, the first question from each domain with "
