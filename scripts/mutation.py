@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", action="store_true",
                    help="forget the groups' cached results (after changing tests: mutmut re-tests only "
                         "mutants of changed functions)")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     unknown = [g for g in args.groups if g not in GROUPS]
     if unknown:
         p.error(f"unknown group(s) {unknown}; known: {', '.join(GROUPS)}")
