@@ -134,6 +134,8 @@ EQUIVALENT: dict[str, str] = {
         10: "rsplit('=', 2): the last part is the same",
         11: "[+1] instead of [-1] after rsplit('=', 1) of a string holding '=': two parts, the same one",
     }.items()},
+    "hieramas_gnn.tasks.splits.x_held_out_domains__mutmut_38": (
+        "rng.choice(replace=None): numpy reads None as false, a draw without replacement as with False"),
     "hieramas_gnn.tasks.splits.x_stratified_order__mutmut_19": (
         "one jitter per domain instead of one per question: the same proportional interleaving (every "
         "prefix within one question of each domain's share, the first question from each domain with "

@@ -16,6 +16,7 @@ from hieramas_gnn.tasks.answers import canonical_number, json_answer, number_fro
     ('{"reasoning": "no answer field"}', None),
     ('{"answer": null, "reasoning": "cut off', None),  # truncated: the regex's null is no answer
     ('{"reasoning": "cut", "answer": "a\\q" ...', "a\\q"),  # an invalid escape: the quotes stripped
+    ('{"answer": "X\\qX" ...', "X\\qX"),                    # ... and only the quotes
     ('{"answer": " B "}', "B"),
 ])
 def test_json_answer(text, answer):
