@@ -19,7 +19,7 @@ from hieramas_gnn.config import load_config
 from hieramas_gnn.mas.testing import FakeClient
 from hieramas_gnn.mas.trace import CallTrace, NodeTrace, Trace
 from hieramas_gnn.policy.sample import sample
-from hieramas_gnn.train.setup import build_setup
+from hieramas_gnn.build import build_training
 from hieramas_gnn.train.stage1 import Stage1Trainer
 
 MODELS = ("good", "meh", "bad")
@@ -72,7 +72,7 @@ def _trainer(tmp_path, baseline: str, seed: int, runner=None, *extra: str) -> St
         "tracking.wandb=disabled", "tracking.progress=false", f"run.seed={seed}",
         f"run.out_dir={tmp_path / 'run'}", "cache.mode='off'", *extra,
     ])
-    setup = build_setup(cfg, client=FakeClient(reply=lambda request: "unused"))
+    setup = build_training(cfg, client=FakeClient(reply=lambda request: "unused"))
     setup = dataclasses.replace(setup, runner=runner or BanditRunner())
     return Stage1Trainer(cfg, setup, tracker=None)
 

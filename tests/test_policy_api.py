@@ -39,7 +39,7 @@ def questions():
 
 
 def test_design_is_the_design_chooser_s_choice(policy, folder, questions, monkeypatch):
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
     from hieramas_gnn.mas.design import Design
 
     chooser, _ = load_chooser(folder / "demo")

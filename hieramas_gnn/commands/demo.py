@@ -40,8 +40,27 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _copy_bundle(src, dst) -> None:
+    """The first seed's bundle as `dst` (checked: new, empty or a bundle), replaced atomically."""
     import shutil
+    import tempfile
+    from pathlib import Path
+
+    from hieramas_gnn.bundle import _replace_bundle
+    from hieramas_gnn.bundle import check_bundle_out
+
+    dst = Path(dst)
+    check_bundle_out(dst)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
+    try:
+        for item in Path(src).iterdir():
+            shutil.copy2(item, tmp / item.name)
+        _replace_bundle(tmp, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hieramas_gnn.errors import UserError
@@ -63,10 +82,15 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"--baselines: unknown method {unknown[0]!r} (known: {', '.join(GROUPS + FITTED)})")
     out = Path(args.out)
+    from hieramas_gnn.bundle import check_bundle_out
+    from hieramas_gnn.guards import check_report_out
+
+    check_report_out(out, "--out", ("results.json", "runs", "cache"))  # new, empty, or an earlier demo's
+    check_bundle_out(out / "policy")
     result = experiment.run_experiment(config, out, seeds=args.seeds, eval_runs=args.eval_runs,
                                        baselines=baselines, overrides=overrides, title="hieramas demo",
                                        log=lambda line: print(line, flush=True))
-    shutil.copytree(out / "runs" / "seed0" / "policy", out / "policy", dirs_exist_ok=True)
+    _copy_bundle(out / "runs" / "seed0" / "policy", out / "policy")
     print(report.markdown_table(result.rows))
     print("\n".join(result.claims))
     print(f"wrote {out}/report.md, results.json, pareto.png, topology.png, policy/ in {result.meta['wall_s']:.0f}s")

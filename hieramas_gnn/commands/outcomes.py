@@ -53,6 +53,9 @@ def add_parser(subparsers: Any) -> None:
     pool.set_defaults(func=handle_pool)
 
 
+POOL_MARK = "# Written by `hieramas outcomes pool"  # the first line of a pool this command wrote
+
+
 def read_table(path: str | Path):
     """The validated table (see `backends.replay.read_outcome_table`)."""
     from hieramas_gnn.backends.replay import read_outcome_table
@@ -72,6 +75,9 @@ def handle_inspect(args: argparse.Namespace) -> int:
     print(f"{'plurality vote':<{width}}  {100 * pl['accuracy']:6.2f}%   ({pl['ties']} ties; {pl['tie_rule']})")
     print(f"{'oracle (any right)':<{width}}  {100 * summary['oracle']['accuracy']:6.2f}%")
     if args.json_out:
+        from hieramas_gnn.guards import check_apart
+
+        check_apart(args.json_out, "--json", {"FILE": args.file})
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.json_out}")
@@ -102,17 +108,26 @@ def handle_pool(args: argparse.Namespace) -> int:
     from hieramas_gnn.errors import UserError
     from hieramas_gnn.llm.pool import pool_from_dict
 
+    from hieramas_gnn.guards import check_apart, finite_number
+
     for flag in ("input_cost", "output_cost"):
-        if getattr(args, flag) < 0:
-            raise UserError(f"--{flag.replace('_', '-')}: must be >= 0")
+        finite_number(getattr(args, flag), f"--{flag.replace('_', '-')}")
     table, out = Path(args.file), Path(args.out)
+    check_apart(out, "--out", {"FILE": table})
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; give the pool YAML file to write")
+    if out.exists() and not out.read_bytes().startswith(POOL_MARK.encode()):
+        raise UserError(f"--out {out}: exists and was not written by `hieramas outcomes pool`; refusing to "
+                        "overwrite it (give a new file name)")
     df = read_table(table)
     name = args.name or out.stem
     data = pool_from_table(df, table, name, args.input_cost, args.output_cost)
     pool_from_dict(data, where=f"pool {out.name}", default_name=name)  # what load_pool will check
+    from hieramas_gnn.paths import atomic_write_text
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"# Written by `hieramas outcomes pool {table}`: replays its per-question outcomes.\n"
-                   + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    atomic_write_text(out, f"{POOL_MARK} {table}`: replays its per-question outcomes.\n"
+                      + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     print(f"{out}: pool {name!r}, {len(data['models'])} models, {df['question_id'].nunique()} questions")
     for m in data["models"]:
         print(f"  {m['name']:<30} {m['profile'].split(': ', 1)[1]}  ({m['tags'][1]})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from hieramas_gnn.errors import UserError
 
@@ -34,6 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to receive a request head or body (408)")
     p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads (default 1: the "
                    "policy's graphs are tiny and design choices run one at a time; more threads only contend)")
+    from hieramas_gnn.bundle_trust import add_trust_args
+
+    add_trust_args(p)
     p.set_defaults(func=run)
 
 
@@ -53,9 +57,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be in 0..65535, got {args.port}")
     limits = serve_limits(args)
     key = limits.api_key
+    if not key and not is_loopback(args.host):
+        print(f"hieramas serve: WARNING: listening on {args.host} without an API key: anyone who can reach this "
+              "port can run the MAS and spend your LLM budget. Set --api-key (or HIERAMAS_API_KEY), or bind "
+              "127.0.0.1.", file=sys.stderr, flush=True)
     backend = None if args.sim_latency is None else {"sim": {"latency": args.sim_latency}}
     policy = Policy.load(args.policy, args.pool, cache=args.cache, cache_mode=args.cache_mode,
-                         embed_cache=args.embed_cache, backend=backend)
+                         embed_cache=args.embed_cache, backend=backend,
+                         trust_bundle_endpoints=args.trust_bundle_endpoints, sha256=args.sha256)
     _check_port_free(args.host, args.port)
     server = uvicorn.Server(make_config(create_app(policy, limits), args.host, args.port,
                                         header_timeout_s=args.timeout))
@@ -69,6 +78,18 @@ def run(args: argparse.Namespace) -> int:
         pass
     print("hieramas serve stopped", flush=True)
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    import ipaddress
+
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to a public address
 
 
 def serve_limits(args: argparse.Namespace):

@@ -100,7 +100,9 @@ def write_report(out: str | Path, rows: Sequence[dict[str, Any]], *, meta: dict[
 
         paths["topology"] = draw_design(design, out / "topology.png", title="design chosen by hieramas")
     paths["results"] = out / "results.json"
-    paths["results"].write_text(json.dumps(results_json(rows, meta), indent=2, default=str) + "\n")
+    from hieramas_gnn.guards import json_safe
+
+    paths["results"].write_text(json.dumps(json_safe(results_json(rows, meta)), indent=2, default=str, allow_nan=False) + "\n")
     lines = [f"# {title}", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items() if not isinstance(v, (dict, list))]
     lines += ["", "## Results (held-out queries)", "", markdown_table(rows), "",

@@ -1,4 +1,4 @@
-"""Every hostile program of issue 15 is contained: nothing outside the sandbox changes, under the
+"""Every hostile program of `hostile.py` is contained: nothing outside the sandbox changes, under the
 namespace layer (where the platform has it) and under the in-process guards alone."""
 
 from __future__ import annotations

@@ -35,13 +35,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from hieramas_gnn import __version__
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import check_apart, is_within, json_safe
+from hieramas_gnn.version import __version__
 
 BUNDLE_FORMAT = "hieramas-policy"
 BUNDLE_VERSION = 5  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
@@ -135,11 +137,18 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 def embedder_from_name(name: str, cache_dir: str | Path | None = None):
     """The embedder a bundle names: MiniLM (cached on disk in `cache_dir`) or `hashing-<dim>`."""
-    from hieramas_gnn.policy.features import MINILM_NAME, CachedEmbedder, HashingEmbedder, default_embedder
+    from hieramas_gnn.policy.features import (
+        MINILM_NAME,
+        CachedEmbedder,
+        HashingEmbedder,
+        default_embedder,
+    )
 
     if name == MINILM_NAME:
         return default_embedder(cache_dir)
     if name.startswith("hashing-") and name.removeprefix("hashing-").isdigit():
+        if not 1 <= int(name.removeprefix("hashing-")) <= MAX_BUNDLE_DIM:
+            raise UserError(f"policy bundle names the embedder {name!r}: its width must be in 1..{MAX_BUNDLE_DIM:,}")
         return CachedEmbedder(HashingEmbedder(int(name.removeprefix("hashing-"))), cache_dir)
     raise UserError(f"policy bundle names an unknown embedder {name!r} (known: {MINILM_NAME}, hashing-<dim>)")
 
@@ -199,20 +208,84 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
                                                                         "choice": choice_d},
         training=dict(training) if training else {k: v for k, v in extra.items() if k not in ("task", "prompt_version")},
     )
+    import tempfile
+
+
     out = Path(out_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    check_bundle_out(out)  # never replaces a file, the current folder or a folder of other files
     state = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
-    (tmp / WEIGHTS).write_bytes(safetensors_bytes(state, {"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)}))
-    text = json.dumps(asdict(meta), indent=2, sort_keys=True, default=str) + "\n"
-    (tmp / META).write_text(text, encoding="utf-8")
-    sums = "".join(f"{_sha256(tmp / name)}  {name}\n" for name in BUNDLE_FILES)
-    (tmp / CHECKSUMS).write_text(sums, encoding="utf-8")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
+    _check_finite(state)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))  # a new folder: ours
+    try:
+        (tmp / WEIGHTS).write_bytes(safetensors_bytes(state, {"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)}))
+        text = json.dumps(json_safe(asdict(meta)), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
+        (tmp / META).write_text(text, encoding="utf-8")
+        sums = "".join(f"{_sha256(tmp / name)}  {name}\n" for name in BUNDLE_FILES)
+        (tmp / CHECKSUMS).write_text(sums, encoding="utf-8")
+        _replace_bundle(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # only the folder made above (gone after a replace)
     return out
+
+
+def _remove_stale_tmp(out: Path) -> None:
+    """Remove what an export killed midway left beside `out`: `.<name>.*.tmp` / `.old` folders
+    holding nothing but bundle files (anything else in them is left alone)."""
+    import os
+
+    for stale in out.parent.glob(f".{out.name}.*"):
+        if stale.suffix not in (".tmp", ".old") or not stale.is_dir() or stale.is_symlink():
+            continue
+        if all(p.name in (*BUNDLE_FILES, CHECKSUMS) and p.is_file() for p in stale.iterdir()):
+            for p in stale.iterdir():
+                p.unlink()
+            os.rmdir(stale)
+
+
+def _check_finite(state: dict[str, Any]) -> None:
+    """Refuse to write a bundle whose weights hold NaN / inf (it would load as unusable)."""
+    import torch
+
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"the policy's weight {name!r} has non-finite values (NaN/inf; a learning rate "
+                            "too large?); no bundle written")
+
+
+def _replace_bundle(tmp: Path, out: Path) -> None:
+    """Move the finished bundle `tmp` to `out`. An existing `out` (checked: empty, or only a
+    bundle's files) is moved aside first and its bundle files removed after."""
+    import os
+    import uuid
+
+    if not out.exists():
+        tmp.replace(out)
+        return
+    old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+    out.replace(old)
+    tmp.replace(out)
+    for name in (*BUNDLE_FILES, CHECKSUMS):
+        (old / name).unlink(missing_ok=True)
+    os.rmdir(old)  # empty now; a file that appeared meanwhile keeps it (nothing of the user's deleted)
+
+
+def bundle_digest(bundle_dir: str | Path) -> str:
+    """The sha256 a user can pin (`Policy.load(..., sha256=...)`, `--sha256`): of the bundle's
+    `checksums.sha256`, which holds the sha256 of each of its files."""
+    return _sha256(Path(bundle_dir) / CHECKSUMS)
+
+
+def check_digest(bundle_dir: str | Path, sha256: str | None) -> None:
+    """UserError unless the bundle's digest (`bundle_digest`) is `sha256` (None: no pin)."""
+    if sha256 is None:
+        return
+    verify_bundle(bundle_dir)
+    got = bundle_digest(bundle_dir)
+    if got != str(sha256).strip().lower():
+        raise UserError(f"{bundle_dir}: policy bundle digest is sha256 {got}, not the pinned {sha256}; "
+                        "it is not the bundle you pinned (refusing to load it)")
 
 
 def safetensors_bytes(state: dict[str, Any], metadata: dict[str, str]) -> bytes:
@@ -301,9 +374,58 @@ def read_meta(bundle_dir: str | Path) -> PolicyMeta:
             raise UserError(f"{path}: field {name!r} must be {' or '.join(t.__name__ for t in types)}, "
                             f"got {type(value).__name__}")
     try:
-        return PolicyMeta(**data)
+        meta = PolicyMeta(**data)
     except TypeError as exc:
         raise UserError(f"{path}: missing fields ({exc})") from None
+    check_meta_bounds(meta, path)
+    return meta
+
+
+MAX_BUNDLE_DIM = 100_000
+"""Widest input feature / embedding a bundle may declare."""
+MAX_BUNDLE_ITEMS = 10_000
+"""Most roles, pool models or domain names a bundle may list."""
+
+
+def check_meta_bounds(meta: PolicyMeta, path: Path) -> None:
+    """Every size a manifest declares is an integer in range and every list holds what it should,
+    before anything is allocated from them (`hidden: 65536` would ask for gigabytes)."""
+    from hieramas_gnn.config_io import from_dict
+    from hieramas_gnn.errors import ConfigError
+    from hieramas_gnn.policy.settings import ArchConfig
+
+    try:
+        arch = from_dict(ArchConfig, meta.policy_config, "policy_config")
+        problems = [f"policy_config.{name}: {message}" for name, message in arch.check()]
+    except ConfigError as exc:
+        problems = [str(exc)]
+    dims = {"embedding_dim": meta.embedding_dim, "pos_dim": meta.pos_dim, "hint_dim": meta.hint_dim, "id_dim": meta.id_dim}
+    if set(meta.input_dims) != {"role", "llm", "query"}:
+        problems.append(f"input_dims: must have exactly role, llm, query; got {sorted(meta.input_dims)}")
+    dims.update({f"input_dims.{k}": v for k, v in meta.input_dims.items()})
+    for name, value in dims.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BUNDLE_DIM:
+            problems.append(f"{name}: must be an integer in 0..{MAX_BUNDLE_DIM:,}, got {value!r}"[:160])
+    for name in ("roles", "pool", "domain_vocab", "pool_models"):
+        if len(getattr(meta, name)) > MAX_BUNDLE_ITEMS:
+            problems.append(f"{name}: more than {MAX_BUNDLE_ITEMS:,} entries")
+    if not all(isinstance(r, dict) and isinstance(r.get("name"), str) and isinstance(r.get("description"), str)
+               for r in meta.roles):
+        problems.append("roles: every role must be an object with a name and a description (strings)")
+    if not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in meta.pool):
+        problems.append("pool: every model must be an object with a name (a string)")
+    else:
+        for i, m in enumerate(meta.pool):
+            for key in ("input_cost_per_token", "output_cost_per_token"):
+                v = m.get(key)
+                if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                    problems.append(f"pool[{i}].{key}: must be a finite number >= 0, got {v!r}"[:160])
+            if not isinstance(m.get("profile", ""), str):
+                problems.append(f"pool[{i}].profile: must be a string")
+    if not all(isinstance(d, str) for d in meta.domain_vocab):
+        problems.append("domain_vocab: must be a list of strings")
+    if problems:
+        raise UserError(f"{path}: {'; '.join(problems[:3])}{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}")
 
 
 def _names(items: Any) -> list[str]:
@@ -341,7 +463,7 @@ def _load_weights(path: Path, map_location: str) -> dict[str, Any]:
 def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, map_location: str = "cpu"):
     """Load a bundle -> (HieraPolicy in eval mode, PolicyMeta). See module docstring."""
     from hieramas_gnn.policy.features import InputDims
-    from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+    from hieramas_gnn.policy.gnn import ArchConfig, HieraPolicy
 
     meta = read_meta(bundle_dir)
     if pool is not None:
@@ -349,7 +471,7 @@ def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, 
     if roles is not None:
         check_same("roles", meta.role_names, _names(roles))
     try:
-        policy = HieraPolicy(PolicyConfig(**meta.policy_config), InputDims(**meta.input_dims))
+        policy = HieraPolicy(ArchConfig(**meta.policy_config), InputDims(**meta.input_dims))
     except (TypeError, ValueError, UserError) as exc:
         raise UserError(f"{bundle_dir}: bad policy_config/input_dims in {META}: {exc}") from None
     weights = Path(bundle_dir) / WEIGHTS
@@ -376,3 +498,29 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
     except (TypeError, ValueError) as exc:
         raise UserError(f"{bundle_dir}: bad `choice` in {META}: {exc}") from None
     return DesignChooser(policy, meta.graph_builder(embedder=embedder, cache_dir=embed_cache), settings), meta
+
+
+def check_bundle_out(out: str | Path, others: Mapping[str, str | Path | None] = {}) -> Path:
+    """The folder a policy bundle is written to: new, empty, or a bundle (only bundle files).
+
+    Never a file, the current folder or one above it, a folder of other files, nor a folder that
+    is (or holds) one of `others`. Returns the absolute path."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {out}: is a file; give a folder for the policy bundle")
+    absolute = Path(path).expanduser().resolve()
+    if is_within(Path.cwd(), absolute):
+        raise UserError(f"--out {out}: is the current folder (or holds it); give a new folder for the bundle")
+    check_apart(absolute, "--out", others)
+    if path.is_dir():
+        theirs = sorted(p.name for p in path.iterdir() if p.name not in (*BUNDLE_FILES, CHECKSUMS))
+        if theirs:
+            shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+            raise UserError(f"--out {out}: folder holds files that are not a policy bundle's ({shown}); "
+                            "give a new or empty folder, or an existing bundle to replace")
+    for parent in absolute.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    return absolute
