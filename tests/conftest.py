@@ -10,6 +10,7 @@ removed when the process ends (`HIERAMAS_KEEP_TEST_TMP=1` keeps it for debugging
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 
 # Before anything imports litellm / HF / wandb / PyG.
 _TMP = Path(tempfile.mkdtemp(prefix="hieramas-tests-"))
+_OWNER = os.getpid()  # forked children (mutmut's workers) share the folder and leave it to the owner
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -25,6 +27,7 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 _TMP_VARS = ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "TMPDIR")
+_BEFORE = {var: os.environ.get(var) for var in _TMP_VARS}
 
 
 def _make_temp_folders() -> None:
@@ -59,11 +62,24 @@ def pytest_configure(config) -> None:
     _make_temp_folders()
 
 
-def pytest_unconfigure(config) -> None:
-    """Remove this process's temp folder: no pytest run leaves a `hieramas-tests-*` folder behind."""
-    if os.environ.get("HIERAMAS_KEEP_TEST_TMP", "") not in ("", "0"):
+def _remove_temp_folder() -> None:
+    if os.getpid() != _OWNER or os.environ.get("HIERAMAS_KEEP_TEST_TMP", "") not in ("", "0"):
         return
     shutil.rmtree(_TMP, ignore_errors=True)
+    for var, value in _BEFORE.items():  # a later session in this process starts from the real temp dir
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+    tempfile.tempdir = None
+
+
+atexit.register(_remove_temp_folder)
+
+
+def pytest_unconfigure(config) -> None:
+    """Remove this process's temp folder: no pytest run leaves a `hieramas-tests-*` folder behind."""
+    _remove_temp_folder()
 
 
 @pytest.fixture

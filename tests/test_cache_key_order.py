@@ -4,9 +4,11 @@ miss and a re-paid call)."""
 
 from __future__ import annotations
 
+import hashlib
+
 from helpers.llm import request
 
-from hieramas_gnn.llm.cache import canonical_json, request_key
+from hieramas_gnn.llm.cache import canonical_json, canonical_request, request_key
 
 
 def test_canonical_json_sorts_keys_at_every_level_without_whitespace():
@@ -33,3 +35,25 @@ def test_provider_params_in_another_order_give_the_same_key():
     req = request(metadata={"question_id": "q1"})
     assert (request_key(req, "sim/m", {"sim_model": "x", "seed": 1})
             == request_key(req, "sim/m", {"seed": 1, "sim_model": "x"}))
+
+
+def test_the_canonical_request_is_a_stored_format():
+    """Keys of existing caches are sha256 of exactly this body: renaming a field would make every
+    cached rollout a miss (and re-pay it)."""
+    req = request(params={"top_p": 0.9}, sample_index=2, prompt_version="v1", max_tokens=64, temperature=0.5,
+                  metadata={"question_id": "q1"})
+    assert canonical_request(req, "openai/m") == {
+        "model": "openai/m", "messages": [{"role": "user", "content": "What is 2+2?"}], "temperature": 0.5,
+        "max_tokens": 64, "params": {"top_p": 0.9}, "sample_index": 2, "prompt_version": "v1"}
+    assert canonical_request(req, "sim/m", {"seed": 1}) == {
+        **canonical_request(req, "openai/m"), "model": "sim/m", "metadata": {"question_id": "q1"},
+        "provider_params": {"seed": 1}}
+    body = canonical_json(canonical_request(req, "openai/m"))
+    assert request_key(req, "openai/m") == hashlib.sha256(body.encode()).hexdigest()
+    assert body == ('{"max_tokens":64,"messages":[{"content":"What is 2+2?","role":"user"}],"model":"openai/m",'
+                    '"params":{"top_p":0.9},"prompt_version":"v1","sample_index":2,"temperature":0.5}')
+
+
+def test_an_offline_model_name_with_slashes_still_keys_on_its_metadata():
+    a, b = request(metadata={"question_id": "q1"}), request(metadata={"question_id": "q2"})
+    assert request_key(a, "replay/org/model") != request_key(b, "replay/org/model")

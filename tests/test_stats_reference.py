@@ -137,7 +137,7 @@ def test_credit_assignment_claim_states_its_fisher_p_value():
     (k0, n0), (k1, n1) = _success("none"), _success("counterfactual")
     p = sps.fisher_exact([[k0, n0 - k0], [k1, n1 - k1]]).pvalue
     assert p == pytest.approx(0.2, abs=5e-3)
-    for doc in (REPO_ROOT / "README.md", CREDIT / "README.md"):
+    for doc in (REPO_ROOT / "docs/RESULTS.md", CREDIT / "README.md"):
         text = doc.read_text()
         assert f"p = {p:.1f} by Fisher's exact test" in " ".join(text.split()), doc
 
@@ -159,6 +159,6 @@ def test_topology_route_claim_is_consistent_with_its_saved_results():
         for k in ("correct", "reward"):
             gap = paired_gap(res["per_query"]["classifier"][k], res["per_query"]["edges"][k]).to_dict()
             assert gap == pytest.approx(res["classifier_minus_edges"][k], abs=1e-4)
-    text = (REPO_ROOT / "README.md").read_text()
+    text = " ".join((REPO_ROOT / "docs/RESULTS.md").read_text().split())
     g = res["classifier_minus_edges"]["correct"]
     assert f"+{g['gap']:.4f} ± {g['se']:.4f} (p = {g['p_value']:.3f})" in text
