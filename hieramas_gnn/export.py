@@ -385,15 +385,21 @@ MAX_BUNDLE_ITEMS = 10_000
 def check_meta_bounds(meta: PolicyMeta, path: Path) -> None:
     """Every size a manifest declares is an integer in range and every list holds what it should,
     before anything is allocated from them (`hidden: 65536` would ask for gigabytes)."""
-    from hieramas_gnn.config import ArchConfig
-    from hieramas_gnn.config_io import from_dict
-    from hieramas_gnn.errors import ConfigError
+    import dataclasses
 
-    try:
-        arch = from_dict(ArchConfig, meta.policy_config, "policy_config")
-        problems = [f"policy_config.{name}: {message}" for name, message in arch.check()]
-    except ConfigError as exc:
-        problems = [str(exc)]
+    from hieramas_gnn.policy.gnn import PolicyConfig
+
+    problems: list[str] = []
+    defaults = {f.name: f.default for f in dataclasses.fields(PolicyConfig)}
+    for name, value in meta.policy_config.items():
+        default = defaults.get(name, dataclasses.MISSING)
+        if default is dataclasses.MISSING:
+            problems.append(f"policy_config: unknown field {name!r}"[:160])
+        elif isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) if not isinstance(
+                default, float) else int | float) or (isinstance(value, float) and not math.isfinite(value)):
+            problems.append(f"policy_config.{name}: must be {type(default).__name__}, got {value!r}"[:160])
+    if not problems:
+        problems = [f"policy_config.{name}: {message}" for name, message in PolicyConfig(**meta.policy_config).check()]
     dims = {"embedding_dim": meta.embedding_dim, "pos_dim": meta.pos_dim, "hint_dim": meta.hint_dim, "id_dim": meta.id_dim}
     if set(meta.input_dims) != {"role", "llm", "query"}:
         problems.append(f"input_dims: must have exactly role, llm, query; got {sorted(meta.input_dims)}")

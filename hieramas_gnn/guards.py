@@ -72,13 +72,15 @@ def check_apart(out: str | Path | None, flag: str, others: Mapping[str, str | Pa
                             f"{other_flag}. Give another path")
 
 
+BUNDLE_FILE_NAMES = ("policy.json", "policy.safetensors", "checksums.sha256")
+"""The files of a policy bundle (`export.BUNDLE_FILES` + `export.CHECKSUMS`)."""
+
+
 def check_bundle_out(out: str | Path, others: Mapping[str, str | Path | None] = {}) -> Path:
     """The folder a policy bundle is written to: new, empty, or a bundle (only bundle files).
 
     Never a file, the current folder or one above it, a folder of other files, nor a folder that
     is (or holds) one of `others`. Returns the absolute path."""
-    from hieramas_gnn.export import BUNDLE_FILES, CHECKSUMS
-
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise UserError(f"--out {out}: is a file; give a folder for the policy bundle")
@@ -87,7 +89,7 @@ def check_bundle_out(out: str | Path, others: Mapping[str, str | Path | None] = 
         raise UserError(f"--out {out}: is the current folder (or holds it); give a new folder for the bundle")
     check_apart(absolute, "--out", others)
     if path.is_dir():
-        theirs = sorted(p.name for p in path.iterdir() if p.name not in (*BUNDLE_FILES, CHECKSUMS))
+        theirs = sorted(p.name for p in path.iterdir() if p.name not in BUNDLE_FILE_NAMES)
         if theirs:
             shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
             raise UserError(f"--out {out}: folder holds files that are not a policy bundle's ({shown}); "
@@ -192,14 +194,24 @@ def finite_number(value: Any, what: str, minimum: float | None = 0.0) -> float:
 
 
 def json_safe(obj: Any) -> Any:
-    """`obj` with every non-finite float replaced by None (strict JSON has no NaN / Infinity)."""
+    """`obj` with every non-finite float replaced by None (strict JSON has no NaN / Infinity);
+    numpy / torch scalars and arrays become Python numbers and lists first."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [json_safe(v) for v in obj]
+    if type(obj).__module__ in ("numpy", "torch") and hasattr(obj, "tolist"):
+        return json_safe(obj.tolist())
     return obj
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """`json.dumps` of `json_safe(obj)`: never a bare NaN / Infinity in a file we write."""
+    import json
+
+    return json.dumps(json_safe(obj), **kwargs)
 
 
 # -- YAML --------------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "hieramas_gnn"
 EXPERIMENTS = PKG.parent / "experiments"
 
-BASE = {"errors", "paths", "redact"}
+BASE = {"errors", "paths", "redact", "guards"}
 # package -> the project packages it may import (itself always allowed)
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "paths": set(),
     "redact": set(),
+    "guards": {"errors"},
     "config_io": BASE,
     "config": BASE | {"config_io"},
     "tracking": BASE | {"config", "config_io"},
@@ -27,9 +28,11 @@ ALLOWED: dict[str, set[str]] = {
     "distributed": BASE | {"config", "config_io", "tasks", "llm", "backends", "mas"},
     "policy": BASE | {"tasks", "llm", "mas", "config", "config_io"},
     "export": BASE | {"tasks", "llm", "mas", "policy"},
+    "bundle_trust": BASE | {"tasks", "llm", "mas"},
     "train": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "distributed", "policy", "export"},
     "eval": BASE | {"config", "config_io", "tracking", "tasks", "llm", "backends", "mas", "distributed", "policy", "export", "train"},
-    "serve": BASE | {"config", "config_io", "tasks", "llm", "backends", "mas", "policy", "export", "train", "eval"},
+    "serve": BASE | {"config", "config_io", "tasks", "llm", "backends", "mas", "policy", "export", "bundle_trust",
+              "train", "eval"},
 }
 TOP = {"commands", "cli", "__init__", "__main__"}  # may import anything
 # The one upward arrow: the client registers the offline providers when it is built (lazily,

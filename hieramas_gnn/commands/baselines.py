@@ -23,6 +23,8 @@ import argparse
 import sys
 from typing import Any
 
+from hieramas_gnn.guards import dumps
+
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -282,7 +284,7 @@ def write_json(report: dict[str, Any], path: str) -> None:
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.write_text(dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def _split(methods: list[str] | None) -> list[str] | None:

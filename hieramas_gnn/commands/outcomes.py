@@ -31,6 +31,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.guards import dumps
+
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("outcomes", help="inspect real per-question outcome tables", description=__doc__,
@@ -113,7 +115,7 @@ def handle_inspect(args: argparse.Namespace) -> int:
 
         check_apart(args.json_out, "--json", {"FILE": args.file})
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(summary, indent=2))
+        Path(args.json_out).write_text(dumps(summary, indent=2))
         print(f"wrote {args.json_out}")
     return 0
 

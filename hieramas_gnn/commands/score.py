@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.guards import dumps
+
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("score", help="score a samples file (accuracy / pass@1)", description=__doc__,
@@ -127,5 +129,5 @@ def handle(args: argparse.Namespace) -> int:
     if args.json_out:
         summary = {"task": task.name, "n": n, "correct": correct, "accuracy": accuracy, "items": items}
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        Path(args.json_out).write_text(dumps(summary, indent=1) + "\n", encoding="utf-8")
     return 0

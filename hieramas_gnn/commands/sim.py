@@ -38,6 +38,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.guards import dumps
+
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("sim", help="check the simulator against the real data", description=__doc__,
@@ -110,6 +112,6 @@ def handle_validate(args: argparse.Namespace) -> int:
     print_report(report)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(report, indent=2))
+        Path(args.json_out).write_text(dumps(report, indent=2))
         print(f"wrote {args.json_out}")
     return 0

@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
 from hieramas_gnn.train import stage2
 from hieramas_gnn.train.edges import EdgesTrainer
@@ -245,5 +246,5 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    tmp.write_text(dumps(data, indent=2, default=float) + "\n")
     tmp.replace(path)

@@ -64,6 +64,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.mas.design import PLURALITY, Design, Mixture
 from hieramas_gnn.policy.sample import sample
 
@@ -249,7 +250,7 @@ def resolve(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision
     from hieramas_gnn.paths import atomic_write_text
 
     result = search(cfg, setup, reward, fixed_decision)
-    atomic_write_text(path, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
+    atomic_write_text(path, dumps(result.to_dict(), indent=2, default=float) + "\n")
     return result
 
 
