@@ -6,7 +6,8 @@ Nothing happens at import: no keys are read, no network is touched, no model is 
 
 from typing import Any
 
-__version__ = "0.1.0"
+from hieramas_gnn.version import __version__
+
 __all__ = ["Policy", "__version__"]
 
 

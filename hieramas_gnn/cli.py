@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from hieramas_gnn import __version__
+from hieramas_gnn.version import __version__
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.paths import ensure_offline_defaults
 from hieramas_gnn.redact import redact

@@ -7,9 +7,9 @@ list stays short to scan. Errors are `ConfigError`s naming the field path.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import re
-import dataclasses
 import types
 import typing
 from pathlib import Path
@@ -19,6 +19,25 @@ from hieramas_gnn.errors import ConfigError
 
 MAX_INT = 2 ** 53
 """Largest integer a config field takes (larger ones are typos that would overflow later)."""
+
+Problems = Iterator[tuple[str, str]]  # (field, message), what a section's `check()` yields
+
+
+def positive(name: str, value: float) -> Problems:
+    """A problem when `value` is not a finite number > 0."""
+    if not math.isfinite(value):
+        yield name, f"must be a finite number > 0, got {value}"
+    elif not value > 0:
+        yield name, f"must be > 0, got {value}"
+
+
+def non_negative(name: str, value: float) -> Problems:
+    """A problem when `value` is not a finite number >= 0."""
+    if not math.isfinite(value):
+        yield name, f"must be a finite number >= 0, got {value}"
+    elif not value >= 0:
+        yield name, f"must be >= 0, got {value}"
+
 
 # ------------------------------------------------------------------------------------ parsing
 
@@ -269,3 +288,28 @@ def _sections(obj: Any) -> Iterator[Any]:
         if dataclasses.is_dataclass(value):
             yield value
             yield from _sections(value)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """`field -> docstring` of a dataclass section: the string literal right after each annotated
+    attribute, in `cls` and the classes it extends (a section may extend a component's settings
+    class defined in another module)."""
+    import ast
+    import inspect
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
+        for node, nxt in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)):
+                docs[node.target.id] = " ".join(inspect.cleandoc(nxt.value.value).split())
+    return docs

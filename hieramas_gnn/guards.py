@@ -3,8 +3,6 @@ unbounded or special input, never let a non-finite number into a price or a budg
 
 - `check_apart(out, flag, others)`: an output path may not be (or contain) an input, the cache or
   the run folder; the error names both flags.
-- `check_bundle_out(out, others)`: a bundle folder to (re)write is new, empty, or an existing
-  bundle (only its own files); never a file, the current folder or a folder of other files.
 - `check_regular_file(path, what)`: a FIFO, device or socket is refused before it is opened (an
   `open` on a FIFO blocks forever).
 - `folder_lock(folder, what)`: an exclusive lock (`<folder>/.lock`, `flock`) held for a command's
@@ -13,7 +11,7 @@ unbounded or special input, never let a non-finite number into a price or a budg
   expansion (a "billion laughs" file is refused instead of exhausting memory later).
 - `finite_number(value, what, minimum=0)`: a finite number >= minimum, or a `UserError`.
 - `json_safe(obj)`: the same object with every NaN / inf float replaced by None, so that
-  `json.dumps(..., allow_nan=False)` writes strict JSON.
+  `json.dumps(..., allow_nan=False)` writes strict JSON; `dumps(obj)` is `json.dumps` of it.
 """
 
 from __future__ import annotations
@@ -70,36 +68,6 @@ def check_apart(out: str | Path | None, flag: str, others: Mapping[str, str | Pa
         if is_within(other, out) and not same_path(other, out):
             raise UserError(f"{flag} {out}: holds {other_flag} {other}; writing it would destroy "
                             f"{other_flag}. Give another path")
-
-
-BUNDLE_FILE_NAMES = ("policy.json", "policy.safetensors", "checksums.sha256")
-"""The files of a policy bundle (`export.BUNDLE_FILES` + `export.CHECKSUMS`)."""
-
-
-def check_bundle_out(out: str | Path, others: Mapping[str, str | Path | None] = {}) -> Path:
-    """The folder a policy bundle is written to: new, empty, or a bundle (only bundle files).
-
-    Never a file, the current folder or one above it, a folder of other files, nor a folder that
-    is (or holds) one of `others`. Returns the absolute path."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--out {out}: is a file; give a folder for the policy bundle")
-    absolute = _resolved(path)
-    if is_within(Path.cwd(), absolute):
-        raise UserError(f"--out {out}: is the current folder (or holds it); give a new folder for the bundle")
-    check_apart(absolute, "--out", others)
-    if path.is_dir():
-        theirs = sorted(p.name for p in path.iterdir() if p.name not in BUNDLE_FILE_NAMES)
-        if theirs:
-            shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
-            raise UserError(f"--out {out}: folder holds files that are not a policy bundle's ({shown}); "
-                            "give a new or empty folder, or an existing bundle to replace")
-    for parent in absolute.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"--out {out}: {parent} is a file, not a folder")
-            break
-    return absolute
 
 
 def check_report_out(out: str | Path | None, flag: str, markers: tuple[str, ...] = ("results.json",)) -> None:

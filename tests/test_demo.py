@@ -75,7 +75,7 @@ def test_demo_report_states_the_claims(demo_out):
 
 
 def test_demo_exports_a_loadable_policy(demo_out):
-    from hieramas_gnn.export import load_policy
+    from hieramas_gnn.bundle import load_policy
 
     policy, meta = load_policy(demo_out / "policy")
     assert meta.pool_name == "sim" and meta.choice["route"] in ("classifier", "random")

@@ -1,4 +1,5 @@
-"""`replay/<model>`: real per-question answers of real models, as a litellm custom provider.
+"""`replay/<model>`: real per-question answers of real models (its litellm provider is
+`backends.providers.ReplayProvider`).
 
 Reads tidy outcome tables (`benchmark, question_id, model, answer, correct`, optional
 `output_chars`; the schema of `../shared/data/outcomes/`) and, where available, the models' raw
@@ -31,7 +32,6 @@ from typing import Any
 
 from hieramas_gnn.errors import DataMissingError, UserError
 from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
-from hieramas_gnn.llm.types import ReplaySettings, settings_fields
 from hieramas_gnn.paths import shared_data_dir
 
 # task -> (outcome tables, raw reply files), relative to the shared data folder
@@ -242,66 +242,3 @@ class Replayer:
             if text is not None and task.score(text, q).correct == out.correct:
                 return text
         return candidates[-1] or NO_ANSWER
-
-
-def make_provider(tables: dict[str, Any] | None = None, seed: int = 0):
-    """A litellm CustomLLM answering `replay/<model>` (litellm imported here, not at import).
-
-    seed: base seed of the behaviour model's draws for calls that carry no settings; a call
-    carrying `hieramas_backend` (`ReplaySettings` as a dict, what `LLMClient` sends) uses its seed
-    (one Replayer per distinct seed, sharing the loaded outcome tables).
-    """
-    import litellm
-
-    from hieramas_gnn.backends.sim import model_response
-
-    class ReplayProvider(litellm.CustomLLM):
-        """litellm custom provider for `replay/`; see the module docstring."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.replayer = Replayer(tables, seed=seed)
-            self._replayers: dict[ReplaySettings, Replayer] = {}
-
-        def replayer_for(self, settings: dict | ReplaySettings | None) -> Replayer:
-            """The replayer of these per-call settings (the default one for None)."""
-            if settings is None:
-                return self.replayer
-            key = settings if isinstance(settings, ReplaySettings) else ReplaySettings(**settings_fields(settings))
-            if key.seed == self.replayer.seed:
-                return self.replayer
-            rep = self._replayers.get(key)
-            if rep is None:
-                rep = Replayer(tables, seed=key.seed, shared=self.replayer.shared)
-                rep._tables = self.replayer._tables  # the loaded outcome tables do not depend on the seed
-                self._replayers[key] = rep
-            return rep
-
-        def reply(self, model: str, messages: list, meta: dict, optional: dict) -> tuple[str, int, int]:
-            """(text, prompt tokens, completion tokens) of one call; bad input raises `input_error`."""
-            from hieramas_gnn.backends.providers import input_error, per_call
-
-            chars = sum(len(str(m.get("content") or "")) for m in messages)
-            rep = per_call("replay", model, self.replayer_for, optional.get("hieramas_backend"))
-            try:
-                return rep.reply(model, meta, chars, optional.get("replay_table"))
-            except UserError as exc:  # bad input: fail at once, not as a retryable connection error
-                raise input_error("replay", model, exc) from exc
-
-        def answer(self, model: str, messages: Any, meta: dict, optional: dict) -> tuple[str, int, int, float]:
-            """(text, prompt tokens, completion tokens, 0 ms) of one call: what `LLMClient` calls
-            directly, without litellm (the same reply as through litellm)."""
-            return (*self.reply(model, messages, meta, optional), 0.0)
-
-        def _reply(self, model: str, messages: list, kwargs: dict):
-            meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
-            text, pt, ct = self.reply(model, messages, meta, kwargs.get("optional_params") or {})
-            return model_response(f"replay/{model}", text, pt, ct)
-
-        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):
-            return self._reply(model, messages, kwargs)
-
-        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any):
-            return self._reply(model, messages, kwargs)
-
-    return ReplayProvider()

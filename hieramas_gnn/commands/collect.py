@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -52,9 +52,6 @@ def load_collect_config(path: str | Path) -> CollectConfig:
     if not path.exists():
         raise ConfigError(f"{where}: no such file {path}")
     cfg = load_section(CollectConfig, path, where)
-    if cfg.client.executor != "local" or cfg.client.ray_address or cfg.client.ray_workers:
-        raise ConfigError(f"{where}: client.executor / ray_address / ray_workers: give them as "
-                          "`hieramas collect --executor ray [--ray-address A] [--ray-workers N]`")
     base = path.resolve().parent
     for key in ("data", "cache", "out"):
         if getattr(cfg, key):
@@ -130,13 +127,12 @@ def run(args: Any) -> int:
 
     from hieramas_gnn.distributed.options import check_executor_args
     from hieramas_gnn.llm.cache import RolloutCache
-    from hieramas_gnn.llm.client import ClientConfig, LLMClient
-    from hieramas_gnn.llm.types import BackendSettings
+    from hieramas_gnn.llm.client import LLMClient
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.mas.executor import run_many
 
     check_executor_args(args)
-    from hieramas_gnn.commands.outputs import check_out_file
+    from hieramas_gnn.commands.common import check_out_file
 
     check_out_file(args.summary, "--summary")
     cfg = load_collect_config(args.config)
@@ -155,15 +151,13 @@ def run(args: Any) -> int:
     pool = load_pool(cfg.pool)
     keys: list[str] = []
     jobs = build_jobs(cfg, pool, keys)
-    options = {k: v for k, v in asdict(cfg.client).items()
-               if k not in ("max_in_flight", "budget_usd", "executor", "ray_address", "ray_workers")}
-    config = ClientConfig(budget_usd=cfg.budget_usd, seed=cfg.seed, **options,
-                          backend=BackendSettings.from_dict(asdict(cfg.backend)))
+    config = replace(cfg.client, budget_usd=cfg.budget_usd)
     if args.executor == "ray":  # workers run the jobs; this process writes the cache
         from hieramas_gnn.distributed.runner import make_runner
 
         runner = make_runner("ray", args.ray_address, task=None, roleset=None, pool=pool,
                              cache_path=cfg.cache, cache_mode="rw", client_config=config,
+                             backend=cfg.backend, seed=cfg.seed,
                              max_in_flight=cfg.max_in_flight, workers=args.ray_workers)
         try:
             with _progress(jobs, runner, cfg, args.quiet) as on_done:
@@ -173,7 +167,7 @@ def run(args: Any) -> int:
             runner.close()
     else:
         with RolloutCache(cfg.cache, "rw") as cache:
-            client = LLMClient(pool, cache, config)
+            client = LLMClient(pool, cache, config, backend=cfg.backend, seed=cfg.seed)
             with _progress(jobs, client, cfg, args.quiet) as on_done:
                 traces = asyncio.run(run_many(jobs, client, max_in_flight=cfg.max_in_flight,
                                               on_done=on_done))

@@ -46,8 +46,8 @@ def _copy_bundle(src, dst) -> None:
     import tempfile
     from pathlib import Path
 
-    from hieramas_gnn.export import _replace_bundle
-    from hieramas_gnn.guards import check_bundle_out
+    from hieramas_gnn.bundle import _replace_bundle
+    from hieramas_gnn.bundle import check_bundle_out
 
     dst = Path(dst)
     check_bundle_out(dst)
@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"--baselines: unknown method {unknown[0]!r} (known: {', '.join(GROUPS + FITTED)})")
     out = Path(args.out)
-    from hieramas_gnn.guards import check_bundle_out, check_report_out
+    from hieramas_gnn.bundle import check_bundle_out
+    from hieramas_gnn.guards import check_report_out
 
     check_report_out(out, "--out", ("results.json", "runs", "cache"))  # new, empty, or an earlier demo's
     check_bundle_out(out / "policy")

@@ -41,7 +41,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this command")
     p.add_argument("--max-in-flight", type=int, default=32)
-    from hieramas_gnn.commands.baselines import add_backend_args
+    from hieramas_gnn.commands.common import add_backend_args
 
     add_backend_args(p)
     p.add_argument("--out", default=None, help="write report.md, results.json and plots here")
@@ -71,7 +71,7 @@ def load_questions(args: argparse.Namespace, task: Any) -> list:
 def policy_rule(args: argparse.Namespace, pool: Any):
     """(rule: questions -> designs, pool) for an exported policy: the bundle's choice function."""
     from hieramas_gnn.bundle_trust import bundle_pool, check_family
-    from hieramas_gnn.export import check_digest, load_chooser, read_meta
+    from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
 
     check_digest(args.policy, getattr(args, "sha256", None))
     meta = read_meta(args.policy)
@@ -87,11 +87,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from hieramas_gnn.commands.baselines import (backend_name, backend_settings, make_client, make_ray_runner,
-                                                 run_baselines_ray)
+    from hieramas_gnn.commands.common import (BUDGET_EXIT, backend_name, backend_settings, budget_message,
+                                              budget_stopped, check_out_file, check_positive, command_client,
+                                              make_ray_runner, run_baselines_ray)
     from hieramas_gnn.distributed.options import check_executor_args
-    from hieramas_gnn.commands.outputs import (BUDGET_EXIT, budget_message, budget_stopped, check_out_file,
-                                               check_positive)
     from hieramas_gnn.eval import baselines as B
     from hieramas_gnn.eval import report
     from hieramas_gnn.errors import UserError
@@ -133,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     if args.executor == "ray":
         runner, client = make_ray_runner(args, pool, cache_path, args.cache_mode, task, roleset), None
     else:
-        client = make_client(pool, cache_path, args.cache_mode, args.max_in_flight, args.budget,
+        client = command_client(pool, cache_path, args.cache_mode, args.max_in_flight, args.budget,
                              backend_settings(args))
         runner = ExecutorRunner(client, task, roleset, max_in_flight=args.max_in_flight)
     try:

@@ -46,10 +46,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
     import torch
 
     from hieramas_gnn.errors import UserError
-    from hieramas_gnn.export import export_policy
-    from hieramas_gnn.train.setup import build_policy, load_models, load_questions, load_roles
+    from hieramas_gnn.bundle import export_policy
+    from hieramas_gnn.build import build_policy, load_models, load_questions, load_roles
 
-    from hieramas_gnn.guards import check_bundle_out
+    from hieramas_gnn.bundle import check_bundle_out
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -61,9 +61,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
     roleset, roles = load_roles(cfg, task)
     pool, decision = load_models(cfg)
     if cfg.policy.accuracy_hints:  # the hints come from the run's single-model rollouts (in its cache)
-        from hieramas_gnn.train.setup import build_setup
+        from hieramas_gnn.build import build_training
 
-        setup = build_setup(cfg)
+        setup = build_training(cfg)
         policy, builder = setup.policy, setup.builder
     else:
         policy, builder = build_policy(cfg, roles, list(pool.models), train)
@@ -74,7 +74,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
         raise UserError(f"{ckpt}: weights do not match the run's config.yaml ({exc})") from None
     import json
 
-    from hieramas_gnn.train.pipeline import choice_settings
+    from hieramas_gnn.build import choice_settings
 
     if cfg.pool.decision is None and (run_dir / "decision.json").is_file():
         decision = json.loads((run_dir / "decision.json").read_text())["decision"]
@@ -94,7 +94,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
 
 
 def run(args: argparse.Namespace) -> int:
-    from hieramas_gnn.export import bundle_digest
+    from hieramas_gnn.bundle import bundle_digest
 
     out = export_run(args.run, args.out, args.checkpoint)
     print(f"policy bundle written to {out} (sha256 {bundle_digest(out)}: pin it with --sha256 / "

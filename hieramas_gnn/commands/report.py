@@ -6,7 +6,7 @@ several seeds, the baselines on the same held-out questions). Give one folder pe
 to get the frontier:
 
     for l in 300 1000 3000; do
-      hieramas demo --config experiments/configs/issue12_math_l5.yaml --out runs/math/lambda$l \\
+      hieramas demo --config experiments/configs/replay_math_l5.yaml --out runs/math/lambda$l \\
           --baselines single vote moa debate router cascade best_single oracle --set reward.cost_lambda=$l
     done
     hieramas report runs/math/lambda* --out runs/math/report

@@ -39,7 +39,7 @@ def run_policy(bundle: str, task_name: str, question_id: str, client: Any, *, po
     import asyncio
 
     from hieramas_gnn.bundle_trust import check_family
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
     from hieramas_gnn.mas.executor import run_design
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.tasks import get_task
@@ -81,15 +81,14 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from hieramas_gnn.bundle_trust import bundle_pool
-    from hieramas_gnn.export import check_digest, read_meta
-    from hieramas_gnn.train.setup import make_client
+    from hieramas_gnn.bundle import check_digest, read_meta
+    from hieramas_gnn.build import ClientSettings, make_client
 
     check_digest(args.policy, args.sha256)
     meta = read_meta(args.policy)
     pool = bundle_pool(args.policy, meta, args.pool, trust=args.trust_bundle_endpoints)
-    settings = {"cache_path": None if args.cache_mode == "off" else args.cache,
-                "cache_mode": args.cache_mode, "options": {}}
-    client = make_client(settings, pool)
+    client = make_client(ClientSettings(cache_path=None if args.cache_mode == "off" else args.cache,
+                                        cache_mode=args.cache_mode), pool)
     design, trace = run_policy(args.policy, args.task, args.question_id, client, pool=pool,
                                embed_cache=args.embed_cache, trust=args.trust_bundle_endpoints)
     if args.json:

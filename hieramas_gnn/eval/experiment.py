@@ -56,7 +56,7 @@ def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, r
                     control: bool = True, designs_out: list | None = None) -> tuple[list[dict], dict, Any]:
     """(rows, per-query vectors by method, the first chosen design) of a bundle on `questions`;
     `designs_out` (a list) receives what the bundle chose per query type (`designs_by_domain`)."""
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
 
     chooser, _ = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
     methods = [("hieramas", chooser)]
@@ -153,7 +153,7 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
     import asyncio
 
     from hieramas_gnn.eval import baselines as B
-    from hieramas_gnn.train.setup import load_models, load_questions, load_roles
+    from hieramas_gnn.build import load_models, load_questions, load_roles
 
     train, val, _test, task = load_questions(cfg)
     roleset, _ = load_roles(cfg, task)
@@ -161,12 +161,13 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
     bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=cfg.run.seed_for("eval"), anchor=anchor))
     fitted = {}
     if any(m in B.FITTED for m in methods):
-        from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder, shaped_reward
+        from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
+        from hieramas_gnn.train.rewards import reward_function
 
         pc = cfg.policy
         embed = query_embedder(pc.embedder, pc.embed_cache, pc.hashing_dim, cfg.run.device)
         routed = asyncio.run(fit_routed_baselines(bl, train, val, client, embed,
-                                                  shaped_reward(cfg.reward.shape, cfg.reward.cost_lambda),
+                                                  reward_function(cfg.reward),
                                                   cfg.client.max_in_flight, seed=cfg.run.seed_for("eval")))
         fitted = routed.describe()
     traces = asyncio.run(B.run_baselines(bl, B.expand_methods(list(methods), pool.names), questions, client,
@@ -199,14 +200,15 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     """Train `seeds` policies on `config` (resumable), evaluate each exported bundle on the held-out
     questions next to the baselines, write `report.md`, `results.json`, plots into `out`."""
     from hieramas_gnn.eval import report
-    from hieramas_gnn.train.pipeline import reward_fn, train_pipeline
-    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.train.pipeline import train_pipeline
+    from hieramas_gnn.train.rewards import reward_function
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
 
     start, out = time.perf_counter(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg0 = seed_config(config, out, 0, overrides)
     pool, _ = load_models(cfg0)
-    client = make_client(client_settings(cfg0), pool)
+    client = make_client(ClientSettings.from_config(cfg0), pool)
     _, _, test, task = load_questions(cfg0)
     roleset, _ = load_roles(cfg0, task)
     runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
@@ -219,8 +221,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
         t1 = time.perf_counter()
         if seed == 0 and baselines:
             base_rows, base_pq, fitted = run_baselines(cfg, client, test, baselines, fair_anchor(cfg.run.dir),
-                                                       reward_fn(cfg))
-        rows, pq, design = evaluate_bundle(res.bundle, test, runner, eval_runs, reward_fn(cfg), pool=pool,
+                                                       reward_function(cfg.reward).of_trace)
+        rows, pq, design = evaluate_bundle(res.bundle, test, runner, eval_runs, reward_function(cfg.reward).of_trace, pool=pool,
                                            embed_cache=cfg.policy.embed_cache, designs_out=designs)
         first = first or design
         learned.append(pq)

@@ -6,7 +6,7 @@ held-out question, each method's correctness, cost and reward, mean over seeds).
 policy at several cost weights λ gives several folders on the same task, pool and test questions;
 their `hieramas` rows are the learned frontier, and every baseline row is a point to beat.
 
-`frontier_checks` asks, for each baseline point, what issue 12's bar asks:
+`frontier_checks` asks, for each baseline point, what the frontier report's bar asks:
 
 - a baseline B (best single, vote, router, cascade, debate, ...): among the learned points that
   cost *no more* than B per query, the most accurate one must be at least as accurate — judged

@@ -16,7 +16,7 @@ calls, so `SharedCalls` and the rollout cache share them).
   stands. The chain (2..`max_len` models, in cost order) and `agree` are chosen on train + val by
   mean reward (`fit_cascade`), simulated exactly from the single-model outcomes.
 
-The reward of a (correct, cost) pair is a callable (`Reward`), e.g. `train.rewards` shapes with
+The reward of a (correct, cost) pair is a callable (`RewardFn`), e.g. a `train.rewards.Reward` with
 λ; the default is accuracy. `fit_routed_baselines` fits all three and registers them with a
 `Baselines` (methods `router`, `cascade`, `best_single`).
 """
@@ -36,7 +36,7 @@ from hieramas_gnn.mas.supernode import Episode, now_ms
 from hieramas_gnn.mas.trace import Trace
 from hieramas_gnn.tasks.base import Question
 
-Reward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (correct [..] 0/1, cost [..] USD) -> reward
+RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (correct [..] 0/1, cost [..] USD) -> reward
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> [Q, F]
 ROUTED = ("router", "cascade", "best_single")
 ROUTER_C = (0.1, 1.0, 10.0)
@@ -44,19 +44,6 @@ ROUTER_C = (0.1, 1.0, 10.0)
 
 def accuracy_reward(correct: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return np.asarray(correct, dtype=float)
-
-
-def shaped_reward(shape: str, cost_lambda: float) -> Reward:
-    """(correct, cost) -> the policy's cost-aware reward (`train/rewards.shape_reward`), so the
-    fitted methods maximise what the policy is trained for."""
-    import torch
-
-    from hieramas_gnn.train.rewards import shape_reward
-
-    def reward(correct: np.ndarray, cost: np.ndarray) -> np.ndarray:
-        return shape_reward(torch.as_tensor(np.asarray(correct, dtype=np.float32)),
-                            torch.as_tensor(np.asarray(cost, dtype=np.float32)), shape, cost_lambda).numpy()
-    return reward
 
 
 def query_embedder(kind: str, cache_dir: str | None, hashing_dim: int = 64, device: str = "cpu") -> Embed:
@@ -116,7 +103,7 @@ async def collect_single_outcomes(baselines: Any, questions: Sequence[Question],
 # ---------------------------------------------------------------- best single
 
 
-def fit_best_single(outcomes: SingleOutcomes, reward: Reward = accuracy_reward) -> str:
+def fit_best_single(outcomes: SingleOutcomes, reward: RewardFn = accuracy_reward) -> str:
     """The model with the best mean reward on these outcomes (ties: the cheaper, then pool order)."""
     mean = reward(outcomes.correct, outcomes.cost).mean(0)  # [M]
     price = outcomes.cost.mean(0)  # [M]
@@ -134,7 +121,7 @@ class Router:
     models: list[str]
     classifiers: list[Any]  # a fitted LogisticRegression, or a float: a constant P(correct)
     mean_cost: np.ndarray  # [M]
-    reward: Reward
+    reward: RewardFn
     C: float = 1.0
 
     def proba(self, x: np.ndarray) -> np.ndarray:
@@ -168,7 +155,7 @@ def _fit_classifiers(x: np.ndarray, correct: np.ndarray, C: float, seed: int) ->
 
 
 def fit_router(x_train: np.ndarray, train: SingleOutcomes, x_val: np.ndarray | None = None,
-               val: SingleOutcomes | None = None, reward: Reward = accuracy_reward,
+               val: SingleOutcomes | None = None, reward: RewardFn = accuracy_reward,
                Cs: Sequence[float] = ROUTER_C, seed: int = 0) -> Router:
     """Fit on the training outcomes; with val, pick C from `Cs` by the routed mean val reward."""
     if x_train.shape[0] != train.correct.shape[0]:
@@ -235,7 +222,7 @@ def simulate_cascade(plan: CascadePlan, outcomes: SingleOutcomes) -> tuple[np.nd
     return correct, cost
 
 
-def fit_cascade(outcomes: SingleOutcomes, reward: Reward = accuracy_reward, max_len: int = 3) -> CascadePlan:
+def fit_cascade(outcomes: SingleOutcomes, reward: RewardFn = accuracy_reward, max_len: int = 3) -> CascadePlan:
     """The best chain (models in mean-cost order, 2..max_len of them) and `agree` on `outcomes`."""
     order = sorted(range(len(outcomes.models)), key=lambda m: (outcomes.cost[:, m].mean(), m))
     best: tuple[float, CascadePlan] | None = None
@@ -327,7 +314,7 @@ def _renamed(job: Callable, method: str) -> Callable:
 
 
 async def fit_routed_baselines(baselines: Any, train: Sequence[Question], val: Sequence[Question], client: Any,
-                               embed: Embed, reward: Reward = accuracy_reward, max_in_flight: int = 32,
+                               embed: Embed, reward: RewardFn = accuracy_reward, max_in_flight: int = 32,
                                cascade_max_len: int = 3, seed: int = 0) -> RoutedBaselines:
     """Fit `best_single` and `cascade` on train + val, `router` on train (C on val), from the
     pool's single answers to those questions; register the three methods with `baselines`."""

@@ -31,7 +31,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.build import ClientSettings, make_client
+from hieramas_gnn.config_io import from_dict
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm.client import ClientConfig
+from hieramas_gnn.llm.types import BackendSettings
 
 
 @dataclass
@@ -98,7 +102,7 @@ class Policy:
     """A loaded bundle: `design`, `solve`, `asolve` and their batch versions (module docstring)."""
 
     def __init__(self, chooser: Any, meta: Any, *, pool: Any, task: Any, roleset: Any,
-                 client_settings: dict[str, Any], name: str) -> None:
+                 client_settings: ClientSettings, name: str) -> None:
         self.chooser, self.meta, self.pool, self.task, self.roleset = chooser, meta, pool, task, roleset
         self.client_settings, self.name = client_settings, name
         self._lock = threading.Lock()
@@ -114,14 +118,14 @@ class Policy:
         """Load and verify `bundle`. pool: None (the bundle's pool), a pool name/YAML path or a
         `Pool` with the same model names; task: defaults to the bundle's; cache / cache_mode
         (`rw`, `replay`, `off`): the rollout cache; client: `llm.client.ClientConfig` fields;
-        backend: the offline backends' settings (`config.BackendConfig` as a dict).
+        backend: the offline backends' settings (`llm.types.BackendSettings` or its mapping).
 
         A bundle never chooses where calls go, which key they carry, which local file is read or
         which code runs (`bundle_trust.py`): a bundle whose pool names real providers needs `pool`
         (yours, with its model names), or `trust_bundle_endpoints=True` (prints what it trusts).
-        sha256: the bundle's digest (`export.bundle_digest`, printed by `hieramas export`) to pin."""
+        sha256: the bundle's digest (`bundle.bundle_digest`, printed by `hieramas export`) to pin."""
         from hieramas_gnn.bundle_trust import bundle_code_ref, bundle_local_path, bundle_pool, check_family
-        from hieramas_gnn.export import check_digest, load_chooser, read_meta
+        from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
         from hieramas_gnn.mas.roles import get_roleset
         from hieramas_gnn.tasks import get_task
 
@@ -142,16 +146,12 @@ class Policy:
         task_obj = _bundle_task(task_name, meta, bundle, trust) if task is None else get_task(task_name)
         check_family(meta.family, bundle, trust)
         roleset = get_roleset(meta.family or task_obj.family)
-        settings = {"cache_path": None if cache_mode == "off" or cache is None else str(cache),
-                    "cache_mode": "off" if cache is None else cache_mode,
-                    "options": dict(client or {})}
-        if backend is not None:
-            import dataclasses
-
-            from hieramas_gnn.config import BackendConfig
-            from hieramas_gnn.config_io import from_dict
-
-            settings["backend"] = dataclasses.asdict(from_dict(BackendConfig, backend, "backend"))
+        if isinstance(backend, dict):
+            backend = from_dict(BackendSettings, backend, "backend")
+        settings = ClientSettings(cache_path=None if cache_mode == "off" or cache is None else str(cache),
+                                  cache_mode="off" if cache is None else cache_mode,
+                                  config=from_dict(ClientConfig, dict(client or {}), "client"),
+                                  backend=backend or BackendSettings())
         return cls(chooser, meta, pool=pool_obj, task=task_obj, roleset=roleset, client_settings=settings,
                    name=name or bundle_name(bundle))
 
@@ -210,8 +210,6 @@ class Policy:
         """The LLM client (built on first use): the pool, the rollout cache, the client options."""
         with self._lock:
             if self._client is None:
-                from hieramas_gnn.train.setup import make_client
-
                 self._client = make_client(self.client_settings, self.pool)
             return self._client
 

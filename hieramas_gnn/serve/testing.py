@@ -13,7 +13,7 @@ from pathlib import Path
 def sim_bundle(out_dir: str | Path, *, route: str = "classifier", n_roles: int = 3, seed: int = 0,
                task: str = "synthetic", pool: str = "sim") -> Path:
     """Export a seeded, untrained policy for `task` over `pool` to `out_dir`; returns the folder."""
-    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.bundle import export_policy
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.policy.choose import ChoiceSettings

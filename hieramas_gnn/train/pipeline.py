@@ -12,7 +12,7 @@ nothing is paid twice:
 2. **Stage 1** (`train/stage1.py`): (with a warm start, the searched design behaviour-cloned and
    validated as step 0) REINFORCE on the mixtures over random DAGs; `checkpoint.pt` every few
    steps, the best-validation weights in `best.pt`.
-3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/stage2.py`):
+3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/topology_classifier.py`):
    candidate DAGs, labels from rollouts, the graph-score head; or `edges` — the edge head with
    REINFORCE (`train/edges.py`, resumable from `edges_checkpoint.pt`). The trained head's weights
    and the route go to `topology.pt` / `topology.json`. A route whose head ended up untrained
@@ -34,11 +34,12 @@ from typing import Any
 
 import torch
 
+from hieramas_gnn.build import choice_settings
 from hieramas_gnn.guards import dumps
-from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
-from hieramas_gnn.train import stage2
+from hieramas_gnn.policy.choose import DesignChooser
+from hieramas_gnn.train import topology_classifier
 from hieramas_gnn.train.edges import EdgesTrainer
-from hieramas_gnn.train.rewards import shape_reward_scalar
+from hieramas_gnn.train.rewards import reward_function
 from hieramas_gnn.train.stage1 import Stage1Result, train_stage1
 
 STAGE2_AXIS = "stage2/epoch"
@@ -64,19 +65,6 @@ class PipelineResult:
     bundle: Path
 
 
-def reward_fn(cfg: Any):
-    """Trace -> cost-aware system reward under the config's reward shape."""
-    rc = cfg.reward
-    return lambda t: shape_reward_scalar(bool(t.correct), float(t.cost_usd), rc.shape, rc.cost_lambda)
-
-
-def choice_settings(cfg: Any, route: str, decision: str) -> ChoiceSettings:
-    tc = cfg.topology
-    return ChoiceSettings(route=route, decision=decision, n_candidates=tc.n_candidates,
-                          density_min=tc.density_min, density_max=tc.density_max,
-                          seed=cfg.run.seed_for("choice"), topologies=cfg.stage1.topologies)
-
-
 def resolve_decision(cfg: Any, setup: Any) -> str:
     """The configured decision model; with `stage1.warm_start: search` the decision of the
     searched design (`train/warm_start.py`, which also sets `setup.warm_design`); else the best
@@ -86,7 +74,7 @@ def resolve_decision(cfg: Any, setup: Any) -> str:
 
     path = Path(cfg.run.dir) / "decision.json"
     if cfg.stage1.warm_start == "search":
-        found = warm_start.resolve(cfg, setup, reward_fn(cfg), cfg.pool.decision or None)
+        found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
         setup.warm_design = found.design
         if not path.exists():
             _write_json(path, {"decision": found.decision, "rule": "the decision of the searched design "
@@ -97,10 +85,9 @@ def resolve_decision(cfg: Any, setup: Any) -> str:
         return cfg.pool.decision
     if path.exists():
         return json.loads(path.read_text())["decision"]
-    rc = cfg.reward
     name, rows = best_single_model(setup.runner, setup.runner.roleset, setup.builder.llm_names,
                                    [*setup.train, *setup.val],
-                                   lambda ok, cost: shape_reward_scalar(ok, cost, rc.shape, rc.cost_lambda))
+                                   reward_function(cfg.reward))
     _write_json(path, {"decision": name, "rule": "best single-model reward on train + val", "rows": rows})
     return name
 
@@ -125,10 +112,10 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> To
         # one candidate per query (the empty DAG the mixtures were trained on): nothing to classify
         trained, summary = False, {"skipped": "stage1.topologies is parallel: the only candidate is the empty DAG"}
     elif method == "classifier":
-        s2cfg = stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
-        select = stage2.policy_selector(policy, setup.builder, setup.decision)
-        scorer = stage2.PolicyGraphScorer(policy, setup.builder)
-        res, _ = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
+        s2cfg = topology_classifier.ClassifierTraining.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
+        select = topology_classifier.policy_selector(policy, setup.builder, setup.decision)
+        scorer = topology_classifier.PolicyGraphScorer(policy, setup.builder)
+        res, _ = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner, reward_function(cfg.reward).of_trace,
                                    len(setup.builder.role_names), s2cfg,
                                    log=lambda m, e: tracker.log(m, e, axis=STAGE2_AXIS), decision=setup.decision)
         trained = res.best_epoch >= 0
@@ -152,7 +139,7 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder)."""
     from hieramas_gnn.config_io import dump_yaml
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.setup import build_setup
+    from hieramas_gnn.build import build_training
 
     ensure_offline_defaults()
     if cfg.run.threads and str(cfg.run.device).startswith("cpu"):
@@ -164,7 +151,7 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
     with folder_lock(run_dir, "run folder"):  # a second `hieramas train` on this folder is refused
         check_same_run(cfg, run_dir)
         dump_yaml(cfg, run_dir / "config.yaml")
-        setup = build_setup(cfg, client=client)
+        setup = build_training(cfg, client=client)
         try:
             return _phases(cfg, setup)
         finally:
@@ -189,7 +176,7 @@ def check_run_folder(run_dir: Path) -> None:
 
 def _phases(cfg: Any, setup: Any) -> PipelineResult:
     from hieramas_gnn.config_io import to_dict
-    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.bundle import export_policy
     from hieramas_gnn.tracking import Tracker
 
     run_dir = Path(cfg.run.dir)

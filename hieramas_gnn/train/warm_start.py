@@ -1,7 +1,7 @@
 """Stage 0 (`stage1.warm_start: search`): find the best simple design on the training split, and
 start stage 1 from a policy that already chooses it.
 
-Why: on real outcomes (issue 12) REINFORCE from a random policy did not find the strong simple
+Why: on real outcomes (replay) REINFORCE from a random policy did not find the strong simple
 designs its space contains — a fixed vote of three one-proposer roles chosen on train + val beat
 the learned policy on GSM8K and MMLU-Redux replay (`experiments/design_space_ceiling.py`). So
 the learner starts where a careful user would: at the best fixed design of a small family,

@@ -455,7 +455,7 @@ def bundle_pool_file_relative_to_cwd(d: Path) -> str | None:
 
 def bundle_digest_pin(d: Path) -> str | None:
     from hieramas_gnn import Policy
-    from hieramas_gnn.export import bundle_digest
+    from hieramas_gnn.bundle import bundle_digest
 
     good = bundle(d, "good")
     other = bundle(d, "other", edit=lambda m: m["training"].update(note="edited"))
@@ -586,7 +586,7 @@ def export_non_finite_weights(d: Path) -> str | None:
     """A policy whose weights went non-finite is never exported as a bundle."""
     import torch
 
-    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.bundle import export_policy
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.policy.features import CachedEmbedder, FeatureBuilder, HashingEmbedder
@@ -630,7 +630,7 @@ def sim_50mb_question(d: Path) -> str | None:
 def policy_json_strict(d: Path) -> str | None:
     """policy.json is strict JSON (no bare NaN) even when a training figure is NaN."""
     from hieramas_gnn.serve.testing import sim_bundle  # noqa: F401 - same path as bundle()
-    from hieramas_gnn.export import export_policy
+    from hieramas_gnn.bundle import export_policy
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.mas.roles import get_roleset
     from hieramas_gnn.policy.choose import ChoiceSettings

@@ -1,4 +1,4 @@
-"""Measure the figures of README "Reliability": `python -m tests.reliability.report --json OUT`.
+"""Measure the figures of docs/RELIABILITY.md: `python -m tests.reliability.report --json OUT`.
 
 Sections (each re-run from scratch, nothing cached):
 - `bad_inputs`: every case of bad_inputs.py (CLI in-process; train/run configs in subprocesses)

@@ -159,7 +159,7 @@ def test_an_untampered_bundle_runs_with_its_recorded_pool_from_any_folder(bundle
 
 def test_a_pinned_digest_refuses_any_other_bundle(bundles, capsys):
     from hieramas_gnn import Policy
-    from hieramas_gnn.export import bundle_digest
+    from hieramas_gnn.bundle import bundle_digest
 
     digest = bundle_digest(bundles[0])
     assert Policy.load(bundles[0], sha256=digest, **FAST).name == "clean"

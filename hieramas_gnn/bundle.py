@@ -41,10 +41,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from hieramas_gnn import __version__
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import check_apart, is_within, json_safe
+from hieramas_gnn.version import __version__
 
 BUNDLE_FORMAT = "hieramas-policy"
 BUNDLE_VERSION = 5  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
@@ -129,7 +130,12 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 def embedder_from_name(name: str, cache_dir: str | Path | None = None):
     """The embedder a bundle names: MiniLM (cached on disk in `cache_dir`) or `hashing-<dim>`."""
-    from hieramas_gnn.policy.features import MINILM_NAME, CachedEmbedder, HashingEmbedder, default_embedder
+    from hieramas_gnn.policy.features import (
+        MINILM_NAME,
+        CachedEmbedder,
+        HashingEmbedder,
+        default_embedder,
+    )
 
     if name == MINILM_NAME:
         return default_embedder(cache_dir)
@@ -197,7 +203,6 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
     )
     import tempfile
 
-    from hieramas_gnn.guards import check_bundle_out, json_safe
 
     out = Path(out_dir)
     check_bundle_out(out)  # never replaces a file, the current folder or a folder of other files
@@ -379,21 +384,15 @@ MAX_BUNDLE_ITEMS = 10_000
 def check_meta_bounds(meta: PolicyMeta, path: Path) -> None:
     """Every size a manifest declares is an integer in range and every list holds what it should,
     before anything is allocated from them (`hidden: 65536` would ask for gigabytes)."""
-    import dataclasses
+    from hieramas_gnn.config_io import from_dict
+    from hieramas_gnn.errors import ConfigError
+    from hieramas_gnn.policy.settings import ArchConfig
 
-    from hieramas_gnn.policy.gnn import PolicyConfig
-
-    problems: list[str] = []
-    defaults = {f.name: f.default for f in dataclasses.fields(PolicyConfig)}
-    for name, value in meta.policy_config.items():
-        default = defaults.get(name, dataclasses.MISSING)
-        if default is dataclasses.MISSING:
-            problems.append(f"policy_config: unknown field {name!r}"[:160])
-        elif isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) if not isinstance(
-                default, float) else int | float) or (isinstance(value, float) and not math.isfinite(value)):
-            problems.append(f"policy_config.{name}: must be {type(default).__name__}, got {value!r}"[:160])
-    if not problems:
-        problems = [f"policy_config.{name}: {message}" for name, message in PolicyConfig(**meta.policy_config).check()]
+    try:
+        arch = from_dict(ArchConfig, meta.policy_config, "policy_config")
+        problems = [f"policy_config.{name}: {message}" for name, message in arch.check()]
+    except ConfigError as exc:
+        problems = [str(exc)]
     dims = {"embedding_dim": meta.embedding_dim, "pos_dim": meta.pos_dim, "hint_dim": meta.hint_dim, "id_dim": meta.id_dim}
     if set(meta.input_dims) != {"role", "llm", "query"}:
         problems.append(f"input_dims: must have exactly role, llm, query; got {sorted(meta.input_dims)}")
@@ -458,7 +457,7 @@ def _load_weights(path: Path, map_location: str) -> dict[str, Any]:
 def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, map_location: str = "cpu"):
     """Load a bundle -> (HieraPolicy in eval mode, PolicyMeta). See module docstring."""
     from hieramas_gnn.policy.features import InputDims
-    from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+    from hieramas_gnn.policy.gnn import ArchConfig, HieraPolicy
 
     meta = read_meta(bundle_dir)
     if pool is not None:
@@ -466,7 +465,7 @@ def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, 
     if roles is not None:
         check_same("roles", meta.role_names, _names(roles))
     try:
-        policy = HieraPolicy(PolicyConfig(**meta.policy_config), InputDims(**meta.input_dims))
+        policy = HieraPolicy(ArchConfig(**meta.policy_config), InputDims(**meta.input_dims))
     except (TypeError, ValueError, UserError) as exc:
         raise UserError(f"{bundle_dir}: bad policy_config/input_dims in {META}: {exc}") from None
     weights = Path(bundle_dir) / WEIGHTS
@@ -493,3 +492,29 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
     except (TypeError, ValueError) as exc:
         raise UserError(f"{bundle_dir}: bad `choice` in {META}: {exc}") from None
     return DesignChooser(policy, meta.graph_builder(embedder=embedder, cache_dir=embed_cache), settings), meta
+
+
+def check_bundle_out(out: str | Path, others: Mapping[str, str | Path | None] = {}) -> Path:
+    """The folder a policy bundle is written to: new, empty, or a bundle (only bundle files).
+
+    Never a file, the current folder or one above it, a folder of other files, nor a folder that
+    is (or holds) one of `others`. Returns the absolute path."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {out}: is a file; give a folder for the policy bundle")
+    absolute = Path(path).expanduser().resolve()
+    if is_within(Path.cwd(), absolute):
+        raise UserError(f"--out {out}: is the current folder (or holds it); give a new folder for the bundle")
+    check_apart(absolute, "--out", others)
+    if path.is_dir():
+        theirs = sorted(p.name for p in path.iterdir() if p.name not in (*BUNDLE_FILES, CHECKSUMS))
+        if theirs:
+            shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+            raise UserError(f"--out {out}: folder holds files that are not a policy bundle's ({shown}); "
+                            "give a new or empty folder, or an existing bundle to replace")
+    for parent in absolute.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    return absolute
