@@ -85,7 +85,7 @@ class PolicyProvider(litellm.CustomLLM):
             raise self._bad(model, exc.message) from None
 
     def _response(self, model: str, sol: Any) -> Any:
-        from hieramas_gnn.backends.sim import model_response
+        from hieramas_gnn.backends.providers import model_response
 
         if sol.failed:
             raise litellm.APIError(status_code=502, message=f"{PROVIDER}/{model}: the MAS failed: "
