@@ -22,6 +22,7 @@ from hieramas_gnn.llm.pool import Pool, load_pool
 from hieramas_gnn.llm.types import BackendSettings
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.mas.single import single_job
 from hieramas_gnn.policy.settings import ChoiceSettings
 from hieramas_gnn.tasks import task_from_config
 from hieramas_gnn.tasks.splits import split_questions
@@ -124,9 +125,9 @@ def build_policy(cfg: Config, roles: Sequence[Any], models: Sequence[Any], quest
     rollouts of `policy.accuracy_hints` run; required when it is on)."""
     import torch  # the policy's modules load torch + PyG: only when a policy is built
 
-    from hieramas_gnn.policy import features as F
-    from hieramas_gnn.policy.gnn import HieraPolicy
-    from hieramas_gnn.policy.graph import GraphBuilder
+    from hieramas_gnn.policy import features as F  # lazy: loads torch
+    from hieramas_gnn.policy.gnn import HieraPolicy  # lazy: loads torch
+    from hieramas_gnn.policy.graph import GraphBuilder  # lazy: loads torch
 
     pc = cfg.policy
     if pc.embedder == "hashing":
@@ -150,8 +151,7 @@ def training_accuracy(runner: Any, models: Sequence[Any], questions: Sequence[An
     `questions` (a failed call counts as wrong). Shapes: -> M rows of 1 + len(domains)."""
     import numpy as np
 
-    from hieramas_gnn.mas.single import single_job
-    from hieramas_gnn.policy.features import accuracy_hints
+    from hieramas_gnn.policy.features import accuracy_hints  # lazy: loads torch
 
     if runner is None:
         raise ValueError("policy.accuracy_hints needs a runner for the single-model rollouts")

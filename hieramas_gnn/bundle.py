@@ -43,8 +43,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from hieramas_gnn.errors import UserError
+from hieramas_gnn.config_io import from_dict
+from hieramas_gnn.errors import ConfigError, UserError
 from hieramas_gnn.guards import check_apart, is_within, json_safe
+from hieramas_gnn.llm.pool import load_pool
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.policy.settings import ArchConfig
 from hieramas_gnn.version import __version__
 
 BUNDLE_FORMAT = "hieramas-policy"
@@ -97,7 +101,7 @@ class PolicyMeta:
         return [m["name"] for m in self.pool]
 
     def feature_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
-        from hieramas_gnn.policy.features import FeatureBuilder
+        from hieramas_gnn.policy.features import FeatureBuilder  # lazy: loads torch
 
         emb = embedder if embedder is not None else embedder_from_name(self.embedder, cache_dir)
         if emb.name != self.embedder:
@@ -109,8 +113,11 @@ class PolicyMeta:
         return FeatureBuilder(emb, self.domain_vocab, self.pos_dim, self.hint_dim, self.id_dim)
 
     def graph_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
-        from hieramas_gnn.policy.features import LLMNode
-        from hieramas_gnn.policy.graph import GraphBuilder, RoleNode
+        from hieramas_gnn.policy.features import LLMNode  # lazy: loads torch
+        from hieramas_gnn.policy.graph import (  # lazy: loads torch
+            GraphBuilder,
+            RoleNode,
+        )
 
         roles = [RoleNode(r["name"], r["description"]) for r in self.roles]
         models = [LLMNode(m["name"], m["profile"], m["input_cost_per_token"], m["output_cost_per_token"],
@@ -135,7 +142,7 @@ def embedder_from_name(name: str, cache_dir: str | Path | None = None):
         CachedEmbedder,
         HashingEmbedder,
         default_embedder,
-    )
+    )  # lazy: loads torch
 
     if name == MINILM_NAME:
         return default_embedder(cache_dir)
@@ -149,8 +156,6 @@ def embedder_from_name(name: str, cache_dir: str | Path | None = None):
 def _pool_models(pool: Any, pool_name: str | None) -> list[dict[str, Any]]:
     """The pool's models as `llm.pool` YAML entries (prices resolved); [] when unknown."""
     if pool is None and pool_name:
-        from hieramas_gnn.llm.pool import load_pool
-
         try:
             pool = load_pool(pool_name)
         except UserError:
@@ -165,7 +170,6 @@ def _pool_models(pool: Any, pool_name: str | None) -> list[dict[str, Any]]:
 def _prompt_version(family: str | None) -> str | None:
     if not family:
         return None
-    from hieramas_gnn.mas.roles import get_roleset
 
     try:
         return get_roleset(family).prompt_version
@@ -384,10 +388,6 @@ MAX_BUNDLE_ITEMS = 10_000
 def check_meta_bounds(meta: PolicyMeta, path: Path) -> None:
     """Every size a manifest declares is an integer in range and every list holds what it should,
     before anything is allocated from them (`hidden: 65536` would ask for gigabytes)."""
-    from hieramas_gnn.config_io import from_dict
-    from hieramas_gnn.errors import ConfigError
-    from hieramas_gnn.policy.settings import ArchConfig
-
     try:
         arch = from_dict(ArchConfig, meta.policy_config, "policy_config")
         problems = [f"policy_config.{name}: {message}" for name, message in arch.check()]
@@ -456,8 +456,8 @@ def _load_weights(path: Path, map_location: str) -> dict[str, Any]:
 
 def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, map_location: str = "cpu"):
     """Load a bundle -> (HieraPolicy in eval mode, PolicyMeta). See module docstring."""
-    from hieramas_gnn.policy.features import InputDims
-    from hieramas_gnn.policy.gnn import ArchConfig, HieraPolicy
+    from hieramas_gnn.policy.features import InputDims  # lazy: loads torch
+    from hieramas_gnn.policy.gnn import ArchConfig, HieraPolicy  # lazy: loads torch
 
     meta = read_meta(bundle_dir)
     if pool is not None:
@@ -481,7 +481,10 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
                  embedder: Any = None):
     """Load a bundle -> (`policy.choose.DesignChooser`, PolicyMeta): the one design-choice rule,
     with the route the bundle recorded as trained. A bundle without a recorded route is refused."""
-    from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+    from hieramas_gnn.policy.choose import (  # lazy: loads torch
+        ChoiceSettings,
+        DesignChooser,
+    )
 
     policy, meta = load_policy(bundle_dir, pool=pool)
     if not meta.choice:

@@ -30,9 +30,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.backends.behaviour import (
+    BehaviourConfig,
+    choose,
+    load_behaviour,
+    rng_for,
+)
 from hieramas_gnn.errors import DataMissingError, UserError
-from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
 from hieramas_gnn.paths import shared_data_dir
+from hieramas_gnn.tasks import get_task
 
 # task -> (outcome tables, raw reply files), relative to the shared data folder
 DEFAULT_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -202,8 +208,6 @@ class Replayer:
               table_path: str | None = None) -> tuple[str, int, int]:
         """(text, prompt_tokens, completion_tokens) of one replayed call (`table_path`: a user
         outcome table instead of the task's default one)."""
-        from hieramas_gnn.tasks import get_task
-
         for key in ("task", "question_id"):
             if not meta.get(key):
                 raise UserError(f"replay/{model}: call metadata lacks {key!r}")
@@ -228,8 +232,6 @@ class Replayer:
     @lru_cache(maxsize=65536)  # noqa: B019 (one Replayer per provider; bounded)
     def real_reply(self, tname: str, model: str, qid: str, table_path: str | None = None) -> str:
         """The model's real reply, or a rendered one that the task grades as the table does."""
-        from hieramas_gnn.tasks import get_task
-
         table = self.table(tname, table_path)
         task, out = get_task(tname), table.get(model, qid)
         q = task.get(qid)

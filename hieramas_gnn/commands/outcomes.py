@@ -32,7 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.backends.outcomes import summarize
-from hieramas_gnn.guards import dumps
+from hieramas_gnn.backends.replay import read_outcome_table
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import check_apart, dumps, finite_number
+from hieramas_gnn.llm.pool import litellm_prices, pool_from_dict
+from hieramas_gnn.paths import atomic_write_text
 
 
 def add_parser(subparsers: Any) -> None:
@@ -59,8 +63,6 @@ POOL_MARK = "# Written by `hieramas outcomes pool"  # the first line of a pool t
 
 def read_table(path: str | Path):
     """The validated table (see `backends.replay.read_outcome_table`)."""
-    from hieramas_gnn.backends.replay import read_outcome_table
-
     return read_outcome_table(path)
 
 
@@ -76,8 +78,6 @@ def handle_inspect(args: argparse.Namespace) -> int:
     print(f"{'plurality vote':<{width}}  {100 * pl['accuracy']:6.2f}%   ({pl['ties']} ties; {pl['tie_rule']})")
     print(f"{'oracle (any right)':<{width}}  {100 * summary['oracle']['accuracy']:6.2f}%")
     if args.json_out:
-        from hieramas_gnn.guards import check_apart
-
         check_apart(args.json_out, "--json", {"FILE": args.file})
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(dumps(summary, indent=2))
@@ -87,8 +87,6 @@ def handle_inspect(args: argparse.Namespace) -> int:
 
 def pool_from_table(df, table: Path, name: str, input_cost: float, output_cost: float) -> dict:
     """The pool mapping (`llm/pool.py` format) replaying each model of a validated table."""
-    from hieramas_gnn.llm.pool import litellm_prices
-
     models = []
     for model, g in df.groupby("model", sort=True):
         listed = litellm_prices(str(model))
@@ -106,10 +104,7 @@ def pool_from_table(df, table: Path, name: str, input_cost: float, output_cost: 
 def handle_pool(args: argparse.Namespace) -> int:
     import yaml
 
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.llm.pool import pool_from_dict
 
-    from hieramas_gnn.guards import check_apart, finite_number
 
     for flag in ("input_cost", "output_cost"):
         finite_number(getattr(args, flag), f"--{flag.replace('_', '-')}")
@@ -124,7 +119,6 @@ def handle_pool(args: argparse.Namespace) -> int:
     name = args.name or out.stem
     data = pool_from_table(df, table, name, args.input_cost, args.output_cost)
     pool_from_dict(data, where=f"pool {out.name}", default_name=name)  # what load_pool will check
-    from hieramas_gnn.paths import atomic_write_text
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, f"{POOL_MARK} {table}`: replays its per-question outcomes.\n"

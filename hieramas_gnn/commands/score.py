@@ -15,6 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tasks.base import read_jsonl
 from hieramas_gnn.guards import dumps
 
 
@@ -38,9 +41,6 @@ def read_samples(path: str) -> list[dict]:
     (same id and reply: it would count twice), and ids with unequal numbers of samples (the mean
     would weight some questions more than others).
     """
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.tasks.base import read_jsonl
-
     rows: list[dict] = []
     seen: dict[tuple[str, str], int] = {}
     try:
@@ -61,8 +61,6 @@ def read_samples(path: str) -> list[dict]:
 
 
 def _check_sample(row: Any, path: str, lineno: int, seen: dict[tuple[str, str], int]) -> dict:
-    from hieramas_gnn.errors import UserError
-
     where = f"{path}: sample {lineno}"
     if not isinstance(row, dict):
         raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}")
@@ -84,8 +82,6 @@ def _check_sample(row: Any, path: str, lineno: int, seen: dict[tuple[str, str], 
 
 def score_samples(task: Any, samples: list[dict], questions: dict, workers: int | None = None) -> list[dict]:
     """Grade each sample against its question; returns the `items` of the summary."""
-    from hieramas_gnn.errors import UserError
-
     pairs, raw = [], []
     for i, row in enumerate(samples, 1):
         qid = row["_id"]
@@ -103,9 +99,6 @@ def score_samples(task: Any, samples: list[dict], questions: dict, workers: int 
 
 
 def handle(args: argparse.Namespace) -> int:
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.tasks import get_task
-
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     if args.json_out and Path(args.json_out).is_dir():

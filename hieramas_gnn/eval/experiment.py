@@ -21,8 +21,25 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hieramas_gnn.eval import stats
+from hieramas_gnn.build import (
+    ClientSettings,
+    load_models,
+    load_questions,
+    load_roles,
+    make_client,
+)
+from hieramas_gnn.bundle import load_chooser
+from hieramas_gnn.config import Config, load_config
+from hieramas_gnn.eval import baselines as B
+from hieramas_gnn.eval import report, stats
 from hieramas_gnn.eval.evaluate import aggregate_seeds
+from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
+from hieramas_gnn.mas.runner import (
+    ExecutorRunner,
+    per_query_mean,
+    run_repeated,
+    summarize,
+)
 from hieramas_gnn.guards import dumps
 from hieramas_gnn.mas.runner import ExecutorRunner, per_query_mean, run_repeated, summarize
 from hieramas_gnn.paths import REPO_ROOT
@@ -34,8 +51,6 @@ DEFAULT_BASELINES = ("single", "moa", "random", "chain", "complete", "vote")
 
 def seed_config(config: str | Path, out: str | Path, seed: int, overrides: Sequence[str] = ()):
     """The config of one seed: run folder `out/runs/seed<seed>`, cache and embeddings in `out/cache`."""
-    from hieramas_gnn.config import load_config
-
     out = Path(out)
     return load_config(config, [f"run.seed={seed}", f"run.out_dir={out / 'runs' / f'seed{seed}'}",
                                 f"cache.path={out / 'cache' / 'rollouts.sqlite'}",
@@ -56,8 +71,6 @@ def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, r
                     control: bool = True, designs_out: list | None = None) -> tuple[list[dict], dict, Any]:
     """(rows, per-query vectors by method, the first chosen design) of a bundle on `questions`;
     `designs_out` (a list) receives what the bundle chose per query type (`designs_by_domain`)."""
-    from hieramas_gnn.bundle import load_chooser
-
     chooser, _ = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
     methods = [("hieramas", chooser)]
     if control and chooser.settings.route != "random":
@@ -144,7 +157,7 @@ def fair_anchor(run_dir: Path) -> str | None:
     return max(rows, key=lambda r: (r["accuracy"], -r["cost_usd"], r["model"]))["model"] if rows else None
 
 
-def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
+def run_baselines(cfg: Config, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
                   reward: Callable | None = None) -> tuple[list[dict], dict, dict]:
     """The `hieramas baselines` rows on `questions`, their per-query vectors and what the fitted
     methods (`router`, `cascade`, `best_single`; `eval/routers.py`) chose. Fitted methods are fit
@@ -152,8 +165,6 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
     objective), with the policy's query embedder."""
     import asyncio
 
-    from hieramas_gnn.eval import baselines as B
-    from hieramas_gnn.build import load_models, load_questions, load_roles
 
     train, val, _test, task = load_questions(cfg)
     roleset, _ = load_roles(cfg, task)
@@ -161,8 +172,7 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
     bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=cfg.run.seed_for("eval"), anchor=anchor))
     fitted = {}
     if any(m in B.FITTED for m in methods):
-        from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
-        from hieramas_gnn.train.rewards import reward_function
+        from hieramas_gnn.train.rewards import reward_function  # lazy: loads torch
 
         pc = cfg.policy
         embed = query_embedder(pc.embedder, pc.embed_cache, pc.hashing_dim, cfg.run.device)
@@ -199,10 +209,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                    title: str = "hieramas experiment", log: Callable[[str], None] = print) -> ExperimentResult:
     """Train `seeds` policies on `config` (resumable), evaluate each exported bundle on the held-out
     questions next to the baselines, write `report.md`, `results.json`, plots into `out`."""
-    from hieramas_gnn.eval import report
-    from hieramas_gnn.train.pipeline import train_pipeline
-    from hieramas_gnn.train.rewards import reward_function
-    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.train.pipeline import train_pipeline  # lazy: loads torch
+    from hieramas_gnn.train.rewards import reward_function  # lazy: loads torch
 
     start, out = time.perf_counter(), Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval.baselines import run_baselines
 from hieramas_gnn.llm.types import LLMCallError
 from hieramas_gnn.mas.supernode import Episode, now_ms
 from hieramas_gnn.mas.trace import Trace
@@ -49,7 +50,7 @@ def accuracy_reward(correct: np.ndarray, cost: np.ndarray) -> np.ndarray:
 def query_embedder(kind: str, cache_dir: str | None, hashing_dim: int = 64, device: str = "cpu") -> Embed:
     """texts -> [Q, F] query embeddings for the router: the policy's encoder (`minilm` or
     `hashing`), behind its on-disk cache."""
-    from hieramas_gnn.policy import features as F
+    from hieramas_gnn.policy import features as F  # lazy: loads torch
 
     inner = F.HashingEmbedder(hashing_dim) if kind == "hashing" else F.MiniLMEmbedder(device=device)
     cached = F.CachedEmbedder(inner, cache_dir)
@@ -91,8 +92,6 @@ class SingleOutcomes:
 async def collect_single_outcomes(baselines: Any, questions: Sequence[Question], client: Any,
                                   max_in_flight: int = 32) -> SingleOutcomes:
     """Every pool model's direct answer on `questions` (the `single:<m>` baseline calls)."""
-    from hieramas_gnn.eval.baselines import run_baselines
-
     if not questions:
         raise UserError("routed baselines: no training questions to fit on")
     methods = [f"single:{m}" for m in baselines.models]

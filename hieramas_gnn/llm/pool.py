@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.guards import check_regular_file, load_yaml
 from hieramas_gnn.paths import data_dir, ensure_offline_defaults
 
 RESERVED_NAMES = frozenset({"plurality"})  # `mas.design.PLURALITY`: a mixture's synthesizer that is no model
@@ -124,8 +125,6 @@ def resolve_pool_path(name_or_path: str | Path) -> Path:
 
 def load_pool(name_or_path: str | Path) -> Pool:
     """Read and validate a pool YAML (see the module docstring for the format)."""
-    from hieramas_gnn.guards import check_regular_file, load_yaml
-
     path = resolve_pool_path(name_or_path)
     where = f"pool {path.name}"
     check_regular_file(path, "pool")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.paths import data_dir
 
 # Positions a call can have inside a Design (also used by the offline behaviour model).
 POSITIONS = ("proposer", "synthesizer", "decision", "single", "debate", "aggregator")
@@ -111,7 +112,6 @@ def offline_model_version(behaviour: str | None) -> str:
     if behaviour not in _BEHAVIOUR_HASHES:
         import hashlib
 
-        from hieramas_gnn.paths import data_dir
 
         path = behaviour or data_dir() / "sim" / "behaviour.json"
         try:

