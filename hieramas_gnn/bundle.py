@@ -28,7 +28,9 @@ API:
 - `load_chooser(dir, *, pool=None, embed_cache=None) -> (DesignChooser, PolicyMeta)`.
 - `PolicyMeta.graph_builder(embedder=None, cache_dir=None)` rebuilds the `GraphBuilder`
   (resolving the embedder from its name: MiniLM or `hashing-<dim>`), checking the dimension;
-  `PolicyMeta.litellm_pool()` rebuilds the `llm.pool.Pool` from `pool_models`.
+  `bundle_trust.bundle_pool(dir, meta, pool)` gives the `llm.pool.Pool` a bundle runs with: the
+  user's pool, or `pool_models` when they choose no endpoint, key, file or code (else refused).
+- `bundle_digest(dir)` / `check_digest(dir, sha256)`: the digest a user pins.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from typing import Any, Mapping
 from hieramas_gnn.config_io import from_dict
 from hieramas_gnn.errors import ConfigError, UserError
 from hieramas_gnn.guards import check_apart, is_within, json_safe
-from hieramas_gnn.llm.pool import load_pool, pool_from_dict
+from hieramas_gnn.llm.pool import load_pool
 from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.policy.settings import ArchConfig
 from hieramas_gnn.version import __version__
@@ -121,13 +123,6 @@ class PolicyMeta:
         models = [LLMNode(m["name"], m["profile"], m["input_cost_per_token"], m["output_cost_per_token"],
                           tuple(m.get("hints", ()))) for m in self.pool]
         return GraphBuilder(self.feature_builder(embedder, cache_dir), roles, models)
-
-    def litellm_pool(self):
-        """The `llm.pool.Pool` recorded in `pool_models` (model strings and prices of training)."""
-        if not self.pool_models:
-            raise UserError("the policy bundle records no pool model strings (`pool_models`); pass a pool")
-        return pool_from_dict({"name": self.pool_name or "bundle", "models": self.pool_models},
-                              where="policy bundle pool_models", default_name="bundle")
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -365,7 +360,8 @@ def read_meta(bundle_dir: str | Path) -> PolicyMeta:
         raise UserError(f"{path}: format is {data.get('format')!r}, expected {BUNDLE_FORMAT!r}")
     if data.get("version") != BUNDLE_VERSION:
         raise UserError(f"{path}: bundle version {data.get('version')!r} is not supported by this "
-                        f"hieramas_gnn {__version__} (reads version {BUNDLE_VERSION}); re-export the policy")
+                        f"hieramas_gnn {__version__} (reads version {BUNDLE_VERSION}); re-export the policy from its run "
+                        "folder with `hieramas export --run RUN_DIR --out NEW_DIR`")
     known = {f.name for f in fields(PolicyMeta)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -28,6 +28,7 @@ from typing import Any, Iterable
 
 from hieramas_gnn.config import Config
 from hieramas_gnn.config_io import to_dict
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.paths import atomic_write_text
 
 
@@ -91,7 +92,7 @@ class Tracker:
         """Log `metrics` at `step` (of the training axis, or of `axis`, e.g. `stage2/epoch`)."""
         extra = {axis: int(step), "axis": axis} if axis else {}
         row = {"step": int(step), "time": time.time(), **extra, **{k: _plain(v) for k, v in metrics.items()}}
-        self._metrics.write(json.dumps(row) + "\n")
+        self._metrics.write(dumps(row) + "\n")
         self._metrics.flush()
         if self.run is not None:
             if axis and axis not in self._axes:
@@ -109,7 +110,7 @@ class Tracker:
     def log_designs(self, rows: Iterable[dict[str, Any]], step: int) -> None:
         rows = [dict(r, step=int(step)) for r in rows]
         for r in rows:
-            self._designs.write(json.dumps(r, default=str) + "\n")
+            self._designs.write(dumps(r, default=str) + "\n")
         self._designs.flush()
         if self.run is not None and rows:
             cols = list(rows[0])

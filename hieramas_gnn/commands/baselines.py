@@ -46,7 +46,7 @@ from hieramas_gnn.eval.baselines import (
     run_baselines,
 )
 from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
-from hieramas_gnn.guards import check_apart
+from hieramas_gnn.guards import check_apart, dumps
 from hieramas_gnn.llm.pool import load_pool
 from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.tasks import get_task
@@ -219,7 +219,7 @@ def write_json(report: dict[str, Any], path: str) -> None:
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.write_text(dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def _split(methods: list[str] | None) -> list[str] | None:

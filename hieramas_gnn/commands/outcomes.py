@@ -34,7 +34,7 @@ from typing import Any
 from hieramas_gnn.backends.outcomes import summarize
 from hieramas_gnn.backends.replay import read_outcome_table
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.guards import check_apart, finite_number
+from hieramas_gnn.guards import check_apart, dumps, finite_number
 from hieramas_gnn.llm.pool import litellm_prices, pool_from_dict
 from hieramas_gnn.paths import atomic_write_text
 
@@ -80,7 +80,7 @@ def handle_inspect(args: argparse.Namespace) -> int:
     if args.json_out:
         check_apart(args.json_out, "--json", {"FILE": args.file})
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(summary, indent=2))
+        Path(args.json_out).write_text(dumps(summary, indent=2))
         print(f"wrote {args.json_out}")
     return 0
 

@@ -18,6 +18,7 @@ from typing import Any
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.tasks import get_task
 from hieramas_gnn.tasks.base import read_jsonl
+from hieramas_gnn.guards import dumps
 
 
 def add_parser(subparsers: Any) -> None:
@@ -121,5 +122,5 @@ def handle(args: argparse.Namespace) -> int:
     if args.json_out:
         summary = {"task": task.name, "n": n, "correct": correct, "accuracy": accuracy, "items": items}
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        Path(args.json_out).write_text(dumps(summary, indent=1) + "\n", encoding="utf-8")
     return 0

@@ -42,6 +42,7 @@ from hieramas_gnn.backends.behaviour import load_behaviour
 from hieramas_gnn.backends.fit import simfit
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.paths import shared_data_dir
+from hieramas_gnn.guards import dumps
 
 
 def add_parser(subparsers: Any) -> None:
@@ -110,6 +111,6 @@ def handle_validate(args: argparse.Namespace) -> int:
     print_report(report)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(report, indent=2))
+        Path(args.json_out).write_text(dumps(report, indent=2))
         print(f"wrote {args.json_out}")
     return 0

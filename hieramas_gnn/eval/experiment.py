@@ -40,6 +40,8 @@ from hieramas_gnn.mas.runner import (
     run_repeated,
     summarize,
 )
+from hieramas_gnn.guards import dumps
+from hieramas_gnn.mas.runner import ExecutorRunner, per_query_mean, run_repeated, summarize
 from hieramas_gnn.paths import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "experiments" / "configs"
@@ -198,7 +200,7 @@ def write_per_query(out: Path, questions: Sequence[Any], per_query: dict) -> Pat
     vectors (mean over seeds and runs): what `hieramas report` pairs its tests on."""
     path = Path(out) / "per_query.json"
     methods = {m: {k: [round(float(x), 8) for x in v] for k, v in vecs.items()} for m, vecs in per_query.items()}
-    path.write_text(json.dumps({"question_ids": [q.id for q in questions], "methods": methods}) + "\n")
+    path.write_text(dumps({"question_ids": [q.id for q in questions], "methods": methods}) + "\n")
     return path
 
 

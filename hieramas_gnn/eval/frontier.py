@@ -29,6 +29,7 @@ import numpy as np
 
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.eval import stats
+from hieramas_gnn.guards import dumps
 
 LEARNED = "hieramas"
 # Baselines judged against the frontier (when present): the row name and the rule.
@@ -280,7 +281,7 @@ def report(folders: Sequence[str | Path], out: str | Path, against: str | Path |
         lines = ["# hieramas report: ablations", "", *ablation_table(base, variants), ""]
         (out / "report.md").write_text("\n".join(lines))
         summary = {"base": str(base.path), "ablations": ablation_rows(base, variants)}
-        (out / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        (out / "report.json").write_text(dumps(summary, indent=2, default=str) + "\n")
         return summary
     groups = group_experiments([load_experiment(f) for f in folders])
     lines, summary = ["# hieramas report", "",
@@ -318,5 +319,5 @@ def report(folders: Sequence[str | Path], out: str | Path, against: str | Path |
         summary[f"{task}|{pool}"] = {"n": n, "learned": [p.to_dict() for p in learned],
                                      "baselines": [p.to_dict() for p in baselines], "checks": checks}
     (out / "report.md").write_text("\n".join(lines))
-    (out / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (out / "report.json").write_text(dumps(summary, indent=2, default=str) + "\n")
     return summary

@@ -39,9 +39,10 @@ from hieramas_gnn.bundle import export_policy
 from hieramas_gnn.config import Config, load_config
 from hieramas_gnn.config_io import dump_yaml, to_dict
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.guards import folder_lock
+from hieramas_gnn.guards import dumps, folder_lock
 from hieramas_gnn.mas.single import best_single_model
 from hieramas_gnn.paths import ensure_offline_defaults
+from hieramas_gnn.build import choice_settings
 from hieramas_gnn.policy.choose import DesignChooser
 from hieramas_gnn.tracking import Tracker
 from hieramas_gnn.train import topology_classifier, warm_start
@@ -222,5 +223,5 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    tmp.write_text(dumps(data, indent=2, default=float) + "\n")
     tmp.replace(path)

@@ -66,6 +66,7 @@ import torch
 
 from hieramas_gnn.build import TrainingSetup
 from hieramas_gnn.config import Config
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.mas.design import PLURALITY, Design, Mixture
 from hieramas_gnn.paths import atomic_write_text
 from hieramas_gnn.policy.sample import sample
@@ -251,7 +252,7 @@ def resolve(cfg: Config, setup: TrainingSetup, reward: Callable[[Any], float], f
         return SearchResult(Design.from_dict(data["design"]), data["decision"], data["rows"], data.get("queries", ""))
 
     result = search(cfg, setup, reward, fixed_decision)
-    atomic_write_text(path, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
+    atomic_write_text(path, dumps(result.to_dict(), indent=2, default=float) + "\n")
     return result
 
 
