@@ -214,7 +214,6 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def write_json(report: dict[str, Any], path: str) -> None:
-    import json
     from pathlib import Path
 
     out = Path(path)

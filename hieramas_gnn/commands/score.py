@@ -11,7 +11,6 @@ as is). Prints accuracy (pass@1 for code: the mean over all samples) and writes
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 

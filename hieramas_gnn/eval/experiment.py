@@ -41,7 +41,6 @@ from hieramas_gnn.mas.runner import (
     summarize,
 )
 from hieramas_gnn.guards import dumps
-from hieramas_gnn.mas.runner import ExecutorRunner, per_query_mean, run_repeated, summarize
 from hieramas_gnn.paths import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "experiments" / "configs"

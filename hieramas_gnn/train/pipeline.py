@@ -42,7 +42,6 @@ from hieramas_gnn.errors import UserError
 from hieramas_gnn.guards import dumps, folder_lock
 from hieramas_gnn.mas.single import best_single_model
 from hieramas_gnn.paths import ensure_offline_defaults
-from hieramas_gnn.build import choice_settings
 from hieramas_gnn.policy.choose import DesignChooser
 from hieramas_gnn.tracking import Tracker
 from hieramas_gnn.train import topology_classifier, warm_start
