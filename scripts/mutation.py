@@ -73,7 +73,7 @@ GROUPS: dict[str, Group] = {
     "rewards": Group("hieramas_gnn.train.rewards",
                      ("shape_reward", "_shaped", "Reward.of_trace", "reward_function", "node_rewards",
                       "system_rewards", "inputs_from_traces"),
-                     ("tests/test_rewards.py",)),
+                     ("tests/test_rewards.py", "tests/test_reward_contract.py")),
     "sampling": Group("hieramas_gnn.policy.distributions",
                       ("mixture_log_prob", "mixture_entropy", "dag_log_prob"),
                       ("tests/test_policy_sample.py",)),  # test_policy_slots.py: minutes per run
@@ -84,7 +84,7 @@ GROUPS: dict[str, Group] = {
     "paired_stats": Group("hieramas_gnn.eval.stats", ("paired_gap", "unpaired_band", "verdict", "word"),
                           ("tests/test_stats_reference.py",)),
     "replay": Group("hieramas_gnn.backends.replay", ("Replayer.reply", "Replayer.real_reply"),
-                    ("tests/test_replay_samples.py", "tests/test_outcomes_pool.py")),
+                    ("tests/test_replay_samples.py", "tests/test_replay_reply.py", "tests/test_outcomes_pool.py")),
     "answers": Group("hieramas_gnn.tasks.answers",
                      ("json_answer", "last_boxed", "numbers_in", "canonical_number", "numbers_equal",
                       "number_from_answer"),
@@ -135,6 +135,24 @@ EQUIVALENT: dict[str, str] = {
         10: "rsplit('=', 2): the last part is the same",
         11: "[+1] instead of [-1] after rsplit('=', 1) of a string holding '=': two parts, the same one",
     }.items()},
+    "hieramas_gnn.train.rewards.x__shaped__mutmut_38": "correct >= 0.5 instead of > 0.5: grades are 0 or 1",
+    "hieramas_gnn.train.rewards.x_inputs_from_traces__mutmut_9": 'float("NAN") is a NaN as float("nan") is',
+    "hieramas_gnn.train.rewards.x_inputs_from_traces__mutmut_56": (
+        "getattr(node, 'skipped', None): bool(None) is False, as the default False"),
+    "hieramas_gnn.train.rewards.x_inputs_from_traces__mutmut_71": (
+        "getattr(None, 'correct', None) instead of None for a missing node: also None"),
+    **{f"hieramas_gnn.train.rewards.x_node_rewards__mutmut_{i}": why for i, why in {
+        22: "nan_to_num(nan=None) replaces NaN with 0.0, the default",
+        24: "nan_to_num without nan= replaces NaN with 0.0, the default",
+        25: "NaN (ungraded) node grades read as 1 instead of 0: their weight alpha is 0 there, 0 * a finite "
+            "reward is 0",
+    }.items()},
+    **{f"hieramas_gnn.train.rewards.x_shape_reward__mutmut_{i}": (
+        "an array left in its own dtype before torch.as_tensor: the tensor path converts it to float32 "
+        "(the same rounding as numpy's float32)") for i in (27, 29, 32, 34)},
+    **{f"hieramas_gnn.backends.replay.x\u01c1Replayer\u01c1reply__mutmut_{i}": (
+        "the strength's default: reply() reaches it only after table.get(model, qid) found the model, "
+        "so the model is in table.accuracy") for i in (66, 68, 69)},
     "hieramas_gnn.tasks.splits.x_held_out_domains__mutmut_38": (
         "rng.choice(replace=None): numpy reads None as false, a draw without replacement as with False"),
     "hieramas_gnn.tasks.splits.x_stratified_order__mutmut_19": (
