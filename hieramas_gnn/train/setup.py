@@ -79,7 +79,8 @@ def build_policy(cfg: Any, roles: Sequence[Any], models: Sequence[Any], question
     if pc.accuracy_hints:
         models = F.attach_hints(models, training_accuracy(runner, models, questions, domains))
         hint_dim = 1 + len(domains)
-    builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains, hint_dim=hint_dim), roles, models)
+    builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains, hint_dim=hint_dim,
+                                            query_features=pc.query_features), roles, models)
     torch.manual_seed(cfg.run.seed_for("policy_init"))  # the one seeding point of the initial weights
     return HieraPolicy(pc.arch, builder.dims).to(cfg.run.device), builder
 

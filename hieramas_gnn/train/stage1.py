@@ -25,7 +25,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -57,6 +57,16 @@ class Stage1Setup:
     val: Sequence[Any]
     warm_design: Design | None = None
     """The design stage 1 starts from (`stage1.warm_start: search`), cloned before step 0."""
+    warm_designs: Callable[[Sequence[Any]], list[Design]] | None = None
+    """Per query, the design stage 1 starts from (`stage1.warm_start: search_per_cluster`: the
+    query's cluster design, `train/cluster_search.py`); when set, it replaces `warm_design` as the
+    clone's and the `warm_start_bc` term's target."""
+
+    def warm_targets(self, questions: Sequence[Any]) -> list[Design]:
+        """The warm-start design of each question (`warm_designs`, else `warm_design` for all)."""
+        if self.warm_designs is not None:
+            return list(self.warm_designs(questions))
+        return [self.warm_design] * len(questions)
 
 
 @dataclass
@@ -200,8 +210,8 @@ class Stage1Trainer:
         mask = credit.loss_mask(out.role_mask & ok, x.failed)
         loss = credit.reinforce_loss(out.role_log_prob, r - b, mask, out.entropy, s1.entropy_beta)
         total = loss.loss
-        if s1.warm_start_bc > 0 and setup.warm_design is not None:  # pull towards the searched design
-            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_design, dags)
+        if s1.warm_start_bc > 0 and setup.warm_design is not None:  # pull towards the searched design(s)
+            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_targets(questions), dags)
         self.opt.zero_grad()
         total.backward()
         grad_norm = _clip(setup.policy.parameters(), s1.grad_clip)
@@ -254,11 +264,13 @@ class Stage1Trainer:
                 "eval/val_failure_reasons": failure_reasons(traces, f"validation at step {self.step}")}
 
     def warm_start(self) -> dict[str, float]:
-        """Step 0 of a warm-started run: clone the searched design, validate it (so `best.pt`
-        holds it unless training beats it) and checkpoint (a resumed run never clones twice)."""
+        """Step 0 of a warm-started run: clone the searched design (per query: its cluster's),
+        validate it (so `best.pt` holds it unless training beats it) and checkpoint (a resumed run
+        never clones twice)."""
         s1, setup = self.cfg.stage1, self.setup
         queries = list(setup.train)[: s1.warm_start_queries or None]
-        done = clone(setup.policy, setup.builder, setup.warm_design, queries, self.dags, s1.warm_start_steps)
+        done = clone(setup.policy, setup.builder, setup.warm_targets(queries), queries, self.dags,
+                     s1.warm_start_steps)
         metrics = {f"warm_start/{k}": v for k, v in done.items()}
         metrics.update(self._validate_and_keep())
         self.tracker.log(metrics, 0)
