@@ -198,3 +198,25 @@ def test_the_query_blind_ablation_of_the_same_pipeline_cannot_route_the_speciali
     designs = chooser.designs(test)
     assert meta.query_features is False and len(set(designs)) == 1
     assert designs[0].summary() != "single spec"
+
+
+def test_the_domain_table_flags_a_domain_only_where_the_policy_is_worse_and_dearer():
+    """The demo bar, per domain: paired against the most accurate single model of the domain."""
+    import numpy as np
+
+    from hieramas_gnn.eval.experiment import domain_markdown, domain_table
+    from hieramas_gnn.tasks.base import Question
+
+    qs = [Question(id=f"q{i}", task="t", text="?", gold="A", meta={"domain": "ab"[i % 2]}) for i in range(40)]
+    a = np.arange(40) % 2 == 0
+    vec = lambda correct, cost: {"correct": np.asarray(correct, float), "cost": np.full(40, cost)}  # noqa: E731
+    per_query = {"single:spec": vec(a, 1.0),                      # right on every `a`, wrong on every `b`
+                 "single:gen": vec(np.ones(40) * (np.arange(40) % 4 < 2), 2.0),  # half of each
+                 "hieramas": vec(~a, 3.0)}                         # wrong on every `a`, right on every `b`
+    table = {r["domain"]: r for r in domain_table(per_query, qs)}
+    assert table["a"]["best_single"] == "single:spec" and table["a"]["fails"]  # 0 vs 1.0 and dearer
+    assert table["b"]["best_single"] == "single:gen" and not table["b"]["fails"]  # more accurate there
+    per_query["hieramas"] = vec(~a, 0.5)
+    assert not any(r["fails"] for r in domain_table(per_query, qs))  # worse on `a`, but cheaper
+    assert "| a | 20 | spec 1.000" in domain_markdown(domain_table(per_query, qs))
+    assert domain_table(per_query, [replace(q, meta={}) for q in qs]) == []  # one domain: no table
