@@ -11,7 +11,7 @@ real, and so a served bundle builds its client from the user's settings alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from hieramas_gnn.config import Config
 from hieramas_gnn.distributed.runner import make_runner
@@ -78,6 +78,16 @@ class TrainingSetup:
     val: Sequence[Any]
     warm_design: Design | None = None
     """The design stage 1 starts from (`stage1.warm_start: search`), cloned before step 0."""
+    warm_designs: Callable[[Sequence[Any]], list[Design]] | None = None
+    """Per query, the design stage 1 starts from (`stage1.warm_start: search_per_cluster`: the
+    query's cluster design, `train/cluster_search.py`); when set, it replaces `warm_design` as the
+    clone's and the `warm_start_bc` term's target."""
+
+    def warm_targets(self, questions: Sequence[Any]) -> list[Design]:
+        """The warm-start design of each question (`warm_designs`, else `warm_design` for all)."""
+        if self.warm_designs is not None:
+            return list(self.warm_designs(questions))
+        return [self.warm_design] * len(questions)
 
 
 def load_questions(cfg: Config, run_dir: Any = None) -> tuple[list, list, list, Any]:
@@ -140,7 +150,8 @@ def build_policy(cfg: Config, roles: Sequence[Any], models: Sequence[Any], quest
     if pc.accuracy_hints:
         models = F.attach_hints(models, training_accuracy(runner, models, questions, domains))
         hint_dim = 1 + len(domains)
-    builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains, hint_dim=hint_dim), roles, models)
+    builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains, hint_dim=hint_dim,
+                                            query_features=pc.query_features), roles, models)
     torch.manual_seed(cfg.run.seed_for("policy_init"))  # the one seeding point of the initial weights
     return HieraPolicy(pc.arch, builder.dims).to(cfg.run.device), builder
 

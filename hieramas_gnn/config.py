@@ -28,7 +28,7 @@ from hieramas_gnn.policy.settings import ArchConfig
 DERIVED_FROM = {"run.dir": ("run.out_dir",), "stage1.anneal": ("stage1.anneal_steps",)}
 
 # The named random streams of a run (see `RunConfig.seed_for`).
-STREAMS = ("policy_init", "stage1", "stage2", "edges", "choice", "eval")
+STREAMS = ("policy_init", "stage1", "stage2", "edges", "choice", "eval", "clusters")
 
 
 def derive_seed(seed: int, stream: str) -> int:
@@ -239,6 +239,10 @@ class PolicySection:
     """Folder of the on-disk embedding cache; None: memory only."""
     query_domains: bool = True
     """Add a one-hot of the query's domain (from the training questions) to the query node."""
+    query_features: bool = True
+    """Whether the policy sees the query: `false` zeroes the query node's features (its text
+    embedding and domain one-hot), the query-blind ablation — the same pipeline, whose policy can
+    then only choose one design for every query (recorded in the bundle)."""
     accuracy_hints: bool = False
     """Add each model's accuracy on the *training* questions (overall, and per domain when
     `query_domains`) to its LLM node (`policy.features.accuracy_hints`; one single-model rollout
@@ -285,11 +289,15 @@ class Stage1Config:
     """Validate (greedy designs on the val set) and maybe checkpoint every this many steps."""
     checkpoint_every: int = 20
     """Save a resumable checkpoint every this many steps (plus the best-val one)."""
-    warm_start: Literal["none", "search"] = "none"
+    warm_start: Literal["none", "search", "search_per_cluster"] = "none"
     """`search`: before step 0, run a family of simple fixed designs (single models, votes of
     one-proposer roles, mixtures of the top models) on the search questions (`warm_start_on`),
     take the one with the best reward (and its decision model), and behaviour-clone it into the
-    policy (`train/warm_start.py`); `none`: start from the initial weights."""
+    policy (`train/warm_start.py`); `search_per_cluster`: the same search, then per cluster of the
+    search questions (by `meta["domain"]` or by k-means on the query embedding, the partition
+    chosen on held-out folds; `train/cluster_search.py`) the best design of the family, each
+    query's cluster design behaviour-cloned into the policy (it sees the query, so one policy
+    holds them all); `none`: start from the initial weights."""
     warm_start_voters: int = 3
     """Largest vote the search tries (one-proposer roles)."""
     warm_start_models: int = 7
@@ -306,6 +314,22 @@ class Stage1Config:
     """Weight of the behaviour-cloning term −log π(searched design | query) kept in every stage-1
     step's loss (0: none): REINFORCE may depart from the searched design only where its
     advantage outweighs this pull (a regulariser towards the reference, as RLHF's KL term)."""
+    warm_start_clusters: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
+    """With `search_per_cluster`: the k-means cluster counts (on the query embedding of the search
+    questions) the partition is chosen among, beside one cluster (the `search` design for every
+    query) and, with `warm_start_by_domain`, the domains; one entry fixes k (still compared with
+    one cluster); [] tries no k-means partition."""
+    warm_start_by_domain: bool = True
+    """With `search_per_cluster`: also try the partition by the questions' `meta["domain"]` label
+    (when every search question carries one and there are at least two)."""
+    warm_start_folds: int = 5
+    """With `search_per_cluster`: folds of the search questions the partition is chosen on (each
+    cluster's design chosen on the other folds, scored on the held-out one; the best mean held-out
+    reward wins, ties to fewer clusters)."""
+    warm_start_min_cluster: int = 8
+    """With `search_per_cluster`: a cluster with fewer search questions than this (in a fold:
+    fewer outside it) keeps the `search` design, and k-means counts above (questions / this) are
+    not tried."""
     anneal: int = field(init=False, default=0)
     """Derived: the resolved `anneal_steps`."""
 
@@ -315,9 +339,15 @@ class Stage1Config:
                      "warm_start_voters", "warm_start_models", "warm_start_steps"):
             yield from positive(name, getattr(self, name))
         yield from non_negative("warm_start_queries", self.warm_start_queries)
+        yield from positive("warm_start_min_cluster", self.warm_start_min_cluster)
+        if self.warm_start_folds < 2:
+            yield "warm_start_folds", f"must be >= 2, got {self.warm_start_folds}"
+        for k in self.warm_start_clusters:
+            if not isinstance(k, int) or k < 2:
+                yield "warm_start_clusters", f"cluster counts must be integers >= 2, got {k!r}"
         yield from non_negative("warm_start_bc", self.warm_start_bc)
-        if self.warm_start not in ("none", "search"):
-            yield "warm_start", f"must be none or search, got {self.warm_start!r}"
+        if self.warm_start not in ("none", "search", "search_per_cluster"):
+            yield "warm_start", f"must be none, search or search_per_cluster, got {self.warm_start!r}"
         if self.warm_start_on not in ("train", "train_val"):
             yield "warm_start_on", f"must be train or train_val, got {self.warm_start_on!r}"
         yield from non_negative("weight_decay", self.weight_decay)
