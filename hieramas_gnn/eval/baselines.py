@@ -236,7 +236,7 @@ class Baselines:
     async def _aggregate(self, ep: Episode, model: str, texts: list[str], layer: int, slot: int,
                          final: bool) -> LLMRecord:
         user = self.roleset.render(
-            "aggregator_user", question=ep.question.text, instruction=ep.task.instruction(),
+            "aggregator_user", question=ep.question.text, instruction=ep.instruction(),
             proposals=quote([(f"Response {j + 1}", t) for j, t in enumerate(texts)]))
         req = ep.request(model, self.roleset.templates["single_system"], user, role="moa",
                          position="aggregator" if final else "synthesizer",
@@ -262,7 +262,7 @@ class Baselines:
         order = [agent] + [j for j in range(len(texts)) if j != agent]  # own answer first
         heads = ["Your previous answer" if j == agent else f"Agent {j + 1}" for j in order]
         user = self.roleset.render(
-            "debate_user", question=ep.question.text, instruction=ep.task.instruction(),
+            "debate_user", question=ep.question.text, instruction=ep.instruction(),
             context=quote([(h, texts[j]) for h, j in zip(heads, order)]))
         req = ep.request(model, self.roleset.templates["single_system"], user, role="debate",
                          position="debate", sample_index=sample,

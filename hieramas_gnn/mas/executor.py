@@ -117,7 +117,7 @@ async def _decide(ep: Episode, design: Design, inputs: list[asyncio.Task], final
         return text, answer, correct, max(r.finish_ms for r in results)
     context = quote([(r.node.role, r.node.text or "") for r in results])
     user = ep.roleset.render("decision_user", question=ep.question.text,
-                             context=context, instruction=ep.task.instruction())
+                             context=context, instruction=ep.instruction())
     req = ep.request(design.decision, ep.roleset.templates["decision_system"], user,
                      role="decision", position="decision",
                      context_answers=[r.node.answer for r in results])

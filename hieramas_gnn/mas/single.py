@@ -47,7 +47,7 @@ def episode_job(task: Any, roleset: Any, question: Any, method: str, body: Body,
 async def ask(ep: Episode, model: str, template: str, slot: int, *, sample: int = 0,
               role: str = "single", position: str = "single") -> Any:
     """One call of `model` on the question alone (the `single_system` prompt + `template`)."""
-    user = ep.roleset.render(template, question=ep.question.text, instruction=ep.task.instruction())
+    user = ep.roleset.render(template, question=ep.question.text, instruction=ep.instruction())
     system = ep.roleset.templates["single_system"]
     req = ep.request(model, system, user, role=role, position=position, context_answers=[],
                      sample_index=sample)
