@@ -254,6 +254,10 @@ class ReplayBackendConfig:
 
     seed: int = 0
     """Seed of the behaviour model's draws for nodes that read other answers."""
+    wrong_answers: Literal["distinct", "shared"] = "distinct"
+    """Recorded-outcome tasks (RouterDC, RouterBench; no answer text): what a wrong model
+    answered. `distinct`: a random wrong option (multiple choice), an answer of its own (open
+    answers); `shared`: every wrong answer to a question the same (the worst case for votes)."""
 
 
 @dataclass

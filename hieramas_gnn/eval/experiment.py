@@ -168,10 +168,15 @@ def designs_by_domain(designs: Sequence[Any], questions: Sequence[Any]) -> dict[
 
 def write_per_query(out: Path, questions: Sequence[Any], per_query: dict) -> Path:
     """`per_query.json`: question ids and, per method, the per-query correct / cost / reward
-    vectors (mean over seeds and runs): what `hieramas report` pairs its tests on."""
+    vectors (mean over seeds and runs): what `hieramas report` pairs its tests on; for a mixed
+    task also each question's component (the report weighs the questions so that a mean is the
+    mean over components)."""
     path = Path(out) / "per_query.json"
     methods = {m: {k: [round(float(x), 8) for x in v] for k, v in vecs.items()} for m, vecs in per_query.items()}
-    path.write_text(json.dumps({"question_ids": [q.id for q in questions], "methods": methods}) + "\n")
+    data: dict[str, Any] = {"question_ids": [q.id for q in questions], "methods": methods}
+    if any(q.meta.get("component") for q in questions) and any(q.task != questions[0].task for q in questions):
+        data["components"] = [q.meta.get("component") for q in questions]  # a mixed task
+    path.write_text(json.dumps(data) + "\n")
     return path
 
 

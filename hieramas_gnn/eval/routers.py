@@ -33,7 +33,7 @@ import numpy as np
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.types import LLMCallError
 from hieramas_gnn.mas.supernode import Episode, now_ms
-from hieramas_gnn.mas.trace import Trace
+from hieramas_gnn.mas.trace import Trace, component_of
 from hieramas_gnn.tasks.base import Question
 
 Reward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (correct [..] 0/1, cost [..] USD) -> reward
@@ -288,7 +288,8 @@ class RoutedBaselines:
 
         b, plan = self.baselines, self.cascade
         ep = Episode(b.task, question, client, b.roleset, 0, b.cfg.temperature)
-        trace = Trace(task=b.task.name, question_id=question.id, method="cascade")
+        trace = Trace(task=b.task.name, question_id=question.id, method="cascade",
+                      component=component_of(b.task, question))
         start = now_ms()
 
         async def ask(i: int) -> tuple[str | None, float]:

@@ -55,13 +55,20 @@ class ReplaySettings:
     """Settings of the `replay/` backend, sent with every replay call (part of its cache key).
 
     seed: base seed of the behaviour model's draws (nodes that read other answers).
+    wrong_answers: what a wrong model answered where the table has no answer text (recorded-
+                   outcome tasks, `backends/recorded.py`): `distinct` (a random wrong option of a
+                   multiple-choice question, an answer of its own for an open one) or `shared`
+                   (every wrong answer to a question the same: the worst case for votes).
     """
 
     seed: int = 0
+    wrong_answers: str = "distinct"
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise UserError(f"backend.replay.seed must be an integer, got {self.seed!r}")
+        if self.wrong_answers not in ("distinct", "shared"):
+            raise UserError(f"backend.replay.wrong_answers must be distinct or shared, got {self.wrong_answers!r}")
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,9 @@ class BackendSettings:
         so a refit or a changed behaviour model never reuses answers cached under the old one."""
         if provider == "sim":
             return {**asdict(self.sim), "model_version": offline_model_version(self.sim.behaviour)}
-        if provider == "replay":
-            return {**asdict(self.replay), "model_version": offline_model_version(None)}
+        if provider == "replay":  # the default wrong_answers is left out: older cache keys stay valid
+            fields_ = {k: v for k, v in asdict(self.replay).items() if k != "wrong_answers" or v != "distinct"}
+            return {**fields_, "model_version": offline_model_version(None)}
         return None
 
 
