@@ -138,6 +138,12 @@ class RecordedOutcomes:
             return f"wrong-{1 + _unit('option', model, qid) % (options - 1)}"
         return f"wrong-m{self._model_index[model]}-g{g}"
 
+    def expected(self, model: str, qid: str) -> tuple[float, float | None]:
+        """(expected accuracy of one call: the pass rate, else the verdict; recorded cost or None):
+        the figures the published tables report, without sampling."""
+        rights, verdict, _, cost, _ = self._row(model, qid)
+        return (rights / GENERATIONS if rights >= 0 else float(verdict)), cost
+
     def raw(self, model: str, qid: str) -> str | None:
         """The model's real reply (RouterBench), None where the table has none."""
         return self._row(model, qid)[2]

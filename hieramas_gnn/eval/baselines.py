@@ -20,6 +20,9 @@ Method names (stable; they are the `method` of the JSON rows of `hieramas baseli
                 its cost is that of asking every model).
 - `router`, `cascade`, `best_single`  fitted on training questions (`eval/routers.py`); they
                 exist once `routers.fit_routed_baselines` has registered them (`Baselines.register`).
+- `best_per_task`, `knn_router`, `contrastive_router`  fitted peers of per-query routing
+                (`eval/peer_routers.py`); `best_design_per_task` the best simple design of each
+                task chosen on train + val with the task label (`eval/design_per_task.py`).
 
 The anchor (synthesizer / aggregator / decision model) and the debate agents are chosen on data,
 never by pool order: `anchor` when configured, else the first model of `ranking` (the pool models
@@ -60,7 +63,8 @@ from hieramas_gnn.tasks.base import Question, Task
 
 PER_MODEL = ("single", "cot", "sc")
 GROUPS = (*PER_MODEL, "moa", "moa2", "debate", "vote", *FIXED_TOPOLOGIES, "random", "oracle")
-FITTED = ("router", "cascade", "best_single")  # need training questions: `eval/routers.py`
+FITTED = ("router", "cascade", "best_single", "best_per_task", "best_design_per_task", "knn_router",
+          "contrastive_router")  # need training questions: `eval/routers.py`
 ANCHORED = ("moa", "moa2", "debate", *FIXED_TOPOLOGIES, "random")  # use the anchor or the ranking
 Job = Callable[[Any], Awaitable[Trace]]
 

@@ -129,7 +129,7 @@ def fair_anchor(run_dir: Path) -> str | None:
 def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
                   reward: Callable | None = None) -> tuple[list[dict], dict, dict]:
     """The `hieramas baselines` rows on `questions`, their per-query vectors and what the fitted
-    methods (`router`, `cascade`, `best_single`; `eval/routers.py`) chose. Fitted methods are fit
+    methods (`router`, `cascade`, `best_single`, `best_per_task`, ...: `eval/routers.py`) chose. Fitted methods are fit
     on the config's train + val questions only, for the config's cost-aware reward (the policy's
     objective), with the policy's query embedder."""
     import asyncio
@@ -149,7 +149,8 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
         embed = query_embedder(pc.embedder, pc.embed_cache, pc.hashing_dim, cfg.run.device)
         routed = asyncio.run(fit_routed_baselines(bl, train, val, client, embed,
                                                   shaped_reward(cfg.reward.shape, cfg.reward.cost_lambda),
-                                                  cfg.client.max_in_flight, seed=cfg.run.seed_for("eval")))
+                                                  cfg.client.max_in_flight, seed=cfg.run.seed_for("eval"),
+                                                  methods=[m for m in methods if m in B.FITTED]))
         fitted = routed.describe()
     traces = asyncio.run(B.run_baselines(bl, B.expand_methods(list(methods), pool.names), questions, client,
                                          max_in_flight=cfg.client.max_in_flight))
