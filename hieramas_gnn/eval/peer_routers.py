@@ -188,13 +188,25 @@ def _sample_sample_loss(z: Any, cluster: Any, tau: float) -> Any:
 
 def fit_contrastive_router(x_train: np.ndarray, train: Any, x_val: np.ndarray | None, val: Any | None,
                            reward: Any, settings: ContrastiveSettings | None = None) -> ContrastiveRouter:
-    """Train on the training outcomes; keep the epoch with the best routed mean val reward."""
+    """Train on the training outcomes; keep the epoch with the best routed mean val reward (one
+    torch thread: the model is tiny, and more threads only contend)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit_contrastive(x_train, train, x_val, val, reward, settings or ContrastiveSettings())
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_contrastive(x_train: np.ndarray, train: Any, x_val: np.ndarray | None, val: Any | None, reward: Any,
+                     s: ContrastiveSettings) -> ContrastiveRouter:
     import copy
 
     import torch
     from sklearn.cluster import KMeans
 
-    s = settings or ContrastiveSettings()
     gen = torch.Generator().manual_seed(s.seed)
     torch.manual_seed(s.seed)  # nn.Linear's init draws from the global generator
     x = torch.as_tensor(np.asarray(x_train), dtype=torch.float32)  # [N, F]
