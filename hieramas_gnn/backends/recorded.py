@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,14 @@ from hieramas_gnn.tasks.recorded import ROUTERBENCH_TABLE, ROUTERDC_TABLE, Recor
 GENERATIONS = 10  # RouterDC's sampled generations per question (pass rates are k / 10)
 SAMPLE_STRIDE = 16  # mas/supernode.MAX_REPEATS: run r's calls have sample indices 16 r + o
 WRONG_ANSWERS = ("distinct", "shared")
+
+
+@lru_cache(maxsize=2)
+def read_table(path: str):
+    """A recorded table as a DataFrame, read once per process (the slices share one file)."""
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"question_id": str, "model": str}, keep_default_na=False)
 
 
 def _unit(*parts: Any) -> int:
@@ -71,15 +80,13 @@ class RecordedOutcomes:
         self.accuracy: dict[str, float] = {}  # mean recorded score per model (its strength)
 
     def _load(self) -> dict[tuple[str, str], tuple]:
-        import pandas as pd
-
         with self._lock:
             if self._rows is None:
                 path = self.tables[0]
                 if not path.exists():
                     raise DataMissingError(f"replay: outcome table {path} not found (task {self.task.name})")
                 ids = {q.id for s in self.task.splits for q in self.task.load(split=s)}
-                df = pd.read_csv(path, dtype={"question_id": str, "model": str}, keep_default_na=False)
+                df = read_table(str(path))
                 df = df[df["question_id"].isin(ids)]
                 if self.task.spec.source == "routerdc":
                     df = df[df["routerdc_file"].isin([f for _, fs in self.task.spec.files for f in fs])]
