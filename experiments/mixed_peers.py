@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default="runs/mixed/rollouts.sqlite")
     p.add_argument("--embed-cache", default="runs/embeddings")
     p.add_argument("--results", default="experiments/results/mixed")
+    p.add_argument("--stem", default="peers", help="results file name (<results>/<task>/<stem>.{json,md})")
     args = p.parse_args(argv)
     ensure_offline_defaults()
     t0 = time.perf_counter()
@@ -160,12 +161,14 @@ def main(argv: list[str] | None = None) -> int:
             r["se_task_mean"] = se_task_mean(per_query[r["method"]]["correct"], comps)
     wall = time.perf_counter() - t0
     command = "python -m experiments.mixed_peers --config " + args.config + \
-        (f" --set {' '.join(args.overrides)}" if args.overrides else "")
+        (f" --set {' '.join(args.overrides)}" if args.overrides else "") + \
+        (f" --methods {' '.join(args.methods)}" if list(args.methods) != list(PEERS) else "") + \
+        (f" --stem {args.stem}" if args.stem != "peers" else "")
     data = {"task": cfg.task.name, "pool": cfg.pool.name, "n_test": len(test), "n_fit": len(fit_q),
             "command": command, "anchor": anchor, "recorded": figures, "rows": rows, "fitted": fitted,
             "wall_s": round(wall, 1)}
     md = markdown(cfg.task.name, command, figures, rows, fitted, len(test), wall)
-    write_results(Path(args.results) / cfg.task.name, "peers", data, md)
+    write_results(Path(args.results) / cfg.task.name, args.stem, data, md)
     print(md)
     return 0
 

@@ -73,3 +73,14 @@ def test_the_report_judges_a_mixed_task_on_the_task_mean(tmp_path):
     from hieramas_gnn.eval.frontier import baseline_points, learned_points
 
     assert learned_points([e])[0].accuracy == 0.75 and baseline_points([e])[0].by_component == {"a": 0.0, "b": 1.0}
+
+
+def test_the_demo_claims_judge_a_mixed_task_on_the_task_mean():
+    from hieramas_gnn.eval.experiment import claims
+
+    comps = ["a"] * 8 + ["b"] * 2
+    rows = [{"method": "hieramas", "accuracy": 0.8, "accuracy_task_mean": 0.75, "cost_usd": 1.0},
+            {"method": "best_per_task", "accuracy": 0.2, "accuracy_task_mean": 0.5, "cost_usd": 1.0}]
+    pq = {"hieramas": {"correct": np.array([1.0] * 8 + [1, 0])}, "best_per_task": {"correct": np.array([0.0] * 8 + [1, 1])}}
+    line = next(c for c in claims(rows, 10, pq, comps) if "best_per_task" in c)
+    assert "acc 0.500" in line and "+0.250" in line

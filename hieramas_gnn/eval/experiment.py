@@ -74,11 +74,22 @@ def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, r
     return rows, per_query, first
 
 
-def claims(rows: Sequence[dict], n: int, per_query: dict | None = None) -> list[str]:
+def claims(rows: Sequence[dict], n: int, per_query: dict | None = None,
+           components: Sequence[str] | None = None) -> list[str]:
     """The claims checked on the aggregated rows (mean over seeds) of `n` held-out queries, paired
-    over queries where per-query vectors exist (`eval/stats.py`)."""
+    over queries where per-query vectors exist (`eval/stats.py`). A mixed task (`components`:
+    each question's) is judged on the mean over components: `accuracy` below is its
+    `accuracy_task_mean`, and the paired vectors are weighted as in `hieramas report`."""
+    per_query = per_query or {}
+    if components and all("accuracy_task_mean" in r for r in rows):
+        from hieramas_gnn.eval.frontier import task_mean_weights
+
+        w = task_mean_weights(components)
+        rows = [{**r, "accuracy": r["accuracy_task_mean"]} for r in rows]
+        per_query = {m: {**v, "correct": np.asarray(v["correct"]) * w} if "correct" in v else v
+                     for m, v in per_query.items()}
     by = {r["method"]: r for r in rows}
-    h, per_query = by["hieramas"], per_query or {}
+    h = by["hieramas"]
 
     def judge(other: str, key: str = "correct") -> str:
         a, b = per_query.get("hieramas", {}).get(key), per_query.get(other, {}).get(key)
@@ -94,7 +105,8 @@ def claims(rows: Sequence[dict], n: int, per_query: dict | None = None) -> list[
         best = max(singles, key=lambda r: r["accuracy"])
         lines.append(f"- vs best single model on the test questions ({best['method']}, acc {best['accuracy']:.3f}): "
                      f"{judge(best['method'])} (hieramas acc {h['accuracy']:.3f})")
-    for name in ("best_single", "router", "cascade", "vote", "moa", "debate", "random", "hieramas-random-dag"):
+    for name in ("best_single", "best_per_task", "best_design_per_task", "router", "knn_router", "contrastive_router",
+                 "cascade", "vote", "moa", "debate", "random", "hieramas-random-dag"):
         if name in by:
             lines.append(f"- vs {name} (acc {by[name]['accuracy']:.3f}, ${by[name]['cost_usd']:.2e}/query): {judge(name)}")
     for name in ("random", "hieramas-random-dag"):
@@ -232,7 +244,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
             "reward": f"{cfg0.reward.shape}, lambda={cfg0.reward.cost_lambda}",
             "topology": cfg0.topology.method, "per_seed": infos, "fitted_baselines": fitted,
             "designs_by_domain": designs}
-    found = claims(rows, len(test), per_query)
+    mixed = [q.meta.get("component") for q in test] if hasattr(task, "component_names") else None
+    found = claims(rows, len(test), per_query, mixed)
     write_per_query(out, test, per_query)
     report.write_report(out, rows, meta=meta, design=first, title=title,
                         sections=[("Claims (mean over seeds)", "\n".join(found)),

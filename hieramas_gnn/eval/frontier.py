@@ -38,7 +38,8 @@ from hieramas_gnn.eval import stats
 
 LEARNED = "hieramas"
 # Baselines judged against the frontier (when present): the row name and the rule.
-RULES = (("best_single", "cost"), ("router", "cost"), ("cascade", "cost"), ("vote", "cost"),
+RULES = (("best_single", "cost"), ("best_per_task", "cost"), ("best_design_per_task", "cost"), ("router", "cost"),
+         ("knn_router", "cost"), ("contrastive_router", "cost"), ("cascade", "cost"), ("vote", "cost"),
          ("debate", "cost"), ("moa", "half_cost_beats"))
 
 
