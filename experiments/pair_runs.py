@@ -32,7 +32,7 @@ def domains(results: dict[str, Any], folder: str | Path, ids: list[str]) -> list
     """The `meta["domain"]` of each question id, from the folder's config and overrides."""
     from hieramas_gnn.eval.experiment import seed_config
     from hieramas_gnn.paths import REPO_ROOT
-    from hieramas_gnn.train.setup import load_questions
+    from hieramas_gnn.build import load_questions
 
     config = Path(results["config"])
     cfg = seed_config(config if config.is_absolute() else REPO_ROOT / config, folder, 0, results.get("overrides", []))

@@ -25,7 +25,7 @@ from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.mas.single import single_job
 from hieramas_gnn.policy.settings import ChoiceSettings
 from hieramas_gnn.tasks import task_from_config
-from hieramas_gnn.tasks.splits import split_questions
+from hieramas_gnn.tasks.splits import split_by_source, split_questions
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,15 @@ def load_questions(cfg: Config, run_dir: Any = None) -> tuple[list, list, list, 
     tc = cfg.task
     task = task_from_config(tc)
     need = tc.train_size + tc.val_size + tc.test_size
+    if tc.split_by == "source":
+        if "train" not in getattr(task, "splits", ()):  # tasks with files of their own declare `splits`
+            raise ConfigError(f"task.split_by=source: task {tc.name!r} has no train split of its own; "
+                              "use split_by: random")
+        split = split_by_source(task.load(tc.path, split="train"), task.load(tc.path, split="test"),
+                                (tc.train_size, tc.val_size, tc.test_size), seed=tc.split_seed)
+        if run_dir is not None:
+            split.write(run_dir)
+        return split.train, split.val, split.test, task
     if tc.split_by == "consecutive":
         questions = task.load(tc.path, split=tc.split, limit=need)
     else:  # the whole split; a task generated from a seed may hold fewer by default than asked for

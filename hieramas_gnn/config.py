@@ -123,6 +123,22 @@ class RunConfig:
 
 
 @dataclass
+class ComponentConfig:
+    """One component of a mixed task (`task.name: mix`)."""
+
+    name: str = ""
+    """A task name (`hieramas tasks list`), e.g. `gsm8k`, `mmlu_redux`, `routerdc_gsm8k`."""
+    size: int | None = None
+    """Questions of the component's split to take (a fixed pseudo-random subset); null: all."""
+
+    def check(self) -> Problems:
+        if not self.name:
+            yield "name", "required: a task name"
+        if self.size is not None and self.size < 1:
+            yield "size", f"must be >= 1 or null, got {self.size}"
+
+
+@dataclass
 class TaskConfig:
     """Which benchmark, and how its questions are split."""
 
@@ -141,11 +157,15 @@ class TaskConfig:
     """Validation queries (checkpoint selection)."""
     test_size: int = 64
     """Held-out test queries (evaluation only)."""
-    split_by: Literal["random", "domain", "consecutive"] = "random"
+    split_by: Literal["random", "domain", "source", "consecutive"] = "random"
     """How train/val/test are drawn from the split (`tasks/splits.py`): `random`, a permutation
     seeded by `split_seed` and stratified by domain; `domain`, test only from held-out domains
-    (`test_domains`), train/val from the others; `consecutive`, the file's first questions in
-    order (the old behaviour; only for reproducing earlier runs)."""
+    (`test_domains`), train/val from the others; `source`, the task's own train and test files
+    (RouterDC / RouterBench and their mixes: train + val from `train`, test from `test`);
+    `consecutive`, the file's first questions in order (only for reproducing earlier runs)."""
+    components: list[ComponentConfig] = field(default_factory=list)
+    """`name: mix`: the tasks composed into one mixed task, each `{name, size}` (`tasks/mix.py`);
+    scored per component (`by_component`, `accuracy_task_mean` in every result row)."""
     test_domains: list[str] = field(default_factory=list)
     """`split_by: domain`: the held-out domains; empty: a `split_seed`-seeded
     `test_domain_fraction` of the domains."""
@@ -166,6 +186,13 @@ class TaskConfig:
             yield "test_domain_fraction", f"must be in (0, 1), got {self.test_domain_fraction}"
         if self.test_domains and self.split_by != "domain":
             yield "test_domains", f"only used with split_by: domain (split_by is {self.split_by!r})"
+        if self.components and self.name != "mix":
+            yield "components", f"only used with name: mix (name is {self.name!r})"
+        if self.name == "mix" and not self.components:
+            yield "components", "required with name: mix (a list of {name, size})"
+        for i, comp in enumerate(self.components):
+            for name, message in comp.check():
+                yield f"components[{i}].{name}", message
 
 
 @dataclass

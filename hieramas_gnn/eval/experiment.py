@@ -165,11 +165,22 @@ def domain_markdown(table: Sequence[dict], method: str = "hieramas") -> str:
     return "\n".join(lines)
 
 
-def claims(rows: Sequence[dict], n: int, per_query: dict | None = None) -> list[str]:
+def claims(rows: Sequence[dict], n: int, per_query: dict | None = None,
+           components: Sequence[str] | None = None) -> list[str]:
     """The claims checked on the aggregated rows (mean over seeds) of `n` held-out queries, paired
-    over queries where per-query vectors exist (`eval/stats.py`)."""
+    over queries where per-query vectors exist (`eval/stats.py`). A mixed task (`components`:
+    each question's) is judged on the mean over components: `accuracy` below is its
+    `accuracy_task_mean`, and the paired vectors are weighted as in `hieramas report`."""
+    per_query = per_query or {}
+    if components and all("accuracy_task_mean" in r for r in rows):
+        from hieramas_gnn.eval.frontier import task_mean_weights
+
+        w = task_mean_weights(components)
+        rows = [{**r, "accuracy": r["accuracy_task_mean"]} for r in rows]
+        per_query = {m: {**v, "correct": np.asarray(v["correct"]) * w} if "correct" in v else v
+                     for m, v in per_query.items()}
     by = {r["method"]: r for r in rows}
-    h, per_query = by["hieramas"], per_query or {}
+    h = by["hieramas"]
 
     def judge(other: str, key: str = "correct") -> str:
         a, b = per_query.get("hieramas", {}).get(key), per_query.get(other, {}).get(key)
@@ -185,8 +196,8 @@ def claims(rows: Sequence[dict], n: int, per_query: dict | None = None) -> list[
         best = max(singles, key=lambda r: r["accuracy"])
         lines.append(f"- vs best single model on the test questions ({best['method']}, acc {best['accuracy']:.3f}): "
                      f"{judge(best['method'])} (hieramas acc {h['accuracy']:.3f})")
-    for name in ("best_single", "router", "cascade", "vote", "moa", "debate", "random", "hieramas-random-dag",
-                 "cluster-lookup", "searched-design"):
+    for name in ("best_single", "best_per_task", "best_design_per_task", "router", "knn_router", "contrastive_router",
+                 "cascade", "vote", "moa", "debate", "random", "hieramas-random-dag", "cluster-lookup", "searched-design"):
         if name in by:
             lines.append(f"- vs {name} (acc {by[name]['accuracy']:.3f}, ${by[name]['cost_usd']:.2e}/query): {judge(name)}")
     for name in ("random", "hieramas-random-dag"):
@@ -238,7 +249,7 @@ def fair_anchor(run_dir: Path) -> str | None:
 def run_baselines(cfg: Config, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
                   reward: Callable | None = None) -> tuple[list[dict], dict, dict]:
     """The `hieramas baselines` rows on `questions`, their per-query vectors and what the fitted
-    methods (`router`, `cascade`, `best_single`; `eval/routers.py`) chose. Fitted methods are fit
+    methods (`router`, `cascade`, `best_single`, `best_per_task`, ...: `eval/routers.py`) chose. Fitted methods are fit
     on the config's train + val questions only, for the config's cost-aware reward (the policy's
     objective), with the policy's query embedder."""
     import asyncio
@@ -256,7 +267,8 @@ def run_baselines(cfg: Config, client: Any, questions: Sequence[Any], methods: S
         embed = query_embedder(pc.embedder, pc.embed_cache, pc.hashing_dim, cfg.run.device)
         routed = asyncio.run(fit_routed_baselines(bl, train, val, client, embed,
                                                   reward_function(cfg.reward),
-                                                  cfg.client.max_in_flight, seed=cfg.run.seed_for("eval")))
+                                                  cfg.client.max_in_flight, seed=cfg.run.seed_for("eval"),
+                                                  methods=[m for m in methods if m in B.FITTED]))
         fitted = routed.describe()
     traces = asyncio.run(B.run_baselines(bl, B.expand_methods(list(methods), pool.names), questions, client,
                                          max_in_flight=cfg.client.max_in_flight))
@@ -275,10 +287,15 @@ def designs_by_domain(designs: Sequence[Any], questions: Sequence[Any]) -> dict[
 
 def write_per_query(out: Path, questions: Sequence[Any], per_query: dict) -> Path:
     """`per_query.json`: question ids and, per method, the per-query correct / cost / reward
-    vectors (mean over seeds and runs): what `hieramas report` pairs its tests on."""
+    vectors (mean over seeds and runs): what `hieramas report` pairs its tests on; for a mixed
+    task also each question's component (the report weighs the questions so that a mean is the
+    mean over components)."""
     path = Path(out) / "per_query.json"
     methods = {m: {k: [round(float(x), 8) for x in v] for k, v in vecs.items()} for m, vecs in per_query.items()}
-    path.write_text(dumps({"question_ids": [q.id for q in questions], "methods": methods}) + "\n")
+    data: dict[str, Any] = {"question_ids": [q.id for q in questions], "methods": methods}
+    if any(q.meta.get("component") for q in questions) and any(q.task != questions[0].task for q in questions):
+        data["components"] = [q.meta.get("component") for q in questions]  # a mixed task
+    path.write_text(dumps(data) + "\n")
     return path
 
 
@@ -336,7 +353,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
             "reward": f"{cfg0.reward.shape}, lambda={cfg0.reward.cost_lambda}",
             "topology": cfg0.topology.method, "per_seed": infos, "fitted_baselines": fitted,
             "designs_by_domain": designs}
-    found = claims(rows, len(test), per_query)
+    mixed = [q.meta.get("component") for q in test] if hasattr(task, "component_names") else None
+    found = claims(rows, len(test), per_query, mixed)
     by_domain = domain_table(per_query, test)
     if by_domain:
         meta["by_domain"] = by_domain
