@@ -24,7 +24,7 @@ def _mix_cfg(*overrides: str):
 
 
 def test_a_mix_tags_each_question_with_its_component():
-    mix = mix_from_components("mix", [{"name": "synthetic_arith", "size": 12}, {"name": "synthetic_mc", "size": 8}])
+    mix = mix_from_components("mix", [{"name": "synthetic_arith", "size": 12}, {"name": "synthetic_mc", "size": 8}], get_task)
     qs = mix.load()
     assert Counter(q.meta["component"] for q in qs) == {"synthetic_arith": 12, "synthetic_mc": 8}
     assert all(q.meta["domain"] == q.meta["component"] == q.task for q in qs)
@@ -33,7 +33,7 @@ def test_a_mix_tags_each_question_with_its_component():
 
 
 def test_a_mix_grades_and_prompts_each_question_as_its_component_does():
-    mix = mix_from_components("mix", [{"name": "synthetic_arith", "size": 3}, {"name": "synthetic_mc", "size": 3}])
+    mix = mix_from_components("mix", [{"name": "synthetic_arith", "size": 3}, {"name": "synthetic_mc", "size": 3}], get_task)
     qs = mix.load()
     for q in qs:
         part = get_task(q.task)
@@ -44,20 +44,20 @@ def test_a_mix_grades_and_prompts_each_question_as_its_component_does():
 
 
 def test_a_component_size_takes_a_fixed_subset_whatever_the_order():
-    a = mix_from_components("mix", [{"name": "synthetic_arith", "size": 10}]).load()
-    b = mix_from_components("mix", [{"name": "synthetic_arith", "size": 10}]).load()
+    a = mix_from_components("mix", [{"name": "synthetic_arith", "size": 10}], get_task).load()
+    b = mix_from_components("mix", [{"name": "synthetic_arith", "size": 10}], get_task).load()
     assert [q.id for q in a] == [q.id for q in b]
 
 
 def test_bad_components_are_named():
     with pytest.raises(ConfigError, match="size 100000"):
-        mix_from_components("mix", [{"name": "synthetic_arith", "size": 100000}]).load()
+        mix_from_components("mix", [{"name": "synthetic_arith", "size": 100000}], get_task).load()
     with pytest.raises(ConfigError, match="twice"):
-        mix_from_components("mix", [{"name": "synthetic_mc"}, {"name": "synthetic_mc"}])
+        mix_from_components("mix", [{"name": "synthetic_mc"}, {"name": "synthetic_mc"}], get_task)
     with pytest.raises(ConfigError, match="mixed task"):
-        mix_from_components("mix", [{"name": "routerdc"}])
+        mix_from_components("mix", [{"name": "routerdc"}], get_task)
     with pytest.raises(UserError, match="unknown task"):
-        mix_from_components("mix", [{"name": "nope"}])
+        mix_from_components("mix", [{"name": "nope"}], get_task)
 
 
 def test_the_config_builds_and_checks_a_mix():

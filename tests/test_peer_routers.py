@@ -13,9 +13,17 @@ import numpy as np
 import pytest
 
 from hieramas_gnn.eval.baselines import BaselineConfig, Baselines, run_baselines
-from hieramas_gnn.eval.peer_routers import (ContrastiveSettings, fit_best_per_task, fit_contrastive_router,
-                                            fit_knn_router, task_label)
-from hieramas_gnn.eval.routers import SingleOutcomes, fit_routed_baselines
+from hieramas_gnn.eval.peer_routers import (
+    ContrastiveSettings,
+    fit_contrastive_router,
+    fit_knn_router,
+    task_label,
+)
+from hieramas_gnn.eval.routers import (
+    SingleOutcomes,
+    fit_best_per_task,
+    fit_routed_baselines,
+)
 from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.mas.testing import FakeClient, LetterTask
 from hieramas_gnn.policy.features import HashingEmbedder

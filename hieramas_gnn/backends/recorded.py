@@ -30,12 +30,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import DataMissingError, UserError
-from hieramas_gnn.tasks.recorded import ROUTERBENCH_TABLE, ROUTERDC_TABLE, RecordedTask, letter_of
+from hieramas_gnn.tasks.recorded import (
+    ROUTERBENCH_TABLE,
+    ROUTERDC_TABLE,
+    RecordedTask,
+    letter_of,
+)
 
 GENERATIONS = 10  # RouterDC's sampled generations per question (pass rates are k / 10)
 SAMPLE_STRIDE = 16  # mas/supernode.MAX_REPEATS: run r's calls have sample indices 16 r + o
@@ -48,6 +54,16 @@ def read_table(path: str):
     import pandas as pd
 
     return pd.read_csv(path, dtype={"question_id": str, "model": str}, keep_default_na=False)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One replayed call's recorded outcome (`replay.OutcomeTable` rows and recorded slices alike)."""
+
+    answer: str | None
+    correct: bool
+    output_chars: int | None
+    cost_usd: float | None = None  # the recorded cost of this call, where the table has one
 
 
 def _unit(*parts: Any) -> int:
@@ -120,8 +136,6 @@ class RecordedOutcomes:
 
     def get(self, model: str, qid: str, sample: int = 0):
         """The replayed `Outcome` of `model` on `qid` for this sample index (module docstring)."""
-        from hieramas_gnn.backends.replay import Outcome
-
         rights, verdict, reply, cost, chars = self._row(model, qid)
         q = self.task.get(qid)
         if rights >= 0:  # a pass rate: this sample's generation

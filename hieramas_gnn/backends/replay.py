@@ -33,7 +33,6 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from hieramas_gnn.backends.behaviour import (
     load_behaviour,
     rng_for,
 )
+from hieramas_gnn.backends.recorded import Outcome, RecordedOutcomes
 from hieramas_gnn.errors import DataMissingError, UserError
 from hieramas_gnn.paths import shared_data_dir
 from hieramas_gnn.tasks import get_task
@@ -56,14 +56,6 @@ DEFAULT_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "math_l5": (("outcomes/math_l5_zeroeval.csv.gz",), ("outcomes/raw/math_l5_zeroeval_outputs.jsonl.gz",)),
 }
 NO_ANSWER = "I could not determine the answer."
-
-
-@dataclass(frozen=True)
-class Outcome:
-    answer: str | None
-    correct: bool
-    output_chars: int | None
-    cost_usd: float | None = None  # the recorded cost of this call, where the table has one
 
 
 REQUIRED_COLUMNS = ("question_id", "model", "answer", "correct")
@@ -228,8 +220,6 @@ class Replayer:
         t = get_task(task)
         if not isinstance(t, RecordedTask):
             return None
-        from hieramas_gnn.backends.recorded import RecordedOutcomes
-
         return RecordedOutcomes(t, self.shared, self.wrong_answers)
 
     def reply(self, model: str, meta: dict[str, Any], prompt_chars: int,

@@ -49,24 +49,6 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-# ---------------------------------------------------------------- best per task
-
-
-def fit_best_per_task(outcomes: Any, labels: Sequence[str], reward: Any) -> dict[str, str]:
-    """{task label: the model with the best mean reward on its questions} (ties: cheaper, then
-    pool order). Shapes: outcomes over Q questions, labels [Q]."""
-    from hieramas_gnn.eval.routers import SingleOutcomes, fit_best_single
-
-    labels = np.asarray(list(labels))
-    out = {}
-    for label in sorted(set(labels.tolist())):
-        rows = np.flatnonzero(labels == label)
-        part = SingleOutcomes([outcomes.question_ids[i] for i in rows], outcomes.models,
-                              [outcomes.answers[i] for i in rows], outcomes.correct[rows], outcomes.cost[rows])
-        out[label] = fit_best_single(part, reward)
-    return out
-
-
 # ---------------------------------------------------------------- kNN router
 
 

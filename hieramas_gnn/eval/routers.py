@@ -33,7 +33,10 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval import peer_routers as P
 from hieramas_gnn.eval.baselines import run_baselines
+from hieramas_gnn.eval.design_per_task import fit_designs_per_task
+from hieramas_gnn.eval.peer_routers import task_label
 from hieramas_gnn.llm.types import LLMCallError
 from hieramas_gnn.mas.supernode import Episode, now_ms
 from hieramas_gnn.mas.trace import Trace, component_of
@@ -225,6 +228,19 @@ def simulate_cascade(plan: CascadePlan, outcomes: SingleOutcomes) -> tuple[np.nd
     return correct, cost
 
 
+def fit_best_per_task(outcomes: Any, labels: Sequence[str], reward: Any) -> dict[str, str]:
+    """{task label: the model with the best mean reward on its questions} (ties: cheaper, then
+    pool order). Shapes: outcomes over Q questions, labels [Q]."""
+    labels = np.asarray(list(labels))
+    out = {}
+    for label in sorted(set(labels.tolist())):
+        rows = np.flatnonzero(labels == label)
+        part = SingleOutcomes([outcomes.question_ids[i] for i in rows], outcomes.models,
+                              [outcomes.answers[i] for i in rows], outcomes.correct[rows], outcomes.cost[rows])
+        out[label] = fit_best_single(part, reward)
+    return out
+
+
 def fit_cascade(outcomes: SingleOutcomes, reward: RewardFn = accuracy_reward, max_len: int = 3) -> CascadePlan:
     """The best chain (models in mean-cost order, 2..max_len of them) and `agree` on `outcomes`."""
     order = sorted(range(len(outcomes.models)), key=lambda m: (outcomes.cost[:, m].mean(), m))
@@ -271,8 +287,6 @@ class RoutedBaselines:
         return [self._routes[(method, q.id)] for q in questions]
 
     def job(self, method: str, question: Question):
-        from hieramas_gnn.eval.peer_routers import task_label
-
         if method == "best_single":
             return _renamed(self.baselines.job(f"single:{self.best_single}", question), method)
         if method in ROUTED_TO_ONE:
@@ -350,8 +364,6 @@ async def fit_routed_baselines(baselines: Any, train: Sequence[Question], val: S
     `methods` (`best_per_task` on train + val, `knn_router` / `contrastive_router` on train with
     their setting chosen on val, `best_design_per_task` searched on at most
     `design_search_limit` train + val questions per task); register them with `baselines`."""
-    from hieramas_gnn.eval import peer_routers as P
-
     tr = await collect_single_outcomes(baselines, train, client, max_in_flight)
     va = await collect_single_outcomes(baselines, val, client, max_in_flight) if val else None
     both = tr.concat(va) if va is not None else tr
@@ -362,14 +374,12 @@ async def fit_routed_baselines(baselines: Any, train: Sequence[Question], val: S
                              fit_cascade(both, reward, cascade_max_len), embed)
     fit_on = [*train, *val]
     if "best_per_task" in methods:
-        routed.per_task = P.fit_best_per_task(both, [P.task_label(q) for q in fit_on], reward)
+        routed.per_task = fit_best_per_task(both, [P.task_label(q) for q in fit_on], reward)
     if "knn_router" in methods:
         routed.knn = P.fit_knn_router(x_tr, tr, x_va, va, reward)
     if "contrastive_router" in methods:
         routed.contrastive = P.fit_contrastive_router(x_tr, tr, x_va, va, reward, P.ContrastiveSettings(seed=seed))
     if "best_design_per_task" in methods:
-        from hieramas_gnn.eval.design_per_task import fit_designs_per_task
-
         routed.designs = await fit_designs_per_task(baselines.task, baselines.roleset, client, fit_on, both, reward,
                                                     routed.best_single, design_search_limit, max_in_flight)
     fitted = {"router", "cascade", "best_single", *methods}

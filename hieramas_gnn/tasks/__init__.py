@@ -68,7 +68,10 @@ def get_task(name: str) -> Task:
     if name in _REGISTRY:
         module_name, cls_name, kwargs = _REGISTRY[name]
         module = importlib.import_module(f"hieramas_gnn.tasks.{module_name}")
-        task = getattr(module, cls_name)(**kwargs)
+        factory = getattr(module, cls_name)
+        if "resolve" in inspect.signature(factory).parameters:  # a task built from other tasks (a mix)
+            kwargs = {**kwargs, "resolve": get_task}
+        task = factory(**kwargs)
     elif name.endswith((".yaml", ".yml")):
         task = register_task(task_from_file(name))
     elif ":" in name:
@@ -112,7 +115,7 @@ def task_from_config(tc: Any) -> Task:
 
     components = getattr(tc, "components", None) or []
     if tc.name == MIX:
-        return register_task(mix_from_components(MIX, components))
+        return register_task(mix_from_components(MIX, components, get_task))
     if components:
         raise UserError(f"task.components: only for task.name: {MIX} (task.name is {tc.name!r})")
     scorer = getattr(tc, "scorer", None)

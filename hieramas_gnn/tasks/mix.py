@@ -25,7 +25,7 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 from hieramas_gnn.errors import ConfigError, UserError
 from hieramas_gnn.tasks.base import Question, Score, Task, take
@@ -192,17 +192,17 @@ def _splits_of(task: Any) -> tuple[str, ...]:
     return tuple(getattr(task, "splits", ("test",)))
 
 
-def preset_mix(name: str) -> MixTask:
-    """A built-in mixed task (`PRESETS`)."""
-    from hieramas_gnn.tasks import get_task
-
+def preset_mix(name: str, resolve: Callable[[str], Task]) -> MixTask:
+    """A built-in mixed task (`PRESETS`); `resolve`: task name -> Task (the registry's `get_task`)."""
+    get_task = resolve
     test, train = PRESETS[name]
     return MixTask(name, [(get_task(n), None) for n in test], [get_task(n) for n in train])
 
 
-def mix_from_components(name: str, components: Sequence[Any]) -> MixTask:
-    """The mixed task of `task.components` (items with `name` and `size`, or plain mappings)."""
-    from hieramas_gnn.tasks import get_task
+def mix_from_components(name: str, components: Sequence[Any], resolve: Callable[[str], Task]) -> MixTask:
+    """The mixed task of `task.components` (items with `name` and `size`, or plain mappings);
+    `resolve`: task name -> Task (the registry's `get_task`)."""
+    get_task = resolve
 
     parts = []
     for i, c in enumerate(components):
