@@ -120,7 +120,7 @@ class PolicyMeta:
         from hieramas_gnn.policy.graph import (  # lazy: loads torch
             GraphBuilder,
             RoleNode,
-        )
+        )  # lazy: loads torch
 
         roles = [RoleNode(r["name"], r["description"]) for r in self.roles]
         models = [LLMNode(m["name"], m["profile"], m["input_cost_per_token"], m["output_cost_per_token"],
@@ -488,7 +488,7 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
     from hieramas_gnn.policy.choose import (  # lazy: loads torch
         ChoiceSettings,
         DesignChooser,
-    )
+    )  # lazy: loads torch
 
     policy, meta = load_policy(bundle_dir, pool=pool)
     if not meta.choice:

@@ -47,6 +47,7 @@ from hieramas_gnn.backends.recorded import Outcome, RecordedOutcomes
 from hieramas_gnn.errors import DataMissingError, UserError
 from hieramas_gnn.paths import shared_data_dir
 from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tasks.recorded import RecordedTask
 
 # task -> (outcome tables, raw reply files), relative to the shared data folder
 DEFAULT_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -212,8 +213,7 @@ class Replayer:
 
     def _recorded(self, task: str) -> Any:
         """The replayed outcomes of a recorded-outcome task (`backends/recorded.py`), else None."""
-        from hieramas_gnn.tasks import get_task
-        from hieramas_gnn.tasks.recorded import RecordedTask
+        from hieramas_gnn.tasks import get_task  # lazy: a name of this module's own
 
         if task in self.spec:
             return None

@@ -42,11 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.backends.outcomes import summarize
-from hieramas_gnn.backends.replay import read_outcome_table
+from hieramas_gnn.backends.replay import DEFAULT_TABLES, read_outcome_table
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.guards import check_apart, dumps, finite_number
 from hieramas_gnn.llm.pool import litellm_prices, pool_from_dict
-from hieramas_gnn.paths import atomic_write_text
+from hieramas_gnn.paths import atomic_write_text, shared_data_dir
+from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tasks.recorded import ROUTERBENCH_TABLE, ROUTERDC_TABLE, RecordedTask
 
 
 def add_parser(subparsers: Any) -> None:
@@ -160,10 +162,7 @@ def handle_pool(args: argparse.Namespace) -> int:
 
 def task_table(task: str) -> str:
     """The outcome table file (relative to the shared data folder) the replay reads for `task`."""
-    from hieramas_gnn.backends.replay import DEFAULT_TABLES
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.tasks import get_task
-    from hieramas_gnn.tasks.recorded import ROUTERBENCH_TABLE, ROUTERDC_TABLE, RecordedTask
+    from hieramas_gnn.errors import UserError  # lazy: a name of this module's own
 
     if task in DEFAULT_TABLES:
         tables = DEFAULT_TABLES[task][0]
@@ -220,7 +219,9 @@ def crosswalk_prices(names: dict[str, dict[str, str]], pools: list, input_cost: 
                      output_cost: float) -> dict[str, tuple[float, float, str]]:
     """canonical model -> (input, output USD per token, where from): a `--prices-from` pool
     replaying one of its names, else litellm's cost map, else the flags."""
-    from hieramas_gnn.llm.pool import litellm_prices
+    from hieramas_gnn.llm.pool import (
+        litellm_prices,  # lazy: a name of this module's own
+    )
 
     out = {}
     for canonical, per_task in names.items():
@@ -240,9 +241,11 @@ def handle_crosswalk(args: argparse.Namespace) -> int:
     import pandas as pd
     import yaml
 
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.llm.pool import load_pool, pool_from_dict
-    from hieramas_gnn.paths import shared_data_dir
+    from hieramas_gnn.errors import UserError  # lazy: a name of this module's own
+    from hieramas_gnn.llm.pool import (  # lazy: a name of this module's own
+        load_pool,
+        pool_from_dict,
+    )
 
     if not args.tasks:
         raise UserError("outcomes pool --crosswalk: name the mixed task's components with --tasks")

@@ -21,6 +21,7 @@ import numpy as np
 
 from hieramas_gnn.eval.peer_routers import task_label
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.executor import Job, run_many
 from hieramas_gnn.tasks.base import Question
 
 
@@ -43,7 +44,7 @@ def candidate_designs(roleset: Any, ranked: Sequence[str], by_accuracy: Sequence
                       top: int = 5, max_voters: int = 3) -> list[Design]:
     """The searched family for one task (module docstring); the decision model is the most
     accurate single model of the task, called only when the roles disagree."""
-    from hieramas_gnn.train.warm_start import family, lone_roles
+    from hieramas_gnn.train.warm_start import family, lone_roles  # lazy: loads torch
 
     roles = list(roleset.names)
     voters = lone_roles(roleset, roles)
@@ -56,7 +57,10 @@ def candidate_designs(roleset: Any, ranked: Sequence[str], by_accuracy: Sequence
 
 def single_design(roleset: Any, model: str) -> Design:
     """`model` alone (one gradable role, every other skipped)."""
-    from hieramas_gnn.train.warm_start import lone_roles, vote_design
+    from hieramas_gnn.train.warm_start import (  # lazy: loads torch
+        lone_roles,
+        vote_design,
+    )
 
     roles = list(roleset.names)
     return vote_design(roles, lone_roles(roleset, roles)[:1], (model,), model, "all")
@@ -68,8 +72,6 @@ async def fit_designs_per_task(task: Any, roleset: Any, client: Any, questions: 
                                top: int = 5) -> DesignsPerTask:
     """Search the family per task label on (at most `limit` of) `questions` (train + val, whose
     single-model outcomes are `outcomes`, same order)."""
-    from hieramas_gnn.mas.executor import Job, run_many
-
     labels = [task_label(q) for q in questions]
     designs, tables = {}, {}
     for label in sorted(set(labels)):

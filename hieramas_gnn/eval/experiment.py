@@ -34,19 +34,20 @@ from hieramas_gnn.build import (
     load_roles,
     make_client,
 )
-from hieramas_gnn.bundle import load_chooser
+from hieramas_gnn.bundle import load_chooser, read_meta
 from hieramas_gnn.config import Config, load_config
 from hieramas_gnn.eval import baselines as B
 from hieramas_gnn.eval import report, stats
 from hieramas_gnn.eval.evaluate import aggregate_seeds
+from hieramas_gnn.eval.frontier import task_mean_weights
 from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.mas.runner import (
     ExecutorRunner,
     per_query_mean,
     run_repeated,
     summarize,
 )
-from hieramas_gnn.guards import dumps
 from hieramas_gnn.paths import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "experiments" / "configs"
@@ -100,8 +101,7 @@ def evaluate_lookups(run_dir: str | Path, bundle: str | Path, questions: Sequenc
     for a run folder with `cluster_search.json` (else nothing): the per-cluster search's designs
     looked up without the GNN (k-means clusters assigned with the bundle's own embedder), and the
     global search's constant design — the comparators that isolate what the GNN adds."""
-    from hieramas_gnn.bundle import read_meta
-    from hieramas_gnn.train import cluster_search
+    from hieramas_gnn.train import cluster_search  # lazy: loads torch
 
     path = Path(run_dir) / cluster_search.FILE
     if not path.exists():
@@ -173,8 +173,6 @@ def claims(rows: Sequence[dict], n: int, per_query: dict | None = None,
     `accuracy_task_mean`, and the paired vectors are weighted as in `hieramas report`."""
     per_query = per_query or {}
     if components and all("accuracy_task_mean" in r for r in rows):
-        from hieramas_gnn.eval.frontier import task_mean_weights
-
         w = task_mean_weights(components)
         rows = [{**r, "accuracy": r["accuracy_task_mean"]} for r in rows]
         per_query = {m: {**v, "correct": np.asarray(v["correct"]) * w} if "correct" in v else v

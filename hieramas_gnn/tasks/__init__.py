@@ -31,6 +31,7 @@ from typing import Any
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.tasks.base import BaseTask, Question, Score, Task
 from hieramas_gnn.tasks.generic import GenericTask
+from hieramas_gnn.tasks.mix import MIX, mix_from_components
 
 # name -> (module, class name, constructor kwargs)
 _REGISTRY: dict[str, tuple[str, str, dict]] = {
@@ -111,8 +112,6 @@ def task_from_config(tc: Any) -> Task:
     `scorer` set: the generic jsonl task (`tasks/generic.py`) called `name`, read from `path`.
     `name: mix`: the mixed task of `components` (`tasks/mix.py`), registered as `mix`.
     Else `get_task(name)`; a `module:object` task is also registered under its own `name`."""
-    from hieramas_gnn.tasks.mix import MIX, mix_from_components
-
     components = getattr(tc, "components", None) or []
     if tc.name == MIX:
         return register_task(mix_from_components(MIX, components, get_task))

@@ -53,6 +53,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.paths import atomic_write_text
+from hieramas_gnn.policy.choose import query_text
 from hieramas_gnn.train import warm_start as W
 
 _log = logging.getLogger(__name__)
@@ -151,8 +153,6 @@ def _qid(q: Any) -> str:
 
 
 def _text(q: Any) -> str:
-    from hieramas_gnn.policy.choose import query_text
-
     return query_text(q)
 
 
@@ -358,7 +358,6 @@ def resolve(cfg: Any, setup: Any, reward: Callable[[Any], float], base: W.Search
     path = Path(cfg.run.dir) / FILE
     if path.exists():
         return ClusterDesigns.load(path)
-    from hieramas_gnn.paths import atomic_write_text
 
     result = search(cfg, setup, reward, base)
     atomic_write_text(path, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
