@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-heavy mutation bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+
+# The long variants (kill trials, fuzz, bad-input sweeps, 2000-request serve load), one at a time
+# (the load and kill figures are timing-sensitive); CI runs them after `make test` (docs/TESTING.md).
+test-heavy: $(STAMP)
+	HIERAMAS_HEAVY=1 $(PY) -m pytest -q -m heavy tests
+
+# Mutation testing of the core functions (docs/TESTING.md): mutmut over the functions listed in
+# scripts/mutation.py, each group's mutants run against its covering test files only.
+# GROUPS="paired_stats splits" runs some groups; the default is all of them (hours on 2 cores).
+mutation: $(STAMP)
+	$(PY) scripts/mutation.py run $(GROUPS)
 
 bench: $(STAMP)
 	$(PY) -m bench.run --out bench/results.json

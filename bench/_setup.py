@@ -1,6 +1,6 @@
 """Shared set-up of the training / scaling / memory benchmarks (not a benchmark itself).
 
-`make_trainer(...)` builds a stage-1 trainer the way `train/setup.py` does (synthetic task,
+`make_trainer(...)` builds a stage-1 trainer the way `build.py` does (synthetic task,
 offline `sim/` pool, hashing embedder, mixture policy with 3 proposers per role, no skipping),
 but with any number of roles (the synthetic roles, cloned as `solver_2`, ... past the four
 shipped ones) and any pool size (the shipped sim pool, then inline sim models of graded
@@ -62,8 +62,9 @@ def make_trainer(out: Path, n_roles: int = 5, n_models: int = 6, n_train: int = 
     from hieramas_gnn.llm.client import ClientConfig, LLMClient
     from hieramas_gnn.mas.runner import ExecutorRunner
     from hieramas_gnn.tasks import get_task
-    from hieramas_gnn.train.setup import build_policy
-    from hieramas_gnn.train.stage1 import Stage1Setup, Stage1Trainer
+    from hieramas_gnn.build import build_policy
+    from hieramas_gnn.build import TrainingSetup
+    from hieramas_gnn.train.stage1 import Stage1Trainer
 
     cfg = config(out, n_train, batch_size, seed)
     task = get_task("synthetic")
@@ -72,8 +73,8 @@ def make_trainer(out: Path, n_roles: int = 5, n_models: int = 6, n_train: int = 
     roleset, role_list = roles(n_roles)
     p = pool(n_models)
     policy, builder = build_policy(cfg, role_list, list(p.models), train)
-    client = LLMClient(p, cache, ClientConfig(max_concurrency=64, per_model_concurrency=64,
-                                              backend={"sim": {"latency": "off"}}))
+    client = LLMClient(p, cache, ClientConfig(max_concurrency=64, per_model_concurrency=64),
+                       backend={"sim": {"latency": "off"}})
     runner = ExecutorRunner(client=client, task=task, roleset=roleset, max_in_flight=64)
-    setup = Stage1Setup(policy=policy, builder=builder, runner=runner, decision=p.names[0], train=train, val=val)
+    setup = TrainingSetup(policy=policy, builder=builder, runner=runner, decision=p.names[0], train=train, val=val)
     return Stage1Trainer(cfg, setup, tracker=None)

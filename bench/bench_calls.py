@@ -6,7 +6,7 @@ warm-up pass that loads the figures and the simulator's per-item caches:
 
 1. `simulator`: the registered sim handler's `answer()` alone (the simulator's own work);
 2. `direct`: `LLMClient.complete` as it runs now (in-process providers called without litellm);
-3. `litellm`: `LLMClient.complete` through `litellm.acompletion` (the path before issue 14);
+3. `litellm`: `LLMClient.complete` through `litellm.acompletion` (the path litellm users take);
 4. `direct_cache_rw`: the direct path with an `rw` rollout cache (one committed SQLite insert
    per call, as in the demo).
 
@@ -54,8 +54,8 @@ def _client(pool: Any, cache_path: Path | None = None) -> Any:
     from hieramas_gnn.llm.client import ClientConfig, LLMClient
 
     cache = RolloutCache(cache_path, "rw") if cache_path else None
-    return LLMClient(pool, cache, ClientConfig(max_concurrency=64, per_model_concurrency=64,
-                                               backend={"sim": {"latency": "off"}}))
+    return LLMClient(pool, cache, ClientConfig(max_concurrency=64, per_model_concurrency=64),
+                     backend={"sim": {"latency": "off"}})
 
 
 def _cpu_us_per_call(fn, n: int) -> float:
@@ -73,9 +73,7 @@ def _complete_all(client: Any, reqs: list[Any]) -> None:
 
 
 def _simulate_all(client: Any, reqs: list[Any]) -> None:
-    from hieramas_gnn.backends.providers import offline_handler
-
-    handler = offline_handler("sim")
+    handler = client._handlers["sim"]
     for r in reqs:
         spec = client.pool.get(r.model)
         kw = client._in_process_kwargs(spec, r)

@@ -6,7 +6,7 @@ kernel figures):
 
 1. `demo`: `python -m hieramas_gnn.cli demo --out DIR` from an empty folder (the full demo:
    3 seeds, 512 + 32 training and 512 test queries; `--quick --seeds 1` with --quick). Targets:
-   peak RSS <= 1.5 GB, CPU time <= 1/4 of the 491 s measured before issue 14 on this project's
+   peak RSS <= 1.5 GB, CPU time <= 1/4 of the 491 s measured before the in-process call path on this project's
    2-core machine. DIR is kept (`tempdir/hieramas-bench-demo`) so its results.json can be
    compared with a run of the code before. Not run with --quick (a smoke test).
 2. `stage1_10k`: a stage-1 trainer (`bench/_setup.py`: 5 roles x 3 proposers, sim pool, cache
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO_CPU_BEFORE_S = 491.0  # user + system of `hieramas demo` before issue 14 (the issue's figure)
+DEMO_CPU_BEFORE_S = 491.0  # user + system of `hieramas demo` before the in-process call path
 TARGET_RSS_MB = 1500.0
 
 STAGE1 = """

@@ -16,7 +16,7 @@ import torch
 
 from hieramas_gnn.paths import ensure_offline_defaults
 from hieramas_gnn.policy.features import CachedEmbedder, FeatureBuilder, MiniLMEmbedder
-from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+from hieramas_gnn.policy.gnn import HieraPolicy, ArchConfig
 from hieramas_gnn.policy.graph import GraphBuilder
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.policy.testing import toy_models, toy_queries, toy_roles
@@ -49,7 +49,7 @@ def run(quick: bool = False, graphs: int = 32, roles: int = 4, models: int = 6, 
         t0 = time.perf_counter()
         warm.embed([q for q, _ in queries])
         res["embed_queries_from_disk_cache_s"] = round(time.perf_counter() - t0, 4)
-    policy = HieraPolicy(PolicyConfig(hidden=64, layers=2, k_proposers=2), builder.dims)
+    policy = HieraPolicy(ArchConfig(hidden=64, layers=2, k_proposers=2), builder.dims)
     batch = builder.batch(queries)
     gen = torch.Generator().manual_seed(0)
     res["batch_graphs_s"] = round(_median(lambda: builder.batch(queries), repeat), 4)

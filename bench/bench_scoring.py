@@ -1,6 +1,6 @@
 """Stage-2 candidate scoring at inference: K = 200 candidate DAGs for one query, and for 64 queries.
 
-What `train.stage2.choose_designs` does per query, timed in its two parts: the stage-1
+What `train.topology_classifier.choose_designs` does per query, timed in its two parts: the stage-1
 selector's greedy mixtures on each of the K DAGs (`policy_selector`: graph building + policy
 forward) and the graph-score head on the K designs (`PolicyGraphScorer.score_logits`, with a
 fresh scorer so no encoding is cached). The policy is the 5-role, 6-model mixture policy of
@@ -38,7 +38,7 @@ TARGET_MS = 20.0
 def _score(policy: Any, builder: Any, decision: str, questions: list[Any], dags: list[Any]) -> tuple[float, float]:
     """(select, score) CPU ms of the K designs of every question in one batched call (CPU time of
     the process, all threads: on a loaded machine wall time measures the neighbours)."""
-    from hieramas_gnn.train.stage2 import PolicyGraphScorer, policy_selector
+    from hieramas_gnn.train.topology_classifier import PolicyGraphScorer, policy_selector
 
     qs = [q for q in questions for _ in dags]
     all_dags = list(dags) * len(questions)
@@ -55,14 +55,14 @@ def _score(policy: Any, builder: Any, decision: str, questions: list[Any], dags:
 
 def run(quick: bool = False) -> dict:
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.stage2 import Stage2Config, candidate_dags
+    from hieramas_gnn.train.topology_classifier import ClassifierTraining, candidate_dags
 
     ensure_offline_defaults()
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer(Path(tmp), n_train=64)
     setup = trainer.setup
     policy, builder = setup.policy.eval(), setup.builder
-    dags = candidate_dags(5, K, np.random.default_rng(0), Stage2Config())
+    dags = candidate_dags(5, K, np.random.default_rng(0), ClassifierTraining())
     queries = list(setup.train[:8 if quick else 64])
     _score(policy, builder, setup.decision, queries[:1], dags[:8])  # warm-up (embeddings, kernels)
     repeat = 3 if quick else 9

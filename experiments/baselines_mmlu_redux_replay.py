@@ -19,7 +19,8 @@ import json
 import time
 from pathlib import Path
 
-from hieramas_gnn.commands.outcomes import read_table, summarize
+from hieramas_gnn.backends.outcomes import summarize
+from hieramas_gnn.backends.replay import read_outcome_table
 from hieramas_gnn.eval.baselines import (BaselineConfig, Baselines, expand_methods, result_rows,
                                          run_baselines)
 from hieramas_gnn.llm.client import ClientConfig, LLMClient
@@ -39,7 +40,7 @@ def main() -> None:
     ensure_offline_defaults()
     task, pool = get_task("mmlu_redux"), load_pool("replay-mmlu-redux")
     questions = task.load(limit=args.limit)
-    df = read_table(shared_data_dir() / TABLE)
+    df = read_outcome_table(shared_data_dir() / TABLE)
     df = df[df["question_id"].isin({q.id for q in questions})]
     table = summarize(df)
     order = tuple(m["model"] for m in table["models"])

@@ -41,31 +41,31 @@ def demo_runs(out: str | Path, overrides: list[str], *, quick: bool = False, poo
     """Offline defaults, the demo config (`--quick`: demo_quick.yaml), the client, the test queries."""
     from hieramas_gnn.eval.experiment import DEMO_CONFIG, DEMO_QUICK, seed_config
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, make_client
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, make_client
 
     ensure_offline_defaults()
     out = Path(out)
     config = DEMO_QUICK if quick else DEMO_CONFIG
     overrides = ["tracking.wandb=disabled", *([f"pool.name={pool}"] if pool else []), *overrides]
     cfg0 = seed_config(config, out, 0, overrides)
-    client = make_client(client_settings(cfg0), load_models(cfg0)[0])
+    client = make_client(ClientSettings.from_config(cfg0), load_models(cfg0)[0])
     _, _, test, _ = load_questions(cfg0)
     return DemoRuns(out, config, overrides, client, cfg0, test)
 
 
 def train_selector(cfg, client) -> tuple[Any, Any, Any]:
-    """(setup, the frozen stage-1 selector as a `stage2.DesignFn`, `Stage2Config`) for one seed;
+    """(setup, the frozen stage-1 selector as a `stage2.DesignFn`, `ClassifierTraining`) for one seed;
     the decision model and stage 1 resume from (or reuse) the run folder of `cfg`."""
     from hieramas_gnn.tracking import Tracker
-    from hieramas_gnn.train import stage2
+    from hieramas_gnn.train import topology_classifier
     from hieramas_gnn.train.pipeline import resolve_decision
-    from hieramas_gnn.train.setup import build_setup
+    from hieramas_gnn.build import build_training
     from hieramas_gnn.train.stage1 import train_stage1
 
     Path(cfg.run.dir).mkdir(parents=True, exist_ok=True)
-    setup = build_setup(cfg, client=client)
+    setup = build_training(cfg, client=client)
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
         train_stage1(cfg, setup, tracker)
-    select = stage2.policy_selector(setup.policy, setup.builder, setup.decision)
-    return setup, select, stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
+    select = topology_classifier.policy_selector(setup.policy, setup.builder, setup.decision)
+    return setup, select, topology_classifier.ClassifierTraining.from_topology(cfg.topology, cfg.run.seed_for("stage2"))

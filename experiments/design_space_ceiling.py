@@ -3,7 +3,7 @@
 The learned policy chooses Designs: roles (each a mixture of proposers + a synthesizer, or
 skipped), edges, and a decision model that reads the nodes (a unanimous answer is taken without
 a decision call). This experiment runs a family of *fixed* designs of that space on every
-question of an `issue12_<task>.yaml` split — every single model, every vote of 2 and of 3
+question of an `replay_<task>.yaml` split — every single model, every vote of 2 and of 3
 one-proposer roles (decision = the split's best single model, called only on disagreement), and a
 3-proposer mixture of the top models — and reports each design's accuracy and cost on train + val
 and on test. Two numbers come out of it:
@@ -26,6 +26,8 @@ import itertools
 import time
 from pathlib import Path
 
+from experiments.common import write_results
+
 
 def main(argv: list[str] | None = None) -> int:
     import asyncio
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from hieramas_gnn.mas.design import Design, Mixture
     from hieramas_gnn.mas.runner import ExecutorRunner, summarize
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="math_l5", choices=("math_l5", "gsm8k", "mmlu_redux"))
@@ -45,11 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     ensure_offline_defaults()
     t0 = time.perf_counter()
-    cfg = load_config(CONFIGS / f"issue12_{args.task}.yaml", [f"cache.path={args.cache.format(task=args.task)}"])
+    cfg = load_config(CONFIGS / f"replay_{args.task}.yaml", [f"cache.path={args.cache.format(task=args.task)}"])
     train, val, test, task = load_questions(cfg)
     roleset, _ = load_roles(cfg, task)
     pool, _ = load_models(cfg)
-    runner = ExecutorRunner(make_client(client_settings(cfg), pool), task, roleset, max_in_flight=64)
+    runner = ExecutorRunner(make_client(ClientSettings.from_config(cfg), pool), task, roleset, max_in_flight=64)
     roles = tuple(roleset.names)
     fit = train + val
 
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
            "best_on_fit": chosen, "wall_s": round(time.perf_counter() - t0, 1)}
     lines = [f"# Design-space ceiling: {args.task} replay ({Path(cfg.pool.name).stem})", "",
              f"Command: `python -m experiments.design_space_ceiling --task {args.task}`. {len(designs)} fixed designs "
-             f"of the policy's space on the seeded split of `issue12_{args.task}.yaml` ({len(fit)} train + val, "
+             f"of the policy's space on the seeded split of `replay_{args.task}.yaml` ({len(fit)} train + val, "
              f"{len(test)} test questions); decision model {best} (best single on train + val), called only "
              "when the nodes disagree.", "",
              f"- plurality vote of all {len(pool.names)} models (not a design of this space): test "

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from hieramas_gnn.eval.design_per_task import candidate_designs, single_design
     from hieramas_gnn.mas.runner import ExecutorRunner
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="experiments/configs/routerbench.yaml")
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     fit = [*train, *val]
     pool, _ = load_models(cfg)
     roleset, _ = load_roles(cfg, task)
-    runner = ExecutorRunner(make_client(client_settings(cfg), pool), task, roleset, max_in_flight=64)
+    runner = ExecutorRunner(make_client(ClientSettings.from_config(cfg), pool), task, roleset, max_in_flight=64)
     singles = {f"single {m}": single_design(roleset, m) for m in pool.names}
     s_fit = run_family(runner, singles, fit)
     acc_fit, cost_fit = s_fit[0].mean(1), s_fit[1].mean(1)

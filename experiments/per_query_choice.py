@@ -1,7 +1,7 @@
 """Can per-query choice beat the searched constant design? Measured on replay.
 
 At every point of the real-outcome frontier the learned policy runs one design for every query
-(its searched design; README). Issue 12's open bars — the routers below the best single model's
+(its searched design; docs/RESULTS.md). The frontier's open bars — the routers below the best single model's
 cost on MATH-L5, MoA at under half its cost — are out of reach of any constant design of the
 search family (`warm_start_selection --against`), so what is left is *per-query* choice. This
 experiment measures how much of it the query text can carry, on the search family itself:
@@ -77,7 +77,8 @@ def coin_flip(fit_costs: np.ndarray, fit_accs: np.ndarray, test_correct: np.ndar
 
 def measure(run: FamilyRun, point: str, embed, top: int = TOP) -> dict:
     """One reward point: constant, routed over the top-`top` designs, coin flip and oracle on test."""
-    from hieramas_gnn.eval.routers import SingleOutcomes, fit_router, shaped_reward
+    from hieramas_gnn.eval.routers import SingleOutcomes, fit_router
+    from hieramas_gnn.train.rewards import Reward
     from hieramas_gnn.eval.stats import paired_gap
 
     shape, _, lam = point.partition(":")
@@ -96,7 +97,7 @@ def measure(run: FamilyRun, point: str, embed, top: int = TOP) -> dict:
     part = lambda s: SingleOutcomes(ids[s], names, [[None] * len(names)] * len(ids[s]),  # noqa: E731
                                     correct[s].astype(bool), cost[s])
     x = np.asarray(embed([q.text for q in run.questions]))
-    router = fit_router(x[tr], part(tr), x[va], part(va), shaped_reward(shape, float(lam)), seed=run.cfg.run.seed)
+    router = fit_router(x[tr], part(tr), x[va], part(va), Reward(shape, float(lam)), seed=run.cfg.run.seed)
     choice = np.argmax(router.expected_reward(x[held]), axis=1)  # [T]
     rows = np.arange(len(choice))
     routed = {"correct": correct[held][rows, choice], "cost": cost[held][rows, choice],
@@ -166,7 +167,7 @@ def markdown(task: str, pool: str, sizes: tuple[int, int, int], rows: list[dict]
              routers: list[dict]) -> str:
     lines = [f"# Per-query choice over the search family — {task} replay ({Path(pool).stem})", "",
              f"Command: `python -m experiments.per_query_choice --task {task} --top {top}`. Seeded split of "
-             f"`issue12_{task}.yaml`: {sizes[0]} train, {sizes[1]} val, {sizes[2]} test questions. `constant` = the "
+             f"`replay_{task}.yaml`: {sizes[0]} train, {sizes[1]} val, {sizes[2]} test questions. `constant` = the "
              f"searched design; `routed` = per query one of the top {top} designs on train + val, chosen from the query "
              "embedding (`fit_router` over designs: fit on train, C on val); `coin flip` = the query-blind mix of the "
              "two train + val hull designs that spends the routed cost; gaps paired over the test questions (± 2 SE).",

@@ -1,14 +1,14 @@
-"""Issue 12 on real outcomes: the learned policy's cost–accuracy frontier on MMLU-Redux, GSM8K and
+"""On real outcomes: the learned policy's cost–accuracy frontier on MMLU-Redux, GSM8K and
 MATH-L5 replay against every baseline a user would deploy, on held-out questions.
 
-For each task config (`experiments/configs/issue12_<task>.yaml`: a 7-model replay pool from cheap
+For each task config (`experiments/configs/replay_<task>.yaml`: a 7-model replay pool from cheap
 to dear, seeded stratified splits) and each reward point (`linear:0` = accuracy only, then the
 HieraMAS reward at several λ), one experiment = `hieramas train` × seeds + evaluation of each
 exported bundle next to the baselines (single models, vote, MoA, debate, the fitted router /
 cascade / best single, the oracle) on the same test questions; then `hieramas report` over the
 folders of each task. Same thing by hand:
 
-    hieramas demo --config experiments/configs/issue12_math_l5.yaml --out runs/real/math_l5/lambda3000 \\
+    hieramas demo --config experiments/configs/replay_math_l5.yaml --out runs/real/math_l5/lambda3000 \\
         --baselines single vote moa debate router cascade best_single oracle --set reward.cost_lambda=3000
     hieramas report runs/real/math_l5/* --out runs/real/report
 
@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             name, overrides = point_overrides(point)
             folder = out / task / name
             t0 = time.perf_counter()
-            res = run_experiment(CONFIGS / f"issue12_{task}.yaml", folder, seeds=args.seeds, baselines=BASELINES,
+            res = run_experiment(CONFIGS / f"replay_{task}.yaml", folder, seeds=args.seeds, baselines=BASELINES,
                                  overrides=["tracking.wandb=disabled", "tracking.progress=false",
                                             f"cache.path={out / task / 'rollouts.sqlite'}",
                                             f"policy.embed_cache={out / 'embeddings'}", *overrides, *args.overrides],
-                                 title=f"issue 12: {task} {point}", log=lambda line: print(f"[{task} {point}] {line}"))
+                                 title=f"real frontier: {task} {point}", log=lambda line: print(f"[{task} {point}] {line}"))
             learned = next(r for r in res.rows if r["method"] == "hieramas")
             print(f"[{task} {point}] hieramas {learned['accuracy']:.3f} ± {learned['accuracy_std']:.3f} "
                   f"at ${learned['cost_usd']:.2e}/query ({time.perf_counter() - t0:.0f}s)")

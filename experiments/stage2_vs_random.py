@@ -4,7 +4,7 @@ Topology effects on the simulator are about one accuracy point (see
 `experiments/topology_headroom.py`), the size of the noise of one run over 512 queries, so the
 demo's single comparison cannot settle it. Here, per seed: train the stage-1 selector as the demo
 does, train stage 2 on `--train` queries (8 candidates × `--samples` runs each, with the demo's
-`stage2.resample`), then on the
+`topology_classifier.resample`), then on the
 held-out queries run the classifier's pick and a random candidate of the same pool `--runs`
 times each (independent samples). The verdict is a paired test over queries: the per-query
 difference of mean correctness, averaged over seeds and runs, with its standard error.
@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from experiments.common import demo_runs, train_selector
     from hieramas_gnn.policy.choose import DesignChooser
-    from hieramas_gnn.train.pipeline import choice_settings, reward_fn
+    from hieramas_gnn.build import choice_settings
+    from hieramas_gnn.train.rewards import reward_function
     from hieramas_gnn.eval.stats import paired_gap
     from hieramas_gnn.mas.runner import per_query_mean, run_repeated
-    from hieramas_gnn.train import stage2
+    from hieramas_gnn.train import topology_classifier
 
     start = time.perf_counter()
     sizes = [f"task.train_size={args.train}", f"task.test_size={args.test}",
@@ -51,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(args.seeds):
         cfg = runs.config(seed)
         setup, select, s2cfg = train_selector(cfg, runs.client)
-        scorer = stage2.PolicyGraphScorer(setup.policy, setup.builder)
-        res, spent = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
+        scorer = topology_classifier.PolicyGraphScorer(setup.policy, setup.builder)
+        res, spent = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner, reward_function(cfg.reward).of_trace,
                                        len(setup.builder.role_names), s2cfg, decision=setup.decision)
         chooser = DesignChooser(setup.policy, setup.builder, choice_settings(cfg, "classifier", setup.decision))
         chosen = chooser.designs(test)  # the one design-choice function, as eval/run/serve use it

@@ -32,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from experiments.common import demo_runs, train_selector
-    from hieramas_gnn.train.pipeline import reward_fn
+    from hieramas_gnn.train.rewards import reward_function
     from hieramas_gnn.eval.evaluate import aggregate_seeds
     from hieramas_gnn.eval.report import markdown_table
-    from hieramas_gnn.train import edgewise
+    from experiments import edgewise
 
     start = time.perf_counter()
     runs = demo_runs(args.out, args.overrides, quick=args.quick, pool=args.pool)
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         setup, select, s2cfg = train_selector(cfg, runs.client)
         rows, info = edgewise.compare_topologies(
             setup.policy, setup.builder, select, setup.train, setup.val, test, setup.runner,
-            reward_fn(cfg), s2cfg, edgewise.EdgewiseConfig(seed=seed), decision=setup.decision,
+            reward_function(cfg.reward).of_trace, s2cfg, edgewise.EdgewiseConfig(seed=seed), decision=setup.decision,
             eval_runs=args.runs)
         per_seed.append(rows)
         pq_seeds.append(info.pop("per_query"))

@@ -51,22 +51,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from experiments.common import demo_runs, train_selector
     from hieramas_gnn.mas.design import Mixture
-    from hieramas_gnn.train import stage2
-    from hieramas_gnn.train.setup import build_setup
+    from hieramas_gnn.train import topology_classifier
+    from hieramas_gnn.build import build_training
 
     start = time.perf_counter()
     runs = demo_runs(args.out, args.overrides, pool=args.pool)
     cfg, test = runs.config(args.seed), runs.test[: args.n]
     if args.fixed_mixture:
         props, synth = args.fixed_mixture.split(":")
-        setup = build_setup(cfg, client=runs.client)
-        s2cfg = stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
-        select = stage2.fixed_mixtures(setup.builder.role_names, Mixture(tuple(props.split(",")), synth),
+        setup = build_training(cfg, client=runs.client)
+        s2cfg = topology_classifier.ClassifierTraining.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
+        select = topology_classifier.fixed_mixtures(setup.builder.role_names, Mixture(tuple(props.split(",")), synth),
                                        setup.decision)
     else:
         setup, select, s2cfg = train_selector(cfg, runs.client)
     n_roles = len(setup.builder.role_names)
-    propose = stage2.random_proposer(n_roles, s2cfg)
+    propose = topology_classifier.random_proposer(n_roles, s2cfg)
     cands = [propose(q) for q in test]
     pairs = [(q, e) for q, es in zip(test, cands) for e in es]
     designs = select([q for q, _ in pairs], [e for _, e in pairs])

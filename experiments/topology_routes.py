@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     from hieramas_gnn.eval.experiment import DEMO_CONFIG, DEMO_QUICK, evaluate_bundle, seed_config
     from hieramas_gnn.mas.runner import ExecutorRunner
     from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.pipeline import reward_fn, train_pipeline
-    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.train.pipeline import train_pipeline
+    from hieramas_gnn.train.rewards import reward_function
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
 
     ensure_offline_defaults()
     start, out = time.perf_counter(), Path(args.out)
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     base = ["tracking.wandb=disabled", *args.overrides]
     cfg0 = seed_config(config, out, 0, base)
     pool, _ = load_models(cfg0)
-    client = make_client(client_settings(cfg0), pool)
+    client = make_client(ClientSettings.from_config(cfg0), pool)
     _, _, test, task = load_questions(cfg0)
     runner = ExecutorRunner(client, task, load_roles(cfg0, task)[0], max_in_flight=cfg0.client.max_in_flight)
     per_seed, vectors = [], {"classifier": [], "edges": []}
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         edg = train_pipeline(edg_cfg, client=client)
         row = {"seed": seed, "decision": cls.setup.decision}
         for route, res in (("classifier", cls), ("edges", edg)):
-            rows, pq, _ = evaluate_bundle(res.bundle, test, runner, args.runs, reward_fn(cls_cfg), pool=pool,
+            rows, pq, _ = evaluate_bundle(res.bundle, test, runner, args.runs, reward_function(cls_cfg.reward).of_trace, pool=pool,
                                           embed_cache=cls_cfg.policy.embed_cache, control=False)
             vectors[route].append(pq["hieramas"])
             row[route] = {"accuracy": round(rows[0]["accuracy"], 4), "cost_usd": rows[0]["cost_usd"],
@@ -88,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
               "classifier": {k: round(float(mean["classifier"][k].mean()), 4) for k in ("correct", "reward")},
               "edges": {k: round(float(mean["edges"][k].mean()), 4) for k in ("correct", "reward")},
               "classifier_minus_edges": {k: g.to_dict() for k, g in gaps.items()},
-              "classifier_is": better, "wall_s": round(time.perf_counter() - start, 1)}
+              "classifier_is": better, "wall_s": round(time.perf_counter() - start, 1),
+              # the per-query vectors the paired gaps are computed from (means over seeds and runs),
+              # so that a test can recompute the claim
+              "question_ids": [q.id for q in test],
+              "per_query": {r: {k: [round(float(v), 6) for v in mean[r][k]] for k in ("correct", "reward")}
+                            for r in mean}}
     dest = Path(args.results)
     dest.mkdir(parents=True, exist_ok=True)
     name = "topology_routes_quick" if args.quick else "topology_routes"

@@ -4,7 +4,7 @@ The warm-start search (`train/warm_start.py`) picks the best of ~200 fixed desig
 on its search questions. With that many designs and 300 training questions the top training reward
 is biased upward — the winner is often a design that was lucky on those 300. This experiment runs
 the search's family (`warm_start.candidates`, exactly as `search` builds it) on *every* question
-of an `issue12_<task>.yaml` split once, then for each reward point (`shape:lambda`) and each rule
+of an `replay_<task>.yaml` split once, then for each reward point (`shape:lambda`) and each rule
 picks a design from the train (or train + val) outcomes and reports its held-out test result:
 
 - `train`: best mean reward on the training questions (the search before `warm_start_on`);
@@ -14,10 +14,10 @@ picks a design from the train (or train + val) outcomes and reports its held-out
   is within one paired standard error of the best (Breiman's one-SE rule).
 
 Only the search is measured (no stage 1): the learned policy runs its searched design on every
-point, seed and query type of the frontier (README), so the pick *is* the point.
+point, seed and query type of the frontier (docs/RESULTS.md), so the pick *is* the point.
 
 With `--against FOLDER` (a `real_frontier` point folder: its `per_query.json` holds MoA's test
-outcomes) it also reports how far any constant design of the family can get against issue 12's
+outcomes) it also reports how far any constant design of the family can get against the
 MoA bar ("beats MoA's accuracy at under half MoA's cost"): the family's most accurate design on
 the test questions among those under half MoA's test cost — chosen *on test*, an upper bound no
 selection rule can exceed — and its paired gap to MoA (`eval/stats.paired_gap`).
@@ -45,7 +45,6 @@ RULES = ("train", "train_val", "one_se")
 def pick(rewards, costs, names, rule_one_se: bool) -> int:
     """Index of the best mean reward (ties: cheaper, then the name); with `rule_one_se` the cheapest
     design within one paired standard error of that best."""
-    import numpy as np
 
     mean = rewards.mean(1)
     best = min(range(len(names)), key=lambda i: (-mean[i], costs[i], names[i]))
@@ -80,7 +79,7 @@ def moa_ceiling(folder: str, outcomes: dict, test_ids: list[str], held: slice) -
 
 
 class FamilyRun:
-    """The search family of `issue12_<task>.yaml` run on every question of its seeded split, once:
+    """The search family of `replay_<task>.yaml` run on every question of its seeded split, once:
     `outcomes[design] = (correct [Q], cost [Q])` over `questions` = train + val + test (in that
     order; `fit["train"]`, `fit["train_val"]` and `held` slice them), through the rollout cache."""
 
@@ -89,15 +88,15 @@ class FamilyRun:
         from hieramas_gnn.eval.experiment import CONFIGS
         from hieramas_gnn.paths import ensure_offline_defaults
         from hieramas_gnn.train import warm_start as W
-        from hieramas_gnn.train.setup import build_setup, load_questions
+        from hieramas_gnn.build import build_training, load_questions
 
         ensure_offline_defaults()
         run_dir = Path(out) / task
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg = load_config(CONFIGS / f"issue12_{task}.yaml", [
+        self.cfg = load_config(CONFIGS / f"replay_{task}.yaml", [
             f"cache.path={cache or run_dir / 'rollouts.sqlite'}", f"run.dir={run_dir}",
             f"policy.embed_cache={Path(out) / 'embeddings'}", "tracking.wandb=disabled"])
-        self.setup = build_setup(self.cfg)
+        self.setup = build_training(self.cfg)
         self.train, self.val, self.test, _ = load_questions(self.cfg)
         self.questions = [*self.train, *self.val, *self.test]
         n_fit = len(self.train) + len(self.val)
@@ -123,14 +122,14 @@ class FamilyRun:
         """`design -> its reward [Q]` under the point `shape:lambda` (computed once per design)."""
         import numpy as np
 
-        from hieramas_gnn.train.rewards import shape_reward_scalar
+        from hieramas_gnn.train.rewards import shape_reward
 
         shape, _, lam = point.partition(":")
         memo: dict = {}
 
         def reward(d):
             if d not in memo:
-                memo[d] = np.array([shape_reward_scalar(bool(a), float(c), shape, float(lam))
+                memo[d] = np.array([shape_reward(bool(a), float(c), shape, float(lam))
                                     for a, c in zip(*self.outcomes[d])])
             return memo[d]
         return reward
@@ -188,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
            "rows": rows, "moa_ceiling": ceiling, "wall_s": round(time.perf_counter() - t0, 1)}
     lines = [f"# Design search: which questions to rank on — {args.task} replay ({Path(cfg.pool.name).stem})", "",
              f"Command: `python -m experiments.warm_start_selection --task {args.task}`. The search family on the "
-             f"seeded split of `issue12_{args.task}.yaml` ({len(train)} train, {len(val)} val, {len(test)} test "
+             f"seeded split of `replay_{args.task}.yaml` ({len(train)} train, {len(val)} val, {len(test)} test "
              "questions); each rule's pick and its result on the test questions (no stage 1: the frontier's "
              "points run their searched design).", "",
              "| point | rule | picked design | test acc | test $/query |", "|---|---|---|---:|---:|"]

@@ -6,13 +6,13 @@ Nothing happens at import: no keys are read, no network is touched, no model is 
 
 from typing import Any
 
-__version__ = "0.1.0"
+from hieramas_gnn.serve.policy import Policy
+from hieramas_gnn.version import __version__
+
 __all__ = ["Policy", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "Policy":
-        from hieramas_gnn.serve.policy import Policy
-
         return Policy
     raise AttributeError(f"module 'hieramas_gnn' has no attribute {name!r}")

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from hieramas_gnn import __version__
+from hieramas_gnn.version import __version__
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.paths import ensure_offline_defaults
 from hieramas_gnn.redact import redact
@@ -50,10 +50,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except UserError as exc:
         print(f"hieramas: error: {redact(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `hieramas cache stats | head -1`: the reader left; stop quietly
+        import os
+
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
 
 
 if __name__ == "__main__":

@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from hieramas_gnn.config_io import from_dict, merge, parse_overrides, read_yaml, to_dict  # noqa: F401
+from hieramas_gnn.config_io import (Problems, from_dict, merge, non_negative, parse_overrides,  # noqa: F401
+                                    positive, read_yaml, to_dict)
 from hieramas_gnn.errors import ConfigError
+from hieramas_gnn.llm.client import ClientConfig
+from hieramas_gnn.llm.types import BackendSettings
+from hieramas_gnn.mas.settings import CandidateDAGs
+from hieramas_gnn.policy.settings import ArchConfig
 
 # Derived field -> the fields it is computed from (a read of the derived field reads them).
 DERIVED_FROM = {"run.dir": ("run.out_dir",), "stage1.anneal": ("stage1.anneal_steps",)}
-
-Problems = Iterator[tuple[str, str]]  # (field, message)
 
 # The named random streams of a run (see `RunConfig.seed_for`).
 STREAMS = ("policy_init", "stage1", "stage2", "edges", "choice", "eval")
@@ -37,14 +40,39 @@ def derive_seed(seed: int, stream: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(stream.encode())]).generate_state(1)[0] >> 1)
 
 
-def _positive(name: str, value: float) -> Problems:
-    if not value > 0:
-        yield name, f"must be > 0, got {value}"
+MAX_NAME = 200
+"""Longest run name (it becomes a folder name; most file systems stop at 255 bytes)."""
+MAX_QUESTIONS = 1_000_000
+"""Most questions a split size may ask for (more is a typo that would build them all in memory)."""
+OUT_DIR_FIELDS = ("task", "name", "seed", "cost_lambda")
 
 
-def _non_negative(name: str, value: float) -> Problems:
-    if not value >= 0:
-        yield name, f"must be >= 0, got {value}"
+def format_out_dir(template: str, **values: Any) -> str:
+    """`run.out_dir` with its `{task}`, `{name}`, `{seed}`, `{cost_lambda}` filled in.
+
+    Only those plain names (no attributes, indexes or format specs: `{task.upper}` would name a
+    folder after a bound method, `{seed:>999999}` would build a huge string); the result must be
+    a usable path (at most 4096 characters, no component over 255 bytes)."""
+    import string
+
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(f"run.out_dir {template!r}: {exc} (write a literal brace as {{{{ or }}}})") from None
+    out = []
+    for literal, field_name, spec, conversion in parts:
+        out.append(literal)
+        if field_name is None:
+            continue
+        if field_name not in OUT_DIR_FIELDS or spec or conversion:
+            raise ConfigError(f"run.out_dir {template!r}: unknown placeholder {{{field_name}{'!' + conversion if conversion else ''}"
+                              f"{':' + spec if spec else ''}}} (use {', '.join('{' + f + '}' for f in OUT_DIR_FIELDS)}, "
+                              "without attributes or format specs)")
+        out.append(str(values[field_name]))
+    text = "".join(out)
+    if len(text) > 4096 or any(len(p.encode()) > 255 for p in Path(text).parts):
+        raise ConfigError(f"run.out_dir: the folder name {text[:80]!r}... is too long (a path component over 255 bytes)")
+    return text
 
 
 @dataclass
@@ -71,10 +99,14 @@ class RunConfig:
     """Derived: the resolved run folder."""
 
     def check(self) -> Problems:
-        if not self.name or "/" in self.name:
-            yield "name", f"must be a non-empty name without '/', got {self.name!r}"
+        if not self.name or "/" in self.name or self.name in (".", "..") or not self.name.isprintable():
+            yield "name", f"must be a non-empty name without '/' or control characters, got {self.name!r}"
+        elif len(self.name) > MAX_NAME:
+            yield "name", f"must be at most {MAX_NAME} characters (a folder name), got {len(self.name)}"
         if not self.out_dir:
             yield "out_dir", "must not be empty"
+        elif not self.out_dir.isprintable():
+            yield "out_dir", f"must not contain control characters, got {self.out_dir!r}"
         if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
             yield "threads", f"must be >= 1 or null, got {self.threads!r}"
 
@@ -86,12 +118,8 @@ class RunConfig:
         return derive_seed(self.seed, stream)
 
     def finalize(self, task: str, cost_lambda: float | None = None) -> None:
-        try:
-            self.dir = Path(self.out_dir.format(task=task, name=self.name, seed=self.seed,
-                                                cost_lambda=f"{cost_lambda:g}" if cost_lambda is not None else ""))
-        except (KeyError, IndexError) as exc:
-            raise ConfigError(f"run.out_dir: unknown placeholder {exc} (use {{task}}, {{name}}, {{seed}}, "
-                              "{cost_lambda})") from None
+        self.dir = Path(format_out_dir(self.out_dir, task=task, name=self.name, seed=self.seed,
+                                       cost_lambda=f"{cost_lambda:g}" if cost_lambda is not None else ""))
 
 
 @dataclass
@@ -148,9 +176,12 @@ class TaskConfig:
     experiment must see the same held-out questions (and never train on another seed's test)."""
 
     def check(self) -> Problems:
-        yield from _positive("train_size", self.train_size)
-        yield from _positive("val_size", self.val_size)
-        yield from _non_negative("test_size", self.test_size)
+        yield from positive("train_size", self.train_size)
+        yield from positive("val_size", self.val_size)
+        yield from non_negative("test_size", self.test_size)
+        for name in ("train_size", "val_size", "test_size"):
+            if getattr(self, name) > MAX_QUESTIONS:
+                yield name, f"must be at most {MAX_QUESTIONS:,}, got {getattr(self, name)}"
         if not 0.0 < self.test_domain_fraction < 1.0:
             yield "test_domain_fraction", f"must be in (0, 1), got {self.test_domain_fraction}"
         if self.test_domains and self.split_by != "domain":
@@ -187,29 +218,13 @@ class RolesConfig:
 
 
 @dataclass
-class ClientConfig:
-    """LLM client limits and retry policy (`hieramas_gnn.llm.client.ClientConfig`)."""
+class ClientSection(ClientConfig):
+    """The LLM client's limits and retries (`llm.client.ClientConfig`, whose fields it has) and
+    where the training rollouts run. The offline backends' settings are the `backend` section;
+    the backoff jitter is seeded from `run.seed`."""
 
     max_in_flight: int = 32
-    """Calls (and queries in `run_many`) in flight at once."""
-    budget_usd: float | None = None
-    """Spend cap for this run; a call that would pass it is refused. None: no cap."""
-    max_concurrency: int = 32
-    """Provider calls in flight at once, all models together."""
-    per_model_concurrency: int = 8
-    """Provider calls in flight at once per pool model."""
-    rpm: float | None = None
-    """Requests per minute per model (None: no pacing); a pool model's `extra.rpm` overrides it."""
-    max_retries: int = 4
-    """Retries after the first attempt (429, 5xx, timeouts, malformed replies)."""
-    backoff_base_s: float = 0.5
-    """First backoff; attempt n waits U(0, min(max, base * 2**n))."""
-    backoff_max_s: float = 30.0
-    """Cap of one backoff (a longer Retry-After is still honoured)."""
-    timeout_s: float = 120.0
-    """Per-attempt timeout."""
-    assumed_max_tokens: int = 1024
-    """Completion tokens assumed for the budget reservation when a request sets no max_tokens."""
+    """Calls in flight across all queries (the executor's bound)."""
     executor: Literal["local", "ray"] = "local"
     """Where training rollouts run: `local` (this process) or `ray` (Ray workers; this process
     stays the one writer of the cache; `pip install '.[ray]'`, docs/DISTRIBUTED.md)."""
@@ -219,55 +234,15 @@ class ClientConfig:
     """Ray workers (None: one per CPU of the cluster)."""
 
     def check(self) -> Problems:
+        yield from super().check()
+        yield from positive("max_in_flight", self.max_in_flight)
         if self.ray_workers is not None:
-            yield from _positive("ray_workers", self.ray_workers)
-        for name in ("max_in_flight", "max_concurrency", "per_model_concurrency", "assumed_max_tokens"):
-            yield from _positive(name, getattr(self, name))
-        for name in ("max_retries", "backoff_base_s", "backoff_max_s", "timeout_s"):
-            yield from _non_negative(name, getattr(self, name))
-        if self.budget_usd is not None:
-            yield from _non_negative("budget_usd", self.budget_usd)
-        if self.rpm is not None:
-            yield from _positive("rpm", self.rpm)
+            yield from positive("ray_workers", self.ray_workers)
 
 
-@dataclass
-class SimBackendConfig:
-    """Settings of the `sim/` backend (part of the cache key of every sim call)."""
-
-    seed: int = 0
-    """Seed of the simulated world (not derived from `run.seed`: training seeds share one world)."""
-    latency: Literal["lognormal", "fixed", "off"] = "lognormal"
-    """Simulated latency: `lognormal` (per-model median and spread, really awaited), `fixed`, `off`."""
-    fixed_latency_ms: float = 50.0
-    """Latency when `latency` is `fixed`."""
-    behaviour: str | None = None
-    """Behaviour-model parameters (a JSON file); None: the committed fit `data/sim/behaviour.json`."""
-
-    def check(self) -> Problems:
-        yield from _non_negative("fixed_latency_ms", self.fixed_latency_ms)
-
-
-@dataclass
-class ReplayBackendConfig:
-    """Settings of the `replay/` backend (part of the cache key of every replay call)."""
-
-    seed: int = 0
-    """Seed of the behaviour model's draws for nodes that read other answers."""
-    wrong_answers: Literal["distinct", "shared"] = "distinct"
-    """Recorded-outcome tasks (RouterDC, RouterBench; no answer text): what a wrong model
-    answered. `distinct`: a random wrong option (multiple choice), an answer of its own (open
-    answers); `shared`: every wrong answer to a question the same (the worst case for votes)."""
-
-
-@dataclass
-class BackendConfig:
-    """The offline backends' settings (real providers ignore them)."""
-
-    sim: SimBackendConfig = field(default_factory=SimBackendConfig)
-    """The simulator."""
-    replay: ReplayBackendConfig = field(default_factory=ReplayBackendConfig)
-    """Replay of real outcomes."""
+    def client_config(self) -> ClientConfig:
+        """The client's own settings (without the runner's)."""
+        return ClientConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ClientConfig)})
 
 
 @dataclass
@@ -280,76 +255,8 @@ class CacheConfig:
     """`rw` read-write; `replay` a miss raises (free, deterministic); `off` no cache."""
 
 
-CONVS = ("gat", "gatv2", "gcn")
-
-
 @dataclass
-class ArchConfig:
-    """Architecture of `HieraPolicy` (`hieramas_gnn.policy.gnn.PolicyConfig` is this class)."""
-
-    hidden: int = 64
-    """Hidden width H (divisible by `heads` for GAT/GATv2)."""
-    layers: int = 2
-    """Message-passing layers in the shared encoder."""
-    conv: Literal["gat", "gatv2", "gcn"] = "gatv2"
-    """Convolution: `gat`, `gatv2` or `gcn`."""
-    dropout: float = 0.0
-    """Dropout after each conv layer and in the head MLPs."""
-    heads: int = 2
-    """Attention heads (GAT/GATv2 only)."""
-    k_proposers: int = 2
-    """Proposers sampled per supernode (capped at M)."""
-    allow_skip: bool = True
-    """Whether the sampler may skip a role (the skip head is always built)."""
-    proposer_slots: int = 0
-    """0: every active role has exactly `k_proposers` proposers. > 0: up to this many, the number
-    learned (HieraMAS worker slots: after the first proposer each slot is a pool model or "stop",
-    which leaves the rest empty); with `allow_skip` this reaches "one role, one proposer"."""
-    stop_per_slot: bool = False
-    """With `proposer_slots`: a stop logit per slot position instead of one per role. One shared
-    stop probability p makes the proposer count geometric, whose step-by-step greedy decoding
-    reaches only small counts or all S (cloning "4 of 7 models" gives p = 1/4: greedy never stops
-    after the 4th); per-slot logits can make any count the greedy one. Needed for plurality votes
-    of many models; off by default so older checkpoints load."""
-    plurality: bool = False
-    """Whether a supernode's synthesizer may be `plurality` (no call: the first proposal with the
-    most common answer is the output; the proposers are asked from the last one up until the
-    unasked ones can no longer change the winner), one more choice beside the M models. With `allow_skip`,
-    `decision_inputs: all` and `proposer_slots` >= 3, one role can then hold a plurality vote of
-    any subset of the pool (the `vote` baseline included), however few roles the task has."""
-    decision_inputs: Literal["sinks", "all"] = "sinks"
-    """What the decision reads in the designs the policy builds: `sinks`, or `all` active roles
-    (a unanimous answer is then taken without a decision call; see `mas/design.py`)."""
-    score_layers: int = 1
-    """Extra DAG-only message-passing layers inside the graph-score head."""
-
-    def check(self) -> Problems:
-        yield from _non_negative("proposer_slots", self.proposer_slots)
-        if self.decision_inputs not in ("sinks", "all"):
-            yield "decision_inputs", f"must be sinks or all, got {self.decision_inputs!r}"
-        if self.conv not in CONVS:
-            yield "conv", f"must be one of {', '.join(CONVS)}, got {self.conv!r}"
-        for name in ("hidden", "k_proposers", "heads"):
-            if getattr(self, name) < 1:
-                yield name, f"must be >= 1, got {getattr(self, name)}"
-        if self.conv != "gcn" and self.heads >= 1 and self.hidden % self.heads:
-            yield "hidden", f"({self.hidden}) must be divisible by heads ({self.heads})"
-        for name in ("layers", "score_layers"):
-            yield from _non_negative(name, getattr(self, name))
-        if not 0.0 <= self.dropout < 1.0:
-            yield "dropout", f"must be in [0, 1), got {self.dropout}"
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad field (for code that builds it directly)."""
-        for name, message in self.check():
-            raise ValueError(f"PolicyConfig.{name} {message}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class PolicyConfig:
+class PolicySection:
     """GNN policy: text encoder, features and architecture."""
 
     embedder: Literal["minilm", "hashing"] = "minilm"
@@ -368,7 +275,7 @@ class PolicyConfig:
     """Architecture."""
 
     def check(self) -> Problems:
-        yield from _positive("hashing_dim", self.hashing_dim)
+        yield from positive("hashing_dim", self.hashing_dim)
 
 
 @dataclass
@@ -434,20 +341,20 @@ class Stage1Config:
         for name in ("steps", "batch_size", "samples_per_query", "lr", "dag_pool_size",
                      "val_every", "checkpoint_every", "temperature_start", "temperature_end",
                      "warm_start_voters", "warm_start_models", "warm_start_steps"):
-            yield from _positive(name, getattr(self, name))
-        yield from _non_negative("warm_start_queries", self.warm_start_queries)
-        yield from _non_negative("warm_start_bc", self.warm_start_bc)
+            yield from positive(name, getattr(self, name))
+        yield from non_negative("warm_start_queries", self.warm_start_queries)
+        yield from non_negative("warm_start_bc", self.warm_start_bc)
         if self.warm_start not in ("none", "search"):
             yield "warm_start", f"must be none or search, got {self.warm_start!r}"
         if self.warm_start_on not in ("train", "train_val"):
             yield "warm_start_on", f"must be train or train_val, got {self.warm_start_on!r}"
-        yield from _non_negative("weight_decay", self.weight_decay)
-        yield from _non_negative("grad_clip", self.grad_clip)
-        yield from _non_negative("entropy_beta", self.entropy_beta)
+        yield from non_negative("weight_decay", self.weight_decay)
+        yield from non_negative("grad_clip", self.grad_clip)
+        yield from non_negative("entropy_beta", self.entropy_beta)
         if not 0.0 <= self.dag_density <= 1.0:
             yield "dag_density", f"must be in [0, 1], got {self.dag_density}"
         if self.anneal_steps is not None:
-            yield from _positive("anneal_steps", self.anneal_steps)
+            yield from positive("anneal_steps", self.anneal_steps)
 
     def finalize(self) -> None:
         self.anneal = self.anneal_steps if self.anneal_steps is not None else self.steps
@@ -486,9 +393,9 @@ class ClassifierConfig:
 
     def check(self) -> Problems:
         for name in ("samples", "epochs", "batch_size", "lr", "patience"):
-            yield from _positive(name, getattr(self, name))
-        yield from _non_negative("min_spread", self.min_spread)
-        yield from _non_negative("weight_decay", self.weight_decay)
+            yield from positive(name, getattr(self, name))
+        yield from non_negative("min_spread", self.min_spread)
+        yield from non_negative("weight_decay", self.weight_decay)
         if not 0.0 < self.val_fraction < 1.0:
             yield "val_fraction", f"must be in (0, 1), got {self.val_fraction}"
 
@@ -522,35 +429,29 @@ class EdgesConfig:
 
     def check(self) -> Problems:
         for name in ("steps", "batch_size", "lr", "temperature", "k", "val_every", "checkpoint_every"):
-            yield from _positive(name, getattr(self, name))
-        yield from _non_negative("entropy_beta", self.entropy_beta)
+            yield from positive(name, getattr(self, name))
+        yield from non_negative("entropy_beta", self.entropy_beta)
         if not 0.0 <= self.momentum < 1.0:
             yield "momentum", f"must be in [0, 1), got {self.momentum}"
 
 
 @dataclass
-class TopologyConfig:
-    """How the DAG between supernodes is learned and chosen (`policy/choose.py`)."""
+class TopologyConfig(CandidateDAGs):
+    """How the DAG between supernodes is learned and chosen (`policy/choose.py`); the candidate
+    DAGs' settings (`n_candidates`, `density_min`, `density_max`) are `mas.settings.CandidateDAGs`."""
 
     method: Literal["classifier", "edges"] = "classifier"
     """`classifier` (graph-score head over K candidate DAGs) or `edges` (the edge head's DAG).
     The bundle records the route that was trained; an untrained head never chooses."""
-    n_candidates: int = 8
-    """K: candidate DAGs per query (classifier training and choice)."""
-    density_min: float = 0.0
-    """Lower end of a candidate's extra-edge density (0: spanning tree only)."""
-    density_max: float = 1.0
-    """Upper end of a candidate's extra-edge density (1: every forward pair)."""
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     """Route `classifier`."""
     edges: EdgesConfig = field(default_factory=EdgesConfig)
     """Route `edges`."""
 
     def check(self) -> Problems:
-        if self.n_candidates < 2:
-            yield "n_candidates", f"must be >= 2, got {self.n_candidates}"
-        if not 0.0 <= self.density_min <= self.density_max <= 1.0:
-            yield "density_min", "density_min/density_max must satisfy 0 <= min <= max <= 1"
+        yield from super().check()
+        if self.n_candidates == 1:
+            yield "n_candidates", "must be >= 2 (the classifier compares candidates), got 1"
 
 
 @dataclass
@@ -567,7 +468,7 @@ class RewardConfig:
     cannot be graded, and skipped roles, always use 0."""
 
     def check(self) -> Problems:
-        yield from _non_negative("cost_lambda", self.cost_lambda)
+        yield from non_negative("cost_lambda", self.cost_lambda)
         if not 0.0 <= self.alpha <= 1.0:
             yield "alpha", f"must be in [0, 1], got {self.alpha}"
 
@@ -584,7 +485,7 @@ class CreditConfig:
     """Moving average: weight of the old mean at each update."""
 
     def check(self) -> Problems:
-        yield from _positive("k", self.k)
+        yield from positive("k", self.k)
         if not 0.0 <= self.momentum < 1.0:
             yield "momentum", f"must be in [0, 1), got {self.momentum}"
 
@@ -607,8 +508,8 @@ class TrackingConfig:
     """Show a progress bar on the console."""
 
     def check(self) -> Problems:
-        yield from _positive("log_every", self.log_every)
-        yield from _positive("designs_every", self.designs_every)
+        yield from positive("log_every", self.log_every)
+        yield from positive("designs_every", self.designs_every)
 
 
 @dataclass
@@ -623,13 +524,13 @@ class Config:
     """LLM pool."""
     roles: RolesConfig = field(default_factory=RolesConfig)
     """Role set."""
-    client: ClientConfig = field(default_factory=ClientConfig)
+    client: ClientSection = field(default_factory=ClientSection)
     """LLM client."""
-    backend: BackendConfig = field(default_factory=BackendConfig)
+    backend: BackendSettings = field(default_factory=BackendSettings)
     """Offline backends (sim, replay)."""
     cache: CacheConfig = field(default_factory=CacheConfig)
     """Rollout cache."""
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    policy: PolicySection = field(default_factory=PolicySection)
     """GNN policy."""
     stage1: Stage1Config = field(default_factory=Stage1Config)
     """Mixture-selector training."""
@@ -699,9 +600,9 @@ class CollectConfig:
     max_in_flight: int = 32
     """Calls in flight across all queries (the executor's bound)."""
     client: ClientConfig = field(default_factory=ClientConfig)
-    """Client limits and retries (the same section as a run config's `client`; its
-    `budget_usd` and `max_in_flight` are the top-level ones above)."""
-    backend: BackendConfig = field(default_factory=BackendConfig)
+    """Client limits and retries (`llm.client.ClientConfig`; its `budget_usd` is the top-level one
+    above). Where the calls run is a flag: `hieramas collect --executor ray`."""
+    backend: BackendSettings = field(default_factory=BackendSettings)
     """Offline backends' settings."""
     seed: int = 0
     """Seeds the `random` baseline topology and the client's backoff jitter."""
@@ -719,14 +620,14 @@ class CollectConfig:
         if not self.designs:
             yield "designs", "required (a non-empty list)"
         for name in ("samples", "max_in_flight"):
-            yield from _positive(name, getattr(self, name))
+            yield from positive(name, getattr(self, name))
         if self.limit is not None:
-            yield from _positive("limit", self.limit)
+            yield from positive("limit", self.limit)
         if self.budget_usd is not None and not (0 <= self.budget_usd < float("inf")):
             yield "budget_usd", f"must be a finite number >= 0, got {self.budget_usd}"
         if not 0.0 <= self.temperature <= 2.0:
             yield "temperature", f"must be in [0, 2], got {self.temperature}"
-        yield from _non_negative("seed", self.seed)
+        yield from non_negative("seed", self.seed)
 
 
 def load_section(cls: type, path: str | Path, where: str) -> Any:

@@ -7,14 +7,38 @@ list stays short to scan. Errors are `ConfigError`s naming the field path.
 from __future__ import annotations
 
 import contextlib
-import re
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from hieramas_gnn.errors import ConfigError
+from hieramas_gnn.guards import check_regular_file, load_yaml
+from hieramas_gnn.paths import atomic_write_text
+
+MAX_INT = 2 ** 53
+"""Largest integer a config field takes (larger ones are typos that would overflow later)."""
+
+Problems = Iterator[tuple[str, str]]  # (field, message), what a section's `check()` yields
+
+
+def positive(name: str, value: float) -> Problems:
+    """A problem when `value` is not a finite number > 0."""
+    if not math.isfinite(value):
+        yield name, f"must be a finite number > 0, got {value}"
+    elif not value > 0:
+        yield name, f"must be > 0, got {value}"
+
+
+def non_negative(name: str, value: float) -> Problems:
+    """A problem when `value` is not a finite number >= 0."""
+    if not math.isfinite(value):
+        yield name, f"must be a finite number >= 0, got {value}"
+    elif not value >= 0:
+        yield name, f"must be >= 0, got {value}"
 
 
 # ------------------------------------------------------------------------------------ parsing
@@ -85,16 +109,26 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        if abs(value) > MAX_INT:
+            raise ConfigError(f"{path}: {value} is out of range (at most {MAX_INT:,})")
         return value
     if tp is float:
         if isinstance(value, str) and re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", value.strip()):
             value = float(value)  # YAML 1.1 reads `3e-4` (no dot) as a string; no other string is a number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}") from None
+        if not math.isfinite(value):  # NaN / inf would slip past every `< 0` check downstream
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+        return value
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
+        if "\x00" in value:
+            raise ConfigError(f"{path}: contains a NUL character")
         return value
     return value
 
@@ -104,23 +138,19 @@ def _type_name(tp: Any) -> str:
 
 
 def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    import yaml
-
     path = path.resolve()
     if path in seen:
         raise ConfigError(f"{path}: circular 'base:' chain")
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
+    check_regular_file(path, "config file")
     if not path.is_file():
         raise ConfigError(f"{path}: not a file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or 'syntax error'})") from None
+    data = load_yaml(text, str(path))
     if data is None:  # an empty file would silently run every default
         raise ConfigError(f"{path}: the file is empty (write the settings to change, or leave out --config)")
     if not isinstance(data, dict):
@@ -128,6 +158,8 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     base = data.pop("base", None)
     if base is None:
         return data
+    if not isinstance(base, str) or not base.strip() or "\x00" in base:
+        raise ConfigError(f"{path}: base: must be the path of another config file (a string), got {base!r}")
     return merge(read_yaml(path.parent / base, seen + (path,)), data)
 
 
@@ -143,16 +175,14 @@ def merge(base: dict, top: dict) -> dict:
 
 def parse_overrides(overrides: list[str]) -> dict:
     """`["stage1.lr=3e-4", "run.seed=2"]` -> nested dict; values are parsed as YAML scalars."""
-    import yaml
-
     out: dict = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r}: expected key=value (e.g. stage1.lr=3e-4)")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            value = load_yaml(raw, f"override {key.strip()}") if raw.strip() else ""
+        except ConfigError:
             value = raw
         node = out
         parts = key.strip().split(".")
@@ -187,7 +217,6 @@ def dump_yaml(cfg: Any, path: Path) -> None:
     (derived fields are left out: loading recomputes them)."""
     import yaml
 
-    from hieramas_gnn.paths import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg, derived=False), sort_keys=False))  # read on resume
 
@@ -256,3 +285,28 @@ def _sections(obj: Any) -> Iterator[Any]:
         if dataclasses.is_dataclass(value):
             yield value
             yield from _sections(value)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """`field -> docstring` of a dataclass section: the string literal right after each annotated
+    attribute, in `cls` and the classes it extends (a section may extend a component's settings
+    class defined in another module)."""
+    import ast
+    import inspect
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
+        for node, nxt in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)):
+                docs[node.target.id] = " ".join(inspect.cleandoc(nxt.value.value).split())
+    return docs

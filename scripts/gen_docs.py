@@ -12,15 +12,15 @@ reshaping either needs no change here. `tests/test_docs.py` runs `--check`.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import inspect
 import os
 import sys
-import textwrap
 import typing
 from pathlib import Path
 from typing import Any, Iterator
+
+from hieramas_gnn.config_io import field_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = "100"  # help text wrapping width: fixed so the page does not depend on the terminal
@@ -67,22 +67,6 @@ def cli_markdown() -> str:
 
 # -------------------------------------------------------------------------------------- CONFIG
 
-def attribute_docs(cls: type) -> dict[str, str]:
-    """`field -> docstring` from the string literal right after each annotated class attribute."""
-    try:
-        source = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return {}
-    body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)):
-            docs[node.target.id] = " ".join(inspect.cleandoc(nxt.value.value).split())
-    return docs
-
-
 def _default(f: dataclasses.Field) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
@@ -120,7 +104,7 @@ def _value_text(value: Any) -> str:
 
 def config_sections(cls: type, prefix: str = "") -> Iterator[tuple[str, type, list[tuple[str, str, str, str]]]]:
     """(dotted section, class, rows of (key, type, default, doc)), depth first."""
-    docs = attribute_docs(cls)
+    docs = field_docs(cls)
     rows, nested = [], []
     for f in dataclasses.fields(cls):
         key = f"{prefix}{f.name}"

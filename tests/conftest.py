@@ -2,16 +2,23 @@
 
 Tests that read ../shared/data use the `shared_data` fixture (or `require_shared(...)`): they skip
 with a clear reason when it is absent, and fail when CI=true (so CI can never silently skip them).
+
+Each pytest process (and each xdist worker, nested inside its controller's) makes one temp folder,
+`hieramas-tests-*`, holding TMPDIR (so pytest's `tmp_path` roots too) and the wandb folders; it is
+removed when the process ends (`HIERAMAS_KEEP_TEST_TMP=1` keeps it for debugging).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 # Before anything imports litellm / HF / wandb / PyG.
 _TMP = Path(tempfile.mkdtemp(prefix="hieramas-tests-"))
+_OWNER = os.getpid()  # forked children (mutmut's workers) share the folder and leave it to the owner
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -19,12 +26,20 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
-for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
-    os.environ[var] = str(_TMP / var.lower())
-    os.makedirs(os.environ[var], exist_ok=True)
-os.environ["TMPDIR"] = str(_TMP / "tmp")
-os.makedirs(os.environ["TMPDIR"], exist_ok=True)
-tempfile.tempdir = None  # re-read TMPDIR
+_TMP_VARS = ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "TMPDIR")
+_BEFORE = {var: os.environ.get(var) for var in _TMP_VARS}
+
+
+def _make_temp_folders() -> None:
+    """Point TMPDIR and the wandb folders into `_TMP` and create them (again, for a second pytest
+    session in the same process, as mutmut runs them)."""
+    for var in _TMP_VARS:
+        os.environ[var] = str(_TMP / ("tmp" if var == "TMPDIR" else var.lower()))
+        os.makedirs(os.environ[var], exist_ok=True)
+    tempfile.tempdir = None  # re-read TMPDIR
+
+
+_make_temp_folders()
 
 import pytest  # noqa: E402
 
@@ -41,6 +56,30 @@ def require_shared(*relpaths: str) -> Path:
             pytest.fail(f"CI=true and {reason}: shared-data tests may not skip in CI")
         pytest.skip(reason)
     return root
+
+
+def pytest_configure(config) -> None:
+    _make_temp_folders()
+
+
+def _remove_temp_folder() -> None:
+    if os.getpid() != _OWNER or os.environ.get("HIERAMAS_KEEP_TEST_TMP", "") not in ("", "0"):
+        return
+    shutil.rmtree(_TMP, ignore_errors=True)
+    for var, value in _BEFORE.items():  # a later session in this process starts from the real temp dir
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+    tempfile.tempdir = None
+
+
+atexit.register(_remove_temp_folder)
+
+
+def pytest_unconfigure(config) -> None:
+    """Remove this process's temp folder: no pytest run leaves a `hieramas-tests-*` folder behind."""
+    _remove_temp_folder()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
-"""Any replay pool a user writes works with the same commands (issue 12: nothing tuned to one pool).
+"""Any replay pool a user writes works with the same commands (nothing is tuned to one pool).
 
 A pool YAML of a seeded random subset of the MATH-L5 replay models, in a shuffled order, goes
-through `hieramas demo --config experiments/configs/issue12_math_l5.yaml --pool <it>` (tiny sizes):
+through `hieramas demo --config experiments/configs/replay_math_l5.yaml --pool <it>` (tiny sizes):
 it trains, exports and evaluates, every baseline and every chosen design uses only its models, and
 the fitted best single model is one of them.
 """
@@ -21,7 +21,7 @@ FULL = REPO_ROOT / "experiments/pools/replay-math-l5-7.yaml"
 
 
 @pytest.mark.parametrize("seed", [3])
-def test_a_user_written_subset_pool_runs_the_issue12_commands(tmp_path, monkeypatch, shared_data, seed):
+def test_a_user_written_subset_pool_runs_the_replay_experiment_commands(tmp_path, monkeypatch, shared_data, seed):
     spec = yaml.safe_load(FULL.read_text())
     rng = np.random.default_rng(seed)
     models = [spec["models"][i] for i in rng.permutation(len(spec["models"]))[:3]]
@@ -31,7 +31,7 @@ def test_a_user_written_subset_pool_runs_the_issue12_commands(tmp_path, monkeypa
     for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
         monkeypatch.setenv(var, str(tmp_path / "wandb"))
     out = tmp_path / "out"
-    code = cli.main(["demo", "--config", str(REPO_ROOT / "experiments/configs/issue12_math_l5.yaml"),
+    code = cli.main(["demo", "--config", str(REPO_ROOT / "experiments/configs/replay_math_l5.yaml"),
                      "--pool", str(pool), "--seeds", "1", "--eval-runs", "1", "--out", str(out),
                      "--wandb", "disabled", "--baselines", "single", "vote", "best_single",
                      "--set", "task.train_size=16", "task.val_size=8", "task.test_size=12", "stage1.steps=2",

@@ -1,4 +1,4 @@
-"""`ClientConfig.backend`: the sim/replay settings travel with each call and key its cache entry."""
+"""The client's `backend` settings: the sim/replay settings travel with each call and key its cache entry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from helpers.llm import faults_pool, request
 
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.cache import RolloutCache
-from hieramas_gnn.llm.client import ClientConfig, LLMClient
+from hieramas_gnn.llm.client import LLMClient
 from hieramas_gnn.llm.pool import load_pool
 from hieramas_gnn.llm.types import BackendSettings, LLMRequest, ReplaySettings, SimSettings
 
@@ -23,7 +23,7 @@ def _sim_request() -> LLMRequest:
 
 
 def _key(pool, req, backend: BackendSettings) -> str:
-    return LLMClient(pool, config=ClientConfig(backend=backend)).request_key(req)
+    return LLMClient(pool, backend=backend).request_key(req)
 
 
 @pytest.mark.parametrize("change", [
@@ -63,21 +63,21 @@ def test_real_providers_never_receive_the_backend_settings(monkeypatch):
 
     pool = pool_from_dict({"name": "real", "models": [{"name": "m", "litellm_model": "openai/gpt-4o-mini"}]},
                           where="test", default_name="real")
-    client = LLMClient(pool, config=ClientConfig(backend=BackendSettings(sim=SimSettings(latency="off"))))
+    client = LLMClient(pool, backend=BackendSettings(sim=SimSettings(latency="off")))
     asyncio.run(client.complete(LLMRequest(model="m", messages=({"role": "user", "content": "2+2?"},))))
     assert len(seen) == 1 and not any("hieramas_backend" in k or "sim" in k for k in seen[0])
 
 
 def test_the_client_sends_its_settings_to_the_sim_provider(tmp_path):
     fast = LLMClient(SIM_POOL, RolloutCache(tmp_path / "a.sqlite", "rw"),
-                     ClientConfig(backend=BackendSettings(sim=SimSettings(latency="fixed", fixed_latency_ms=300.0))))
+                     backend=BackendSettings(sim=SimSettings(latency="fixed", fixed_latency_ms=300.0)))
     rec = asyncio.run(fast.complete(_sim_request()))
     assert rec.latency_ms >= 300.0  # the fixed latency was awaited: the provider used these settings
 
 
-def test_client_config_takes_backend_settings_as_a_mapping():
-    cfg = ClientConfig(backend={"sim": {"latency": "off", "seed": 4}})
-    assert cfg.backend == BackendSettings(sim=SimSettings(seed=4, latency="off"))
+def test_the_client_takes_backend_settings_as_a_mapping():
+    client = LLMClient(SIM_POOL, backend={"sim": {"latency": "off", "seed": 4}})
+    assert client.backend == BackendSettings(sim=SimSettings(seed=4, latency="off"))
 
 
 @pytest.mark.parametrize("backend,field", [
@@ -86,7 +86,7 @@ def test_client_config_takes_backend_settings_as_a_mapping():
     ({"replay": {"seed": "x"}}, "replay.seed"), ({"sim": {"fixed_latency_ms": -1}}, "fixed_latency_ms")])
 def test_bad_backend_settings_name_the_field(backend, field):
     with pytest.raises(UserError, match=field):
-        ClientConfig(backend=backend)
+        LLMClient(SIM_POOL, backend=backend)
 
 
 def test_the_behaviour_parameters_in_use_are_part_of_the_sim_key(tmp_path):

@@ -113,12 +113,12 @@ def test_behaviour_parameters_are_config_read_from_a_file(tmp_path):
 
 
 def test_simulator_uses_the_configured_behaviour(tmp_path):
-    from hieramas_gnn.backends.sim import SimConfig, Simulator
+    from hieramas_gnn.backends.sim import Simulator
     from hieramas_gnn.llm.types import SimSettings
 
     path = tmp_path / "b.json"
     path.write_text(json.dumps({"config": {**CFG.to_dict(), "support_weight": 50.0}}))  # pure majority
-    sim = Simulator(SimConfig.from_settings(SimSettings(latency="off", behaviour=str(path))))
+    sim = Simulator(SimSettings(latency="off", behaviour=str(path)))
     meta = {"task": "synthetic", "question_id": "synthetic/logic/1/0", "role": "r", "position": "synthesizer",
             "context_answers": ["C", "C", "C", "D"]}
     assert all(sim.reply("gpt-4o", {**meta, "sample_index": i}, 10).answer == "C" for i in range(10))

@@ -29,7 +29,7 @@ def test_quick_bench_records_the_machine(quick_results):
     assert meta["quick"] is True and meta["nproc"] >= 1 and meta["cpu_model"]
 
 
-def test_quick_bench_has_the_issue_figures(quick_results):
+def test_quick_bench_has_every_benchmarks_figures(quick_results):
     r = quick_results
     assert r["calls"]["direct"]["framework_us"] is not None and r["calls"]["litellm"]["us_per_call"] > 0
     assert r["training"]["replay"]["provider_calls"] == 0 and r["training"]["replay"]["cache_hits"] > 0

@@ -15,7 +15,7 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.export import BUNDLE_FILES, CHECKSUMS, META, WEIGHTS, load_chooser, read_meta
+from hieramas_gnn.bundle import BUNDLE_FILES, CHECKSUMS, META, WEIGHTS, load_chooser, read_meta
 from hieramas_gnn.serve.testing import sim_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def bundle(tmp_path):
     return sim_bundle(tmp_path / "b")
 
 
-def test_the_manifest_records_what_the_issue_lists(bundle):
+def test_the_manifest_records_task_roles_pool_embedder_and_route(bundle):
     meta = json.loads((bundle / META).read_text())
     assert meta["format"] == "hieramas-policy" and isinstance(meta["version"], int) and meta["package_version"]
     assert meta["task"] == "synthetic" and meta["family"] == "synthetic" and meta["prompt_version"]
@@ -102,7 +102,7 @@ def test_a_trained_bundle_chooses_the_same_designs_in_a_fresh_process(tmp_path):
 
     result = train_from_config(_cfg(tmp_path, "topology.method=classifier", *ROUTE_ARGS), client=_client())
     ids = [q.id for q in get_task("synthetic").load(None, "test", limit=6)]
-    code = ("import json, sys\nfrom hieramas_gnn.export import load_chooser\nfrom hieramas_gnn.tasks import get_task\n"
+    code = ("import json, sys\nfrom hieramas_gnn.bundle import load_chooser\nfrom hieramas_gnn.tasks import get_task\n"
             "t = get_task('synthetic')\nchooser, _ = load_chooser(sys.argv[1])\n"
             "print(json.dumps([d.to_dict() for d in chooser.designs([t.get(i) for i in sys.argv[2:]])]))\n")
     env = os.environ | {"PYTHONPATH": str(ROOT)}

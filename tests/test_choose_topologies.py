@@ -12,7 +12,7 @@ from hieramas_gnn.policy.testing import toy_builder, toy_policy, toy_queries
 def _chooser(topologies: str, route: str = "random") -> DesignChooser:
     builder = toy_builder(n_roles=3, n_models=4)
     policy = toy_policy(builder, allow_skip=False)
-    return DesignChooser(policy, builder, ChoiceSettings(route, "m0", n_candidates=4, topologies=topologies))
+    return DesignChooser(policy, builder, ChoiceSettings(route=route, decision="m0", n_candidates=4, topologies=topologies))
 
 
 def test_parallel_candidates_are_the_empty_dag_only():
@@ -29,17 +29,17 @@ def test_random_candidates_have_edges():
 
 
 def test_settings_round_trip_and_old_manifests_read_as_random():
-    settings = ChoiceSettings("classifier", "m0", topologies="parallel")
+    settings = ChoiceSettings(route="classifier", decision="m0", topologies="parallel")
     assert ChoiceSettings.from_dict(settings.to_dict()) == settings
     old = {k: v for k, v in settings.to_dict().items() if k != "topologies"}
     assert ChoiceSettings.from_dict(old).topologies == "random"
     with pytest.raises(ValueError, match="topologies"):
-        ChoiceSettings("random", "m0", topologies="star")
+        ChoiceSettings(route="random", decision="m0", topologies="star")
 
 
 def test_the_pipeline_records_the_stage1_topology_family():
     from hieramas_gnn.config import load_config
-    from hieramas_gnn.train.pipeline import choice_settings
+    from hieramas_gnn.build import choice_settings
 
     cfg = load_config(None, ["stage1.topologies=parallel"])
     assert choice_settings(cfg, "random", "m0").topologies == "parallel"
@@ -47,7 +47,7 @@ def test_the_pipeline_records_the_stage1_topology_family():
 
 def test_a_parallel_run_skips_stage2_and_ships_the_empty_dag(tmp_path):
     from hieramas_gnn.commands.train import train_from_config
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
     from hieramas_gnn.mas.testing import FakeClient
     from tests.test_train_stage1 import _cfg, _reply
 

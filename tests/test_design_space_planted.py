@@ -18,7 +18,7 @@ from hieramas_gnn.mas.design import Mixture
 from hieramas_gnn.mas.testing import FakeClient
 from hieramas_gnn.tasks import get_task
 from hieramas_gnn.tracking import Tracker
-from hieramas_gnn.train.setup import build_setup
+from hieramas_gnn.build import build_training
 from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
 from hieramas_gnn.train.stage1 import train_stage1
 
@@ -66,9 +66,9 @@ def test_stage1_finds_the_single_best_model_when_it_is_optimal(tmp_path):
         "tracking.wandb=disabled", "tracking.progress=false", "tracking.designs_every=1000",
         f"run.out_dir={tmp_path / 'run'}", f"cache.path={tmp_path / 'cache.sqlite'}", "cache.mode='off'", "run.seed=1",
     ])
-    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    setup = build_training(cfg, client=PricedClient(reply=_reply))
     # the greedy mixtures of the one choice function, on the topology stage 1 trains on (no edges)
-    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
+    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings(route="random", decision=setup.decision, n_candidates=2))
 
     def select(questions):
         return [chooser.mixtures_on(q, [()])[0] for q in questions]

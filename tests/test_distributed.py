@@ -10,10 +10,11 @@ import sys
 import pytest
 
 from hieramas_gnn.cli import main as cli
-from hieramas_gnn.distributed.runner import make_runner, require_ray
+from hieramas_gnn.distributed.options import require_ray
+from hieramas_gnn.distributed.runner import make_runner
 from hieramas_gnn.distributed.services import DriverService
 from hieramas_gnn.distributed.worker import (_SHARD_OUTBOX, WorkerCache, make_shards, shard_plan,
-                                             share_limits)
+                                             share_limits, worker_seed)
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.cache import RolloutCache
 from hieramas_gnn.llm.client import ClientConfig
@@ -98,10 +99,11 @@ def test_each_worker_gets_its_share_of_the_rate_limits():
     pool = Pool("p", (ModelSpec("a", "sim/a", 1e-6, 1e-6, extra={"rpm": 60}),
                       ModelSpec("b", "sim/b", 1e-6, 1e-6)))
     cfg, shared = share_limits(ClientConfig(max_concurrency=32, per_model_concurrency=8, rpm=120,
-                                            budget_usd=5.0), pool, workers=4, index=1)
+                                            budget_usd=5.0), pool, workers=4)
     assert (cfg.max_concurrency, cfg.per_model_concurrency, cfg.rpm) == (8, 2, 30)
     assert shared.get("a").extra["rpm"] == 15 and "rpm" not in shared.get("b").extra
     assert cfg.budget_usd == 5.0  # not split: every worker reserves from the one ledger
+    assert len({worker_seed(3, i) for i in range(4)} | {worker_seed(4, i) for i in range(4)}) == 8
 
 
 # -- the worker's cache view -----------------------------------------------------------------
@@ -129,11 +131,11 @@ def test_a_worker_call_the_driver_already_has_is_a_hit_under_backend_settings(tm
     from hieramas_gnn.llm.types import LLMRequest
 
     pool = load_pool("sim")
-    config = ClientConfig(backend={"sim": {"latency": "off", "seed": 7}})
+    config, backend = ClientConfig(), {"sim": {"latency": "off", "seed": 7}}
     request = LLMRequest(model=pool.names[0], messages=[{"role": "user", "content": "2+2? Answer: N"}],
                          metadata={"task": "synthetic", "question_id": "synthetic/arithmetic/0/1", "role": "solver"})
     path = str(tmp_path / "c.sqlite")
-    paid = asyncio.run(LLMClient(pool, RolloutCache(path, "rw"), config).complete(request))
+    paid = asyncio.run(LLMClient(pool, RolloutCache(path, "rw"), config, backend=backend).complete(request))
     assert paid.cache_hit is False
 
     class Service:  # the driver's service, called in-process
@@ -144,7 +146,8 @@ def test_a_worker_call_the_driver_already_has_is_a_hit_under_backend_settings(tm
         def remote(self, key):
             return self.driver.get(key)
 
-    worker = WorkerClient(pool, WorkerCache("rw", None, Service()), config, service=None, worker_id="w0")
+    worker = WorkerClient(pool, WorkerCache("rw", None, Service()), config, service=None, worker_id="w0",
+                          backend=backend)
     again = asyncio.run(worker.complete(request))
     assert again.cache_hit is True and again.text == paid.text
     assert worker.stats.calls == 0

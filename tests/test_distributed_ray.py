@@ -116,13 +116,13 @@ def test_a_killed_worker_loses_only_its_calls_in_flight(ray_cluster, tmp_path, m
     jobs, task, roleset, pool = _design_jobs(12)
     local = make_runner("local", task=task, roleset=roleset, pool=pool,
                         cache_path=str(tmp_path / "local.sqlite"), max_in_flight=8,
-                        client_config=ClientConfig(backend=slow))
+                        backend=slow)
     local_traces = local.run([(j.design, j.question) for j in jobs])
     local_cost = sum(t.cost_usd for t in local_traces)
     budget = 3 * local_cost  # room for the written-off reservations of the killed calls
 
     runner = RayRunner(task=task, roleset=roleset, pool=pool, cache_path=str(tmp_path / "ray.sqlite"),
-                       cache_mode="rw", client_config=ClientConfig(budget_usd=budget, backend=slow), workers=2,
+                       cache_mode="rw", client_config=ClientConfig(budget_usd=budget), backend=slow, workers=2,
                        max_in_flight=8)
     victim = runner.worker_pids()[0]
     done = []
@@ -156,7 +156,7 @@ def test_the_budget_holds_over_all_workers(ray_cluster, tmp_path):
     jobs, task, roleset, pool = _design_jobs(12)
     budget = 0.02  # well short of the ~$0.1 the 12 queries cost
     runner = RayRunner(task=task, roleset=roleset, pool=pool, cache_path=str(tmp_path / "c.sqlite"),
-                       cache_mode="rw", client_config=ClientConfig(budget_usd=budget, backend=NO_LATENCY), workers=2,
+                       cache_mode="rw", client_config=ClientConfig(budget_usd=budget), backend=NO_LATENCY, workers=2,
                        max_in_flight=8)
     try:
         traces = runner.run_jobs(jobs)
@@ -193,7 +193,7 @@ def test_train_with_ray_makes_the_same_rollouts_and_policy_as_local(ray_cluster,
     """`hieramas train --executor ray`: every rollout-generating phase on Ray workers gives the
     cache, the stage-1 metrics and the trained policy's choices of a local run."""
     from hieramas_gnn.distributed.runner import RayRunner
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
 
     ran_on_ray = []
     run_jobs = RayRunner.run_jobs

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from hieramas_gnn.mas.design import Mixture
-from hieramas_gnn.train import edgewise
-from hieramas_gnn.train.edgewise import EdgewiseConfig
-from hieramas_gnn.train.stage2 import fixed_mixtures
+from experiments import edgewise
+from experiments.edgewise import EdgewiseConfig
+from hieramas_gnn.train.topology_classifier import fixed_mixtures
 from helpers.planted import PLANTED, PlantedRunner, questions
 
 ROLES = ("analyst", "solver", "inspector")

@@ -1,4 +1,4 @@
-"""The topology experiments run end to end at tiny scale and write what their READMEs cite."""
+"""The topology experiments run end to end at tiny scale and write what docs/RESULTS.md cites."""
 
 from __future__ import annotations
 

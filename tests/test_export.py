@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.export import BUNDLE_VERSION, export_policy, load_policy, read_meta
+from hieramas_gnn.bundle import BUNDLE_VERSION, export_policy, load_policy, read_meta
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.policy.testing import toy_builder, toy_policy, toy_queries
 from tests.test_bundle_integrity import rewrite_checksums
@@ -73,8 +73,12 @@ def test_mismatched_pool_is_refused_with_the_differences(bundle):
 
 
 def test_matching_pool_and_roles_are_accepted(bundle):
-    builder, _, out = bundle
-    load_policy(out, pool=builder.models, roles=builder.roles)
+    builder, policy, out = bundle
+    loaded, meta = load_policy(out, pool=builder.models, roles=builder.roles)
+    assert meta.model_names == builder.llm_names and meta.role_names == builder.role_names
+    saved, got = policy.state_dict(), loaded.state_dict()
+    assert saved.keys() == got.keys() and all(torch.equal(saved[k], got[k]) for k in saved)
+    assert not loaded.training
 
 
 def test_mismatched_roles_are_refused(bundle):
@@ -106,7 +110,7 @@ def test_the_same_policy_exports_to_byte_identical_bundles(bundle, tmp_path):
 def test_safetensors_bytes_are_deterministic_and_load_back():
     from safetensors.torch import load
 
-    from hieramas_gnn.export import safetensors_bytes
+    from hieramas_gnn.bundle import safetensors_bytes
 
     state = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2)}
     metadata = {f"key{i}": str(i) for i in range(8)}  # the writer orders these at random

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hieramas_gnn.cli import main
-from hieramas_gnn.export import load_policy
+from hieramas_gnn.bundle import load_policy
 
 POOL = """
 name: tiny
@@ -59,7 +59,7 @@ def test_export_writes_a_bundle_with_the_trained_weights(run_dir, tmp_path):
 
 
 def test_exported_bundle_chooses_designs_over_the_run_roles(run_dir, tmp_path):
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
 
     main(["export", "--run", str(run_dir), "--out", str(tmp_path / "b")])
     chooser, meta = load_chooser(tmp_path / "b")
@@ -103,7 +103,7 @@ def test_run_policy_executes_the_greedy_design_and_returns_its_trace(bundle_dir)
 
 
 def test_train_exports_a_bundle_equal_to_a_re_export(run_dir, tmp_path):
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
 
     main(["export", "--run", str(run_dir), "--out", str(tmp_path / "b")])
     a, meta_a = load_chooser(run_dir / "policy")

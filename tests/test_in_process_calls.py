@@ -52,7 +52,7 @@ def _run(pool, reqs, cache_path, via_litellm: bool, monkeypatch, backend=OFF):
     with monkeypatch.context() as mp:
         if via_litellm:
             mp.setattr(client_mod, "IN_PROCESS", ())  # every call through litellm.acompletion, as before
-        client = LLMClient(pool, RolloutCache(cache_path, "rw"), ClientConfig(backend=backend))
+        client = LLMClient(pool, RolloutCache(cache_path, "rw"), ClientConfig(), backend=backend)
 
         async def all_calls():
             return await asyncio.gather(*(client.complete(r) for r in reqs))
@@ -120,8 +120,8 @@ def test_sim_latency_longer_than_the_timeout_times_out_and_is_retried(tmp_path):
     async def no_backoff(s):
         sleeps.append(s)
 
-    client = LLMClient(pool, None, ClientConfig(backend={"sim": {"latency": "fixed", "fixed_latency_ms": 5000.0}},
-                                                timeout_s=0.05, max_retries=1), sleep=no_backoff)
+    client = LLMClient(pool, None, ClientConfig(timeout_s=0.05, max_retries=1),
+                       backend={"sim": {"latency": "fixed", "fixed_latency_ms": 5000.0}}, sleep=no_backoff)
     with pytest.raises(client_mod.LLMCallError, match="timed out"):
         asyncio.run(client.complete(_sim_requests(pool)[0]))
     assert client.stats.attempts == 2 and len(sleeps) == 1

@@ -72,7 +72,8 @@ def test_a_put_is_visible_to_a_new_connection_at_once(tmp_path):
     writer = RolloutCache(tmp_path / "c.sqlite")
     rec, body = _record(request())
     writer.put(rec, body)  # no close, no flush: each put commits
-    assert RolloutCache(tmp_path / "c.sqlite", "replay").get(rec.key) is not None
+    got = RolloutCache(tmp_path / "c.sqlite", "replay").get(rec.key)
+    assert got is not None and (got.key, got.text, got.cost_usd) == (rec.key, "four", rec.cost_usd)
 
 
 def test_off_mode_stores_nothing(tmp_path):

@@ -35,7 +35,8 @@ class CountingSleep:
 def sim_client():
     pool = load_pool("sim")
     sleep = CountingSleep()
-    client = LLMClient(pool, config=ClientConfig(max_retries=4, backoff_base_s=0.001, backend={"sim": {"latency": "off"}}), sleep=sleep)
+    client = LLMClient(pool, config=ClientConfig(max_retries=4, backoff_base_s=0.001),
+                       backend={"sim": {"latency": "off"}}, sleep=sleep)
     return client, sleep
 
 
@@ -69,7 +70,8 @@ def test_unknown_sim_model_fails_fast_naming_it(tmp_path):
     path.write_text("name: p\nmodels:\n  - name: ghost\n    litellm_model: sim/no-such-model\n"
                     "    input_cost_per_token: 1.0e-6\n    output_cost_per_token: 1.0e-6\n")
     sleep = CountingSleep()
-    client = LLMClient(load_pool(path), config=ClientConfig(max_retries=4, backend={"sim": {"latency": "off"}}), sleep=sleep)
+    client = LLMClient(load_pool(path), config=ClientConfig(max_retries=4), backend={"sim": {"latency": "off"}},
+                       sleep=sleep)
     with pytest.raises(ProviderInputError, match="no-such-model"):
         _complete(client, "ghost", META)
     assert client.stats.attempts == 1 and sleep.waits == 0

@@ -70,7 +70,8 @@ def test_unknown_decision_model_is_rejected():
 
 
 def test_validate_accepts_known_roles_and_models():
-    assert _design().validate(get_roleset("synthetic"), ["a", "b", "c"]) is not None
+    d = _design()
+    assert d.validate(get_roleset("synthetic"), ["a", "b", "c"]) is d  # returns the design itself
 
 
 def test_json_round_trip_keeps_the_design():
@@ -152,7 +153,11 @@ def test_unknown_topology_names_the_known_ones():
 def test_random_design_is_valid_against_roleset_and_models():
     rs = get_roleset("mmlu")
     d = random_design(rs.names, ["a", "b", "c"], np.random.default_rng(0), p_skip=0.3)
-    d.validate(rs, ["a", "b", "c"])
+    assert d.validate(rs, ["a", "b", "c"]) is d
+    assert d.roles == tuple(rs.names) and len(d.mixtures) == len(rs.names)
+    used = {m for mix in d.mixtures if mix is not None for m in (*mix.proposers, mix.synthesizer)}
+    assert used and used <= {"a", "b", "c"} and d.decision in {"a", "b", "c"}
+    assert len(d.edges) >= d.n - 1 and sorted(d.topological_order()) == list(range(d.n))  # connected DAG
 
 
 def test_draw_design_writes_png(tmp_path):

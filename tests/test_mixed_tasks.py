@@ -73,7 +73,7 @@ def test_the_config_builds_and_checks_a_mix():
 
 
 def test_the_split_stratifies_on_the_component():
-    from hieramas_gnn.train.setup import load_questions
+    from hieramas_gnn.build import load_questions
 
     cfg = _mix_cfg("task.components=[{name: synthetic_arith, size: 25}, {name: synthetic_mc, size: 25}]")
     train, val, test, _ = load_questions(cfg)
@@ -82,7 +82,7 @@ def test_the_split_stratifies_on_the_component():
 
 
 def test_source_split_needs_a_task_with_train_files():
-    from hieramas_gnn.train.setup import load_questions
+    from hieramas_gnn.build import load_questions
 
     with pytest.raises(ConfigError, match="no train split"):
         load_questions(load_config(QUICK, ["task.split_by=source"]))
@@ -124,7 +124,7 @@ def test_routerbench_golds_are_the_letters_the_right_models_gave():
 
 def test_routerdc_source_split_draws_train_val_from_train_files():
     require_shared("outcomes/routerdc_7models_questions.jsonl.gz")
-    from hieramas_gnn.train.setup import load_questions
+    from hieramas_gnn.build import load_questions
 
     cfg = load_config(QUICK, ["task.name=routerdc", "task.split_by=source", "task.train_size=200",
                               "task.val_size=50", "task.test_size=5933"])

@@ -4,7 +4,6 @@ name that every component's outcome table has, each replaying a task under its n
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from hieramas_gnn.backends.replay import Replayer
 from hieramas_gnn.cli import main

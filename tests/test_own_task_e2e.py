@@ -61,7 +61,8 @@ def _serve_design(bundle: str, question: str) -> dict:
     from hieramas_gnn import Policy
     from hieramas_gnn.serve.app import create_app
 
-    policy = Policy.load(bundle, cache=None, embed_cache="runs/embeddings")
+    policy = Policy.load(bundle, "my_pool.yaml", cache=None, embed_cache="runs/embeddings")  # the user's pool: a
+    # bundle never picks the replay table (a file) itself
     with TestClient(create_app(policy)) as client:
         reply = client.post("/design", json={"question": question})
     assert reply.status_code == 200, reply.text

@@ -16,7 +16,7 @@ import torch
 from collections import Counter
 
 from hieramas_gnn.commands.train import train_from_config
-from hieramas_gnn.export import load_chooser
+from hieramas_gnn.bundle import load_chooser
 from hieramas_gnn.mas.testing import FakeClient
 from tests.test_train_stage1 import _cfg, _reply
 
@@ -101,11 +101,11 @@ def test_rerunning_a_finished_pipeline_pays_nothing_and_changes_nothing(trained)
 def test_the_edges_route_gives_the_edge_head_non_zero_gradients(tmp_path):
     from hieramas_gnn.policy.choose import ChoiceSettings
     from hieramas_gnn.train.edges import EdgesTrainer
-    from hieramas_gnn.train.setup import build_setup
+    from hieramas_gnn.build import build_training
 
     cfg = _cfg(tmp_path, "topology.method=edges", *ROUTE_ARGS)
-    setup = build_setup(cfg, client=_client())
-    trainer = EdgesTrainer(cfg.topology.edges, cfg.reward, setup, ChoiceSettings("edges", "cheap_a"), 0, tmp_path)
+    setup = build_training(cfg, client=_client())
+    trainer = EdgesTrainer(cfg.topology.edges, cfg.reward, setup, ChoiceSettings(route="edges", decision="cheap_a"), 0, tmp_path)
     before = [p.detach().clone() for p in setup.policy.edge_head.parameters()]
     others = {k: v.detach().clone() for k, v in setup.policy.state_dict().items() if not k.startswith("edge_head.")}
     trainer.train_step()
@@ -133,12 +133,12 @@ def test_a_classifier_bundle_never_reads_the_edge_head(trained, monkeypatch):
 
 
 def test_an_untrained_topology_head_is_recorded_as_route_random(tmp_path, monkeypatch):
-    from hieramas_gnn.train import stage2
+    from hieramas_gnn.train import topology_classifier
 
     def nothing_informative(*args, **kwargs):
-        return stage2.Stage2Result(float("nan"), -1, [], 0, 0), 0
+        return topology_classifier.ClassifierResult(float("nan"), -1, [], 0, 0), 0
 
-    monkeypatch.setattr(stage2, "fit_stage2", nothing_informative)
+    monkeypatch.setattr(topology_classifier, "fit_classifier", nothing_informative)
     result = train_from_config(_cfg(tmp_path, *ROUTE_ARGS), client=_client())
     _, meta = load_chooser(result.bundle)
     assert result.topology.trained is False and meta.choice["route"] == "random"
@@ -150,12 +150,12 @@ def test_an_untrained_topology_head_is_recorded_as_route_random(tmp_path, monkey
 def _sim_run(out, monkeypatch=None):
     """The quick demo config (sim pool, real client and rollout cache) at the smallest sizes."""
     from hieramas_gnn.eval.experiment import DEMO_QUICK, seed_config
-    from hieramas_gnn.train.setup import client_settings, load_models, make_client
+    from hieramas_gnn.build import ClientSettings, load_models, make_client
 
     cfg = seed_config(DEMO_QUICK, out, 0, ["task.train_size=8", "task.val_size=4", "task.test_size=0",
                                            "stage1.steps=2", "stage1.val_every=1", "tracking.wandb=disabled",
                                            "topology.classifier.min_spread=0.0"])
-    return cfg, make_client(client_settings(cfg), load_models(cfg)[0])
+    return cfg, make_client(ClientSettings.from_config(cfg), load_models(cfg)[0])
 
 
 def _weights(bundle):
@@ -165,7 +165,7 @@ def _weights(bundle):
 
 
 def test_a_run_killed_during_stage_2_resumes_to_the_same_bundle_paying_nothing_twice(tmp_path, monkeypatch):
-    from hieramas_gnn.train import stage2
+    from hieramas_gnn.train import topology_classifier
     from hieramas_gnn.train.pipeline import train_pipeline
 
     cfg, client = _sim_run(tmp_path / "whole")
@@ -173,7 +173,7 @@ def test_a_run_killed_during_stage_2_resumes_to_the_same_bundle_paying_nothing_t
     paid_whole = client.stats.calls
 
     cfg, client = _sim_run(tmp_path / "killed")
-    original, calls = stage2.generate_data, []
+    original, calls = topology_classifier.generate_data, []
 
     def killed(*args, **kwargs):  # the kill lands after stage 2 paid for its training rollouts
         calls.append(1)
@@ -181,12 +181,12 @@ def test_a_run_killed_during_stage_2_resumes_to_the_same_bundle_paying_nothing_t
             raise KeyboardInterrupt("killed during stage 2")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stage2, "generate_data", killed)
+    monkeypatch.setattr(topology_classifier, "generate_data", killed)
     with pytest.raises(KeyboardInterrupt):
         train_pipeline(cfg, client=client)
     paid_before_kill = client.stats.calls
     assert not (cfg.run.dir / "policy").exists() and 0 < paid_before_kill < paid_whole
-    monkeypatch.setattr(stage2, "generate_data", original)
+    monkeypatch.setattr(topology_classifier, "generate_data", original)
     cfg, client = _sim_run(tmp_path / "killed")
     resumed = train_pipeline(cfg, client=client)
     assert client.stats.cache_hits > 0

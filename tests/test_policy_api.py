@@ -39,7 +39,7 @@ def questions():
 
 
 def test_design_is_the_design_chooser_s_choice(policy, folder, questions, monkeypatch):
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
     from hieramas_gnn.mas.design import Design
 
     chooser, _ = load_chooser(folder / "demo")
@@ -55,8 +55,9 @@ def test_design_is_the_design_chooser_s_choice(policy, folder, questions, monkey
 def test_solve_returns_answer_trace_cost_and_latency(policy, questions):
     q = questions[0]
     sol = policy.solve(q.text)
-    assert not sol.failed and sol.text and sol.answer == q.gold.strip("()") or sol.correct is False
+    assert not sol.failed and sol.failure_reason is None and sol.text
     assert sol.question_id == q.id and sol.correct in (True, False)
+    assert sol.correct == (sol.answer == q.gold.strip("()"))  # graded by the task
     assert sol.cost_usd == pytest.approx(sum(c["cost_usd"] for c in sol.trace["calls"])) and sol.cost_usd > 0
     assert sol.tokens == sum(c["prompt_tokens"] + c["completion_tokens"] for c in sol.trace["calls"])
     assert sol.latency_ms > 0 and sol.design == policy.design(q.text).to_dict()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hieramas_gnn.policy.gnn import CONVS, HieraPolicy, PolicyConfig
+from hieramas_gnn.policy.gnn import HieraPolicy
+from hieramas_gnn.policy.settings import CONVS, ArchConfig
 from hieramas_gnn.policy.graph import candidate_pairs, dag_edge_index
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.policy.testing import toy_builder, toy_policy, toy_queries
@@ -127,13 +128,13 @@ def test_mixed_pools_in_one_batch_are_rejected(builder):
 @pytest.mark.parametrize("bad", [{"conv": "sage"}, {"hidden": 30, "heads": 4}, {"k_proposers": 0},
                                  {"dropout": 1.0}])
 def test_invalid_policy_config_names_the_field(bad):
-    with pytest.raises(ValueError, match="PolicyConfig"):
-        PolicyConfig(**bad).validate()
+    with pytest.raises(ValueError, match="ArchConfig"):
+        ArchConfig(**bad).validate()
 
 
 def test_policy_rejects_invalid_config_at_construction(builder):
     with pytest.raises(ValueError, match="conv"):
-        HieraPolicy(PolicyConfig(conv="sage"), builder.dims)
+        HieraPolicy(ArchConfig(conv="sage"), builder.dims)
 
 
 def test_node_type_embedding_does_not_swamp_role_features():

@@ -7,7 +7,7 @@ import torch
 from hieramas_gnn.llm.pool import load_pool
 from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.policy.features import CachedEmbedder, FeatureBuilder, HashingEmbedder
-from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+from hieramas_gnn.policy.gnn import HieraPolicy, ArchConfig
 from hieramas_gnn.policy.graph import GraphBuilder
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.tasks import get_task
@@ -34,7 +34,7 @@ def test_graph_builder_reads_role_sets_pools_and_questions():
 
 def test_sampled_designs_validate_against_the_role_set_and_pool():
     pool, roleset, questions, builder = _setup()
-    policy = HieraPolicy(PolicyConfig(hidden=16, heads=2), builder.dims)
+    policy = HieraPolicy(ArchConfig(hidden=16, heads=2), builder.dims)
     out = sample(policy, builder.batch(questions), decision=pool.names[0],
                  generator=torch.Generator().manual_seed(0))
     for design in out.designs:

@@ -192,7 +192,7 @@ def test_stopping_the_server_finishes_the_requests_in_flight(policy, questions):
     assert results == [200] and not server.thread.is_alive()
 
 
-# ------------------------------------------------------------------ raw-socket faults (issue 15)
+# ------------------------------------------------------------------ raw-socket faults
 
 
 def _raw(url: str, data: bytes, wait_s: float = 5.0) -> tuple[bytes, float]:

@@ -116,12 +116,12 @@ def test_a_recorded_cost_pool_prices_each_call_at_the_recorded_cost():
     shared = require_shared(ROUTERBENCH)
     from hieramas_gnn.eval import baselines as B
     from hieramas_gnn.mas.roles import get_roleset
-    from hieramas_gnn.train.setup import make_client
+    from hieramas_gnn.build import ClientSettings, make_client
 
     pool = load_pool("replay-routerbench-11")
     task = get_task("routerbench")
     qs = [q for q in task.load(split="test") if q.meta["domain"] == "mbpp"][:20]
-    client = make_client({"cache_path": None, "cache_mode": "off", "options": {}}, pool)
+    client = make_client(ClientSettings(cache_path=None, cache_mode="off"), pool)
     bl = B.Baselines(task, get_roleset(task.family), pool.names, B.BaselineConfig(anchor=pool.names[0]))
     traces = asyncio.run(B.run_baselines(bl, ["single:gpt-4-1106-preview"], qs, client))["single:gpt-4-1106-preview"]
     table = pd.read_csv(shared / ROUTERBENCH).set_index(["model", "question_id"])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hieramas_gnn.train.rewards import (
-    RewardInputs, inputs_from_traces, node_rewards, shape_reward, shape_reward_scalar,
+    SHAPES, RewardInputs, inputs_from_traces, node_rewards, shape_reward,
 )
 
 NAN = float("nan")
@@ -42,7 +42,7 @@ def test_exp_shape_prefers_the_cheaper_correct_answer():
 def test_scalar_shape_matches_tensor_shape():
     for shape in ("linear", "exp"):
         t = shape_reward(torch.tensor([1.0]), torch.tensor([0.03]), shape, 7.0)
-        assert math.isclose(float(t[0]), shape_reward_scalar(True, 0.03, shape, 7.0), rel_tol=1e-6)
+        assert math.isclose(float(t[0]), shape_reward(True, 0.03, shape, 7.0), rel_tol=1e-6)
 
 
 def test_unknown_shape_raises_naming_the_field():
@@ -131,4 +131,26 @@ def test_hieramas_wrong_penalty_does_not_depend_on_lambda():
 def test_hieramas_scalar_matches_tensor_shape_even_at_huge_cost():
     for correct, cost in ((True, 0.01), (False, 0.0005), (False, 1e6), (True, 1e6)):
         t = shape_reward(torch.tensor([float(correct)]), torch.tensor([cost]), "hieramas", 3.0)
-        assert shape_reward_scalar(correct, cost, "hieramas", 3.0) == pytest.approx(float(t), rel=1e-6)
+        assert shape_reward(correct, cost, "hieramas", 3.0) == pytest.approx(float(t), rel=1e-6)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_one_reward_function_gives_the_same_value_for_scalars_arrays_and_tensors(shape):
+    import numpy as np
+
+    from hieramas_gnn.train.rewards import Reward
+
+    reward = Reward(shape, 250.0)
+    correct, cost = [1, 0, 1, 0], [0.0, 0.001, 0.004, 0.02]
+    as_tensor = reward(torch.tensor(correct, dtype=torch.float32), torch.tensor(cost))
+    as_array = reward(np.array(correct), np.array(cost))
+    assert isinstance(as_array, np.ndarray) and isinstance(as_tensor, torch.Tensor)
+    for i, (c, k) in enumerate(zip(correct, cost)):
+        scalar = reward(bool(c), k)
+        assert isinstance(scalar, float)
+        assert scalar == pytest.approx(float(as_tensor[i]), rel=1e-6, abs=1e-7)
+        assert float(as_array[i]) == float(as_tensor[i])
+    trace = type("T", (), {"correct": True, "cost_usd": 0.004})()
+    assert reward.of_trace(trace) == reward(True, 0.004)
+    with pytest.raises(ValueError, match="reward.shape"):
+        Reward("quadratic", 1.0)

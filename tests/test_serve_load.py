@@ -1,4 +1,4 @@
-"""Issue 15's load figure for `hieramas serve`: 2,000 chat completions at 64 concurrent, zero
+"""The load figure for `hieramas serve`: 2,000 chat completions at 64 concurrent, zero
 errors, p99 reported (sim backend, latency off, cache off). Heavy: about 10 minutes on 2 busy
 cores; runs with `HIERAMAS_HEAVY=1 python -m pytest -m heavy tests/test_serve_load.py`. The small
 variant (a burst against the module server) is in tests/test_policy_serve.py."""

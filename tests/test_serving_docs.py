@@ -1,4 +1,4 @@
-"""The snippets of docs/SERVING.md (the README's "three ways to use a bundle") run as written:
+"""The snippets of docs/SERVING.md (Python, litellm and HTTP use of a bundle) run as written:
 the Python API and the litellm provider in-process, `hieramas serve` as a subprocess with the
 openai client, litellm over HTTP and curl against it; then Ctrl-C stops it cleanly. The bundle
 is a tiny real one at the path the docs use (`runs/demo/policy`, in a temporary folder)."""
@@ -37,7 +37,7 @@ def snippet(name: str) -> str:
 def demo(tmp_path_factory):
     """A temporary working folder with the bundle at runs/demo/policy; sim latency off."""
     from hieramas_gnn.backends.providers import register_offline_providers
-    from hieramas_gnn.backends.sim import SimConfig
+    from hieramas_gnn.llm.types import SimSettings
     from hieramas_gnn.serve.testing import sim_bundle
 
     import litellm
@@ -46,7 +46,7 @@ def demo(tmp_path_factory):
     work = tmp_path_factory.mktemp("docs")
     sim_bundle(work / "runs" / "demo" / "policy")
     before = list(litellm.custom_provider_map or [])
-    register_offline_providers(sim_config=SimConfig(latency="off"))
+    register_offline_providers(sim_settings=SimSettings(latency="off"))
     yield work
     litellm.custom_provider_map = before  # later tests get the sim provider they had
     custom_llm_setup()

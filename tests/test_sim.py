@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from hieramas_gnn.errors import ConfigError, UserError
-from hieramas_gnn.backends import sim as sim_mod
-from hieramas_gnn.backends.sim import SimConfig, Simulator
+from hieramas_gnn.backends import providers as providers_mod
+from hieramas_gnn.backends.providers import SimProvider
+from hieramas_gnn.backends.sim import Simulator
+from hieramas_gnn.llm.types import SimSettings
 from hieramas_gnn.tasks import get_task
 
 TASK = get_task("synthetic")
@@ -22,7 +24,7 @@ def meta(q, **kw):
 
 @pytest.fixture(scope="module")
 def sim():
-    return Simulator(SimConfig(latency="off"))
+    return Simulator(SimSettings(latency="off"))
 
 
 def accuracy(sim, model, inline=None, role="Solver"):
@@ -32,7 +34,7 @@ def accuracy(sim, model, inline=None, role="Solver"):
 
 def test_same_call_gives_the_same_reply(sim):
     a = sim.reply("gpt-4o", meta(QUESTIONS[0]), 100)
-    b = Simulator(SimConfig(latency="off")).reply("gpt-4o", meta(QUESTIONS[0]), 100)
+    b = Simulator(SimSettings(latency="off")).reply("gpt-4o", meta(QUESTIONS[0]), 100)
     assert (a.text, a.completion_tokens) == (b.text, b.completion_tokens)
 
 
@@ -111,16 +113,16 @@ def test_fixed_latency_is_really_awaited(monkeypatch):
     async def fake_sleep(s):
         slept.append(s)
 
-    monkeypatch.setattr(sim_mod.asyncio, "sleep", fake_sleep)
-    provider = sim_mod.make_provider(SimConfig(latency="fixed", fixed_latency_ms=50))
+    monkeypatch.setattr(providers_mod.asyncio, "sleep", fake_sleep)
+    provider = SimProvider(SimSettings(latency="fixed", fixed_latency_ms=50))
     kw = {"litellm_params": {"metadata": {"hieramas": meta(QUESTIONS[0])}}, "optional_params": {}}
     asyncio.run(provider.acompletion("gpt-4o", [{"role": "user", "content": "q"}], **kw))
     assert slept == [pytest.approx(0.05)]
 
 
 def test_latency_off_never_sleeps(monkeypatch):
-    monkeypatch.setattr(sim_mod.asyncio, "sleep", lambda s: pytest.fail("slept"))
-    provider = sim_mod.make_provider(SimConfig(latency="off"))
+    monkeypatch.setattr(providers_mod.asyncio, "sleep", lambda s: pytest.fail("slept"))
+    provider = SimProvider(SimSettings(latency="off"))
     kw = {"litellm_params": {"metadata": {"hieramas": meta(QUESTIONS[0])}}, "optional_params": {}}
     out = asyncio.run(provider.acompletion("gpt-4o", [{"role": "user", "content": "q"}], **kw))
     assert out.usage.completion_tokens > 0
@@ -132,8 +134,8 @@ def test_per_call_settings_choose_the_latency(monkeypatch):
     async def fake_sleep(s):
         slept.append(s)
 
-    monkeypatch.setattr(sim_mod.asyncio, "sleep", fake_sleep)
-    provider = sim_mod.make_provider(SimConfig(latency="off"))
+    monkeypatch.setattr(providers_mod.asyncio, "sleep", fake_sleep)
+    provider = SimProvider(SimSettings(latency="off"))
     settings = {"seed": 0, "latency": "fixed", "fixed_latency_ms": 25.0, "behaviour": None}
     kw = {"litellm_params": {"metadata": {"hieramas": meta(QUESTIONS[0])}},
           "optional_params": {"hieramas_backend": settings}}
@@ -142,25 +144,25 @@ def test_per_call_settings_choose_the_latency(monkeypatch):
 
 
 def test_per_call_seed_changes_the_draws_like_a_seeded_simulator():
-    provider = sim_mod.make_provider(SimConfig(latency="off"))
+    provider = SimProvider(SimSettings(latency="off"))
     settings = {"seed": 7, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None}
     got = [provider.reply("gpt-4o", [{"content": "q"}], meta(q), {"hieramas_backend": settings}).text
            for q in QUESTIONS[:40]]
-    want = [Simulator(SimConfig(seed=7, latency="off")).reply("gpt-4o", meta(q), 1).text for q in QUESTIONS[:40]]
+    want = [Simulator(SimSettings(seed=7, latency="off")).reply("gpt-4o", meta(q), 1).text for q in QUESTIONS[:40]]
     default = [provider.reply("gpt-4o", [{"content": "q"}], meta(q), {}).text for q in QUESTIONS[:40]]
     assert got == want and got != default
 
 
 def test_one_simulator_per_distinct_settings():
-    provider = sim_mod.make_provider()
-    a = provider.simulator({"seed": 1, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None})
-    b = provider.simulator({"seed": 1, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None})
-    c = provider.simulator({"seed": 2, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None})
+    provider = SimProvider()
+    a = provider.backend_for({"seed": 1, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None})
+    b = provider.backend_for({"seed": 1, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None})
+    c = provider.backend_for({"seed": 2, "latency": "off", "fixed_latency_ms": 50.0, "behaviour": None})
     assert a is b and a is not c and a.figures is c.figures
 
 
 def test_bad_per_call_settings_are_an_input_error_naming_the_field():
-    provider = sim_mod.make_provider()
+    provider = SimProvider()
     with pytest.raises(Exception, match="latency") as info:
         provider.reply("gpt-4o", [{"content": "q"}], meta(QUESTIONS[0]),
                        {"hieramas_backend": {"seed": 0, "latency": "slow", "fixed_latency_ms": 1.0, "behaviour": None}})
@@ -170,7 +172,7 @@ def test_bad_per_call_settings_are_an_input_error_naming_the_field():
 def test_code_items_get_the_reference_or_a_mutated_program():
     he = get_task("humaneval")
     q = he.get("HumanEval/0")
-    s = Simulator(SimConfig(latency="off"))
+    s = Simulator(SimSettings(latency="off"))
     hm = {"task": "humaneval", "question_id": q.id, "role": "Coder", "position": "proposer"}
     right = s.reply("x", hm, 10, {"ability": {"default": 9.0}})
     wrong = s.reply("x", hm, 10, {"ability": {"default": -9.0}})

@@ -55,10 +55,11 @@ def test_committed_gsm8k_abilities_are_what_the_script_makes(shared_data):
 
 @pytest.mark.shared_data
 def test_live_sim_matches_real_accuracy_on_real_items(shared_data):
-    from hieramas_gnn.backends.sim import SimConfig, Simulator
+    from hieramas_gnn.backends.sim import Simulator
+    from hieramas_gnn.llm.types import SimSettings
     from hieramas_gnn.tasks import get_task
 
-    sim, task = Simulator(SimConfig(latency="off")), get_task("mmlu_redux")
+    sim, task = Simulator(SimSettings(latency="off")), get_task("mmlu_redux")
     questions = task.load()[::2]
     real = json.loads((SIM / "irt_mmlu.json").read_text())["accuracy"]
     for model in ("gpt-4o", "claude-3.5-sonnet"):

@@ -43,19 +43,19 @@ def test_pool_defined_sim_models_are_registered(clean_map, tmp_path):
                     "    input_cost_per_token: 1.0e-6\n    output_cost_per_token: 1.0e-6\n"
                     "    extra: {litellm_params: {sim_model: {ability: {default: 4.0}, role_skill: {Solver: 1.0}}}}\n")
     handlers = register_offline_providers(load_pool(path))
-    spec = handlers["sim"].simulator({"seed": 3, "latency": "off", "fixed_latency_ms": 50.0,
+    spec = handlers["sim"].backend_for({"seed": 3, "latency": "off", "fixed_latency_ms": 50.0,
                                       "behaviour": None}).spec("strong-x")  # every simulator knows it
     assert spec.ability == {"default": 4.0} and spec.role_skill == {"Solver": 1.0}
 
 
 def test_shipped_sim_pool_runs_through_the_client(clean_map):
-    from hieramas_gnn.llm.client import ClientConfig, LLMClient
+    from hieramas_gnn.llm.client import LLMClient
     from hieramas_gnn.llm.pool import load_pool
     from hieramas_gnn.llm.types import LLMRequest
 
     pool = load_pool("sim")
     assert 6 <= len(pool) <= 8
-    client = LLMClient(pool, config=ClientConfig(backend={"sim": {"latency": "off"}}))
+    client = LLMClient(pool, backend={"sim": {"latency": "off"}})
     meta = {"task": "synthetic", "question_id": "synthetic/units/2/1", "role": "Solver",
             "position": "proposer", "context_answers": []}
 
@@ -93,7 +93,8 @@ def test_many_concurrent_first_calls_through_two_clients_all_succeed(clean_map):
     from hieramas_gnn.llm.types import LLMRequest
 
     pool = load_pool("sim")
-    clients = [LLMClient(pool, config=ClientConfig(max_retries=0, max_concurrency=64, backend={"sim": {"latency": "off"}}))
+    clients = [LLMClient(pool, config=ClientConfig(max_retries=0, max_concurrency=64),
+                         backend={"sim": {"latency": "off"}})
                for _ in range(2)]
 
     async def one(i):

@@ -2,7 +2,7 @@
 
 Unit behaviour of the re-run (vote rule, replayed round 0, format failures, per-model
 stubbornness, held-out fitting) on tiny hand-made debates, then the figures on the real logs
-(../shared/data/aggregation): the issue's bars (held-out final-vote MAE <= 0.03, gain within
+(../shared/data/aggregation): the fidelity bars (held-out final-vote MAE <= 0.03, gain within
 0.05 in >= 12 of 14 settings), and the measured levels of the population model the backends use,
 so a change that makes either worse fails (docs/BACKENDS.md reports the numbers).
 """
@@ -197,7 +197,7 @@ def test_system_report_has_real_and_simulated_vote_and_gain_per_setting(system):
 
 
 @pytest.mark.shared_data
-def test_heldout_final_vote_error_meets_the_issues_bar(system):
+def test_heldout_final_vote_error_is_at_most_003(system):
     # measured 0.025 (bar 0.03)
     assert system["vote_mae"] <= 0.03
 

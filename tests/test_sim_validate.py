@@ -1,6 +1,6 @@
 """`hieramas sim validate`: the simulator against the real data (needs ../shared/data).
 
-Pins the issue's bars: every model's simulated accuracy within 2 points of real on held-out
+Pins the fidelity bars: every model's simulated accuracy within 2 points of real on held-out
 MMLU-Redux questions, pairwise error-correlation MAE below 0.05, every behaviour figure within
 0.05 of the debate logs, also when the behaviour model is fitted on other questions.
 """

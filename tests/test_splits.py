@@ -1,4 +1,4 @@
-"""Seeded, domain-stratified splits (`tasks/splits.py`) and `train.setup.load_questions`."""
+"""Seeded, domain-stratified splits (`tasks/splits.py`) and `build.load_questions`."""
 
 import json
 from collections import Counter
@@ -9,7 +9,7 @@ from hieramas_gnn.config import load_config
 from hieramas_gnn.errors import ConfigError
 from hieramas_gnn.tasks.base import Question
 from hieramas_gnn.tasks.splits import split_questions
-from hieramas_gnn.train.setup import load_questions
+from hieramas_gnn.build import load_questions
 
 
 def _sorted_by_domain(sizes: dict[str, int]) -> list[Question]:

@@ -1,4 +1,4 @@
-"""The wandb sweep of issue 12: every parameter is a valid `hieramas train` override and every
+"""The wandb sweep over the cost weight of the MATH-L5 replay config: every parameter is a valid `hieramas train` override and every
 grid point gets its own run folder (a shared folder would be refused as another run's)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hieramas_gnn.paths import REPO_ROOT
 
 
 def test_the_lambda_sweep_gives_every_grid_point_its_own_valid_run():
-    sweep = yaml.safe_load((REPO_ROOT / "experiments/sweeps/issue12_lambda.yaml").read_text())
+    sweep = yaml.safe_load((REPO_ROOT / "experiments/sweeps/replay_math_l5_cost_lambda.yaml").read_text())
     config = REPO_ROOT / sweep["command"][sweep["command"].index("--config") + 1]
     params = sweep["parameters"]
     grid = [[(k, v) for v in (p["values"] if "values" in p else [p["value"]])] for k, p in params.items()]

@@ -25,10 +25,10 @@ def test_missing_config_file_is_a_user_error(tmp_path, capsys):
 
 
 def test_executor_flags_become_client_overrides_in_any_order(monkeypatch):
-    import hieramas_gnn.distributed.runner as runner
+    import hieramas_gnn.distributed.options as options
     from hieramas_gnn.commands.train import _executor_overrides
 
-    monkeypatch.setattr(runner, "require_ray", lambda: None)  # the flags, not the install, are tested
+    monkeypatch.setattr(options, "require_ray", lambda: None)  # the flags, not the install, are tested
     args = build_parser().parse_args(["train", "--config", "c.yaml", "run.seed=2", "--executor", "ray",
                                       "--ray-workers=3", "--ray-address", "auto"])
     assert _split_flags(args, list(args.overrides)) == ["run.seed=2"]

@@ -16,7 +16,7 @@ from hieramas_gnn.config_io import all_field_paths, record_reads
 from hieramas_gnn.mas.testing import FakeClient
 from hieramas_gnn.tasks import get_task
 from hieramas_gnn.tracking import read_metrics
-from hieramas_gnn.train.setup import load_questions
+from hieramas_gnn.build import load_questions
 
 SKILL = {"big": 0.95, "cheap_a": 0.7, "cheap_b": 0.4}
 
@@ -117,18 +117,36 @@ def test_rerun_on_the_same_folder_resumes_to_the_same_weights(tmp_path):
     assert all(torch.allclose(a[k], b[k]) for k in a)
 
 
-def test_every_config_field_is_read_by_a_training_run(tmp_path):
-    """No knob is parsed and then ignored: two runs (classifier and edges routes) read them all."""
+def test_every_config_field_is_read_by_a_training_run(tmp_path, monkeypatch):
+    """No knob is parsed and then ignored: two runs (classifier and edges routes) read them all;
+    the second builds its runner as `client.executor: ray` does (the Ray runner stubbed: it gets
+    the cluster settings and sends the backend settings with each call, as its workers' clients do)."""
+    from hieramas_gnn import build
+    from hieramas_gnn.distributed.runner import make_runner
+
+    shipped = []
+
+    def ray_runner(executor, address=None, **kw):
+        if executor != "ray":
+            return make_runner(executor, address, **kw)
+        backend = kw["backend"]
+        shipped.append((executor, address, kw["workers"], backend.for_provider("sim"), backend.for_provider("replay")))
+        return make_runner("local", task=kw["task"], roleset=kw["roleset"], pool=kw["pool"], client=_client(),
+                           max_in_flight=kw["max_in_flight"])
+
+    monkeypatch.setattr(build, "make_runner", ray_runner)
     seen: set[str] = set()
     for baseline, route in (("counterfactual", "classifier"), ("moving_average", "edges")):
+        ray = ["client.executor=ray", "client.ray_address=auto", "client.ray_workers=2"] if route == "edges" else []
         cfg = _cfg(tmp_path / baseline, f"credit.baseline={baseline}", f"topology.method={route}",
                    "topology.n_candidates=3", "topology.classifier.epochs=2", "topology.edges.steps=2",
                    "topology.edges.batch_size=2", "topology.edges.val_every=1", "topology.edges.checkpoint_every=1",
                    "pool.decision=null" if route == "edges" else "pool.decision=cheap_a",
-                   *(["stage1.warm_start=search", "stage1.warm_start_bc=0.5"] if route == "edges" else []))
+                   *(["stage1.warm_start=search", "stage1.warm_start_bc=0.5"] if route == "edges" else []), *ray)
         with record_reads(cfg) as reads:
-            train_from_config(cfg, client=_client())
+            train_from_config(cfg, client=None if ray else _client())
         seen |= reads
+    assert [s[:3] for s in shipped] == [("ray", "auto", 2)]
     from hieramas_gnn.config import DERIVED_FROM, Config
 
     seen |= {src for derived, srcs in DERIVED_FROM.items() if derived in seen for src in srcs}

@@ -19,8 +19,9 @@ from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
 from hieramas_gnn.tracking import Tracker
 from hieramas_gnn.train import warm_start
-from hieramas_gnn.train.pipeline import resolve_decision, reward_fn
-from hieramas_gnn.train.setup import build_setup
+from hieramas_gnn.train.pipeline import resolve_decision
+from hieramas_gnn.train.rewards import reward_function
+from hieramas_gnn.build import build_training
 from hieramas_gnn.train.stage1 import train_stage1
 from hieramas_gnn.mas.testing import FakeClient
 from hieramas_gnn.tasks import get_task
@@ -48,7 +49,7 @@ def _cfg(tmp_path, *extra, seed=0, arch="proposer_slots: 2, allow_skip: true, de
 
 def _trained(cfg, client):
     """A set-up whose decision is resolved (stage 0 included) and whose stage 1 has run."""
-    setup = build_setup(cfg, client=client)
+    setup = build_training(cfg, client=client)
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
         train_stage1(cfg, setup, tracker)
@@ -56,14 +57,14 @@ def _trained(cfg, client):
 
 
 def _greedy(setup):
-    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
+    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings(route="random", decision=setup.decision, n_candidates=2))
     return _designs([chooser.mixtures_on(q, [()])[0] for q in setup.val])
 
 
 def test_the_search_finds_the_cheap_right_single_model(tmp_path):
     cfg = _cfg(tmp_path)
-    setup = build_setup(cfg, client=PricedClient(reply=_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    setup = build_training(cfg, client=PricedClient(reply=_reply))
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     assert found.design.mixtures == SINGLE_X
     assert found.decision == "weak"
     best = found.rows[0]
@@ -74,15 +75,15 @@ def test_the_search_finds_the_cheap_right_single_model(tmp_path):
 
 def test_without_a_fixed_decision_the_search_picks_it_with_the_design(tmp_path):
     cfg = _cfg(tmp_path)
-    setup = build_setup(cfg, client=PricedClient(reply=_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), None)
+    setup = build_training(cfg, client=PricedClient(reply=_reply))
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, None)
     assert found.design.mixtures == SINGLE_X and found.decision == "x"  # a single model decides for itself
     assert {r["decision"] for r in found.rows} >= {"big", "x"}  # the most accurate and the best-reward single
 
 
 def test_a_warm_started_stage1_chooses_the_searched_design_where_reinforce_alone_did_not(tmp_path):
     cfg = _cfg(tmp_path)  # seed 0: REINFORCE alone settles on `big` (test_design_space_planted.py)
-    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    setup = build_training(cfg, client=PricedClient(reply=_reply))
     setup.decision = resolve_decision(cfg, setup)
     assert setup.warm_design.mixtures == SINGLE_X
     assert _greedy(setup) != [SINGLE_X] * len(setup.val)
@@ -103,7 +104,7 @@ def test_the_bc_term_keeps_the_searched_design_through_training(tmp_path):
 
 def test_a_resumed_run_reuses_the_search_and_never_clones_twice(tmp_path):
     cfg = _cfg(tmp_path, "stage1.steps=10")
-    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    setup = build_training(cfg, client=PricedClient(reply=_reply))
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
         train_stage1(cfg, setup, tracker)
@@ -113,7 +114,7 @@ def test_a_resumed_run_reuses_the_search_and_never_clones_twice(tmp_path):
             raise AssertionError("the search ran again")
 
     cfg2 = _cfg(tmp_path, "stage1.steps=10")
-    again = build_setup(cfg2, client=Unpaid(reply=_reply))
+    again = build_training(cfg2, client=Unpaid(reply=_reply))
     again.decision = resolve_decision(cfg2, again)  # reads design_search.json: no call
     assert again.warm_design == setup.warm_design
     with Tracker(cfg2) as tracker:
@@ -123,15 +124,15 @@ def test_a_resumed_run_reuses_the_search_and_never_clones_twice(tmp_path):
 
 def test_designs_the_policy_cannot_express_are_not_candidates(tmp_path):
     cfg = _cfg(tmp_path, arch="k_proposers: 2, allow_skip: false, decision_inputs: all")
-    setup = build_setup(cfg, client=PricedClient(reply=_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    setup = build_training(cfg, client=PricedClient(reply=_reply))
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     assert all(m is not None and m.k == 2 for m in found.design.mixtures)  # no skipping, exactly 2 proposers
     assert not any(r["design"].startswith(("single", "vote")) for r in found.rows)
 
 
 def test_expressible_tells_a_skipped_role_from_an_allowed_one(tmp_path):
     cfg = _cfg(tmp_path, arch="k_proposers: 1, allow_skip: false, decision_inputs: all")
-    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    setup = build_training(cfg, client=PricedClient(reply=_reply))
     q = setup.train[0]
     lone = Design(ROLES, (Mixture(("x",), "x"), None, None), (), "weak", "all")
     full = Design(ROLES, tuple(Mixture(("x",), "x") for _ in ROLES), (), "weak", "all")
@@ -144,8 +145,8 @@ def test_the_search_ranks_designs_on_the_questions_warm_start_on_names(tmp_path,
     the decision model are chosen on; `train`: the training split alone. Never a test question."""
     cfg = _cfg(tmp_path, f"stage1.warm_start_on={on}")
     client = PricedClient(reply=_reply)
-    setup = build_setup(cfg, client=client)
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    setup = build_training(cfg, client=client)
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     want = {q.id for part in split for q in getattr(setup, part)}
     assert {r.metadata["question_id"] for r in client.requests} == want
     assert found.queries == f"{'train + val' if on == 'train_val' else 'train'} ({len(want)})"
@@ -157,7 +158,7 @@ def test_the_search_picks_what_wins_on_its_own_questions(tmp_path):
     (accuracy reward): `big` right on every training question and no validation one, `x` right
     on 10 of the 16 training questions and every validation one (train: big 1.0 > x 0.625;
     train + val: x 0.75 > big 0.667). The pick follows `warm_start_on`."""
-    probe = build_setup(_cfg(tmp_path / "probe"), client=PricedClient(reply=_reply))
+    probe = build_training(_cfg(tmp_path / "probe"), client=PricedClient(reply=_reply))
     val = {q.id for q in probe.val}
     x_right = val | {q.id for q in probe.train[:10]}
     task = get_task("synthetic")
@@ -173,9 +174,9 @@ def test_the_search_picks_what_wins_on_its_own_questions(tmp_path):
     picks = {}
     for on in ("train", "train_val"):
         c = _cfg(tmp_path / on, "reward.shape=linear", "reward.cost_lambda=0", f"stage1.warm_start_on={on}")
-        setup = build_setup(c, client=PricedClient(reply=reply))
+        setup = build_training(c, client=PricedClient(reply=reply))
         assert {q.id for q in setup.val} == val  # the same seeded split in every folder
-        picks[on] = warm_start.search(c, setup, reward_fn(c), "weak").rows[0]
+        picks[on] = warm_start.search(c, setup, reward_function(c.reward).of_trace, "weak").rows[0]
     assert (picks["train"]["design"], picks["train"]["accuracy"]) == ("single big", 1.0)
     assert (picks["train_val"]["design"], picks["train_val"]["accuracy"]) == ("single x", 0.75)
 
@@ -190,10 +191,10 @@ def test_bad_warm_start_settings_name_the_field(tmp_path, override, field):
 
 
 def test_accuracy_hints_are_each_models_training_accuracy_and_reach_the_bundle(tmp_path):
-    from hieramas_gnn.export import export_policy, load_policy
+    from hieramas_gnn.bundle import export_policy, load_policy
 
     cfg = _cfg(tmp_path, "policy.accuracy_hints=true", "stage1.warm_start=none")
-    setup = build_setup(cfg, client=PricedClient(reply=_reply))
+    setup = build_training(cfg, client=PricedClient(reply=_reply))
     hints = {m.name: m.hints for m in setup.builder.models}
     assert hints["big"][0] == 1.0 and hints["x"][0] == 1.0 and hints["weak"][0] == 0.0  # x alone: the single call
     assert all(len(h) == setup.builder.features.hint_dim for h in hints.values()) and len(hints["x"]) >= 1
@@ -203,8 +204,8 @@ def test_accuracy_hints_are_each_models_training_accuracy_and_reach_the_bundle(t
 
 
 def test_accuracy_hints_change_the_llm_features(tmp_path):
-    on = build_setup(_cfg(tmp_path / "a", "policy.accuracy_hints=true"), client=PricedClient(reply=_reply))
-    off = build_setup(_cfg(tmp_path / "b"), client=PricedClient(reply=_reply))
+    on = build_training(_cfg(tmp_path / "a", "policy.accuracy_hints=true"), client=PricedClient(reply=_reply))
+    off = build_training(_cfg(tmp_path / "b"), client=PricedClient(reply=_reply))
     assert on.policy.cfg == off.policy.cfg
     assert on.builder.dims.llm == off.builder.dims.llm + on.builder.features.hint_dim > off.builder.dims.llm
 
@@ -246,8 +247,8 @@ def _thirds_cfg(tmp_path, *extra, arch="proposer_slots: 3, allow_skip: true, dec
 
 def test_the_search_finds_a_plurality_vote_when_it_beats_every_single_model_and_escalation(tmp_path):
     cfg = _thirds_cfg(tmp_path)
-    setup = build_setup(cfg, client=ThirdsClient(reply=_thirds_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    setup = build_training(cfg, client=ThirdsClient(reply=_thirds_reply))
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     assert found.design.summary().startswith("plurality vote of 3 [")
     assert sorted(found.design.mixtures[0].proposers) == ["x1", "x2", "x3"]
     best = found.rows[0]
@@ -272,19 +273,19 @@ def test_each_plurality_vote_comes_in_its_accuracy_order_and_its_cheap_first_ord
 
 def test_without_plurality_the_family_has_no_plurality_vote(tmp_path):
     cfg = _thirds_cfg(tmp_path, arch="proposer_slots: 3, allow_skip: true, decision_inputs: all")
-    setup = build_setup(cfg, client=ThirdsClient(reply=_thirds_reply))
-    found = warm_start.search(cfg, setup, reward_fn(cfg), "weak")
+    setup = build_training(cfg, client=ThirdsClient(reply=_thirds_reply))
+    found = warm_start.search(cfg, setup, reward_function(cfg.reward).of_trace, "weak")
     assert not any(r["design"].startswith("plurality") for r in found.rows)
     cfg2 = _thirds_cfg(tmp_path / "with")
-    with_votes = warm_start.search(cfg2, build_setup(cfg2, client=ThirdsClient(reply=_thirds_reply)),
-                                   reward_fn(cfg2), "weak")
+    with_votes = warm_start.search(cfg2, build_training(cfg2, client=ThirdsClient(reply=_thirds_reply)),
+                                   reward_function(cfg2.reward).of_trace, "weak")
     assert found.rows[0]["reward"] < with_votes.rows[0]["reward"]  # a 2/3-right single, or `big` at 30x
 
 
 def test_a_warm_started_policy_chooses_the_plurality_vote(tmp_path):
     setup = _trained(_thirds_cfg(tmp_path, "stage1.warm_start_bc=1.0", "stage1.steps=10"),
                      ThirdsClient(reply=_thirds_reply))
-    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings("random", setup.decision, n_candidates=2))
+    chooser = DesignChooser(setup.policy, setup.builder, ChoiceSettings(route="random", decision=setup.decision, n_candidates=2))
     chosen = [chooser.mixtures_on(q, [()])[0] for q in setup.val]
     assert all(d.mixtures == setup.warm_design.mixtures for d in chosen)
     assert setup.warm_design.summary().startswith("plurality vote of 3")

@@ -46,13 +46,13 @@ def found_roles(setup, dags) -> dict[str, float]:
 def run_one(seed: int, baseline: str, out: Path, overrides: list[str], label: str = "") -> dict:
     from hieramas_gnn.config import load_config
     from hieramas_gnn.tracking import Tracker
-    from hieramas_gnn.train.setup import build_setup
+    from hieramas_gnn.build import build_training
     from hieramas_gnn.train.stage1 import Stage1Trainer
 
     cfg = load_config(HERE / "config.yaml", [
         f"run.seed={seed}", f"credit.baseline={baseline}", f"run.name={label or baseline}",
         f"run.out_dir={out}/runs/{{name}}__{{seed}}", f"cache.path={out}/rollouts.sqlite", *overrides])
-    setup = build_setup(cfg)
+    setup = build_training(cfg)
     t0 = time.time()
     with Tracker(cfg) as tracker:
         trainer = Stage1Trainer(cfg, setup, tracker)

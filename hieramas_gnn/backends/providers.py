@@ -1,108 +1,264 @@
-"""Register the offline backends (`replay/`, `sim/`) as litellm custom providers.
+"""The offline backends (`sim/`, `replay/`) as litellm custom providers: one base class.
+
+`OfflineProvider` is a `litellm.CustomLLM` over a pure backend (`Simulator`, `Replayer`) that
+answers from a call's metadata (task, question id, role, context answers). Each call may carry
+`hieramas_backend`, the backend settings `LLMClient` sends (`llm.types.SimSettings` /
+`ReplaySettings` as a dict, part of the call's cache key): the provider keeps one backend per
+distinct settings, sharing the loaded figures or tables. `SimProvider` and `ReplayProvider` only
+say how a backend is built and asked.
+
+Registration goes through the same registry a user's own provider would use: the entry-point
+group `hieramas_gnn.providers` (pyproject.toml; `register(pool)` returns the handler) and
+`litellm.custom_provider_map`. `LLMClient` finds the handler there and calls `answer(...)` directly
+(no litellm per-call work); `litellm.completion("sim/...")` reaches the same handler.
 
 `register_offline_providers()` is idempotent: it adds (or replaces) only the `replay` and `sim`
-entries of `litellm.custom_provider_map`, keeps every other entry, and reuses the provider
-objects already registered (so their lazily loaded figures are loaded once per process). Once
-they are registered, calling it again (another client, another pool) does not touch the map at
-all, so calls in flight in other clients never see it swapped. `LLMClient` calls it when it is
-built, before its first call; with a pool that has sim models it also loads the simulator's
-figures then, so the first calls do not stall inside their per-call timeouts.
-Bad input (unknown model or question, missing call metadata) is raised by the providers as
+entries of the map, keeps every other entry and reuses the handlers already registered (their
+lazily loaded figures are loaded once per process); once registered, calling it again does not
+touch the map, so calls in flight in other clients never see it swapped.
+Bad input (unknown model or question, missing call metadata, bad settings) raises
 `input_error(...)`, a non-retryable `litellm.BadRequestError` the client turns into
 `ProviderInputError` at once (a plain exception would reach the client as a retryable
 `APIConnectionError`, i.e. seconds of backoff before a vague failure).
-Passing a `pool` also registers the sim models that pool defines inline
-(`extra.litellm_params.sim_model`), which the sim provider also reads from each call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
+import litellm
+
+from hieramas_gnn.backends.replay import Replayer
+from hieramas_gnn.backends.sim import Simulator
+from hieramas_gnn.backends.simdata import SimFigures
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm.types import ProviderInputError, ReplaySettings, SimSettings, settings_fields
+from hieramas_gnn.paths import ensure_offline_defaults
+
 OFFLINE = ("replay", "sim")
+SETTINGS_KWARG = "hieramas_backend"  # the litellm kwarg carrying a call's backend settings
 _log = logging.getLogger(__name__)
 
 
-def register_offline_providers(pool: Any = None, *, sim_config: Any = None, replay_tables: Any = None,
-                               warm_litellm: bool = True) -> dict:
+@dataclass(frozen=True)
+class Reply:
+    """What an offline provider answers to one call."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float = 0.0
+    """Simulated latency to await (0 for replay)."""
+    cost_usd: float | None = None
+    """The cost the outcome table recorded for this call (RouterBench), else None; the client
+    prices the call with it when the pool model says `cost: recorded`."""
+
+
+class OfflineProvider(litellm.CustomLLM):
+    """A litellm provider answering from a pure backend, one backend per distinct call settings.
+
+    Subclasses set `provider` and `settings_type` and implement `build(settings)` (the backend of
+    these settings, sharing what `default` loaded) and `ask(backend, model, meta, chars, optional)`.
+    """
+
+    provider: str = ""
+    settings_type: type = object
+
+    def __init__(self, default: Any) -> None:
+        super().__init__()
+        self.default = default
+        self._backends: dict[Any, Any] = {}
+
+    # -- what a subclass says -----------------------------------------------------------------
+    def build(self, settings: Any) -> Any:
+        raise NotImplementedError
+
+    def ask(self, backend: Any, model: str, meta: dict, chars: int, optional: dict) -> Reply:
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------
+    def backend_for(self, settings: dict | Any | None) -> Any:
+        """The backend of these per-call settings (the default one for None)."""
+        if settings is None:
+            return self.default
+        key = settings if isinstance(settings, self.settings_type) else self.settings_type(**settings_fields(settings))
+        backend = self._backends.get(key)
+        if backend is None:
+            backend = self._backends[key] = self.build(key)
+        return backend
+
+    def reply(self, model: str, messages: Any, meta: dict, optional: dict) -> Reply:
+        """The reply to one call; bad input or bad settings raise `input_error` (never retried)."""
+        chars = sum(len(str(m.get("content") or "")) for m in messages)
+        try:
+            backend = self.backend_for(optional.get(SETTINGS_KWARG))
+        except TypeError as exc:  # unknown or missing fields in the per-call settings
+            raise input_error(self.provider, model, UserError(f"bad {SETTINGS_KWARG} settings ({exc})")) from exc
+        except UserError as exc:
+            raise input_error(self.provider, model, exc) from exc
+        try:
+            return self.ask(backend, model, meta, chars, optional)
+        except UserError as exc:  # bad input: fail at once, not as a retryable connection error
+            raise input_error(self.provider, model, exc) from exc
+
+    def answer(self, model: str, messages: Any, meta: dict,
+               optional: dict) -> tuple[str, int, int, float, float | None]:
+        """(text, prompt tokens, completion tokens, latency ms to await, recorded cost or None) of
+        one call: what `LLMClient` calls directly, without litellm (the same reply as through litellm)."""
+        r = self.reply(model, messages, meta, optional)
+        return r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms, r.cost_usd
+
+    def _respond(self, model: str, messages: list, kwargs: dict) -> tuple[Any, float]:
+        meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
+        r = self.reply(model, messages, meta, kwargs.get("optional_params") or {})
+        response = model_response(f"{self.provider}/{model}", r.text, r.prompt_tokens, r.completion_tokens)
+        if r.cost_usd is not None:
+            response._hidden_params["response_cost"] = r.cost_usd  # the recorded cost of this call
+        return response, r.latency_ms
+
+    async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):
+        response, latency_ms = self._respond(model, messages, kwargs)
+        if latency_ms > 0:
+            await asyncio.sleep(latency_ms / 1000.0)
+        return response
+
+    def completion(self, model: str, messages: list, *args: Any, **kwargs: Any):
+        """Synchronous litellm.completion: same reply, no simulated wait."""
+        return self._respond(model, messages, kwargs)[0]
+
+
+class SimProvider(OfflineProvider):
+    """`sim/<model>`: the simulator (`backends/sim.py`); models a pool defines inline
+    (`extra.litellm_params.sim_model`) are registered on every simulator."""
+
+    provider = "sim"
+    settings_type = SimSettings
+
+    def __init__(self, settings: SimSettings | None = None, figures: SimFigures | None = None) -> None:
+        self.figures = figures or SimFigures()
+        super().__init__(Simulator(settings, self.figures))
+        self._registered: dict[str, Any] = {}
+        self.warmed = False
+
+    @property
+    def sim(self) -> Simulator:
+        """The simulator of calls that carry no settings."""
+        return self.default
+
+    def build(self, settings: SimSettings) -> Simulator:
+        sim = Simulator(settings, self.figures)
+        for spec in self._registered.values():
+            sim.register(spec)
+        return sim
+
+    def register(self, spec: Any) -> None:
+        """Add a model defined outside the catalogue to every simulator (now and later)."""
+        self._registered[spec.name] = spec
+        for sim in (self.default, *self._backends.values()):
+            sim.register(spec)
+
+    def ask(self, backend: Simulator, model: str, meta: dict, chars: int, optional: dict) -> Reply:
+        r = backend.reply(model, meta, chars, optional.get("sim_model"))  # pure and fast after the first load
+        return Reply(r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms)
+
+
+class ReplayProvider(OfflineProvider):
+    """`replay/<model>`: real answers from outcome tables (`backends/replay.py`); a pool model's
+    `extra.litellm_params.replay_table` names its own table."""
+
+    provider = "replay"
+    settings_type = ReplaySettings
+
+    def __init__(self, tables: dict[str, Any] | None = None, seed: int = 0) -> None:
+        self.tables = tables
+        super().__init__(Replayer(tables, seed=seed))
+
+    @property
+    def replayer(self) -> Replayer:
+        """The replayer of calls that carry no settings."""
+        return self.default
+
+    def backend_for(self, settings: dict | Any | None) -> Any:
+        key = settings if settings is None or isinstance(settings, ReplaySettings) else ReplaySettings(
+            **settings_fields(settings))
+        default = key is None or (key.seed == self.default.seed and key.wrong_answers == self.default.wrong_answers)
+        return self.default if default else super().backend_for(key)
+
+    def build(self, settings: ReplaySettings) -> Replayer:
+        rep = Replayer(self.tables, seed=settings.seed, shared=self.default.shared,
+                       wrong_answers=settings.wrong_answers)
+        if settings.wrong_answers == self.default.wrong_answers:
+            rep._tables = self.default._tables  # the loaded outcome tables do not depend on the seed
+        return rep
+
+    def ask(self, backend: Replayer, model: str, meta: dict, chars: int, optional: dict) -> Reply:
+        text, prompt, completion, cost = backend.call(model, meta, chars, optional.get("replay_table"),
+                                                      optional.get("replay_models"))
+        return Reply(text, prompt, completion, 0.0, cost)
+
+
+def register(pool: Any = None) -> OfflineProvider | dict[str, OfflineProvider]:
+    """The entry point of the `sim` and `replay` providers (group `hieramas_gnn.providers`):
+    registers both in litellm and returns the handlers by provider name."""
+    return register_offline_providers(pool, warm_litellm=False)
+
+
+def register_offline_providers(pool: Any = None, *, sim_settings: SimSettings | None = None,
+                               replay_tables: Any = None, warm_litellm: bool = True) -> dict[str, OfflineProvider]:
     """Make `replay/<model>` and `sim/<model>` callable through litellm; returns the handlers.
 
-    sim_config:    the `SimConfig` of calls that carry no settings (default `SimConfig()`);
-                   given, it replaces an existing sim handler. A client sends its own
-                   `ClientConfig.backend` settings with every call (`hieramas_backend`).
+    sim_settings:  the simulator of calls that carry no settings (default `SimSettings()`);
+                   given, it replaces an existing sim handler. A client sends its own backend
+                   settings with every call (`hieramas_backend`).
     replay_tables: {task: [outcome table paths]} for replay (default: the shared data tables);
                    given, it replaces an existing replay handler.
     warm_litellm:  with a sim pool, also make one warm-up call through litellm (False from
                    `LLMClient`, which calls the handlers directly and never pays litellm's
                    first-call work).
+    Passing a `pool` also registers the sim models that pool defines inline.
     """
-    from hieramas_gnn.paths import ensure_offline_defaults
-
     ensure_offline_defaults()
-    import litellm
-
-    from hieramas_gnn.backends.replay import make_provider as make_replay
-    from hieramas_gnn.backends.sim import make_provider as make_sim
-
     current = {e.get("provider"): e for e in (litellm.custom_provider_map or [])}
     handlers = {p: current[p]["custom_handler"] for p in OFFLINE if p in current}
     changed = False
-    if "sim" not in handlers or sim_config is not None:
-        handlers["sim"], changed = make_sim(sim_config), True
+    if "sim" not in handlers or sim_settings is not None:
+        handlers["sim"], changed = SimProvider(sim_settings), True
     if "replay" not in handlers or replay_tables is not None:
-        handlers["replay"], changed = make_replay(replay_tables), True
+        handlers["replay"], changed = ReplayProvider(replay_tables), True
     if pool is not None:
         _register_pool_models(handlers["sim"], pool)
     if changed:  # else leave the map (and the handlers of calls in flight) exactly as it is
         others = [e for e in (litellm.custom_provider_map or []) if e.get("provider") not in OFFLINE]
         litellm.custom_provider_map = others + [{"provider": p, "custom_handler": handlers[p]} for p in OFFLINE]
     if changed or any(p not in getattr(litellm, "_custom_providers", OFFLINE) for p in OFFLINE):
-        _refresh_litellm(litellm)
+        _refresh_litellm()
     if pool is not None:
-        _warm_sim(litellm, handlers["sim"], pool, warm_litellm)
+        _warm_sim(handlers["sim"], pool, warm_litellm)
     return handlers
-
-
-def offline_handler(provider: str) -> Any:
-    """The handler registered in litellm for `provider` (`sim` or `replay`): the one a
-    `litellm.completion("sim/...")` would reach, which `LLMClient` calls directly."""
-    import litellm
-
-    for entry in litellm.custom_provider_map or ():
-        if entry.get("provider") == provider:
-            return entry["custom_handler"]
-    return register_offline_providers()[provider]
-
-
-def per_call(provider: str, model: str, make: Any, settings: Any) -> Any:
-    """The backend object for one call's `hieramas_backend` settings (`make(settings)`); bad
-    settings become `input_error` (never retried)."""
-    from hieramas_gnn.errors import UserError
-
-    try:
-        return make(settings)
-    except TypeError as exc:  # unknown or missing fields in the per-call settings
-        raise input_error(provider, model, UserError(f"bad hieramas_backend settings ({exc})")) from exc
-    except UserError as exc:
-        raise input_error(provider, model, exc) from exc
 
 
 def input_error(provider: str, model: str, exc: BaseException) -> Exception:
     """The exception an offline provider raises for bad input `exc` (a UserError): a
     `litellm.BadRequestError` (passed through litellm unchanged, status 400, never retried)
     marked with `ProviderInputError.MARK` so the client raises `ProviderInputError`."""
-    import litellm
-
-    from hieramas_gnn.llm.types import ProviderInputError
-
     err = litellm.BadRequestError(message=f"{provider}/{model}: {exc}", model=f"{provider}/{model}",
                                   llm_provider=provider)
     setattr(err, ProviderInputError.MARK, str(exc))
     return err
 
 
-def _warm_sim(litellm: Any, handler: Any, pool: Any, warm_litellm: bool = True) -> None:
+def model_response(model: str, text: str, prompt_tokens: int, completion_tokens: int) -> Any:
+    """A litellm `ModelResponse` with one assistant message and its usage."""
+    return litellm.ModelResponse(
+        model=model, choices=[{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+               "total_tokens": prompt_tokens + completion_tokens})
+
+
+def _warm_sim(handler: SimProvider, pool: Any, warm_litellm: bool = True) -> None:
     """Pay the first-call costs now, outside any call's timeout: the simulator's figures, and
     litellm's own lazy work on its first call in a process (imports and pydantic model builds in
     its worker thread, ~0.6 s on an idle machine, more on a loaded one), which otherwise lands
@@ -110,7 +266,7 @@ def _warm_sim(litellm: Any, handler: Any, pool: Any, warm_litellm: bool = True) 
     call to the pool's first sim model on a synthetic question: free, cached nowhere, not a
     pool call (the client's `acompletion` stays the only call site for real requests)."""
     spec = next((s for s in pool if s.provider == "sim"), None)
-    if spec is None or getattr(handler, "warmed", False):
+    if spec is None or handler.warmed:
         return
     handler.sim.warm()
     if not warm_litellm:
@@ -124,7 +280,7 @@ def _warm_sim(litellm: Any, handler: Any, pool: Any, warm_litellm: bool = True) 
     handler.warmed = True
 
 
-def _register_pool_models(handler: Any, pool: Any) -> None:
+def _register_pool_models(handler: SimProvider, pool: Any) -> None:
     for spec in pool:
         inline = (spec.extra.get("litellm_params") or {}).get("sim_model")
         if spec.provider == "sim" and inline:
@@ -132,7 +288,7 @@ def _register_pool_models(handler: Any, pool: Any) -> None:
             handler.register(handler.figures.make_spec(name, dict(inline), f"pool {pool.name}"))
 
 
-def _refresh_litellm(litellm: Any) -> None:
+def _refresh_litellm() -> None:
     """litellm reads the map into its provider list on this call (documented custom-provider setup)."""
     try:
         from litellm.utils import custom_llm_setup

@@ -30,12 +30,23 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import DataMissingError, UserError
 from hieramas_gnn.tasks.recorded import ROUTERBENCH_TABLE, ROUTERDC_TABLE, RecordedTask, letter_of
+
+@dataclass(frozen=True)
+class Outcome:
+    """One replayed outcome of a model on a question (any table: `replay.OutcomeTable` too)."""
+
+    answer: str | None
+    correct: bool
+    output_chars: int | None
+    cost_usd: float | None = None  # the recorded cost of this call, where the table has one
+
 
 GENERATIONS = 10  # RouterDC's sampled generations per question (pass rates are k / 10)
 SAMPLE_STRIDE = 16  # mas/supernode.MAX_REPEATS: run r's calls have sample indices 16 r + o
@@ -120,8 +131,6 @@ class RecordedOutcomes:
 
     def get(self, model: str, qid: str, sample: int = 0):
         """The replayed `Outcome` of `model` on `qid` for this sample index (module docstring)."""
-        from hieramas_gnn.backends.replay import Outcome
-
         rights, verdict, reply, cost, chars = self._row(model, qid)
         q = self.task.get(qid)
         if rights >= 0:  # a pass rate: this sample's generation

@@ -1,4 +1,5 @@
-"""`replay/<model>`: real per-question answers of real models, as a litellm custom provider.
+"""`replay/<model>`: real per-question answers of real models (its litellm provider is
+`backends.providers.ReplayProvider`).
 
 Reads tidy outcome tables (`benchmark, question_id, model, answer, correct`, optional
 `output_chars`; the schema of `../shared/data/outcomes/`) and, where available, the models' raw
@@ -32,15 +33,21 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.backends.behaviour import (
+    BehaviourConfig,
+    choose,
+    load_behaviour,
+    rng_for,
+)
+from hieramas_gnn.backends.recorded import Outcome, RecordedOutcomes
 from hieramas_gnn.errors import DataMissingError, UserError
-from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
-from hieramas_gnn.llm.types import ReplaySettings, settings_fields
 from hieramas_gnn.paths import shared_data_dir
+from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tasks.recorded import RecordedTask
 
 # task -> (outcome tables, raw reply files), relative to the shared data folder
 DEFAULT_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -52,12 +59,6 @@ DEFAULT_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 NO_ANSWER = "I could not determine the answer."
 
 
-@dataclass(frozen=True)
-class Outcome:
-    answer: str | None
-    correct: bool
-    output_chars: int | None
-    cost_usd: float | None = None  # the recorded cost of this call, where the table has one
 
 
 REQUIRED_COLUMNS = ("question_id", "model", "answer", "correct")
@@ -214,17 +215,10 @@ class Replayer:
 
     def _recorded(self, task: str) -> Any:
         """The replayed outcomes of a recorded-outcome task (`backends/recorded.py`), else None."""
-        from hieramas_gnn.tasks import get_task
-        from hieramas_gnn.tasks.recorded import RecordedTask
-
         if task in self.spec:
             return None
         t = get_task(task)
-        if not isinstance(t, RecordedTask):
-            return None
-        from hieramas_gnn.backends.recorded import RecordedOutcomes
-
-        return RecordedOutcomes(t, self.shared, self.wrong_answers)
+        return RecordedOutcomes(t, self.shared, self.wrong_answers) if isinstance(t, RecordedTask) else None
 
     def reply(self, model: str, meta: dict[str, Any], prompt_chars: int,
               table_path: str | None = None) -> tuple[str, int, int]:
@@ -236,8 +230,6 @@ class Replayer:
              names: dict[str, str] | None = None) -> tuple[str, int, int, float | None]:
         """`reply` and the call's recorded cost (None where the table records none); `names`:
         the model's name in each task's table, when it differs from `model`."""
-        from hieramas_gnn.tasks import get_task
-
         for key in ("task", "question_id"):
             if not meta.get(key):
                 raise UserError(f"replay/{model}: call metadata lacks {key!r}")
@@ -267,8 +259,6 @@ class Replayer:
     @lru_cache(maxsize=65536)  # noqa: B019 (one Replayer per provider; bounded)
     def real_reply(self, tname: str, model: str, qid: str, table_path: str | None = None, sample: int = 0) -> str:
         """The model's real reply, or a rendered one that the task grades as the table does."""
-        from hieramas_gnn.tasks import get_task
-
         table = self.table(tname, table_path)
         task, out = get_task(tname), table.get(model, qid, sample)
         q = task.get(qid)
@@ -281,75 +271,3 @@ class Replayer:
             if text is not None and task.score(text, q).correct == out.correct:
                 return text
         return candidates[-1] or NO_ANSWER
-
-
-def make_provider(tables: dict[str, Any] | None = None, seed: int = 0):
-    """A litellm CustomLLM answering `replay/<model>` (litellm imported here, not at import).
-
-    seed: base seed of the behaviour model's draws for calls that carry no settings; a call
-    carrying `hieramas_backend` (`ReplaySettings` as a dict, what `LLMClient` sends) uses its seed
-    (one Replayer per distinct seed, sharing the loaded outcome tables).
-    """
-    import litellm
-
-    from hieramas_gnn.backends.sim import model_response
-
-    class ReplayProvider(litellm.CustomLLM):
-        """litellm custom provider for `replay/`; see the module docstring."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.replayer = Replayer(tables, seed=seed)
-            self._replayers: dict[ReplaySettings, Replayer] = {}
-
-        def replayer_for(self, settings: dict | ReplaySettings | None) -> Replayer:
-            """The replayer of these per-call settings (the default one for None)."""
-            if settings is None:
-                return self.replayer
-            key = settings if isinstance(settings, ReplaySettings) else ReplaySettings(**settings_fields(settings))
-            if key.seed == self.replayer.seed and key.wrong_answers == self.replayer.wrong_answers:
-                return self.replayer
-            rep = self._replayers.get(key)
-            if rep is None:
-                rep = Replayer(tables, seed=key.seed, shared=self.replayer.shared, wrong_answers=key.wrong_answers)
-                if key.wrong_answers == self.replayer.wrong_answers:
-                    rep._tables = self.replayer._tables  # the loaded outcome tables do not depend on the seed
-                self._replayers[key] = rep
-            return rep
-
-        def reply(self, model: str, messages: list, meta: dict,
-                  optional: dict) -> tuple[str, int, int, float | None]:
-            """(text, prompt tokens, completion tokens, recorded cost or None) of one call; bad
-            input raises `input_error`."""
-            from hieramas_gnn.backends.providers import input_error, per_call
-
-            chars = sum(len(str(m.get("content") or "")) for m in messages)
-            rep = per_call("replay", model, self.replayer_for, optional.get("hieramas_backend"))
-            try:
-                return rep.call(model, meta, chars, optional.get("replay_table"), optional.get("replay_models"))
-            except UserError as exc:  # bad input: fail at once, not as a retryable connection error
-                raise input_error("replay", model, exc) from exc
-
-        def answer(self, model: str, messages: Any, meta: dict,
-                   optional: dict) -> tuple[str, int, int, float, float | None]:
-            """(text, prompt tokens, completion tokens, 0 ms, recorded cost or None) of one call:
-            what `LLMClient` calls directly, without litellm (the same reply as through litellm);
-            the client prices the call at the recorded cost when the pool model says `cost: recorded`."""
-            text, pt, ct, cost = self.reply(model, messages, meta, optional)
-            return text, pt, ct, 0.0, cost
-
-        def _reply(self, model: str, messages: list, kwargs: dict):
-            meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
-            text, pt, ct, cost = self.reply(model, messages, meta, kwargs.get("optional_params") or {})
-            response = model_response(f"replay/{model}", text, pt, ct)
-            if cost is not None:
-                response._hidden_params["response_cost"] = cost  # the recorded cost of this call
-            return response
-
-        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):
-            return self._reply(model, messages, kwargs)
-
-        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any):
-            return self._reply(model, messages, kwargs)
-
-    return ReplayProvider()

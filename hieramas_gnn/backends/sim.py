@@ -1,4 +1,5 @@
-"""`sim/<model>`: the simulator backend, a litellm custom provider calibrated on real outcomes.
+"""`sim/<model>`: the simulator backend calibrated on real outcomes (its litellm provider is
+`backends.providers.SimProvider`).
 
 One call, given its metadata (task, question id, role, position, context answers, sample index):
 
@@ -20,44 +21,25 @@ position, sample index, context), so a call is reproducible.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.types import SimSettings, settings_fields
-from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
-from hieramas_gnn.backends.simdata import SimFigures, SimModelSpec
+from hieramas_gnn.backends.behaviour import (
+    BehaviourConfig,
+    choose,
+    load_behaviour,
+    rng_for,
+)
 from hieramas_gnn.backends.simcode import mutate_program
+from hieramas_gnn.backends.simdata import SimFigures, SimModelSpec
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm.types import SimSettings
+from hieramas_gnn.tasks import get_task
 
 LETTERS = "ABCDEFGHIJ"
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Settings of one Simulator.
-
-    seed:             base seed of every hash-derived generator.
-    latency:          `lognormal` (per-model median and spread), `fixed` or `off`.
-    fixed_latency_ms: the latency when `latency` is `fixed` (e.g. 50 ms for executor benchmarks).
-    behaviour:        the behaviour model's parameters (None: the fit in data/sim/behaviour.json).
-    """
-
-    seed: int = 0
-    latency: str = "lognormal"
-    fixed_latency_ms: float = 50.0
-    behaviour: BehaviourConfig | None = None
-
-    @classmethod
-    def from_settings(cls, settings: SimSettings) -> SimConfig:
-        """The config of `llm.types.SimSettings` (what a client sends with each call); a
-        behaviour file is read here (a `ConfigError` naming it when it cannot be)."""
-        behaviour = load_behaviour(settings.behaviour, seed=settings.seed) if settings.behaviour else None
-        return cls(seed=settings.seed, latency=settings.latency,
-                   fixed_latency_ms=float(settings.fixed_latency_ms), behaviour=behaviour)
 
 
 @dataclass
@@ -105,18 +87,23 @@ def distractors(q: Any, kind: str) -> tuple[list[str], np.ndarray]:
 class Simulator:
     """The pure part of the backend: figures + config -> replies (no litellm involved)."""
 
-    def __init__(self, config: SimConfig | None = None, figures: SimFigures | None = None) -> None:
-        self.config = config or SimConfig()
+    def __init__(self, settings: SimSettings | None = None, figures: SimFigures | None = None,
+                 behaviour: BehaviourConfig | None = None) -> None:
+        """settings: seed, latency and behaviour file (`llm.types.SimSettings`, what a client
+        sends with each call); behaviour: parameters that override the file's (tests)."""
+        self.settings = settings or SimSettings()
         self.figures = figures or SimFigures()
+        if behaviour is None and self.settings.behaviour:  # read now: a bad file is named at once
+            behaviour = load_behaviour(self.settings.behaviour, seed=self.settings.seed)
         self._specs: dict[str, SimModelSpec] = {}
         self._inline: dict[str, SimModelSpec] = {}
         self._wrong_cache: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
-        self._behaviour = self.config.behaviour
+        self._behaviour = behaviour
 
     @property
     def behaviour(self) -> BehaviourConfig:
         if self._behaviour is None:
-            self._behaviour = load_behaviour(seed=self.config.seed)
+            self._behaviour = load_behaviour(seed=self.settings.seed)
         return self._behaviour
 
     def warm(self) -> None:
@@ -158,7 +145,7 @@ class Simulator:
                    sample_index: int) -> tuple[str, bool]:
         """The model's independent answer to `q` and whether it is correct."""
         kind = _answer_kind(task, q)
-        rng = rng_for(self.config.seed, "own", spec.name, q.id, role, sample_index)
+        rng = rng_for(self.settings.seed, "own", spec.name, q.id, role, sample_index)
         b = self.figures.difficulty(q.id, str(q.meta.get("domain", "")), q.meta, q.task)
         p = _sigmoid(self.ability(spec, q, task, role) - b)
         correct = bool(rng.random() < p)
@@ -183,8 +170,6 @@ class Simulator:
     def reply(self, model: str, meta: dict[str, Any], prompt_chars: int,
               inline: dict | None = None) -> SimReply:
         """Simulate one call (see the module docstring)."""
-        from hieramas_gnn.tasks import get_task
-
         spec = self.spec(model, inline)
         for key in ("task", "question_id"):
             if not meta.get(key):
@@ -200,23 +185,23 @@ class Simulator:
         answer = own
         if any(a is not None for a in context):
             # one draw per (model, question, sample): the model's readings are coupled (`choose`)
-            rng = rng_for(self.config.seed, "behaviour", spec.name, q.id, sample_index)
+            rng = rng_for(self.settings.seed, "behaviour", spec.name, q.id, sample_index)
             theta = self.ability(spec, q, task, role)
             s = self.strength(theta, str(q.meta.get("domain", "")), spec.synth_skill)
             judge = _code_judge(q) if _answer_kind(task, q) == "code" else (lambda a: task.is_correct(a, q))
             answer = choose(own, context, judge, s, self.behaviour, rng)
         text = task.render_answer(answer, q) if answer is not None else ""
-        rng = rng_for(self.config.seed, "length", spec.name, q.id, role, sample_index)
+        rng = rng_for(self.settings.seed, "length", spec.name, q.id, role, sample_index)
         chars = max(len(text), float(np.exp(np.log(max(spec.median_chars, 1.0))
                                             + spec.chars_log_sd * rng.standard_normal())))
         return SimReply(text=text, answer=answer, own_answer=own, prompt_tokens=max(1, prompt_chars // 4),
                         completion_tokens=max(1, int(chars // 4)), latency_ms=self.latency_ms(spec, rng))
 
     def latency_ms(self, spec: SimModelSpec, rng: np.random.Generator) -> float:
-        if self.config.latency == "off":
+        if self.settings.latency == "off":
             return 0.0
-        if self.config.latency == "fixed":
-            return float(self.config.fixed_latency_ms)
+        if self.settings.latency == "fixed":
+            return float(self.settings.fixed_latency_ms)
         return float(spec.latency_ms * np.exp(spec.latency_log_sd * rng.standard_normal()))
 
 
@@ -224,86 +209,3 @@ def _code_judge(q: Any):
     """Programs are judged by identity with the reference (the sim only emits those two kinds)."""
     ref = "".join(str(q.gold).split())
     return lambda a: a is not None and "".join(str(a).split()) == ref
-
-
-def make_provider(config: SimConfig | None = None, figures: SimFigures | None = None):
-    """A litellm CustomLLM answering `sim/<model>` (built lazily: litellm is imported here).
-
-    `config` is the simulator of calls that carry no settings (default `SimConfig()`); a call
-    carrying `hieramas_backend` (`SimSettings` as a dict, what `LLMClient` sends) is answered by
-    the simulator of those settings, built once per distinct settings and sharing the figures.
-    """
-    import litellm
-
-    class SimProvider(litellm.CustomLLM):
-        """litellm custom provider for `sim/`; see the module docstring."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.figures = figures or SimFigures()
-            self.sim = Simulator(config or SimConfig(), self.figures)
-            self._registered: dict[str, SimModelSpec] = {}
-            self._sims: dict[SimSettings, Simulator] = {}
-
-        def register(self, spec: SimModelSpec) -> None:
-            """Add a model defined outside the catalogue to every simulator (now and later)."""
-            self._registered[spec.name] = spec
-            for sim in (self.sim, *self._sims.values()):
-                sim.register(spec)
-
-        def simulator(self, settings: dict | SimSettings | None) -> Simulator:
-            """The simulator of these per-call settings (the default one for None)."""
-            if settings is None:
-                return self.sim
-            key = settings if isinstance(settings, SimSettings) else SimSettings(**settings_fields(settings))
-            sim = self._sims.get(key)
-            if sim is None:
-                sim = Simulator(SimConfig.from_settings(key), self.figures)
-                for spec in self._registered.values():
-                    sim.register(spec)
-                self._sims[key] = sim
-            return sim
-
-        def reply(self, model: str, messages: list, meta: dict, optional: dict) -> SimReply:
-            """The simulated reply to one call; bad input raises `input_error` (never retried)."""
-            from hieramas_gnn.backends.providers import input_error, per_call
-
-            chars = sum(len(str(m.get("content") or "")) for m in messages)
-            sim = per_call("sim", model, self.simulator, optional.get("hieramas_backend"))
-            try:
-                return sim.reply(model, meta, chars, optional.get("sim_model"))  # pure and fast after the first load
-            except UserError as exc:  # bad input: fail at once, not as a retryable connection error
-                raise input_error("sim", model, exc) from exc
-
-        def answer(self, model: str, messages: Any, meta: dict, optional: dict) -> tuple[str, int, int, float]:
-            """(text, prompt tokens, completion tokens, latency ms to await) of one call: what
-            `LLMClient` calls directly, without litellm (the same reply as through litellm)."""
-            r = self.reply(model, messages, meta, optional)
-            return r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms
-
-        def _respond(self, model: str, messages: list, kwargs: dict) -> tuple[Any, float]:
-            meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
-            r = self.reply(model, messages, meta, kwargs.get("optional_params") or {})
-            return model_response(f"sim/{model}", r.text, r.prompt_tokens, r.completion_tokens), r.latency_ms
-
-        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):
-            response, latency_ms = self._respond(model, messages, kwargs)
-            if latency_ms > 0:
-                await asyncio.sleep(latency_ms / 1000.0)
-            return response
-
-        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any):
-            """Synchronous litellm.completion: same reply, no simulated wait."""
-            return self._respond(model, messages, kwargs)[0]
-
-    return SimProvider()
-
-
-def model_response(model: str, text: str, prompt_tokens: int, completion_tokens: int):
-    import litellm
-
-    return litellm.ModelResponse(
-        model=model, choices=[{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-               "total_tokens": prompt_tokens + completion_tokens})
-

@@ -24,6 +24,35 @@ import argparse
 import sys
 from typing import Any
 
+from hieramas_gnn.commands.common import (
+    BUDGET_EXIT,
+    add_backend_args,
+    backend_name,
+    backend_settings,
+    budget_message,
+    budget_stopped,
+    check_out_file,
+    command_client,
+    make_ray_runner,
+    run_baselines_ray,
+)
+from hieramas_gnn.distributed.options import add_executor_args, check_executor_args
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval.baselines import (
+    FITTED,
+    BaselineConfig,
+    Baselines,
+    expand_methods,
+    result_rows,
+    run_baselines,
+)
+from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
+from hieramas_gnn.guards import check_apart, dumps
+from hieramas_gnn.llm.pool import load_pool
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tasks.splits import split_questions
+
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -64,7 +93,6 @@ def add_parser(subparsers: Any) -> None:
                    help="query encoder of the router (default: minilm, offline)")
     p.add_argument("--vote-order", default=None, metavar="M1,M2,...",
                    help="tie-break priority of `vote`, every pool model once (default: pool order)")
-    from hieramas_gnn.distributed.options import add_executor_args
 
     add_executor_args(p)
     p.set_defaults(func=handle)
@@ -73,15 +101,6 @@ def add_parser(subparsers: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     import asyncio
 
-    from hieramas_gnn.distributed.options import check_executor_args
-    from hieramas_gnn.commands.outputs import BUDGET_EXIT, budget_message, budget_stopped, check_out_file
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.eval.baselines import (FITTED, BaselineConfig, Baselines, expand_methods,
-                                             result_rows, run_baselines)
-    from hieramas_gnn.eval.routers import fit_routed_baselines
-    from hieramas_gnn.llm.pool import load_pool
-    from hieramas_gnn.mas.roles import get_roleset
-    from hieramas_gnn.tasks import get_task
 
     check_executor_args(args)
     if args.limit is not None and args.limit < 1:
@@ -90,9 +109,11 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--max-in-flight must be >= 1, got {args.max_in_flight}")
     if args.sc_samples < 1 or args.fixed_k < 1:
         raise UserError("--sc-samples and --fixed-k must be >= 1")
-    if args.budget is not None and not args.budget >= 0:
-        raise UserError(f"--budget must be >= 0, got {args.budget}")
+    if args.budget is not None and not (0 <= args.budget < float("inf")):
+        raise UserError(f"--budget must be a finite number >= 0, got {args.budget}")
     check_out_file(args.json_out, "--json")
+
+    check_apart(args.json_out, "--json", {"--cache": args.cache, "--data": args.data, "--pool": args.pool})
     task = get_task(args.task)
     pool = load_pool(args.pool)
     methods = expand_methods(_split(args.methods), pool.names)
@@ -103,7 +124,7 @@ def handle(args: argparse.Namespace) -> int:
     fitted = [m for m in methods if m in FITTED]
     if fitted and args.train_size < 1:
         raise UserError(f"--methods {', '.join(fitted)}: fitted methods need --train-size N (training questions)")
-    client = make_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget,
+    client = command_client(pool, args.cache, args.cache_mode, args.max_in_flight, args.budget,
                          backend_settings(args))
     if args.train_size > 0:
         train, val, questions = _split_for_fitting(args, task)
@@ -150,21 +171,8 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def client_config(max_in_flight: int, budget: float | None, backend: Any = None) -> Any:
-    """The client limits of these commands: `max_in_flight` calls overall and per model, and the
-    `BackendSettings` of sim/replay calls (default: their defaults)."""
-    from hieramas_gnn.llm.client import ClientConfig
-    from hieramas_gnn.llm.types import BackendSettings
-
-    return ClientConfig(max_concurrency=max_in_flight, per_model_concurrency=max_in_flight,
-                        budget_usd=budget, backend=backend or BackendSettings())
-
-
 def _split_for_fitting(args: argparse.Namespace, task: Any) -> tuple[list, list, list]:
     """(train, val, test): the split drawn as in training; test is the rest (its first --limit)."""
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.tasks.splits import split_questions
-
     if args.val_size < 0:
         raise UserError(f"--val-size must be >= 0, got {args.val_size}")
     questions = task.load(path=args.data, split=args.split)
@@ -180,82 +188,14 @@ def _split_for_fitting(args: argparse.Namespace, task: Any) -> tuple[list, list,
 
 def _embedder(kind: str):
     """texts -> [Q, F] numpy query embeddings for the router."""
-    from hieramas_gnn.eval.routers import query_embedder
-
     return query_embedder(kind, None if kind == "hashing" else "runs/embeddings")
 
 
 def _reward(args: argparse.Namespace):
     """The (correct, cost) -> reward the fitted methods maximise."""
-    from hieramas_gnn.eval.routers import shaped_reward
+    from hieramas_gnn.train.rewards import Reward  # lazy: loads torch
 
-    return shaped_reward(args.reward_shape, args.cost_lambda)
-
-
-def make_client(pool: Any, cache_path: str | None, cache_mode: str, max_in_flight: int,
-                budget: float | None, backend: Any = None) -> Any:
-    """The project's LLM client over the pool, with the rollout cache when one is given;
-    `backend`: the `BackendSettings` of sim/replay calls (default: their defaults)."""
-    from hieramas_gnn.llm.cache import RolloutCache
-    from hieramas_gnn.llm.client import LLMClient
-
-    cache = RolloutCache(cache_path, cache_mode) if cache_path else None
-    return LLMClient(pool, cache, client_config(max_in_flight, budget, backend))
-
-
-def make_ray_runner(args: argparse.Namespace, pool: Any, cache_path: str | None, cache_mode: str,
-                    task: Any = None, roleset: Any = None, progress: bool = True) -> Any:
-    """The `--executor ray` runner of these commands (same limits as `make_client`)."""
-    from hieramas_gnn.distributed.runner import make_runner
-
-    return make_runner("ray", args.ray_address, task=task, roleset=roleset, pool=pool,
-                       cache_path=cache_path, cache_mode=cache_mode if cache_path else "off",
-                       client_config=client_config(args.max_in_flight, args.budget, backend_settings(args)),
-                       max_in_flight=args.max_in_flight, workers=args.ray_workers,
-                       progress=progress)
-
-
-def run_baselines_ray(runner: Any, baselines: Any, methods: list[str], questions: list[Any],
-                      on_done: Any = None) -> dict[str, list[Any]]:
-    """`eval.baselines.run_baselines` on Ray workers: the jobs of one question share a worker
-    and a `SharedCalls` wrapper there, so each distinct request is paid once, as locally."""
-    from hieramas_gnn.eval.baselines import SharedCalls
-
-    jobs = [baselines.job(m, q) for m in methods for q in questions]
-    traces = runner.run_jobs(jobs, keys=[q.id for _ in methods for q in questions],
-                             wrap=SharedCalls, on_done=on_done)
-    n = len(questions)
-    return {m: traces[i * n:(i + 1) * n] for i, m in enumerate(methods)}
-
-
-def add_backend_args(p: argparse.ArgumentParser) -> None:
-    """`--sim-latency` and `--sim-seed`: the `sim/` settings (part of the cache key of sim calls,
-    so a cache written by `hieramas demo` is hit with `--sim-latency off`)."""
-    p.add_argument("--sim-latency", default="lognormal", metavar="MODE",
-                   help="simulated latency of sim/ models: lognormal, off or a fixed number of ms")
-    p.add_argument("--sim-seed", type=int, default=0, help="seed of the sim/ and replay/ backends")
-
-
-def backend_settings(args: argparse.Namespace) -> Any:
-    """The `BackendSettings` of `--sim-latency` / `--sim-seed`."""
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.llm.types import BackendSettings, ReplaySettings, SimSettings
-
-    raw = str(args.sim_latency).strip().lower()
-    if raw in ("lognormal", "off"):
-        sim = SimSettings(seed=args.sim_seed, latency=raw)
-    else:
-        try:
-            sim = SimSettings(seed=args.sim_seed, latency="fixed", fixed_latency_ms=float(raw))
-        except ValueError:
-            raise UserError(f"--sim-latency must be lognormal, off or a number of ms, got {raw!r}") from None
-    return BackendSettings(sim=sim, replay=ReplaySettings(seed=args.sim_seed))
-
-
-def backend_name(pool: Any) -> str:
-    """The litellm providers of the pool's models (`replay`, `sim`, `openai+anthropic`, ...)."""
-    providers = dict.fromkeys(spec.provider or spec.litellm_model for spec in pool.models)
-    return "+".join(providers)
+    return Reward(args.reward_shape, args.cost_lambda)
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -275,12 +215,11 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def write_json(report: dict[str, Any], path: str) -> None:
-    import json
     from pathlib import Path
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.write_text(dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def _split(methods: list[str] | None) -> list[str] | None:

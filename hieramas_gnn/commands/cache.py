@@ -4,11 +4,14 @@
     hieramas cache verify --cache runs/cache.sqlite   # exit 1 when a record is corrupt
     hieramas cache export --cache runs/cache.sqlite --out rollouts.jsonl
     hieramas cache import --cache runs/cache.sqlite --src rollouts.jsonl
+    hieramas cache rehash --cache old.sqlite --trust-unverified   # checksums for a cache you vouch for
 
 An export holds, per line, the key, the litellm model string, the text, usage, cost, latency,
-time and the canonical request (never a credential). Import keeps existing records (the first
-answer stored for a key wins) and checks that each key is the sha256 of its request.
-`stats`, `verify` and `export` open the file read-only: they never write into it.
+time, the canonical request (never a credential) and the record's checksum. Import keeps existing
+records (the first answer stored for a key wins), checks that each key is the sha256 of its
+request and each checksum its record's, and refuses lines without one unless
+`--trust-unverified`. Records without a checksum are never served; `verify` and `stats` count
+them (exit 1). `stats`, `verify` and `export` open the file read-only: they never write into it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import check_apart, check_regular_file
+from hieramas_gnn.llm.cache import RolloutCache, read_export
 
 
 def add_parser(subparsers: Any) -> None:
@@ -35,6 +40,12 @@ def add_parser(subparsers: Any) -> None:
     imp = sub.add_parser("import", help="add the records of a jsonl export")
     imp.add_argument("--cache", required=True, help="cache file (SQLite; created if absent)")
     imp.add_argument("--src", required=True, help="jsonl file to read")
+    imp.add_argument("--trust-unverified", action="store_true",
+                     help="also import lines without a checksum (exports of older versions) that you vouch for")
+    rehash = sub.add_parser("rehash", help="add checksums to records without one (only for a cache you vouch for)")
+    rehash.add_argument("--cache", required=True, help="cache file (SQLite)")
+    rehash.add_argument("--trust-unverified", action="store_true", required=False,
+                        help="required: you vouch for records nothing can verify")
     p.set_defaults(func=run)
 
 
@@ -43,18 +54,25 @@ def run(args: Any) -> int:
     import sys
     from dataclasses import asdict
 
-    from hieramas_gnn.llm.cache import RolloutCache
+
 
     action = args.cache_command
-    if action in ("stats", "export", "verify") and not Path(args.cache).exists():
+    check_regular_file(args.cache, "--cache")
+    if action in ("stats", "export", "verify", "rehash") and not Path(args.cache).exists():
         raise UserError(f"cache {args.cache}: no such file")
     if action == "export":
+        check_apart(args.out, "--out", {"--cache": args.cache})
         _check_out(Path(args.out))
     if action == "import":
-        from hieramas_gnn.llm.cache import read_export
-
-        read_export(args.src)  # a bad export is refused before the cache file is created
-    with RolloutCache(args.cache, "rw" if action == "import" else "replay") as cache:
+        check_apart(args.cache, "--cache", {"--src": args.src})
+        read_export(args.src, args.trust_unverified)  # a bad export is refused before the cache file is created
+        return _import(args)
+    if action == "rehash":
+        with RolloutCache(args.cache, "rw") as cache:
+            n = cache.rehash(trust=args.trust_unverified)
+        print(f"cache {args.cache}: checksums added to {n} records")
+        return 0
+    with RolloutCache(args.cache, "replay") as cache:
         if action == "verify":
             rep = cache.verify()
             if args.json:
@@ -64,12 +82,16 @@ def run(args: Any) -> int:
                       f"(no checksum), {len(rep.bad)} corrupt; sqlite integrity: {rep.sqlite_integrity}")
                 for key in rep.bad[:20]:
                     print(f"  corrupt: {key}")
+                if rep.unverified:
+                    print(f"hieramas: {rep.unverified} record(s) have no checksum: they are never served. If you "
+                          f"vouch for this file: `hieramas cache rehash --cache {args.cache} --trust-unverified`",
+                          file=sys.stderr)
             return 0 if rep.clean else 1
         if action == "stats":
             st = cache.stats()
             if args.json:
                 print(json.dumps(asdict(st), indent=2))
-                return 1 if st.corrupt else 0
+                return 1 if st.corrupt or st.unverified else 0
             print(f"cache {st.path}: {st.records} records, ${st.cost_usd:.4f} paid, "
                   f"{st.prompt_tokens} prompt + {st.completion_tokens} completion tokens, "
                   f"{st.size_bytes / 1e6:.1f} MB; checksums: {st.corrupt} corrupt, {st.unverified} unverified")
@@ -79,12 +101,30 @@ def run(args: Any) -> int:
                 print(f"hieramas: {st.corrupt} record(s) fail their checksum: run `hieramas cache verify "
                       f"--cache {args.cache}` to list them", file=sys.stderr)
                 return 1
+            if st.unverified:
+                print(f"hieramas: {st.unverified} record(s) have no checksum and are never served: run `hieramas "
+                      f"cache verify --cache {args.cache}`", file=sys.stderr)
+                return 1
         elif action == "export":
             n = cache.export_jsonl(args.out)
             print(f"exported {n} records to {args.out}")
-        else:
-            added, present = cache.import_jsonl(args.src)
-            print(f"imported {added} records into {args.cache} ({present} already present)")
+    return 0
+
+
+def _import(args: Any) -> int:
+    """`cache import`: the records into the cache; a cache file this command created is removed
+    again when the import fails (nothing half-made is left behind)."""
+    path = Path(args.cache)
+    created = not path.exists()
+    try:
+        with RolloutCache(args.cache, "rw") as cache:
+            added, present = cache.import_jsonl(args.src, trust_unverified=args.trust_unverified)
+    except BaseException:
+        if created:
+            for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                p.unlink(missing_ok=True)
+        raise
+    print(f"imported {added} records into {args.cache} ({present} already present)")
     return 0
 
 

@@ -32,28 +32,43 @@ for the rest. Exit codes: 0 all done, 1 some traces failed, 3 the budget stopped
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from hieramas_gnn.config import CollectConfig
-from hieramas_gnn.errors import ConfigError
+from hieramas_gnn.commands.common import check_out_file
+from hieramas_gnn.config import CollectConfig, load_section
+from hieramas_gnn.distributed.options import add_executor_args, check_executor_args
+from hieramas_gnn.distributed.runner import make_runner
+from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.eval.baselines import BaselineConfig, Baselines, expand_methods
+from hieramas_gnn.guards import (
+    check_apart,
+    check_overwrite,
+    json_safe,
+    looks_like_json_object,
+)
+from hieramas_gnn.llm.cache import RolloutCache
+from hieramas_gnn.llm.client import LLMClient
+from hieramas_gnn.llm.pool import load_pool
+from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.executor import Job, run_many
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.paths import atomic_write_text
+from hieramas_gnn.redact import redact
+from hieramas_gnn.tasks import get_task
 
 
 def load_collect_config(path: str | Path) -> CollectConfig:
     """Read and validate a collect YAML through the config machinery (`config.load_section`);
     errors name the file and the field; relative paths are resolved against the file's folder."""
-    from hieramas_gnn.config import load_section
-
     path = Path(path)
     where = f"collect config {path.name}"
     if not path.exists():
         raise ConfigError(f"{where}: no such file {path}")
     cfg = load_section(CollectConfig, path, where)
-    if cfg.client.executor != "local" or cfg.client.ray_address or cfg.client.ray_workers:
-        raise ConfigError(f"{where}: client.executor / ray_address / ray_workers: give them as "
-                          "`hieramas collect --executor ray [--ray-address A] [--ray-workers N]`")
     base = path.resolve().parent
     for key in ("data", "cache", "out"):
         if getattr(cfg, key):
@@ -72,7 +87,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--config", required=True, help="collect config YAML (see docs/LLM.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--summary", help="also write the run summary as JSON to this file")
-    from hieramas_gnn.distributed.options import add_executor_args
 
     add_executor_args(p)
     p.set_defaults(func=run)
@@ -81,12 +95,6 @@ def add_parser(subparsers: Any) -> None:
 def build_jobs(cfg: CollectConfig, pool: Any, keys: list[str] | None = None) -> list[Any]:
     """One job per (design, question, sample): Designs via the executor, methods via baselines.
     `keys`, when given, receives each job's question id (the Ray executor's shard key)."""
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.eval.baselines import BaselineConfig, Baselines, expand_methods
-    from hieramas_gnn.mas.executor import Job
-    from hieramas_gnn.mas.roles import get_roleset
-    from hieramas_gnn.tasks import get_task
-
     task = get_task(cfg.task)
     questions = task.load(cfg.data, split=cfg.split, limit=cfg.limit)
     roleset = get_roleset(task.family)
@@ -114,7 +122,6 @@ def build_jobs(cfg: CollectConfig, pool: Any, keys: list[str] | None = None) -> 
 def _load_design(entry: Any) -> Any:
     import yaml
 
-    from hieramas_gnn.mas.design import Design
 
     if isinstance(entry, dict):
         return Design.from_dict(entry)
@@ -127,31 +134,30 @@ def _load_design(entry: Any) -> Any:
 def run(args: Any) -> int:
     import asyncio
 
-    from hieramas_gnn.distributed.options import check_executor_args
-    from hieramas_gnn.llm.cache import RolloutCache
-    from hieramas_gnn.llm.client import ClientConfig, LLMClient
-    from hieramas_gnn.llm.types import BackendSettings
-    from hieramas_gnn.llm.pool import load_pool
-    from hieramas_gnn.mas.executor import run_many
 
     check_executor_args(args)
-    from hieramas_gnn.commands.outputs import check_out_file
 
     check_out_file(args.summary, "--summary")
     cfg = load_collect_config(args.config)
     check_out_file(cfg.out, "collect config out")
+
+    inputs = {"cache": cfg.cache, "data": cfg.data, "pool": cfg.pool if Path(cfg.pool).suffix else None,
+              "--config": args.config}
+    check_apart(cfg.out, "collect config out", inputs)
+    check_apart(args.summary, "--summary", {**inputs, "out": cfg.out})
+
+    check_overwrite(cfg.out, "collect config out", lambda line: looks_like_json_object(line, "question_id", "calls"),
+                    "a traces jsonl of `hieramas collect`")
+    check_overwrite(args.summary, "--summary", lambda line: looks_like_json_object(line), "a JSON summary")
     pool = load_pool(cfg.pool)
     keys: list[str] = []
     jobs = build_jobs(cfg, pool, keys)
-    options = {k: v for k, v in asdict(cfg.client).items()
-               if k not in ("max_in_flight", "budget_usd", "executor", "ray_address", "ray_workers")}
-    config = ClientConfig(budget_usd=cfg.budget_usd, seed=cfg.seed, **options,
-                          backend=BackendSettings.from_dict(asdict(cfg.backend)))
+    config = replace(cfg.client, budget_usd=cfg.budget_usd)
     if args.executor == "ray":  # workers run the jobs; this process writes the cache
-        from hieramas_gnn.distributed.runner import make_runner
 
         runner = make_runner("ray", args.ray_address, task=None, roleset=None, pool=pool,
                              cache_path=cfg.cache, cache_mode="rw", client_config=config,
+                             backend=cfg.backend, seed=cfg.seed,
                              max_in_flight=cfg.max_in_flight, workers=args.ray_workers)
         try:
             with _progress(jobs, runner, cfg, args.quiet) as on_done:
@@ -161,14 +167,14 @@ def run(args: Any) -> int:
             runner.close()
     else:
         with RolloutCache(cfg.cache, "rw") as cache:
-            client = LLMClient(pool, cache, config)
+            client = LLMClient(pool, cache, config, backend=cfg.backend, seed=cfg.seed)
             with _progress(jobs, client, cfg, args.quiet) as on_done:
                 traces = asyncio.run(run_many(jobs, client, max_in_flight=cfg.max_in_flight,
                                               on_done=on_done))
             summary = _summary(traces, client, cache)
     print(_summary_line(summary))
     if args.summary:
-        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(args.summary, json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     if summary["budget_stopped"]:
         print(f"hieramas collect: budget ${cfg.budget_usd} reached; {summary['failed']} traces "
               f"not complete. Raise budget_usd and re-run: completed calls are cached.")
@@ -180,9 +186,16 @@ def run(args: Any) -> int:
 def _progress(jobs: list[Any], source: Any, cfg: CollectConfig, quiet: bool) -> Iterator[Any]:
     """A progress bar over the jobs (calls, hits, $ spent, $ left of `source`: a client or a
     runner) and the traces jsonl; yields the per-trace callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    out = open(cfg.out, "w", encoding="utf-8") if cfg.out else None
+    tmp = Path(cfg.out).with_name(f".{Path(cfg.out).name}.{os.getpid()}.tmp") if cfg.out else None
+    out = open(tmp, "w", encoding="utf-8") if tmp else None  # renamed over cfg.out once complete
     columns = [TextColumn("collect"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[info]}")]
     with Progress(*columns, disable=quiet, transient=False) as progress:
@@ -196,9 +209,13 @@ def _progress(jobs: list[Any], source: Any, cfg: CollectConfig, quiet: bool) -> 
 
         try:
             yield on_done
+            if out is not None:
+                out.close()
+                os.replace(tmp, cfg.out)
         finally:
             if out is not None:
                 out.close()
+                tmp.unlink(missing_ok=True)
 
 
 def _info(client: Any) -> str:
@@ -208,8 +225,6 @@ def _info(client: Any) -> str:
 
 
 def _summary(traces: list[Any], client: Any, cache: Any) -> dict[str, Any]:
-    from hieramas_gnn.redact import redact
-
     failed = [t for t in traces if t.failed]
     stats = asdict(client.stats)
     return {

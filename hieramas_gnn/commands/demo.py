@@ -15,6 +15,13 @@ from __future__ import annotations
 
 import argparse
 
+from hieramas_gnn.bundle import _replace_bundle, check_bundle_out
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval import experiment, report
+from hieramas_gnn.eval.baselines import FITTED, GROUPS
+from hieramas_gnn.guards import check_report_out
+from hieramas_gnn.paths import ensure_offline_defaults
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("demo", help="train and evaluate on the offline sim pool; write a report",
@@ -40,13 +47,27 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _copy_bundle(src, dst) -> None:
+    """The first seed's bundle as `dst` (checked: new, empty or a bundle), replaced atomically."""
     import shutil
+    import tempfile
     from pathlib import Path
 
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.eval import experiment, report
-    from hieramas_gnn.paths import ensure_offline_defaults
+
+    dst = Path(dst)
+    check_bundle_out(dst)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
+    try:
+        for item in Path(src).iterdir():
+            shutil.copy2(item, tmp / item.name)
+        _replace_bundle(tmp, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
 
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
@@ -57,16 +78,18 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"tracking.wandb={args.wandb}", *([f"pool.name={args.pool}"] if args.pool else []),
                  *args.overrides]
     baselines = args.baselines or (("single", "moa", "random") if args.quick else experiment.DEFAULT_BASELINES)
-    from hieramas_gnn.eval.baselines import FITTED, GROUPS
 
     unknown = [m for m in baselines if m.partition(":")[0] not in GROUPS + FITTED]
     if unknown:
         raise UserError(f"--baselines: unknown method {unknown[0]!r} (known: {', '.join(GROUPS + FITTED)})")
     out = Path(args.out)
+
+    check_report_out(out, "--out", ("results.json", "runs", "cache"))  # new, empty, or an earlier demo's
+    check_bundle_out(out / "policy")
     result = experiment.run_experiment(config, out, seeds=args.seeds, eval_runs=args.eval_runs,
                                        baselines=baselines, overrides=overrides, title="hieramas demo",
                                        log=lambda line: print(line, flush=True))
-    shutil.copytree(out / "runs" / "seed0" / "policy", out / "policy", dirs_exist_ok=True)
+    _copy_bundle(out / "runs" / "seed0" / "policy", out / "policy")
     print(report.markdown_table(result.rows))
     print("\n".join(result.claims))
     print(f"wrote {out}/report.md, results.json, pareto.png, topology.png, policy/ in {result.meta['wall_s']:.0f}s")

@@ -38,9 +38,17 @@ answer counts as wrong.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
+
+from hieramas_gnn.backends.outcomes import summarize
+from hieramas_gnn.backends.replay import DEFAULT_TABLES, read_outcome_table
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import check_apart, dumps, finite_number
+from hieramas_gnn.llm.pool import litellm_prices, load_pool, pool_from_dict
+from hieramas_gnn.paths import atomic_write_text, shared_data_dir
+from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tasks.recorded import ROUTERBENCH_TABLE, ROUTERDC_TABLE, RecordedTask
 
 
 def add_parser(subparsers: Any) -> None:
@@ -70,47 +78,12 @@ def add_parser(subparsers: Any) -> None:
     pool.set_defaults(func=handle_pool)
 
 
+POOL_MARK = "# Written by `hieramas outcomes pool"  # the first line of a pool this command wrote
+
+
 def read_table(path: str | Path):
     """The validated table (see `backends.replay.read_outcome_table`)."""
-    from hieramas_gnn.backends.replay import read_outcome_table
-
     return read_outcome_table(path)
-
-
-def _vote_key(df):
-    if "answer_num" in df:
-        num = df["answer_num"].astype(str).str.strip()
-        return num.where(num != "", df["answer"].str.strip())
-    return df["answer"].str.strip()
-
-
-def summarize(df) -> dict:
-    """Per-model accuracy, plurality vote and oracle over the common questions."""
-    n_models = df["model"].nunique()
-    per_q = df.groupby("question_id")["model"].nunique()
-    common = set(per_q[per_q == n_models].index)
-    d = df[df["question_id"].isin(common)].copy()
-    acc = d.groupby("model")["correct"].mean().sort_values(ascending=False)
-    rank = {m: i for i, m in enumerate(acc.index)}  # 0 = most accurate
-    d["key"] = _vote_key(d)
-    d["rank"] = d["model"].map(rank)
-    voted = d[d["key"] != ""]
-    g = voted.groupby(["question_id", "key"]).agg(votes=("model", "size"), best=("rank", "min"),
-                                                  right=("correct", "mean")).reset_index()
-    g = g.sort_values(["question_id", "votes", "best", "key"], ascending=[True, False, True, True])
-    top = g.drop_duplicates("question_id")
-    second = g[g.duplicated("question_id")].drop_duplicates("question_id").set_index("question_id")["votes"]
-    ties = int((top.set_index("question_id")["votes"] == second.reindex(top["question_id"]).values).sum())
-    plurality_right = int((top["right"] > 0.5).sum())
-    oracle = d.groupby("question_id")["correct"].max()
-    return {
-        "n_questions": len(common), "n_models": int(n_models),
-        "n_rows_dropped": int(len(df) - len(d)),
-        "models": [{"model": m, "n": int((d["model"] == m).sum()), "accuracy": float(a)} for m, a in acc.items()],
-        "plurality": {"accuracy": plurality_right / max(len(common), 1), "ties": ties,
-                      "tie_rule": "most accurate model's answer, then lexicographic"},
-        "oracle": {"accuracy": float(oracle.mean()) if len(oracle) else 0.0},
-    }
 
 
 def handle_inspect(args: argparse.Namespace) -> int:
@@ -125,16 +98,15 @@ def handle_inspect(args: argparse.Namespace) -> int:
     print(f"{'plurality vote':<{width}}  {100 * pl['accuracy']:6.2f}%   ({pl['ties']} ties; {pl['tie_rule']})")
     print(f"{'oracle (any right)':<{width}}  {100 * summary['oracle']['accuracy']:6.2f}%")
     if args.json_out:
+        check_apart(args.json_out, "--json", {"FILE": args.file})
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(summary, indent=2))
+        Path(args.json_out).write_text(dumps(summary, indent=2))
         print(f"wrote {args.json_out}")
     return 0
 
 
 def pool_from_table(df, table: Path, name: str, input_cost: float, output_cost: float) -> dict:
     """The pool mapping (`llm/pool.py` format) replaying each model of a validated table."""
-    from hieramas_gnn.llm.pool import litellm_prices
-
     models = []
     for model, g in df.groupby("model", sort=True):
         listed = litellm_prices(str(model))
@@ -152,12 +124,8 @@ def pool_from_table(df, table: Path, name: str, input_cost: float, output_cost: 
 def handle_pool(args: argparse.Namespace) -> int:
     import yaml
 
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.llm.pool import pool_from_dict
-
     for flag in ("input_cost", "output_cost"):
-        if getattr(args, flag) < 0:
-            raise UserError(f"--{flag.replace('_', '-')}: must be >= 0")
+        finite_number(getattr(args, flag), f"--{flag.replace('_', '-')}")
     if args.crosswalk is not None:
         if args.file is not None:
             raise UserError("outcomes pool: give FILE or --crosswalk, not both")
@@ -167,13 +135,20 @@ def handle_pool(args: argparse.Namespace) -> int:
     if args.tasks or args.prices_from:
         raise UserError("outcomes pool: --tasks and --prices-from go with --crosswalk")
     table, out = Path(args.file), Path(args.out)
+    check_apart(out, "--out", {"FILE": table})
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; give the pool YAML file to write")
+    if out.exists() and not out.read_bytes().startswith(POOL_MARK.encode()):
+        raise UserError(f"--out {out}: exists and was not written by `hieramas outcomes pool`; refusing to "
+                        "overwrite it (give a new file name)")
     df = read_table(table)
     name = args.name or out.stem
     data = pool_from_table(df, table, name, args.input_cost, args.output_cost)
     pool_from_dict(data, where=f"pool {out.name}", default_name=name)  # what load_pool will check
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"# Written by `hieramas outcomes pool {table}`: replays its per-question outcomes.\n"
-                   + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    atomic_write_text(out, f"{POOL_MARK} {table}`: replays its per-question outcomes.\n"
+                      + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     print(f"{out}: pool {name!r}, {len(data['models'])} models, {df['question_id'].nunique()} questions")
     for m in data["models"]:
         print(f"  {m['name']:<30} {m['profile'].split(': ', 1)[1]}  ({m['tags'][1]})")
@@ -185,11 +160,6 @@ def handle_pool(args: argparse.Namespace) -> int:
 
 def task_table(task: str) -> str:
     """The outcome table file (relative to the shared data folder) the replay reads for `task`."""
-    from hieramas_gnn.backends.replay import DEFAULT_TABLES
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.tasks import get_task
-    from hieramas_gnn.tasks.recorded import ROUTERBENCH_TABLE, ROUTERDC_TABLE, RecordedTask
-
     if task in DEFAULT_TABLES:
         tables = DEFAULT_TABLES[task][0]
         if len(tables) != 1:
@@ -245,8 +215,6 @@ def crosswalk_prices(names: dict[str, dict[str, str]], pools: list, input_cost: 
                      output_cost: float) -> dict[str, tuple[float, float, str]]:
     """canonical model -> (input, output USD per token, where from): a `--prices-from` pool
     replaying one of its names, else litellm's cost map, else the flags."""
-    from hieramas_gnn.llm.pool import litellm_prices
-
     out = {}
     for canonical, per_task in names.items():
         wanted = {f"replay/{n}" for n in per_task.values()} | {f"replay/{canonical}"}
@@ -265,15 +233,17 @@ def handle_crosswalk(args: argparse.Namespace) -> int:
     import pandas as pd
     import yaml
 
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.llm.pool import load_pool, pool_from_dict
-    from hieramas_gnn.paths import shared_data_dir
-
     if not args.tasks:
         raise UserError("outcomes pool --crosswalk: name the mixed task's components with --tasks")
     path, out = Path(args.crosswalk), Path(args.out)
     if not path.is_file():
         raise UserError(f"--crosswalk {path}: no such file")
+    check_apart(out, "--out", {"--crosswalk": path})
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; give the pool YAML file to write")
+    if out.exists() and not out.read_bytes().startswith(POOL_MARK.encode()):
+        raise UserError(f"--out {out}: exists and was not written by `hieramas outcomes pool`; refusing to "
+                        "overwrite it (give a new file name)")
     crosswalk = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"canonical_model", "file", "source_model_name", "match"} - set(crosswalk.columns)
     if missing:
@@ -294,9 +264,9 @@ def handle_crosswalk(args: argparse.Namespace) -> int:
     data = crosswalk_pool(names, name, prices)
     pool_from_dict(data, where=f"pool {out.name}", default_name=name)  # what load_pool will check
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"# Written by `hieramas outcomes pool --crosswalk {path} --tasks {' '.join(tasks)}`: each model\n"
-                   "# replays every task from that task's own table under the name it has there.\n"
-                   + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    atomic_write_text(out, f"{POOL_MARK} --crosswalk {path} --tasks {' '.join(tasks)}`: each model\n"
+                      "# replays every task from that task's own table under the name it has there.\n"
+                      + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     print(f"{out}: pool {name!r}, {len(data['models'])} models in every table of {', '.join(tasks)}")
     for m in data["models"]:
         print(f"  {m['name']:<30} {m['tags'][2]}: {m['input_cost_per_token']:.2e} / {m['output_cost_per_token']:.2e} $/token")

@@ -6,7 +6,7 @@ several seeds, the baselines on the same held-out questions). Give one folder pe
 to get the frontier:
 
     for l in 300 1000 3000; do
-      hieramas demo --config experiments/configs/issue12_math_l5.yaml --out runs/math/lambda$l \\
+      hieramas demo --config experiments/configs/replay_math_l5.yaml --out runs/math/lambda$l \\
           --baselines single vote moa debate router cascade best_single oracle --set reward.cost_lambda=$l
     done
     hieramas report runs/math/lambda* --out runs/math/report
@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 
+from hieramas_gnn.eval.frontier import report
+from hieramas_gnn.guards import check_apart, check_report_out
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("report", help="the learned frontier vs every baseline, from experiment folders",
@@ -38,8 +41,9 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hieramas_gnn.eval.frontier import report
 
+    check_apart(args.out, "--out", {f"DIR {f}": f for f in [*args.folders, *([args.against] if args.against else [])]})
+    check_report_out(args.out, "--out", ("report.md",))
     summary = report(args.folders, args.out, args.against)
     if args.against:
         for r in summary["ablations"]:

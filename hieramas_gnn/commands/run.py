@@ -6,13 +6,22 @@ role's mixture, answer and grade; the final answer; calls, tokens, cost, cache h
 
 The design is chosen by the one design-choice function (`policy/choose.py`) under the route the
 bundle recorded as trained: the same design `hieramas eval` and `hieramas serve` choose for the
-same question. The pool is the bundle's (`--pool` overrides; it must have the same models).
+same question. The pool is the bundle's (`--pool` overrides; it must have the same models). A bundle
+never chooses endpoints, keys, files or code (`bundle_trust.py`): one whose pool names real
+providers needs `--pool` (or `--trust-bundle-endpoints`).
 """
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from hieramas_gnn.build import ClientSettings, make_client
+from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
+from hieramas_gnn.bundle_trust import add_trust_args, bundle_pool, check_family
+from hieramas_gnn.mas.executor import run_design
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.tasks import get_task
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,20 +34,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-mode", default="rw", choices=["rw", "replay", "off"], help="rollout cache mode")
     p.add_argument("--embed-cache", default="runs/embeddings", help="embedding cache folder")
     p.add_argument("--json", action="store_true", help="print the trace as JSON instead of text")
+
+    add_trust_args(p)
     p.set_defaults(func=run)
 
 
 def run_policy(bundle: str, task_name: str, question_id: str, client: Any, *, pool: Any = None,
-               embed_cache: str | None = None):
+               embed_cache: str | None = None, trust: bool = False):
     """Load the bundle, choose the design for one question and execute it -> (design, trace)."""
     import asyncio
 
-    from hieramas_gnn.export import load_chooser
-    from hieramas_gnn.mas.executor import run_design
-    from hieramas_gnn.mas.roles import get_roleset
-    from hieramas_gnn.tasks import get_task
 
     chooser, meta = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
+    check_family(meta.family, bundle, trust)
     task = get_task(task_name)
     question = task.get(question_id)
     roleset = get_roleset(meta.family or task.family)
@@ -73,17 +81,14 @@ def format_trace(design: Any, trace: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from hieramas_gnn.export import read_meta
-    from hieramas_gnn.llm.pool import load_pool
-    from hieramas_gnn.train.setup import make_client
 
+    check_digest(args.policy, args.sha256)
     meta = read_meta(args.policy)
-    pool = load_pool(args.pool or meta.pool_name or "sim")
-    settings = {"cache_path": None if args.cache_mode == "off" else args.cache,
-                "cache_mode": args.cache_mode, "options": {}}
-    client = make_client(settings, pool)
+    pool = bundle_pool(args.policy, meta, args.pool, trust=args.trust_bundle_endpoints)
+    client = make_client(ClientSettings(cache_path=None if args.cache_mode == "off" else args.cache,
+                                        cache_mode=args.cache_mode), pool)
     design, trace = run_policy(args.policy, args.task, args.question_id, client, pool=pool,
-                               embed_cache=args.embed_cache)
+                               embed_cache=args.embed_cache, trust=args.trust_bundle_endpoints)
     if args.json:
         print(json.dumps({"design": design.to_dict(), "trace": trace.to_dict()}, indent=2))
     else:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
+from hieramas_gnn.bundle_trust import add_trust_args
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.serve.policy import Policy
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,17 +37,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to receive a request head or body (408)")
     p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads (default 1: the "
                    "policy's graphs are tiny and design choices run one at a time; more threads only contend)")
+
+    add_trust_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
     import uvicorn
 
-    from hieramas_gnn.serve.app import create_app
-    from hieramas_gnn.serve.policy import Policy
-    from hieramas_gnn.serve.server import make_config
-
-    import torch
+    from hieramas_gnn.serve.app import create_app  # lazy: loads fastapi
+    from hieramas_gnn.serve.server import make_config  # lazy: loads fastapi
 
     if args.torch_threads < 1:
         raise UserError(f"--torch-threads must be >= 1, got {args.torch_threads}")
@@ -53,9 +56,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be in 0..65535, got {args.port}")
     limits = serve_limits(args)
     key = limits.api_key
+    if not key and not is_loopback(args.host):
+        print(f"hieramas serve: WARNING: listening on {args.host} without an API key: anyone who can reach this "
+              "port can run the MAS and spend your LLM budget. Set --api-key (or HIERAMAS_API_KEY), or bind "
+              "127.0.0.1.", file=sys.stderr, flush=True)
     backend = None if args.sim_latency is None else {"sim": {"latency": args.sim_latency}}
     policy = Policy.load(args.policy, args.pool, cache=args.cache, cache_mode=args.cache_mode,
-                         embed_cache=args.embed_cache, backend=backend)
+                         embed_cache=args.embed_cache, backend=backend,
+                         trust_bundle_endpoints=args.trust_bundle_endpoints, sha256=args.sha256)
     _check_port_free(args.host, args.port)
     server = uvicorn.Server(make_config(create_app(policy, limits), args.host, args.port,
                                         header_timeout_s=args.timeout))
@@ -71,9 +79,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    import ipaddress
+
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to a public address
+
+
 def serve_limits(args: argparse.Namespace):
     """The `ServeLimits` of the command line; the key is `--api-key`, else env `HIERAMAS_API_KEY`."""
-    from hieramas_gnn.serve.app import ServeLimits
+    from hieramas_gnn.serve.app import ServeLimits  # lazy: loads fastapi
 
     key = args.api_key if args.api_key is not None else os.environ.get("HIERAMAS_API_KEY") or None
     return ServeLimits(max_concurrency=args.max_concurrency, queue_limit=args.queue_limit,

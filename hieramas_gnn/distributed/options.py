@@ -4,6 +4,7 @@ collect`, `baselines` and `eval` (and whatever else runs rollouts), and their ch
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from hieramas_gnn.errors import UserError
 
@@ -33,6 +34,18 @@ def check_executor_args(args: argparse.Namespace) -> None:
         return
     if args.ray_workers is not None and args.ray_workers < 1:
         raise UserError(f"--ray-workers must be >= 1, got {args.ray_workers}")
-    from hieramas_gnn.distributed.runner import require_ray
-
     require_ray()
+
+
+RAY_EXTRA_HINT = "install the Ray extra: pip install '.[ray]' (or pip install -c constraints.txt ray)"
+
+
+def require_ray() -> Any:
+    """The `ray` module, or a UserError naming the extra to install."""
+    try:
+        import ray
+    except ModuleNotFoundError as exc:
+        if exc.name != "ray":
+            raise
+        raise UserError(f"--executor ray needs Ray, which is not installed: {RAY_EXTRA_HINT}") from exc
+    return ray

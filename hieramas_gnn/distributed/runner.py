@@ -31,25 +31,26 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from hieramas_gnn.distributed.options import EXECUTORS
+from hieramas_gnn.distributed.options import EXECUTORS, require_ray
+from hieramas_gnn.distributed.services import DriverService
+from hieramas_gnn.distributed.worker import (
+    ShardWorker,
+    forwarded_env,
+    make_shards,
+    shard_plan,
+    share_limits,
+    split_in_flight,
+    worker_seed,
+)
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.client import ClientConfig, ClientStats
+from hieramas_gnn.llm.cache import RolloutCache
+from hieramas_gnn.llm.client import ClientConfig, ClientStats, LLMClient
 from hieramas_gnn.llm.pool import Pool
+from hieramas_gnn.llm.types import BackendSettings
+from hieramas_gnn.mas import executor
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.runner import ExecutorRunner
 from hieramas_gnn.tasks.base import Question
-
-RAY_EXTRA_HINT = "install the Ray extra: pip install '.[ray]' (or pip install -c constraints.txt ray)"
-
-
-def require_ray() -> Any:
-    """The `ray` module, or a UserError naming the extra to install."""
-    try:
-        import ray
-    except ModuleNotFoundError as exc:
-        if exc.name != "ray":
-            raise
-        raise UserError(f"--executor ray needs Ray, which is not installed: {RAY_EXTRA_HINT}") from exc
-    return ray
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
@@ -111,6 +112,8 @@ class RayRunner:
 
     task, roleset:      what `run` builds its `executor.Job`s with.
     pool, client_config: the client every worker builds (its share of the limits).
+    backend, seed:      the offline backends' settings of every worker's client, and the run
+                        seed each worker's backoff-jitter seed derives from.
     cache_path/mode:    the driver's rollout cache (`rw`: the driver writes; `replay`: misses
                         fail; `off`: none).
     workers:            Ray workers (async actors), each asking `cpus_per_worker` CPUs.
@@ -121,6 +124,8 @@ class RayRunner:
     roleset: Any
     pool: Pool
     client_config: ClientConfig = field(default_factory=ClientConfig)
+    backend: BackendSettings = field(default_factory=BackendSettings)
+    seed: int = 0
     cache_path: str | None = None
     cache_mode: str = "off"
     workers: int = 2
@@ -134,11 +139,12 @@ class RayRunner:
     report: RunReport = field(default_factory=RunReport)
 
     def __post_init__(self) -> None:
+        if isinstance(self.backend, dict):
+            self.backend = BackendSettings.from_dict(self.backend)
         if self.workers < 1:
             raise UserError(f"ray executor: workers must be >= 1, got {self.workers}")
         if self.max_in_flight < 1:
             raise UserError(f"ray executor: max_in_flight must be >= 1, got {self.max_in_flight}")
-        from hieramas_gnn.llm.cache import RolloutCache
 
         self._cache = (RolloutCache(self.cache_path, self.cache_mode)
                        if self.cache_mode != "off" and self.cache_path else None)
@@ -149,15 +155,12 @@ class RayRunner:
         self._ids = itertools.count()
         self._totals: Any = None
         self._worker_stats: dict[str, dict[str, Any]] = {}  # worker id -> its client's counters
-        from hieramas_gnn.distributed.worker import split_in_flight
 
         self._per_worker = split_in_flight(self.max_in_flight, self.workers)
 
     # -- the Runner protocol -------------------------------------------------------------------
     def run(self, jobs: Sequence[tuple[Design, Question]]) -> list[Any]:
         """Traces of the (design, question) pairs, in job order (like `ExecutorRunner.run`)."""
-        from hieramas_gnn.mas import executor
-
         self.rollouts += len(jobs)
         built = [executor.Job(design=d, question=q, task=self.task, roleset=self.roleset,
                               sample_index=self.sample_index) for d, q in jobs]
@@ -181,7 +184,6 @@ class RayRunner:
         if len(keys) != len(jobs):
             raise ValueError(f"{len(keys)} shard keys for {len(jobs)} jobs")
         self.start()
-        from hieramas_gnn.distributed.worker import make_shards, shard_plan
 
         size, depth = shard_plan(len(set(keys)), self.workers, self._per_worker)
         shards = [_Shard(s) for s in make_shards(list(keys), size)]
@@ -221,7 +223,6 @@ class RayRunner:
             return
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from hieramas_gnn.distributed.services import DriverService
 
         ray = self._ray = ensure_ray(self.ray_address)
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
@@ -243,15 +244,13 @@ class RayRunner:
             self._cache.close()
 
     def _new_worker(self, slot: int) -> tuple[Any, str]:
-        from hieramas_gnn.distributed.worker import ShardWorker, forwarded_env, share_limits
-
-        config, pool = share_limits(self.client_config, self.pool, self.workers, slot)
+        config, pool = share_limits(self.client_config, self.pool, self.workers)
         worker_id = f"w{next(self._ids)}"
         label = str(self.cache_path) if self.cache_path else None
         actor = self._ray.remote(ShardWorker).options(
             num_cpus=self.cpus_per_worker, max_concurrency=1000).remote(
             worker_id, pool, config, self._service, self.cache_mode, label, self._per_worker,
-            forwarded_env())
+            forwarded_env(), backend=self.backend, seed=worker_seed(self.seed, slot))
         return actor, worker_id
 
     # -- the driver loop -----------------------------------------------------------------------
@@ -360,7 +359,13 @@ class _Bar:
     def __enter__(self) -> "_Bar":
         if self.enabled and sys.stderr.isatty():
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.bar = Progress(TextColumn("ray"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                 TextColumn("{task.fields[info]}"), console=Console(stderr=True))
@@ -383,27 +388,26 @@ class _Bar:
 
 def make_runner(executor: str = "local", ray_address: str | None = None, *, task: Any, roleset: Any,
                 pool: Pool, cache_path: str | None = None, cache_mode: str = "rw",
-                client_config: ClientConfig | None = None, max_in_flight: int = 64,
-                workers: int | None = None, client: Any = None, progress: bool = False) -> Any:
+                client_config: ClientConfig | None = None, backend: BackendSettings | dict | None = None,
+                seed: int = 0, max_in_flight: int = 64, workers: int | None = None, client: Any = None,
+                progress: bool = False) -> Any:
     """The runner for `--executor local|ray`: an `ExecutorRunner` over one `LLMClient` (or the
-    given `client`), or a `RayRunner` (`workers` default: the cluster's CPUs, at least 1)."""
+    given `client`), or a `RayRunner` (`workers` default: the cluster's CPUs, at least 1).
+    backend / seed: the clients' offline-backend settings and backoff-jitter seed."""
+    backend = BackendSettings.from_dict(backend) if isinstance(backend, dict) else backend or BackendSettings()
     if executor not in EXECUTORS:
         raise UserError(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
     config = client_config or ClientConfig()
     if executor == "local":
-        from hieramas_gnn.llm.cache import RolloutCache
-        from hieramas_gnn.llm.client import LLMClient
-        from hieramas_gnn.mas.runner import ExecutorRunner
-
         if client is None:
             cache = RolloutCache(cache_path, cache_mode) if cache_path and cache_mode != "off" else None
-            client = LLMClient(pool, cache, config)
+            client = LLMClient(pool, cache, config, backend=backend, seed=seed)
         return ExecutorRunner(client=client, task=task, roleset=roleset, max_in_flight=max_in_flight)
     if client is not None:
         raise UserError("--executor ray builds one client per worker; a ready client cannot be shipped")
     ray = ensure_ray(ray_address)
     n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    return RayRunner(task=task, roleset=roleset, pool=pool, client_config=config,
+    return RayRunner(task=task, roleset=roleset, pool=pool, client_config=config, backend=backend, seed=seed,
                      cache_path=cache_path, cache_mode=cache_mode if cache_path else "off",
                      workers=n, max_in_flight=max_in_flight, ray_address=ray_address,
                      progress=progress)

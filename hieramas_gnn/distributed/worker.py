@@ -31,19 +31,24 @@ from typing import Any, Callable
 from hieramas_gnn.llm.client import ClientConfig, LLMClient
 from hieramas_gnn.llm.pool import ModelSpec, Pool
 from hieramas_gnn.llm.types import BudgetExceeded, LLMRecord, LLMRequest
+from hieramas_gnn.mas.executor import run_many
 
 # Environment read by the offline backends and litellm; forwarded to workers.
 FORWARDED_ENV_PREFIXES = ("HIERAMAS_", "LITELLM_", "HF_", "TRANSFORMERS_", "TOKENIZERS_")
 
 
-def share_limits(config: ClientConfig, pool: Pool, workers: int, index: int) -> tuple[ClientConfig, Pool]:
-    """Worker `index`'s share of the client limits: concurrency and requests per minute divided
-    by `workers` (floor, at least 1 call in flight), the pool's per-model `extra.rpm` too, and a
-    backoff seed of its own. The budget is not split: all workers reserve from one ledger."""
+def worker_seed(seed: int, index: int) -> int:
+    """The backoff-jitter seed of worker `index` of a run seeded `seed` (one of its own)."""
+    return seed * 1000 + index
+
+
+def share_limits(config: ClientConfig, pool: Pool, workers: int) -> tuple[ClientConfig, Pool]:
+    """One worker's share of the client limits: concurrency and requests per minute divided by
+    `workers` (floor, at least 1 call in flight), the pool's per-model `extra.rpm` too. The
+    budget is not split: all workers reserve from one ledger."""
     cfg = replace(config, max_concurrency=max(1, config.max_concurrency // workers),
                   per_model_concurrency=max(1, config.per_model_concurrency // workers),
-                  rpm=None if config.rpm is None else config.rpm / workers,
-                  seed=config.seed * 1000 + index)
+                  rpm=None if config.rpm is None else config.rpm / workers)
 
     def scaled(spec: ModelSpec) -> ModelSpec:
         rpm = spec.extra.get("rpm")
@@ -133,8 +138,8 @@ class WorkerClient(LLMClient):
     """`LLMClient` whose cache is a `WorkerCache` and whose budget is the driver's ledger."""
 
     def __init__(self, pool: Pool, cache: WorkerCache, config: ClientConfig, service: Any,
-                 worker_id: str) -> None:
-        super().__init__(pool, cache, config)  # type: ignore[arg-type]
+                 worker_id: str, *, backend: Any = None, seed: int = 0) -> None:
+        super().__init__(pool, cache, config, backend=backend, seed=seed)  # type: ignore[arg-type]
         self._service = service
         self._worker_id = worker_id
 
@@ -170,11 +175,11 @@ class ShardWorker:
 
     def __init__(self, worker_id: str, pool: Pool, config: ClientConfig, service: Any,
                  cache_mode: str, cache_label: str | None, max_in_flight: int,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], *, backend: Any = None, seed: int = 0) -> None:
         os.environ.update(env)
         self.worker_id = worker_id
         self.cache = WorkerCache(cache_mode, cache_label, service)
-        self.client = WorkerClient(pool, self.cache, config, service, worker_id)
+        self.client = WorkerClient(pool, self.cache, config, service, worker_id, backend=backend, seed=seed)
         self.max_in_flight = max_in_flight
         self._sem: asyncio.Semaphore | None = None
 
@@ -184,8 +189,6 @@ class ShardWorker:
     async def run_shard(self, jobs: list[tuple[int, Any]], wrap: Callable[[Any], Any] | None = None):
         """Run the jobs; yield event batches `{"events": [...], "stats": {...}}` as they happen
         (`stats`: this worker's client counters so far, all shards)."""
-        from hieramas_gnn.mas.executor import run_many
-
         if self._sem is None:  # created on the actor's event loop
             self._sem = asyncio.Semaphore(self.max_in_flight)
         outbox: asyncio.Queue = asyncio.Queue()

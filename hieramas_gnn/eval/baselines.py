@@ -51,15 +51,16 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval.evaluate import summarize
 from hieramas_gnn.llm.types import LLMRecord
 from hieramas_gnn.mas.design import Design, Mixture
-from hieramas_gnn.mas.executor import run_design
+from hieramas_gnn.mas.executor import run_design, run_many
 from hieramas_gnn.mas.roles import RoleSet
 from hieramas_gnn.mas.single import ask, ask_single, episode_job
 from hieramas_gnn.mas.supernode import Episode, plurality, quote
 from hieramas_gnn.mas.topologies import FIXED_TOPOLOGIES, topology
 from hieramas_gnn.mas.trace import Trace
-from hieramas_gnn.tasks.base import Question, Task
+from hieramas_gnn.tasks.base import Question, Task, partition
 
 PER_MODEL = ("single", "cot", "sc")
 GROUPS = (*PER_MODEL, "moa", "moa2", "debate", "vote", *FIXED_TOPOLOGIES, "random", "oracle")
@@ -325,8 +326,6 @@ async def run_baselines(baselines: Baselines, methods: Sequence[str], questions:
                         client: Any, max_in_flight: int = 32,
                         on_done: Callable[[Trace], None] | None = None) -> dict[str, list[Trace]]:
     """Every method on every question (one run_many over all of them); traces per method."""
-    from hieramas_gnn.mas.executor import run_many
-
     shared = SharedCalls(client)
     if any(m.partition(":")[0] in ANCHORED for m in methods):
         await baselines.ensure_anchor(shared, questions)
@@ -345,8 +344,6 @@ def anchor_questions(task: Task, evaluated: Sequence[Question], limit: int | Non
     the evaluated questions. When that leaves nothing (the whole file is evaluated), the
     partition train + val itself, flagged as overlapping. At most `limit`, None for all.
     """
-    from hieramas_gnn.tasks.base import partition
-
     every = task.load(split=split)
     pool = [*partition(every, "train"), *partition(every, "val")]
     skip = {q.id for q in evaluated}
@@ -365,7 +362,6 @@ async def rank_models(task: Task, roleset: RoleSet, models: Sequence[str], quest
     if not questions:
         raise UserError("baselines: no training / validation questions to rank the pool on "
                         "(name the anchor with --anchor)")
-    from hieramas_gnn.mas.executor import run_many
 
     bl = Baselines(task, roleset, models, BaselineConfig(ranking=tuple(models)))
     jobs = [bl.job(f"single:{m}", q) for m in models for q in questions]
@@ -384,6 +380,4 @@ def result_rows(traces_by_method: dict[str, list[Trace]]) -> list[dict[str, Any]
     Accuracy is over all n queries with failed episodes counted as not correct; `n_failed` says
     how many failed (and the CLI prints their reasons), so a failure is never silently a 0.
     """
-    from hieramas_gnn.eval.evaluate import summarize
-
     return [summarize(m, ts) for m, ts in traces_by_method.items()]

@@ -21,9 +21,27 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hieramas_gnn.eval import stats
+from hieramas_gnn.build import (
+    ClientSettings,
+    load_models,
+    load_questions,
+    load_roles,
+    make_client,
+)
+from hieramas_gnn.bundle import load_chooser
+from hieramas_gnn.config import Config, load_config
+from hieramas_gnn.eval import baselines as B
+from hieramas_gnn.eval import report, stats
 from hieramas_gnn.eval.evaluate import aggregate_seeds
-from hieramas_gnn.mas.runner import ExecutorRunner, per_query_mean, run_repeated, summarize
+from hieramas_gnn.eval.frontier import task_mean_weights
+from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
+from hieramas_gnn.mas.runner import (
+    ExecutorRunner,
+    per_query_mean,
+    run_repeated,
+    summarize,
+)
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.paths import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "experiments" / "configs"
@@ -33,8 +51,6 @@ DEFAULT_BASELINES = ("single", "moa", "random", "chain", "complete", "vote")
 
 def seed_config(config: str | Path, out: str | Path, seed: int, overrides: Sequence[str] = ()):
     """The config of one seed: run folder `out/runs/seed<seed>`, cache and embeddings in `out/cache`."""
-    from hieramas_gnn.config import load_config
-
     out = Path(out)
     return load_config(config, [f"run.seed={seed}", f"run.out_dir={out / 'runs' / f'seed{seed}'}",
                                 f"cache.path={out / 'cache' / 'rollouts.sqlite'}",
@@ -55,8 +71,6 @@ def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, r
                     control: bool = True, designs_out: list | None = None) -> tuple[list[dict], dict, Any]:
     """(rows, per-query vectors by method, the first chosen design) of a bundle on `questions`;
     `designs_out` (a list) receives what the bundle chose per query type (`designs_by_domain`)."""
-    from hieramas_gnn.export import load_chooser
-
     chooser, _ = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
     methods = [("hieramas", chooser)]
     if control and chooser.settings.route != "random":
@@ -82,8 +96,6 @@ def claims(rows: Sequence[dict], n: int, per_query: dict | None = None,
     `accuracy_task_mean`, and the paired vectors are weighted as in `hieramas report`."""
     per_query = per_query or {}
     if components and all("accuracy_task_mean" in r for r in rows):
-        from hieramas_gnn.eval.frontier import task_mean_weights
-
         w = task_mean_weights(components)
         rows = [{**r, "accuracy": r["accuracy_task_mean"]} for r in rows]
         per_query = {m: {**v, "correct": np.asarray(v["correct"]) * w} if "correct" in v else v
@@ -120,6 +132,23 @@ def claims(rows: Sequence[dict], n: int, per_query: dict | None = None,
     return lines
 
 
+CONTROL = "hieramas-random-dag"
+
+
+def _same_methods_every_seed(per_seed: list[list[dict]], learned: list[dict]) -> None:
+    """Seeds whose topology route ended `random` have no random-DAG control: their policy already
+    chooses a random DAG from the same candidates, so it is its own control. When other seeds do
+    have one, that seed's `hieramas` row and per-query vectors stand as its control, so that every
+    method is a mean over every seed (a control over fewer seeds would be silently unlike the rest)."""
+    if not any(CONTROL in pq for pq in learned):
+        return
+    for rows, pq in zip(per_seed, learned):
+        if CONTROL not in pq:
+            own = next(r for r in rows if r["method"] == "hieramas")
+            rows.insert(rows.index(own) + 1, {**own, "method": CONTROL})
+            pq[CONTROL] = dict(pq["hieramas"])
+
+
 @dataclass
 class ExperimentResult:
     rows: list[dict]
@@ -138,7 +167,7 @@ def fair_anchor(run_dir: Path) -> str | None:
     return max(rows, key=lambda r: (r["accuracy"], -r["cost_usd"], r["model"]))["model"] if rows else None
 
 
-def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
+def run_baselines(cfg: Config, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
                   reward: Callable | None = None) -> tuple[list[dict], dict, dict]:
     """The `hieramas baselines` rows on `questions`, their per-query vectors and what the fitted
     methods (`router`, `cascade`, `best_single`, `best_per_task`, ...: `eval/routers.py`) chose. Fitted methods are fit
@@ -146,8 +175,6 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
     objective), with the policy's query embedder."""
     import asyncio
 
-    from hieramas_gnn.eval import baselines as B
-    from hieramas_gnn.train.setup import load_models, load_questions, load_roles
 
     train, val, _test, task = load_questions(cfg)
     roleset, _ = load_roles(cfg, task)
@@ -155,12 +182,12 @@ def run_baselines(cfg: Any, client: Any, questions: Sequence[Any], methods: Sequ
     bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=cfg.run.seed_for("eval"), anchor=anchor))
     fitted = {}
     if any(m in B.FITTED for m in methods):
-        from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder, shaped_reward
+        from hieramas_gnn.train.rewards import reward_function  # lazy: loads torch
 
         pc = cfg.policy
         embed = query_embedder(pc.embedder, pc.embed_cache, pc.hashing_dim, cfg.run.device)
         routed = asyncio.run(fit_routed_baselines(bl, train, val, client, embed,
-                                                  shaped_reward(cfg.reward.shape, cfg.reward.cost_lambda),
+                                                  reward_function(cfg.reward),
                                                   cfg.client.max_in_flight, seed=cfg.run.seed_for("eval"),
                                                   methods=[m for m in methods if m in B.FITTED]))
         fitted = routed.describe()
@@ -189,7 +216,7 @@ def write_per_query(out: Path, questions: Sequence[Any], per_query: dict) -> Pat
     data: dict[str, Any] = {"question_ids": [q.id for q in questions], "methods": methods}
     if any(q.meta.get("component") for q in questions) and any(q.task != questions[0].task for q in questions):
         data["components"] = [q.meta.get("component") for q in questions]  # a mixed task
-    path.write_text(json.dumps(data) + "\n")
+    path.write_text(dumps(data) + "\n")
     return path
 
 
@@ -198,15 +225,14 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                    title: str = "hieramas experiment", log: Callable[[str], None] = print) -> ExperimentResult:
     """Train `seeds` policies on `config` (resumable), evaluate each exported bundle on the held-out
     questions next to the baselines, write `report.md`, `results.json`, plots into `out`."""
-    from hieramas_gnn.eval import report
-    from hieramas_gnn.train.pipeline import reward_fn, train_pipeline
-    from hieramas_gnn.train.setup import client_settings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.train.pipeline import train_pipeline  # lazy: loads torch
+    from hieramas_gnn.train.rewards import reward_function  # lazy: loads torch
 
     start, out = time.perf_counter(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg0 = seed_config(config, out, 0, overrides)
     pool, _ = load_models(cfg0)
-    client = make_client(client_settings(cfg0), pool)
+    client = make_client(ClientSettings.from_config(cfg0), pool)
     _, _, test, task = load_questions(cfg0)
     roleset, _ = load_roles(cfg0, task)
     runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
@@ -219,8 +245,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
         t1 = time.perf_counter()
         if seed == 0 and baselines:
             base_rows, base_pq, fitted = run_baselines(cfg, client, test, baselines, fair_anchor(cfg.run.dir),
-                                                       reward_fn(cfg))
-        rows, pq, design = evaluate_bundle(res.bundle, test, runner, eval_runs, reward_fn(cfg), pool=pool,
+                                                       reward_function(cfg.reward).of_trace)
+        rows, pq, design = evaluate_bundle(res.bundle, test, runner, eval_runs, reward_function(cfg.reward).of_trace, pool=pool,
                                            embed_cache=cfg.policy.embed_cache, designs_out=designs)
         first = first or design
         learned.append(pq)
@@ -231,6 +257,7 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                       "eval_s": round(time.perf_counter() - t1, 1)})
         log(f"seed {seed}: {rows[0]['accuracy']:.3f} acc, ${rows[0]['cost_usd']:.2e}/query "
             f"(train {t1 - t0:.0f}s, eval {time.perf_counter() - t1:.0f}s)")
+    _same_methods_every_seed(per_seed, learned)
     rows = aggregate_seeds(per_seed)
     for r in rows:
         r["runs"] = eval_runs if r["method"] in learned[0] else 1

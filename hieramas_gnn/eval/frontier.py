@@ -6,7 +6,7 @@ held-out question, each method's correctness, cost and reward, mean over seeds).
 policy at several cost weights λ gives several folders on the same task, pool and test questions;
 their `hieramas` rows are the learned frontier, and every baseline row is a point to beat.
 
-`frontier_checks` asks, for each baseline point, what issue 12's bar asks:
+`frontier_checks` asks, for each baseline point, what the frontier report's bar asks:
 
 - a baseline B (best single, vote, router, cascade, debate, ...): among the learned points that
   cost *no more* than B per query, the most accurate one must be at least as accurate — judged
@@ -35,6 +35,7 @@ import numpy as np
 
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.eval import stats
+from hieramas_gnn.guards import dumps
 
 LEARNED = "hieramas"
 # Baselines judged against the frontier (when present): the row name and the rule.
@@ -310,7 +311,7 @@ def report(folders: Sequence[str | Path], out: str | Path, against: str | Path |
         lines = ["# hieramas report: ablations", "", *ablation_table(base, variants), ""]
         (out / "report.md").write_text("\n".join(lines))
         summary = {"base": str(base.path), "ablations": ablation_rows(base, variants)}
-        (out / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        (out / "report.json").write_text(dumps(summary, indent=2, default=str) + "\n")
         return summary
     groups = group_experiments([load_experiment(f) for f in folders])
     lines, summary = ["# hieramas report", "",
@@ -355,5 +356,5 @@ def report(folders: Sequence[str | Path], out: str | Path, against: str | Path |
         summary[f"{task}|{pool}"] = {"n": n, "learned": [p.to_dict() for p in learned],
                                      "baselines": [p.to_dict() for p in baselines], "checks": checks}
     (out / "report.md").write_text("\n".join(lines))
-    (out / "report.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (out / "report.json").write_text(dumps(summary, indent=2, default=str) + "\n")
     return summary

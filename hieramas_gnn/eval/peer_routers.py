@@ -53,17 +53,15 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def fit_best_per_task(outcomes: Any, labels: Sequence[str], reward: Any) -> dict[str, str]:
-    """{task label: the model with the best mean reward on its questions} (ties: cheaper, then
-    pool order). Shapes: outcomes over Q questions, labels [Q]."""
-    from hieramas_gnn.eval.routers import SingleOutcomes, fit_best_single
-
-    labels = np.asarray(list(labels))
+    """{task label: the model with the best mean reward on its questions} (ties: the cheaper, then
+    pool order, as `routers.fit_best_single`). Shapes: outcomes over Q questions, labels [Q]."""
+    labels_a = np.asarray(list(labels))
     out = {}
-    for label in sorted(set(labels.tolist())):
-        rows = np.flatnonzero(labels == label)
-        part = SingleOutcomes([outcomes.question_ids[i] for i in rows], outcomes.models,
-                              [outcomes.answers[i] for i in rows], outcomes.correct[rows], outcomes.cost[rows])
-        out[label] = fit_best_single(part, reward)
+    for label in sorted(set(labels_a.tolist())):
+        rows = np.flatnonzero(labels_a == label)
+        mean = np.asarray(reward(outcomes.correct[rows], outcomes.cost[rows]), dtype=float).mean(0)  # [M]
+        price = outcomes.cost[rows].mean(0)  # [M]
+        out[label] = outcomes.models[min(range(len(outcomes.models)), key=lambda m: (-mean[m], price[m], m))]
     return out
 
 

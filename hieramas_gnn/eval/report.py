@@ -13,7 +13,9 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from hieramas_gnn.guards import json_safe
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.draw import draw_design
 
 COLUMNS = (("accuracy", "accuracy", "{:.3f}"), ("cost_usd", "cost $/query", "{:.2e}"),
            ("tokens", "tokens/query", "{:.0f}"), ("calls", "calls/query", "{:.1f}"),
@@ -116,11 +118,10 @@ def write_report(out: str | Path, rows: Sequence[dict[str, Any]], *, meta: dict[
     out.mkdir(parents=True, exist_ok=True)
     paths = {"pareto": plot_pareto(rows, out / "pareto.png", title=f"{meta.get('task', '')} cost vs accuracy")}
     if design is not None:
-        from hieramas_gnn.mas.draw import draw_design
-
         paths["topology"] = draw_design(design, out / "topology.png", title="design chosen by hieramas")
     paths["results"] = out / "results.json"
-    paths["results"].write_text(json.dumps(results_json(rows, meta), indent=2, default=str) + "\n")
+
+    paths["results"].write_text(json.dumps(json_safe(results_json(rows, meta)), indent=2, default=str, allow_nan=False) + "\n")
     lines = [f"# {title}", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items() if not isinstance(v, (dict, list))]
     lines += ["", "## Results (held-out queries)", "", markdown_table(rows), "",

@@ -16,7 +16,7 @@ calls, so `SharedCalls` and the rollout cache share them).
   stands. The chain (2..`max_len` models, in cost order) and `agree` are chosen on train + val by
   mean reward (`fit_cascade`), simulated exactly from the single-model outcomes.
 
-The reward of a (correct, cost) pair is a callable (`Reward`), e.g. `train.rewards` shapes with
+The reward of a (correct, cost) pair is a callable (`RewardFn`), e.g. a `train.rewards.Reward` with
 λ; the default is accuracy. `fit_routed_baselines` fits all three and registers them with a
 `Baselines` (methods `router`, `cascade`, `best_single`), plus, when asked for, the peers of
 `eval/peer_routers.py` (`best_per_task`, `knn_router`, `contrastive_router`) and
@@ -33,12 +33,15 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval import peer_routers as P
+from hieramas_gnn.eval.baselines import run_baselines
+from hieramas_gnn.eval.design_per_task import fit_designs_per_task
 from hieramas_gnn.llm.types import LLMCallError
 from hieramas_gnn.mas.supernode import Episode, now_ms
 from hieramas_gnn.mas.trace import Trace, component_of
 from hieramas_gnn.tasks.base import Question
 
-Reward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (correct [..] 0/1, cost [..] USD) -> reward
+RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (correct [..] 0/1, cost [..] USD) -> reward
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> [Q, F]
 ROUTED = ("router", "cascade", "best_single", "best_per_task", "knn_router", "contrastive_router",
           "best_design_per_task")
@@ -50,23 +53,10 @@ def accuracy_reward(correct: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return np.asarray(correct, dtype=float)
 
 
-def shaped_reward(shape: str, cost_lambda: float) -> Reward:
-    """(correct, cost) -> the policy's cost-aware reward (`train/rewards.shape_reward`), so the
-    fitted methods maximise what the policy is trained for."""
-    import torch
-
-    from hieramas_gnn.train.rewards import shape_reward
-
-    def reward(correct: np.ndarray, cost: np.ndarray) -> np.ndarray:
-        return shape_reward(torch.as_tensor(np.asarray(correct, dtype=np.float32)),
-                            torch.as_tensor(np.asarray(cost, dtype=np.float32)), shape, cost_lambda).numpy()
-    return reward
-
-
 def query_embedder(kind: str, cache_dir: str | None, hashing_dim: int = 64, device: str = "cpu") -> Embed:
     """texts -> [Q, F] query embeddings for the router: the policy's encoder (`minilm` or
     `hashing`), behind its on-disk cache."""
-    from hieramas_gnn.policy import features as F
+    from hieramas_gnn.policy import features as F  # lazy: loads torch
 
     inner = F.HashingEmbedder(hashing_dim) if kind == "hashing" else F.MiniLMEmbedder(device=device)
     cached = F.CachedEmbedder(inner, cache_dir)
@@ -108,8 +98,6 @@ class SingleOutcomes:
 async def collect_single_outcomes(baselines: Any, questions: Sequence[Question], client: Any,
                                   max_in_flight: int = 32) -> SingleOutcomes:
     """Every pool model's direct answer on `questions` (the `single:<m>` baseline calls)."""
-    from hieramas_gnn.eval.baselines import run_baselines
-
     if not questions:
         raise UserError("routed baselines: no training questions to fit on")
     methods = [f"single:{m}" for m in baselines.models]
@@ -120,7 +108,7 @@ async def collect_single_outcomes(baselines: Any, questions: Sequence[Question],
 # ---------------------------------------------------------------- best single
 
 
-def fit_best_single(outcomes: SingleOutcomes, reward: Reward = accuracy_reward) -> str:
+def fit_best_single(outcomes: SingleOutcomes, reward: RewardFn = accuracy_reward) -> str:
     """The model with the best mean reward on these outcomes (ties: the cheaper, then pool order)."""
     mean = reward(outcomes.correct, outcomes.cost).mean(0)  # [M]
     price = outcomes.cost.mean(0)  # [M]
@@ -138,7 +126,7 @@ class Router:
     models: list[str]
     classifiers: list[Any]  # a fitted LogisticRegression, or a float: a constant P(correct)
     mean_cost: np.ndarray  # [M]
-    reward: Reward
+    reward: RewardFn
     C: float = 1.0
 
     def proba(self, x: np.ndarray) -> np.ndarray:
@@ -172,7 +160,7 @@ def _fit_classifiers(x: np.ndarray, correct: np.ndarray, C: float, seed: int) ->
 
 
 def fit_router(x_train: np.ndarray, train: SingleOutcomes, x_val: np.ndarray | None = None,
-               val: SingleOutcomes | None = None, reward: Reward = accuracy_reward,
+               val: SingleOutcomes | None = None, reward: RewardFn = accuracy_reward,
                Cs: Sequence[float] = ROUTER_C, seed: int = 0) -> Router:
     """Fit on the training outcomes; with val, pick C from `Cs` by the routed mean val reward."""
     if x_train.shape[0] != train.correct.shape[0]:
@@ -239,7 +227,7 @@ def simulate_cascade(plan: CascadePlan, outcomes: SingleOutcomes) -> tuple[np.nd
     return correct, cost
 
 
-def fit_cascade(outcomes: SingleOutcomes, reward: Reward = accuracy_reward, max_len: int = 3) -> CascadePlan:
+def fit_cascade(outcomes: SingleOutcomes, reward: RewardFn = accuracy_reward, max_len: int = 3) -> CascadePlan:
     """The best chain (models in mean-cost order, 2..max_len of them) and `agree` on `outcomes`."""
     order = sorted(range(len(outcomes.models)), key=lambda m: (outcomes.cost[:, m].mean(), m))
     best: tuple[float, CascadePlan] | None = None
@@ -285,14 +273,12 @@ class RoutedBaselines:
         return [self._routes[(method, q.id)] for q in questions]
 
     def job(self, method: str, question: Question):
-        from hieramas_gnn.eval.peer_routers import task_label
-
         if method == "best_single":
             return _renamed(self.baselines.job(f"single:{self.best_single}", question), method)
         if method in ROUTED_TO_ONE:
             return _renamed(self.baselines.job(f"single:{self.route([question], method)[0]}", question), method)
         if method == "best_per_task":
-            model = self.per_task.get(task_label(question), self.best_single)  # an unseen task: best single
+            model = self.per_task.get(P.task_label(question), self.best_single)  # an unseen task: best single
             return _renamed(self.baselines.job(f"single:{model}", question), method)
         if method == "best_design_per_task":
             design = self.designs.design_for(question)
@@ -355,7 +341,7 @@ def _renamed(job: Callable, method: str) -> Callable:
 
 
 async def fit_routed_baselines(baselines: Any, train: Sequence[Question], val: Sequence[Question], client: Any,
-                               embed: Embed, reward: Reward = accuracy_reward, max_in_flight: int = 32,
+                               embed: Embed, reward: RewardFn = accuracy_reward, max_in_flight: int = 32,
                                cascade_max_len: int = 3, seed: int = 0,
                                methods: Sequence[str] = ("router", "cascade", "best_single"),
                                design_search_limit: int = 200) -> RoutedBaselines:
@@ -364,8 +350,6 @@ async def fit_routed_baselines(baselines: Any, train: Sequence[Question], val: S
     `methods` (`best_per_task` on train + val, `knn_router` / `contrastive_router` on train with
     their setting chosen on val, `best_design_per_task` searched on at most
     `design_search_limit` train + val questions per task); register them with `baselines`."""
-    from hieramas_gnn.eval import peer_routers as P
-
     tr = await collect_single_outcomes(baselines, train, client, max_in_flight)
     va = await collect_single_outcomes(baselines, val, client, max_in_flight) if val else None
     both = tr.concat(va) if va is not None else tr
@@ -382,8 +366,6 @@ async def fit_routed_baselines(baselines: Any, train: Sequence[Question], val: S
     if "contrastive_router" in methods:
         routed.contrastive = P.fit_contrastive_router(x_tr, tr, x_va, va, reward, P.ContrastiveSettings(seed=seed))
     if "best_design_per_task" in methods:
-        from hieramas_gnn.eval.design_per_task import fit_designs_per_task
-
         routed.designs = await fit_designs_per_task(baselines.task, baselines.roleset, client, fit_on, both, reward,
                                                     routed.best_single, design_search_limit, max_in_flight)
     fitted = {"router", "cascade", "best_single", *methods}

@@ -17,14 +17,24 @@ Integrity: each row carries `checksum`, the sha256 of its stored fields; `get` r
 whose checksum (or key = sha256 of the request) does not match, and `verify()` (`hieramas cache
 verify`) checks every row plus SQLite's own integrity check. A file that is not a rollout cache
 (not SQLite, a directory, another program's database, a damaged file) raises `CacheDamaged`
-("cache is damaged: ...") before anything is written to it. Rows from before checksums existed
-(NULL checksum) are read and reported as unverified.
+("cache is damaged: ...") before anything is written to it; a FIFO or device is refused before
+it is opened; a read-only file opened to write, and a cache written by a newer version (its
+`user_version` above `SCHEMA_VERSION`, or columns this version does not know), get their own
+message. Rows without a checksum (written before checksums existed, or with the checksum erased
+to slip an edit past `verify`) are never served: `get` raises `UnverifiedRecord`, `verify` and
+`stats` count them (exit 1), and only `rehash(trust=True)` (`hieramas cache rehash
+--trust-unverified`) gives them checksums, for a file the user vouches for.
+
+Exports (`export_jsonl`) carry each row's checksum; `import_jsonl` refuses a line whose checksum
+does not match its fields (an edited answer), a line without one unless `trust_unverified`, and
+any usage or cost that is not a finite number within `MAX_TOKENS` / `MAX_COST_USD`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -33,6 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import check_regular_file
 from hieramas_gnn.llm.types import LLMRecord, LLMRequest
 
 MODES = ("rw", "replay", "off")
@@ -55,10 +66,20 @@ CREATE TABLE IF NOT EXISTS records (
 ) WITHOUT ROWID;
 """
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+SCHEMA_VERSION = 1
+"""`PRAGMA user_version` of the caches this version writes (0: a cache from before it was set)."""
+MAX_TOKENS = 100_000_000
+"""Most prompt or completion tokens one imported record may claim."""
+MAX_COST_USD = 1_000_000.0
+"""Most dollars one imported record may claim."""
 
 
 class CacheDamaged(UserError):
     """The cache file is corrupt, truncated, or not a rollout cache at all."""
+
+
+class UnverifiedRecord(UserError):
+    """A record without a checksum: never served as an answer (see the module docstring)."""
 
 
 def row_checksum(row: tuple) -> str:
@@ -79,7 +100,8 @@ class VerifyReport:
 
     @property
     def clean(self) -> bool:
-        return not self.bad and self.sqlite_integrity == "ok"
+        """No corrupt and no unverified record (an unverified one is never served), SQLite intact."""
+        return not self.bad and not self.unverified and self.sqlite_integrity == "ok"
 
 
 
@@ -148,6 +170,7 @@ class RolloutCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._checksum_col = "checksum"
         if mode == "replay" and not self.path.exists():
             raise UserError(f"replay-only cache {self.path}: file does not exist")
         if mode == "rw":
@@ -160,7 +183,10 @@ class RolloutCache:
             return self._conn
         assert self.path is not None
         self._check_file()
+        if self.mode == "rw":
+            self._check_writable()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = None
         try:
             if self.mode == "replay":
                 conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout_s,
@@ -176,14 +202,25 @@ class RolloutCache:
                 conn.executescript(_SCHEMA)
                 if "checksum" not in _columns(conn):  # a cache from before checksums: old rows stay unverified
                     conn.execute("ALTER TABLE records ADD COLUMN checksum TEXT")
+                if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._checksum_col = "checksum" if "checksum" in _columns(conn) else "NULL AS checksum"
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             raise CacheDamaged(f"cache is damaged: {self.path}: {exc} (run `hieramas cache verify`)") from exc
+        except BaseException:
+            if conn is not None:
+                conn.close()  # the last connection out removes the -wal / -shm files it made
+            raise
         self._conn, self._pid = conn, os.getpid()
         return conn
 
     def _check_file(self) -> None:
         """Refuse, before SQLite touches it, anything that is not a SQLite file (or empty / absent)."""
         assert self.path is not None
+
+        check_regular_file(self.path, "cache")
         if self.path.is_dir():
             raise CacheDamaged(f"cache is damaged: {self.path} is a directory, not a cache file")
         if self.path.exists():
@@ -192,8 +229,20 @@ class RolloutCache:
             if head and head != _SQLITE_MAGIC:
                 raise CacheDamaged(f"cache is damaged: {self.path} is not a SQLite file (refusing to write into it)")
 
+    def _check_writable(self) -> None:
+        """A read-only cache (file or folder) opened to write: say so (SQLite's own error reads as damage)."""
+        assert self.path is not None
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise UserError(f"cache {self.path} is read-only (no write permission); it is intact: read it with "
+                            "--cache-mode replay, or copy it somewhere writable")
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(f"cache {self.path}: its folder {folder} is read-only (SQLite writes its journal "
+                            "beside the file); use --cache-mode replay, or copy the cache somewhere writable")
+
     def _check_schema(self, conn: sqlite3.Connection) -> None:
-        """An existing database must hold exactly a rollout cache's `records` table."""
+        """An existing database must hold exactly a rollout cache's `records` table, of a schema
+        this version knows (a newer one is neither read nor written)."""
         tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables:
             if self.mode == "replay":
@@ -202,6 +251,13 @@ class RolloutCache:
         if "records" not in tables or not set(_COLUMNS) <= set(_columns(conn)):
             raise CacheDamaged(f"cache is damaged: {self.path} is a SQLite file but not a rollout cache "
                                f"(tables: {', '.join(sorted(tables))}); refusing to write into it")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        unknown = sorted(set(_columns(conn)) - set(_COLUMNS) - {"checksum"})
+        if version > SCHEMA_VERSION or unknown:
+            what = f"cache schema {version}" if version > SCHEMA_VERSION else f"columns {', '.join(unknown)}"
+            raise UserError(f"cache {self.path} was written by a newer hieramas_gnn ({what}; this version knows "
+                            f"schema {SCHEMA_VERSION}); refusing to read or write it: upgrade hieramas_gnn, or use "
+                            "another cache file")
 
     def close(self) -> None:
         with self._lock:
@@ -221,9 +277,14 @@ class RolloutCache:
         if self.mode == "off":
             return None
         with self._lock:
-            row = self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records WHERE key = ?", (key,)).fetchone()
+            row = self._query(f"SELECT {', '.join(_COLUMNS)}, {self._checksum_col} FROM records WHERE key = ?",
+                              (key,)).fetchone()
         if row is None:
             return None
+        if row[-1] is None:
+            raise UnverifiedRecord(f"cache {self.path}: record {key[:16]}... has no checksum, so it is not served "
+                                   "(`hieramas cache verify` counts these; `hieramas cache rehash --trust-unverified` "
+                                   "adds checksums to a cache you vouch for)")
         if not _row_ok(row):
             raise CacheDamaged(f"cache is damaged: {self.path}: record {key[:16]}... fails its checksum "
                                "(run `hieramas cache verify`)")
@@ -257,7 +318,7 @@ class RolloutCache:
             integrity = "; ".join(r for (r,) in self._query("PRAGMA integrity_check").fetchall())
             ok = unverified = 0
             bad: list[str] = []
-            for row in self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records ORDER BY key"):
+            for row in self._query(f"SELECT {', '.join(_COLUMNS)}, {self._checksum_col} FROM records ORDER BY key"):
                 if row[-1] is None and _key_ok(row):
                     unverified += 1
                 elif _row_ok(row):
@@ -290,27 +351,36 @@ class RolloutCache:
         """Write every record as one JSON object per line (sorted by key); returns the count."""
         n = 0
         rows = self._rows()  # read (and check) everything before the output file is created
-        with open(out, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(canonical_json(dict(zip(_COLUMNS, row))) + "\n")
-                n += 1
+        out = Path(out)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # then renamed: a kill leaves no half file
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for row in rows:
+                    fh.write(canonical_json({**dict(zip(_COLUMNS, row[:-1])), "checksum": row[-1]}) + "\n")
+                    n += 1
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
         return n
 
     def _rows(self) -> Iterator[tuple]:
         if self.mode == "off":
             return iter(())
         with self._lock:
-            rows = self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records ORDER BY key").fetchall()
+            rows = self._query(f"SELECT {', '.join(_COLUMNS)}, {self._checksum_col} FROM records ORDER BY key").fetchall()
         for row in rows:
+            if row[-1] is None:
+                raise UnverifiedRecord(f"cache {self.path}: record {row[0]} has no checksum; not exported "
+                                       "(`hieramas cache rehash --trust-unverified` if you vouch for the file)")
             if not _row_ok(row):
                 raise CacheDamaged(f"cache is damaged: {self.path}: record {row[0]} fails its checksum")
-        return iter(row[:-1] for row in rows)
+        return iter(rows)
 
-    def import_jsonl(self, src: str | Path, batch: int = 5000) -> tuple[int, int]:
+    def import_jsonl(self, src: str | Path, batch: int = 5000, trust_unverified: bool = False) -> tuple[int, int]:
         """Add the records of a jsonl export; returns (added, already present)."""
         if self.mode != "rw":
             raise UserError(f"cache {self.path}: import needs mode rw (is {self.mode})")
-        rows = list(_read_jsonl(Path(src)))
+        rows = list(_read_jsonl(Path(src), trust_unverified))
         before = len(self)
         rows = [(*row, row_checksum(row)) for row in rows]
         sql = f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}, checksum) VALUES (?,?,?,?,?,?,?,?,?,?)"
@@ -323,6 +393,23 @@ class RolloutCache:
         added = len(self) - before
         return added, len(rows) - added
 
+    def rehash(self, trust: bool = False) -> int:
+        """Give every row without a checksum (and whose key is the sha256 of its request) its
+        checksum; returns how many. Only with `trust`: it vouches for rows nothing can verify."""
+        if not trust:
+            raise UserError("cache rehash: adds checksums to records nothing can verify (someone may have edited "
+                            "them); run it only on a cache you vouch for, with --trust-unverified")
+        if self.mode != "rw":
+            raise UserError(f"cache {self.path}: rehash needs mode rw (is {self.mode})")
+        with self._lock:
+            rows = self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records WHERE checksum IS NULL").fetchall()
+            fixed = [(row_checksum(tuple(r[:-1])), r[0]) for r in rows if _key_ok(r)]
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("UPDATE records SET checksum = ? WHERE key = ? AND checksum IS NULL", fixed)
+            conn.execute("COMMIT")
+        return len(fixed)
+
     def stats(self) -> CacheStats:
         """Record count, total cost and tokens, records per model, file size, and how many records
         fail their checksum: one pass over the rows (sha256 of each), SQLite's quick check first."""
@@ -334,7 +421,7 @@ class RolloutCache:
             check = "; ".join(r for (r,) in self._query("PRAGMA quick_check").fetchall())
             if check != "ok":
                 raise CacheDamaged(f"cache is damaged: {self.path}: {check[:300]} (run `hieramas cache verify`)")
-            for row in self._query(f"SELECT {', '.join(_COLUMNS)}, checksum FROM records ORDER BY model"):
+            for row in self._query(f"SELECT {', '.join(_COLUMNS)}, {self._checksum_col} FROM records ORDER BY model"):
                 n += 1
                 by_model[row[1]] = by_model.get(row[1], 0) + 1
                 usage_ok = all(isinstance(v, int | float) for v in row[3:6])  # else: corrupt, counts 0
@@ -364,13 +451,14 @@ def _db_files(path: Path) -> list[Path]:
     return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
-def read_export(path: str | Path) -> list[tuple]:
+def read_export(path: str | Path, trust_unverified: bool = False) -> list[tuple]:
     """Every row of a cache export, validated (UserError naming file and line); writes nothing."""
-    return list(_read_jsonl(Path(path)))
+    return list(_read_jsonl(Path(path), trust_unverified))
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple]:
+def _read_jsonl(path: Path, trust_unverified: bool = False) -> Iterator[tuple]:
     """Rows of a cache export, validated; a bad line is a UserError naming file and line."""
+    check_regular_file(path, "cache import")
     if not path.is_file():
         raise UserError(f"cache import: no such file {path}")
     with open(path, encoding="utf-8", errors="strict") as fh:
@@ -388,14 +476,23 @@ def _read_jsonl(path: Path) -> Iterator[tuple]:
                 if not all(isinstance(obj[c], str) for c in ("key", "model", "text", "request")):
                     raise ValueError("key, model, text and request must be strings")
                 for col in ("prompt_tokens", "completion_tokens"):
-                    if isinstance(obj[col], bool) or not isinstance(obj[col], int) or obj[col] < 0:
-                        raise ValueError(f"{col} must be an integer >= 0")
+                    if isinstance(obj[col], bool) or not isinstance(obj[col], int) or not 0 <= obj[col] <= MAX_TOKENS:
+                        raise ValueError(f"{col} must be an integer in 0..{MAX_TOKENS:,}, got {obj[col]!r}"[:200])
                 for col in ("cost_usd", "latency_ms", "created_at"):
-                    if isinstance(obj[col], bool) or not isinstance(obj[col], int | float) or not obj[col] >= 0:
-                        raise ValueError(f"{col} must be a number >= 0")
-                yield tuple(obj[c] for c in _COLUMNS)
+                    value = obj[col]
+                    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+                            or value < 0 or (col == "cost_usd" and value > MAX_COST_USD)):
+                        raise ValueError(f"{col} must be a finite number >= 0"
+                                         f"{f' and at most {MAX_COST_USD:g}' if col == 'cost_usd' else ''}, got {value!r}"[:200])
+                row = tuple(obj[c] for c in _COLUMNS)
+                if obj.get("checksum") is None and not trust_unverified:
+                    raise ValueError("no checksum (an export from before checksums, or an edited line); re-export "
+                                     "it with this version, or import with --trust-unverified if you vouch for it")
+                if obj.get("checksum") is not None and obj["checksum"] != row_checksum(row):
+                    raise ValueError("the checksum does not match the record (an edited answer, usage or cost)")
+                yield row
             except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
-                raise UserError(f"cache import {path}:{lineno}: {exc}") from exc
+                raise UserError(f"cache import {path}:{lineno}: {exc}") from None
 
 
 def _lines(fh: Any, path: Path) -> Iterator[str]:

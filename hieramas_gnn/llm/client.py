@@ -19,7 +19,7 @@ under the timeout and prices the call at the pool's prices, so a cold call costs
 time, not litellm's per-call logging, cost lookup and response building (~2.5 ms). Records,
 costs and cache contents are those of the litellm path (tests/test_in_process_calls.py), and
 the handlers stay registered in litellm, so `litellm.completion("sim/...")` works for users.
-`ClientConfig.backend` (seed, latency, behaviour file) travels with each of their calls and is
+The client's `backend` settings (seed, latency, behaviour file) travel with each of their calls and are
 part of their cache key.
 
 Spend, call and hit counts live on the client instance (`client.stats`); nothing is global.
@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import os
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Iterator
 
-from hieramas_gnn.errors import UserError
+from hieramas_gnn.config_io import non_negative, positive
+from hieramas_gnn.errors import ConfigError, UserError
 from hieramas_gnn.llm.cache import (OFFLINE_PROVIDERS, RolloutCache, canonical_json, canonical_request,
                                     request_key)
 from hieramas_gnn.llm.pool import ModelSpec, Pool, litellm_prices
@@ -48,58 +50,47 @@ from hieramas_gnn.redact import redact
 _RETRY_STATUS = {408, 409, 425, 429}
 IN_PROCESS = ("sim", "replay")  # providers answered in this process, without litellm (see _in_process_attempt)
 BACKEND_KWARG = "hieramas_backend"  # the litellm kwarg carrying BackendSettings to sim/ and replay/
+PROVIDER_GROUP = "hieramas_gnn.providers"  # entry points registering litellm custom providers
 
 
 @dataclass
 class ClientConfig:
-    """Limits and retry policy of one client.
-
-    max_concurrency:        provider calls in flight at once, all models together.
-    per_model_concurrency:  provider calls in flight at once per pool model.
-    rpm:                    requests per minute per model (None: no pacing); a model's
-                            `extra.rpm` in the pool overrides it.
-    max_retries:            retries after the first attempt (429, 5xx, timeouts, malformed).
-    backoff_base_s:         first backoff; attempt n waits U(0, min(max, base * 2**n)).
-    backoff_max_s:          cap of one backoff (a longer Retry-After is still honoured).
-    timeout_s:              per-attempt timeout.
-    budget_usd:             spend cap of this client (None: no cap); cache hits are free.
-    assumed_max_tokens:     completion tokens assumed for the budget reservation when a request
-                            sets no max_tokens.
-    seed:                   seed of the backoff jitter.
-    backend:                settings of the in-process backends (`sim/`, `replay/`: seed, latency,
-                            behaviour file), sent with each of their calls as the litellm kwarg
-                            `hieramas_backend` and part of their cache key; real providers never
-                            receive them.
-    """
+    """Limits and retry policy of one client (the run config's `client` section extends it)."""
 
     max_concurrency: int = 32
+    """Provider calls in flight at once, all models together."""
     per_model_concurrency: int = 8
+    """Provider calls in flight at once per pool model."""
     rpm: float | None = None
+    """Requests per minute per model (None: no pacing); a model's `extra.rpm` in the pool overrides it."""
     max_retries: int = 4
+    """Retries after the first attempt (429, 5xx, timeouts, malformed bodies)."""
     backoff_base_s: float = 0.5
+    """First backoff (s): attempt n waits U(0, min(backoff_max_s, base * 2**n))."""
     backoff_max_s: float = 30.0
+    """Cap of one backoff (s); a longer Retry-After is still honoured."""
     timeout_s: float = 120.0
+    """Per-attempt timeout (s)."""
     budget_usd: float | None = None
+    """Spend cap (USD; None: no cap); cache hits are free."""
     assumed_max_tokens: int = 1024
-    seed: int = 0
-    backend: BackendSettings = field(default_factory=BackendSettings)
+    """Completion tokens assumed for the budget reservation when a request sets no max_tokens."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.backend, dict):  # e.g. ClientConfig(backend={"sim": {"latency": "off"}})
-            self.backend = BackendSettings.from_dict(self.backend)
-        if not isinstance(self.backend, BackendSettings):
-            raise UserError(f"client config backend: expected BackendSettings or a mapping, "
-                            f"got {type(self.backend).__name__}")
+        problems = [f"client.{name}: {message}" for name, message in self.check()]
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        """(field, message) for every invalid value: the one validation of these settings."""
         for name in ("max_concurrency", "per_model_concurrency", "assumed_max_tokens"):
-            if int(getattr(self, name)) < 1:
-                raise UserError(f"client config {name}: must be >= 1")
+            yield from positive(name, getattr(self, name))
         for name in ("max_retries", "backoff_base_s", "backoff_max_s", "timeout_s"):
-            if getattr(self, name) < 0:
-                raise UserError(f"client config {name}: must be >= 0")
-        if self.budget_usd is not None and self.budget_usd < 0:
-            raise UserError("client config budget_usd: must be >= 0")
-        if self.rpm is not None and self.rpm <= 0:
-            raise UserError("client config rpm: must be > 0")
+            yield from non_negative(name, getattr(self, name))
+        if self.budget_usd is not None:
+            yield from non_negative("budget_usd", self.budget_usd)
+        if self.rpm is not None:
+            yield from positive("rpm", self.rpm)
 
 
 @dataclass
@@ -137,20 +128,31 @@ class LLMClient:
     """Async client over litellm with cache, limits, retries and a budget (module docstring)."""
 
     def __init__(self, pool: Pool, cache: RolloutCache | None = None,
-                 config: ClientConfig | None = None, *, sleep=asyncio.sleep):
+                 config: ClientConfig | None = None, *, backend: BackendSettings | dict | None = None,
+                 seed: int = 0, sleep=asyncio.sleep):
+        """backend: the in-process backends' settings (`sim/`, `replay/`: seed, latency, behaviour
+        file; a `BackendSettings` or its mapping, default the defaults), sent with each of their
+        calls as the litellm kwarg `hieramas_backend` and part of their cache key (real providers
+        never receive them); seed: seed of the backoff jitter."""
         ensure_offline_defaults()
         self.pool = pool
         self.cache = cache if cache is not None else RolloutCache(None, "off")
         self.config = config or ClientConfig()
+        if isinstance(backend, dict):  # e.g. backend={"sim": {"latency": "off"}}
+            backend = BackendSettings.from_dict(backend)
+        if backend is not None and not isinstance(backend, BackendSettings):
+            raise UserError(f"client backend: expected BackendSettings or a mapping, got {type(backend).__name__}")
+        self.backend = backend or BackendSettings()
         self.stats = ClientStats()
         self._sleep = sleep
-        self._rng = random.Random(self.config.seed)
+        self._rng = random.Random(seed)
         self._registered: set[str] = set()
+        self._handlers: dict[str, Any] = {}
         self._state: _LoopState | None = None
         self._next_slot: dict[str, float] = defaultdict(float)  # time.monotonic() per model
         self._backend_params: tuple[Any, dict[str, Any]] = (None, {})
-        for spec in pool:  # register offline providers now, before any call is in flight
-            if spec.provider in ("replay", "sim", "faults"):
+        for spec in pool:  # register the pool's providers now, before any call is in flight
+            if spec.provider in OFFLINE_PROVIDERS or provider_entry_point(spec.provider) is not None:
                 self._register_provider(spec)
 
     # -- public --------------------------------------------------------------------------------
@@ -198,6 +200,7 @@ class LLMClient:
 
     # -- the miss path -------------------------------------------------------------------------
     async def _miss(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
+        self._check_input(spec, request)  # refused before anything is sent or paid
         estimate = await self._reserve(spec, request)
         record = None
         try:
@@ -210,6 +213,25 @@ class LLMClient:
         body = canonical_request(request, spec.litellm_model, self._provider_params(spec))
         self.cache.put(record, canonical_json(body))
         return record
+
+    def _check_input(self, spec: ModelSpec, request: LLMRequest) -> None:
+        """Refuse, before the call, a prompt longer than the model's context (`max_input_tokens`)
+        and a call whose cost cannot be a finite number: neither is sent, paid or cached."""
+        limit = max_input_tokens(spec)
+        chars = sum(len(str(m.get("content", ""))) for m in request.messages)
+        tokens = chars // 4  # ~4 characters per token: a lower bound in practice, and what sim/ bills
+        if tokens > limit:
+            self.stats.failures += 1
+            raise ProviderInputError(
+                f"{spec.name} ({spec.litellm_model}): the prompt of question "
+                f"{request.metadata.get('question_id', '?')} is about {tokens:,} tokens ({chars:,} characters), "
+                f"more than the model's context of {limit:,} tokens; not sent (shorten the question, or set "
+                "the pool model's extra.max_input_tokens)")
+        completion = request.max_tokens or self.config.assumed_max_tokens
+        if not math.isfinite(spec.cost(max(tokens, 1), completion)):
+            self.stats.failures += 1
+            raise ProviderInputError(f"{spec.name} ({spec.litellm_model}): the cost of this call is not a finite "
+                                     "number (check the pool's prices); not sent")
 
     def estimate_cost(self, request: LLMRequest) -> float:
         """Upper bound of a call's cost: prompt tokens + max_tokens (or assumed_max_tokens)."""
@@ -253,7 +275,7 @@ class LLMClient:
     async def _call_with_retries(self, spec: ModelSpec, request: LLMRequest, key: str) -> LLMRecord:
         import openai
 
-        in_process = spec.provider in IN_PROCESS
+        in_process = spec.provider in IN_PROCESS and self._register_provider(spec) is not None
         kwargs = self._in_process_kwargs(spec, request) if in_process else self._kwargs(spec, request)
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
@@ -294,14 +316,12 @@ class LLMClient:
         litellm: the registered handler answers directly (no logging callbacks, no cost map, no
         response object), its simulated latency is awaited under the per-call timeout, and the
         cost is the pool's prices. Bad input still raises the provider's marked error."""
-        from hieramas_gnn.backends.providers import offline_handler
-
         state = self._loop_state()
         async with state.global_sem, state.model_sems[spec.name]:
             await self._pace(spec, state)
             self.stats.attempts += 1
             start = time.perf_counter()
-            handler = offline_handler(spec.provider)
+            handler = self._handlers[spec.provider]
             text, prompt, completion, wait_ms, *recorded = handler.answer(
                 spec.litellm_model.split("/", 1)[1], kwargs["messages"], kwargs["metadata"], kwargs["optional"])
             if wait_ms > 0:
@@ -352,7 +372,7 @@ class LLMClient:
         cache key of their calls."""
         params = dict(spec.extra.get("litellm_params") or {})
         if spec.provider in OFFLINE_PROVIDERS:
-            backend = self.config.backend
+            backend = self.backend
             if self._backend_params[0] is not backend:  # plain dicts made once per settings object
                 self._backend_params = (backend, {p: backend.for_provider(p) for p in OFFLINE_PROVIDERS})
             params[BACKEND_KWARG] = self._backend_params[1][spec.provider]
@@ -406,26 +426,58 @@ class LLMClient:
             delay = retry_after + self._rng.uniform(0.0, min(cap, 1.0))
         return delay
 
-    def _register_provider(self, spec: ModelSpec) -> None:
-        """Register the offline providers (and the test `faults` one) on first use."""
+    def _register_provider(self, spec: ModelSpec) -> Any:
+        """Register the provider of `spec` through the entry-point group `hieramas_gnn.providers`
+        (the offline backends and the test `faults` provider are registered there, as a user's
+        own provider would be) on first use; returns its handler when it answers in this process
+        (has `answer(...)`), else None (calls go through litellm)."""
         provider = spec.provider
-        if provider in self._registered:
-            return
-        if provider in ("replay", "sim"):
-            try:
-                from hieramas_gnn.backends.providers import register_offline_providers
-            except ModuleNotFoundError as exc:
-                if exc.name != "hieramas_gnn.backends.providers":
-                    raise
-                raise UserError(f"model {spec.name}: the {provider}/ backend is not available "
-                                f"(hieramas_gnn.backends.providers is missing)") from exc
-            register_offline_providers(self.pool, warm_litellm=False)  # the client calls them directly
-        elif provider == "faults":
-            from hieramas_gnn.llm import faults
+        if provider not in self._registered:
+            entry = provider_entry_point(provider)
+            if entry is None and provider in OFFLINE_PROVIDERS:
+                raise UserError(f"model {spec.name}: no {provider}/ provider is registered (entry-point group "
+                                f"{PROVIDER_GROUP}; install the package: pip install -e .)")
+            if entry is not None:
+                entry.load()(self.pool)
+            self._handlers[provider] = registered_handler(provider)
+            self._registered.add(provider)
+        handler = self._handlers.get(provider)
+        return handler if callable(getattr(handler, "answer", None)) else None
 
-            if faults.registered() is None:
-                faults.register()
-        self._registered.add(provider)
+
+def provider_entry_point(provider: str) -> Any:
+    """The entry point of group `hieramas_gnn.providers` named `provider` (its `register(pool)`
+    puts the handler in `litellm.custom_provider_map`), or None."""
+    from importlib.metadata import entry_points
+
+    return next((ep for ep in entry_points(group=PROVIDER_GROUP) if ep.name == provider), None)
+
+
+def registered_handler(provider: str) -> Any:
+    """The handler `litellm.custom_provider_map` holds for `provider`, or None."""
+    import litellm  # the map lives in litellm; only reached when a pool has such a model
+
+    return next((e["custom_handler"] for e in litellm.custom_provider_map or () if e.get("provider") == provider), None)
+
+
+DEFAULT_MAX_INPUT_TOKENS = 1_000_000
+"""Context assumed for a model with no known limit (sim/, replay/, unlisted local models)."""
+
+
+def max_input_tokens(spec: ModelSpec) -> int:
+    """The model's context in tokens: the pool's `extra.max_input_tokens`, else litellm's cost
+    map for real providers, else DEFAULT_MAX_INPUT_TOKENS."""
+    given = spec.extra.get("max_input_tokens")
+    if isinstance(given, int) and not isinstance(given, bool) and given > 0:
+        return given
+    if spec.provider not in IN_PROCESS and spec.provider != "faults":
+        import litellm
+
+        info = litellm.model_cost.get(spec.litellm_model) or litellm.model_cost.get(spec.litellm_model.split("/", 1)[-1])
+        listed = (info or {}).get("max_input_tokens")
+        if isinstance(listed, int) and listed > 0:
+            return listed
+    return DEFAULT_MAX_INPUT_TOKENS
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -140,3 +140,9 @@ def registered() -> Any | None:
         if entry.get("provider") == "faults":
             return entry["custom_handler"]
     return None
+
+
+def register_provider(pool: Any = None) -> Any:
+    """The entry point of the `faults` provider (group `hieramas_gnn.providers`): registers a
+    default `FaultProvider` unless a test already registered its own; returns the handler."""
+    return registered() or register()

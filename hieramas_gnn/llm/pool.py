@@ -32,12 +32,14 @@ Every validation error names the file and the field, e.g.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.guards import check_regular_file, load_yaml
 from hieramas_gnn.paths import data_dir, ensure_offline_defaults
 
 RESERVED_NAMES = frozenset({"plurality"})  # `mas.design.PLURALITY`: a mixture's synthesizer that is no model
@@ -48,6 +50,8 @@ _MODEL_KEYS = {
 }
 COST_SOURCES = ("tokens", "recorded")
 _PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
+MAX_PRICE_PER_TOKEN = 1.0
+"""Most USD per token a pool may set (the dearest models cost ~1e-4)."""
 
 
 @dataclass(frozen=True)
@@ -129,14 +133,16 @@ def resolve_pool_path(name_or_path: str | Path) -> Path:
 
 def load_pool(name_or_path: str | Path) -> Pool:
     """Read and validate a pool YAML (see the module docstring for the format)."""
-    import yaml
-
     path = resolve_pool_path(name_or_path)
     where = f"pool {path.name}"
+    check_regular_file(path, "pool")
+    if path.is_dir():
+        raise ConfigError(f"{where}: is a folder, not a pool YAML file")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML ({exc})") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text") from None
+    raw = load_yaml(text, where)
     return pool_from_dict(raw, where=where, default_name=path.stem)
 
 
@@ -211,8 +217,12 @@ def _check_extra(extra: dict, where: str) -> None:
     if env is not None and (not isinstance(env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env)):
         raise ConfigError(f"{where}.api_key_env: must be the NAME of an environment variable, got {env!r}")
     rpm = extra.get("rpm")
-    if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, (int, float)) or rpm <= 0):
-        raise ConfigError(f"{where}.rpm: must be a number > 0 (requests per minute)")
+    if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, (int, float)) or not math.isfinite(rpm)
+                            or rpm <= 0):
+        raise ConfigError(f"{where}.rpm: must be a finite number > 0 (requests per minute)")
+    limit = extra.get("max_input_tokens")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"{where}.max_input_tokens: must be an integer >= 1 (the model's context, in tokens)")
     if not isinstance(extra.get("litellm_params", {}), dict):
         raise ConfigError(f"{where}.litellm_params: must be a mapping")
 
@@ -230,8 +240,13 @@ def _prices(raw: dict, litellm_model: str, where: str) -> tuple[tuple[float, flo
     for key, value in given.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}.{key}: must be a number (USD per token)")
+        if not math.isfinite(value):  # NaN would make every cost NaN: paid, never cached, no budget
+            raise ConfigError(f"{where}.{key}: must be a finite number (USD per token), got {value!r}")
         if value < 0:
             raise ConfigError(f"{where}.{key}: must be >= 0")
+        if value > MAX_PRICE_PER_TOKEN:
+            raise ConfigError(f"{where}.{key}: {value} USD per token is more than {MAX_PRICE_PER_TOKEN:g} (a typo? "
+                              "prices are per token, not per million tokens)")
     if len(given) == 2:
         return (float(given["input_cost_per_token"]), float(given["output_cost_per_token"])), "pool"
     cost_key = raw.get("cost_map_key") or litellm_model
@@ -242,6 +257,9 @@ def _prices(raw: dict, litellm_model: str, where: str) -> tuple[tuple[float, flo
                           f"set {missing} (USD per token) or cost_map_key")
     prices = (float(given.get("input_cost_per_token", listed[0])),
               float(given.get("output_cost_per_token", listed[1])))
+    if not all(math.isfinite(p) and p >= 0 for p in prices):
+        raise ConfigError(f"{where}: litellm's cost map prices {cost_key!r} at {prices}, not finite numbers >= 0; "
+                          "set input_cost_per_token and output_cost_per_token")
     return prices, ("pool" if given else "litellm")
 
 

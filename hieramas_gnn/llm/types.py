@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
-from hieramas_gnn.errors import UserError
+from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.paths import data_dir
 
 # Positions a call can have inside a Design (also used by the offline behaviour model).
 POSITIONS = ("proposer", "synthesizer", "decision", "single", "debate", "aggregator")
@@ -23,60 +24,58 @@ LATENCY_MODES = ("lognormal", "fixed", "off")
 
 @dataclass(frozen=True)
 class SimSettings:
-    """Settings of the `sim/` backend, sent with every sim call (part of its cache key).
-
-    seed:             base seed of every hash-derived generator of the simulator.
-    latency:          `lognormal` (per-model median and spread), `fixed` (`fixed_latency_ms`) or
-                      `off` (no awaited latency); the simulated latency is really awaited.
-    fixed_latency_ms: the latency when `latency` is `fixed`.
-    behaviour:        a JSON file of behaviour-model parameters (None: the committed fit in
-                      `data/sim/behaviour.json`).
-    """
+    """Settings of the `sim/` backend, sent with every sim call (part of its cache key)."""
 
     seed: int = 0
-    latency: str = "lognormal"
+    """Seed of the simulated world (not derived from `run.seed`: training seeds share one world)."""
+    latency: Literal["lognormal", "fixed", "off"] = "lognormal"
+    """Simulated latency: `lognormal` (per-model median and spread, really awaited), `fixed`, `off`."""
     fixed_latency_ms: float = 50.0
+    """Latency when `latency` is `fixed`."""
     behaviour: str | None = None
+    """Behaviour-model parameters (a JSON file); None: the committed fit `data/sim/behaviour.json`."""
 
     def __post_init__(self) -> None:
         if self.latency not in LATENCY_MODES:
-            raise UserError(f"backend.sim.latency must be one of {', '.join(LATENCY_MODES)}, got "
-                            f"{self.latency!r} (quote 'off' in YAML, where a bare off is a boolean)")
+            raise ConfigError(f"backend.sim.latency must be one of {', '.join(LATENCY_MODES)}, got "
+                              f"{self.latency!r} (quote 'off' in YAML, where a bare off is a boolean)")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise UserError(f"backend.sim.seed must be an integer, got {self.seed!r}")
-        if not isinstance(self.fixed_latency_ms, (int, float)) or self.fixed_latency_ms < 0:
-            raise UserError(f"backend.sim.fixed_latency_ms must be a number >= 0, got {self.fixed_latency_ms!r}")
+            raise ConfigError(f"backend.sim.seed must be an integer, got {self.seed!r}")
+        if (isinstance(self.fixed_latency_ms, bool) or not isinstance(self.fixed_latency_ms, (int, float))
+                or not 0 <= self.fixed_latency_ms < math.inf):
+            raise ConfigError(f"backend.sim.fixed_latency_ms must be a finite number >= 0, got {self.fixed_latency_ms!r}")
         if self.behaviour is not None and not (isinstance(self.behaviour, str) and self.behaviour):
-            raise UserError(f"backend.sim.behaviour must be a file path or null, got {self.behaviour!r}")
+            raise ConfigError(f"backend.sim.behaviour must be a file path or null, got {self.behaviour!r}")
 
 
 @dataclass(frozen=True)
 class ReplaySettings:
-    """Settings of the `replay/` backend, sent with every replay call (part of its cache key).
-
-    seed: base seed of the behaviour model's draws (nodes that read other answers).
-    wrong_answers: what a wrong model answered where the table has no answer text (recorded-
-                   outcome tasks, `backends/recorded.py`): `distinct` (a random wrong option of a
-                   multiple-choice question, an answer of its own for an open one) or `shared`
-                   (every wrong answer to a question the same: the worst case for votes).
-    """
+    """Settings of the `replay/` backend, sent with every replay call (part of its cache key)."""
 
     seed: int = 0
-    wrong_answers: str = "distinct"
+    """Seed of the behaviour model's draws for nodes that read other answers."""
+    wrong_answers: Literal["distinct", "shared"] = "distinct"
+    """Recorded-outcome tasks (RouterDC, RouterBench: `backends/recorded.py`; no answer text):
+    what a wrong model answered. `distinct`: a random wrong option (multiple choice), an answer
+    of its own (open answers); `shared`: every wrong answer to a question the same (the worst
+    case for votes). docs/MIXED_TASKS.md."""
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise UserError(f"backend.replay.seed must be an integer, got {self.seed!r}")
+            raise ConfigError(f"backend.replay.seed must be an integer, got {self.seed!r}")
         if self.wrong_answers not in ("distinct", "shared"):
-            raise UserError(f"backend.replay.wrong_answers must be distinct or shared, got {self.wrong_answers!r}")
+            raise ConfigError(f"backend.replay.wrong_answers must be distinct or shared, got {self.wrong_answers!r}")
 
 
 @dataclass(frozen=True)
 class BackendSettings:
-    """Settings of the in-process backends (`ClientConfig.backend`); real providers never see them."""
+    """The offline backends' settings (the run config's `backend` section; a client sends them with
+    each sim/replay call); real providers never see them."""
 
     sim: SimSettings = field(default_factory=SimSettings)
+    """The simulator."""
     replay: ReplaySettings = field(default_factory=ReplaySettings)
+    """Replay of real outcomes."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BackendSettings:
@@ -121,7 +120,6 @@ def offline_model_version(behaviour: str | None) -> str:
     if behaviour not in _BEHAVIOUR_HASHES:
         import hashlib
 
-        from hieramas_gnn.paths import data_dir
 
         path = behaviour or data_dir() / "sim" / "behaviour.json"
         try:

@@ -17,6 +17,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
+from hieramas_gnn.mas import executor
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.tasks.base import Question
 
@@ -45,8 +46,6 @@ class ExecutorRunner:
     rollouts: int = field(default=0)
 
     def run(self, jobs: Sequence[tuple[Design, Question]]) -> list[Any]:
-        from hieramas_gnn.mas import executor
-
         self.rollouts += len(jobs)
         coros_jobs = [executor.Job(design=d, question=q, task=self.task, roleset=self.roleset,
                                    sample_index=self.sample_index) for d, q in jobs]
@@ -54,8 +53,6 @@ class ExecutorRunner:
 
     def run_jobs(self, jobs: Sequence[Any]) -> list[Any]:
         """Traces of arbitrary jobs (`async (client) -> Trace`, e.g. `mas.single.single_job`)."""
-        from hieramas_gnn.mas import executor
-
         return asyncio.run(executor.run_many(list(jobs), self.client, max_in_flight=self.max_in_flight))
 
 

@@ -3,28 +3,35 @@
 Typical use (see docs/POLICY.md)::
 
     from hieramas_gnn.policy import (FeatureBuilder, default_embedder, GraphBuilder,
-                                     HieraPolicy, PolicyConfig, sample)
+                                     HieraPolicy, ArchConfig, sample)
     features = FeatureBuilder(default_embedder(cache_dir), domain_vocab=domains)
     builder = GraphBuilder(features, roles, pool.models)     # role / LLM features computed once
-    policy = HieraPolicy(PolicyConfig(k_proposers=2), features.dims)
+    policy = HieraPolicy(ArchConfig(k_proposers=2), features.dims)
     batch = builder.batch(questions)                          # G query graphs
     out = sample(policy, batch, decision="gpt-4o-mini", generator=torch.Generator().manual_seed(0))
     out.designs, out.log_prob, out.role_log_prob, out.entropy
 
-Importing this package imports torch and torch_geometric (the submodules do the work; nothing
-loads a model until an embedding is requested).
+Importing the package itself loads nothing (the run config imports `policy.settings` without
+torch); each name above loads its submodule, and torch + torch_geometric, on first use.
 """
 
-from hieramas_gnn.policy.features import (
-    CachedEmbedder, Embedder, FeatureBuilder, HashingEmbedder, InputDims, LLMNode, MiniLMEmbedder,
-    default_embedder,
-)
-from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig, PolicyOut
-from hieramas_gnn.policy.graph import GraphBuilder, RoleNode, build_graph, dag_edge_index
-from hieramas_gnn.policy.sample import SampleOut, dag_log_prob, sample
+from __future__ import annotations
 
-__all__ = [
-    "CachedEmbedder", "Embedder", "FeatureBuilder", "HashingEmbedder", "InputDims", "LLMNode",
-    "MiniLMEmbedder", "default_embedder", "HieraPolicy", "PolicyConfig", "PolicyOut", "GraphBuilder",
-    "RoleNode", "build_graph", "dag_edge_index", "SampleOut", "dag_log_prob", "sample",
-]
+import importlib
+from typing import Any
+
+_HOME = {
+    **dict.fromkeys(("CachedEmbedder", "Embedder", "FeatureBuilder", "HashingEmbedder", "InputDims", "LLMNode",
+                     "MiniLMEmbedder", "default_embedder"), "features"),
+    **dict.fromkeys(("HieraPolicy", "PolicyOut"), "gnn"),
+    "ArchConfig": "settings",
+    **dict.fromkeys(("GraphBuilder", "RoleNode", "build_graph", "dag_edge_index"), "graph"),
+    **dict.fromkeys(("SampleOut", "dag_log_prob", "sample"), "sample"),
+}
+__all__ = list(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"hieramas_gnn.policy.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'hieramas_gnn.policy' has no attribute {name!r}")

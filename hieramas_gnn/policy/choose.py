@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -35,50 +34,10 @@ import torch
 from hieramas_gnn.mas import topologies
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.policy.graph import dag_edge_index
+from hieramas_gnn.policy.settings import ROUTES, TOPOLOGIES, ChoiceSettings  # noqa: F401  (re-exported)
 from hieramas_gnn.policy.sample import sample
 
-ROUTES = ("classifier", "edges", "random")
-TOPOLOGIES = ("random", "parallel")
 Edges = tuple[tuple[int, int], ...]
-
-
-@dataclass(frozen=True)
-class ChoiceSettings:
-    """How a bundle chooses designs (recorded in its manifest)."""
-
-    route: str
-    """`classifier`, `edges` or `random` (see the module docstring)."""
-    decision: str
-    """The decision model (reads the sinks, gives the final answer)."""
-    n_candidates: int = 8
-    """K: candidate DAGs per query (`classifier`, `random`)."""
-    density_min: float = 0.0
-    """Lower end of the candidates' extra-edge density."""
-    density_max: float = 1.0
-    """Upper end of the candidates' extra-edge density."""
-    seed: int = 0
-    """Seed of the per-query candidate generator."""
-    topologies: str = "random"
-    """DAG family of the candidates: `random` or `parallel` (the empty DAG only)."""
-
-    def __post_init__(self) -> None:
-        if self.topologies not in TOPOLOGIES:
-            raise ValueError(f"choice topologies must be one of {TOPOLOGIES}, got {self.topologies!r}")
-        if self.route not in ROUTES:
-            raise ValueError(f"choice route must be one of {ROUTES}, got {self.route!r}")
-        if self.n_candidates < 1:
-            raise ValueError(f"choice n_candidates must be >= 1, got {self.n_candidates}")
-        if not 0.0 <= self.density_min <= self.density_max <= 1.0:
-            raise ValueError("choice density_min/density_max must satisfy 0 <= min <= max <= 1")
-        if not self.decision:
-            raise ValueError("choice decision model must be named")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChoiceSettings:
-        return cls(**data)
 
 
 def query_text(q: Any) -> str:

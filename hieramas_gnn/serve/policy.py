@@ -31,7 +31,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.build import ClientSettings, make_client
+from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
+from hieramas_gnn.bundle_trust import (
+    bundle_code_ref,
+    bundle_local_path,
+    bundle_pool,
+    check_family,
+)
+from hieramas_gnn.config_io import from_dict
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm.client import ClientConfig
+from hieramas_gnn.llm.types import BackendSettings
+from hieramas_gnn.mas.executor import run_design
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.tasks import get_task, task_from_config
+from hieramas_gnn.tasks.base import Question, Score
+from hieramas_gnn.tasks.generic import GenericTask
 
 
 @dataclass
@@ -76,8 +92,6 @@ class _Ungraded:
         return getattr(self._task, name)
 
     def score(self, response: str, question: Any) -> Any:
-        from hieramas_gnn.tasks.base import Score
-
         return Score(correct=False, extracted=self._task.extract(response or "", question))
 
 
@@ -98,7 +112,7 @@ class Policy:
     """A loaded bundle: `design`, `solve`, `asolve` and their batch versions (module docstring)."""
 
     def __init__(self, chooser: Any, meta: Any, *, pool: Any, task: Any, roleset: Any,
-                 client_settings: dict[str, Any], name: str) -> None:
+                 client_settings: ClientSettings, name: str) -> None:
         self.chooser, self.meta, self.pool, self.task, self.roleset = chooser, meta, pool, task, roleset
         self.client_settings, self.name = client_settings, name
         self._lock = threading.Lock()
@@ -109,53 +123,61 @@ class Policy:
     def load(cls, bundle: str | Path, pool: Any = None, *, task: str | None = None,
              cache: str | Path | None = "runs/rollouts.sqlite", cache_mode: str = "rw",
              client: dict[str, Any] | None = None, backend: dict[str, Any] | None = None,
-             embed_cache: str | Path | None = None, name: str | None = None) -> Policy:
+             embed_cache: str | Path | None = None, name: str | None = None,
+             trust_bundle_endpoints: bool = False, sha256: str | None = None) -> Policy:
         """Load and verify `bundle`. pool: None (the bundle's pool), a pool name/YAML path or a
         `Pool` with the same model names; task: defaults to the bundle's; cache / cache_mode
         (`rw`, `replay`, `off`): the rollout cache; client: `llm.client.ClientConfig` fields;
-        backend: the offline backends' settings (`config.BackendConfig` as a dict)."""
-        from hieramas_gnn.export import load_chooser, read_meta
-        from hieramas_gnn.llm.pool import Pool, load_pool
-        from hieramas_gnn.mas.roles import get_roleset
-        from hieramas_gnn.tasks import get_task
+        backend: the offline backends' settings (`llm.types.BackendSettings` or its mapping).
 
+        A bundle never chooses where calls go, which key they carry, which local file is read or
+        which code runs (`bundle_trust.py`): a bundle whose pool names real providers needs `pool`
+        (yours, with its model names), or `trust_bundle_endpoints=True` (prints what it trusts).
+        sha256: the bundle's digest (`bundle.bundle_digest`, printed by `hieramas export`) to pin."""
         if cache_mode not in ("rw", "replay", "off"):
             raise UserError(f"cache_mode must be one of rw, replay, off; got {cache_mode!r}")
+        check_digest(bundle, sha256)
         meta = read_meta(bundle)
-        if pool is None:
-            pool_obj = meta.litellm_pool() if meta.pool_models else load_pool(meta.pool_name or "sim")
-        else:
-            pool_obj = pool if isinstance(pool, Pool) else load_pool(pool)
+        trust = bool(trust_bundle_endpoints)
+        pool_obj = bundle_pool(bundle, meta, pool, trust=trust)
         chooser, meta = load_chooser(bundle, pool=pool_obj, embed_cache=embed_cache)
         task_name = task or meta.task or meta.family
         if not task_name:
             raise UserError(f"{bundle}: the bundle records no task; pass task=...")
-        task_obj = _bundle_task(task_name, meta) if task is None else get_task(task_name)
+        if task is None:
+            bundle_code_ref(task_name, "task", bundle, trust)
+            if task_name.endswith((".yaml", ".yml")):
+                bundle_local_path(task_name, "task file", bundle, trust)
+        task_obj = _bundle_task(task_name, meta, bundle, trust) if task is None else get_task(task_name)
+        check_family(meta.family, bundle, trust)
         roleset = get_roleset(meta.family or task_obj.family)
-        settings = {"cache_path": None if cache_mode == "off" or cache is None else str(cache),
-                    "cache_mode": "off" if cache is None else cache_mode,
-                    "options": dict(client or {})}
-        if backend is not None:
-            import dataclasses
-
-            from hieramas_gnn.config import BackendConfig
-            from hieramas_gnn.config_io import from_dict
-
-            settings["backend"] = dataclasses.asdict(from_dict(BackendConfig, backend, "backend"))
+        if isinstance(backend, dict):
+            backend = from_dict(BackendSettings, backend, "backend")
+        settings = ClientSettings(cache_path=None if cache_mode == "off" or cache is None else str(cache),
+                                  cache_mode="off" if cache is None else cache_mode,
+                                  config=from_dict(ClientConfig, dict(client or {}), "client"),
+                                  backend=backend or BackendSettings())
         return cls(chooser, meta, pool=pool_obj, task=task_obj, roleset=roleset, client_settings=settings,
                    name=name or bundle_name(bundle))
 
     # -- design -------------------------------------------------------------------------------
     def question(self, q: Any, meta: dict[str, Any] | None = None) -> Any:
         """The `Question` a text, `(text, meta)` pair or `Question` runs as (module docstring)."""
-        from hieramas_gnn.tasks.base import Question
-
         if isinstance(q, Question):
             return q
+        if meta is not None and not isinstance(meta, dict):
+            raise UserError(f"a question's meta must be a dict, got {type(meta).__name__}")
         if isinstance(q, tuple):
+            if len(q) != 2 or not isinstance(q[1], dict | type(None)):
+                raise UserError("a question given as a tuple must be (text, meta dict), got "
+                                f"({', '.join(type(x).__name__ for x in q)})")
             q, meta = q[0], {**(q[1] or {}), **(meta or {})}
         if not isinstance(q, str) or not q.strip():
             raise UserError("a question must be a non-empty string")
+        try:
+            q.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError("a question must be valid Unicode text (it holds a lone surrogate such as \\ud800)") from None
         known = self._known_questions().get(q)
         if known is not None:
             return known
@@ -191,8 +213,6 @@ class Policy:
         """The LLM client (built on first use): the pool, the rollout cache, the client options."""
         with self._lock:
             if self._client is None:
-                from hieramas_gnn.train.setup import make_client
-
                 self._client = make_client(self.client_settings, self.pool)
             return self._client
 
@@ -203,8 +223,6 @@ class Policy:
         return await self._run(design, q)
 
     async def _run(self, design: Any, q: Any) -> Solution:
-        from hieramas_gnn.mas.executor import run_design
-
         graded = q.gold is not None
         task = self.task if graded else _Ungraded(self.task)
         recorder = _Recorder(self.client)
@@ -264,14 +282,28 @@ def _run_sync(coro: Any) -> Any:
                     "/ `await policy.asolve_many(...)` there")
 
 
-def _bundle_task(name: str, meta: Any) -> Any:
+def _bundle_task(name: str, meta: Any, bundle: str | Path = "", trust: bool = False) -> Any:
     """The bundle's task: a registered one, else the user task its training config describes
-    (a jsonl + scorer, `task_from_config`), so a bundle of a custom task serves without code."""
+    (a jsonl + scorer, `task_from_config`), so a bundle of a custom task serves without code.
+    Untrusted (`bundle_trust.py`): its scorer must be a built-in one (no `module:function`), and its
+    question file must lie inside the current folder (else it serves ad-hoc questions only)."""
     from types import SimpleNamespace
 
-    from hieramas_gnn.tasks import get_task, task_from_config
 
     tc = ((getattr(meta, "hyperparameters", None) or {}).get("task") or {})
+    if not isinstance(tc, dict):
+        raise UserError(f"policy bundle {bundle}: hyperparameters.task must be a mapping")
     if tc.get("scorer") and tc.get("name") == name:
-        return task_from_config(SimpleNamespace(**{"path": None, **tc}))
+        if not isinstance(tc["scorer"], str) or not isinstance(tc.get("path") or "", str):
+            raise UserError(f"policy bundle {bundle}: hyperparameters.task scorer/path must be strings")
+        bundle_code_ref(tc["scorer"], "task scorer", bundle, trust)
+        path = tc.get("path")
+        try:
+            path = bundle_local_path(path, "task question file", bundle, trust)
+        except UserError:
+            path = None
+        if path is None:  # no file it may read: the task grades nothing, every question is ad-hoc
+
+            return GenericTask(name, "", tc["scorer"])
+        return task_from_config(SimpleNamespace(**{**tc, "path": path}))
     return get_task(name)

@@ -30,6 +30,7 @@ from typing import Any
 
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.tasks.base import BaseTask, Question, Score, Task
+from hieramas_gnn.tasks.generic import GenericTask
 
 # name -> (module, class name, constructor kwargs)
 _REGISTRY: dict[str, tuple[str, str, dict]] = {
@@ -116,8 +117,6 @@ def task_from_config(tc: Any) -> Task:
         raise UserError(f"task.components: only for task.name: {MIX} (task.name is {tc.name!r})")
     scorer = getattr(tc, "scorer", None)
     if scorer:
-        from hieramas_gnn.tasks.generic import GenericTask
-
         if not tc.path:
             raise UserError(f"task.path: the generic task {tc.name!r} (task.scorer={scorer}) needs "
                             "its question file (.jsonl)")
@@ -132,7 +131,6 @@ def task_from_file(path: str) -> Task:
     """The generic jsonl task a task file describes: `{name, path, scorer}` (YAML)."""
     import yaml
 
-    from hieramas_gnn.tasks.generic import GenericTask
 
     p = Path(path)
     if not p.is_file():

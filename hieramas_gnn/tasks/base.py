@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from hieramas_gnn.errors import DataMissingError, UserError
+from hieramas_gnn.guards import check_regular_file
 
 
 @dataclass(frozen=True)
@@ -163,17 +164,28 @@ class BaseTask:
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Rows of a `.jsonl` or `.jsonl.gz` file; a missing file or a bad line is a UserError."""
     p = Path(path)
-    if not p.exists():
-        raise DataMissingError(f"data file not found: {p}")
+    if not str(path) or not p.exists():
+        raise DataMissingError(f"data file not found: {p if str(path) else '(none given)'}")
+    check_regular_file(p, "data file")
+    if p.is_dir():
+        raise UserError(f"data file {p}: is a folder, not a .jsonl file")
     opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+    lineno = 0
+    try:
+        with opener(p, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise UserError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise UserError(f"{p}:{lineno}: JSON nested too deeply") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{p}:{lineno + 1}: not UTF-8 text (save the file as UTF-8)") from None
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError; a truncated .gz ends in EOFError
+        raise UserError(f"{p}: cannot read it ({type(exc).__name__}: {exc})") from None
 
 
 def load_hf(name: str, split: str, config: str | None = None) -> Iterable[dict[str, Any]]:

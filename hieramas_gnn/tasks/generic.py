@@ -100,16 +100,28 @@ class ChoiceScorer(Scorer):
         return extracted is not None and extracted.upper() == str(q.gold)
 
 
+REGEX_TIMEOUT_S = 1.0
+"""Longest a user pattern may take on one reply (the `regex` engine's timeout): a pattern with
+catastrophic backtracking (`(a|aa)+$`) is stopped, not left to run for hours."""
+
+
 class RegexScorer(Scorer):
     def __init__(self, pattern: str) -> None:
+        import regex
+
         try:
-            self.pattern = re.compile(pattern, re.M)
-        except re.error as exc:
+            self.pattern = regex.compile(pattern, regex.M | regex.V0)
+        except (regex.error, re.error) as exc:
             raise UserError(f"task.scorer regex:{pattern}: not a valid regular expression ({exc})") from None
         self.spec = f"regex:{pattern}"
 
     def extract(self, response: str, q: Question) -> str | None:
-        hits = list(self.pattern.finditer(response or ""))
+        try:
+            hits = list(self.pattern.finditer(response or "", timeout=REGEX_TIMEOUT_S))
+        except TimeoutError:
+            raise UserError(f"task.scorer {self.spec}: matching one reply ({len(response or ''):,} characters) took "
+                            f"more than {REGEX_TIMEOUT_S:g} s (catastrophic backtracking?); simplify the pattern, e.g. "
+                            "avoid nested or overlapping repeats like (a|aa)+") from None
         if not hits:
             return None
         m = hits[-1]

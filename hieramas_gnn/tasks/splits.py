@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import ConfigError
+from hieramas_gnn.paths import atomic_write_text
 from hieramas_gnn.tasks.base import Question
 
 SPLIT_BY = ("random", "domain", "source", "consecutive")
@@ -58,8 +59,6 @@ class Split:
 
     def write(self, run_dir: str | Path) -> Path:
         """Write `split.json` into `run_dir` (created if needed); returns its path."""
-        from hieramas_gnn.paths import atomic_write_text
-
         path = Path(run_dir) / "split.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(self.to_dict(), indent=1))

@@ -12,7 +12,7 @@ nothing is paid twice:
 2. **Stage 1** (`train/stage1.py`): (with a warm start, the searched design behaviour-cloned and
    validated as step 0) REINFORCE on the mixtures over random DAGs; `checkpoint.pt` every few
    steps, the best-validation weights in `best.pt`.
-3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/stage2.py`):
+3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/topology_classifier.py`):
    candidate DAGs, labels from rollouts, the graph-score head; or `edges` — the edge head with
    REINFORCE (`train/edges.py`, resumable from `edges_checkpoint.pt`). The trained head's weights
    and the route go to `topology.pt` / `topology.json`. A route whose head ended up untrained
@@ -34,10 +34,19 @@ from typing import Any
 
 import torch
 
-from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
-from hieramas_gnn.train import stage2
+from hieramas_gnn.build import TrainingSetup, build_training, choice_settings
+from hieramas_gnn.bundle import export_policy
+from hieramas_gnn.config import Config, load_config
+from hieramas_gnn.config_io import dump_yaml, to_dict
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import dumps, folder_lock
+from hieramas_gnn.mas.single import best_single_model
+from hieramas_gnn.paths import ensure_offline_defaults
+from hieramas_gnn.policy.choose import DesignChooser
+from hieramas_gnn.tracking import Tracker
+from hieramas_gnn.train import topology_classifier, warm_start
 from hieramas_gnn.train.edges import EdgesTrainer
-from hieramas_gnn.train.rewards import shape_reward_scalar
+from hieramas_gnn.train.rewards import reward_function
 from hieramas_gnn.train.stage1 import Stage1Result, train_stage1
 
 STAGE2_AXIS = "stage2/epoch"
@@ -56,36 +65,20 @@ class TopologyResult:
 
 @dataclass
 class PipelineResult:
-    setup: Any
+    setup: TrainingSetup
     chooser: DesignChooser
     stage1: Stage1Result
     topology: TopologyResult
     bundle: Path
 
 
-def reward_fn(cfg: Any):
-    """Trace -> cost-aware system reward under the config's reward shape."""
-    rc = cfg.reward
-    return lambda t: shape_reward_scalar(bool(t.correct), float(t.cost_usd), rc.shape, rc.cost_lambda)
-
-
-def choice_settings(cfg: Any, route: str, decision: str) -> ChoiceSettings:
-    tc = cfg.topology
-    return ChoiceSettings(route=route, decision=decision, n_candidates=tc.n_candidates,
-                          density_min=tc.density_min, density_max=tc.density_max,
-                          seed=cfg.run.seed_for("choice"), topologies=cfg.stage1.topologies)
-
-
-def resolve_decision(cfg: Any, setup: Any) -> str:
+def resolve_decision(cfg: Config, setup: TrainingSetup) -> str:
     """The configured decision model; with `stage1.warm_start: search` the decision of the
     searched design (`train/warm_start.py`, which also sets `setup.warm_design`); else the best
     single model on train + val. Recorded in `decision.json`."""
-    from hieramas_gnn.mas.single import best_single_model
-    from hieramas_gnn.train import warm_start
-
     path = Path(cfg.run.dir) / "decision.json"
     if cfg.stage1.warm_start == "search":
-        found = warm_start.resolve(cfg, setup, reward_fn(cfg), cfg.pool.decision or None)
+        found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
         setup.warm_design = found.design
         if not path.exists():
             _write_json(path, {"decision": found.decision, "rule": "the decision of the searched design "
@@ -96,15 +89,14 @@ def resolve_decision(cfg: Any, setup: Any) -> str:
         return cfg.pool.decision
     if path.exists():
         return json.loads(path.read_text())["decision"]
-    rc = cfg.reward
     name, rows = best_single_model(setup.runner, setup.runner.roleset, setup.builder.llm_names,
                                    [*setup.train, *setup.val],
-                                   lambda ok, cost: shape_reward_scalar(ok, cost, rc.shape, rc.cost_lambda))
+                                   reward_function(cfg.reward))
     _write_json(path, {"decision": name, "rule": "best single-model reward on train + val", "rows": rows})
     return name
 
 
-def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> TopologyResult:
+def fit_topology(cfg: Config, setup: TrainingSetup, tracker: Any, stage1: Stage1Result) -> TopologyResult:
     """Train the configured topology route, or reload it when `topology.json` says it is done for
     this very stage-1 selector (a stage 1 trained further since invalidates it)."""
     run_dir = Path(cfg.run.dir)
@@ -124,10 +116,10 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> To
         # one candidate per query (the empty DAG the mixtures were trained on): nothing to classify
         trained, summary = False, {"skipped": "stage1.topologies is parallel: the only candidate is the empty DAG"}
     elif method == "classifier":
-        s2cfg = stage2.Stage2Config.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
-        select = stage2.policy_selector(policy, setup.builder, setup.decision)
-        scorer = stage2.PolicyGraphScorer(policy, setup.builder)
-        res, _ = stage2.fit_stage2(scorer, select, setup.train, setup.val, setup.runner, reward_fn(cfg),
+        s2cfg = topology_classifier.ClassifierTraining.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
+        select = topology_classifier.policy_selector(policy, setup.builder, setup.decision)
+        scorer = topology_classifier.PolicyGraphScorer(policy, setup.builder)
+        res, _ = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner, reward_function(cfg.reward).of_trace,
                                    len(setup.builder.role_names), s2cfg,
                                    log=lambda m, e: tracker.log(m, e, axis=STAGE2_AXIS), decision=setup.decision)
         trained = res.best_epoch >= 0
@@ -147,33 +139,39 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> To
     return result
 
 
-def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
+def train_pipeline(cfg: Config, client: Any = None) -> PipelineResult:
     """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder)."""
-    from hieramas_gnn.config_io import dump_yaml
-    from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.train.setup import build_setup
-
     ensure_offline_defaults()
     if cfg.run.threads and str(cfg.run.device).startswith("cpu"):
         torch.set_num_threads(cfg.run.threads)
+
     run_dir = Path(cfg.run.dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    check_same_run(cfg, run_dir)
-    dump_yaml(cfg, run_dir / "config.yaml")
-    setup = build_setup(cfg, client=client)
-    try:
-        return _phases(cfg, setup)
-    finally:
-        close = getattr(setup.runner, "close", None)  # a Ray runner's workers
-        if close is not None:
-            close()
+    check_run_folder(run_dir)
+    with folder_lock(run_dir, "run folder"):  # a second `hieramas train` on this folder is refused
+        check_same_run(cfg, run_dir)
+        dump_yaml(cfg, run_dir / "config.yaml")
+        setup = build_training(cfg, client=client)
+        try:
+            return _phases(cfg, setup)
+        finally:
+            close = getattr(setup.runner, "close", None)  # a Ray runner's workers
+            if close is not None:
+                close()
 
 
-def _phases(cfg: Any, setup: Any) -> PipelineResult:
-    from hieramas_gnn.config_io import to_dict
-    from hieramas_gnn.export import export_policy
-    from hieramas_gnn.tracking import Tracker
+def check_run_folder(run_dir: Path) -> None:
+    """The run folder is new, empty, or a run folder (it has `config.yaml`): training never writes
+    its checkpoints, metrics and bundle into a folder of the user's other files."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} (run.out_dir): is a file; choose another run.out_dir")
+    if run_dir.is_dir() and not (run_dir / "config.yaml").is_file():
+        theirs = sorted(p.name for p in run_dir.iterdir() if p.name != ".lock")
+        if theirs:
+            raise UserError(f"run folder {run_dir} (run.out_dir) holds other files ({', '.join(theirs[:5])}) and no "
+                            "config.yaml of a run; choose a new or empty folder")
 
+
+def _phases(cfg: Config, setup: TrainingSetup) -> PipelineResult:
     run_dir = Path(cfg.run.dir)
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
@@ -195,13 +193,9 @@ RESUMABLE_CHANGES = ("tracking.", "run.device", "run.threads", "client.max_in_fl
                      "stage1.steps")  # more steps: stage 1 continues, and the topology is retrained
 
 
-def check_same_run(cfg: Any, run_dir: Path) -> None:
+def check_same_run(cfg: Config, run_dir: Path) -> None:
     """Refuse to resume a run folder that was started with another config (its checkpoints and
     topology state would silently be reused under settings they were not made with)."""
-    from hieramas_gnn.config import load_config
-    from hieramas_gnn.config_io import to_dict
-    from hieramas_gnn.errors import UserError
-
     path = run_dir / "config.yaml"
     if not path.exists():
         return
@@ -228,5 +222,5 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    tmp.write_text(dumps(data, indent=2, default=float) + "\n")
     tmp.replace(path)

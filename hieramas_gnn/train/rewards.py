@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -39,32 +40,66 @@ UNSOLVED_RATE = 300.0   # `hieramas`: growth rate (1/USD) of a wrong answer's pe
 UNSOLVED_FLOOR = -2.5   # `hieramas`: the most a wrong answer can cost in reward
 
 
-def shape_reward(correct: Tensor, cost_usd: Tensor, shape: str, cost_lambda: float) -> Tensor:
-    """Cost-aware reward of grades `correct` (0/1 floats) at `cost_usd`; any matching shapes."""
-    correct = correct.to(torch.float32)
-    cost_usd = cost_usd.to(torch.float32)
+def shape_reward(correct: Any, cost_usd: Any, shape: str, cost_lambda: float) -> Any:
+    """Cost-aware reward of grades `correct` (1/0) at `cost_usd` under `shape` (module docstring):
+    the one definition of the reward formulas. Tensors compute in float32 and return a tensor;
+    numpy arrays compute the same float32 values and return an array; Python scalars compute in
+    float64 and return a float."""
+    if isinstance(correct, Tensor) or isinstance(cost_usd, Tensor):
+        return _shaped(torch.as_tensor(correct).to(torch.float32), torch.as_tensor(cost_usd).to(torch.float32),
+                       shape, cost_lambda, _TORCH)
+    if isinstance(correct, np.ndarray) or isinstance(cost_usd, np.ndarray):
+        return shape_reward(torch.as_tensor(np.asarray(correct, dtype=np.float32)),
+                            torch.as_tensor(np.asarray(cost_usd, dtype=np.float32)), shape, cost_lambda).numpy()
+    return float(_shaped(float(correct), float(cost_usd), shape, cost_lambda, _SCALAR))
+
+
+class _Ops(NamedTuple):
+    exp: Callable[[Any], Any]
+    at_least: Callable[[Any, float], Any]
+    where: Callable[[Any, Any, Any], Any]
+
+
+_TORCH = _Ops(torch.exp, lambda x, low: torch.clamp(x, min=low), torch.where)
+_SCALAR = _Ops(lambda x: math.exp(min(x, 700.0)), max, lambda cond, a, b: a if cond else b)
+
+
+def _shaped(correct: Any, cost: Any, shape: str, cost_lambda: float, ops: _Ops) -> Any:
     if shape == "linear":
-        return correct - cost_lambda * cost_usd
+        return correct - cost_lambda * cost
     if shape == "exp":
-        return correct * torch.exp(-cost_lambda * cost_usd)
+        return correct * ops.exp(-cost_lambda * cost)
     if shape == "hieramas":
-        solved = torch.clamp(torch.exp(-cost_lambda * cost_usd), min=SOLVED_FLOOR)
-        unsolved = torch.clamp(-torch.exp(UNSOLVED_RATE * cost_usd), min=UNSOLVED_FLOOR)
-        return torch.where(correct > 0.5, solved, unsolved)
+        solved = ops.at_least(ops.exp(-cost_lambda * cost), SOLVED_FLOOR)
+        unsolved = ops.at_least(-ops.exp(UNSOLVED_RATE * cost), UNSOLVED_FLOOR)
+        return ops.where(correct > 0.5, solved, unsolved)
     raise ValueError(f"reward.shape: must be one of {', '.join(SHAPES)}, got {shape!r}")
 
 
-def shape_reward_scalar(correct: bool, cost_usd: float, shape: str, cost_lambda: float) -> float:
-    """`shape_reward` for one episode, as a Python float."""
-    if shape == "linear":
-        return float(correct) - cost_lambda * cost_usd
-    if shape == "exp":
-        return float(correct) * math.exp(-cost_lambda * cost_usd)
-    if shape == "hieramas":
-        if correct:
-            return max(math.exp(-cost_lambda * cost_usd), SOLVED_FLOOR)
-        return max(-math.exp(min(UNSOLVED_RATE * cost_usd, 700.0)), UNSOLVED_FLOOR)
-    raise ValueError(f"reward.shape: must be one of {', '.join(SHAPES)}, got {shape!r}")
+@dataclass(frozen=True)
+class Reward:
+    """The reward of one cost weight: `reward(correct, cost_usd)` (tensors, arrays or scalars, as
+    `shape_reward`) and `reward.of_trace(trace)` for one episode. Training, the design search,
+    the fitted routers and the CLI all score with this."""
+
+    shape: str
+    cost_lambda: float
+
+    def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ValueError(f"reward.shape: must be one of {', '.join(SHAPES)}, got {self.shape!r}")
+
+    def __call__(self, correct: Any, cost_usd: Any) -> Any:
+        return shape_reward(correct, cost_usd, self.shape, self.cost_lambda)
+
+    def of_trace(self, trace: Any) -> float:
+        """The system reward of one executed design (`mas.trace.Trace`)."""
+        return self(bool(trace.correct), float(trace.cost_usd))
+
+
+def reward_function(reward: Any) -> Reward:
+    """The `Reward` of a run config's `reward` section (`config.RewardConfig`)."""
+    return Reward(reward.shape, float(reward.cost_lambda))
 
 
 @dataclass(frozen=True)

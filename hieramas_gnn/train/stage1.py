@@ -30,33 +30,18 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from hieramas_gnn.build import TrainingSetup, choice_settings
+from hieramas_gnn.config import Config
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.draw import draw_design
 from hieramas_gnn.mas.topologies import random_dag
+from hieramas_gnn.policy.choose import DesignChooser
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.train import credit, rewards
 from hieramas_gnn.train.warm_start import bc_loss, clone
 
 Edges = tuple[tuple[int, int], ...]
 _log = logging.getLogger(__name__)
-
-
-@dataclass
-class Stage1Setup:
-    """Everything the loop needs, built from config by `train/setup.py` (or by a test).
-
-    policy: `HieraPolicy`; builder: its `GraphBuilder` (roles and pool fixed); runner: has
-    `run([(Design, Question)]) -> [Trace]` (e.g. `eval.evaluate.ExecutorRunner`); decision:
-    the decision model; train / val: question lists.
-    """
-
-    policy: Any
-    builder: Any
-    runner: Any
-    decision: str
-    train: Sequence[Any]
-    val: Sequence[Any]
-    warm_design: Design | None = None
-    """The design stage 1 starts from (`stage1.warm_start: search`), cloned before step 0."""
 
 
 @dataclass
@@ -91,7 +76,7 @@ def effective_rewards(traces: Sequence[Any], designs: Sequence[Design], n_max: i
     return x, r, rewards.system_rewards(x, shape=rc.shape, cost_lambda=rc.cost_lambda)
 
 
-def counterfactual_values(setup: Stage1Setup, cfg: Any, questions: Sequence[Any], dags: Sequence[Edges],
+def counterfactual_values(setup: TrainingSetup, cfg: Config, questions: Sequence[Any], dags: Sequence[Edges],
                           designs: Sequence[Design], temperature: float, gen: torch.Generator,
                           n_max: int) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
     """b [G, N], ok [G, N] of the counterfactual baseline and the traces of its rollouts."""
@@ -123,7 +108,7 @@ def counterfactual_values(setup: Stage1Setup, cfg: Any, questions: Sequence[Any]
 class Stage1Trainer:
     """Holds the optimizer, RNGs and baseline state; `run()` trains to `stage1.steps`."""
 
-    def __init__(self, cfg: Any, setup: Stage1Setup, tracker: Any) -> None:
+    def __init__(self, cfg: Config, setup: TrainingSetup, tracker: Any) -> None:
         self.cfg, self.setup, self.tracker = cfg, setup, tracker
         s1 = cfg.stage1
         self.opt = torch.optim.Adam(setup.policy.parameters(), lr=s1.lr, weight_decay=s1.weight_decay)
@@ -237,9 +222,6 @@ class Stage1Trainer:
     def validate(self) -> dict[str, float]:
         """Validation reward of the designs the choice function picks before any topology is
         learned (route `random`: the greedy mixtures on one per-query candidate DAG)."""
-        from hieramas_gnn.policy.choose import DesignChooser
-        from hieramas_gnn.train.pipeline import choice_settings
-
         setup, rc = self.setup, self.cfg.reward
         settings = choice_settings(self.cfg, "random", setup.decision)
         designs = DesignChooser(setup.policy, setup.builder, settings).designs(setup.val)
@@ -302,8 +284,6 @@ class Stage1Trainer:
                 for d, q, t, s in zip(designs, questions, traces, system)]
         self.tracker.log_designs(rows[:16], self.step)
         if self.tracker.run is not None and designs:
-            from hieramas_gnn.mas.draw import draw_design
-
             path = draw_design(designs[0], self.dir / "topology" / f"step{self.step}.png",
                                title=f"step {self.step}: {questions[0].id}")
             self.tracker.log_image("train/topology", path, self.step)
@@ -328,7 +308,7 @@ def _clip(params, max_norm: float) -> float:
     return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
 
 
-def train_stage1(cfg: Any, setup: Stage1Setup, tracker: Any) -> Stage1Result:
+def train_stage1(cfg: Config, setup: TrainingSetup, tracker: Any) -> Stage1Result:
     """Train (resuming from `cfg.run.dir/checkpoint.pt` when present) and return the result.
 
     On return the policy holds the best-validation weights."""

@@ -1,7 +1,7 @@
 """Stage 0 (`stage1.warm_start: search`): find the best simple design on the training split, and
 start stage 1 from a policy that already chooses it.
 
-Why: on real outcomes (issue 12) REINFORCE from a random policy did not find the strong simple
+Why: on real outcomes (replay) REINFORCE from a random policy did not find the strong simple
 designs its space contains — a fixed vote of three one-proposer roles chosen on train + val beat
 the learned policy on GSM8K and MMLU-Redux replay (`experiments/design_space_ceiling.py`). So
 the learner starts where a careful user would: at the best fixed design of a small family,
@@ -64,7 +64,11 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from hieramas_gnn.build import TrainingSetup
+from hieramas_gnn.config import Config
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.mas.design import PLURALITY, Design, Mixture
+from hieramas_gnn.paths import atomic_write_text
 from hieramas_gnn.policy.sample import sample
 
 _log = logging.getLogger(__name__)
@@ -173,7 +177,7 @@ def evaluate(runner: Any, designs: Sequence[Design], questions: Sequence[Any],
     return rows
 
 
-def search_queries(cfg: Any, setup: Any) -> tuple[list[Any], str]:
+def search_queries(cfg: Config, setup: TrainingSetup) -> tuple[list[Any], str]:
     """The questions the search ranks on (`stage1.warm_start_on`, at most `warm_start_queries`)
     and how to name them, e.g. "train + val (350)"."""
     s1 = cfg.stage1
@@ -182,7 +186,7 @@ def search_queries(cfg: Any, setup: Any) -> tuple[list[Any], str]:
     return queries, f"{'train + val' if s1.warm_start_on == 'train_val' else 'train'} ({len(queries)})"
 
 
-def single_designs(cfg: Any, setup: Any, fixed_decision: str | None) -> list[Design]:
+def single_designs(cfg: Config, setup: TrainingSetup, fixed_decision: str | None) -> list[Design]:
     """"single model X" for each pool model (in the pool's order), each its own decision model
     unless the decision is fixed."""
     roles = list(setup.builder.role_names)
@@ -191,7 +195,7 @@ def single_designs(cfg: Any, setup: Any, fixed_decision: str | None) -> list[Des
             for m in setup.builder.llm_names]
 
 
-def candidates(cfg: Any, setup: Any, singles: Sequence[dict[str, Any]], fixed_decision: str | None,
+def candidates(cfg: Config, setup: TrainingSetup, singles: Sequence[dict[str, Any]], fixed_decision: str | None,
                probe: Any) -> list[Design]:
     """The family (module docstring) built from the singles' rows (`evaluate` of `single_designs`
     on the search queries: their reward, accuracy and cost rank the models), minus the designs the
@@ -217,7 +221,7 @@ def candidates(cfg: Any, setup: Any, singles: Sequence[dict[str, Any]], fixed_de
     return [d for d, ok in zip(cands, expressible(setup.policy, setup.builder, probe, cands)) if ok]
 
 
-def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
+def search(cfg: Config, setup: TrainingSetup, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
     """Run the family on the search queries and return the best design (module docstring)."""
     queries, where = search_queries(cfg, setup)
     lone = single_designs(cfg, setup, fixed_decision)
@@ -239,17 +243,16 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
     return SearchResult(cands[best], cands[best].decision, rows, where)
 
 
-def resolve(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
+def resolve(cfg: Config, setup: TrainingSetup, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
     """The run's search result: `design_search.json` when the run folder has it, else searched
     (and written) now."""
     path = Path(cfg.run.dir) / "design_search.json"
     if path.exists():
         data = json.loads(path.read_text())
         return SearchResult(Design.from_dict(data["design"]), data["decision"], data["rows"], data.get("queries", ""))
-    from hieramas_gnn.paths import atomic_write_text
 
     result = search(cfg, setup, reward, fixed_decision)
-    atomic_write_text(path, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
+    atomic_write_text(path, dumps(result.to_dict(), indent=2, default=float) + "\n")
     return result
 
 

@@ -1,4 +1,4 @@
 """The reliability suite: hostile programs, bad inputs, integrity, secrets, parsing, kill trials.
 
-`python -m tests.reliability.report --json OUT` re-measures the figures of README "Reliability".
+`python -m tests.reliability.report --json OUT` re-measures the figures of docs/RELIABILITY.md.
 """

@@ -1,4 +1,4 @@
-"""The hostile programs of issue 15, as data shared by the tests and `report.py`.
+"""The hostile programs (sandbox escapes and forged passes), as data shared by the tests and `report.py`.
 
 `ESCAPES`: programs that try to change something outside their sandbox directory. Each is a
 template with `{target}` (a real rollout cache on the host), `{outside}` (a host folder) and

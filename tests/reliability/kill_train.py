@@ -106,7 +106,7 @@ def metrics(run_dir: Path) -> dict[str, dict]:
 
 def designs(bundle: Path) -> list[dict]:
     """The designs `bundle` chooses for a few questions it was not trained on."""
-    from hieramas_gnn.export import load_chooser
+    from hieramas_gnn.bundle import load_chooser
     from hieramas_gnn.tasks import get_task
 
     chooser, _ = load_chooser(bundle)

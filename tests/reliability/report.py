@@ -1,4 +1,4 @@
-"""Measure the figures of README "Reliability": `python -m tests.reliability.report --json OUT`.
+"""Measure the figures of docs/RELIABILITY.md: `python -m tests.reliability.report --json OUT`.
 
 Sections (each re-run from scratch, nothing cached):
 - `bad_inputs`: every case of bad_inputs.py (CLI in-process; train/run configs in subprocesses)
@@ -11,7 +11,9 @@ Sections (each re-run from scratch, nothing cached):
 - `secrets`: collect and baselines, then train (wandb offline), export and serve, against a
   provider that echoes the key; leaks found in files and on the console;
 - `integrity`: a flipped answer, a truncated file, a foreign database: detected by `cache verify`
-  and `cache stats`, nothing written.
+  and `cache stats`, nothing written;
+- `hostile_inputs`: every row of hostile_inputs.py (data loss, bundle and cache security, money,
+  hangs, tracebacks, misleading errors) by outcome: held, or the class of failure it showed.
 Options: --kill-trials N (default 3), --train-kill-trials N (default 3), --fuzz N (default 100),
 --skip SECTION (repeatable).
 """
@@ -172,6 +174,19 @@ def integrity() -> dict[str, Any]:
     return results
 
 
+def hostile_inputs() -> dict[str, Any]:
+    from tests.reliability.hostile_inputs import CLASSES, ROWS, run_row
+
+    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
+    verdicts = [run_row(r, Path(tempfile.mkdtemp(prefix="hx-hostile-"))) for r in ROWS]
+    counts = Counter(v.outcome for v in verdicts)
+    return {"tried": len(verdicts), "held": counts["held"], **{k: counts[k] for k in CLASSES},
+            "by_class_guarded": dict(Counter(v.guards for v in verdicts)),
+            "not_held": [{"row": v.row, "outcome": v.outcome, "detail": v.detail[:300]} for v in verdicts
+                         if v.outcome != "held"],
+            "max_seconds": round(max(v.seconds for v in verdicts), 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", required=True, help="write the figures here")
@@ -179,13 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-kill-trials", type=int, default=3)
     ap.add_argument("--fuzz", type=int, default=100)
     ap.add_argument("--skip", action="append", default=[], choices=["bad_inputs", "sandbox", "kill_trials", "train_kill_trials", "secrets",
-                                                                         "integrity"])
+                                                                         "integrity", "hostile_inputs"])
     argv = sys.argv[1:] if argv is None else argv  # recorded in _meta.command
     args = ap.parse_args(argv)
     sections = {"bad_inputs": bad_inputs, "sandbox": lambda: sandbox(args.fuzz),
                 "kill_trials": lambda: kill_trials(args.kill_trials),
                 "train_kill_trials": lambda: train_kill_trials(args.train_kill_trials), "secrets": secrets,
-                "integrity": integrity}
+                "integrity": integrity, "hostile_inputs": hostile_inputs}
     report: dict[str, Any] = {"_meta": {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(),
                                         "cpus": os.cpu_count(), "command": "python -m tests.reliability.report " + " ".join(argv)}}
     for name, fn in sections.items():

@@ -123,7 +123,8 @@ def train_export_serve(folder: Path) -> tuple[str, dict[str, int], list[tuple[in
                 codes = {"train": cli(["train", "--config", "train.yaml"]),
                          "export": cli(["export", "--run", "run", "--out", "exported"])}
                 refusing["all"] = True
-                policy = Policy.load(folder / "exported", cache=folder / "serve.sqlite", client={"max_retries": 0})
+                policy = Policy.load(folder / "exported", folder / "pool.yaml", cache=folder / "serve.sqlite",
+                                     client={"max_retries": 0})  # the user's pool: keys never come from a bundle
                 served = _serve(policy, create_app, ServerThread)
         finally:
             logging.getLogger().removeHandler(handler)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hieramas_gnn.cli import main as cli
+from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.cache import CacheDamaged, RolloutCache
 from hieramas_gnn.llm.types import LLMRecord
 
@@ -49,12 +50,13 @@ def test_cache_verify_finds_the_flipped_record(tmp_path, capsys):
     assert f"corrupt: {KEY}" in capsys.readouterr().out
 
 
-def test_cache_verify_reports_rows_without_checksum_as_unverified(tmp_path, capsys):
+def test_cache_verify_reports_rows_without_checksum_as_unverified_and_fails(tmp_path, capsys):
     path = _cache(tmp_path / "c.sqlite")
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE records SET checksum = NULL")
-    assert cli(["cache", "verify", "--cache", str(path)]) == 0
-    assert "1 unverified" in capsys.readouterr().out
+    assert cli(["cache", "verify", "--cache", str(path)]) == 1  # an erased checksum is no way around verify
+    captured = capsys.readouterr()
+    assert "1 unverified" in captured.out and "never served" in captured.err
 
 
 def test_an_old_cache_without_the_checksum_column_opens_and_gains_it(tmp_path):
@@ -65,7 +67,11 @@ def test_an_old_cache_without_the_checksum_column_opens_and_gains_it(tmp_path):
                      "latency_ms REAL NOT NULL, created_at REAL NOT NULL, request TEXT NOT NULL) WITHOUT ROWID")
         conn.execute("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?)", (KEY, "m", "old", 1, 1, 0.0, 1.0, 0.0, REQUEST))
     with RolloutCache(path, "rw") as cache:
-        assert cache.get(KEY).text == "old" and cache.verify().unverified == 1
+        assert cache.verify().unverified == 1
+        with pytest.raises(UserError, match="no checksum, so it is not served"):
+            cache.get(KEY)
+        assert cache.rehash(trust=True) == 1
+        assert cache.get(KEY).text == "old" and cache.verify().clean
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped_header", "flipped_page", "zeros", "text_file", "json_file"])

@@ -21,12 +21,24 @@ from typing import Any
 
 import numpy as np
 
-from hieramas_gnn.backends.behaviour import FIT_PARAMS, BehaviourConfig, logit, option_probs_batch
-from hieramas_gnn.backends.fit.format_fit import FormatModel, fit_format
+from hieramas_gnn.backends.behaviour import (
+    FIT_PARAMS,
+    BehaviourConfig,
+    logit,
+    option_probs_batch,
+)
+from hieramas_gnn.backends.fit.format_fit import (
+    FAIL,
+    RIGHT,
+    WRONG,
+    FormatModel,
+    fit_format,
+    round0_fail_rates,
+)
 
 K_MAX = 8  # max options per row (7 agents + nothing else)
 STRONG = 0.7  # round-0 accuracy splitting "strong" from "weak" models in the strength figures
-N_REQUIRED = 6  # the first six figures are the issue's bars
+N_REQUIRED = 6  # the first six figures are the fidelity bars
 
 
 @dataclass(frozen=True)
@@ -86,8 +98,6 @@ def read_log(path: Path | Any):
 def load_debate_rows(path: Path | Any, own_weight: float = 1.0, parsed_strength: bool = True) -> DebateRows:
     """Read the debate log (a path or its DataFrame) into arrays (support uses `own_weight`
     for the own previous answer; `parsed_strength`: see `model_strength`)."""
-    from hieramas_gnn.backends.fit.format_fit import FAIL, RIGHT, WRONG, round0_fail_rates
-
     d = read_log(path)
     r0 = d[d["round"] == "0"]
     strength = model_strength(r0, parsed_strength)
@@ -157,7 +167,7 @@ def parse_probability(rows: DebateRows, fmt: FormatModel | None) -> np.ndarray:
 
 
 def figure_masks(rows: DebateRows) -> list[tuple[str, np.ndarray, bool]]:
-    """(name, row mask, is a C->W rate) of every figure: the issue's six first, then the
+    """(name, row mask, is a C->W rate) of every figure: the six fidelity figures first, then the
     conditional and strength-split rates behind the documented assumptions."""
     c, w = rows.parsed & rows.own_correct, rows.parsed & ~rows.own_correct
     wrong_peers = rows.n_peers - rows.n_correct_peers
@@ -185,7 +195,7 @@ def fit_behaviour(path: Path | Any, base: BehaviourConfig | None = None, iters: 
     Objective: mean negative log-likelihood of "the new answer is correct" over the rows whose
     new answer was parsed (`parsed_only`; False: over all rows, an unparseable reply counted as a
     wrong choice, the fit before the format model), plus `figure_weight` times the squared error
-    of the reported figures (the first `n_figures`; 0 = all; the issue's six count
+    of the reported figures (the first `n_figures`; 0 = all; the six fidelity figures count
     `required_weight` times), plus a small ridge term. The figures count an unparseable reply
     wrong, as the logs' own tables do, so with `parsed_only` the simulated figure of a row is
     P(correct | parsed) x P(parsed) under the format model fitted on the same rows.

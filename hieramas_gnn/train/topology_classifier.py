@@ -26,16 +26,21 @@ from __future__ import annotations
 
 import copy
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from hieramas_gnn.config import ClassifierConfig
+from hieramas_gnn.config import ClassifierConfig, TopologyConfig
+from hieramas_gnn.errors import ConfigError
 from hieramas_gnn.mas import topologies
 from hieramas_gnn.mas.design import Design, Mixture
+from hieramas_gnn.mas.settings import CandidateDAGs
+from hieramas_gnn.policy.gnn import Encoded
+from hieramas_gnn.policy.graph import role_ptr
+from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.tasks.base import Question
 
 Edges = tuple[tuple[int, int], ...]
@@ -46,41 +51,30 @@ ProposeFn = Callable[[Question], list[Edges]]  # query -> candidate DAGs
 
 
 @dataclass
-class Stage2Config(ClassifierConfig):
-    """Stage-2 knobs: the `topology.classifier` section plus the candidate generator's settings
-    (`topology.n_candidates`, `density_min`, `density_max`) and the seed of its stream."""
+class ClassifierTraining(ClassifierConfig, CandidateDAGs):
+    """The topology classifier's training: the `topology.classifier` section, the candidate DAGs'
+    settings (`mas.settings.CandidateDAGs`, from the `topology` section) and the seed of its stream."""
 
-    n_candidates: int = 8
-    """K: candidate DAGs run per training query (and scored per query at inference)."""
-    density_min: float = 0.0
-    """Lower end of the extra-edge density drawn per candidate (0 = spanning tree only)."""
-    density_max: float = 1.0
-    """Upper end of that density (1 = every forward pair of the order is an edge)."""
     seed: int = 0
     """Seed of the candidate generator, the split and the minibatch order."""
 
     def __post_init__(self) -> None:
-        from hieramas_gnn.errors import ConfigError
-
-        problems = [f"stage2.{name} {message}" for name, message in self.check()]
-        if self.n_candidates < 2:
-            problems.append(f"stage2.n_candidates must be >= 2, got {self.n_candidates}")
-        if not 0.0 <= self.density_min <= self.density_max <= 1.0:
-            problems.append("stage2.density_min/density_max must satisfy 0 <= min <= max <= 1")
+        problems = [f"topology.classifier.{name} {message}" for name, message in ClassifierConfig.check(self)]
+        problems += [f"topology.{name} {message}" for name, message in CandidateDAGs.check(self)]
+        if self.n_candidates == 1:
+            problems.append("topology.n_candidates must be >= 2 (the classifier compares candidates), got 1")
         for name, allowed in (("resample", ("all", "informative")), ("proposal", ("random", "edge_head")),
                               ("label_rule", LABEL_RULES)):
             if getattr(self, name) not in allowed:
-                problems.append(f"stage2.{name} must be {'|'.join(allowed)}, got {getattr(self, name)!r}")
+                problems.append(f"topology.classifier.{name} must be {'|'.join(allowed)}, got {getattr(self, name)!r}")
         if problems:
             raise ConfigError("; ".join(problems))
 
     @classmethod
-    def from_topology(cls, topo, seed: int) -> Stage2Config:
+    def from_topology(cls, topo: TopologyConfig, seed: int) -> ClassifierTraining:
         """From the run config's `topology` section and the `stage2` seed stream."""
-        from dataclasses import asdict
-
-        return cls(**asdict(topo.classifier), n_candidates=topo.n_candidates, density_min=topo.density_min,
-                   density_max=topo.density_max, seed=seed)
+        dags = {f.name: getattr(topo, f.name) for f in fields(CandidateDAGs)}
+        return cls(**asdict(topo.classifier), **dags, seed=seed)
 
 
 # ---------------------------------------------------------------- candidate DAGs (HieraMAS)
@@ -92,7 +86,7 @@ def random_dag(n: int, rng: np.random.Generator, density: float) -> Edges:
     return tuple(sorted(topologies.random_dag(n, density, rng)))
 
 
-def candidate_dags(n: int, k: int, rng: np.random.Generator, cfg: Stage2Config) -> list[Edges]:
+def candidate_dags(n: int, k: int, rng: np.random.Generator, cfg: ClassifierTraining) -> list[Edges]:
     """`k` distinct random DAGs (fewer only when `n` admits fewer distinct connected DAGs)."""
     return topologies.candidate_dags(n, k, rng, cfg.density_min, cfg.density_max)
 
@@ -111,8 +105,6 @@ def fixed_mixtures(roles: Sequence[str], mixture: Mixture, decision: str) -> Des
 
 def policy_selector(policy, builder, decision: str) -> DesignFn:
     """The stage-1 policy's greedy mixtures, conditioned on each query and DAG (mode `mixture`)."""
-    from hieramas_gnn.policy.sample import sample
-
     @torch.no_grad()
     def select(questions: Sequence[Question], dags: Sequence[Edges]) -> list[Design]:
         if not questions:
@@ -181,7 +173,7 @@ def label_rollouts(rewards: Sequence[float], correct: Sequence[bool], costs: Seq
 
 
 def generate_data(questions: Sequence[Question], select: DesignFn, propose: ProposeFn, runner,
-                  reward_fn: Callable[[object], float], cfg: Stage2Config) -> list[QueryRollouts]:
+                  reward_fn: Callable[[object], float], cfg: ClassifierTraining) -> list[QueryRollouts]:
     """Run every proposed candidate DAG of every query with the frozen selector's mixtures.
 
     `runner.run(pairs)` runs (Design, Question) pairs and returns traces with `correct`,
@@ -195,7 +187,7 @@ def generate_data(questions: Sequence[Question], select: DesignFn, propose: Prop
     jobs = [(d, q) for d, (_, q, _) in zip(designs, pairs)]
     runs = [[] for _ in jobs]  # per job: (reward, correct, cost) of each run that did not fail
     if cfg.samples > 1 and not hasattr(runner, "sample_index"):
-        raise ValueError("stage2.samples > 1 needs a runner with a `sample_index` attribute")
+        raise ValueError("topology.classifier.samples > 1 needs a runner with a `sample_index` attribute")
     first = getattr(runner, "sample_index", 0)
     todo = list(range(len(jobs)))
     try:
@@ -234,24 +226,22 @@ def generate_data(questions: Sequence[Question], select: DesignFn, propose: Prop
     return per_q
 
 
-def _spread_ok(results: Sequence[tuple[float, float, float]], cfg: Stage2Config) -> bool:
+def _spread_ok(results: Sequence[tuple[float, float, float]], cfg: ClassifierTraining) -> bool:
     """Whether (reward, correct, cost) results of one query's candidates span >= min_spread on
     what `cfg.label_rule` labels by."""
     values = [c if cfg.label_rule == "accuracy" else r for r, c, _ in results]
     return len(values) > 1 and max(values) - min(values) >= cfg.min_spread
 
 
-def random_proposer(n_roles: int, cfg: Stage2Config) -> ProposeFn:
+def random_proposer(n_roles: int, cfg: ClassifierTraining) -> ProposeFn:
     """Per query, K fresh HieraMAS random DAGs (seeded by cfg.seed, deterministic per call order)."""
     rng = np.random.default_rng(cfg.seed)
     return lambda q: candidate_dags(n_roles, cfg.n_candidates, rng, cfg)
 
 
-def edge_head_proposer(policy, builder, cfg: Stage2Config, decision: str) -> ProposeFn:
+def edge_head_proposer(policy, builder, cfg: ClassifierTraining, decision: str) -> ProposeFn:
     """Per query, up to K distinct DAGs sampled from the policy's edge head (node order + forward
     edges, `policy.sample` mode `dag`), drawn with a generator seeded by cfg.seed."""
-    from hieramas_gnn.policy.sample import sample
-
     gen = torch.Generator().manual_seed(cfg.seed)
 
     @torch.no_grad()
@@ -263,11 +253,11 @@ def edge_head_proposer(policy, builder, cfg: Stage2Config, decision: str) -> Pro
     return propose
 
 
-def make_proposer(cfg: Stage2Config, n_roles: int, policy=None, builder=None, decision: str = "") -> ProposeFn:
+def make_proposer(cfg: ClassifierTraining, n_roles: int, policy=None, builder=None, decision: str = "") -> ProposeFn:
     """The candidate generator `cfg.proposal` names (`random` or `edge_head`)."""
     if cfg.proposal == "edge_head":
         if policy is None or builder is None:
-            raise ValueError("stage2.proposal=edge_head needs the policy and its graph builder")
+            raise ValueError("topology.classifier.proposal=edge_head needs the policy and its graph builder")
         return edge_head_proposer(policy, builder, cfg, decision)
     return random_proposer(n_roles, cfg)
 
@@ -297,7 +287,7 @@ def score_all(scorer: GraphScorer, data: Sequence[QueryRollouts]) -> list[list[f
     return out
 
 
-def split_queries(data: Sequence[QueryRollouts], cfg: Stage2Config) -> tuple[list, list]:
+def split_queries(data: Sequence[QueryRollouts], cfg: ClassifierTraining) -> tuple[list, list]:
     """Informative queries split into train / validation (at least one of each when possible)."""
     useful = [qr for qr in data if qr.informative]
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1])  # not the candidates' stream
@@ -307,7 +297,7 @@ def split_queries(data: Sequence[QueryRollouts], cfg: Stage2Config) -> tuple[lis
 
 
 @dataclass
-class Stage2Result:
+class ClassifierResult:
     """What training produced: the best validation AUC, its epoch, and the per-epoch history."""
 
     best_val_auc: float
@@ -318,7 +308,7 @@ class Stage2Result:
 
 
 def train_classifier(scorer: GraphScorer, train: Sequence[QueryRollouts], val: Sequence[QueryRollouts],
-                     cfg: Stage2Config, log: Callable[[dict, int], None] | None = None) -> Stage2Result:
+                     cfg: ClassifierTraining, log: Callable[[dict, int], None] | None = None) -> ClassifierResult:
     """BCE with positive weighting; early stop on validation per-query ROC-AUC; keeps the best."""
     flat = [(qr.question, d, y) for qr in train for d, y in zip(qr.designs, qr.labels)]
     if not flat:
@@ -355,14 +345,14 @@ def train_classifier(scorer: GraphScorer, train: Sequence[QueryRollouts], val: S
             if stale >= cfg.patience:
                 break
     scorer.load_state_dict(best[2])
-    return Stage2Result(best_val_auc=best[0], best_epoch=best[1], history=history,
+    return ClassifierResult(best_val_auc=best[0], best_epoch=best[1], history=history,
                         n_train_rollouts=len(flat), n_train_queries=len(train))
 
 
-def fit_stage2(scorer: GraphScorer, select: DesignFn, train_qs: Sequence[Question],
+def fit_classifier(scorer: GraphScorer, select: DesignFn, train_qs: Sequence[Question],
                val_qs: Sequence[Question], runner, reward_fn: Callable[[object], float], n_roles: int,
-               cfg: Stage2Config, log: Callable[[dict, int], None] | None = None, decision: str = ""
-               ) -> tuple[Stage2Result, int]:
+               cfg: ClassifierTraining, log: Callable[[dict, int], None] | None = None, decision: str = ""
+               ) -> tuple[ClassifierResult, int]:
     """Generate labelled rollouts on the train and validation queries, then train the classifier.
 
     Returns the training result and the rollouts spent (the budget the comparators get).
@@ -375,7 +365,7 @@ def fit_stage2(scorer: GraphScorer, select: DesignFn, train_qs: Sequence[Questio
     if not val:  # no informative validation query: fall back to a split of the training ones
         train, val = split_queries(train, cfg)
     if not train:  # every candidate of every query tied: nothing to learn, the head stays as it is
-        return Stage2Result(float("nan"), -1, [], 0, 0), runner.rollouts - before
+        return ClassifierResult(float("nan"), -1, [], 0, 0), runner.rollouts - before
     result = train_classifier(scorer, train, val, cfg, log)
     return result, runner.rollouts - before
 
@@ -417,8 +407,6 @@ class PolicyGraphScorer:
 
     @torch.no_grad()
     def _encode_missing(self, questions: Sequence[Question], designs: Sequence[Design]) -> None:
-        from hieramas_gnn.policy.graph import role_ptr
-
         todo = {self._key(q, d): (q, d) for q, d in zip(questions, designs) if self._key(q, d) not in self._enc}
         if not todo:
             return
@@ -429,8 +417,6 @@ class PolicyGraphScorer:
             self._enc[key] = (enc.h_role[ptr[g]:ptr[g + 1]], enc.h_llm[g * m:(g + 1) * m], enc.h_query[g:g + 1])
 
     def score_logits(self, questions: Sequence[Question], designs: Sequence[Design]) -> torch.Tensor:
-        from hieramas_gnn.policy.gnn import Encoded
-
         self._encode_missing(questions, designs)
         parts = [self._enc[self._key(q, d)] for q, d in zip(questions, designs)]
         sizes = torch.tensor([p[0].size(0) for p in parts])  # [G]

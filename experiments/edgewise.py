@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import networkx as nx
-import numpy as np
 import torch
 from torch import nn
 
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.tasks.base import Question
 from hieramas_gnn.train.credit import reinforce_loss
-from hieramas_gnn.train.stage2 import DesignFn, Edges
+from hieramas_gnn.train.topology_classifier import DesignFn, Edges
 
 EdgeLogitFn = Callable[[Question], torch.Tensor]  # query -> [R, R] logits (diagonal unused)
 METHODS = ("gdesigner", "gptswarm", "agentprune")
@@ -237,7 +236,7 @@ def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Que
 
     from hieramas_gnn.mas.runner import per_query_mean, run_repeated, summarize
     from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
-    from hieramas_gnn.train import stage2
+    from hieramas_gnn.train import topology_classifier
 
     n_roles = len(builder.role_names)
     per_query: dict[str, list[float]] = {}
@@ -247,13 +246,13 @@ def compare_topologies(policy, builder, select: DesignFn, train_qs: Sequence[Que
         per_query[method] = per_query_mean([float(bool(t.correct)) for t in traces], eval_runs)
         return {**summarize(method, traces, rollouts=rollouts), "n": len(test_qs), "runs": eval_runs}
 
-    scorer = stage2.PolicyGraphScorer(policy, builder)
-    result, budget = stage2.fit_stage2(scorer, select, train_qs, val_qs, runner, reward_fn, n_roles, s2cfg,
+    scorer = topology_classifier.PolicyGraphScorer(policy, builder)
+    result, budget = topology_classifier.fit_classifier(scorer, select, train_qs, val_qs, runner, reward_fn, n_roles, s2cfg,
                                        decision=decision)
     # stage 2 and its control choose through the one design-choice function (policy/choose.py)
-    chooser = DesignChooser(policy, builder, ChoiceSettings("classifier", decision, s2cfg.n_candidates,
-                                                            s2cfg.density_min, s2cfg.density_max,
-                                                            choice_seed if choice_seed is not None else s2cfg.seed))
+    chooser = DesignChooser(policy, builder, ChoiceSettings(
+        route="classifier", decision=decision, n_candidates=s2cfg.n_candidates, density_min=s2cfg.density_min,
+        density_max=s2cfg.density_max, seed=choice_seed if choice_seed is not None else s2cfg.seed))
     rows = [evaluate("stage2-graph-classifier", chooser.designs(test_qs), budget),
             evaluate("random-dag-same-pool", chooser.with_route("random").designs(test_qs), 0)]
     ew = replace(ewcfg, budget=budget)

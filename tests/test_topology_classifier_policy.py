@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from hieramas_gnn.policy.features import FeatureBuilder, HashingEmbedder
-from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+from hieramas_gnn.policy.gnn import HieraPolicy, ArchConfig
 from hieramas_gnn.policy.graph import GraphBuilder
-from hieramas_gnn.train import edgewise, stage2
-from hieramas_gnn.train.stage2 import Stage2Config
-from test_stage2 import ROLES, PlantedRunner, questions, reward, select
+from hieramas_gnn.train import topology_classifier
+from experiments import edgewise
+from hieramas_gnn.train.topology_classifier import ClassifierTraining
+from test_topology_classifier import ROLES, PlantedRunner, questions, reward, select
 
 MODELS = [("a", "a small model", (1e-7, 2e-7)), ("b", "a big model", (1e-6, 4e-6))]
 
@@ -17,27 +18,27 @@ MODELS = [("a", "a small model", (1e-7, 2e-7)), ("b", "a big model", (1e-6, 4e-6
 def make_policy(seed: int = 0):
     torch.manual_seed(seed)
     builder = GraphBuilder(FeatureBuilder(HashingEmbedder(dim=32)), list(ROLES), MODELS)
-    return HieraPolicy(PolicyConfig(hidden=32, layers=1), builder.dims), builder
+    return HieraPolicy(ArchConfig(hidden=32, layers=1), builder.dims), builder
 
 
 def test_graph_score_head_learns_planted_edge_rule():
-    cfg = Stage2Config(n_candidates=6, epochs=25, lr=0.01, patience=25, seed=1, batch_size=32)
+    cfg = ClassifierTraining(n_candidates=6, epochs=25, lr=0.01, patience=25, seed=1, batch_size=32)
     policy, builder = make_policy()
     # 24 queries (6 for validation): with 16, one validation query moves the AUC by ~0.05
-    data = stage2.generate_data(questions(24), select(), stage2.random_proposer(len(ROLES), cfg),
+    data = topology_classifier.generate_data(questions(24), select(), topology_classifier.random_proposer(len(ROLES), cfg),
                                 PlantedRunner(), reward, cfg)
-    train, val = stage2.split_queries(data, cfg)
-    result = stage2.train_classifier(stage2.PolicyGraphScorer(policy, builder), train, val, cfg)
+    train, val = topology_classifier.split_queries(data, cfg)
+    result = topology_classifier.train_classifier(topology_classifier.PolicyGraphScorer(policy, builder), train, val, cfg)
     assert result.best_val_auc > 0.9
 
 
 def test_stage2_training_leaves_the_selector_frozen():
-    cfg = Stage2Config(n_candidates=4, epochs=2, seed=6)
+    cfg = ClassifierTraining(n_candidates=4, epochs=2, seed=6)
     policy, builder = make_policy()
     before = {k: v.clone() for k, v in policy.state_dict().items() if not k.startswith("score_head")}
-    data = stage2.generate_data(questions(8), select(), stage2.random_proposer(len(ROLES), cfg),
+    data = topology_classifier.generate_data(questions(8), select(), topology_classifier.random_proposer(len(ROLES), cfg),
                                 PlantedRunner(), reward, cfg)
-    stage2.train_classifier(stage2.PolicyGraphScorer(policy, builder), *stage2.split_queries(data, cfg), cfg)
+    topology_classifier.train_classifier(topology_classifier.PolicyGraphScorer(policy, builder), *topology_classifier.split_queries(data, cfg), cfg)
     after = policy.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in before.items())
 
@@ -53,7 +54,7 @@ def test_policy_edge_fn_gives_square_logits_with_gradient():
 def test_policy_selector_keeps_each_given_dag():
     policy, builder = make_policy()
     dags = [((0, 1),), ((1, 2), (0, 3))]
-    designs = stage2.policy_selector(policy, builder, decision="a")(questions(2), dags)
+    designs = topology_classifier.policy_selector(policy, builder, decision="a")(questions(2), dags)
     assert [set(d.edges) for d in designs] == [set(e) for e in dags]
     assert all(d.roles == ROLES for d in designs)
 
@@ -62,7 +63,7 @@ def test_edge_head_proposer_gives_distinct_acyclic_dags():
     import networkx as nx
 
     policy, builder = make_policy()
-    propose = stage2.make_proposer(Stage2Config(n_candidates=5, proposal="edge_head"), len(ROLES), policy,
+    propose = topology_classifier.make_proposer(ClassifierTraining(n_candidates=5, proposal="edge_head"), len(ROLES), policy,
                                    builder, decision="a")
     dags = propose(questions(1)[0])
     assert 1 <= len(dags) <= 5 and len(set(dags)) == len(dags)
@@ -74,7 +75,7 @@ def test_cached_scorer_matches_policy_graph_logits():
     policy.eval()
     qs = questions(3)
     designs = select()(qs, [((0, 1), (1, 2)), (), ((3, 0), (0, 2), (1, 2))])
-    scorer = stage2.PolicyGraphScorer(policy, builder)
+    scorer = topology_classifier.PolicyGraphScorer(policy, builder)
     cached = scorer.score_logits(qs, designs)
     direct = policy.graph_logits(builder.batch(qs, [d.edges for d in designs]))
     assert torch.allclose(cached, direct, atol=1e-5)

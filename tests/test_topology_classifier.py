@@ -10,8 +10,8 @@ from torch import nn
 
 from hieramas_gnn.mas.design import Mixture
 from hieramas_gnn.tasks.base import Question
-from hieramas_gnn.train import stage2
-from hieramas_gnn.train.stage2 import Stage2Config
+from hieramas_gnn.train import topology_classifier
+from hieramas_gnn.train.topology_classifier import ClassifierTraining
 from helpers import planted
 from helpers.planted import PLANTED, FakeTrace, PlantedRunner
 
@@ -38,7 +38,7 @@ def questions(n: int) -> list[Question]:
 
 
 def select():
-    return stage2.fixed_mixtures(ROLES, Mixture(("a", "b"), "a"), decision="a")
+    return topology_classifier.fixed_mixtures(ROLES, Mixture(("a", "b"), "a"), decision="a")
 
 
 def reward(trace) -> float:
@@ -49,7 +49,7 @@ def test_random_dag_is_acyclic_and_connected():
     rng = np.random.default_rng(0)
     for density in (0.0, 0.3, 1.0):
         for _ in range(20):
-            g = nx.DiGraph(list(stage2.random_dag(5, rng, density)))
+            g = nx.DiGraph(list(topology_classifier.random_dag(5, rng, density)))
             g.add_nodes_from(range(5))
             assert nx.is_directed_acyclic_graph(g)
             assert nx.is_weakly_connected(g)
@@ -57,28 +57,28 @@ def test_random_dag_is_acyclic_and_connected():
 
 def test_random_dag_density_sets_edge_count():
     rng = np.random.default_rng(1)
-    assert len(stage2.random_dag(5, rng, 0.0)) == 4  # spanning tree only
-    assert len(stage2.random_dag(5, rng, 1.0)) == 10  # every forward pair
+    assert len(topology_classifier.random_dag(5, rng, 0.0)) == 4  # spanning tree only
+    assert len(topology_classifier.random_dag(5, rng, 1.0)) == 10  # every forward pair
 
 
 def test_candidate_dags_are_distinct():
-    cands = stage2.candidate_dags(4, 8, np.random.default_rng(2), Stage2Config())
+    cands = topology_classifier.candidate_dags(4, 8, np.random.default_rng(2), ClassifierTraining())
     assert len(cands) == 8 and len(set(cands)) == 8
 
 
 def test_median_label_marks_above_median_rewards_good():
-    assert stage2.label_rollouts([0.1, 0.5, 0.9, 0.2], [True] * 4, [0.0] * 4, "median") == [0, 1, 1, 0]
+    assert topology_classifier.label_rollouts([0.1, 0.5, 0.9, 0.2], [True] * 4, [0.0] * 4, "median") == [0, 1, 1, 0]
 
 
 def test_correct_cheap_label_needs_correct_and_cheap():
-    labels = stage2.label_rollouts([0, 0, 0, 0], [True, True, False, True], [1.0, 3.0, 1.0, 2.0], "correct_cheap")
+    labels = topology_classifier.label_rollouts([0, 0, 0, 0], [True, True, False, True], [1.0, 3.0, 1.0, 2.0], "correct_cheap")
     assert labels == [1, 0, 0, 1]
 
 
 def test_generate_data_runs_k_candidates_per_query():
-    cfg = Stage2Config(n_candidates=6, seed=0)
+    cfg = ClassifierTraining(n_candidates=6, seed=0)
     runner = PlantedRunner()
-    data = stage2.generate_data(questions(5), select(), stage2.random_proposer(len(ROLES), cfg), runner, reward, cfg)
+    data = topology_classifier.generate_data(questions(5), select(), topology_classifier.random_proposer(len(ROLES), cfg), runner, reward, cfg)
     assert runner.rollouts == 30
     assert all(len(qr.designs) == 6 and len(qr.labels) == 6 for qr in data)
 
@@ -90,47 +90,47 @@ def test_generate_data_drops_failed_rollouts():
             out[0].failed = True
             return out
 
-    cfg = Stage2Config(n_candidates=4)
-    data = stage2.generate_data(questions(2), select(), stage2.random_proposer(len(ROLES), cfg), Failing(), reward, cfg)
+    cfg = ClassifierTraining(n_candidates=4)
+    data = topology_classifier.generate_data(questions(2), select(), topology_classifier.random_proposer(len(ROLES), cfg), Failing(), reward, cfg)
     assert len(data[0].designs) == 3 and len(data[1].designs) == 4
 
 
 def test_classifier_learns_planted_edge_rule():
-    cfg = Stage2Config(n_candidates=8, epochs=80, lr=0.05, patience=20, seed=3)
+    cfg = ClassifierTraining(n_candidates=8, epochs=80, lr=0.05, patience=20, seed=3)
     torch.manual_seed(0)
-    data = stage2.generate_data(questions(24), select(), stage2.random_proposer(len(ROLES), cfg),
+    data = topology_classifier.generate_data(questions(24), select(), topology_classifier.random_proposer(len(ROLES), cfg),
                                 PlantedRunner(), reward, cfg)
-    train, val = stage2.split_queries(data, cfg)
+    train, val = topology_classifier.split_queries(data, cfg)
     scorer = AdjacencyScorer(len(ROLES))
-    result = stage2.train_classifier(scorer, train, val, cfg)
+    result = topology_classifier.train_classifier(scorer, train, val, cfg)
     assert result.best_val_auc > 0.9
 
 
 def test_chosen_design_beats_random_candidate_on_held_out_queries():
-    cfg = Stage2Config(n_candidates=8, epochs=80, lr=0.05, patience=20, seed=4)
+    cfg = ClassifierTraining(n_candidates=8, epochs=80, lr=0.05, patience=20, seed=4)
     torch.manual_seed(0)
-    propose = stage2.random_proposer(len(ROLES), cfg)
-    data = stage2.generate_data(questions(24), select(), propose, PlantedRunner(), reward, cfg)
+    propose = topology_classifier.random_proposer(len(ROLES), cfg)
+    data = topology_classifier.generate_data(questions(24), select(), propose, PlantedRunner(), reward, cfg)
     scorer = AdjacencyScorer(len(ROLES))
-    stage2.train_classifier(scorer, *stage2.split_queries(data, cfg), cfg)
+    topology_classifier.train_classifier(scorer, *topology_classifier.split_queries(data, cfg), cfg)
     held_out = questions(40)[24:]
-    chosen = stage2.choose_designs(scorer, held_out, select(), propose)
+    chosen = topology_classifier.choose_designs(scorer, held_out, select(), propose)
     acc_chosen = np.mean([PLANTED in d.edges for d in chosen])
     rng = np.random.default_rng(9)
-    acc_random = np.mean([PLANTED in stage2.random_dag(len(ROLES), rng, rng.uniform()) for _ in held_out])
+    acc_random = np.mean([PLANTED in topology_classifier.random_dag(len(ROLES), rng, rng.uniform()) for _ in held_out])
     assert acc_chosen > acc_random + 0.2
 
 
 def test_train_classifier_rejects_uninformative_data():
     with pytest.raises(ValueError, match="informative"):
-        stage2.train_classifier(AdjacencyScorer(3), [], [], Stage2Config())
+        topology_classifier.train_classifier(AdjacencyScorer(3), [], [], ClassifierTraining())
 
 
 def test_config_rejects_bad_label_rule():
     from hieramas_gnn.errors import ConfigError
 
     with pytest.raises(ConfigError, match="label_rule"):
-        Stage2Config(label_rule="mean")
+        ClassifierTraining(label_rule="mean")
 
 
 def test_fit_stage2_without_informative_queries_trains_nothing():
@@ -139,8 +139,8 @@ def test_fit_stage2_without_informative_queries_trains_nothing():
             self.rollouts += len(jobs)
             return [FakeTrace(correct=True, cost_usd=0.0) for _ in jobs]
 
-    cfg = Stage2Config(n_candidates=3)
-    result, spent = stage2.fit_stage2(AdjacencyScorer(len(ROLES)), select(), questions(3), questions(5)[3:],
+    cfg = ClassifierTraining(n_candidates=3)
+    result, spent = topology_classifier.fit_classifier(AdjacencyScorer(len(ROLES)), select(), questions(3), questions(5)[3:],
                                       Tied(), reward, len(ROLES), cfg)
     assert spent == 15 and result.n_train_rollouts == 0 and result.history == []
 
@@ -151,13 +151,13 @@ def test_queries_with_negligible_reward_spread_are_dropped():
             self.rollouts += len(jobs)
             return [FakeTrace(correct=True, cost_usd=1e-6 * len(d.edges)) for d, _ in jobs]
 
-    cfg = Stage2Config(n_candidates=4, min_spread=0.05)
-    data = stage2.generate_data(questions(3), select(), stage2.random_proposer(len(ROLES), cfg), CostOnly(), reward, cfg)
+    cfg = ClassifierTraining(n_candidates=4, min_spread=0.05)
+    data = topology_classifier.generate_data(questions(3), select(), topology_classifier.random_proposer(len(ROLES), cfg), CostOnly(), reward, cfg)
     assert not any(qr.informative for qr in data)
 
 
 def test_median_label_marks_the_shared_best_reward_good():
-    assert stage2.label_rollouts([1.0, 1.0, 1.0, 0.0], [True] * 4, [0.0] * 4, "median") == [1, 1, 1, 0]
+    assert topology_classifier.label_rollouts([1.0, 1.0, 1.0, 0.0], [True] * 4, [0.0] * 4, "median") == [1, 1, 1, 0]
 
 
 # ---------------------------------------------------------------- several runs per candidate
@@ -201,8 +201,8 @@ def fixed_proposer(q):
 
 
 def sampled_data(runner, **cfg):
-    config = Stage2Config(n_candidates=5, samples=3, **cfg)
-    return stage2.generate_data(questions(2), select(), fixed_proposer, runner, reward, config)
+    config = ClassifierTraining(n_candidates=5, samples=3, **cfg)
+    return topology_classifier.generate_data(questions(2), select(), fixed_proposer, runner, reward, config)
 
 
 def test_samples_average_reward_correctness_and_cost_over_runs():
@@ -252,16 +252,16 @@ def test_sample_index_is_restored_when_the_runner_raises():
 
 def test_several_samples_need_a_runner_with_sample_index():
     runner = PlantedRunner()
-    cfg = Stage2Config(n_candidates=4, samples=2)
+    cfg = ClassifierTraining(n_candidates=4, samples=2)
     with pytest.raises(ValueError, match="sample_index"):
-        stage2.generate_data(questions(2), select(), stage2.random_proposer(len(ROLES), cfg), runner, reward, cfg)
+        topology_classifier.generate_data(questions(2), select(), topology_classifier.random_proposer(len(ROLES), cfg), runner, reward, cfg)
     assert runner.rollouts == 0
 
 
 def test_one_sample_leaves_sample_index_alone_and_accuracy_is_0_or_1():
     runner = SampledRunner(start=1)
-    cfg = Stage2Config(n_candidates=5)
-    qr = stage2.generate_data(questions(1), select(), fixed_proposer, runner, reward, cfg)[0]
+    cfg = ClassifierTraining(n_candidates=5)
+    qr = topology_classifier.generate_data(questions(1), select(), fixed_proposer, runner, reward, cfg)[0]
     assert runner.seen == [1] and runner.sample_index == 1 and runner.rollouts == 5
     assert [d.edges for d in qr.designs] == [A, B, C]  # D and E fail at index 1
     assert qr.accuracy == [1.0, 0.0, 1.0]
@@ -271,7 +271,7 @@ def test_config_rejects_zero_samples():
     from hieramas_gnn.errors import ConfigError
 
     with pytest.raises(ConfigError, match="samples"):
-        Stage2Config(samples=0)
+        ClassifierTraining(samples=0)
 
 
 # ---------------------------------------------------------------- label_rule="accuracy"
@@ -279,19 +279,19 @@ def test_config_rejects_zero_samples():
 
 def test_accuracy_label_ignores_cost_and_rewards():
     # rewards rank the candidates the other way round (the accurate ones are expensive)
-    labels = stage2.label_rollouts([0.9, 0.8, 0.1, 0.0], [False, False, True, True], [0.0, 0.0, 1.0, 1.0],
+    labels = topology_classifier.label_rollouts([0.9, 0.8, 0.1, 0.0], [False, False, True, True], [0.0, 0.0, 1.0, 1.0],
                                    "accuracy", [0.0, 0.2, 0.9, 1.0])
     assert labels == [0, 0, 1, 1]
-    assert stage2.label_rollouts([0.9, 0.8, 0.1, 0.0], [False] * 4, [0.0] * 4, "median") == [1, 1, 0, 0]
+    assert topology_classifier.label_rollouts([0.9, 0.8, 0.1, 0.0], [False] * 4, [0.0] * 4, "median") == [1, 1, 0, 0]
 
 
 def test_accuracy_label_defaults_to_correct_as_0_or_1():
-    labels = stage2.label_rollouts([0.0, 0.0, 0.0, 0.0], [False, True, True, False], [0.0] * 4, "accuracy")
+    labels = topology_classifier.label_rollouts([0.0, 0.0, 0.0, 0.0], [False, True, True, False], [0.0] * 4, "accuracy")
     assert labels == [0, 1, 1, 0]
 
 
 def test_accuracy_label_marks_the_shared_best_accuracy_good():
-    labels = stage2.label_rollouts([0.0] * 4, [True] * 4, [0.0] * 4, "accuracy", [1.0, 1.0, 1.0, 0.5])
+    labels = topology_classifier.label_rollouts([0.0] * 4, [True] * 4, [0.0] * 4, "accuracy", [1.0, 1.0, 1.0, 0.5])
     assert labels == [1, 1, 1, 0]
 
 
@@ -316,8 +316,8 @@ def test_accuracy_rule_labels_correct_candidates_good_whatever_they_cost():
 
     by = {}
     for rule in ("median", "accuracy"):
-        cfg = Stage2Config(n_candidates=4, label_rule=rule)
-        by[rule] = stage2.generate_data(questions(1), select(), propose, CostlyCorrect(), reward, cfg)[0].labels
+        cfg = ClassifierTraining(n_candidates=4, label_rule=rule)
+        by[rule] = topology_classifier.generate_data(questions(1), select(), propose, CostlyCorrect(), reward, cfg)[0].labels
     assert by["accuracy"] == [1, 0, 1, 0]
     assert by["median"] == [0, 1, 0, 1]  # reward = correct - 10·cost punishes the planted edge
 
@@ -332,8 +332,8 @@ def test_accuracy_rule_spread_is_measured_in_accuracy_not_reward():
         return [((0, 1),), ((0, 1), (1, 2)), ((0, 1), (1, 2), (2, 3))]
 
     for rule, informative in (("median", True), ("accuracy", False)):
-        cfg = Stage2Config(n_candidates=3, label_rule=rule, min_spread=0.05)
-        qr = stage2.generate_data(questions(1), select(), propose, AllCorrect(), reward, cfg)[0]
+        cfg = ClassifierTraining(n_candidates=3, label_rule=rule, min_spread=0.05)
+        qr = topology_classifier.generate_data(questions(1), select(), propose, AllCorrect(), reward, cfg)[0]
         assert qr.informative is informative, rule  # rewards span 0.2, accuracy spans 0
         if not informative:
             assert qr.labels == [0, 0, 0]
@@ -343,8 +343,8 @@ def test_bad_label_rule_message_lists_accuracy():
     from hieramas_gnn.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"median\|accuracy\|correct_cheap"):
-        Stage2Config(label_rule="mean")
-    Stage2Config(label_rule="accuracy")  # accepted
+        ClassifierTraining(label_rule="mean")
+    ClassifierTraining(label_rule="accuracy")  # accepted
 
 
 def test_resample_informative_reruns_only_queries_whose_first_run_separates_candidates():
@@ -359,9 +359,9 @@ def test_resample_informative_reruns_only_queries_whose_first_run_separates_cand
             self.batches.append((self.sample_index, sorted({q.id for _, q in jobs})))
             return [FakeTrace(correct=(q.id.endswith("/1") or len(d.edges) % 2 == 0), cost_usd=0.0) for d, q in jobs]
 
-    cfg = Stage2Config(n_candidates=6, samples=3, resample="informative", label_rule="accuracy", seed=3)
+    cfg = ClassifierTraining(n_candidates=6, samples=3, resample="informative", label_rule="accuracy", seed=3)
     runner = Runner()
-    data = stage2.generate_data(questions(2), select(), stage2.random_proposer(len(ROLES), cfg), runner, reward, cfg)
+    data = topology_classifier.generate_data(questions(2), select(), topology_classifier.random_proposer(len(ROLES), cfg), runner, reward, cfg)
     q0, q1 = (q.id for q in questions(2))
     assert runner.batches[0] == (0, [q0, q1])
     assert runner.batches[1:] == [(1, [q0]), (2, [q0])]
@@ -374,4 +374,4 @@ def test_config_rejects_bad_resample():
     from hieramas_gnn.errors import ConfigError
 
     with pytest.raises(ConfigError, match="resample"):
-        Stage2Config(resample="some")
+        ClassifierTraining(resample="some")

@@ -28,20 +28,28 @@ API:
 - `load_chooser(dir, *, pool=None, embed_cache=None) -> (DesignChooser, PolicyMeta)`.
 - `PolicyMeta.graph_builder(embedder=None, cache_dir=None)` rebuilds the `GraphBuilder`
   (resolving the embedder from its name: MiniLM or `hashing-<dim>`), checking the dimension;
-  `PolicyMeta.litellm_pool()` rebuilds the `llm.pool.Pool` from `pool_models`.
+  `bundle_trust.bundle_pool(dir, meta, pool)` gives the `llm.pool.Pool` a bundle runs with: the
+  user's pool, or `pool_models` when they choose no endpoint, key, file or code (else refused).
+- `bundle_digest(dir)` / `check_digest(dir, sha256)`: the digest a user pins.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from hieramas_gnn import __version__
-from hieramas_gnn.errors import UserError
+from hieramas_gnn.config_io import from_dict
+from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.guards import check_apart, is_within, json_safe
+from hieramas_gnn.llm.pool import load_pool
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.policy.settings import ArchConfig
+from hieramas_gnn.version import __version__
 
 BUNDLE_FORMAT = "hieramas-policy"
 BUNDLE_VERSION = 5  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
@@ -93,7 +101,7 @@ class PolicyMeta:
         return [m["name"] for m in self.pool]
 
     def feature_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
-        from hieramas_gnn.policy.features import FeatureBuilder
+        from hieramas_gnn.policy.features import FeatureBuilder  # lazy: loads torch
 
         emb = embedder if embedder is not None else embedder_from_name(self.embedder, cache_dir)
         if emb.name != self.embedder:
@@ -105,22 +113,16 @@ class PolicyMeta:
         return FeatureBuilder(emb, self.domain_vocab, self.pos_dim, self.hint_dim, self.id_dim)
 
     def graph_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
-        from hieramas_gnn.policy.features import LLMNode
-        from hieramas_gnn.policy.graph import GraphBuilder, RoleNode
+        from hieramas_gnn.policy.features import LLMNode  # lazy: loads torch
+        from hieramas_gnn.policy.graph import (  # lazy: loads torch
+            GraphBuilder,
+            RoleNode,
+        )
 
         roles = [RoleNode(r["name"], r["description"]) for r in self.roles]
         models = [LLMNode(m["name"], m["profile"], m["input_cost_per_token"], m["output_cost_per_token"],
                           tuple(m.get("hints", ()))) for m in self.pool]
         return GraphBuilder(self.feature_builder(embedder, cache_dir), roles, models)
-
-    def litellm_pool(self):
-        """The `llm.pool.Pool` recorded in `pool_models` (model strings and prices of training)."""
-        from hieramas_gnn.llm.pool import pool_from_dict
-
-        if not self.pool_models:
-            raise UserError("the policy bundle records no pool model strings (`pool_models`); pass a pool")
-        return pool_from_dict({"name": self.pool_name or "bundle", "models": self.pool_models},
-                              where="policy bundle pool_models", default_name="bundle")
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -135,11 +137,18 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 def embedder_from_name(name: str, cache_dir: str | Path | None = None):
     """The embedder a bundle names: MiniLM (cached on disk in `cache_dir`) or `hashing-<dim>`."""
-    from hieramas_gnn.policy.features import MINILM_NAME, CachedEmbedder, HashingEmbedder, default_embedder
+    from hieramas_gnn.policy.features import (
+        MINILM_NAME,
+        CachedEmbedder,
+        HashingEmbedder,
+        default_embedder,
+    )  # lazy: loads torch
 
     if name == MINILM_NAME:
         return default_embedder(cache_dir)
     if name.startswith("hashing-") and name.removeprefix("hashing-").isdigit():
+        if not 1 <= int(name.removeprefix("hashing-")) <= MAX_BUNDLE_DIM:
+            raise UserError(f"policy bundle names the embedder {name!r}: its width must be in 1..{MAX_BUNDLE_DIM:,}")
         return CachedEmbedder(HashingEmbedder(int(name.removeprefix("hashing-"))), cache_dir)
     raise UserError(f"policy bundle names an unknown embedder {name!r} (known: {MINILM_NAME}, hashing-<dim>)")
 
@@ -147,8 +156,6 @@ def embedder_from_name(name: str, cache_dir: str | Path | None = None):
 def _pool_models(pool: Any, pool_name: str | None) -> list[dict[str, Any]]:
     """The pool's models as `llm.pool` YAML entries (prices resolved); [] when unknown."""
     if pool is None and pool_name:
-        from hieramas_gnn.llm.pool import load_pool
-
         try:
             pool = load_pool(pool_name)
         except UserError:
@@ -163,7 +170,6 @@ def _pool_models(pool: Any, pool_name: str | None) -> list[dict[str, Any]]:
 def _prompt_version(family: str | None) -> str | None:
     if not family:
         return None
-    from hieramas_gnn.mas.roles import get_roleset
 
     try:
         return get_roleset(family).prompt_version
@@ -199,20 +205,84 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
                                                                         "choice": choice_d},
         training=dict(training) if training else {k: v for k, v in extra.items() if k not in ("task", "prompt_version")},
     )
+    import tempfile
+
+
     out = Path(out_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    check_bundle_out(out)  # never replaces a file, the current folder or a folder of other files
     state = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
-    (tmp / WEIGHTS).write_bytes(safetensors_bytes(state, {"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)}))
-    text = json.dumps(asdict(meta), indent=2, sort_keys=True, default=str) + "\n"
-    (tmp / META).write_text(text, encoding="utf-8")
-    sums = "".join(f"{_sha256(tmp / name)}  {name}\n" for name in BUNDLE_FILES)
-    (tmp / CHECKSUMS).write_text(sums, encoding="utf-8")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
+    _check_finite(state)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))  # a new folder: ours
+    try:
+        (tmp / WEIGHTS).write_bytes(safetensors_bytes(state, {"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)}))
+        text = json.dumps(json_safe(asdict(meta)), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
+        (tmp / META).write_text(text, encoding="utf-8")
+        sums = "".join(f"{_sha256(tmp / name)}  {name}\n" for name in BUNDLE_FILES)
+        (tmp / CHECKSUMS).write_text(sums, encoding="utf-8")
+        _replace_bundle(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # only the folder made above (gone after a replace)
     return out
+
+
+def _remove_stale_tmp(out: Path) -> None:
+    """Remove what an export killed midway left beside `out`: `.<name>.*.tmp` / `.old` folders
+    holding nothing but bundle files (anything else in them is left alone)."""
+    import os
+
+    for stale in out.parent.glob(f".{out.name}.*"):
+        if stale.suffix not in (".tmp", ".old") or not stale.is_dir() or stale.is_symlink():
+            continue
+        if all(p.name in (*BUNDLE_FILES, CHECKSUMS) and p.is_file() for p in stale.iterdir()):
+            for p in stale.iterdir():
+                p.unlink()
+            os.rmdir(stale)
+
+
+def _check_finite(state: dict[str, Any]) -> None:
+    """Refuse to write a bundle whose weights hold NaN / inf (it would load as unusable)."""
+    import torch
+
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"the policy's weight {name!r} has non-finite values (NaN/inf; a learning rate "
+                            "too large?); no bundle written")
+
+
+def _replace_bundle(tmp: Path, out: Path) -> None:
+    """Move the finished bundle `tmp` to `out`. An existing `out` (checked: empty, or only a
+    bundle's files) is moved aside first and its bundle files removed after."""
+    import os
+    import uuid
+
+    if not out.exists():
+        tmp.replace(out)
+        return
+    old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+    out.replace(old)
+    tmp.replace(out)
+    for name in (*BUNDLE_FILES, CHECKSUMS):
+        (old / name).unlink(missing_ok=True)
+    os.rmdir(old)  # empty now; a file that appeared meanwhile keeps it (nothing of the user's deleted)
+
+
+def bundle_digest(bundle_dir: str | Path) -> str:
+    """The sha256 a user can pin (`Policy.load(..., sha256=...)`, `--sha256`): of the bundle's
+    `checksums.sha256`, which holds the sha256 of each of its files."""
+    return _sha256(Path(bundle_dir) / CHECKSUMS)
+
+
+def check_digest(bundle_dir: str | Path, sha256: str | None) -> None:
+    """UserError unless the bundle's digest (`bundle_digest`) is `sha256` (None: no pin)."""
+    if sha256 is None:
+        return
+    verify_bundle(bundle_dir)
+    got = bundle_digest(bundle_dir)
+    if got != str(sha256).strip().lower():
+        raise UserError(f"{bundle_dir}: policy bundle digest is sha256 {got}, not the pinned {sha256}; "
+                        "it is not the bundle you pinned (refusing to load it)")
 
 
 def safetensors_bytes(state: dict[str, Any], metadata: dict[str, str]) -> bytes:
@@ -290,7 +360,8 @@ def read_meta(bundle_dir: str | Path) -> PolicyMeta:
         raise UserError(f"{path}: format is {data.get('format')!r}, expected {BUNDLE_FORMAT!r}")
     if data.get("version") != BUNDLE_VERSION:
         raise UserError(f"{path}: bundle version {data.get('version')!r} is not supported by this "
-                        f"hieramas_gnn {__version__} (reads version {BUNDLE_VERSION}); re-export the policy")
+                        f"hieramas_gnn {__version__} (reads version {BUNDLE_VERSION}); re-export the policy from its run "
+                        "folder with `hieramas export --run RUN_DIR --out NEW_DIR`")
     known = {f.name for f in fields(PolicyMeta)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -301,9 +372,54 @@ def read_meta(bundle_dir: str | Path) -> PolicyMeta:
             raise UserError(f"{path}: field {name!r} must be {' or '.join(t.__name__ for t in types)}, "
                             f"got {type(value).__name__}")
     try:
-        return PolicyMeta(**data)
+        meta = PolicyMeta(**data)
     except TypeError as exc:
         raise UserError(f"{path}: missing fields ({exc})") from None
+    check_meta_bounds(meta, path)
+    return meta
+
+
+MAX_BUNDLE_DIM = 100_000
+"""Widest input feature / embedding a bundle may declare."""
+MAX_BUNDLE_ITEMS = 10_000
+"""Most roles, pool models or domain names a bundle may list."""
+
+
+def check_meta_bounds(meta: PolicyMeta, path: Path) -> None:
+    """Every size a manifest declares is an integer in range and every list holds what it should,
+    before anything is allocated from them (`hidden: 65536` would ask for gigabytes)."""
+    try:
+        arch = from_dict(ArchConfig, meta.policy_config, "policy_config")
+        problems = [f"policy_config.{name}: {message}" for name, message in arch.check()]
+    except ConfigError as exc:
+        problems = [str(exc)]
+    dims = {"embedding_dim": meta.embedding_dim, "pos_dim": meta.pos_dim, "hint_dim": meta.hint_dim, "id_dim": meta.id_dim}
+    if set(meta.input_dims) != {"role", "llm", "query"}:
+        problems.append(f"input_dims: must have exactly role, llm, query; got {sorted(meta.input_dims)}")
+    dims.update({f"input_dims.{k}": v for k, v in meta.input_dims.items()})
+    for name, value in dims.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BUNDLE_DIM:
+            problems.append(f"{name}: must be an integer in 0..{MAX_BUNDLE_DIM:,}, got {value!r}"[:160])
+    for name in ("roles", "pool", "domain_vocab", "pool_models"):
+        if len(getattr(meta, name)) > MAX_BUNDLE_ITEMS:
+            problems.append(f"{name}: more than {MAX_BUNDLE_ITEMS:,} entries")
+    if not all(isinstance(r, dict) and isinstance(r.get("name"), str) and isinstance(r.get("description"), str)
+               for r in meta.roles):
+        problems.append("roles: every role must be an object with a name and a description (strings)")
+    if not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in meta.pool):
+        problems.append("pool: every model must be an object with a name (a string)")
+    else:
+        for i, m in enumerate(meta.pool):
+            for key in ("input_cost_per_token", "output_cost_per_token"):
+                v = m.get(key)
+                if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                    problems.append(f"pool[{i}].{key}: must be a finite number >= 0, got {v!r}"[:160])
+            if not isinstance(m.get("profile", ""), str):
+                problems.append(f"pool[{i}].profile: must be a string")
+    if not all(isinstance(d, str) for d in meta.domain_vocab):
+        problems.append("domain_vocab: must be a list of strings")
+    if problems:
+        raise UserError(f"{path}: {'; '.join(problems[:3])}{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}")
 
 
 def _names(items: Any) -> list[str]:
@@ -340,8 +456,8 @@ def _load_weights(path: Path, map_location: str) -> dict[str, Any]:
 
 def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, map_location: str = "cpu"):
     """Load a bundle -> (HieraPolicy in eval mode, PolicyMeta). See module docstring."""
-    from hieramas_gnn.policy.features import InputDims
-    from hieramas_gnn.policy.gnn import HieraPolicy, PolicyConfig
+    from hieramas_gnn.policy.features import InputDims  # lazy: loads torch
+    from hieramas_gnn.policy.gnn import ArchConfig, HieraPolicy  # lazy: loads torch
 
     meta = read_meta(bundle_dir)
     if pool is not None:
@@ -349,7 +465,7 @@ def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, 
     if roles is not None:
         check_same("roles", meta.role_names, _names(roles))
     try:
-        policy = HieraPolicy(PolicyConfig(**meta.policy_config), InputDims(**meta.input_dims))
+        policy = HieraPolicy(ArchConfig(**meta.policy_config), InputDims(**meta.input_dims))
     except (TypeError, ValueError, UserError) as exc:
         raise UserError(f"{bundle_dir}: bad policy_config/input_dims in {META}: {exc}") from None
     weights = Path(bundle_dir) / WEIGHTS
@@ -365,7 +481,10 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
                  embedder: Any = None):
     """Load a bundle -> (`policy.choose.DesignChooser`, PolicyMeta): the one design-choice rule,
     with the route the bundle recorded as trained. A bundle without a recorded route is refused."""
-    from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+    from hieramas_gnn.policy.choose import (  # lazy: loads torch
+        ChoiceSettings,
+        DesignChooser,
+    )
 
     policy, meta = load_policy(bundle_dir, pool=pool)
     if not meta.choice:
@@ -376,3 +495,29 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
     except (TypeError, ValueError) as exc:
         raise UserError(f"{bundle_dir}: bad `choice` in {META}: {exc}") from None
     return DesignChooser(policy, meta.graph_builder(embedder=embedder, cache_dir=embed_cache), settings), meta
+
+
+def check_bundle_out(out: str | Path, others: Mapping[str, str | Path | None] = {}) -> Path:
+    """The folder a policy bundle is written to: new, empty, or a bundle (only bundle files).
+
+    Never a file, the current folder or one above it, a folder of other files, nor a folder that
+    is (or holds) one of `others`. Returns the absolute path."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {out}: is a file; give a folder for the policy bundle")
+    absolute = Path(path).expanduser().resolve()
+    if is_within(Path.cwd(), absolute):
+        raise UserError(f"--out {out}: is the current folder (or holds it); give a new folder for the bundle")
+    check_apart(absolute, "--out", others)
+    if path.is_dir():
+        theirs = sorted(p.name for p in path.iterdir() if p.name not in (*BUNDLE_FILES, CHECKSUMS))
+        if theirs:
+            shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+            raise UserError(f"--out {out}: folder holds files that are not a policy bundle's ({shown}); "
+                            "give a new or empty folder, or an existing bundle to replace")
+    for parent in absolute.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    return absolute
