@@ -128,11 +128,11 @@ def markdown(task: str, command: str, figures: dict, rows: list[dict], fitted: d
 
 def main(argv: list[str] | None = None) -> int:
     from experiments.common import write_results
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, make_client
     from hieramas_gnn.config import load_config
     from hieramas_gnn.eval.experiment import run_baselines
     from hieramas_gnn.paths import ensure_offline_defaults
     from hieramas_gnn.train.rewards import reward_function
-    from hieramas_gnn.build import ClientSettings, load_models, load_questions, make_client
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="experiments/configs/routerdc.yaml")
@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = recorded_figures(pool, fit, tested, fit_q, test)
     anchor = figures.get("best_single_on_train_val", figures["best_single_on_test"])["model"]
     client = make_client(ClientSettings.from_config(cfg), pool)
-    rows, per_query, fitted = run_baselines(cfg, client, test, args.methods, anchor, reward_function(cfg.reward).of_trace)
+    rows, per_query, fitted = run_baselines(cfg, client, test, args.methods, anchor,
+                                            reward_function(cfg.reward).of_trace)
     comps = [q.meta["component"] for q in test]
     for r in rows:
         if r["method"] in per_query:

@@ -43,6 +43,17 @@ from hieramas_gnn.tasks.recorded import (
     letter_of,
 )
 
+
+@dataclass(frozen=True)
+class Outcome:
+    """One replayed outcome of a model on a question (any table: `replay.OutcomeTable` too)."""
+
+    answer: str | None
+    correct: bool
+    output_chars: int | None
+    cost_usd: float | None = None  # the recorded cost of this call, where the table has one
+
+
 GENERATIONS = 10  # RouterDC's sampled generations per question (pass rates are k / 10)
 SAMPLE_STRIDE = 16  # mas/supernode.MAX_REPEATS: run r's calls have sample indices 16 r + o
 WRONG_ANSWERS = ("distinct", "shared")
@@ -54,16 +65,6 @@ def read_table(path: str):
     import pandas as pd
 
     return pd.read_csv(path, dtype={"question_id": str, "model": str}, keep_default_na=False)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One replayed call's recorded outcome (`replay.OutcomeTable` rows and recorded slices alike)."""
-
-    answer: str | None
-    correct: bool
-    output_chars: int | None
-    cost_usd: float | None = None  # the recorded cost of this call, where the table has one
 
 
 def _unit(*parts: Any) -> int:

@@ -45,7 +45,7 @@ from hieramas_gnn.backends.outcomes import summarize
 from hieramas_gnn.backends.replay import DEFAULT_TABLES, read_outcome_table
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.guards import check_apart, dumps, finite_number
-from hieramas_gnn.llm.pool import litellm_prices, pool_from_dict
+from hieramas_gnn.llm.pool import litellm_prices, load_pool, pool_from_dict
 from hieramas_gnn.paths import atomic_write_text, shared_data_dir
 from hieramas_gnn.tasks import get_task
 from hieramas_gnn.tasks.recorded import ROUTERBENCH_TABLE, ROUTERDC_TABLE, RecordedTask
@@ -124,8 +124,6 @@ def pool_from_table(df, table: Path, name: str, input_cost: float, output_cost: 
 def handle_pool(args: argparse.Namespace) -> int:
     import yaml
 
-
-
     for flag in ("input_cost", "output_cost"):
         finite_number(getattr(args, flag), f"--{flag.replace('_', '-')}")
     if args.crosswalk is not None:
@@ -162,8 +160,6 @@ def handle_pool(args: argparse.Namespace) -> int:
 
 def task_table(task: str) -> str:
     """The outcome table file (relative to the shared data folder) the replay reads for `task`."""
-    from hieramas_gnn.errors import UserError  # lazy: a name of this module's own
-
     if task in DEFAULT_TABLES:
         tables = DEFAULT_TABLES[task][0]
         if len(tables) != 1:
@@ -219,10 +215,6 @@ def crosswalk_prices(names: dict[str, dict[str, str]], pools: list, input_cost: 
                      output_cost: float) -> dict[str, tuple[float, float, str]]:
     """canonical model -> (input, output USD per token, where from): a `--prices-from` pool
     replaying one of its names, else litellm's cost map, else the flags."""
-    from hieramas_gnn.llm.pool import (
-        litellm_prices,  # lazy: a name of this module's own
-    )
-
     out = {}
     for canonical, per_task in names.items():
         wanted = {f"replay/{n}" for n in per_task.values()} | {f"replay/{canonical}"}
@@ -241,17 +233,17 @@ def handle_crosswalk(args: argparse.Namespace) -> int:
     import pandas as pd
     import yaml
 
-    from hieramas_gnn.errors import UserError  # lazy: a name of this module's own
-    from hieramas_gnn.llm.pool import (  # lazy: a name of this module's own
-        load_pool,
-        pool_from_dict,
-    )
-
     if not args.tasks:
         raise UserError("outcomes pool --crosswalk: name the mixed task's components with --tasks")
     path, out = Path(args.crosswalk), Path(args.out)
     if not path.is_file():
         raise UserError(f"--crosswalk {path}: no such file")
+    check_apart(out, "--out", {"--crosswalk": path})
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; give the pool YAML file to write")
+    if out.exists() and not out.read_bytes().startswith(POOL_MARK.encode()):
+        raise UserError(f"--out {out}: exists and was not written by `hieramas outcomes pool`; refusing to "
+                        "overwrite it (give a new file name)")
     crosswalk = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"canonical_model", "file", "source_model_name", "match"} - set(crosswalk.columns)
     if missing:
@@ -272,9 +264,9 @@ def handle_crosswalk(args: argparse.Namespace) -> int:
     data = crosswalk_pool(names, name, prices)
     pool_from_dict(data, where=f"pool {out.name}", default_name=name)  # what load_pool will check
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"# Written by `hieramas outcomes pool --crosswalk {path} --tasks {' '.join(tasks)}`: each model\n"
-                   "# replays every task from that task's own table under the name it has there.\n"
-                   + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    atomic_write_text(out, f"{POOL_MARK} --crosswalk {path} --tasks {' '.join(tasks)}`: each model\n"
+                      "# replays every task from that task's own table under the name it has there.\n"
+                      + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     print(f"{out}: pool {name!r}, {len(data['models'])} models in every table of {', '.join(tasks)}")
     for m in data["models"]:
         print(f"  {m['name']:<30} {m['tags'][2]}: {m['input_cost_per_token']:.2e} / {m['output_cost_per_token']:.2e} $/token")

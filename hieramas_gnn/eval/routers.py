@@ -36,7 +36,6 @@ from hieramas_gnn.errors import UserError
 from hieramas_gnn.eval import peer_routers as P
 from hieramas_gnn.eval.baselines import run_baselines
 from hieramas_gnn.eval.design_per_task import fit_designs_per_task
-from hieramas_gnn.eval.peer_routers import task_label
 from hieramas_gnn.llm.types import LLMCallError
 from hieramas_gnn.mas.supernode import Episode, now_ms
 from hieramas_gnn.mas.trace import Trace, component_of
@@ -292,7 +291,7 @@ class RoutedBaselines:
         if method in ROUTED_TO_ONE:
             return _renamed(self.baselines.job(f"single:{self.route([question], method)[0]}", question), method)
         if method == "best_per_task":
-            model = self.per_task.get(task_label(question), self.best_single)  # an unseen task: best single
+            model = self.per_task.get(P.task_label(question), self.best_single)  # an unseen task: best single
             return _renamed(self.baselines.job(f"single:{model}", question), method)
         if method == "best_design_per_task":
             design = self.designs.design_for(question)
