@@ -66,7 +66,7 @@ GROUPS: dict[str, Group] = {
     "credit": Group("hieramas_gnn.train.credit",
                     ("loss_mask", "reinforce_loss", "MovingAverageBaseline.values", "MovingAverageBaseline.update",
                      "replace_mixture", "counterfactual_jobs", "counterfactual_baseline", "gather_counterfactual"),
-                    ("tests/test_credit.py", "tests/test_learning.py")),
+                    ("tests/test_credit.py", "tests/test_credit_contract.py", "tests/test_learning.py")),
     "reinforce_step": Group("hieramas_gnn.train.stage1",
                             ("temperature_at", "effective_rewards", "counterfactual_values",
                              "Stage1Trainer.train_step"),
@@ -136,6 +136,9 @@ EQUIVALENT: dict[str, str] = {
         10: "rsplit('=', 2): the last part is the same",
         11: "[+1] instead of [-1] after rsplit('=', 1) of a string holding '=': two parts, the same one",
     }.items()},
+    "hieramas_gnn.train.credit.x_counterfactual_baseline__mutmut_2": (
+        "the validity weights left bool: a bool tensor multiplies and sums as its float conversion does, "
+        "and the mean divides by the clamped count either way"),
     "hieramas_gnn.train.rewards.x__shaped__mutmut_38": "correct >= 0.5 instead of > 0.5: grades are 0 or 1",
     "hieramas_gnn.train.rewards.x_inputs_from_traces__mutmut_9": 'float("NAN") is a NaN as float("nan") is',
     "hieramas_gnn.train.rewards.x_inputs_from_traces__mutmut_56": (
