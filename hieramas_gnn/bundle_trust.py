@@ -154,6 +154,21 @@ def check_family(family: str | None, bundle: str | Path, trust: bool) -> None:
         bundle_local_path(family, "roles file", bundle, trust)
 
 
+def bundle_roleset(bundle: str | Path, meta: Any, trust: bool, fallback: str | None = None) -> Any:
+    """The role set a bundle runs with: the roles it carries (`role_prompts`, a roles file's
+    contents: no file is read), else its built-in family (or a roles file inside the current
+    folder, `check_family`), else `fallback` (the task's family)."""
+    from hieramas_gnn.mas.roles import get_roleset, roleset_from_entries
+
+    if getattr(meta, "role_prompts", None):
+        return roleset_from_entries(meta.family or "bundle", meta.role_prompts, f"policy bundle {bundle} role_prompts")
+    check_family(meta.family, bundle, trust)
+    family = meta.family or fallback
+    if not family:
+        raise UserError(f"policy bundle {bundle} records no role family; pass the task it was trained on")
+    return get_roleset(family)
+
+
 def add_trust_args(parser: Any) -> None:
     """`--trust-bundle-endpoints` and `--sha256` for the commands that load a bundle."""
     parser.add_argument("--trust-bundle-endpoints", action="store_true",

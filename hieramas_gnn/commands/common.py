@@ -113,3 +113,4 @@ def backend_name(pool: Any) -> str:
     """The litellm providers of the pool's models (`replay`, `sim`, `openai+anthropic`, ...)."""
     providers = dict.fromkeys(spec.provider or spec.litellm_model for spec in pool.models)
     return "+".join(providers)
+

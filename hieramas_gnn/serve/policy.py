@@ -37,14 +37,13 @@ from hieramas_gnn.bundle_trust import (
     bundle_code_ref,
     bundle_local_path,
     bundle_pool,
-    check_family,
+    bundle_roleset,
 )
 from hieramas_gnn.config_io import from_dict
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.client import ClientConfig
 from hieramas_gnn.llm.types import BackendSettings
 from hieramas_gnn.mas.executor import run_design
-from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.tasks import get_task, task_from_config
 from hieramas_gnn.tasks.base import Question, Score
 from hieramas_gnn.tasks.generic import GenericTask
@@ -149,8 +148,7 @@ class Policy:
             if task_name.endswith((".yaml", ".yml")):
                 bundle_local_path(task_name, "task file", bundle, trust)
         task_obj = _bundle_task(task_name, meta, bundle, trust) if task is None else get_task(task_name)
-        check_family(meta.family, bundle, trust)
-        roleset = get_roleset(meta.family or task_obj.family)
+        roleset = bundle_roleset(bundle, meta, trust, task_obj.family)
         if isinstance(backend, dict):
             backend = from_dict(BackendSettings, backend, "backend")
         settings = ClientSettings(cache_path=None if cache_mode == "off" or cache is None else str(cache),
@@ -297,6 +295,8 @@ def _bundle_task(name: str, meta: Any, bundle: str | Path = "", trust: bool = Fa
         if not isinstance(tc["scorer"], str) or not isinstance(tc.get("path") or "", str):
             raise UserError(f"policy bundle {bundle}: hyperparameters.task scorer/path must be strings")
         bundle_code_ref(tc["scorer"], "task scorer", bundle, trust)
+        if getattr(meta, "task_questions", None):  # the bundle carries its questions: no file is read
+            return GenericTask(name, tc.get("path") or name, tc["scorer"], rows=meta.task_questions)
         path = tc.get("path")
         try:
             path = bundle_local_path(path, "task question file", bundle, trust)
