@@ -169,6 +169,25 @@ def bundle_roleset(bundle: str | Path, meta: Any, trust: bool, fallback: str | N
     return get_roleset(family)
 
 
+def recorded_backend(meta: Any) -> Any:
+    """The offline backends' settings the bundle was trained with (its `hyperparameters.backend`:
+    sim seed and latency, replay seed), so that a bundle's questions hit the rollout cache its
+    training filled and the sim answers as it did then; defaults when none is recorded. A
+    behaviour file it names is left out (a bundle never picks a file to read)."""
+    from hieramas_gnn.llm.types import BackendSettings
+
+    raw = (getattr(meta, "hyperparameters", None) or {}).get("backend")
+    if not isinstance(raw, dict):
+        return BackendSettings()
+    sim = raw.get("sim") if isinstance(raw.get("sim"), dict) else {}
+    replay = raw.get("replay") if isinstance(raw.get("replay"), dict) else {}
+    try:
+        return BackendSettings.from_dict({"sim": {k: sim[k] for k in ("seed", "latency", "fixed_latency_ms") if k in sim},
+                                          "replay": {k: replay[k] for k in ("seed",) if k in replay}})
+    except (UserError, TypeError, ValueError):
+        return BackendSettings()
+
+
 def add_trust_args(parser: Any) -> None:
     """`--trust-bundle-endpoints` and `--sha256` for the commands that load a bundle."""
     parser.add_argument("--trust-bundle-endpoints", action="store_true",

@@ -145,6 +145,12 @@ class Tracker:
             self._bar.close()
         self._bar = bar(total, desc, initial, enabled=self.show_progress)
 
+    def end_progress(self) -> None:
+        """Close the progress bar (its final line is printed now, not when the tracker closes)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
     def advance(self, n: int = 1) -> None:
         if self._bar is not None:
             self._bar.update(n)

@@ -83,13 +83,31 @@ def test_demo_exports_a_loadable_policy(demo_out):
     assert sum(p.numel() for p in policy.parameters()) > 0
 
 
-def test_eval_runs_the_exported_policy_on_held_out_queries(demo_out, tmp_path):
-    code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--task", "synthetic", "--offset", "100",
-                     "--limit", "4", "--sim-latency", "off", "--cache", str(demo_out / "cache" / "rollouts.sqlite"),
-                     "--out", str(tmp_path)])
+def test_eval_runs_the_exported_policy_on_its_held_out_questions_by_default(demo_out, tmp_path, capsys):
+    cache = str(demo_out / "cache" / "rollouts.sqlite")
+    code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--cache", cache, "--out", str(tmp_path / "all")])
+    assert code == 0
+    data = json.loads((tmp_path / "all" / "results.json").read_text())
+    held_out = json.loads((demo_out / "runs" / "seed0" / "split.json").read_text())["test"]
+    assert data["split"] == "held-out" and data["n"] == len(held_out) and data["trained_on"] == 0
+    assert f"on {len(held_out)} held-out questions of task synthetic" in capsys.readouterr().err
+    # the recorded split, cut by --limit; the same task named explicitly is still its held-out part
+    code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--task", "synthetic", "--limit", "4",
+                     "--cache", cache, "--out", str(tmp_path / "four")])
+    assert code == 0
+    data = json.loads((tmp_path / "four" / "results.json").read_text())
+    assert [r["method"] for r in data["results"]] == ["hieramas"] and data["n"] == 4 and data["split"] == "held-out"
+
+
+def test_eval_of_an_explicit_split_counts_the_questions_the_policy_trained_on(demo_out, tmp_path, capsys):
+    split = json.loads((demo_out / "runs" / "seed0" / "split.json").read_text())
+    code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--split", "test", "--limit", "600",
+                     "--cache", str(demo_out / "cache" / "rollouts.sqlite"), "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "results.json").read_text())
-    assert [r["method"] for r in data["results"]] == ["hieramas"] and data["n"] == 4
+    assert data["trained_on"] == len(split["train"]) + len(split["val"])  # the task's whole test split
+    assert "not held-out" in capsys.readouterr().err
+    assert "NOT held-out" in (tmp_path / "report.md").read_text()
 
 
 def test_eval_rejects_a_folder_that_is_not_a_bundle(tmp_path):

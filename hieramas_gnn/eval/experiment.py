@@ -284,6 +284,6 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                 meta={k: v for k, v in meta.items() if k not in ("per_seed", "designs_by_domain")},
                 config={"config": meta["config"], "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs,
                         "baselines": list(baselines)},
-                project=tc.project, entity=tc.entity, images={k: v for k, v in paths.items() if k in ("pareto", "topology")},
+                project=tc.project, entity=tc.entity, images={f"report/{k}": v for k, v in paths.items() if k in ("pareto", "topology")},
                 designs=designs)
     return ExperimentResult(rows, found, meta, per_query)

@@ -273,6 +273,8 @@ class Stage1Trainer:
                 self.save("checkpoint.pt")
             self.history.append(metrics)
             self.tracker.advance()
+        if hasattr(self.tracker, "end_progress"):
+            self.tracker.end_progress()
         best = self.dir / "best.pt"
         if best.exists():
             self.tracker.log_checkpoint(best, "best")
