@@ -80,8 +80,10 @@ def format_trace(design: Any, trace: Any) -> str:
     lines.append(f"{who}: answer={trace.answer!r} correct={trace.correct}")
     if trace.failed:
         lines.append(f"FAILED: {trace.failure_reason}")
-    lines.append(f"calls {trace.n_calls} (cache hits {trace.cache_hits}), tokens {trace.tokens}, "
-                 f"cost ${trace.cost_usd:.6f}, latency {trace.latency_ms:.0f} ms")
+    cached = sum(float(c.cost_usd) for c in trace.calls if c.cache_hit)
+    lines.append(f"calls {trace.n_calls} ({trace.cache_hits} cached), tokens {trace.tokens}, cost "
+                 f"${trace.cost_usd:.6f} total (${trace.cost_usd - cached:.6f} paid now + ${cached:.6f} cached), "
+                 f"latency {trace.latency_ms:.0f} ms")
     return "\n".join(lines)
 
 

@@ -136,9 +136,9 @@ def fit_topology(cfg: Config, setup: TrainingSetup, tracker: Any, stage1: Stage1
         summary = {"best_val_auc": res.best_val_auc, "best_epoch": res.best_epoch,
                    "train_rollouts": res.n_train_rollouts, "train_queries": res.n_train_queries}
         if not trained:
-            summary["reason"] = ("on no training question did the candidate DAGs differ in "
-                                 f"{'accuracy' if s2cfg.label_rule == 'accuracy' else 'reward'}: nothing to learn "
-                                 "(more or harder questions, or topology.n_candidates, may change that)")
+            summary["reason"] = (f"the candidate DAGs never differed in "
+                                 f"{'accuracy' if s2cfg.label_rule == 'accuracy' else 'reward'} on a training "
+                                 "question: nothing to learn")
     else:
         trainer = EdgesTrainer(cfg.topology.edges, cfg.reward, setup, choice_settings(cfg, "edges", setup.decision),
                                cfg.run.seed_for("edges"), run_dir, log=tracker.log)
