@@ -45,10 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # command not built yet
         module.add_parser(sub)
-    for command in sub.choices.values():  # `hieramas eval ... --quiet` as well as `hieramas --quiet eval ...`
+    _add_quiet(sub)  # `hieramas eval ... --quiet` as well as `hieramas --quiet eval ...`
+    return parser
+
+
+def _add_quiet(sub: argparse._SubParsersAction) -> None:
+    """`--quiet` on every subcommand (and theirs), not only before the subcommand."""
+    for command in sub.choices.values():
         if not any("--quiet" in a.option_strings for a in command._actions):
             command.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
-    return parser
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_quiet(action)
 
 
 def main(argv: list[str] | None = None) -> int:

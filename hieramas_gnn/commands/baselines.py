@@ -68,7 +68,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--data", default=None, help="question file to load instead of the task's default")
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the rows as JSON")
     p.add_argument("--cache", default=None, metavar="PATH", help="rollout cache (SQLite); default: none")
-    p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
+    p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"),
+                   help="rollout cache mode (rw: read and write; replay: a miss is an error; off: no cache)")
     p.add_argument("--max-in-flight", type=int, default=32, help="LLM calls in flight at once")
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this run")
     add_backend_args(p)
