@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Learn which multi-agent LLM design to run per query (HieraMAS + GNN policy).",
     )
     parser.add_argument("--version", action="version", version=f"hieramas_gnn {__version__}")
-    parser.add_argument("--quiet", "-q", action="store_true", help=QUIET_HELP)
+    parser.add_argument("--quiet", "-q", dest="quiet_all", action="store_true", help=QUIET_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_offline_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
-    set_quiet(getattr(args, "quiet", False))
+    set_quiet(bool(args.quiet_all or getattr(args, "quiet", False)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -66,6 +66,7 @@ class Tracker:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.mode = resolve_mode(tc.wandb)
         self.show_progress = tc.progress
+        self.group, self.job_type, self.tags = tc.group or None, tc.job_type or None, list(tc.tags) or None
         project, entity = tc.project, tc.entity
         self.name = run_name(self.run_dir, cfg.task.name, cfg.run.name, cfg.run.seed)
         self._metrics = (self.run_dir / "metrics.jsonl").open("a")
@@ -83,10 +84,9 @@ class Tracker:
         import wandb
 
         self.wandb = wandb
-        tc = cfg.tracking
         self.run = wandb.init(project=project, entity=entity, name=self.name, id=self.name.replace("/", "-"),
                               resume="allow", dir=str(folder), mode=self.mode, config=to_dict(cfg),
-                              group=tc.group or None, job_type=tc.job_type or None, tags=list(tc.tags) or None)
+                              group=self.group, job_type=self.job_type, tags=self.tags)
         self._wandb_step = int(getattr(self.run, "step", 0) or 0) - 1  # a resumed run continues its steps
 
     # ------------------------------------------------------------------------------ logging

@@ -68,9 +68,11 @@ def test_quiet_is_taken_before_and_after_the_subcommand():
     from hieramas_gnn.cli import build_parser
 
     parser = build_parser()
-    assert parser.parse_args(["--quiet", "tasks", "list"]).quiet
+    assert parser.parse_args(["--quiet", "tasks", "list"]).quiet_all
     assert parser.parse_args(["tasks", "list", "--quiet"]).quiet
-    assert not parser.parse_args(["tasks", "list"]).quiet
+    assert parser.parse_args(["--quiet", "collect", "--config", "c.yaml"]).quiet_all  # collect has its own --quiet
+    args = parser.parse_args(["tasks", "list"])
+    assert not args.quiet_all and not getattr(args, "quiet", False)
 
 
 def test_progress_is_lines_off_a_terminal_and_silent_when_quiet(capsys):

@@ -99,7 +99,11 @@ def test_eval_runs_the_exported_policy_on_its_held_out_questions_by_default(demo
     data = json.loads((tmp_path / "all" / "results.json").read_text())
     held_out = json.loads((demo_out / "runs" / "seed0" / "split.json").read_text())["test"]
     assert data["split"] == "held-out" and data["n"] == len(held_out) and data["trained_on"] == 0
-    assert f"on {len(held_out)} held-out questions of task synthetic" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"on {len(held_out)} held-out questions of task synthetic" in err
+    assert f"eval: {len(held_out)}/{len(held_out)}" in err  # progress
+    # the sim settings the bundle was trained with (latency off): every call is the demo's, cached
+    assert "LLM calls: 0 paid now" in err
     # the recorded split, cut by --limit; the same task named explicitly is still its held-out part
     code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--task", "synthetic", "--limit", "4",
                      "--cache", cache, "--out", str(tmp_path / "four")])
