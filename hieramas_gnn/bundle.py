@@ -88,7 +88,16 @@ class PolicyMeta:
     """The pool as `llm.pool` reads it: name, litellm_model, prices, profile, tags, extra."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
-    """Training summary (run folder, seed, stage-1 best validation reward, topology result)."""
+    """Training summary (run folder, seed, stage-1 best validation reward, topology result) and
+    `split`: the question ids of the train / val / test parts (`hieramas eval` of the bundle
+    evaluates its test part: the questions training held out)."""
+    task_questions: list[dict[str, Any]] = field(default_factory=list)
+    """The rows of a user's own jsonl task (its question file's contents), so that the bundle
+    grades and answers them wherever it is loaded; [] for a built-in or registered task (named by
+    `task`) and for a file under the reference-only data folder (never copied)."""
+    role_prompts: list[dict[str, Any]] = field(default_factory=list)
+    """A roles file's roles in full (name, description, system, gradable), so that the bundle
+    runs without the file; [] for a built-in role family."""
     extra: dict[str, Any] = field(default_factory=dict)
     format: str = BUNDLE_FORMAT
     version: int = BUNDLE_VERSION
@@ -134,6 +143,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "decision": (str, type(None)), "pool_name": (str, type(None)), "id_dim": (int,), "choice": (dict,),
     "family": (str, type(None)), "task": (str, type(None)), "prompt_version": (str, type(None)),
     "pool_models": (list,), "hyperparameters": (dict,), "training": (dict,), "extra": (dict,),
+    "task_questions": (list,), "role_prompts": (list,),
     "format": (str,), "version": (int,), "package_version": (str,),
 }
 
@@ -180,15 +190,53 @@ def _prompt_version(family: str | None) -> str | None:
         return None
 
 
+def portable_task(task: Any) -> list[dict[str, Any]]:
+    """The rows a bundle carries for `task`: a user's jsonl task (`tasks.generic.GenericTask`) in
+    full, so the bundle runs anywhere; [] for a built-in or registered task (the bundle names
+    it) and for a file under the reference-only data folder (`paths.shared_data_dir()`: never
+    copied into a bundle; the user names the task at load time)."""
+    from hieramas_gnn.paths import shared_data_dir
+    from hieramas_gnn.tasks.generic import GenericTask
+
+    if not isinstance(task, GenericTask):
+        return []
+    if task.rows is None and is_within(shared_data_dir().resolve(), Path(task.path).resolve()):
+        return []
+    return task.raw_rows()
+
+
+def portable_roles(roleset: Any) -> list[dict[str, Any]]:
+    """A roles file's roles in full (a bundle carries them); [] for a built-in family."""
+    from hieramas_gnn.mas.roles import is_role_file
+
+    if not is_role_file(str(roleset.family)):
+        return []
+    return [asdict(r) for r in roleset.roles]
+
+
+def run_split(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run folder's `split.json` (question ids of train / val / test), or None."""
+    path = Path(run_dir) / "split.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: str | None = None,
                   pool_name: str | None = None, extra: dict[str, Any] | None = None,
                   choice: Any = None, family: str | None = None, task: str | None = None,
                   pool: Any = None, hyperparameters: dict[str, Any] | None = None,
-                  training: dict[str, Any] | None = None) -> Path:
+                  training: dict[str, Any] | None = None, task_questions: Sequence[dict] = (),
+                  role_prompts: Sequence[dict] = ()) -> Path:
     """Write `policy.safetensors`, `policy.json` and `checksums.sha256` into `out_dir` (replaced
     atomically: a kill mid-export leaves the previous bundle or none); returns the folder.
     `choice` is the `ChoiceSettings` the design-choice function uses with this bundle; `pool` (a
-    `Pool`) or `pool_name` give the model strings recorded in `pool_models`."""
+    `Pool`) or `pool_name` give the model strings recorded in `pool_models`; `task_questions` /
+    `role_prompts`: a user's task rows and roles carried in the bundle (`PolicyMeta`)."""
     import shutil
 
     fb = builder.features
@@ -208,6 +256,7 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
         hyperparameters=dict(hyperparameters) if hyperparameters else {"policy": policy.cfg.to_dict(),
                                                                         "choice": choice_d},
         training=dict(training) if training else {k: v for k, v in extra.items() if k not in ("task", "prompt_version")},
+        task_questions=[dict(r) for r in task_questions], role_prompts=[dict(r) for r in role_prompts],
     )
     import tempfile
 
@@ -404,9 +453,11 @@ def check_meta_bounds(meta: PolicyMeta, path: Path) -> None:
     for name, value in dims.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BUNDLE_DIM:
             problems.append(f"{name}: must be an integer in 0..{MAX_BUNDLE_DIM:,}, got {value!r}"[:160])
-    for name in ("roles", "pool", "domain_vocab", "pool_models"):
+    for name in ("roles", "pool", "domain_vocab", "pool_models", "role_prompts"):
         if len(getattr(meta, name)) > MAX_BUNDLE_ITEMS:
             problems.append(f"{name}: more than {MAX_BUNDLE_ITEMS:,} entries")
+    if not all(isinstance(r, dict) for r in meta.task_questions):
+        problems.append("task_questions: every question must be an object (a row of the task's jsonl file)")
     if not all(isinstance(r, dict) and isinstance(r.get("name"), str) and isinstance(r.get("description"), str)
                for r in meta.roles):
         problems.append("roles: every role must be an object with a name and a description (strings)")

@@ -154,6 +154,40 @@ def check_family(family: str | None, bundle: str | Path, trust: bool) -> None:
         bundle_local_path(family, "roles file", bundle, trust)
 
 
+def bundle_roleset(bundle: str | Path, meta: Any, trust: bool, fallback: str | None = None) -> Any:
+    """The role set a bundle runs with: the roles it carries (`role_prompts`, a roles file's
+    contents: no file is read), else its built-in family (or a roles file inside the current
+    folder, `check_family`), else `fallback` (the task's family)."""
+    from hieramas_gnn.mas.roles import get_roleset, roleset_from_entries
+
+    if getattr(meta, "role_prompts", None):
+        return roleset_from_entries(meta.family or "bundle", meta.role_prompts, f"policy bundle {bundle} role_prompts")
+    check_family(meta.family, bundle, trust)
+    family = meta.family or fallback
+    if not family:
+        raise UserError(f"policy bundle {bundle} records no role family; pass the task it was trained on")
+    return get_roleset(family)
+
+
+def recorded_backend(meta: Any) -> Any:
+    """The offline backends' settings the bundle was trained with (its `hyperparameters.backend`:
+    sim seed and latency, replay seed), so that a bundle's questions hit the rollout cache its
+    training filled and the sim answers as it did then; defaults when none is recorded. A
+    behaviour file it names is left out (a bundle never picks a file to read)."""
+    from hieramas_gnn.llm.types import BackendSettings
+
+    raw = (getattr(meta, "hyperparameters", None) or {}).get("backend")
+    if not isinstance(raw, dict):
+        return BackendSettings()
+    sim = raw.get("sim") if isinstance(raw.get("sim"), dict) else {}
+    replay = raw.get("replay") if isinstance(raw.get("replay"), dict) else {}
+    try:
+        return BackendSettings.from_dict({"sim": {k: sim[k] for k in ("seed", "latency", "fixed_latency_ms") if k in sim},
+                                          "replay": {k: replay[k] for k in ("seed",) if k in replay}})
+    except (UserError, TypeError, ValueError):
+        return BackendSettings()
+
+
 def add_trust_args(parser: Any) -> None:
     """`--trust-bundle-endpoints` and `--sha256` for the commands that load a bundle."""
     parser.add_argument("--trust-bundle-endpoints", action="store_true",

@@ -15,13 +15,18 @@ import sys
 from hieramas_gnn.version import __version__
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.paths import ensure_offline_defaults
+from hieramas_gnn.progress import set_quiet
 from hieramas_gnn.redact import redact
 
 # Order is the order shown in --help.
 COMMANDS = [
-    "demo", "tasks", "score", "outcomes", "sim", "cache", "collect",
-    "baselines", "train", "eval", "report", "export", "run", "serve", "bench",
+    "demo", "experiment", "tasks", "score", "outcomes", "sim", "cache", "collect",
+    "baselines", "train", "sweep", "eval", "report", "export", "run", "serve", "bench",
 ]
+
+
+QUIET_HELP = ("no progress bars or phase lines on stderr (also env HIERAMAS_QUIET=1); results and errors "
+              "are still printed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Learn which multi-agent LLM design to run per query (HieraMAS + GNN policy).",
     )
     parser.add_argument("--version", action="version", version=f"hieramas_gnn {__version__}")
+    parser.add_argument("--quiet", "-q", dest="quiet_all", action="store_true", help=QUIET_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -39,13 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # command not built yet
         module.add_parser(sub)
+    _add_quiet(sub)  # `hieramas eval ... --quiet` as well as `hieramas --quiet eval ...`
     return parser
+
+
+def _add_quiet(sub: argparse._SubParsersAction) -> None:
+    """`--quiet` on every subcommand (and theirs), not only before the subcommand."""
+    for command in sub.choices.values():
+        if not any("--quiet" in a.option_strings for a in command._actions):
+            command.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_quiet(action)
 
 
 def main(argv: list[str] | None = None) -> int:
     ensure_offline_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_quiet(bool(args.quiet_all or getattr(args, "quiet", False)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

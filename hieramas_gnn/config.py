@@ -534,11 +534,20 @@ class TrackingConfig:
     designs_every: int = 50
     """Log a table of sampled designs and topology images every this many steps."""
     progress: bool = True
-    """Show a progress bar on the console."""
+    """Show progress on stderr (a bar on a terminal, a line every few seconds in a log; `hieramas --quiet`
+    silences it too)."""
+    group: str | None = None
+    """wandb group: the runs of one experiment (`hieramas experiment` sets it to the experiment's name)."""
+    job_type: str = "train"
+    """wandb job type: `train` for a training run (an experiment's evaluation run is `eval`)."""
+    tags: list[str] = field(default_factory=list)
+    """wandb tags, e.g. the ablation (`hieramas experiment` adds the config's name and each override)."""
 
     def check(self) -> Problems:
         yield from positive("log_every", self.log_every)
         yield from positive("designs_every", self.designs_every)
+        if not all(isinstance(t, str) and t.strip() for t in self.tags):
+            yield "tags", f"must be a list of non-empty strings, got {self.tags!r}"
 
 
 @dataclass

@@ -10,7 +10,14 @@
   for a step that goes backwards.
 - `log_designs(rows, step)`: a table of sampled designs (`designs.jsonl` + a `wandb.Table`).
 - `log_image(key, path, step)`: a topology PNG; `log_checkpoint(path, name)`: a wandb artifact.
-- `progress(total, initial)`: a tqdm bar on the console (silent when `tracking.progress=false`).
+- `log_results(where, ...)`: an evaluation's held-out results as their own run (job type `eval`,
+  in the experiment's group): `test/*`, `baselines/<method>/*`, the cost, tables and plots.
+
+A run's wandb `group` (`tracking.group`), `job_type` (`tracking.job_type`) and `tags`
+(`tracking.tags`) come from the config; `hieramas experiment` sets them so that every run of one
+experiment (each seed's training, then the evaluation) is one group on the dashboard.
+- `progress(total, initial)`: a progress bar on stderr (`hieramas_gnn/progress.py`; silent when
+  `tracking.progress=false` or under `hieramas --quiet`).
 
 wandb is imported only when a mode other than `disabled` is chosen. Mode `auto` means online
 when `WANDB_API_KEY` is set and offline otherwise; WANDB_DIR and its sibling folders are put
@@ -59,6 +66,7 @@ class Tracker:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.mode = resolve_mode(tc.wandb)
         self.show_progress = tc.progress
+        self.group, self.job_type, self.tags = tc.group or None, tc.job_type or None, list(tc.tags) or None
         project, entity = tc.project, tc.entity
         self.name = run_name(self.run_dir, cfg.task.name, cfg.run.name, cfg.run.seed)
         self._metrics = (self.run_dir / "metrics.jsonl").open("a")
@@ -72,19 +80,13 @@ class Tracker:
             self._start_wandb(cfg, project, entity)
 
     def _start_wandb(self, cfg: Config, project: str, entity: str | None) -> None:
-        folder = self.run_dir / "wandb"
-        for var, sub in (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", ".cache"),
-                         ("WANDB_CONFIG_DIR", ".config"), ("WANDB_DATA_DIR", ".data")):
-            path = folder / sub if sub else folder
-            path.mkdir(parents=True, exist_ok=True)
-            os.environ[var] = str(path)
-        os.environ["WANDB_MODE"] = self.mode
-        os.environ.setdefault("WANDB_SILENT", "true")
+        folder = _wandb_folders(self.run_dir, self.mode)
         import wandb
 
         self.wandb = wandb
         self.run = wandb.init(project=project, entity=entity, name=self.name, id=self.name.replace("/", "-"),
-                              resume="allow", dir=str(folder), mode=self.mode, config=to_dict(cfg))
+                              resume="allow", dir=str(folder), mode=self.mode, config=to_dict(cfg),
+                              group=self.group, job_type=self.job_type, tags=self.tags)
         self._wandb_step = int(getattr(self.run, "step", 0) or 0) - 1  # a resumed run continues its steps
 
     # ------------------------------------------------------------------------------ logging
@@ -105,7 +107,7 @@ class Tracker:
         if self._bar is not None:
             shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in metrics.items()
                      if k in ("train/reward", "train/accuracy", "llm/cost_usd") and isinstance(v, (int, float))}
-            self._bar.set_postfix(shown, refresh=False)
+            self._bar.set_postfix(shown)
 
     def log_designs(self, rows: Iterable[dict[str, Any]], step: int) -> None:
         rows = [dict(r, step=int(step)) for r in rows]
@@ -137,10 +139,17 @@ class Tracker:
     # ----------------------------------------------------------------------------- console
     def progress(self, total: int, initial: int = 0, desc: str = "train") -> None:
         """Start the console progress bar (advance it with `advance()`)."""
-        from tqdm.auto import tqdm
+        from hieramas_gnn.progress import bar
 
-        self._bar = tqdm(total=total, initial=initial, desc=desc, disable=not self.show_progress,
-                         dynamic_ncols=True)
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = bar(total, desc, initial, enabled=self.show_progress)
+
+    def end_progress(self) -> None:
+        """Close the progress bar (its final line is printed now, not when the tracker closes)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def advance(self, n: int = 1) -> None:
         if self._bar is not None:
@@ -160,6 +169,75 @@ class Tracker:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _wandb_folders(where: Path, mode: str) -> Path:
+    """Point wandb's folders into `where/wandb` (created) and set its mode; returns the folder."""
+    folder = Path(where) / "wandb"
+    for var, sub in (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", ".cache"),
+                     ("WANDB_CONFIG_DIR", ".config"), ("WANDB_DATA_DIR", ".data")):
+        path = folder / sub if sub else folder
+        path.mkdir(parents=True, exist_ok=True)
+        os.environ[var] = str(path)
+    os.environ["WANDB_MODE"] = mode
+    os.environ.setdefault("WANDB_SILENT", "true")
+    return folder
+
+
+RESULT_COLUMNS = ("accuracy", "cost_usd", "tokens", "calls", "latency_ms_p50", "n", "n_failed")
+"""The columns of a results row that `log_results` sends (with their `_std` over seeds)."""
+
+
+def result_metrics(rows: Iterable[dict[str, Any]], learned: str = "hieramas") -> dict[str, float]:
+    """A report's rows as wandb metrics: the learned policy's held-out figures as `test/<column>`,
+    every other method (baselines, controls) as `baselines/<method>/<column>`."""
+    out: dict[str, float] = {}
+    for row in rows:
+        prefix = "test" if row["method"] == learned else f"baselines/{row['method']}"
+        for col in RESULT_COLUMNS:
+            for key in (col, f"{col}_std"):
+                value = row.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    out[f"{prefix}/{key}"] = float(value)
+    return out
+
+
+def log_results(where: str | Path, *, mode: str, name: str, group: str | None, rows: list[dict[str, Any]],
+                meta: dict[str, Any], tags: Iterable[str] = (), config: dict[str, Any] | None = None,
+                project: str = "hieramas_gnn", entity: str | None = None, job_type: str = "eval",
+                images: dict[str, Path] | None = None, designs: list[dict[str, Any]] | None = None) -> Path | None:
+    """One wandb run (job type `eval`, in the experiment's `group`) holding an evaluation's results:
+    `test/*` for the learned policy and `baselines/<method>/*` for every other row (accuracy, cost
+    per query, tokens, calls, latency, with `_std` over seeds), the LLM cost (`llm/paid_usd`,
+    `llm/cached_usd`, `llm/total_usd`), a `results` table (the report's table), a
+    `chosen_designs` table (the design chosen per query type, per seed) and the report's plots.
+    Files stay in `where/wandb`; returns that folder, None when `mode` is `disabled`."""
+    mode = resolve_mode(mode)
+    if mode == "disabled":
+        return None
+    folder = _wandb_folders(Path(where), mode)
+    import wandb
+
+    run = wandb.init(project=project, entity=entity, name=name, group=group or None, job_type=job_type,
+                     tags=list(tags) or None, dir=str(folder), mode=mode, config=config or {}, reinit="finish_previous")
+    try:
+        metrics = result_metrics(rows)
+        metrics.update({k: float(v) for k, v in (meta.get("llm") or {}).items() if isinstance(v, (int, float))})
+        cols = ["method", *RESULT_COLUMNS, "seeds"]
+        table = wandb.Table(columns=cols, data=[[_plain(r.get(c)) for c in cols] for r in rows])
+        payload: dict[str, Any] = {**metrics, "results": table}
+        if designs:
+            data = [[seed, domain, design, count] for seed, by_domain in enumerate(designs)
+                    for domain, counts in by_domain.items() for design, count in counts.items()]
+            payload["chosen_designs"] = wandb.Table(columns=["seed", "domain", "design", "count"], data=data)
+        for key, path in (images or {}).items():
+            if Path(path).is_file():
+                payload[key] = wandb.Image(str(path))
+        run.log(payload)
+        run.summary.update({k: v for k, v in meta.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)})
+    finally:
+        run.finish()
+    return folder
 
 
 def _plain(v: Any) -> Any:

@@ -32,7 +32,9 @@ def test_baselines_cli_writes_the_json_rows(tmp_path, capsys):
         assert {"method", "accuracy", "cost_usd", "tokens", "calls", "latency_ms_p50"} <= set(row)
     rows = {r["method"]: r for r in report["results"]}
     assert rows["vote"]["cost_usd"] == pytest.approx(rows["single:echo1"]["cost_usd"] + rows["single:echo2"]["cost_usd"])
-    assert "single:echo1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "single:echo1" in captured.out
+    assert "baselines: " in captured.err and "hieramas: llm: " in captured.err  # progress, then the cost line
 
 
 def test_baselines_cli_unknown_method_exits_2(tmp_path, capsys):

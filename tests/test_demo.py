@@ -10,19 +10,28 @@ from hieramas_gnn import cli
 from hieramas_gnn.eval.evaluate import ROW_KEYS
 
 
+STDERR: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
+    import contextlib
+    import io
+
     out = tmp_path_factory.mktemp("demo")
     mp = pytest.MonkeyPatch()
     mp.setenv("WANDB_MODE", "offline")
     for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
         mp.setenv(var, str(out / "wandb"))
+    err = io.StringIO()
     try:
-        code = cli.main(["demo", "--quick", "--seeds", "3", "--out", str(out),
-                         "--baselines", "single", "moa", "random", "router", "cascade", "best_single"])
+        with contextlib.redirect_stderr(err):
+            code = cli.main(["demo", "--quick", "--seeds", "3", "--out", str(out),
+                             "--baselines", "single", "moa", "random", "router", "cascade", "best_single"])
     finally:
         mp.undo()
-    assert code == 0
+    STDERR["demo"] = err.getvalue()
+    assert code == 0, err.getvalue()[-3000:]
     return out
 
 
@@ -83,13 +92,40 @@ def test_demo_exports_a_loadable_policy(demo_out):
     assert sum(p.numel() for p in policy.parameters()) > 0
 
 
-def test_eval_runs_the_exported_policy_on_held_out_queries(demo_out, tmp_path):
-    code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--task", "synthetic", "--offset", "100",
-                     "--limit", "4", "--sim-latency", "off", "--cache", str(demo_out / "cache" / "rollouts.sqlite"),
-                     "--out", str(tmp_path)])
+def test_eval_runs_the_exported_policy_on_its_held_out_questions_by_default(demo_out, tmp_path, capsys):
+    cache = str(demo_out / "cache" / "rollouts.sqlite")
+    code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--cache", cache, "--out", str(tmp_path / "all")])
+    assert code == 0
+    data = json.loads((tmp_path / "all" / "results.json").read_text())
+    held_out = json.loads((demo_out / "runs" / "seed0" / "split.json").read_text())["test"]
+    assert data["split"] == "held-out" and data["n"] == len(held_out) and data["trained_on"] == 0
+    err = capsys.readouterr().err
+    assert f"on {len(held_out)} held-out questions of task synthetic" in err
+    assert f"eval: {len(held_out)}/{len(held_out)}" in err  # progress
+    # the sim settings the bundle was trained with (latency off): every call is the demo's, cached
+    assert "LLM calls: 0 paid now" in err
+    # the recorded split, cut by --limit; the same task named explicitly is still its held-out part
+    code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--task", "synthetic", "--limit", "4",
+                     "--cache", cache, "--out", str(tmp_path / "four")])
+    assert code == 0
+    data = json.loads((tmp_path / "four" / "results.json").read_text())
+    assert [r["method"] for r in data["results"]] == ["hieramas"] and data["n"] == 4 and data["split"] == "held-out"
+
+
+def test_eval_of_an_explicit_split_counts_the_questions_the_policy_trained_on(demo_out, tmp_path, capsys):
+    from hieramas_gnn.tasks import get_task
+
+    split = json.loads((demo_out / "runs" / "seed0" / "split.json").read_text())
+    first = [q.id for q in get_task("synthetic").load(split="test", limit=60)]
+    seen = len(set(first) & set(split["train"] + split["val"]))
+    assert seen > 0  # the demo's train + val questions are drawn from the same split
+    code = cli.main(["eval", "--policy", str(demo_out / "policy"), "--split", "test", "--limit", "60",
+                     "--cache", str(demo_out / "cache" / "rollouts.sqlite"), "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "results.json").read_text())
-    assert [r["method"] for r in data["results"]] == ["hieramas"] and data["n"] == 4
+    assert data["trained_on"] == seen
+    assert "not held-out" in capsys.readouterr().err
+    assert "NOT held-out" in (tmp_path / "report.md").read_text()
 
 
 def test_eval_rejects_a_folder_that_is_not_a_bundle(tmp_path):
@@ -178,3 +214,32 @@ def test_pair_runs_pairs_two_demo_folders_overall_and_per_domain(demo_out):
     assert groups[0] == "all" and len(groups) > 2 and all(r["gap"] == 0.0 for r in data["rows"])
     assert data["rows"][0]["n"] == json.loads((demo_out / "results.json").read_text())["n"]
     assert "| hieramas | all |" in markdown
+def test_demo_shows_progress_and_a_line_per_phase_on_stderr(demo_out):
+    err = STDERR["demo"]
+    for phase in ("hieramas: seed 0: training", "hieramas: decision model:", "hieramas: stage 1:",
+                  "hieramas: topology:", "stage1: 6/6", "baselines on 16 test questions:",
+                  "seed 2: evaluating on 16 test questions:"):
+        assert phase in err, phase
+
+
+def test_the_demo_wandb_runs_hold_the_held_out_results_and_every_baseline_in_one_group(demo_out):
+    from helpers.wandb_offline import read_run
+
+    results = json.loads((demo_out / "results.json").read_text())
+    evaluation = read_run(demo_out / "wandb")
+    assert evaluation.job_type == "eval" and evaluation.group == demo_out.name
+    assert "demo_quick" in evaluation.tags
+    by_method = {r["method"]: r for r in results["results"]}
+    assert evaluation.summary["test/accuracy"] == pytest.approx(by_method["hieramas"]["accuracy"])
+    assert evaluation.summary["test/cost_usd"] == pytest.approx(by_method["hieramas"]["cost_usd"])
+    for method, row in by_method.items():
+        if method != "hieramas":
+            assert evaluation.summary[f"baselines/{method}/accuracy"] == pytest.approx(row["accuracy"]), method
+            assert evaluation.summary[f"baselines/{method}/cost_usd"] == pytest.approx(row["cost_usd"]), method
+    assert evaluation.summary["llm/total_usd"] == pytest.approx(
+        evaluation.summary["llm/paid_usd"] + evaluation.summary["llm/cached_usd"])
+    assert evaluation.summary["results/nrows"] == len(results["results"])
+    assert evaluation.summary["chosen_designs/nrows"] > 0
+    for seed in range(3):
+        training = read_run(demo_out / "runs" / f"seed{seed}" / "wandb")
+        assert (training.group, training.job_type) == (demo_out.name, "train")

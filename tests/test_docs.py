@@ -47,6 +47,41 @@ def test_the_tutorials_are_run_and_have_commands():
     assert all(bash_blocks((DOCS / page).read_text(encoding="utf-8")) for page in RUNNABLE)
 
 
+PROSE_PAGES = sorted({*RUNNABLE, "SERVING.md"})
+INLINE_COMMAND = re.compile(r"`(hieramas [^`]*--[^`]*)`")
+
+
+def prose_commands(text: str) -> list[str]:
+    """The `hieramas ... --flag ...` commands a page names in running text (inline code spans
+    with at least one flag; a `...` placeholder is left out), outside of fenced blocks."""
+    outside = re.sub(r"^```.*?^```[ \t]*$", "", text, flags=re.M | re.S)
+    return [c for c in INLINE_COMMAND.findall(outside) if "..." not in c and "…" not in c]
+
+
+@pytest.mark.parametrize("page", PROSE_PAGES)
+def test_commands_named_in_prose_parse(page):
+    """A command the prose names (like `hieramas demo --quick`) is one the CLI takes as written:
+    its subcommand and flags exist and take the values shown (what runs them: the page's blocks,
+    or tests/test_demo.py for `hieramas demo --quick`)."""
+    import shlex
+
+    from hieramas_gnn.cli import build_parser
+
+    named = prose_commands((DOCS / page).read_text(encoding="utf-8"))
+    parser = build_parser()
+    for command in named:
+        try:
+            parser.parse_args(shlex.split(command)[1:])
+        except SystemExit:
+            pytest.fail(f"{page}: `{command}` is not a command the CLI takes")
+
+
+def test_prose_commands_are_found():
+    text = "Run `hieramas demo --quick` (or `hieramas demo`).\n```bash\nhieramas x --y\n```\n`hieramas a --b ...`"
+    assert prose_commands(text) == ["hieramas demo --quick"]
+    assert "hieramas demo --quick" in prose_commands((DOCS / "QUICKSTART.md").read_text(encoding="utf-8"))
+
+
 def test_generated_references_are_current():
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -25,6 +25,7 @@ CONFIG = {
     "policy": {"embedder": "hashing", "hashing_dim": 16, "embed_cache": "runs/embeddings"},
     "stage1": {"steps": 3, "batch_size": 4, "val_every": 3, "checkpoint_every": 3, "dag_pool_size": 4},
     "credit": {"baseline": "moving_average"},
+    "backend": {"sim": {"latency": "off"}},
     "tracking": {"wandb": "disabled", "progress": False},
 }
 ROLES = {"roles": [
@@ -37,7 +38,6 @@ ROLES = {"roles": [
 def project(tmp_path, monkeypatch) -> Path:
     """An empty folder with only the user's files: questions, results, roles, config."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
     rng = random.Random(0)
     rows = [{"question": f"What is the capital of {c}?", "answer": a, "domain": "geo"} for c, a in CAPITALS]
     rows += [{"question": f"What is {x} + {y}?", "answer": str(x + y), "domain": "arith"}
@@ -87,3 +87,23 @@ def test_own_task_trains_on_sim_and_on_own_outcomes_then_exports_and_serves(proj
     used = {m for mix in design["mixtures"] if mix for m in (*mix["proposers"], mix["synthesizer"])}
     assert used | {design["decision"]} <= {"big-model", "geo-expert"}  # the user's models only
     assert design["roles"] == ["recaller", "checker"]  # the user's roles
+
+    # held-out by construction: `eval` of the bundle takes the test part its training drew
+    assert main(["eval", "--policy", "policy", "--pool", "my_pool.yaml", "--out", "evaluated"]) == 0
+    data = json.loads(Path("evaluated/results.json").read_text())
+    split = json.loads(Path("runs/quiz__replayed__0/split.json").read_text())
+    assert data["split"] == "held-out" and data["n"] == CONFIG["task"]["test_size"] == len(split["test"])
+    assert data["trained_on"] == 0
+
+    # portable: from another folder, the bundle grades its task's questions (carried inside it) and
+    # runs the user's roles, with no path into the folder it was trained in
+    (project / "elsewhere").mkdir()
+    import os
+
+    os.chdir(project / "elsewhere")
+    from hieramas_gnn import Policy
+
+    policy = Policy.load(project / "policy", str(project / "my_pool.yaml"), cache=None)
+    assert policy.roleset.names == ("recaller", "checker") and policy.task.name == "quiz"
+    solution = policy.solve("What is the capital of Italy?")
+    assert solution.question_id == "quiz/2" and solution.correct is not None and not solution.failed

@@ -72,6 +72,14 @@ def test_asolve_and_the_batch_versions_give_the_same_solutions(policy, questions
     assert asyncio.run(policy.asolve(texts[0])).text == one[0]
 
 
+def test_free_text_on_the_sim_pool_is_a_clear_error_before_any_call(policy):
+    from hieramas_gnn.errors import UserError
+
+    with pytest.raises(UserError, match="answer only the questions of task 'synthetic'") as caught:
+        policy.solve("What is the meaning of life?")
+    assert "pool=" in str(caught.value)
+
+
 def test_solve_inside_a_running_loop_says_to_await_asolve(policy, questions):
     async def inside():
         policy.solve(questions[0].text)

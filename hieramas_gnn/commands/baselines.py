@@ -69,7 +69,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--data", default=None, help="question file to load instead of the task's default")
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the rows as JSON")
     p.add_argument("--cache", default=None, metavar="PATH", help="rollout cache (SQLite); default: none")
-    p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
+    p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"),
+                   help="rollout cache mode (rw: read and write; replay: a miss is an error; off: no cache)")
     p.add_argument("--max-in-flight", type=int, default=32, help="LLM calls in flight at once")
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this run")
     add_backend_args(p)
@@ -147,6 +148,9 @@ def handle(args: argparse.Namespace) -> int:
         with _progress(len(methods) * len(questions)) as tick:
             traces = asyncio.run(run_baselines(baselines, methods, questions, client,
                                                args.max_in_flight, on_done=tick))
+        from hieramas_gnn.progress import phase
+
+        phase(f"llm: {client.stats.cost_line()}")
     rows = result_rows(traces)
     stopped = budget_stopped(client)
     report = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "results": rows,
@@ -236,17 +240,9 @@ def _print_failures(traces: dict[str, list[Any]]) -> None:
             print(f"  {m} {t.question_id}: {t.failure_reason}", file=sys.stderr)
 
 
-class _progress:
-    """A tqdm bar on stderr over episodes (disabled when stderr is not a terminal)."""
+def _progress(total: int):
+    """The progress of the episodes on stderr (`hieramas_gnn/progress.py`: a bar on a terminal,
+    a line every few seconds elsewhere; silent under --quiet)."""
+    from hieramas_gnn.progress import bar
 
-    def __init__(self, total: int) -> None:
-        self.total = total
-
-    def __enter__(self):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=self.total, unit="ep", disable=not sys.stderr.isatty(), file=sys.stderr)
-        return lambda trace: self.bar.update(1)
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.close()
+    return bar(total, "baselines")

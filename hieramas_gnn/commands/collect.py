@@ -198,7 +198,9 @@ def _progress(jobs: list[Any], source: Any, cfg: CollectConfig, quiet: bool) -> 
     out = open(tmp, "w", encoding="utf-8") if tmp else None  # renamed over cfg.out once complete
     columns = [TextColumn("collect"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[info]}")]
-    with Progress(*columns, disable=quiet, transient=False) as progress:
+    from hieramas_gnn.progress import quiet as silenced
+
+    with Progress(*columns, disable=quiet or silenced(), transient=False) as progress:
         bar = progress.add_task("collect", total=len(jobs), info=_info(source))
 
         def on_done(trace: Any) -> None:

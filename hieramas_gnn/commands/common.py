@@ -89,27 +89,49 @@ def run_baselines_ray(runner: Any, baselines: Any, methods: list[str], questions
     n = len(questions)
     return {m: traces[i * n:(i + 1) * n] for i, m in enumerate(methods)}
 
+SIM_LATENCY_HELP = ("simulated latency of sim/ models: lognormal (really awaited), off, or a fixed number of ms "
+                    "(default: what the policy bundle was trained with, else lognormal)")
+
+
 def add_backend_args(p: argparse.ArgumentParser) -> None:
-    """`--sim-latency` and `--sim-seed`: the `sim/` settings (part of the cache key of sim calls,
-    so a cache written by `hieramas demo` is hit with `--sim-latency off`)."""
-    p.add_argument("--sim-latency", default="lognormal", metavar="MODE",
-                   help="simulated latency of sim/ models: lognormal, off or a fixed number of ms")
-    p.add_argument("--sim-seed", type=int, default=0, help="seed of the sim/ and replay/ backends")
+    """`--sim-latency` and `--sim-seed`: the `sim/` settings (part of the cache key of sim calls;
+    by default a bundle's own, so its questions hit the cache its training filled)."""
+    p.add_argument("--sim-latency", default=None, metavar="MODE", help=SIM_LATENCY_HELP)
+    p.add_argument("--sim-seed", type=int, default=None,
+                   help="seed of the sim/ and replay/ backends (default: the bundle's, else 0)")
 
-def backend_settings(args: argparse.Namespace) -> Any:
-    """The `BackendSettings` of `--sim-latency` / `--sim-seed`."""
 
-    raw = str(args.sim_latency).strip().lower()
-    if raw in ("lognormal", "off"):
-        sim = SimSettings(seed=args.sim_seed, latency=raw)
+def sim_latency(raw: Any, seed: int = 0) -> SimSettings:
+    """The `SimSettings` of a `--sim-latency` value: lognormal, off or a number of ms."""
+    text = str(raw).strip().lower()
+    if text in ("lognormal", "off"):
+        return SimSettings(seed=seed, latency=text)
+    try:
+        ms = float(text)
+    except ValueError:
+        raise UserError(f"--sim-latency must be lognormal, off or a number of ms, got {raw!r}") from None
+    try:
+        return SimSettings(seed=seed, latency="fixed", fixed_latency_ms=ms)
+    except Exception as exc:  # noqa: BLE001 - ConfigError of a negative / infinite value
+        raise UserError(f"--sim-latency {raw!r}: {exc}") from None
+
+
+def backend_settings(args: argparse.Namespace, recorded: BackendSettings | None = None) -> Any:
+    """The `BackendSettings` of `--sim-latency` / `--sim-seed`; what either leaves unset comes
+    from `recorded` (a bundle's, `bundle_trust.recorded_backend`), else the defaults."""
+    base = recorded or BackendSettings()
+    seed = args.sim_seed if getattr(args, "sim_seed", None) is not None else base.sim.seed
+    if getattr(args, "sim_latency", None) is None:
+        sim = SimSettings(seed=seed, latency=base.sim.latency, fixed_latency_ms=base.sim.fixed_latency_ms,
+                          behaviour=base.sim.behaviour)
     else:
-        try:
-            sim = SimSettings(seed=args.sim_seed, latency="fixed", fixed_latency_ms=float(raw))
-        except ValueError:
-            raise UserError(f"--sim-latency must be lognormal, off or a number of ms, got {raw!r}") from None
-    return BackendSettings(sim=sim, replay=ReplaySettings(seed=args.sim_seed))
+        sim = sim_latency(args.sim_latency, seed)
+    replay_seed = args.sim_seed if getattr(args, "sim_seed", None) is not None else base.replay.seed
+    return BackendSettings(sim=sim, replay=ReplaySettings(seed=replay_seed))
+
 
 def backend_name(pool: Any) -> str:
     """The litellm providers of the pool's models (`replay`, `sim`, `openai+anthropic`, ...)."""
     providers = dict.fromkeys(spec.provider or spec.litellm_model for spec in pool.models)
     return "+".join(providers)
+

@@ -1,16 +1,24 @@
-"""`hieramas eval --policy DIR --task T ...`: evaluate an exported policy (or a fixed design) on
-held-out queries, optionally next to baselines, and write the report.
+"""`hieramas eval --policy DIR [--task T] ...`: evaluate an exported policy (or a fixed design) on
+held-out questions, optionally next to baselines, and write the report.
+
+Which questions: by default the bundle's own held-out questions: the test part of the split its
+training drew (recorded in the bundle), of the task it was trained on (a built-in task, or your
+own jsonl task, whose questions the bundle carries). The command says which split and how many.
+`--task` / `--split` choose others explicitly: `--split train|val|test` is a split of the task's
+source (a jsonl task file is one split: all its rows); any of them that the policy trained on
+is reported (`trained_on` in results.json, a warning on stderr), so such numbers are never read
+as held-out ones. `--offset` / `--limit` cut the chosen list.
 
 The policy decides per query with the one design-choice function (`policy/choose.py`) under the
 route the bundle recorded as trained (`classifier`: the best of K candidate DAGs by the
 graph-score head; `edges`: the edge head's DAG): the same designs `hieramas run` and
 `hieramas serve` choose for the same questions.
 `--design FILE` evaluates one fixed Design (JSON, as written by `hieramas run`/the report) on
-every query instead. Rows have the `hieramas baselines` columns; `--out DIR` writes
-`report.md`, `pareto.png`, `topology.png` and `results.json` (the policy is method `hieramas`).
+every query instead (then `--task` is required). Rows have the `hieramas baselines` columns;
+`--out DIR` writes `report.md`, `pareto.png`, `topology.png` and `results.json` (the policy is
+method `hieramas`). Progress goes to stderr (`--quiet` silences it).
 
-Example: hieramas eval --policy runs/demo/policy --task synthetic --offset 200 --limit 100 \\
-    --baselines single,moa --out runs/eval
+Example: hieramas eval --policy runs/demo/policy --baselines single,moa --out runs/eval
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from hieramas_gnn.distributed.options import add_executor_args, check_executor_a
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.eval import baselines as B
 from hieramas_gnn.eval import report
-from hieramas_gnn.eval.evaluate import ExecutorRunner, evaluate_designs
+from hieramas_gnn.eval.evaluate import ExecutorRunner, summarize
 from hieramas_gnn.guards import check_apart, check_report_out
 from hieramas_gnn.llm.pool import load_pool
 from hieramas_gnn.mas.design import Design
@@ -45,27 +53,33 @@ from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.tasks import get_task
 
 MAX_QUESTIONS = 1_000_000  # offset + limit cap: a typo like --offset 100000000 must not build 10^8 questions
+HELD_OUT = "held-out"
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("eval", help="evaluate an exported policy (or a design) on held-out queries",
+    p = subparsers.add_parser("eval", help="evaluate an exported policy (or a design) on held-out questions",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--policy", help="policy bundle folder (from `hieramas demo` / `hieramas export`)")
-    src.add_argument("--design", help="a Design JSON file, run as-is on every query")
-    p.add_argument("--task", required=True, help="task name (`hieramas tasks list`)")
-    p.add_argument("--pool", default=None, help="pool name or YAML (default: the bundle's pool)")
+    src.add_argument("--policy", help="policy bundle folder (from `hieramas train` / `demo` / `export`)")
+    src.add_argument("--design", help="a Design JSON file, run as-is on every question (needs --task)")
+    p.add_argument("--task", default=None,
+                   help="task name (`hieramas tasks list`) or task file (.task.yaml); default: the bundle's task")
+    p.add_argument("--pool", default=None, help="pool name or YAML (default: the bundle's pool; with --design: sim)")
     p.add_argument("--data", default=None, help="local question file (default: the task's source)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--offset", type=int, default=0, help="skip this many questions (e.g. the training ones)")
-    p.add_argument("--limit", type=int, default=100, help="questions to evaluate")
+    p.add_argument("--split", default=None, metavar="SPLIT",
+                   help=f"which questions: `{HELD_OUT}` (default with a bundle of this task: the test questions its "
+                        "training held out, recorded in the bundle) or a split of the task's source (`train`, `val`, "
+                        "`test`; a jsonl task file is one split: all its rows; default with --design: test)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many of the chosen questions")
+    p.add_argument("--limit", type=int, default=None,
+                   help=f"evaluate at most this many (default: all {HELD_OUT} questions, else 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the `random` baseline's DAGs")
     p.add_argument("--embed-cache", default="runs/embeddings", help="embedding cache folder")
     p.add_argument("--baselines", default=None, help="comma-separated baseline methods to add (e.g. single,moa)")
     p.add_argument("--cache", default="runs/rollouts.sqlite", help="rollout cache (SQLite)")
-    p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
+    p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"), help="rollout cache mode")
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this command")
-    p.add_argument("--max-in-flight", type=int, default=32)
+    p.add_argument("--max-in-flight", type=int, default=32, help="LLM calls in flight at once")
 
     add_backend_args(p)
     p.add_argument("--out", default=None, help="write report.md, results.json and plots here")
@@ -76,16 +90,67 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def load_questions(args: argparse.Namespace, task: Any) -> list:
-    if args.limit < 1 or args.offset < 0:
-        raise UserError(f"--limit must be >= 1 and --offset >= 0, got {args.limit} / {args.offset}")
-    if args.offset + args.limit > MAX_QUESTIONS:
-        raise UserError(f"--offset {args.offset} + --limit {args.limit} is past {MAX_QUESTIONS:,} questions, "
+def _check_cut(args: argparse.Namespace, limit: int | None) -> None:
+    if args.offset < 0 or (limit is not None and limit < 1):
+        raise UserError(f"--limit must be >= 1 and --offset >= 0, got {limit} / {args.offset}")
+    if args.offset + (limit or 0) > MAX_QUESTIONS:
+        raise UserError(f"--offset {args.offset} + --limit {limit} is past {MAX_QUESTIONS:,} questions, "
                         "more than any task holds")
-    qs = task.load(args.data, split=args.split, limit=args.offset + args.limit)[args.offset:]
+
+
+def load_questions(args: argparse.Namespace, task: Any) -> list:
+    """The questions of `--split` (a split of the task's source, default `test`), cut by
+    `--offset` / `--limit` (default 100)."""
+    limit = args.limit if args.limit is not None else 100
+    _check_cut(args, limit)
+    split = args.split or "test"
+    qs = task.load(args.data, split=split, limit=args.offset + limit)[args.offset:]
     if not qs:
-        raise UserError(f"task {task.name}: no questions after --offset {args.offset} (split {args.split!r})")
+        raise UserError(f"task {task.name}: no questions after --offset {args.offset} (split {split!r})")
     return qs
+
+
+def held_out_questions(args: argparse.Namespace, task: Any, meta: Any) -> list | None:
+    """The bundle's recorded held-out (test) questions of `task`, cut by `--offset` / `--limit`;
+    None when the bundle records none for this task (an explicit `--split held-out` is then an
+    error)."""
+    recorded = (meta.training or {}).get("split") if meta is not None else None
+    same_task = meta is not None and task.name == meta.task
+    if not same_task or not isinstance(recorded, dict) or not isinstance(recorded.get("test"), list):
+        if args.split == HELD_OUT:
+            why = (f"it was trained on task {meta.task!r}, not {task.name!r}" if meta is not None and not same_task
+                   else "it records no split (exported by an earlier version, or not from a training run)")
+            raise UserError(f"--split {HELD_OUT}: the policy bundle has no held-out questions of task {task.name}: "
+                            f"{why}; choose --split train|val|test")
+        return None
+    _check_cut(args, args.limit)
+    source = ((meta.hyperparameters or {}).get("task") or {}).get("split") or "test"
+    try:
+        every = {q.id: q for q in task.load(args.data, split=source)}
+    except UserError as exc:
+        raise UserError(f"the bundle's held-out questions are in split {source!r} of task {task.name}, which "
+                        f"cannot be read here ({exc}); pass --data FILE, or choose --split") from None
+    ids = [str(i) for i in recorded["test"]]
+    missing = [i for i in ids if i not in every]
+    if missing:
+        raise UserError(f"{len(missing)} of the bundle's {len(ids)} held-out questions (e.g. {missing[0]!r}) are not "
+                        f"in split {source!r} of task {task.name}{f' ({args.data})' if args.data else ''}: is it the "
+                        "data the policy was trained on? Pass --data FILE, or choose --split")
+    qs = [every[i] for i in ids]
+    end = args.offset + args.limit if args.limit is not None else None
+    cut = qs[args.offset:end]
+    if not cut:
+        raise UserError(f"no questions left after --offset {args.offset} (the bundle holds out {len(qs)})")
+    return cut
+
+
+def trained_on(questions: list, meta: Any) -> int:
+    """How many of `questions` were train or val questions of the bundle's recorded split."""
+    recorded = (meta.training or {}).get("split") if meta is not None else None
+    if not isinstance(recorded, dict) or not questions or questions[0].task != meta.task:
+        return 0
+    seen = {str(i) for part in ("train", "val") for i in (recorded.get(part) or [])}
+    return sum(q.id in seen for q in questions)
 
 
 def policy_rule(args: argparse.Namespace, pool: Any):
@@ -104,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from hieramas_gnn.bundle_trust import recorded_backend
+    from hieramas_gnn.progress import bar, phase
+    from hieramas_gnn.serve.policy import Policy
 
     check_executor_args(args)
     check_positive(args.max_in_flight, "--max-in-flight")
@@ -116,46 +184,81 @@ def run(args: argparse.Namespace) -> int:
     check_apart(args.out, "--out", {"--cache": args.cache, "--data": args.data, "--design": args.design,
                                     "--policy": args.policy})
     check_report_out(args.out, "--out")
-    task = get_task(args.task)
-    roleset = get_roleset(task.family)
+    meta = None
     if args.policy:
-        rule, pool = policy_rule(args, None)
-        method = "hieramas"
+        policy = Policy.load(args.policy, args.pool, task=args.task, cache=None, embed_cache=args.embed_cache,
+                             trust_bundle_endpoints=args.trust_bundle_endpoints, sha256=args.sha256)
+        task, roleset, pool, meta = policy.task, policy.roleset, policy.pool, policy.meta
+        rule, method = policy.chooser.designs, "hieramas"
+        backend = backend_settings(args, recorded_backend(meta))
     else:
+        if not args.task:
+            raise UserError("--design needs --task (the questions to run the design on)")
+        if args.split == HELD_OUT:
+            raise UserError(f"--split {HELD_OUT} needs --policy (a bundle records its held-out questions)")
+        task = get_task(args.task)
+        roleset = get_roleset(task.family)
         pool = load_pool(args.pool or "sim")
         try:
             fixed = Design.from_json(_read_text(args.design, "--design")).validate(roleset, pool)
         except UserError as exc:
             raise UserError(f"--design {args.design}: {exc}") from None
         rule, method = (lambda qs: [fixed] * len(qs)), f"design:{Path(args.design).stem}"
-    questions = load_questions(args, task)
+        backend = backend_settings(args)
+    held = held_out_questions(args, task, meta) if args.split in (None, HELD_OUT) and meta is not None else None
+    if held is not None:
+        questions = held
+        which = f"{len(questions)} held-out questions of task {task.name} (the test split the bundle's training held out)"
+    else:
+        questions = load_questions(args, task)
+        which = f"{len(questions)} questions of task {task.name}, split {args.split or 'test'}"
+    seen = trained_on(questions, meta)
+    if seen:
+        which += f"; the policy was trained on {seen} of them"
+        print(f"hieramas eval: warning: {seen} of the {len(questions)} questions were train/val questions of the "
+              "policy's training: these results are not held-out (omit --split to evaluate its held-out questions)",
+              file=sys.stderr, flush=True)
+    phase(f"evaluating {method} on {which}")
     designs = rule(questions)
     for d in designs:
         d.validate(roleset, pool)
     cache_path = None if args.cache_mode == "off" else args.cache
     if args.executor == "ray":
-        runner, client = make_ray_runner(args, pool, cache_path, args.cache_mode, task, roleset), None
+        runner, client = make_ray_runner(args, pool, cache_path, args.cache_mode, task, roleset, backend=backend), None
     else:
-        client = command_client(pool, cache_path, args.cache_mode, args.max_in_flight, args.budget,
-                             backend_settings(args))
+        client = command_client(pool, cache_path, args.cache_mode, args.max_in_flight, args.budget, backend)
         runner = ExecutorRunner(client, task, roleset, max_in_flight=args.max_in_flight)
+    methods: list[str] = []
+    if args.baselines:
+        bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=args.seed))
+        methods = B.expand_methods([m.strip() for m in args.baselines.split(",") if m.strip()], pool.names)
     try:
-        rows = [evaluate_designs(method, designs, questions, runner)]
-        if args.baselines:
-            bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=args.seed))
-            methods = B.expand_methods([m.strip() for m in args.baselines.split(",") if m.strip()], pool.names)
-            traces = (run_baselines_ray(runner, bl, methods, questions) if args.executor == "ray" else
-                      asyncio.run(B.run_baselines(bl, methods, questions, client, args.max_in_flight)))
-            rows += B.result_rows(traces)
+        with bar(len(questions) * (1 + len(methods)), "eval") as shown:
+            rows = [summarize(method, runner.run(list(zip(designs, questions)), on_done=shown))]
+            if methods:
+                traces = (run_baselines_ray(runner, bl, methods, questions, on_done=shown) if args.executor == "ray"
+                          else asyncio.run(B.run_baselines(bl, methods, questions, client, args.max_in_flight,
+                                                           on_done=shown)))
+                rows += B.result_rows(traces)
     finally:
         if args.executor == "ray":
             runner.close()
     print(report.markdown_table(rows, highlight=method))
-    stopped = budget_stopped(client)
+    stopped = budget_stopped(client) if client is not None else False
+    if client is not None:
+        phase(f"llm: {client.stats.cost_line()}")
     if args.out:
-        meta = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "pool": pool.name,
-                "source": args.policy or args.design, "offset": args.offset, "budget_stopped": stopped}
-        report.write_report(args.out, rows, meta=meta, design=designs[0], title=f"hieramas eval: {task.name}")
+        out_meta = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "pool": pool.name,
+                    "source": args.policy or args.design, "questions": which,
+                    "split": HELD_OUT if held is not None else (args.split or "test"),
+                    "offset": args.offset, "trained_on": seen, "budget_stopped": stopped}
+        if client is not None:
+            out_meta.update({"llm_cost": client.stats.cost_line(), "llm": client.stats.cost_metrics()})
+        heading = ("held-out questions" if held is not None else f"split {args.split or 'test'} of task {task.name}")
+        if seen:
+            heading = f"{heading}: NOT held-out, the policy was trained on {seen} of the {len(questions)}"
+        report.write_report(args.out, rows, meta=out_meta, design=designs[0], title=f"hieramas eval: {task.name}",
+                            results_heading=f"Results ({heading})")
         print(f"wrote {args.out}/report.md, results.json, pareto.png, topology.png")
     if stopped:
         n_failed = sum(r.get("n_failed", 0) for r in rows)
@@ -167,7 +270,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _read_text(path: str, flag: str) -> str:
     from pathlib import Path
-
 
     p = Path(path)
     if not p.is_file():

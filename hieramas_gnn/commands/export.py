@@ -22,7 +22,14 @@ from hieramas_gnn.build import (
     load_questions,
     load_roles,
 )
-from hieramas_gnn.bundle import bundle_digest, check_bundle_out, export_policy
+from hieramas_gnn.bundle import (
+    bundle_digest,
+    check_bundle_out,
+    export_policy,
+    portable_roles,
+    portable_task,
+    run_split,
+)
 from hieramas_gnn.config import load_config
 from hieramas_gnn.config_io import to_dict
 from hieramas_gnn.errors import UserError
@@ -89,10 +96,14 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
         route = topo["route"]
     extra = {"task": task.name, "prompt_version": roleset.prompt_version,
              "run": str(run_dir), "checkpoint": ckpt.name, "step": state.get("step")}
+    split = run_split(run_dir)
+    if split is not None:
+        extra["split"] = split
 
     return export_policy(policy, out_dir, builder=builder, decision=decision, pool_name=cfg.pool.name,
                          extra=extra, choice=choice_settings(cfg, route, decision), family=roleset.family,
-                         task=task.name, pool=pool, hyperparameters=to_dict(cfg))
+                         task=task.name, pool=pool, hyperparameters=to_dict(cfg),
+                         task_questions=portable_task(task), role_prompts=portable_roles(roleset))
 
 
 def run(args: argparse.Namespace) -> int:

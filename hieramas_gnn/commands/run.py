@@ -1,14 +1,18 @@
-"""`hieramas run --policy DIR --task T --question-id ID`: run the policy's design for one query.
+"""`hieramas run --policy DIR (--question-id ID | --question TEXT)`: run the policy's design for one question.
 
-Loads a policy bundle (`hieramas export`), builds the query graph, picks a design and executes
-it through the normal client and rollout cache, then prints the design and the trace (each
-role's mixture, answer and grade; the final answer; calls, tokens, cost, cache hits).
+Loads a policy bundle (`hieramas train` / `export`), picks the design for the question and
+executes it through the normal client and rollout cache, then prints the design and the trace
+(each role's mixture, answer and grade; the final answer; calls, tokens, cost, cache hits).
+`--question-id` names a question of the task (default: the bundle's task; `--task` another);
+`--question` takes any text: a text of the task's questions runs as that question (graded),
+another as an ad-hoc question (not graded; the offline `sim` pool answers only the task's own
+questions, so free text needs a pool of real models, `--pool`).
 
 The design is chosen by the one design-choice function (`policy/choose.py`) under the route the
 bundle recorded as trained: the same design `hieramas eval` and `hieramas serve` choose for the
 same question. The pool is the bundle's (`--pool` overrides; it must have the same models). A bundle
 never chooses endpoints, keys, files or code (`bundle_trust.py`): one whose pool names real
-providers needs `--pool` (or `--trust-bundle-endpoints`).
+providers or a replay table needs `--pool` (or `--trust-bundle-endpoints`).
 """
 
 from __future__ import annotations
@@ -16,24 +20,28 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hieramas_gnn.build import ClientSettings, make_client
-from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
-from hieramas_gnn.bundle_trust import add_trust_args, bundle_pool, check_family
+from hieramas_gnn.bundle import load_chooser
+from hieramas_gnn.bundle_trust import add_trust_args, check_family
+from hieramas_gnn.commands.common import add_backend_args
 from hieramas_gnn.mas.executor import run_design
 from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.tasks import get_task
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("run", help="run a trained policy's design on one question and print the trace")
-    p.add_argument("--policy", required=True, help="policy bundle folder (from `hieramas export`)")
-    p.add_argument("--task", required=True, help="task name (see `hieramas tasks`)")
-    p.add_argument("--question-id", required=True, help="question id within the task")
+    p = subparsers.add_parser("run", help="run a trained policy's design on one question and print the trace",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--policy", required=True, help="policy bundle folder (from `hieramas train` / `export`)")
+    p.add_argument("--task", default=None, help="task name or task file (default: the bundle's task)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--question-id", help="a question of the task, by id")
+    which.add_argument("--question", help="the question's text (any text; see above)")
     p.add_argument("--pool", default=None, help="pool name or YAML (default: the bundle's pool)")
     p.add_argument("--cache", default="runs/rollouts.sqlite", help="rollout cache file")
     p.add_argument("--cache-mode", default="rw", choices=["rw", "replay", "off"], help="rollout cache mode")
     p.add_argument("--embed-cache", default="runs/embeddings", help="embedding cache folder")
     p.add_argument("--json", action="store_true", help="print the trace as JSON instead of text")
+    add_backend_args(p)
 
     add_trust_args(p)
     p.set_defaults(func=run)
@@ -43,7 +51,6 @@ def run_policy(bundle: str, task_name: str, question_id: str, client: Any, *, po
                embed_cache: str | None = None, trust: bool = False):
     """Load the bundle, choose the design for one question and execute it -> (design, trace)."""
     import asyncio
-
 
     chooser, meta = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
     check_family(meta.family, bundle, trust)
@@ -73,22 +80,32 @@ def format_trace(design: Any, trace: Any) -> str:
     lines.append(f"{who}: answer={trace.answer!r} correct={trace.correct}")
     if trace.failed:
         lines.append(f"FAILED: {trace.failure_reason}")
-    lines.append(f"calls {trace.n_calls} (cache hits {trace.cache_hits}), tokens {trace.tokens}, "
-                 f"cost ${trace.cost_usd:.6f}, latency {trace.latency_ms:.0f} ms")
+    cached = sum(float(c.cost_usd) for c in trace.calls if c.cache_hit)
+    lines.append(f"calls {trace.n_calls} ({trace.cache_hits} cached), tokens {trace.tokens}, cost "
+                 f"${trace.cost_usd:.6f} total (${trace.cost_usd - cached:.6f} paid now + ${cached:.6f} cached), "
+                 f"latency {trace.latency_ms:.0f} ms")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
     import json
 
+    from hieramas_gnn.build import ClientSettings, make_client
+    from hieramas_gnn.bundle_trust import recorded_backend
+    from hieramas_gnn.commands.common import backend_settings
+    from hieramas_gnn.serve.policy import Policy
 
-    check_digest(args.policy, args.sha256)
-    meta = read_meta(args.policy)
-    pool = bundle_pool(args.policy, meta, args.pool, trust=args.trust_bundle_endpoints)
+    policy = Policy.load(args.policy, args.pool, task=args.task, cache=None, embed_cache=args.embed_cache,
+                         trust_bundle_endpoints=args.trust_bundle_endpoints, sha256=args.sha256)
+    question = policy.task.get(args.question_id) if args.question_id is not None else policy.question(args.question)
+    policy.check_answerable(question)
     client = make_client(ClientSettings(cache_path=None if args.cache_mode == "off" else args.cache,
-                                        cache_mode=args.cache_mode), pool)
-    design, trace = run_policy(args.policy, args.task, args.question_id, client, pool=pool,
-                               embed_cache=args.embed_cache, trust=args.trust_bundle_endpoints)
+                                        cache_mode=args.cache_mode,
+                                        backend=backend_settings(args, recorded_backend(policy.meta))), policy.pool)
+    design = policy.design(question)
+    task = policy.task if question.gold is not None else policy.ungraded_task
+    trace = asyncio.run(run_design(design, question, task, client, policy.roleset))
     if args.json:
         print(json.dumps({"design": design.to_dict(), "trace": trace.to_dict()}, indent=2))
     else:

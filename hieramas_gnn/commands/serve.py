@@ -13,6 +13,7 @@ import os
 import sys
 
 from hieramas_gnn.bundle_trust import add_trust_args
+from hieramas_gnn.commands.common import add_backend_args
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.serve.policy import Policy
 
@@ -26,8 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "your own litellm model strings (default: the bundle's pool)")
     p.add_argument("--cache", default="runs/rollouts.sqlite", help="rollout cache file")
     p.add_argument("--cache-mode", default="rw", choices=["rw", "replay", "off"], help="rollout cache mode")
-    p.add_argument("--sim-latency", default=None, choices=["lognormal", "fixed", "off"],
-                   help="latency of the offline sim backend (default: the backend's default)")
+    add_backend_args(p)
     p.add_argument("--embed-cache", default="runs/embeddings", help="embedding cache folder")
     p.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` "
                    "(default: env HIERAMAS_API_KEY; unset: no auth)")
@@ -35,6 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--queue-limit", type=int, default=256, help="requests waiting beyond that (then 429)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body limit (413 above)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to receive a request head or body (408)")
+    p.add_argument("--served-model-name", default=None, metavar="NAME",
+                   help="the model name clients ask for (default: the bundle folder's name; for <run>/policy the "
+                        "run folder's), as vLLM's flag of that name")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false",
+                   help="no access log (default: one line per request on stdout, in uvicorn's format)")
     p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads (default 1: the "
                    "policy's graphs are tiny and design choices run one at a time; more threads only contend)")
 
@@ -60,17 +65,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"hieramas serve: WARNING: listening on {args.host} without an API key: anyone who can reach this "
               "port can run the MAS and spend your LLM budget. Set --api-key (or HIERAMAS_API_KEY), or bind "
               "127.0.0.1.", file=sys.stderr, flush=True)
-    backend = None if args.sim_latency is None else {"sim": {"latency": args.sim_latency}}
+    backend = None  # Policy.load: the offline backends' settings the bundle was trained with
+    if args.sim_latency is not None or args.sim_seed is not None:
+        from hieramas_gnn.bundle import read_meta
+        from hieramas_gnn.bundle_trust import recorded_backend
+        from hieramas_gnn.commands.common import backend_settings
+
+        backend = backend_settings(args, recorded_backend(read_meta(args.policy)))
     policy = Policy.load(args.policy, args.pool, cache=args.cache, cache_mode=args.cache_mode,
-                         embed_cache=args.embed_cache, backend=backend,
+                         embed_cache=args.embed_cache, backend=backend, name=args.served_model_name,
                          trust_bundle_endpoints=args.trust_bundle_endpoints, sha256=args.sha256)
     _check_port_free(args.host, args.port)
     server = uvicorn.Server(make_config(create_app(policy, limits), args.host, args.port,
-                                        header_timeout_s=args.timeout))
+                                        header_timeout_s=args.timeout, access_log=args.access_log))
     where = f"http://{args.host}:{args.port}"
     auth = "bearer auth on" if key else "no auth"
-    print(f"serving policy {policy.name} ({args.policy}) on {where} ({auth}): POST /v1/chat/completions, "
-          "GET /v1/models, POST /design, GET /health; Ctrl-C stops after the requests in flight", flush=True)
+    print(f"serving policy {policy.name} ({args.policy}) on {where} ({auth}): POST /v1/chat/completions "
+          f"(model {policy.name!r}: runs the MAS), GET /v1/models, POST /design (the design only), GET /health; "
+          "Ctrl-C stops after the requests in flight", flush=True)
     try:
         server.run()  # returns after a graceful shutdown (requests in flight finished)
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled gracefully

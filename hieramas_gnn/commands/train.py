@@ -8,8 +8,9 @@ DAGs; `edges`: the policy's edge head trained with REINFORCE), then the export o
 `runs/{task}__{name}__{seed}`). Running the same command again continues where it stopped; every
 LLM call already made is in the rollout cache, so nothing is paid twice. The resolved config is
 written to `config.yaml` in the run folder; metrics to `metrics.jsonl` (and wandb). The last
-lines say what this invocation paid: `llm: N provider calls, M from the rollout cache, $X spent`
-(a resumed run pays only for calls no earlier attempt committed to the cache), and the bundle.
+lines say what this invocation cost: `llm: N LLM calls: P paid now ($X) + C cached ($Y when first
+paid); total $Z` (a resumed run pays only for calls no earlier attempt committed to the cache),
+and the bundle. Progress goes to stderr (`--quiet` silences it).
 """
 
 from __future__ import annotations
@@ -50,13 +51,13 @@ def run(args: argparse.Namespace) -> int:
     overrides += _executor_overrides(args)
     cfg = load_config(args.config, overrides)
     result = train_from_config(cfg)
+    from hieramas_gnn.train.pipeline import topology_line
+
     print(f"stage 1: {result.stage1.step} steps, best val reward {result.stage1.best_val_reward:.4f} at step "
-          f"{result.stage1.best_step}; topology {result.topology.method} -> route {result.topology.route} "
-          f"({result.topology.rollouts} rollouts); decision model {result.setup.decision}")
+          f"{result.stage1.best_step}; topology {topology_line(result.topology)}; decision model {result.setup.decision}")
     stats = llm_stats(result.setup.runner)
-    if stats is not None:
-        print(f"llm: {stats.calls} provider calls, {stats.cache_hits} from the rollout cache, "
-              f"${stats.spent_usd:.4f} spent")
+    if stats is not None and hasattr(stats, "cost_line"):
+        print(f"llm: {stats.cost_line()}")
     print(f"bundle: {result.bundle}")
     return 0
 
@@ -75,7 +76,11 @@ def _split_flags(args: argparse.Namespace, tokens: list[str]) -> list[str]:
     it = iter(tokens)
     for tok in it:
         flag, eq, value = tok.partition("=")
-        if flag in ("--out", "--wandb", "--executor", "--ray-address", "--ray-workers"):
+        if flag in ("--quiet", "-q") and not eq:
+            from hieramas_gnn.progress import set_quiet
+
+            set_quiet(True)
+        elif flag in ("--out", "--wandb", "--executor", "--ray-address", "--ray-workers"):
             value = value if eq else next(it, None)
             if value is None:
                 raise UserError(f"{flag} needs a value")

@@ -159,12 +159,12 @@ class RayRunner:
         self._per_worker = split_in_flight(self.max_in_flight, self.workers)
 
     # -- the Runner protocol -------------------------------------------------------------------
-    def run(self, jobs: Sequence[tuple[Design, Question]]) -> list[Any]:
+    def run(self, jobs: Sequence[tuple[Design, Question]], on_done: Callable[[Any], None] | None = None) -> list[Any]:
         """Traces of the (design, question) pairs, in job order (like `ExecutorRunner.run`)."""
         self.rollouts += len(jobs)
         built = [executor.Job(design=d, question=q, task=self.task, roleset=self.roleset,
                               sample_index=self.sample_index) for d, q in jobs]
-        return self.run_jobs(built, keys=[q.id for _, q in jobs])
+        return self.run_jobs(built, keys=[q.id for _, q in jobs], on_done=on_done)
 
     # -- any jobs ------------------------------------------------------------------------------
     def run_jobs(self, jobs: Sequence[Any], keys: Sequence[str] | None = None,

@@ -49,6 +49,8 @@ from hieramas_gnn.mas.runner import (
     summarize,
 )
 from hieramas_gnn.paths import REPO_ROOT
+from hieramas_gnn.progress import bar, phase
+from hieramas_gnn.tracking import log_results
 
 CONFIGS = REPO_ROOT / "experiments" / "configs"
 DEMO_CONFIG, DEMO_QUICK = CONFIGS / "demo.yaml", CONFIGS / "demo_quick.yaml"
@@ -75,23 +77,27 @@ def per_query_vectors(traces: Sequence[Any], runs: int, reward: Callable | None 
 
 def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, runs: int = 1,
                     reward: Callable | None = None, *, pool: Any = None, embed_cache: str | None = None,
-                    control: bool = True, designs_out: list | None = None) -> tuple[list[dict], dict, Any]:
+                    control: bool = True, designs_out: list | None = None,
+                    progress: str | None = None) -> tuple[list[dict], dict, Any]:
     """(rows, per-query vectors by method, the first chosen design) of a bundle on `questions`;
-    `designs_out` (a list) receives what the bundle chose per query type (`designs_by_domain`)."""
+    `designs_out` (a list) receives what the bundle chose per query type (`designs_by_domain`);
+    `progress`: the name of a progress bar over the episodes (None: none)."""
     chooser, _ = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
     methods = [("hieramas", chooser)]
     if control and chooser.settings.route != "random":
         methods.append(("hieramas-random-dag", chooser.with_route("random")))
     rows, per_query, first = [], {}, None
+    shown = bar(len(methods) * runs * len(questions), progress or "", enabled=progress is not None)
     for method, ch in methods:
         designs = ch.designs(questions)
         if first is None:
             first = designs[0]
             if designs_out is not None:
                 designs_out.append(designs_by_domain(designs, questions))
-        traces = run_repeated(runner, designs, questions, runs)
+        traces = run_repeated(runner, designs, questions, runs, on_done=shown)
         rows.append({**summarize(method, traces), "n": len(questions), "runs": runs})
         per_query[method] = per_query_vectors(traces, runs, reward)
+    shown.close()
     return rows, per_query, first
 
 
@@ -245,7 +251,7 @@ def fair_anchor(run_dir: Path) -> str | None:
 
 
 def run_baselines(cfg: Config, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
-                  reward: Callable | None = None) -> tuple[list[dict], dict, dict]:
+                  reward: Callable | None = None, progress: str | None = None) -> tuple[list[dict], dict, dict]:
     """The `hieramas baselines` rows on `questions`, their per-query vectors and what the fitted
     methods (`router`, `cascade`, `best_single`, `best_per_task`, ...: `eval/routers.py`) chose. Fitted methods are fit
     on the config's train + val questions only, for the config's cost-aware reward (the policy's
@@ -268,8 +274,10 @@ def run_baselines(cfg: Config, client: Any, questions: Sequence[Any], methods: S
                                                   cfg.client.max_in_flight, seed=cfg.run.seed_for("eval"),
                                                   methods=[m for m in methods if m in B.FITTED]))
         fitted = routed.describe()
-    traces = asyncio.run(B.run_baselines(bl, B.expand_methods(list(methods), pool.names), questions, client,
-                                         max_in_flight=cfg.client.max_in_flight))
+    expanded = B.expand_methods(list(methods), pool.names)
+    with bar(len(expanded) * len(questions), progress or "", enabled=progress is not None) as shown:
+        traces = asyncio.run(B.run_baselines(bl, expanded, questions, client,
+                                             max_in_flight=cfg.client.max_in_flight, on_done=shown))
     return B.result_rows(traces), {m: per_query_vectors(ts, 1, reward) for m, ts in traces.items()}, fitted
 
 
@@ -299,14 +307,22 @@ def write_per_query(out: Path, questions: Sequence[Any], per_query: dict) -> Pat
 
 def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_runs: int = 1,
                    baselines: Sequence[str] = DEFAULT_BASELINES, overrides: Sequence[str] = (),
-                   title: str = "hieramas experiment", log: Callable[[str], None] = print) -> ExperimentResult:
+                   title: str = "hieramas experiment", log: Callable[[str], None] = print,
+                   group: str | None = None, tags: Sequence[str] = ()) -> ExperimentResult:
     """Train `seeds` policies on `config` (resumable), evaluate each exported bundle on the held-out
-    questions next to the baselines, write `report.md`, `results.json`, plots into `out`."""
+    questions next to the baselines, write `report.md`, `results.json`, plots into `out`.
+
+    wandb (`tracking.wandb` of the config or its overrides): every seed's training run and one
+    evaluation run (`tracking.log_results`: test accuracy and cost, every baseline, the tables and
+    plots) share the group `group` (default: the name of `out`), tagged with `tags`."""
     from hieramas_gnn.train.pipeline import train_pipeline  # lazy: loads torch
     from hieramas_gnn.train.rewards import reward_function  # lazy: loads torch
 
     start, out = time.perf_counter(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    group = group or out.resolve().name
+    tags = list(dict.fromkeys(tags))
+    overrides = [*overrides, f"tracking.group={group}", f"tracking.tags={json.dumps(tags)}"]
     cfg0 = seed_config(config, out, 0, overrides)
     pool, _ = load_models(cfg0)
     client = make_client(ClientSettings.from_config(cfg0), pool)
@@ -317,15 +333,19 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     designs: list[dict] = []
     for seed in range(seeds):
         cfg = seed_config(config, out, seed, overrides)
+        phase(f"seed {seed}: training ({cfg.run.dir})")
         t0 = time.perf_counter()
         res = train_pipeline(cfg, client=client)
         t1 = time.perf_counter()
         if seed == 0 and baselines:
             base_rows, base_pq, fitted = run_baselines(cfg, client, test, baselines, fair_anchor(cfg.run.dir),
-                                                       reward_function(cfg.reward).of_trace)
+                                                       reward_function(cfg.reward).of_trace,
+                                                       progress=f"baselines on {len(test)} test questions")
         rows, pq, design = evaluate_bundle(res.bundle, test, runner, eval_runs, reward_function(cfg.reward).of_trace, pool=pool,
-                                           embed_cache=cfg.policy.embed_cache, designs_out=designs)
-        lookup_rows, lookup_pq = evaluate_lookups(cfg.run.dir, res.bundle, test, runner, eval_runs, reward_function(cfg.reward).of_trace,
+                                           embed_cache=cfg.policy.embed_cache, designs_out=designs,
+                                           progress=f"seed {seed}: evaluating on {len(test)} test questions")
+        lookup_rows, lookup_pq = evaluate_lookups(cfg.run.dir, res.bundle, test, runner, eval_runs,
+                                                  reward_function(cfg.reward).of_trace,
                                                   embed_cache=cfg.policy.embed_cache)
         rows, pq = rows + lookup_rows, {**pq, **lookup_pq}
         first = first or design
@@ -350,7 +370,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
             "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs, "wall_s": round(wall, 1),
             "reward": f"{cfg0.reward.shape}, lambda={cfg0.reward.cost_lambda}",
             "topology": cfg0.topology.method, "per_seed": infos, "fitted_baselines": fitted,
-            "designs_by_domain": designs}
+            "designs_by_domain": designs, "group": group, "tags": tags,
+            "llm_cost": client.stats.cost_line(), "llm": client.stats.cost_metrics()}
     mixed = [q.meta.get("component") for q in test] if hasattr(task, "component_names") else None
     found = claims(rows, len(test), per_query, mixed)
     by_domain = domain_table(per_query, test)
@@ -364,5 +385,12 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                          "The bar: no domain where it is significantly less accurate while costing more.\n\n"
                          + domain_markdown(by_domain)))
     sections.append(("Per seed", "\n".join(f"- {i}" for i in infos)))
-    report.write_report(out, rows, meta=meta, design=first, title=title, sections=sections)
+    paths = report.write_report(out, rows, meta=meta, design=first, title=title, sections=sections)
+    tc = cfg0.tracking
+    log_results(out, mode=tc.wandb, name=f"{group}__eval", group=group, rows=rows, tags=tags,
+                meta={k: v for k, v in meta.items() if k not in ("per_seed", "designs_by_domain")},
+                config={"config": meta["config"], "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs,
+                        "baselines": list(baselines)},
+                project=tc.project, entity=tc.entity, images={f"report/{k}": v for k, v in paths.items() if k in ("pareto", "topology")},
+                designs=designs)
     return ExperimentResult(rows, found, meta, per_query)

@@ -86,7 +86,6 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "
         colour = "#d62728" if row["method"] == highlight else ("#1f77b4" if row["method"] in front else "#7f7f7f")
         ax.errorbar(x, y, xerr=row.get("cost_usd_std") or None, yerr=row.get("accuracy_std") or None,
                     fmt="o", color=colour, ms=7 if row["method"] == highlight else 5, capsize=2)
-        ax.annotate(row["method"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     pts = sorted((float(r["cost_usd"]), float(r["accuracy"])) for r in rows if r["method"] in front)
     if len(pts) > 1:
         ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="#1f77b4", lw=0.8, alpha=0.6)
@@ -96,11 +95,48 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "
     ax.set_ylabel("accuracy")
     ax.set_title(title)
     ax.grid(alpha=0.3)
+    place_labels(ax, [(float(r["cost_usd"]), float(r["accuracy"]), r["method"]) for r in rows])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+# Where a point's label may go (offset in points, alignment), nearest first.
+_SPOTS = [(dx, dy, ha, va) for dy0 in (4, 10, 18, 28) for dx, dy, ha, va in
+          ((5, dy0, "left", "bottom"), (5, -dy0, "left", "top"), (-5, dy0, "right", "bottom"),
+           (-5, -dy0, "right", "top"))]
+
+
+def place_labels(ax: Any, points: Sequence[tuple[float, float, str]]) -> None:
+    """Label each point without overlapping the labels already placed (greedy: for each point,
+    the nearest spot whose box overlaps no earlier label, else the one that overlaps least)."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    for x, y, text in sorted(points, key=lambda p: (-p[1], p[0])):
+        best, best_overlap = None, None
+        for dx, dy, ha, va in _SPOTS:
+            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7,
+                                ha=ha, va=va, annotation_clip=False)
+            box = label.get_window_extent(renderer).expanded(1.05, 1.1)
+            overlap = sum(_area(box, other) for other in placed)
+            if best is None or overlap < best_overlap:
+                if best is not None:
+                    best.remove()
+                best, best_overlap = label, overlap
+            else:
+                label.remove()
+            if overlap == 0:
+                break
+        placed.append(best.get_window_extent(renderer))
+
+
+def _area(a: Any, b: Any) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
 
 
 def results_json(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +148,8 @@ def results_json(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> dict[s
 
 def write_report(out: str | Path, rows: Sequence[dict[str, Any]], *, meta: dict[str, Any],
                  design: Design | None = None, title: str = "hieramas report",
-                 sections: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
+                 sections: Sequence[tuple[str, str]] = (),
+                 results_heading: str = "Results (held-out queries)") -> dict[str, Path]:
     """Write report.md, pareto.png, topology.png (if `design`), results.json; return their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,11 +161,11 @@ def write_report(out: str | Path, rows: Sequence[dict[str, Any]], *, meta: dict[
     paths["results"].write_text(json.dumps(json_safe(results_json(rows, meta)), indent=2, default=str, allow_nan=False) + "\n")
     lines = [f"# {title}", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items() if not isinstance(v, (dict, list))]
-    lines += ["", "## Results (held-out queries)", "", markdown_table(rows), "",
+    lines += ["", f"## {results_heading}", "", markdown_table(rows), "",
               f"Pareto front (cost ↑, accuracy ↑): {', '.join(pareto_front(rows))}", "",
               "![cost vs accuracy](pareto.png)", ""]
     if design is not None:
-        lines += ["## Chosen design (first held-out query)", "", "![topology](topology.png)", "",
+        lines += ["## Chosen design (first query)", "", "![topology](topology.png)", "",
                   "```json", design.to_json() if hasattr(design, "to_json") else str(design), "```", ""]
     for heading, body in sections:
         lines += [f"## {heading}", "", body, ""]

@@ -104,7 +104,25 @@ class ClientStats:
     failures: int = 0
     refused: int = 0
     spent_usd: float = 0.0
+    """Paid now: the cost of this client's provider calls (`calls`)."""
     reserved_usd: float = 0.0
+    cached_usd: float = 0.0
+    """What the `cache_hits` cost when they were first paid (not paid again now)."""
+
+    # The project's one cost vocabulary (console, reports, wandb): *paid now* (this client's
+    # provider calls, what it spent), *cached* (calls answered from the rollout cache: their cost
+    # when first paid) and *total* (the cost of every call the work made: paid now + cached).
+    def cost_line(self) -> str:
+        """`N LLM calls: P paid now ($X) + C cached ($Y when first paid); total $Z`."""
+        paid, cached = float(self.spent_usd), float(self.cached_usd)
+        return (f"{self.calls + self.cache_hits} LLM calls: {self.calls} paid now (${paid:.4f}) + "
+                f"{self.cache_hits} cached (${cached:.4f} when first paid); total ${paid + cached:.4f}")
+
+    def cost_metrics(self) -> dict[str, float]:
+        """`cost_line`'s figures: llm/paid_usd, llm/cached_usd, llm/total_usd, llm/paid_calls, llm/cached_calls."""
+        paid, cached = float(self.spent_usd), float(self.cached_usd)
+        return {"llm/paid_usd": paid, "llm/cached_usd": cached, "llm/total_usd": paid + cached,
+                "llm/paid_calls": int(self.calls), "llm/cached_calls": int(self.cache_hits)}
 
 
 class MalformedResponse(LLMCallError):
@@ -175,6 +193,7 @@ class LLMClient:
         hit = self.cache.get(key, spec.name)
         if hit is not None:
             self.stats.cache_hits += 1
+            self.stats.cached_usd += float(hit.cost_usd)
             return hit
         if self.cache.mode == "replay":
             raise CacheMiss(f"replay-only cache {self.cache.path}: no record for model "
@@ -184,6 +203,7 @@ class LLMClient:
         if key in state.inflight:  # the same request is being answered: share that call
             record = await asyncio.shield(state.inflight[key])
             self.stats.cache_hits += 1
+            self.stats.cached_usd += float(record.cost_usd)
             return replace(record, cache_hit=True, model=spec.name)
         future = state.loop.create_future()
         state.inflight[key] = future

@@ -17,9 +17,9 @@ def _label(design: Design, i: int) -> str:
     m = design.mixtures[i]
     if m is None:
         return f"{design.roles[i]}\n(skipped)"
-    props = ", ".join(m.proposers)
+    props = "\n".join(m.proposers)  # one model a line: long model names stay inside the figure
     synth = f"\n-> {m.synthesizer}" if m.k > 1 else ""
-    return f"{design.roles[i]}\n[{props}]{synth}"
+    return f"{design.roles[i]}\n{props}{synth}"
 
 
 def draw_design(design: Design, path: str | Path, title: str | None = None) -> Path:
@@ -44,10 +44,11 @@ def draw_design(design: Design, path: str | Path, title: str | None = None) -> P
     colours = ["#dddddd" if g.nodes[v].get("skipped") else "#9ecae1" for v in g]
     fig, ax = plt.subplots(figsize=(2.6 * (last + 1), 1.6 * max(2, design.n)))
     nx.draw_networkx_nodes(g, pos, ax=ax, node_color=colours, node_size=2600)
-    nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=7)
+    nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=7, clip_on=False)  # never cut at the axes
     nx.draw_networkx_edges(g, pos, ax=ax, arrows=True, arrowsize=14, node_size=2600,
                            style=["dashed" if g.nodes[u].get("skipped") else "solid" for u, _ in g.edges])
     ax.set_title(title or "design")
+    ax.margins(x=0.25, y=0.2)  # room for the labels of the outer nodes
     ax.axis("off")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -176,6 +176,14 @@ def load_role_file(path: str | Path) -> RoleSet:
                    templates_version)
 
 
+def roleset_from_entries(family: str, entries: Any, where: str) -> RoleSet:
+    """A RoleSet from roles given as data (a bundle's `role_prompts`: the mappings of a roles
+    file's `roles:` list), versioned by content like `load_role_file`."""
+    roles = parse_roles(entries, where)
+    templates, templates_version = _templates()
+    return RoleSet(str(family), content_version(roles), roles, templates, templates_version)
+
+
 def get_roleset(family: str) -> RoleSet:
     """The RoleSet of a family (`Task.family`) or of a roles YAML file; unknown -> UserError."""
     if is_role_file(str(family)):

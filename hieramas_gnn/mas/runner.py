@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 from hieramas_gnn.mas import executor
 from hieramas_gnn.mas.design import Design
@@ -45,15 +46,43 @@ class ExecutorRunner:
     sample_index: int = 0
     rollouts: int = field(default=0)
 
-    def run(self, jobs: Sequence[tuple[Design, Question]]) -> list[Any]:
+    label: str | None = None
+    """While set (`labelled(runner, text)`), every `run` shows a progress bar named `label`."""
+
+    def run(self, jobs: Sequence[tuple[Design, Question]], on_done: Any = None) -> list[Any]:
         self.rollouts += len(jobs)
         coros_jobs = [executor.Job(design=d, question=q, task=self.task, roleset=self.roleset,
                                    sample_index=self.sample_index) for d, q in jobs]
-        return asyncio.run(executor.run_many(coros_jobs, self.client, max_in_flight=self.max_in_flight))
+        return self.run_jobs(coros_jobs, on_done=on_done)
 
-    def run_jobs(self, jobs: Sequence[Any]) -> list[Any]:
-        """Traces of arbitrary jobs (`async (client) -> Trace`, e.g. `mas.single.single_job`)."""
-        return asyncio.run(executor.run_many(list(jobs), self.client, max_in_flight=self.max_in_flight))
+    def run_jobs(self, jobs: Sequence[Any], on_done: Any = None) -> list[Any]:
+        """Traces of arbitrary jobs (`async (client) -> Trace`, e.g. `mas.single.single_job`);
+        `on_done(trace)` as each finishes."""
+        from hieramas_gnn.progress import bar
+
+        with bar(len(jobs), self.label or "", enabled=self.label is not None and len(jobs) > 0) as shown:
+            def done(trace: Any) -> None:
+                shown.update(1)
+                if on_done is not None:
+                    on_done(trace)
+
+            return asyncio.run(executor.run_many(list(jobs), self.client, max_in_flight=self.max_in_flight,
+                                                 on_done=done))
+
+
+@contextmanager
+def labelled(runner: Any, label: str) -> Iterator[Any]:
+    """Within the block, the runner's `run` calls show a progress bar named `label` (runners
+    without a `label`, e.g. a Ray runner with its own bar, are left as they are)."""
+    if not hasattr(runner, "label"):
+        yield runner
+        return
+    before = runner.label
+    runner.label = label
+    try:
+        yield runner
+    finally:
+        runner.label = before
 
 
 def trace_calls(trace: Any) -> int:
@@ -97,18 +126,20 @@ def component_accuracy(components: Sequence[str | None], correct: Sequence[float
 
 
 def run_repeated(runner: Runner, designs: Sequence[Design], questions: Sequence[Question],
-                 runs: int) -> list[Any]:
+                 runs: int, on_done: Any = None) -> list[Any]:
     """Each (design, question) pair `runs` times as independent samples (the runner's
     `sample_index` set to 0..runs-1, then restored). Traces run-major: run r of query i is
-    `traces[r * len(questions) + i]`. With runs == 1 the runner is left as it is."""
+    `traces[r * len(questions) + i]`. With runs == 1 the runner is left as it is. `on_done(trace)`
+    as each finishes (a progress bar)."""
+    kw = {"on_done": on_done} if on_done is not None else {}
     if runs == 1:
-        return runner.run(list(zip(designs, questions)))
+        return runner.run(list(zip(designs, questions)), **kw)
     first = runner.sample_index
     traces: list[Any] = []
     try:
         for r in range(runs):
             runner.sample_index = r
-            traces.extend(runner.run(list(zip(designs, questions))))
+            traces.extend(runner.run(list(zip(designs, questions)), **kw))
     finally:
         runner.sample_index = first
     return traces

@@ -37,15 +37,15 @@ from hieramas_gnn.bundle_trust import (
     bundle_code_ref,
     bundle_local_path,
     bundle_pool,
-    check_family,
+    bundle_roleset,
+    recorded_backend,
 )
 from hieramas_gnn.config_io import from_dict
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.client import ClientConfig
 from hieramas_gnn.llm.types import BackendSettings
 from hieramas_gnn.mas.executor import run_design
-from hieramas_gnn.mas.roles import get_roleset
-from hieramas_gnn.tasks import get_task, task_from_config
+from hieramas_gnn.tasks import get_task, register_task, task_from_config
 from hieramas_gnn.tasks.base import Question, Score
 from hieramas_gnn.tasks.generic import GenericTask
 
@@ -128,7 +128,8 @@ class Policy:
         """Load and verify `bundle`. pool: None (the bundle's pool), a pool name/YAML path or a
         `Pool` with the same model names; task: defaults to the bundle's; cache / cache_mode
         (`rw`, `replay`, `off`): the rollout cache; client: `llm.client.ClientConfig` fields;
-        backend: the offline backends' settings (`llm.types.BackendSettings` or its mapping).
+        backend: the offline backends' settings (`llm.types.BackendSettings` or its mapping;
+        default: those the bundle was trained with, `bundle_trust.recorded_backend`).
 
         A bundle never chooses where calls go, which key they carry, which local file is read or
         which code runs (`bundle_trust.py`): a bundle whose pool names real providers needs `pool`
@@ -149,10 +150,11 @@ class Policy:
             if task_name.endswith((".yaml", ".yml")):
                 bundle_local_path(task_name, "task file", bundle, trust)
         task_obj = _bundle_task(task_name, meta, bundle, trust) if task is None else get_task(task_name)
-        check_family(meta.family, bundle, trust)
-        roleset = get_roleset(meta.family or task_obj.family)
+        roleset = bundle_roleset(bundle, meta, trust, task_obj.family)
         if isinstance(backend, dict):
             backend = from_dict(BackendSettings, backend, "backend")
+        if backend is None:  # the offline backends as in training: its rollout cache is hit, the sim answers alike
+            backend = recorded_backend(meta)
         settings = ClientSettings(cache_path=None if cache_mode == "off" or cache is None else str(cache),
                                   cache_mode="off" if cache is None else cache_mode,
                                   config=from_dict(ClientConfig, dict(client or {}), "client"),
@@ -222,7 +224,25 @@ class Policy:
         design = await asyncio.to_thread(self.design, q)
         return await self._run(design, q)
 
+    @property
+    def ungraded_task(self) -> Any:
+        """The task as ad-hoc questions run under it: answers extracted, nothing graded."""
+        return _Ungraded(self.task)
+
+    def check_answerable(self, q: Any) -> None:
+        """A clear `UserError` (a 400 when served) for a question the pool cannot answer: the
+        offline `sim/` models know only the questions of the bundle's task, not free text."""
+        if q.gold is not None or not str(q.id).startswith("adhoc/"):
+            return
+        sims = [m.name for m in self.pool.models if (m.provider or "") == "sim"]
+        if sims:
+            raise UserError(f"unknown question id {q.id!r} for the offline sim pool: its simulated models answer only "
+                            f"the questions of task {self.task.name!r} (this text is none of them). Ask one of those "
+                            f"(`hieramas tasks show {self.task.name}`), or load the bundle with a pool of real models "
+                            "(pool=... / --pool)")
+
     async def _run(self, design: Any, q: Any) -> Solution:
+        self.check_answerable(q)
         graded = q.gold is not None
         task = self.task if graded else _Ungraded(self.task)
         recorder = _Recorder(self.client)
@@ -297,6 +317,9 @@ def _bundle_task(name: str, meta: Any, bundle: str | Path = "", trust: bool = Fa
         if not isinstance(tc["scorer"], str) or not isinstance(tc.get("path") or "", str):
             raise UserError(f"policy bundle {bundle}: hyperparameters.task scorer/path must be strings")
         bundle_code_ref(tc["scorer"], "task scorer", bundle, trust)
+        if getattr(meta, "task_questions", None):  # the bundle carries its questions: no file is read
+            # registered, so the offline backends of this process (which look tasks up by name) find it
+            return register_task(GenericTask(name, tc.get("path") or name, tc["scorer"], rows=meta.task_questions))
         path = tc.get("path")
         try:
             path = bundle_local_path(path, "task question file", bundle, trust)

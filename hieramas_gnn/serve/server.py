@@ -81,13 +81,20 @@ def protocol_class(header_timeout_s: float) -> type[GuardedH11Protocol]:
 
 def make_config(app: Any, host: str = "127.0.0.1", port: int = 8000, *, header_timeout_s: float = 10.0,
                 max_head_bytes: int = 16384, keep_alive_s: int = 5, graceful_timeout_s: int = 30,
-                max_connections: int = 4096, log_level: str = "warning") -> uvicorn.Config:
-    """The uvicorn settings `hieramas serve` runs with (module docstring)."""
-    return uvicorn.Config(app, host=host, port=port, http=protocol_class(header_timeout_s), loop="asyncio",
-                          lifespan="off", h11_max_incomplete_event_size=max_head_bytes,
-                          timeout_keep_alive=keep_alive_s, timeout_graceful_shutdown=graceful_timeout_s,
-                          limit_concurrency=max_connections, backlog=2048, log_level=log_level,
-                          access_log=False, server_header=False)
+                max_connections: int = 4096, log_level: str = "warning", access_log: bool = False) -> uvicorn.Config:
+    """The uvicorn settings `hieramas serve` runs with (module docstring). `access_log`: one line
+    per request in uvicorn's access-log format (`127.0.0.1:53412 - "POST /design HTTP/1.1" 200`),
+    while other server messages stay at `log_level`."""
+    import logging
+
+    config = uvicorn.Config(app, host=host, port=port, http=protocol_class(header_timeout_s), loop="asyncio",
+                            lifespan="off", h11_max_incomplete_event_size=max_head_bytes,
+                            timeout_keep_alive=keep_alive_s, timeout_graceful_shutdown=graceful_timeout_s,
+                            limit_concurrency=max_connections, backlog=2048, log_level=log_level,
+                            access_log=access_log, server_header=False)
+    if access_log:  # configured by uvicorn.Config above at `log_level`; access lines are INFO
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    return config
 
 
 class ServerThread:

@@ -187,18 +187,26 @@ class GenericTask(BaseTask):
 
     family = "general"
 
-    def __init__(self, name: str, path: str | Path, scorer: str = "exact") -> None:
+    def __init__(self, name: str, path: str | Path, scorer: str = "exact",
+                 rows: list[dict[str, Any]] | None = None) -> None:
+        """`rows`: the file's rows themselves (a policy bundle carries its task's questions so it
+        runs anywhere); then `path` only names where they came from."""
         super().__init__()
         if not name or "/" in name or ":" in name:
             raise UserError(f"task.name: a generic task needs a plain name (no '/' or ':'), got {name!r}")
         self.name, self.path = name, str(path)
+        self.rows = list(rows) if rows is not None else None
         self.scorer = make_scorer(scorer)
         self.answer_kind = {"numeric": "number", "choice": "choice"}.get(self.scorer.spec, "text")
+
+    def raw_rows(self) -> list[dict[str, Any]]:
+        """The task's rows as read from its file (or as embedded): what a bundle carries."""
+        return list(self.rows) if self.rows is not None else list(read_jsonl(self.path))
 
     def load(self, path: str | None = None, split: str = "test", limit: int | None = None) -> list[Question]:
         """All questions of the file (the file is the split: `split` only goes into meta)."""
         src = str(path) if path is not None else self.path
-        rows = read_jsonl(src)
+        rows = read_jsonl(src) if path is not None or self.rows is None else self.rows
         questions, seen = [], {}
         for i, row in enumerate(rows):
             q = self._question(i, row, src, split)
@@ -256,7 +264,8 @@ class GenericTask(BaseTask):
         return self.scorer.render(answer, question)
 
     def __repr__(self) -> str:
-        return f"GenericTask(name={self.name!r}, path={self.path!r}, scorer={self.scorer.spec!r})"
+        held = f", rows={len(self.rows)}" if self.rows is not None else ""
+        return f"GenericTask(name={self.name!r}, path={self.path!r}, scorer={self.scorer.spec!r}{held})"
 
 
 def _gold_letter(gold: Any, choices: list[str], where: str) -> str:

@@ -37,14 +37,16 @@ from typing import Any
 import torch
 
 from hieramas_gnn.build import TrainingSetup, build_training, choice_settings
-from hieramas_gnn.bundle import export_policy
+from hieramas_gnn.bundle import export_policy, portable_roles, portable_task, run_split
 from hieramas_gnn.config import Config, load_config
 from hieramas_gnn.config_io import dump_yaml, to_dict
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.guards import dumps, folder_lock
+from hieramas_gnn.mas.runner import labelled
 from hieramas_gnn.mas.single import best_single_model
 from hieramas_gnn.paths import ensure_offline_defaults
 from hieramas_gnn.policy.choose import DesignChooser
+from hieramas_gnn.progress import phase
 from hieramas_gnn.tracking import Tracker
 from hieramas_gnn.train import cluster_search, topology_classifier, warm_start
 from hieramas_gnn.train.edges import EdgesTrainer
@@ -84,12 +86,18 @@ def resolve_decision(cfg: Config, setup: TrainingSetup) -> str:
     if cfg.stage1.warm_start in ("search", "search_per_cluster"):
         extra = {}
         if cfg.stage1.warm_start == "search_per_cluster":
-            found, clusters = cluster_search.resolve_both(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
+            with labelled(setup.runner, "design search per cluster"):
+                found, clusters = cluster_search.resolve_both(cfg, setup, reward_function(cfg.reward).of_trace,
+                                                              cfg.pool.decision or None)
             embed = cluster_search.embedder_fn(setup.builder.features.embedder)
             setup.warm_designs = lambda questions: clusters.designs_for(questions, embed)
             extra = {"partition": clusters.partition.name, "cluster_designs": sorted(set(clusters.to_dict()["summaries"]))}
+            phase(f"design search per cluster: {clusters.partition.name}, designs "
+                  f"{', '.join(extra['cluster_designs'])} (decision model {found.decision})")
         else:
-            found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
+            with labelled(setup.runner, "design search"):
+                found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
+            phase(f"design search: warm start from {found.design.summary()} (decision model {found.decision})")
         setup.warm_design = found.design
         if not path.exists():
             _write_json(path, {"decision": found.decision, "rule": "the decision of the searched design "
@@ -100,10 +108,13 @@ def resolve_decision(cfg: Config, setup: TrainingSetup) -> str:
         return cfg.pool.decision
     if path.exists():
         return json.loads(path.read_text())["decision"]
-    name, rows = best_single_model(setup.runner, setup.runner.roleset, setup.builder.llm_names,
-                                   [*setup.train, *setup.val],
-                                   reward_function(cfg.reward))
+    with labelled(setup.runner, "decision model"):
+        name, rows = best_single_model(setup.runner, setup.runner.roleset, setup.builder.llm_names,
+                                       [*setup.train, *setup.val],
+                                       reward_function(cfg.reward))
     _write_json(path, {"decision": name, "rule": "best single-model reward on train + val", "rows": rows})
+    phase(f"decision model: {name} (best single-model reward on {len(setup.train) + len(setup.val)} "
+          "train + val questions)")
     return name
 
 
@@ -130,12 +141,19 @@ def fit_topology(cfg: Config, setup: TrainingSetup, tracker: Any, stage1: Stage1
         s2cfg = topology_classifier.ClassifierTraining.from_topology(cfg.topology, cfg.run.seed_for("stage2"))
         select = topology_classifier.policy_selector(policy, setup.builder, setup.decision)
         scorer = topology_classifier.PolicyGraphScorer(policy, setup.builder)
-        res, _ = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner, reward_function(cfg.reward).of_trace,
-                                   len(setup.builder.role_names), s2cfg,
-                                   log=lambda m, e: tracker.log(m, e, axis=STAGE2_AXIS), decision=setup.decision)
+        with labelled(setup.runner, "topology candidates"):
+            res, _ = topology_classifier.fit_classifier(scorer, select, setup.train, setup.val, setup.runner,
+                                                        reward_function(cfg.reward).of_trace,
+                                                        len(setup.builder.role_names), s2cfg,
+                                                        log=lambda m, e: tracker.log(m, e, axis=STAGE2_AXIS),
+                                                        decision=setup.decision)
         trained = res.best_epoch >= 0
         summary = {"best_val_auc": res.best_val_auc, "best_epoch": res.best_epoch,
                    "train_rollouts": res.n_train_rollouts, "train_queries": res.n_train_queries}
+        if not trained:
+            summary["reason"] = (f"the candidate DAGs never differed in "
+                                 f"{'accuracy' if s2cfg.label_rule == 'accuracy' else 'reward'} on a training "
+                                 "question: nothing to learn")
     else:
         trainer = EdgesTrainer(cfg.topology.edges, cfg.reward, setup, choice_settings(cfg, "edges", setup.decision),
                                cfg.run.seed_for("edges"), run_dir, log=tracker.log)
@@ -143,11 +161,21 @@ def fit_topology(cfg: Config, setup: TrainingSetup, tracker: Any, stage1: Stage1
         res = trainer.run()
         trained = res.step > 0
         summary = {"best_val_reward": res.best_val_reward, "best_step": res.best_step, "steps": res.step}
+        if not trained:
+            summary["reason"] = "the edge head trained no step (topology.edges.steps)"
     result = TopologyResult(method=method, route=method if trained else "random", trained=trained,
                             rollouts=setup.runner.rollouts - before, summary=summary)
     torch.save(head.state_dict(), state)
     _write_json(done, {**result.__dict__, "selector": selector})
+    phase(f"topology: {topology_line(result)}")
     return result
+
+
+def topology_line(result: TopologyResult) -> str:
+    """`classifier -> route classifier (120 rollouts)`, with the reason when the route fell back."""
+    why = result.summary.get("reason") or result.summary.get("skipped")
+    return (f"{result.method} -> route {result.route} ({result.rollouts} rollouts"
+            + (f"; {result.route} because {why}" if why and result.route != result.method else "") + ")")
 
 
 def train_pipeline(cfg: Config, client: Any = None) -> PipelineResult:
@@ -187,13 +215,17 @@ def _phases(cfg: Config, setup: TrainingSetup) -> PipelineResult:
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
         s1 = train_stage1(cfg, setup, tracker)
+        phase(f"stage 1: {s1.step} steps, best validation reward {s1.best_val_reward:.4f} at step {s1.best_step}")
         topo = fit_topology(cfg, setup, tracker, s1)
         settings = choice_settings(cfg, topo.route, setup.decision)
+        task, roleset = setup.runner.task, setup.runner.roleset
         bundle = export_policy(setup.policy, run_dir / "policy", builder=setup.builder, decision=setup.decision,
-                               pool_name=cfg.pool.name, choice=settings, family=setup.runner.roleset.family,
-                               task=setup.runner.task.name, hyperparameters=to_dict(cfg),
+                               pool_name=cfg.pool.name, choice=settings, family=roleset.family,
+                               task=task.name, hyperparameters=to_dict(cfg),
                                extra={"run": str(run_dir), "seed": cfg.run.seed, "topology": topo.__dict__,
-                                      "stage1": {"best_val_reward": s1.best_val_reward, "best_step": s1.best_step}})
+                                      "stage1": {"best_val_reward": s1.best_val_reward, "best_step": s1.best_step},
+                                      **({"split": split} if (split := run_split(run_dir)) else {})},
+                               task_questions=portable_task(task), role_prompts=portable_roles(roleset))
         tracker.log_bundle(bundle)
     return PipelineResult(setup, DesignChooser(setup.policy, setup.builder, settings), s1, topo, bundle)
 

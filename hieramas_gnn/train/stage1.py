@@ -216,7 +216,16 @@ class Stage1Trainer:
             "policy/temperature": temp, "policy/grad_norm": grad_norm,
             "llm/cost_usd": spent, "llm/cost_usd_total": self.spent_usd, "llm/calls": len(calls),
             "llm/cache_hit_rate": sum(bool(c.cache_hit) for c in calls) / max(len(calls), 1),
+            **self._client_costs(),
         }
+
+    def _client_costs(self) -> dict[str, float]:
+        """Paid now / cached / total of this process's LLM client so far (`ClientStats.cost_metrics`);
+        `llm/cost_usd` and `llm/cost_usd_total` above count the rollouts' cost, paid now or cached."""
+        runner = self.setup.runner
+        client = getattr(runner, "client", None)
+        stats = getattr(client, "stats", None) if client is not None else getattr(runner, "stats", None)
+        return stats.cost_metrics() if hasattr(stats, "cost_metrics") else {}
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -260,12 +269,14 @@ class Stage1Trainer:
                 metrics.update(self._validate_and_keep())
             if self.step % tc.log_every == 0 or "eval/val_reward" in metrics:
                 self.tracker.log(metrics, self.step)
-            if self.step % tc.designs_every == 0:
+            if self.step % tc.designs_every == 0 or self.step == s1.steps:
                 self._log_designs()
             if self.step % s1.checkpoint_every == 0 or self.step == s1.steps:
                 self.save("checkpoint.pt")
             self.history.append(metrics)
             self.tracker.advance()
+        if hasattr(self.tracker, "end_progress"):
+            self.tracker.end_progress()
         best = self.dir / "best.pt"
         if best.exists():
             self.tracker.log_checkpoint(best, "best")
