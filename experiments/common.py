@@ -38,14 +38,15 @@ class DemoRuns:
 
 
 def demo_runs(out: str | Path, overrides: list[str], *, quick: bool = False, pool: str | None = None) -> DemoRuns:
-    """Offline defaults, the demo config (`--quick`: demo_quick.yaml), the client, the test queries."""
-    from hieramas_gnn.eval.experiment import DEMO_CONFIG, DEMO_QUICK, seed_config
+    """Offline defaults, the demo's mixture config the topology experiments run on
+    (`demo_mixtures.yaml`; `--quick`: demo_mixtures_quick.yaml), the client, the test queries."""
+    from hieramas_gnn.eval.experiment import MIXTURES_CONFIG, MIXTURES_QUICK, seed_config
     from hieramas_gnn.paths import ensure_offline_defaults
     from hieramas_gnn.build import ClientSettings, load_models, load_questions, make_client
 
     ensure_offline_defaults()
     out = Path(out)
-    config = DEMO_QUICK if quick else DEMO_CONFIG
+    config = MIXTURES_QUICK if quick else MIXTURES_CONFIG
     overrides = ["tracking.wandb=disabled", *([f"pool.name={pool}"] if pool else []), *overrides]
     cfg0 = seed_config(config, out, 0, overrides)
     client = make_client(ClientSettings.from_config(cfg0), load_models(cfg0)[0])

@@ -2,8 +2,8 @@
 
 Topology effects on the simulator are about one accuracy point (see
 `experiments/topology_headroom.py`), the size of the noise of one run over 512 queries, so the
-demo's single comparison cannot settle it. Here, per seed: train the stage-1 selector as the demo
-does, train stage 2 on `--train` queries (8 candidates × `--samples` runs each, with the demo's
+demo's single comparison cannot settle it. Here, per seed: train the stage-1 selector on the
+demo's mixture config (`demo_mixtures.yaml`: two-proposer mixtures in every role), train stage 2 on `--train` queries (8 candidates × `--samples` runs each, with the demo's
 `topology_classifier.resample`), then on the
 held-out queries run the classifier's pick and a random candidate of the same pool `--runs`
 times each (independent samples). The verdict is a paired test over queries: the per-query

@@ -2,8 +2,9 @@
 REINFORCE with the GNN edge head (G-Designer-style), free edge logits (GPTSwarm-style) and
 iterative pruning (AgentPrune-style), plus a random DAG from stage 2's candidate pool.
 
-For each seed: train the stage-1 selector exactly as `hieramas demo` does (same config, same
-offline sim pool and synthetic tasks), freeze it, then give every topology learner the rollouts
+For each seed: train the stage-1 selector on the demo's mixture config (`demo_mixtures.yaml`:
+two-proposer mixtures in every role, as `hieramas demo` trained it before its per-cluster warm
+start; same offline sim pool and synthetic tasks), freeze it, then give every topology learner the rollouts
 stage 2 spent (its candidate runs on the training and validation queries) and evaluate all of
 them with the frozen selector's mixtures on the held-out queries.
 

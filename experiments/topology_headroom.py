@@ -1,6 +1,8 @@
 """How much can choosing a topology gain at all? The ceiling stage 2 is measured against.
 
-For one seed: train the stage-1 selector exactly as `hieramas demo` does, freeze it, then on
+For one seed: train the stage-1 selector on the demo's mixture config (`demo_mixtures.yaml`:
+two-proposer mixtures in every role, as `hieramas demo` trained it before its per-cluster warm
+start), freeze it, then on
 held-out queries run each of K candidate DAGs (stage 2's generator) S times (independent
 samples, `sample_index` 0..S-1). Per (query, candidate) this estimates the expected accuracy of
 that topology on that query. Reported:

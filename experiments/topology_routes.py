@@ -1,7 +1,8 @@
 """Which topology route should be the default? `classifier` vs `edges` on equal rollout budgets.
 
-Per seed: `hieramas train` with `topology.method=classifier` on the demo config; then the same
-run (its stage-1 checkpoint, decision model and rollout cache are reused, so both routes start
+Per seed: `hieramas train` with `topology.method=classifier` on the demo's mixture config
+(`demo_mixtures.yaml`: two-proposer mixtures in every role, what this was measured on); then the
+same run (its stage-1 checkpoint, decision model and rollout cache are reused, so both routes start
 from the identical mixture selector) with `topology.method=edges`, whose step count is set so that
 it spends the rollouts the classifier spent. Both exported bundles are loaded as a user would and
 evaluated `--runs` times per held-out query; the gap is paired over queries (`eval/stats.py`).
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/topology_routes")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--runs", type=int, default=4, help="evaluation runs per held-out query and route")
-    p.add_argument("--quick", action="store_true", help="demo_quick sizes (smoke test)")
+    p.add_argument("--quick", action="store_true", help="demo_mixtures_quick sizes (smoke test)")
     p.add_argument("--results", default="experiments/results")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="key=value")
     args = p.parse_args(argv)
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from hieramas_gnn.eval import stats
-    from hieramas_gnn.eval.experiment import DEMO_CONFIG, DEMO_QUICK, evaluate_bundle, seed_config
+    from hieramas_gnn.eval.experiment import MIXTURES_CONFIG, MIXTURES_QUICK, evaluate_bundle, seed_config
     from hieramas_gnn.mas.runner import ExecutorRunner
     from hieramas_gnn.paths import ensure_offline_defaults
     from hieramas_gnn.train.pipeline import train_pipeline
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ensure_offline_defaults()
     start, out = time.perf_counter(), Path(args.out)
-    config = DEMO_QUICK if args.quick else DEMO_CONFIG
+    config = MIXTURES_QUICK if args.quick else MIXTURES_CONFIG
     base = ["tracking.wandb=disabled", *args.overrides]
     cfg0 = seed_config(config, out, 0, base)
     pool, _ = load_models(cfg0)

@@ -191,7 +191,7 @@ def test_the_query_blind_ablation_of_the_same_pipeline_cannot_route_the_speciali
     from hieramas_gnn.bundle import load_chooser
     from hieramas_gnn.build import load_questions
 
-    cfg = _cfg(tmp_path, "policy.query_features=false")
+    cfg = _cfg(tmp_path, "policy.query_features=false", "stage1.warm_start_steps=30")  # it cannot match them all
     result = train_pipeline(cfg, client=PlantedClient(reply=_reply))
     chooser, meta = load_chooser(result.bundle, embed_cache=tmp_path / "emb")
     _, _, test, _ = load_questions(cfg)

@@ -54,6 +54,9 @@ from hieramas_gnn.tracking import log_results
 
 CONFIGS = REPO_ROOT / "experiments" / "configs"
 DEMO_CONFIG, DEMO_QUICK = CONFIGS / "demo.yaml", CONFIGS / "demo_quick.yaml"
+# the demo's settings before its per-cluster warm start (two-proposer mixtures in every role): what
+# the topology experiments (experiments/topology_*.py, stage2_vs_random.py) were measured on
+MIXTURES_CONFIG, MIXTURES_QUICK = CONFIGS / "demo_mixtures.yaml", CONFIGS / "demo_mixtures_quick.yaml"
 DEFAULT_BASELINES = ("single", "moa", "random", "chain", "complete", "vote")
 MAX_DOMAINS = 12  # `domain_table` is written for at most this many domains
 
