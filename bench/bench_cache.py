@@ -34,12 +34,12 @@ def _pct(values_ns: list[int], q: float) -> float:
 
 def build(path: Path, n: int, batch: int = 50_000) -> list[str]:
     """Fill a cache file with n records via executemany; returns the keys."""
-    from hieramas_gnn.llm.cache import RolloutCache
+    from hieramas_gnn.llm.cache import RolloutCache, row_checksum
 
     cache = RolloutCache(path)
     conn = cache._connection()  # bulk load through the cache's own schema and pragmas
     sql = ("INSERT INTO records (key, model, text, prompt_tokens, completion_tokens, cost_usd, "
-           "latency_ms, created_at, request) VALUES (?,?,?,?,?,?,?,?,?)")
+           "latency_ms, created_at, request, checksum) VALUES (?,?,?,?,?,?,?,?,?,?)")
     now = time.time()
     keys: list[str] = []
     for start in range(0, n, batch):
@@ -50,6 +50,7 @@ def build(path: Path, n: int, batch: int = 50_000) -> list[str]:
         keys += batch_keys
         rows = [(k, f"sim/model-{i % 8}", f"{TEXT} #{i}", 120 + i % 50, 40 + i % 30, 1e-4, 800.0, now, r)
                 for i, k, r in zip(range(start, start + len(reqs)), batch_keys, reqs)]
+        rows = [(*row, row_checksum(row)) for row in rows]  # as `RolloutCache.put` writes them
         conn.execute("BEGIN")
         conn.executemany(sql, rows)
         conn.execute("COMMIT")

@@ -6,6 +6,7 @@ Nothing happens at import: no keys are read, no network is touched, no model is 
 
 from typing import Any
 
+from hieramas_gnn.serve.policy import Policy
 from hieramas_gnn.version import __version__
 
 __all__ = ["Policy", "__version__"]
@@ -13,7 +14,5 @@ __all__ = ["Policy", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name == "Policy":
-        from hieramas_gnn.serve.policy import Policy
-
         return Policy
     raise AttributeError(f"module 'hieramas_gnn' has no attribute {name!r}")

@@ -28,7 +28,9 @@ API:
 - `load_chooser(dir, *, pool=None, embed_cache=None) -> (DesignChooser, PolicyMeta)`.
 - `PolicyMeta.graph_builder(embedder=None, cache_dir=None)` rebuilds the `GraphBuilder`
   (resolving the embedder from its name: MiniLM or `hashing-<dim>`), checking the dimension;
-  `PolicyMeta.litellm_pool()` rebuilds the `llm.pool.Pool` from `pool_models`.
+  `bundle_trust.bundle_pool(dir, meta, pool)` gives the `llm.pool.Pool` a bundle runs with: the
+  user's pool, or `pool_models` when they choose no endpoint, key, file or code (else refused).
+- `bundle_digest(dir)` / `check_digest(dir, sha256)`: the digest a user pins.
 """
 
 from __future__ import annotations
@@ -41,8 +43,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from hieramas_gnn.errors import UserError
+from hieramas_gnn.config_io import from_dict
+from hieramas_gnn.errors import ConfigError, UserError
 from hieramas_gnn.guards import check_apart, is_within, json_safe
+from hieramas_gnn.llm.pool import load_pool
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.policy.settings import ArchConfig
 from hieramas_gnn.version import __version__
 
 BUNDLE_FORMAT = "hieramas-policy"
@@ -68,6 +74,8 @@ class PolicyMeta:
     decision: str | None = None
     pool_name: str | None = None
     id_dim: int = 0  # LLM identity-feature width
+    query_features: bool = True
+    """False: the policy was trained query-blind (`policy.query_features`): every query's features are zeros."""
     choice: dict[str, Any] = field(default_factory=dict)
     """`policy.choose.ChoiceSettings`: the topology route that was trained, K, densities, seed."""
     family: str | None = None
@@ -95,7 +103,7 @@ class PolicyMeta:
         return [m["name"] for m in self.pool]
 
     def feature_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
-        from hieramas_gnn.policy.features import FeatureBuilder
+        from hieramas_gnn.policy.features import FeatureBuilder  # lazy: loads torch
 
         emb = embedder if embedder is not None else embedder_from_name(self.embedder, cache_dir)
         if emb.name != self.embedder:
@@ -104,30 +112,25 @@ class PolicyMeta:
         if emb.dim != self.embedding_dim:
             raise UserError(f"embedder {emb.name!r} has dimension {emb.dim}; the policy bundle was "
                             f"trained with {self.embedder!r} of dimension {self.embedding_dim}")
-        return FeatureBuilder(emb, self.domain_vocab, self.pos_dim, self.hint_dim, self.id_dim)
+        return FeatureBuilder(emb, self.domain_vocab, self.pos_dim, self.hint_dim, self.id_dim,
+                              query_features=self.query_features)
 
     def graph_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
-        from hieramas_gnn.policy.features import LLMNode
-        from hieramas_gnn.policy.graph import GraphBuilder, RoleNode
+        from hieramas_gnn.policy.features import LLMNode  # lazy: loads torch
+        from hieramas_gnn.policy.graph import (  # lazy: loads torch
+            GraphBuilder,
+            RoleNode,
+        )  # lazy: loads torch
 
         roles = [RoleNode(r["name"], r["description"]) for r in self.roles]
         models = [LLMNode(m["name"], m["profile"], m["input_cost_per_token"], m["output_cost_per_token"],
                           tuple(m.get("hints", ()))) for m in self.pool]
         return GraphBuilder(self.feature_builder(embedder, cache_dir), roles, models)
 
-    def litellm_pool(self):
-        """The `llm.pool.Pool` recorded in `pool_models` (model strings and prices of training)."""
-        from hieramas_gnn.llm.pool import pool_from_dict
-
-        if not self.pool_models:
-            raise UserError("the policy bundle records no pool model strings (`pool_models`); pass a pool")
-        return pool_from_dict({"name": self.pool_name or "bundle", "models": self.pool_models},
-                              where="policy bundle pool_models", default_name="bundle")
-
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "policy_config": (dict,), "input_dims": (dict,), "embedder": (str,), "embedding_dim": (int,),
-    "domain_vocab": (list,), "pos_dim": (int,), "hint_dim": (int,), "roles": (list,), "pool": (list,),
+    "domain_vocab": (list,), "pos_dim": (int,), "hint_dim": (int,), "query_features": (bool,), "roles": (list,), "pool": (list,),
     "decision": (str, type(None)), "pool_name": (str, type(None)), "id_dim": (int,), "choice": (dict,),
     "family": (str, type(None)), "task": (str, type(None)), "prompt_version": (str, type(None)),
     "pool_models": (list,), "hyperparameters": (dict,), "training": (dict,), "extra": (dict,),
@@ -142,7 +145,7 @@ def embedder_from_name(name: str, cache_dir: str | Path | None = None):
         CachedEmbedder,
         HashingEmbedder,
         default_embedder,
-    )
+    )  # lazy: loads torch
 
     if name == MINILM_NAME:
         return default_embedder(cache_dir)
@@ -156,8 +159,6 @@ def embedder_from_name(name: str, cache_dir: str | Path | None = None):
 def _pool_models(pool: Any, pool_name: str | None) -> list[dict[str, Any]]:
     """The pool's models as `llm.pool` YAML entries (prices resolved); [] when unknown."""
     if pool is None and pool_name:
-        from hieramas_gnn.llm.pool import load_pool
-
         try:
             pool = load_pool(pool_name)
         except UserError:
@@ -172,7 +173,6 @@ def _pool_models(pool: Any, pool_name: str | None) -> list[dict[str, Any]]:
 def _prompt_version(family: str | None) -> str | None:
     if not family:
         return None
-    from hieramas_gnn.mas.roles import get_roleset
 
     try:
         return get_roleset(family).prompt_version
@@ -198,6 +198,7 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
         policy_config=policy.cfg.to_dict(), input_dims=asdict(policy.dims),
         embedder=fb.embedder.name, embedding_dim=int(fb.embedder.dim),
         domain_vocab=list(fb.domain_vocab), pos_dim=fb.pos_dim, hint_dim=fb.hint_dim, id_dim=fb.id_dim,
+        query_features=bool(getattr(fb, "sees_query", True)),
         roles=[{"name": r.name, "description": r.description} for r in builder.roles],
         pool=[{**asdict(m), "hints": list(m.hints)} for m in builder.models],
         decision=decision, pool_name=pool_name if pool_name else getattr(pool, "name", None), extra=extra,
@@ -363,7 +364,8 @@ def read_meta(bundle_dir: str | Path) -> PolicyMeta:
         raise UserError(f"{path}: format is {data.get('format')!r}, expected {BUNDLE_FORMAT!r}")
     if data.get("version") != BUNDLE_VERSION:
         raise UserError(f"{path}: bundle version {data.get('version')!r} is not supported by this "
-                        f"hieramas_gnn {__version__} (reads version {BUNDLE_VERSION}); re-export the policy")
+                        f"hieramas_gnn {__version__} (reads version {BUNDLE_VERSION}); re-export the policy from its run "
+                        "folder with `hieramas export --run RUN_DIR --out NEW_DIR`")
     known = {f.name for f in fields(PolicyMeta)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -390,10 +392,6 @@ MAX_BUNDLE_ITEMS = 10_000
 def check_meta_bounds(meta: PolicyMeta, path: Path) -> None:
     """Every size a manifest declares is an integer in range and every list holds what it should,
     before anything is allocated from them (`hidden: 65536` would ask for gigabytes)."""
-    from hieramas_gnn.config_io import from_dict
-    from hieramas_gnn.errors import ConfigError
-    from hieramas_gnn.policy.settings import ArchConfig
-
     try:
         arch = from_dict(ArchConfig, meta.policy_config, "policy_config")
         problems = [f"policy_config.{name}: {message}" for name, message in arch.check()]
@@ -462,8 +460,8 @@ def _load_weights(path: Path, map_location: str) -> dict[str, Any]:
 
 def load_policy(bundle_dir: str | Path, *, pool: Any = None, roles: Any = None, map_location: str = "cpu"):
     """Load a bundle -> (HieraPolicy in eval mode, PolicyMeta). See module docstring."""
-    from hieramas_gnn.policy.features import InputDims
-    from hieramas_gnn.policy.gnn import ArchConfig, HieraPolicy
+    from hieramas_gnn.policy.features import InputDims  # lazy: loads torch
+    from hieramas_gnn.policy.gnn import ArchConfig, HieraPolicy  # lazy: loads torch
 
     meta = read_meta(bundle_dir)
     if pool is not None:
@@ -487,7 +485,10 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
                  embedder: Any = None):
     """Load a bundle -> (`policy.choose.DesignChooser`, PolicyMeta): the one design-choice rule,
     with the route the bundle recorded as trained. A bundle without a recorded route is refused."""
-    from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+    from hieramas_gnn.policy.choose import (  # lazy: loads torch
+        ChoiceSettings,
+        DesignChooser,
+    )  # lazy: loads torch
 
     policy, meta = load_policy(bundle_dir, pool=pool)
     if not meta.choice:

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm.pool import Pool, load_pool, pool_from_dict, resolve_pool_path
+from hieramas_gnn.mas.roles import is_role_file
 
 OFFLINE_PROVIDERS = ("sim", "replay")
 """Backends answered in this process from shipped data: no endpoint, no key, no file of the bundle's."""
@@ -87,8 +89,6 @@ def bundle_pool(bundle: str | Path, meta: Any, pool: Any = None, *, trust: bool 
     `pool_models` (or, for older bundles, a shipped pool named by `pool_name`), refused when any
     model would call an endpoint, carry a key or read a file the bundle chose, unless `trust`
     (then those settings are printed through `say` first)."""
-    from hieramas_gnn.llm.pool import Pool, load_pool, pool_from_dict, resolve_pool_path
-
     if pool is not None:
         return pool if isinstance(pool, Pool) else load_pool(pool)
     if meta.pool_models:
@@ -148,7 +148,6 @@ def check_family(family: str | None, bundle: str | Path, trust: bool) -> None:
     """The role set a bundle names: a built-in family, or a roles file inside the current folder."""
     if not family:
         return
-    from hieramas_gnn.mas.roles import is_role_file
 
     bundle_code_ref(family, "role set", bundle, trust)
     if is_role_file(family):

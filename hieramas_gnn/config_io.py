@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from hieramas_gnn.errors import ConfigError
+from hieramas_gnn.guards import check_regular_file, load_yaml
+from hieramas_gnn.paths import atomic_write_text
 
 MAX_INT = 2 ** 53
 """Largest integer a config field takes (larger ones are typos that would overflow later)."""
@@ -136,8 +138,6 @@ def _type_name(tp: Any) -> str:
 
 
 def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    from hieramas_gnn.guards import check_regular_file, load_yaml
-
     path = path.resolve()
     if path in seen:
         raise ConfigError(f"{path}: circular 'base:' chain")
@@ -175,8 +175,6 @@ def merge(base: dict, top: dict) -> dict:
 
 def parse_overrides(overrides: list[str]) -> dict:
     """`["stage1.lr=3e-4", "run.seed=2"]` -> nested dict; values are parsed as YAML scalars."""
-    from hieramas_gnn.guards import load_yaml
-
     out: dict = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -219,7 +217,6 @@ def dump_yaml(cfg: Any, path: Path) -> None:
     (derived fields are left out: loading recomputes them)."""
     import yaml
 
-    from hieramas_gnn.paths import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg, derived=False), sort_keys=False))  # read on resume
 

@@ -11,7 +11,7 @@ unbounded or special input, never let a non-finite number into a price or a budg
   expansion (a "billion laughs" file is refused instead of exhausting memory later).
 - `finite_number(value, what, minimum=0)`: a finite number >= minimum, or a `UserError`.
 - `json_safe(obj)`: the same object with every NaN / inf float replaced by None, so that
-  `json.dumps(..., allow_nan=False)` writes strict JSON.
+  `json.dumps(..., allow_nan=False)` writes strict JSON; `dumps(obj)` is `json.dumps` of it.
 """
 
 from __future__ import annotations
@@ -162,14 +162,24 @@ def finite_number(value: Any, what: str, minimum: float | None = 0.0) -> float:
 
 
 def json_safe(obj: Any) -> Any:
-    """`obj` with every non-finite float replaced by None (strict JSON has no NaN / Infinity)."""
+    """`obj` with every non-finite float replaced by None (strict JSON has no NaN / Infinity);
+    numpy / torch scalars and arrays become Python numbers and lists first."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [json_safe(v) for v in obj]
+    if type(obj).__module__ in ("numpy", "torch") and hasattr(obj, "tolist"):
+        return json_safe(obj.tolist())
     return obj
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """`json.dumps` of `json_safe(obj)`: never a bare NaN / Infinity in a file we write."""
+    import json
+
+    return json.dumps(json_safe(obj), **kwargs)
 
 
 # -- YAML --------------------------------------------------------------------------------------

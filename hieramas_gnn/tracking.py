@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from hieramas_gnn.config import Config
 from hieramas_gnn.config_io import to_dict
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.paths import atomic_write_text
 
 
@@ -51,7 +53,7 @@ def run_name(run_dir: Path, task: str, exp: str, seed: int) -> str:
 class Tracker:
     """Metrics sink for one run (see the module docstring)."""
 
-    def __init__(self, cfg: Any, run_dir: Path | None = None) -> None:
+    def __init__(self, cfg: Config, run_dir: Path | None = None) -> None:
         tc = cfg.tracking
         self.run_dir = Path(run_dir if run_dir is not None else cfg.run.dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +71,7 @@ class Tracker:
         if self.mode != "disabled":
             self._start_wandb(cfg, project, entity)
 
-    def _start_wandb(self, cfg: Any, project: str, entity: str | None) -> None:
+    def _start_wandb(self, cfg: Config, project: str, entity: str | None) -> None:
         folder = self.run_dir / "wandb"
         for var, sub in (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", ".cache"),
                          ("WANDB_CONFIG_DIR", ".config"), ("WANDB_DATA_DIR", ".data")):
@@ -90,7 +92,7 @@ class Tracker:
         """Log `metrics` at `step` (of the training axis, or of `axis`, e.g. `stage2/epoch`)."""
         extra = {axis: int(step), "axis": axis} if axis else {}
         row = {"step": int(step), "time": time.time(), **extra, **{k: _plain(v) for k, v in metrics.items()}}
-        self._metrics.write(json.dumps(row) + "\n")
+        self._metrics.write(dumps(row) + "\n")
         self._metrics.flush()
         if self.run is not None:
             if axis and axis not in self._axes:
@@ -108,7 +110,7 @@ class Tracker:
     def log_designs(self, rows: Iterable[dict[str, Any]], step: int) -> None:
         rows = [dict(r, step=int(step)) for r in rows]
         for r in rows:
-            self._designs.write(json.dumps(r, default=str) + "\n")
+            self._designs.write(dumps(r, default=str) + "\n")
         self._designs.flush()
         if self.run is not None and rows:
             cols = list(rows[0])

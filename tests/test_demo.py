@@ -168,3 +168,13 @@ def test_demo_claims_compare_the_cost_aware_reward_when_given():
     assert any("TIES" in line for line in lines if line.startswith("- vs random"))
     reward_line = [line for line in lines if "cost-aware reward, vs random" in line]
     assert len(reward_line) == 1 and "BEATS" in reward_line[0]
+
+
+def test_pair_runs_pairs_two_demo_folders_overall_and_per_domain(demo_out):
+    from experiments.pair_runs import compare
+
+    data, markdown = compare(demo_out, demo_out, "same", [])
+    groups = [r["domain"] for r in data["rows"]]
+    assert groups[0] == "all" and len(groups) > 2 and all(r["gap"] == 0.0 for r in data["rows"])
+    assert data["rows"][0]["n"] == json.loads((demo_out / "results.json").read_text())["n"]
+    assert "| hieramas | all |" in markdown

@@ -85,3 +85,11 @@ def test_page_runs_as_written(page, tmp_path):
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env,
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"{page} failed:\n--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+
+
+def test_the_readme_stays_a_short_product_page():
+    """The README is the product page (results live in docs/): at most 150 lines, the two
+    commands, and a link to the results."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    assert "make demo" in text and "make test" in text and "docs/RESULTS.md" in text

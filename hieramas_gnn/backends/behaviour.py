@@ -37,6 +37,9 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
+from hieramas_gnn.errors import ConfigError
+from hieramas_gnn.paths import data_dir
+
 NEW_CORRECT = "<new-correct>"  # key of the "re-solved to the unseen correct answer" option
 _EPS = 1e-4
 
@@ -80,8 +83,6 @@ class BehaviourConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            from hieramas_gnn.errors import ConfigError
-
             raise ConfigError(f"behaviour config: unknown field(s) {sorted(unknown)}")
         return cls(**data)
 
@@ -94,8 +95,6 @@ def load_behaviour(path: str | None = None, seed: int = 0) -> BehaviourConfig:
     """
     from pathlib import Path
 
-    from hieramas_gnn.errors import ConfigError
-    from hieramas_gnn.paths import data_dir
 
     src = Path(path or data_dir() / "sim" / "behaviour.json")
     try:

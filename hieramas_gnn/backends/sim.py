@@ -27,11 +27,17 @@ from typing import Any
 
 import numpy as np
 
+from hieramas_gnn.backends.behaviour import (
+    BehaviourConfig,
+    choose,
+    load_behaviour,
+    rng_for,
+)
+from hieramas_gnn.backends.simcode import mutate_program
+from hieramas_gnn.backends.simdata import SimFigures, SimModelSpec
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.types import SimSettings
-from hieramas_gnn.backends.behaviour import BehaviourConfig, choose, load_behaviour, rng_for
-from hieramas_gnn.backends.simdata import SimFigures, SimModelSpec
-from hieramas_gnn.backends.simcode import mutate_program
+from hieramas_gnn.tasks import get_task
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -164,8 +170,6 @@ class Simulator:
     def reply(self, model: str, meta: dict[str, Any], prompt_chars: int,
               inline: dict | None = None) -> SimReply:
         """Simulate one call (see the module docstring)."""
-        from hieramas_gnn.tasks import get_task
-
         spec = self.spec(model, inline)
         for key in ("task", "question_id"):
             if not meta.get(key):

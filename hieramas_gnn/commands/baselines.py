@@ -3,7 +3,8 @@
     hieramas baselines --task mmlu_redux --pool replay-mmlu-redux --methods single vote oracle \
         --limit 500 --json out.json
 
-Fitted methods (`router`, `cascade`, `best_single`, see `hieramas_gnn/eval/routers.py`) learn
+Fitted methods (`router`, `cascade`, `best_single`, `best_per_task`, `best_design_per_task`,
+`knn_router`, `contrastive_router`, see `hieramas_gnn/eval/routers.py`) learn
 from questions the evaluation never sees: with `--train-size N` (and `--val-size`) the split is
 drawn as in training (`--split-by`, seeded by `--seed`; `tasks/splits.py`), they are fitted on
 its train (+ val) part, and *every* method is evaluated on the rest (the first `--limit` of it):
@@ -23,9 +24,34 @@ import argparse
 import sys
 from typing import Any
 
-from hieramas_gnn.commands.common import (BUDGET_EXIT, add_backend_args, backend_name, backend_settings,
-                                          budget_message, budget_stopped, check_out_file, command_client,
-                                          make_ray_runner, run_baselines_ray)
+from hieramas_gnn.commands.common import (
+    BUDGET_EXIT,
+    add_backend_args,
+    backend_name,
+    backend_settings,
+    budget_message,
+    budget_stopped,
+    check_out_file,
+    command_client,
+    make_ray_runner,
+    run_baselines_ray,
+)
+from hieramas_gnn.distributed.options import add_executor_args, check_executor_args
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval.baselines import (
+    FITTED,
+    BaselineConfig,
+    Baselines,
+    expand_methods,
+    result_rows,
+    run_baselines,
+)
+from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
+from hieramas_gnn.guards import check_apart, dumps
+from hieramas_gnn.llm.pool import load_pool
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tasks.splits import split_questions
 
 
 def add_parser(subparsers: Any) -> None:
@@ -67,7 +93,6 @@ def add_parser(subparsers: Any) -> None:
                    help="query encoder of the router (default: minilm, offline)")
     p.add_argument("--vote-order", default=None, metavar="M1,M2,...",
                    help="tie-break priority of `vote`, every pool model once (default: pool order)")
-    from hieramas_gnn.distributed.options import add_executor_args
 
     add_executor_args(p)
     p.set_defaults(func=handle)
@@ -76,14 +101,6 @@ def add_parser(subparsers: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     import asyncio
 
-    from hieramas_gnn.distributed.options import check_executor_args
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.eval.baselines import (FITTED, BaselineConfig, Baselines, expand_methods,
-                                             result_rows, run_baselines)
-    from hieramas_gnn.eval.routers import fit_routed_baselines
-    from hieramas_gnn.llm.pool import load_pool
-    from hieramas_gnn.mas.roles import get_roleset
-    from hieramas_gnn.tasks import get_task
 
     check_executor_args(args)
     if args.limit is not None and args.limit < 1:
@@ -95,7 +112,6 @@ def handle(args: argparse.Namespace) -> int:
     if args.budget is not None and not (0 <= args.budget < float("inf")):
         raise UserError(f"--budget must be a finite number >= 0, got {args.budget}")
     check_out_file(args.json_out, "--json")
-    from hieramas_gnn.guards import check_apart
 
     check_apart(args.json_out, "--json", {"--cache": args.cache, "--data": args.data, "--pool": args.pool})
     task = get_task(args.task)
@@ -115,7 +131,7 @@ def handle(args: argparse.Namespace) -> int:
         if fitted:
             routed = asyncio.run(fit_routed_baselines(
                 baselines, train, val, client, _embedder(args.embedder), _reward(args), args.max_in_flight,
-                seed=args.seed))
+                seed=args.seed, methods=fitted))
             print(f"fitted on {len(train)} train + {len(val)} val questions: {routed.describe()}", file=sys.stderr)
     else:
         questions = task.load(path=args.data, split=args.split, limit=args.limit)
@@ -157,9 +173,6 @@ def handle(args: argparse.Namespace) -> int:
 
 def _split_for_fitting(args: argparse.Namespace, task: Any) -> tuple[list, list, list]:
     """(train, val, test): the split drawn as in training; test is the rest (its first --limit)."""
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.tasks.splits import split_questions
-
     if args.val_size < 0:
         raise UserError(f"--val-size must be >= 0, got {args.val_size}")
     questions = task.load(path=args.data, split=args.split)
@@ -175,14 +188,12 @@ def _split_for_fitting(args: argparse.Namespace, task: Any) -> tuple[list, list,
 
 def _embedder(kind: str):
     """texts -> [Q, F] numpy query embeddings for the router."""
-    from hieramas_gnn.eval.routers import query_embedder
-
     return query_embedder(kind, None if kind == "hashing" else "runs/embeddings")
 
 
 def _reward(args: argparse.Namespace):
     """The (correct, cost) -> reward the fitted methods maximise."""
-    from hieramas_gnn.train.rewards import Reward
+    from hieramas_gnn.train.rewards import Reward  # lazy: loads torch
 
     return Reward(args.reward_shape, args.cost_lambda)
 
@@ -204,12 +215,11 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def write_json(report: dict[str, Any], path: str) -> None:
-    import json
     from pathlib import Path
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.write_text(dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def _split(methods: list[str] | None) -> list[str] | None:

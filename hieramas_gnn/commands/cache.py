@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import check_apart, check_regular_file
+from hieramas_gnn.llm.cache import RolloutCache, read_export
 
 
 def add_parser(subparsers: Any) -> None:
@@ -52,9 +54,7 @@ def run(args: Any) -> int:
     import sys
     from dataclasses import asdict
 
-    from hieramas_gnn.llm.cache import RolloutCache
 
-    from hieramas_gnn.guards import check_apart, check_regular_file
 
     action = args.cache_command
     check_regular_file(args.cache, "--cache")
@@ -64,8 +64,6 @@ def run(args: Any) -> int:
         check_apart(args.out, "--out", {"--cache": args.cache})
         _check_out(Path(args.out))
     if action == "import":
-        from hieramas_gnn.llm.cache import read_export
-
         check_apart(args.cache, "--cache", {"--src": args.src})
         read_export(args.src, args.trust_unverified)  # a bad export is refused before the cache file is created
         return _import(args)
@@ -116,8 +114,6 @@ def run(args: Any) -> int:
 def _import(args: Any) -> int:
     """`cache import`: the records into the cache; a cache file this command created is removed
     again when the import fails (nothing half-made is left behind)."""
-    from hieramas_gnn.llm.cache import RolloutCache
-
     path = Path(args.cache)
     created = not path.exists()
     try:

@@ -38,15 +38,32 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from hieramas_gnn.config import CollectConfig
-from hieramas_gnn.errors import ConfigError
+from hieramas_gnn.commands.common import check_out_file
+from hieramas_gnn.config import CollectConfig, load_section
+from hieramas_gnn.distributed.options import add_executor_args, check_executor_args
+from hieramas_gnn.distributed.runner import make_runner
+from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.eval.baselines import BaselineConfig, Baselines, expand_methods
+from hieramas_gnn.guards import (
+    check_apart,
+    check_overwrite,
+    json_safe,
+    looks_like_json_object,
+)
+from hieramas_gnn.llm.cache import RolloutCache
+from hieramas_gnn.llm.client import LLMClient
+from hieramas_gnn.llm.pool import load_pool
+from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.executor import Job, run_many
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.paths import atomic_write_text
+from hieramas_gnn.redact import redact
+from hieramas_gnn.tasks import get_task
 
 
 def load_collect_config(path: str | Path) -> CollectConfig:
     """Read and validate a collect YAML through the config machinery (`config.load_section`);
     errors name the file and the field; relative paths are resolved against the file's folder."""
-    from hieramas_gnn.config import load_section
-
     path = Path(path)
     where = f"collect config {path.name}"
     if not path.exists():
@@ -70,7 +87,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--config", required=True, help="collect config YAML (see docs/LLM.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--summary", help="also write the run summary as JSON to this file")
-    from hieramas_gnn.distributed.options import add_executor_args
 
     add_executor_args(p)
     p.set_defaults(func=run)
@@ -79,12 +95,6 @@ def add_parser(subparsers: Any) -> None:
 def build_jobs(cfg: CollectConfig, pool: Any, keys: list[str] | None = None) -> list[Any]:
     """One job per (design, question, sample): Designs via the executor, methods via baselines.
     `keys`, when given, receives each job's question id (the Ray executor's shard key)."""
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.eval.baselines import BaselineConfig, Baselines, expand_methods
-    from hieramas_gnn.mas.executor import Job
-    from hieramas_gnn.mas.roles import get_roleset
-    from hieramas_gnn.tasks import get_task
-
     task = get_task(cfg.task)
     questions = task.load(cfg.data, split=cfg.split, limit=cfg.limit)
     roleset = get_roleset(task.family)
@@ -112,7 +122,6 @@ def build_jobs(cfg: CollectConfig, pool: Any, keys: list[str] | None = None) -> 
 def _load_design(entry: Any) -> Any:
     import yaml
 
-    from hieramas_gnn.mas.design import Design
 
     if isinstance(entry, dict):
         return Design.from_dict(entry)
@@ -125,25 +134,17 @@ def _load_design(entry: Any) -> Any:
 def run(args: Any) -> int:
     import asyncio
 
-    from hieramas_gnn.distributed.options import check_executor_args
-    from hieramas_gnn.llm.cache import RolloutCache
-    from hieramas_gnn.llm.client import LLMClient
-    from hieramas_gnn.llm.pool import load_pool
-    from hieramas_gnn.mas.executor import run_many
 
     check_executor_args(args)
-    from hieramas_gnn.commands.common import check_out_file
 
     check_out_file(args.summary, "--summary")
     cfg = load_collect_config(args.config)
     check_out_file(cfg.out, "collect config out")
-    from hieramas_gnn.guards import check_apart
 
     inputs = {"cache": cfg.cache, "data": cfg.data, "pool": cfg.pool if Path(cfg.pool).suffix else None,
               "--config": args.config}
     check_apart(cfg.out, "collect config out", inputs)
     check_apart(args.summary, "--summary", {**inputs, "out": cfg.out})
-    from hieramas_gnn.guards import check_overwrite, looks_like_json_object
 
     check_overwrite(cfg.out, "collect config out", lambda line: looks_like_json_object(line, "question_id", "calls"),
                     "a traces jsonl of `hieramas collect`")
@@ -153,7 +154,6 @@ def run(args: Any) -> int:
     jobs = build_jobs(cfg, pool, keys)
     config = replace(cfg.client, budget_usd=cfg.budget_usd)
     if args.executor == "ray":  # workers run the jobs; this process writes the cache
-        from hieramas_gnn.distributed.runner import make_runner
 
         runner = make_runner("ray", args.ray_address, task=None, roleset=None, pool=pool,
                              cache_path=cfg.cache, cache_mode="rw", client_config=config,
@@ -174,9 +174,6 @@ def run(args: Any) -> int:
             summary = _summary(traces, client, cache)
     print(_summary_line(summary))
     if args.summary:
-        from hieramas_gnn.guards import json_safe
-        from hieramas_gnn.paths import atomic_write_text
-
         atomic_write_text(args.summary, json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     if summary["budget_stopped"]:
         print(f"hieramas collect: budget ${cfg.budget_usd} reached; {summary['failed']} traces "
@@ -189,7 +186,13 @@ def run(args: Any) -> int:
 def _progress(jobs: list[Any], source: Any, cfg: CollectConfig, quiet: bool) -> Iterator[Any]:
     """A progress bar over the jobs (calls, hits, $ spent, $ left of `source`: a client or a
     runner) and the traces jsonl; yields the per-trace callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     tmp = Path(cfg.out).with_name(f".{Path(cfg.out).name}.{os.getpid()}.tmp") if cfg.out else None
     out = open(tmp, "w", encoding="utf-8") if tmp else None  # renamed over cfg.out once complete
@@ -222,8 +225,6 @@ def _info(client: Any) -> str:
 
 
 def _summary(traces: list[Any], client: Any, cache: Any) -> dict[str, Any]:
-    from hieramas_gnn.redact import redact
-
     failed = [t for t in traces if t.failed]
     stats = asdict(client.stats)
     return {

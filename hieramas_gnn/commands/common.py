@@ -18,6 +18,7 @@ from typing import Any
 from hieramas_gnn.build import ClientSettings, make_client
 from hieramas_gnn.distributed.runner import make_runner
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval.baselines import SharedCalls
 from hieramas_gnn.llm.client import ClientConfig
 from hieramas_gnn.llm.types import BackendSettings, ReplaySettings, SimSettings
 
@@ -82,8 +83,6 @@ def run_baselines_ray(runner: Any, baselines: Any, methods: list[str], questions
                       on_done: Any = None) -> dict[str, list[Any]]:
     """`eval.baselines.run_baselines` on Ray workers: the jobs of one question share a worker
     and a `SharedCalls` wrapper there, so each distinct request is paid once, as locally."""
-    from hieramas_gnn.eval.baselines import SharedCalls
-
     jobs = [baselines.job(m, q) for m in methods for q in questions]
     traces = runner.run_jobs(jobs, keys=[q.id for _ in methods for q in questions],
                              wrap=SharedCalls, on_done=on_done)

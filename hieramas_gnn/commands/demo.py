@@ -15,6 +15,13 @@ from __future__ import annotations
 
 import argparse
 
+from hieramas_gnn.bundle import _replace_bundle, check_bundle_out
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval import experiment, report
+from hieramas_gnn.eval.baselines import FITTED, GROUPS
+from hieramas_gnn.guards import check_report_out
+from hieramas_gnn.paths import ensure_offline_defaults
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("demo", help="train and evaluate on the offline sim pool; write a report",
@@ -46,8 +53,6 @@ def _copy_bundle(src, dst) -> None:
     import tempfile
     from pathlib import Path
 
-    from hieramas_gnn.bundle import _replace_bundle
-    from hieramas_gnn.bundle import check_bundle_out
 
     dst = Path(dst)
     check_bundle_out(dst)
@@ -63,9 +68,6 @@ def _copy_bundle(src, dst) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.eval import experiment, report
-    from hieramas_gnn.paths import ensure_offline_defaults
 
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
@@ -76,14 +78,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"tracking.wandb={args.wandb}", *([f"pool.name={args.pool}"] if args.pool else []),
                  *args.overrides]
     baselines = args.baselines or (("single", "moa", "random") if args.quick else experiment.DEFAULT_BASELINES)
-    from hieramas_gnn.eval.baselines import FITTED, GROUPS
 
     unknown = [m for m in baselines if m.partition(":")[0] not in GROUPS + FITTED]
     if unknown:
         raise UserError(f"--baselines: unknown method {unknown[0]!r} (known: {', '.join(GROUPS + FITTED)})")
     out = Path(args.out)
-    from hieramas_gnn.bundle import check_bundle_out
-    from hieramas_gnn.guards import check_report_out
 
     check_report_out(out, "--out", ("results.json", "runs", "cache"))  # new, empty, or an earlier demo's
     check_bundle_out(out / "policy")

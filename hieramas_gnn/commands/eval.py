@@ -18,6 +18,31 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
+from hieramas_gnn.bundle_trust import add_trust_args, bundle_pool, check_family
+from hieramas_gnn.commands.common import (
+    BUDGET_EXIT,
+    add_backend_args,
+    backend_name,
+    backend_settings,
+    budget_message,
+    budget_stopped,
+    check_out_file,
+    check_positive,
+    command_client,
+    make_ray_runner,
+    run_baselines_ray,
+)
+from hieramas_gnn.distributed.options import add_executor_args, check_executor_args
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval import baselines as B
+from hieramas_gnn.eval import report
+from hieramas_gnn.eval.evaluate import ExecutorRunner, evaluate_designs
+from hieramas_gnn.guards import check_apart, check_report_out
+from hieramas_gnn.llm.pool import load_pool
+from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.tasks import get_task
 
 MAX_QUESTIONS = 1_000_000  # offset + limit cap: a typo like --offset 100000000 must not build 10^8 questions
 
@@ -41,22 +66,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"))
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this command")
     p.add_argument("--max-in-flight", type=int, default=32)
-    from hieramas_gnn.commands.common import add_backend_args
 
     add_backend_args(p)
     p.add_argument("--out", default=None, help="write report.md, results.json and plots here")
-    from hieramas_gnn.distributed.options import add_executor_args
 
     add_executor_args(p)
-    from hieramas_gnn.bundle_trust import add_trust_args
 
     add_trust_args(p)
     p.set_defaults(func=run)
 
 
 def load_questions(args: argparse.Namespace, task: Any) -> list:
-    from hieramas_gnn.errors import UserError
-
     if args.limit < 1 or args.offset < 0:
         raise UserError(f"--limit must be >= 1 and --offset >= 0, got {args.limit} / {args.offset}")
     if args.offset + args.limit > MAX_QUESTIONS:
@@ -70,9 +90,6 @@ def load_questions(args: argparse.Namespace, task: Any) -> list:
 
 def policy_rule(args: argparse.Namespace, pool: Any):
     """(rule: questions -> designs, pool) for an exported policy: the bundle's choice function."""
-    from hieramas_gnn.bundle_trust import bundle_pool, check_family
-    from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
-
     check_digest(args.policy, getattr(args, "sha256", None))
     meta = read_meta(args.policy)
     trust = bool(getattr(args, "trust_bundle_endpoints", False))
@@ -87,18 +104,6 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from hieramas_gnn.commands.common import (BUDGET_EXIT, backend_name, backend_settings, budget_message,
-                                              budget_stopped, check_out_file, check_positive, command_client,
-                                              make_ray_runner, run_baselines_ray)
-    from hieramas_gnn.distributed.options import check_executor_args
-    from hieramas_gnn.eval import baselines as B
-    from hieramas_gnn.eval import report
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.eval.evaluate import ExecutorRunner, evaluate_designs
-    from hieramas_gnn.llm.pool import load_pool
-    from hieramas_gnn.mas.design import Design
-    from hieramas_gnn.mas.roles import get_roleset
-    from hieramas_gnn.tasks import get_task
 
     check_executor_args(args)
     check_positive(args.max_in_flight, "--max-in-flight")
@@ -107,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out}: is a file; give a folder")
     check_out_file(args.out and str(Path(args.out) / "results.json"), "--out")
-    from hieramas_gnn.guards import check_apart, check_report_out
 
     check_apart(args.out, "--out", {"--cache": args.cache, "--data": args.data, "--design": args.design,
                                     "--policy": args.policy})
@@ -164,7 +168,6 @@ def run(args: argparse.Namespace) -> int:
 def _read_text(path: str, flag: str) -> str:
     from pathlib import Path
 
-    from hieramas_gnn.errors import UserError
 
     p = Path(path)
     if not p.is_file():

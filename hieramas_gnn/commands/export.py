@@ -14,6 +14,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hieramas_gnn.build import (
+    build_policy,
+    build_training,
+    choice_settings,
+    load_models,
+    load_questions,
+    load_roles,
+)
+from hieramas_gnn.bundle import bundle_digest, check_bundle_out, export_policy
+from hieramas_gnn.config import load_config
+from hieramas_gnn.config_io import to_dict
+from hieramas_gnn.errors import UserError
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export a trained policy (weights + config + pool) to a folder")
@@ -25,8 +38,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _checkpoint(run_dir: Path, name: str | None) -> Path:
-    from hieramas_gnn.errors import UserError
-
     names = [name] if name else ["best.pt", "checkpoint.pt"]
     for n in names:
         if (run_dir / n).is_file():
@@ -36,8 +47,6 @@ def _checkpoint(run_dir: Path, name: str | None) -> Path:
 
 def _load_run_config(run_dir: Path):
     """The run's resolved `config.yaml`, pointed at `run_dir`, on the CPU."""
-    from hieramas_gnn.config import load_config
-
     return load_config(run_dir / "config.yaml", [f"run.out_dir={run_dir}", "run.device=cpu"])
 
 
@@ -45,11 +54,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
     """Export the policy of a `hieramas train` run folder; returns the bundle folder."""
     import torch
 
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.bundle import export_policy
-    from hieramas_gnn.build import build_policy, load_models, load_questions, load_roles
 
-    from hieramas_gnn.bundle import check_bundle_out
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -61,7 +66,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
     roleset, roles = load_roles(cfg, task)
     pool, decision = load_models(cfg)
     if cfg.policy.accuracy_hints:  # the hints come from the run's single-model rollouts (in its cache)
-        from hieramas_gnn.build import build_training
 
         setup = build_training(cfg)
         policy, builder = setup.policy, setup.builder
@@ -74,7 +78,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
         raise UserError(f"{ckpt}: weights do not match the run's config.yaml ({exc})") from None
     import json
 
-    from hieramas_gnn.build import choice_settings
 
     if cfg.pool.decision is None and (run_dir / "decision.json").is_file():
         decision = json.loads((run_dir / "decision.json").read_text())["decision"]
@@ -86,7 +89,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
         route = topo["route"]
     extra = {"task": task.name, "prompt_version": roleset.prompt_version,
              "run": str(run_dir), "checkpoint": ckpt.name, "step": state.get("step")}
-    from hieramas_gnn.config_io import to_dict
 
     return export_policy(policy, out_dir, builder=builder, decision=decision, pool_name=cfg.pool.name,
                          extra=extra, choice=choice_settings(cfg, route, decision), family=roleset.family,
@@ -94,8 +96,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
 
 
 def run(args: argparse.Namespace) -> int:
-    from hieramas_gnn.bundle import bundle_digest
-
     out = export_run(args.run, args.out, args.checkpoint)
     print(f"policy bundle written to {out} (sha256 {bundle_digest(out)}: pin it with --sha256 / "
           "Policy.load(..., sha256=...))")

@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 
+from hieramas_gnn.eval.frontier import report
+from hieramas_gnn.guards import check_apart, check_report_out
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("report", help="the learned frontier vs every baseline, from experiment folders",
@@ -38,8 +41,6 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hieramas_gnn.eval.frontier import report
-    from hieramas_gnn.guards import check_apart, check_report_out
 
     check_apart(args.out, "--out", {f"DIR {f}": f for f in [*args.folders, *([args.against] if args.against else [])]})
     check_report_out(args.out, "--out", ("report.md",))

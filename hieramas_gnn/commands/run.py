@@ -16,6 +16,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hieramas_gnn.build import ClientSettings, make_client
+from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
+from hieramas_gnn.bundle_trust import add_trust_args, bundle_pool, check_family
+from hieramas_gnn.mas.executor import run_design
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.tasks import get_task
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run a trained policy's design on one question and print the trace")
@@ -27,7 +34,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-mode", default="rw", choices=["rw", "replay", "off"], help="rollout cache mode")
     p.add_argument("--embed-cache", default="runs/embeddings", help="embedding cache folder")
     p.add_argument("--json", action="store_true", help="print the trace as JSON instead of text")
-    from hieramas_gnn.bundle_trust import add_trust_args
 
     add_trust_args(p)
     p.set_defaults(func=run)
@@ -38,11 +44,6 @@ def run_policy(bundle: str, task_name: str, question_id: str, client: Any, *, po
     """Load the bundle, choose the design for one question and execute it -> (design, trace)."""
     import asyncio
 
-    from hieramas_gnn.bundle_trust import check_family
-    from hieramas_gnn.bundle import load_chooser
-    from hieramas_gnn.mas.executor import run_design
-    from hieramas_gnn.mas.roles import get_roleset
-    from hieramas_gnn.tasks import get_task
 
     chooser, meta = load_chooser(bundle, pool=pool, embed_cache=embed_cache)
     check_family(meta.family, bundle, trust)
@@ -80,9 +81,6 @@ def format_trace(design: Any, trace: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from hieramas_gnn.bundle_trust import bundle_pool
-    from hieramas_gnn.bundle import check_digest, read_meta
-    from hieramas_gnn.build import ClientSettings, make_client
 
     check_digest(args.policy, args.sha256)
     meta = read_meta(args.policy)

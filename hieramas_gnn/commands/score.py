@@ -11,9 +11,13 @@ as is). Prints accuracy (pass@1 for code: the mean over all samples) and writes
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
+
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tasks.base import read_jsonl
+from hieramas_gnn.guards import dumps
 
 
 def add_parser(subparsers: Any) -> None:
@@ -36,9 +40,6 @@ def read_samples(path: str) -> list[dict]:
     (same id and reply: it would count twice), and ids with unequal numbers of samples (the mean
     would weight some questions more than others).
     """
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.tasks.base import read_jsonl
-
     rows: list[dict] = []
     seen: dict[tuple[str, str], int] = {}
     try:
@@ -59,8 +60,6 @@ def read_samples(path: str) -> list[dict]:
 
 
 def _check_sample(row: Any, path: str, lineno: int, seen: dict[tuple[str, str], int]) -> dict:
-    from hieramas_gnn.errors import UserError
-
     where = f"{path}: sample {lineno}"
     if not isinstance(row, dict):
         raise UserError(f"{where}: expected a JSON object, got {type(row).__name__}")
@@ -82,8 +81,6 @@ def _check_sample(row: Any, path: str, lineno: int, seen: dict[tuple[str, str], 
 
 def score_samples(task: Any, samples: list[dict], questions: dict, workers: int | None = None) -> list[dict]:
     """Grade each sample against its question; returns the `items` of the summary."""
-    from hieramas_gnn.errors import UserError
-
     pairs, raw = [], []
     for i, row in enumerate(samples, 1):
         qid = row["_id"]
@@ -101,9 +98,6 @@ def score_samples(task: Any, samples: list[dict], questions: dict, workers: int 
 
 
 def handle(args: argparse.Namespace) -> int:
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.tasks import get_task
-
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     if args.json_out and Path(args.json_out).is_dir():
@@ -127,5 +121,5 @@ def handle(args: argparse.Namespace) -> int:
     if args.json_out:
         summary = {"task": task.name, "n": n, "correct": correct, "accuracy": accuracy, "items": items}
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        Path(args.json_out).write_text(dumps(summary, indent=1) + "\n", encoding="utf-8")
     return 0

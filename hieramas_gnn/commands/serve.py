@@ -12,7 +12,9 @@ import argparse
 import os
 import sys
 
+from hieramas_gnn.bundle_trust import add_trust_args
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.serve.policy import Policy
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,20 +37,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to receive a request head or body (408)")
     p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads (default 1: the "
                    "policy's graphs are tiny and design choices run one at a time; more threads only contend)")
-    from hieramas_gnn.bundle_trust import add_trust_args
 
     add_trust_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
     import uvicorn
 
-    from hieramas_gnn.serve.app import create_app
-    from hieramas_gnn.serve.policy import Policy
-    from hieramas_gnn.serve.server import make_config
-
-    import torch
+    from hieramas_gnn.serve.app import create_app  # lazy: loads fastapi
+    from hieramas_gnn.serve.server import make_config  # lazy: loads fastapi
 
     if args.torch_threads < 1:
         raise UserError(f"--torch-threads must be >= 1, got {args.torch_threads}")
@@ -94,7 +93,7 @@ def is_loopback(host: str) -> bool:
 
 def serve_limits(args: argparse.Namespace):
     """The `ServeLimits` of the command line; the key is `--api-key`, else env `HIERAMAS_API_KEY`."""
-    from hieramas_gnn.serve.app import ServeLimits
+    from hieramas_gnn.serve.app import ServeLimits  # lazy: loads fastapi
 
     key = args.api_key if args.api_key is not None else os.environ.get("HIERAMAS_API_KEY") or None
     return ServeLimits(max_concurrency=args.max_concurrency, queue_limit=args.queue_limit,

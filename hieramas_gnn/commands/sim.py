@@ -38,6 +38,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.backends.behaviour import load_behaviour
+from hieramas_gnn.backends.fit import simfit
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.paths import shared_data_dir
+from hieramas_gnn.guards import dumps
+
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("sim", help="check the simulator against the real data", description=__doc__,
@@ -92,15 +98,10 @@ def print_system(s: dict) -> None:
 
 
 def handle_validate(args: argparse.Namespace) -> int:
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.backends.behaviour import load_behaviour
-    from hieramas_gnn.backends.fit.simfit import validate
-    from hieramas_gnn.paths import shared_data_dir
-
     if not 0.05 <= args.heldout <= 0.9:
         raise UserError(f"--heldout must be between 0.05 and 0.9, got {args.heldout}")
     cfg = load_behaviour()  # $HIERAMAS_BEHAVIOUR, else data/sim/behaviour.json
-    report = validate(shared_data_dir(), cfg, benchmark=args.benchmark, heldout_frac=args.heldout,
+    report = simfit.validate(shared_data_dir(), cfg, benchmark=args.benchmark, heldout_frac=args.heldout,
                       system=args.system)
     if args.json_out == "-":  # `--json` alone: the JSON is stdout, the text report goes to stderr
         with contextlib.redirect_stdout(sys.stderr):
@@ -110,6 +111,6 @@ def handle_validate(args: argparse.Namespace) -> int:
     print_report(report)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(report, indent=2))
+        Path(args.json_out).write_text(dumps(report, indent=2))
         print(f"wrote {args.json_out}")
     return 0

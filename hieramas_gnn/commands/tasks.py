@@ -10,6 +10,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.paths import shared_data_dir
+from hieramas_gnn.tasks import get_task, task_names
+from hieramas_gnn.tasks.generic import GenericTask
+
 SOURCES = {  # where each task reads its questions when no --data is given (display only)
     "gsm8k": "shared: benchmarks/gsm8k_test.jsonl", "math500": "shared: benchmarks/math500_test.jsonl",
     "math_l5": "shared: outcomes/math_l5_questions.jsonl", "mmlu": "shared: benchmarks/mmlu_test.jsonl",
@@ -38,9 +43,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def handle_list(args: argparse.Namespace) -> int:
-    from hieramas_gnn.paths import shared_data_dir
-    from hieramas_gnn.tasks import get_task, task_names
-
     shared = shared_data_dir()
     print(f"{'task':<16} {'family':<10} {'answer':<7} {'available':<9} source")
     for name in task_names():
@@ -55,14 +57,9 @@ def handle_list(args: argparse.Namespace) -> int:
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    from hieramas_gnn.errors import UserError
-    from hieramas_gnn.tasks import get_task
-
     if args.limit < 1:
         raise UserError(f"--limit must be >= 1, got {args.limit}")
     if args.scorer:
-        from hieramas_gnn.tasks.generic import GenericTask
-
         if not args.data:
             raise UserError("--scorer needs --data (the task's .jsonl file)")
         task = GenericTask(args.task, args.data, args.scorer)

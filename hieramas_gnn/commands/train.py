@@ -16,6 +16,14 @@ from __future__ import annotations
 
 import argparse
 
+from hieramas_gnn.config import load_config
+from hieramas_gnn.distributed.options import (
+    EXECUTORS,
+    add_executor_args,
+    check_executor_args,
+)
+from hieramas_gnn.errors import UserError
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -28,15 +36,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default=None,
                    help="wandb mode (default: tracking.wandb, i.e. online with WANDB_API_KEY, else offline)")
     p.add_argument("--out", default=None, help="run folder (same as run.out_dir=...)")
-    from hieramas_gnn.distributed.options import add_executor_args
 
     add_executor_args(p, default=None)  # = client.executor / ray_address / ray_workers overrides
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hieramas_gnn.config import load_config
-
     overrides = _split_flags(args, list(args.overrides))
     if args.wandb:
         overrides.append(f"tracking.wandb={args.wandb}")
@@ -66,8 +71,6 @@ def llm_stats(runner) -> object | None:
 def _split_flags(args: argparse.Namespace, tokens: list[str]) -> list[str]:
     """Take `--out DIR` / `--wandb MODE` out of the override list (argparse stops at the first
     positional, so flags written after overrides land there)."""
-    from hieramas_gnn.errors import UserError
-
     out = []
     it = iter(tokens)
     for tok in it:
@@ -86,9 +89,6 @@ def _executor_overrides(args: argparse.Namespace) -> list[str]:
     """`--executor ray [--ray-address A] [--ray-workers N]` as `client.*` overrides: the
     rollout-generating phases (stage 1, stage-2 candidates, counterfactual re-samples, validation,
     the decision model's scan) then run on Ray workers; this process stays the cache's writer."""
-    from hieramas_gnn.distributed.options import EXECUTORS, check_executor_args
-    from hieramas_gnn.errors import UserError
-
     if args.executor is not None and args.executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {args.executor!r}")
     if args.executor is None and (args.ray_address is not None or args.ray_workers is not None):
@@ -109,6 +109,6 @@ def _executor_overrides(args: argparse.Namespace) -> list[str]:
 
 def train_from_config(cfg, client=None):
     """The pipeline for `cfg` (resuming every phase from the run folder) -> PipelineResult."""
-    from hieramas_gnn.train.pipeline import train_pipeline
+    from hieramas_gnn.train.pipeline import train_pipeline  # lazy: loads torch
 
     return train_pipeline(cfg, client=client)

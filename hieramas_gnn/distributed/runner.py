@@ -32,12 +32,26 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from hieramas_gnn.distributed.options import EXECUTORS, require_ray
+from hieramas_gnn.distributed.services import DriverService
+from hieramas_gnn.distributed.worker import (
+    ShardWorker,
+    forwarded_env,
+    make_shards,
+    shard_plan,
+    share_limits,
+    split_in_flight,
+    worker_seed,
+)
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.llm.client import ClientConfig, ClientStats
+from hieramas_gnn.llm.cache import RolloutCache
+from hieramas_gnn.llm.client import ClientConfig, ClientStats, LLMClient
 from hieramas_gnn.llm.pool import Pool
 from hieramas_gnn.llm.types import BackendSettings
+from hieramas_gnn.mas import executor
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.runner import ExecutorRunner
 from hieramas_gnn.tasks.base import Question
+
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     """Connect to `address` (None: start a local cluster) unless Ray is already initialised."""
@@ -131,7 +145,6 @@ class RayRunner:
             raise UserError(f"ray executor: workers must be >= 1, got {self.workers}")
         if self.max_in_flight < 1:
             raise UserError(f"ray executor: max_in_flight must be >= 1, got {self.max_in_flight}")
-        from hieramas_gnn.llm.cache import RolloutCache
 
         self._cache = (RolloutCache(self.cache_path, self.cache_mode)
                        if self.cache_mode != "off" and self.cache_path else None)
@@ -142,15 +155,12 @@ class RayRunner:
         self._ids = itertools.count()
         self._totals: Any = None
         self._worker_stats: dict[str, dict[str, Any]] = {}  # worker id -> its client's counters
-        from hieramas_gnn.distributed.worker import split_in_flight
 
         self._per_worker = split_in_flight(self.max_in_flight, self.workers)
 
     # -- the Runner protocol -------------------------------------------------------------------
     def run(self, jobs: Sequence[tuple[Design, Question]]) -> list[Any]:
         """Traces of the (design, question) pairs, in job order (like `ExecutorRunner.run`)."""
-        from hieramas_gnn.mas import executor
-
         self.rollouts += len(jobs)
         built = [executor.Job(design=d, question=q, task=self.task, roleset=self.roleset,
                               sample_index=self.sample_index) for d, q in jobs]
@@ -174,7 +184,6 @@ class RayRunner:
         if len(keys) != len(jobs):
             raise ValueError(f"{len(keys)} shard keys for {len(jobs)} jobs")
         self.start()
-        from hieramas_gnn.distributed.worker import make_shards, shard_plan
 
         size, depth = shard_plan(len(set(keys)), self.workers, self._per_worker)
         shards = [_Shard(s) for s in make_shards(list(keys), size)]
@@ -214,7 +223,6 @@ class RayRunner:
             return
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from hieramas_gnn.distributed.services import DriverService
 
         ray = self._ray = ensure_ray(self.ray_address)
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
@@ -236,8 +244,6 @@ class RayRunner:
             self._cache.close()
 
     def _new_worker(self, slot: int) -> tuple[Any, str]:
-        from hieramas_gnn.distributed.worker import ShardWorker, forwarded_env, share_limits, worker_seed
-
         config, pool = share_limits(self.client_config, self.pool, self.workers)
         worker_id = f"w{next(self._ids)}"
         label = str(self.cache_path) if self.cache_path else None
@@ -353,7 +359,13 @@ class _Bar:
     def __enter__(self) -> "_Bar":
         if self.enabled and sys.stderr.isatty():
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.bar = Progress(TextColumn("ray"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                 TextColumn("{task.fields[info]}"), console=Console(stderr=True))
@@ -387,10 +399,6 @@ def make_runner(executor: str = "local", ray_address: str | None = None, *, task
         raise UserError(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
     config = client_config or ClientConfig()
     if executor == "local":
-        from hieramas_gnn.llm.cache import RolloutCache
-        from hieramas_gnn.llm.client import LLMClient
-        from hieramas_gnn.mas.runner import ExecutorRunner
-
         if client is None:
             cache = RolloutCache(cache_path, cache_mode) if cache_path and cache_mode != "off" else None
             client = LLMClient(pool, cache, config, backend=backend, seed=seed)

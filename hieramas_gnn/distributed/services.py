@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.llm.cache import RolloutCache
+
 
 @dataclass
 class LedgerTotals:
@@ -50,8 +52,6 @@ class DriverService:
     """Cache reads and the shared budget ledger (see the module docstring)."""
 
     def __init__(self, cache_path: str | None, cache_mode: str, budget_usd: float | None) -> None:
-        from hieramas_gnn.llm.cache import RolloutCache
-
         self.budget_usd = budget_usd
         # Read-only view: the driver's own connection is the only writer. The file may not exist
         # yet (the driver creates it on its first write): the view is opened on first use then.
@@ -71,8 +71,6 @@ class DriverService:
     async def get(self, key: str) -> Any:
         """The stored LLMRecord for `key`, or None."""
         if self._cache is None and self._path and Path(self._path).exists():
-            from hieramas_gnn.llm.cache import RolloutCache
-
             self._cache = RolloutCache(self._path, "replay")
         return self._cache.get(key) if self._cache is not None else None
 

@@ -31,6 +31,7 @@ from typing import Any, Callable
 from hieramas_gnn.llm.client import ClientConfig, LLMClient
 from hieramas_gnn.llm.pool import ModelSpec, Pool
 from hieramas_gnn.llm.types import BudgetExceeded, LLMRecord, LLMRequest
+from hieramas_gnn.mas.executor import run_many
 
 # Environment read by the offline backends and litellm; forwarded to workers.
 FORWARDED_ENV_PREFIXES = ("HIERAMAS_", "LITELLM_", "HF_", "TRANSFORMERS_", "TOKENIZERS_")
@@ -188,8 +189,6 @@ class ShardWorker:
     async def run_shard(self, jobs: list[tuple[int, Any]], wrap: Callable[[Any], Any] | None = None):
         """Run the jobs; yield event batches `{"events": [...], "stats": {...}}` as they happen
         (`stats`: this worker's client counters so far, all shards)."""
-        from hieramas_gnn.mas.executor import run_many
-
         if self._sem is None:  # created on the actor's event loop
             self._sem = asyncio.Semaphore(self.max_in_flight)
         outbox: asyncio.Queue = asyncio.Queue()

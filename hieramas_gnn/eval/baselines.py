@@ -20,6 +20,9 @@ Method names (stable; they are the `method` of the JSON rows of `hieramas baseli
                 its cost is that of asking every model).
 - `router`, `cascade`, `best_single`  fitted on training questions (`eval/routers.py`); they
                 exist once `routers.fit_routed_baselines` has registered them (`Baselines.register`).
+- `best_per_task`, `knn_router`, `contrastive_router`  fitted peers of per-query routing
+                (`eval/peer_routers.py`); `best_design_per_task` the best simple design of each
+                task chosen on train + val with the task label (`eval/design_per_task.py`).
 
 The anchor (synthesizer / aggregator / decision model) and the debate agents are chosen on data,
 never by pool order: `anchor` when configured, else the first model of `ranking` (the pool models
@@ -48,19 +51,21 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval.evaluate import summarize
 from hieramas_gnn.llm.types import LLMRecord
 from hieramas_gnn.mas.design import Design, Mixture
-from hieramas_gnn.mas.executor import run_design
+from hieramas_gnn.mas.executor import run_design, run_many
 from hieramas_gnn.mas.roles import RoleSet
 from hieramas_gnn.mas.single import ask, ask_single, episode_job
 from hieramas_gnn.mas.supernode import Episode, plurality, quote
 from hieramas_gnn.mas.topologies import FIXED_TOPOLOGIES, topology
 from hieramas_gnn.mas.trace import Trace
-from hieramas_gnn.tasks.base import Question, Task
+from hieramas_gnn.tasks.base import Question, Task, partition
 
 PER_MODEL = ("single", "cot", "sc")
 GROUPS = (*PER_MODEL, "moa", "moa2", "debate", "vote", *FIXED_TOPOLOGIES, "random", "oracle")
-FITTED = ("router", "cascade", "best_single")  # need training questions: `eval/routers.py`
+FITTED = ("router", "cascade", "best_single", "best_per_task", "best_design_per_task", "knn_router",
+          "contrastive_router")  # need training questions: `eval/routers.py`
 ANCHORED = ("moa", "moa2", "debate", *FIXED_TOPOLOGIES, "random")  # use the anchor or the ranking
 Job = Callable[[Any], Awaitable[Trace]]
 
@@ -236,7 +241,7 @@ class Baselines:
     async def _aggregate(self, ep: Episode, model: str, texts: list[str], layer: int, slot: int,
                          final: bool) -> LLMRecord:
         user = self.roleset.render(
-            "aggregator_user", question=ep.question.text, instruction=ep.task.instruction(),
+            "aggregator_user", question=ep.question.text, instruction=ep.instruction(),
             proposals=quote([(f"Response {j + 1}", t) for j, t in enumerate(texts)]))
         req = ep.request(model, self.roleset.templates["single_system"], user, role="moa",
                          position="aggregator" if final else "synthesizer",
@@ -262,7 +267,7 @@ class Baselines:
         order = [agent] + [j for j in range(len(texts)) if j != agent]  # own answer first
         heads = ["Your previous answer" if j == agent else f"Agent {j + 1}" for j in order]
         user = self.roleset.render(
-            "debate_user", question=ep.question.text, instruction=ep.task.instruction(),
+            "debate_user", question=ep.question.text, instruction=ep.instruction(),
             context=quote([(h, texts[j]) for h, j in zip(heads, order)]))
         req = ep.request(model, self.roleset.templates["single_system"], user, role="debate",
                          position="debate", sample_index=sample,
@@ -321,8 +326,6 @@ async def run_baselines(baselines: Baselines, methods: Sequence[str], questions:
                         client: Any, max_in_flight: int = 32,
                         on_done: Callable[[Trace], None] | None = None) -> dict[str, list[Trace]]:
     """Every method on every question (one run_many over all of them); traces per method."""
-    from hieramas_gnn.mas.executor import run_many
-
     shared = SharedCalls(client)
     if any(m.partition(":")[0] in ANCHORED for m in methods):
         await baselines.ensure_anchor(shared, questions)
@@ -341,8 +344,6 @@ def anchor_questions(task: Task, evaluated: Sequence[Question], limit: int | Non
     the evaluated questions. When that leaves nothing (the whole file is evaluated), the
     partition train + val itself, flagged as overlapping. At most `limit`, None for all.
     """
-    from hieramas_gnn.tasks.base import partition
-
     every = task.load(split=split)
     pool = [*partition(every, "train"), *partition(every, "val")]
     skip = {q.id for q in evaluated}
@@ -361,7 +362,6 @@ async def rank_models(task: Task, roleset: RoleSet, models: Sequence[str], quest
     if not questions:
         raise UserError("baselines: no training / validation questions to rank the pool on "
                         "(name the anchor with --anchor)")
-    from hieramas_gnn.mas.executor import run_many
 
     bl = Baselines(task, roleset, models, BaselineConfig(ranking=tuple(models)))
     jobs = [bl.job(f"single:{m}", q) for m in models for q in questions]
@@ -380,6 +380,4 @@ def result_rows(traces_by_method: dict[str, list[Trace]]) -> list[dict[str, Any]
     Accuracy is over all n queries with failed episodes counted as not correct; `n_failed` says
     how many failed (and the CLI prints their reasons), so a failure is never silently a 0.
     """
-    from hieramas_gnn.eval.evaluate import summarize
-
     return [summarize(m, ts) for m, ts in traces_by_method.items()]

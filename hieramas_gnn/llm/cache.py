@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import check_regular_file
 from hieramas_gnn.llm.types import LLMRecord, LLMRequest
 
 MODES = ("rw", "replay", "off")
@@ -218,7 +219,6 @@ class RolloutCache:
     def _check_file(self) -> None:
         """Refuse, before SQLite touches it, anything that is not a SQLite file (or empty / absent)."""
         assert self.path is not None
-        from hieramas_gnn.guards import check_regular_file
 
         check_regular_file(self.path, "cache")
         if self.path.is_dir():
@@ -458,8 +458,6 @@ def read_export(path: str | Path, trust_unverified: bool = False) -> list[tuple]
 
 def _read_jsonl(path: Path, trust_unverified: bool = False) -> Iterator[tuple]:
     """Rows of a cache export, validated; a bad line is a UserError naming file and line."""
-    from hieramas_gnn.guards import check_regular_file
-
     check_regular_file(path, "cache import")
     if not path.is_file():
         raise UserError(f"cache import: no such file {path}")

@@ -25,6 +25,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.serve.policy import Policy
+from hieramas_gnn.serve.testing import sim_bundle
+from hieramas_gnn.tasks import get_task
+
 
 def _pct(values: list[float], q: float) -> float:
     if not values:
@@ -64,19 +69,18 @@ def run_load(n_requests: int = 2000, concurrency: int = 64, *, url: str | None =
              policy: str | None = None, api_key: str | None = None, max_concurrency: int = 16,
              queue_limit: int = 256, timeout_s: float = 120.0) -> dict[str, Any]:
     """Run the load test (module docstring) and return its figures."""
-    from hieramas_gnn.errors import UserError
-
     if n_requests < 1 or concurrency < 1:
         raise UserError("--requests and --concurrency must be >= 1")
     server = None
     with tempfile.TemporaryDirectory(prefix="hieramas-load-") as tmp:
         if url is None:
-            from hieramas_gnn.serve.app import ServeLimits, create_app
-            from hieramas_gnn.serve.policy import Policy
-            from hieramas_gnn.serve.server import ServerThread
-            from hieramas_gnn.serve.testing import sim_bundle
-
             import torch
+
+            from hieramas_gnn.serve.app import (  # lazy: loads fastapi
+                ServeLimits,
+                create_app,
+            )  # lazy: loads fastapi
+            from hieramas_gnn.serve.server import ServerThread  # lazy: loads fastapi
 
             torch.set_num_threads(1)  # as `hieramas serve` runs (its --torch-threads default)
             bundle = policy or sim_bundle(Path(tmp) / "load")
@@ -86,8 +90,6 @@ def run_load(n_requests: int = 2000, concurrency: int = 64, *, url: str | None =
             url, model = server.start(), served.name
             questions = [q.text for q in served.task.load(None, "test", limit=200)]
         else:
-            from hieramas_gnn.tasks import get_task
-
             if model is None:
                 raise UserError("--model is needed with --url")
             questions = [q.text for q in get_task("synthetic").load(None, "test", limit=200)]
@@ -119,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-concurrency", type=int, default=16, help="in-process server: MAS runs at once")
     p.add_argument("--queue-limit", type=int, default=256, help="in-process server: queued requests")
     args = p.parse_args(argv)
-    from hieramas_gnn.errors import UserError
 
     try:
         figures = run_load(args.requests, args.concurrency, url=args.url, model=args.model, policy=args.policy,

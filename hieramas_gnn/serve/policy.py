@@ -32,10 +32,22 @@ from pathlib import Path
 from typing import Any
 
 from hieramas_gnn.build import ClientSettings, make_client
+from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
+from hieramas_gnn.bundle_trust import (
+    bundle_code_ref,
+    bundle_local_path,
+    bundle_pool,
+    check_family,
+)
 from hieramas_gnn.config_io import from_dict
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.client import ClientConfig
 from hieramas_gnn.llm.types import BackendSettings
+from hieramas_gnn.mas.executor import run_design
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.tasks import get_task, task_from_config
+from hieramas_gnn.tasks.base import Question, Score
+from hieramas_gnn.tasks.generic import GenericTask
 
 
 @dataclass
@@ -80,8 +92,6 @@ class _Ungraded:
         return getattr(self._task, name)
 
     def score(self, response: str, question: Any) -> Any:
-        from hieramas_gnn.tasks.base import Score
-
         return Score(correct=False, extracted=self._task.extract(response or "", question))
 
 
@@ -124,11 +134,6 @@ class Policy:
         which code runs (`bundle_trust.py`): a bundle whose pool names real providers needs `pool`
         (yours, with its model names), or `trust_bundle_endpoints=True` (prints what it trusts).
         sha256: the bundle's digest (`bundle.bundle_digest`, printed by `hieramas export`) to pin."""
-        from hieramas_gnn.bundle_trust import bundle_code_ref, bundle_local_path, bundle_pool, check_family
-        from hieramas_gnn.bundle import check_digest, load_chooser, read_meta
-        from hieramas_gnn.mas.roles import get_roleset
-        from hieramas_gnn.tasks import get_task
-
         if cache_mode not in ("rw", "replay", "off"):
             raise UserError(f"cache_mode must be one of rw, replay, off; got {cache_mode!r}")
         check_digest(bundle, sha256)
@@ -158,8 +163,6 @@ class Policy:
     # -- design -------------------------------------------------------------------------------
     def question(self, q: Any, meta: dict[str, Any] | None = None) -> Any:
         """The `Question` a text, `(text, meta)` pair or `Question` runs as (module docstring)."""
-        from hieramas_gnn.tasks.base import Question
-
         if isinstance(q, Question):
             return q
         if meta is not None and not isinstance(meta, dict):
@@ -220,8 +223,6 @@ class Policy:
         return await self._run(design, q)
 
     async def _run(self, design: Any, q: Any) -> Solution:
-        from hieramas_gnn.mas.executor import run_design
-
         graded = q.gold is not None
         task = self.task if graded else _Ungraded(self.task)
         recorder = _Recorder(self.client)
@@ -288,8 +289,6 @@ def _bundle_task(name: str, meta: Any, bundle: str | Path = "", trust: bool = Fa
     question file must lie inside the current folder (else it serves ad-hoc questions only)."""
     from types import SimpleNamespace
 
-    from hieramas_gnn.bundle_trust import bundle_code_ref, bundle_local_path
-    from hieramas_gnn.tasks import get_task, task_from_config
 
     tc = ((getattr(meta, "hyperparameters", None) or {}).get("task") or {})
     if not isinstance(tc, dict):
@@ -304,7 +303,6 @@ def _bundle_task(name: str, meta: Any, bundle: str | Path = "", trust: bool = Fa
         except UserError:
             path = None
         if path is None:  # no file it may read: the task grades nothing, every question is ad-hoc
-            from hieramas_gnn.tasks.generic import GenericTask
 
             return GenericTask(name, "", tc["scorer"])
         return task_from_config(SimpleNamespace(**{**tc, "path": path}))

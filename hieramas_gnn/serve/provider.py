@@ -35,7 +35,9 @@ from typing import Any
 
 import litellm
 
+from hieramas_gnn.backends.providers import model_response, register_offline_providers
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.serve.policy import Policy
 
 PROVIDER = "hieramas"
 
@@ -66,8 +68,6 @@ class PolicyProvider(litellm.CustomLLM):
         """The loaded `Policy` of bundle `name` (loaded once)."""
         with self._lock:
             if name not in self.policies:
-                from hieramas_gnn.serve.policy import Policy
-
                 options = {"name": name} | self.policy_options
                 self.policies[name] = Policy.load(self.bundle_path(name), **options)
             return self.policies[name]
@@ -77,7 +77,10 @@ class PolicyProvider(litellm.CustomLLM):
                                        llm_provider=PROVIDER)
 
     def _question(self, model: str, messages: list) -> str:
-        from hieramas_gnn.serve.app import ApiError, last_user_message
+        from hieramas_gnn.serve.app import (  # lazy: loads fastapi
+            ApiError,
+            last_user_message,
+        )  # lazy: loads fastapi
 
         try:
             return last_user_message({"messages": messages})
@@ -85,8 +88,6 @@ class PolicyProvider(litellm.CustomLLM):
             raise self._bad(model, exc.message) from None
 
     def _response(self, model: str, sol: Any) -> Any:
-        from hieramas_gnn.backends.sim import model_response
-
         if sol.failed:
             raise litellm.APIError(status_code=502, message=f"{PROVIDER}/{model}: the MAS failed: "
                                    f"{sol.failure_reason}", llm_provider=PROVIDER, model=f"{PROVIDER}/{model}")
@@ -148,8 +149,6 @@ def register_policy_provider(folder: str | Path | None = None, **policy_options:
     keeping every other provider). `folder`: where the bundles are (default: env
     `HIERAMAS_POLICY_DIR`, else `runs`); `policy_options`: `Policy.load` keyword arguments.
     Without either, the module's `handler` (the one a proxy config names) is registered."""
-    from hieramas_gnn.backends.providers import register_offline_providers
-
     register_offline_providers()  # the bundles' sim/replay models must resolve too
     provider = PolicyProvider(folder, **policy_options) if folder is not None or policy_options else handler
     others = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != PROVIDER]

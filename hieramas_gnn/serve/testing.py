@@ -9,18 +9,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hieramas_gnn.bundle import export_policy
+from hieramas_gnn.llm.pool import load_pool
+from hieramas_gnn.mas.roles import get_roleset
+from hieramas_gnn.tasks import get_task
+
 
 def sim_bundle(out_dir: str | Path, *, route: str = "classifier", n_roles: int = 3, seed: int = 0,
                task: str = "synthetic", pool: str = "sim") -> Path:
     """Export a seeded, untrained policy for `task` over `pool` to `out_dir`; returns the folder."""
-    from hieramas_gnn.bundle import export_policy
-    from hieramas_gnn.llm.pool import load_pool
-    from hieramas_gnn.mas.roles import get_roleset
-    from hieramas_gnn.policy.choose import ChoiceSettings
-    from hieramas_gnn.policy.features import CachedEmbedder, FeatureBuilder, HashingEmbedder
-    from hieramas_gnn.policy.graph import GraphBuilder
-    from hieramas_gnn.policy.testing import toy_policy
-    from hieramas_gnn.tasks import get_task
+    from hieramas_gnn.policy.choose import ChoiceSettings  # lazy: loads torch
+    from hieramas_gnn.policy.features import (  # lazy: loads torch
+        CachedEmbedder,
+        FeatureBuilder,
+        HashingEmbedder,
+    )  # lazy: loads torch
+    from hieramas_gnn.policy.graph import GraphBuilder  # lazy: loads torch
+    from hieramas_gnn.policy.testing import toy_policy  # lazy: loads torch
 
     t = get_task(task)
     roleset = get_roleset(t.family)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from hieramas_gnn.errors import DataMissingError, UserError
+from hieramas_gnn.guards import check_regular_file
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,13 @@ class Task(Protocol):
         ...
 
 
+def instruction_for(task: Any, question: Question) -> str:
+    """The answer-format instruction of `question`'s prompt: `task.instruction_for(question)`
+    where the task has one (a mixed task: its component's), else `task.instruction()`."""
+    per_question = getattr(task, "instruction_for", None)
+    return per_question(question) if callable(per_question) else task.instruction()
+
+
 class BaseTask:
     """Shared behaviour: id lookup over the default source, score = extract + is_correct."""
 
@@ -155,8 +163,6 @@ class BaseTask:
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Rows of a `.jsonl` or `.jsonl.gz` file; a missing file or a bad line is a UserError."""
-    from hieramas_gnn.guards import check_regular_file
-
     p = Path(path)
     if not str(path) or not p.exists():
         raise DataMissingError(f"data file not found: {p if str(path) else '(none given)'}")

@@ -27,9 +27,24 @@ import threading
 from collections.abc import Sequence
 
 from hieramas_gnn.paths import shared_data_dir
-from hieramas_gnn.tasks.base import BaseTask, Question, Score, read_jsonl, resolve_source, take
+from hieramas_gnn.tasks.base import (
+    BaseTask,
+    Question,
+    Score,
+    load_hf,
+    read_jsonl,
+    resolve_source,
+    take,
+)
 from hieramas_gnn.tasks.humaneval_harness import (
-    CALLS, OUTPUTS, VERDICT, outputs_program, plus_verdict, read_outputs, record_calls_program, replay_program,
+    CALLS,
+    OUTPUTS,
+    VERDICT,
+    outputs_program,
+    plus_verdict,
+    read_outputs,
+    record_calls_program,
+    replay_program,
     replay_verdict,
 )
 from hieramas_gnn.tasks.plain import encode
@@ -109,7 +124,6 @@ class HumanEvalTask(BaseTask):
         else:
             kind, src = resolve_source(path, shared_data_dir() / "benchmarks" / "HumanEvalPlus.jsonl.gz", self.name)
             if kind == "hf":
-                from hieramas_gnn.tasks.base import load_hf  # noqa: PLC0415
                 return take((self._question(dict(r), split) for r in load_hf(src, split)), limit)
         return take((self._question(row, split) for row in read_jsonl(src)), limit)
 

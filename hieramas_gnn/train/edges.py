@@ -29,6 +29,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from hieramas_gnn.build import TrainingSetup
+from hieramas_gnn.config import EdgesConfig, RewardConfig
 from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.train import credit, rewards
@@ -55,7 +57,7 @@ def system_reward(traces: Sequence[Any], designs: Sequence[Any], rc: Any) -> tup
 class EdgesTrainer:
     """REINFORCE on the edge head (see the module docstring); `run()` trains to `ec.steps`."""
 
-    def __init__(self, ec: Any, reward_cfg: Any, setup: Any, settings: ChoiceSettings, seed: int,
+    def __init__(self, ec: EdgesConfig, reward_cfg: RewardConfig, setup: TrainingSetup, settings: ChoiceSettings, seed: int,
                  run_dir: Path, log: Callable[..., None] | None = None) -> None:
         self.ec, self.rc, self.setup, self.log = ec, reward_cfg, setup, log
         self.settings = replace(settings, route="edges")

@@ -5,13 +5,15 @@ experiments call). Every phase leaves its state in the run folder, and re-runnin
 command continues where it stopped; every LLM call already paid for is in the rollout cache, so
 nothing is paid twice:
 
-1. **Decision model**: `pool.decision`, or with `stage1.warm_start: search` the decision of the
-   best simple design found on the training queries (`train/warm_start.py`, `design_search.json`),
-   or the pool model with the best single-model reward on training + validation queries
-   (`mas.single.best_single_model`); recorded in `decision.json`.
-2. **Stage 1** (`train/stage1.py`): (with a warm start, the searched design behaviour-cloned and
-   validated as step 0) REINFORCE on the mixtures over random DAGs; `checkpoint.pt` every few
-   steps, the best-validation weights in `best.pt`.
+1. **Decision model**: `pool.decision`, or with `stage1.warm_start: search` (or
+   `search_per_cluster`) the decision of the best simple design found on the search queries
+   (`train/warm_start.py`, `design_search.json`), or the pool model with the best single-model
+   reward on training + validation queries (`mas.single.best_single_model`); recorded in
+   `decision.json`. With `search_per_cluster`, the same search per cluster of the search queries
+   (`train/cluster_search.py`, `cluster_search.json`) gives each query its cluster's design.
+2. **Stage 1** (`train/stage1.py`): (with a warm start, the searched design — per query, its
+   cluster's — behaviour-cloned and validated as step 0) REINFORCE on the mixtures over random
+   DAGs; `checkpoint.pt` every few steps, the best-validation weights in `best.pt`.
 3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/topology_classifier.py`):
    candidate DAGs, labels from rollouts, the graph-score head; or `edges` — the edge head with
    REINFORCE (`train/edges.py`, resumable from `edges_checkpoint.pt`). The trained head's weights
@@ -34,9 +36,17 @@ from typing import Any
 
 import torch
 
-from hieramas_gnn.build import choice_settings
+from hieramas_gnn.build import TrainingSetup, build_training, choice_settings
+from hieramas_gnn.bundle import export_policy
+from hieramas_gnn.config import Config, load_config
+from hieramas_gnn.config_io import dump_yaml, to_dict
+from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import dumps, folder_lock
+from hieramas_gnn.mas.single import best_single_model
+from hieramas_gnn.paths import ensure_offline_defaults
 from hieramas_gnn.policy.choose import DesignChooser
-from hieramas_gnn.train import topology_classifier
+from hieramas_gnn.tracking import Tracker
+from hieramas_gnn.train import cluster_search, topology_classifier, warm_start
 from hieramas_gnn.train.edges import EdgesTrainer
 from hieramas_gnn.train.rewards import reward_function
 from hieramas_gnn.train.stage1 import Stage1Result, train_stage1
@@ -57,28 +67,34 @@ class TopologyResult:
 
 @dataclass
 class PipelineResult:
-    setup: Any
+    setup: TrainingSetup
     chooser: DesignChooser
     stage1: Stage1Result
     topology: TopologyResult
     bundle: Path
 
 
-def resolve_decision(cfg: Any, setup: Any) -> str:
+def resolve_decision(cfg: Config, setup: TrainingSetup) -> str:
     """The configured decision model; with `stage1.warm_start: search` the decision of the
-    searched design (`train/warm_start.py`, which also sets `setup.warm_design`); else the best
-    single model on train + val. Recorded in `decision.json`."""
-    from hieramas_gnn.mas.single import best_single_model
-    from hieramas_gnn.train import warm_start
-
+    searched design (`train/warm_start.py`, which also sets `setup.warm_design`), with
+    `search_per_cluster` the same, and `setup.warm_designs` gives each query its cluster's design
+    (`train/cluster_search.py`); else the best single model on train + val. Recorded in
+    `decision.json`."""
     path = Path(cfg.run.dir) / "decision.json"
-    if cfg.stage1.warm_start == "search":
-        found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
+    if cfg.stage1.warm_start in ("search", "search_per_cluster"):
+        extra = {}
+        if cfg.stage1.warm_start == "search_per_cluster":
+            found, clusters = cluster_search.resolve_both(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
+            embed = cluster_search.embedder_fn(setup.builder.features.embedder)
+            setup.warm_designs = lambda questions: clusters.designs_for(questions, embed)
+            extra = {"partition": clusters.partition.name, "cluster_designs": sorted(set(clusters.to_dict()["summaries"]))}
+        else:
+            found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
         setup.warm_design = found.design
         if not path.exists():
             _write_json(path, {"decision": found.decision, "rule": "the decision of the searched design "
                                "(design_search.json)" if not cfg.pool.decision else "pool.decision",
-                               "design": found.design.summary()})
+                               "design": found.design.summary(), **extra})
         return found.decision
     if cfg.pool.decision:
         return cfg.pool.decision
@@ -91,7 +107,7 @@ def resolve_decision(cfg: Any, setup: Any) -> str:
     return name
 
 
-def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> TopologyResult:
+def fit_topology(cfg: Config, setup: TrainingSetup, tracker: Any, stage1: Stage1Result) -> TopologyResult:
     """Train the configured topology route, or reload it when `topology.json` says it is done for
     this very stage-1 selector (a stage 1 trained further since invalidates it)."""
     run_dir = Path(cfg.run.dir)
@@ -134,16 +150,11 @@ def fit_topology(cfg: Any, setup: Any, tracker: Any, stage1: Stage1Result) -> To
     return result
 
 
-def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
+def train_pipeline(cfg: Config, client: Any = None) -> PipelineResult:
     """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder)."""
-    from hieramas_gnn.config_io import dump_yaml
-    from hieramas_gnn.paths import ensure_offline_defaults
-    from hieramas_gnn.build import build_training
-
     ensure_offline_defaults()
     if cfg.run.threads and str(cfg.run.device).startswith("cpu"):
         torch.set_num_threads(cfg.run.threads)
-    from hieramas_gnn.guards import folder_lock
 
     run_dir = Path(cfg.run.dir)
     check_run_folder(run_dir)
@@ -162,8 +173,6 @@ def train_pipeline(cfg: Any, client: Any = None) -> PipelineResult:
 def check_run_folder(run_dir: Path) -> None:
     """The run folder is new, empty, or a run folder (it has `config.yaml`): training never writes
     its checkpoints, metrics and bundle into a folder of the user's other files."""
-    from hieramas_gnn.errors import UserError
-
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} (run.out_dir): is a file; choose another run.out_dir")
     if run_dir.is_dir() and not (run_dir / "config.yaml").is_file():
@@ -173,11 +182,7 @@ def check_run_folder(run_dir: Path) -> None:
                             "config.yaml of a run; choose a new or empty folder")
 
 
-def _phases(cfg: Any, setup: Any) -> PipelineResult:
-    from hieramas_gnn.config_io import to_dict
-    from hieramas_gnn.bundle import export_policy
-    from hieramas_gnn.tracking import Tracker
-
+def _phases(cfg: Config, setup: TrainingSetup) -> PipelineResult:
     run_dir = Path(cfg.run.dir)
     setup.decision = resolve_decision(cfg, setup)
     with Tracker(cfg) as tracker:
@@ -199,13 +204,9 @@ RESUMABLE_CHANGES = ("tracking.", "run.device", "run.threads", "client.max_in_fl
                      "stage1.steps")  # more steps: stage 1 continues, and the topology is retrained
 
 
-def check_same_run(cfg: Any, run_dir: Path) -> None:
+def check_same_run(cfg: Config, run_dir: Path) -> None:
     """Refuse to resume a run folder that was started with another config (its checkpoints and
     topology state would silently be reused under settings they were not made with)."""
-    from hieramas_gnn.config import load_config
-    from hieramas_gnn.config_io import to_dict
-    from hieramas_gnn.errors import UserError
-
     path = run_dir / "config.yaml"
     if not path.exists():
         return
@@ -232,5 +233,5 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    tmp.write_text(dumps(data, indent=2, default=float) + "\n")
     tmp.replace(path)

@@ -30,9 +30,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from hieramas_gnn.build import TrainingSetup
+from hieramas_gnn.build import TrainingSetup, choice_settings
+from hieramas_gnn.config import Config
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.draw import draw_design
 from hieramas_gnn.mas.topologies import random_dag
+from hieramas_gnn.policy.choose import DesignChooser
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.train import credit, rewards
 from hieramas_gnn.train.warm_start import bc_loss, clone
@@ -73,7 +76,7 @@ def effective_rewards(traces: Sequence[Any], designs: Sequence[Design], n_max: i
     return x, r, rewards.system_rewards(x, shape=rc.shape, cost_lambda=rc.cost_lambda)
 
 
-def counterfactual_values(setup: TrainingSetup, cfg: Any, questions: Sequence[Any], dags: Sequence[Edges],
+def counterfactual_values(setup: TrainingSetup, cfg: Config, questions: Sequence[Any], dags: Sequence[Edges],
                           designs: Sequence[Design], temperature: float, gen: torch.Generator,
                           n_max: int) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
     """b [G, N], ok [G, N] of the counterfactual baseline and the traces of its rollouts."""
@@ -105,7 +108,7 @@ def counterfactual_values(setup: TrainingSetup, cfg: Any, questions: Sequence[An
 class Stage1Trainer:
     """Holds the optimizer, RNGs and baseline state; `run()` trains to `stage1.steps`."""
 
-    def __init__(self, cfg: Any, setup: TrainingSetup, tracker: Any) -> None:
+    def __init__(self, cfg: Config, setup: TrainingSetup, tracker: Any) -> None:
         self.cfg, self.setup, self.tracker = cfg, setup, tracker
         s1 = cfg.stage1
         self.opt = torch.optim.Adam(setup.policy.parameters(), lr=s1.lr, weight_decay=s1.weight_decay)
@@ -182,8 +185,8 @@ class Stage1Trainer:
         mask = credit.loss_mask(out.role_mask & ok, x.failed)
         loss = credit.reinforce_loss(out.role_log_prob, r - b, mask, out.entropy, s1.entropy_beta)
         total = loss.loss
-        if s1.warm_start_bc > 0 and setup.warm_design is not None:  # pull towards the searched design
-            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_design, dags)
+        if s1.warm_start_bc > 0 and setup.warm_design is not None:  # pull towards the searched design(s)
+            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_targets(questions), dags)
         self.opt.zero_grad()
         total.backward()
         grad_norm = _clip(setup.policy.parameters(), s1.grad_clip)
@@ -219,9 +222,6 @@ class Stage1Trainer:
     def validate(self) -> dict[str, float]:
         """Validation reward of the designs the choice function picks before any topology is
         learned (route `random`: the greedy mixtures on one per-query candidate DAG)."""
-        from hieramas_gnn.policy.choose import DesignChooser
-        from hieramas_gnn.build import choice_settings
-
         setup, rc = self.setup, self.cfg.reward
         settings = choice_settings(self.cfg, "random", setup.decision)
         designs = DesignChooser(setup.policy, setup.builder, settings).designs(setup.val)
@@ -236,11 +236,13 @@ class Stage1Trainer:
                 "eval/val_failure_reasons": failure_reasons(traces, f"validation at step {self.step}")}
 
     def warm_start(self) -> dict[str, float]:
-        """Step 0 of a warm-started run: clone the searched design, validate it (so `best.pt`
-        holds it unless training beats it) and checkpoint (a resumed run never clones twice)."""
+        """Step 0 of a warm-started run: clone the searched design (per query: its cluster's),
+        validate it (so `best.pt` holds it unless training beats it) and checkpoint (a resumed run
+        never clones twice)."""
         s1, setup = self.cfg.stage1, self.setup
         queries = list(setup.train)[: s1.warm_start_queries or None]
-        done = clone(setup.policy, setup.builder, setup.warm_design, queries, self.dags, s1.warm_start_steps)
+        done = clone(setup.policy, setup.builder, setup.warm_targets(queries), queries, self.dags,
+                     s1.warm_start_steps)
         metrics = {f"warm_start/{k}": v for k, v in done.items()}
         metrics.update(self._validate_and_keep())
         self.tracker.log(metrics, 0)
@@ -284,8 +286,6 @@ class Stage1Trainer:
                 for d, q, t, s in zip(designs, questions, traces, system)]
         self.tracker.log_designs(rows[:16], self.step)
         if self.tracker.run is not None and designs:
-            from hieramas_gnn.mas.draw import draw_design
-
             path = draw_design(designs[0], self.dir / "topology" / f"step{self.step}.png",
                                title=f"step {self.step}: {questions[0].id}")
             self.tracker.log_image("train/topology", path, self.step)
@@ -310,7 +310,7 @@ def _clip(params, max_norm: float) -> float:
     return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
 
 
-def train_stage1(cfg: Any, setup: TrainingSetup, tracker: Any) -> Stage1Result:
+def train_stage1(cfg: Config, setup: TrainingSetup, tracker: Any) -> Stage1Result:
     """Train (resuming from `cfg.run.dir/checkpoint.pt` when present) and return the result.
 
     On return the policy holds the best-validation weights."""

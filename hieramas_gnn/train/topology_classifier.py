@@ -38,6 +38,9 @@ from hieramas_gnn.errors import ConfigError
 from hieramas_gnn.mas import topologies
 from hieramas_gnn.mas.design import Design, Mixture
 from hieramas_gnn.mas.settings import CandidateDAGs
+from hieramas_gnn.policy.gnn import Encoded
+from hieramas_gnn.policy.graph import role_ptr
+from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.tasks.base import Question
 
 Edges = tuple[tuple[int, int], ...]
@@ -102,8 +105,6 @@ def fixed_mixtures(roles: Sequence[str], mixture: Mixture, decision: str) -> Des
 
 def policy_selector(policy, builder, decision: str) -> DesignFn:
     """The stage-1 policy's greedy mixtures, conditioned on each query and DAG (mode `mixture`)."""
-    from hieramas_gnn.policy.sample import sample
-
     @torch.no_grad()
     def select(questions: Sequence[Question], dags: Sequence[Edges]) -> list[Design]:
         if not questions:
@@ -241,8 +242,6 @@ def random_proposer(n_roles: int, cfg: ClassifierTraining) -> ProposeFn:
 def edge_head_proposer(policy, builder, cfg: ClassifierTraining, decision: str) -> ProposeFn:
     """Per query, up to K distinct DAGs sampled from the policy's edge head (node order + forward
     edges, `policy.sample` mode `dag`), drawn with a generator seeded by cfg.seed."""
-    from hieramas_gnn.policy.sample import sample
-
     gen = torch.Generator().manual_seed(cfg.seed)
 
     @torch.no_grad()
@@ -408,8 +407,6 @@ class PolicyGraphScorer:
 
     @torch.no_grad()
     def _encode_missing(self, questions: Sequence[Question], designs: Sequence[Design]) -> None:
-        from hieramas_gnn.policy.graph import role_ptr
-
         todo = {self._key(q, d): (q, d) for q, d in zip(questions, designs) if self._key(q, d) not in self._enc}
         if not todo:
             return
@@ -420,8 +417,6 @@ class PolicyGraphScorer:
             self._enc[key] = (enc.h_role[ptr[g]:ptr[g + 1]], enc.h_llm[g * m:(g + 1) * m], enc.h_query[g:g + 1])
 
     def score_logits(self, questions: Sequence[Question], designs: Sequence[Design]) -> torch.Tensor:
-        from hieramas_gnn.policy.gnn import Encoded
-
         self._encode_missing(questions, designs)
         parts = [self._enc[self._key(q, d)] for q, d in zip(questions, designs)]
         sizes = torch.tensor([p[0].size(0) for p in parts])  # [G]

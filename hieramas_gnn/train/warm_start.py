@@ -64,7 +64,11 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from hieramas_gnn.build import TrainingSetup
+from hieramas_gnn.config import Config
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.mas.design import PLURALITY, Design, Mixture
+from hieramas_gnn.paths import atomic_write_text
 from hieramas_gnn.policy.sample import sample
 
 _log = logging.getLogger(__name__)
@@ -173,7 +177,7 @@ def evaluate(runner: Any, designs: Sequence[Design], questions: Sequence[Any],
     return rows
 
 
-def search_queries(cfg: Any, setup: Any) -> tuple[list[Any], str]:
+def search_queries(cfg: Config, setup: TrainingSetup) -> tuple[list[Any], str]:
     """The questions the search ranks on (`stage1.warm_start_on`, at most `warm_start_queries`)
     and how to name them, e.g. "train + val (350)"."""
     s1 = cfg.stage1
@@ -182,7 +186,7 @@ def search_queries(cfg: Any, setup: Any) -> tuple[list[Any], str]:
     return queries, f"{'train + val' if s1.warm_start_on == 'train_val' else 'train'} ({len(queries)})"
 
 
-def single_designs(cfg: Any, setup: Any, fixed_decision: str | None) -> list[Design]:
+def single_designs(cfg: Config, setup: TrainingSetup, fixed_decision: str | None) -> list[Design]:
     """"single model X" for each pool model (in the pool's order), each its own decision model
     unless the decision is fixed."""
     roles = list(setup.builder.role_names)
@@ -191,11 +195,12 @@ def single_designs(cfg: Any, setup: Any, fixed_decision: str | None) -> list[Des
             for m in setup.builder.llm_names]
 
 
-def candidates(cfg: Any, setup: Any, singles: Sequence[dict[str, Any]], fixed_decision: str | None,
-               probe: Any) -> list[Design]:
+def candidates(cfg: Config, setup: TrainingSetup, singles: Sequence[dict[str, Any]], fixed_decision: str | None,
+               probe: Any, known: dict[Design, bool] | None = None) -> list[Design]:
     """The family (module docstring) built from the singles' rows (`evaluate` of `single_designs`
     on the search queries: their reward, accuracy and cost rank the models), minus the designs the
-    policy cannot express on the query `probe`."""
+    policy cannot express on the query `probe` (`known`: design -> expressible, read and filled,
+    so repeated calls probe each design once)."""
     s1, arch = cfg.stage1, cfg.policy.arch
     roles, models = list(setup.builder.role_names), list(setup.builder.llm_names)
     voters = lone_roles(setup.runner.roleset, roles)
@@ -214,10 +219,13 @@ def candidates(cfg: Any, setup: Any, singles: Sequence[dict[str, Any]], fixed_de
     cands = family(roles, voters, ranked, decisions, arch.decision_inputs, s1.warm_start_voters, s1.warm_start_models,
                    moa_sizes, fixed=bool(fixed_decision), plurality_sizes=plurality_sizes, by_accuracy=by_acc,
                    by_cost=by_cost)
-    return [d for d, ok in zip(cands, expressible(setup.policy, setup.builder, probe, cands)) if ok]
+    known = {} if known is None else known
+    fresh = [d for d in cands if d not in known]
+    known.update(zip(fresh, expressible(setup.policy, setup.builder, probe, fresh)))
+    return [d for d in cands if known[d]]
 
 
-def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
+def search(cfg: Config, setup: TrainingSetup, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
     """Run the family on the search queries and return the best design (module docstring)."""
     queries, where = search_queries(cfg, setup)
     lone = single_designs(cfg, setup, fixed_decision)
@@ -239,25 +247,26 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision:
     return SearchResult(cands[best], cands[best].decision, rows, where)
 
 
-def resolve(cfg: Any, setup: Any, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
+def resolve(cfg: Config, setup: TrainingSetup, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
     """The run's search result: `design_search.json` when the run folder has it, else searched
     (and written) now."""
     path = Path(cfg.run.dir) / "design_search.json"
     if path.exists():
         data = json.loads(path.read_text())
         return SearchResult(Design.from_dict(data["design"]), data["decision"], data["rows"], data.get("queries", ""))
-    from hieramas_gnn.paths import atomic_write_text
 
     result = search(cfg, setup, reward, fixed_decision)
-    atomic_write_text(path, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
+    atomic_write_text(path, dumps(result.to_dict(), indent=2, default=float) + "\n")
     return result
 
 
-def clone(policy: Any, builder: Any, design: Design, questions: Sequence[Any], dags: Sequence[Any],
-          steps: int) -> dict[str, float]:
-    """Behaviour-clone `design`'s mixtures into the policy (module docstring). Returns
-    {steps, match (share of queries whose greedy mixtures equal the design's), nll}."""
+def clone(policy: Any, builder: Any, design: Design | Sequence[Design], questions: Sequence[Any],
+          dags: Sequence[Any], steps: int) -> dict[str, float]:
+    """Behaviour-clone `design`'s mixtures into the policy (module docstring); a list gives each
+    question its own design (the per-cluster warm start; one decision model for all). Returns
+    {steps, match (share of queries whose greedy mixtures equal their design's), nll}."""
     qs = list(questions)
+    design = _per_query(design, len(qs))
     edges = [tuple(dags[i % len(dags)]) for i in range(len(qs))]
     batch = builder.batch(qs, edges)
     opt = torch.optim.Adam(policy.parameters(), lr=CLONE_LR)
@@ -276,17 +285,30 @@ def clone(policy: Any, builder: Any, design: Design, questions: Sequence[Any], d
     return {"steps": step, "match": match, "nll": nll}
 
 
-def bc_loss(policy: Any, batch: Any, design: Design, dags: Sequence[Any]) -> torch.Tensor:
-    """Mean −log π(design's mixtures | query, DAG) over a batch built on `dags` (one per graph):
-    the clone's loss, and stage 1's pull towards the searched design (`warm_start_bc`)."""
-    targets = [replace(design, edges=tuple(e)) for e in dags]
-    return -sample(policy, batch, decision=design.decision, mode="mixture", designs=targets).log_prob.mean()
+def bc_loss(policy: Any, batch: Any, design: Design | Sequence[Design], dags: Sequence[Any]) -> torch.Tensor:
+    """Mean −log π(design's mixtures | query, DAG) over a batch built on `dags` (one per graph;
+    `design`: one for all, or one per graph): the clone's loss, and stage 1's pull towards the
+    searched design(s) (`warm_start_bc`)."""
+    designs = _per_query(design, len(dags))
+    targets = [replace(d, edges=tuple(e)) for d, e in zip(designs, dags)]
+    return -sample(policy, batch, decision=designs[0].decision, mode="mixture", designs=targets).log_prob.mean()
+
+
+def _per_query(design: Design | Sequence[Design], n: int) -> list[Design]:
+    """One design per query; they must share the decision model (the policy has one)."""
+    designs = [design] * n if isinstance(design, Design) else list(design)
+    if len(designs) != n:
+        raise ValueError(f"{len(designs)} warm-start designs for {n} queries")
+    if len({d.decision for d in designs}) > 1:
+        raise ValueError("warm-start designs must share one decision model, got "
+                         f"{sorted({d.decision for d in designs})}")
+    return designs
 
 
 @torch.no_grad()
-def _match(policy: Any, batch: Any, design: Design, edges: Sequence[Any]) -> float:
+def _match(policy: Any, batch: Any, design: Sequence[Design], edges: Sequence[Any]) -> float:
     was_training = policy.training
     policy.eval()
-    out = sample(policy, batch, decision=design.decision, mode="mixture", dags=list(edges), greedy=True)
+    out = sample(policy, batch, decision=design[0].decision, mode="mixture", dags=list(edges), greedy=True)
     policy.train(was_training)
-    return sum(d.mixtures == design.mixtures for d in out.designs) / max(len(out.designs), 1)
+    return sum(d.mixtures == t.mixtures for d, t in zip(out.designs, design)) / max(len(out.designs), 1)

@@ -21,8 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from hieramas_gnn.backends.behaviour import FIT_PARAMS, BehaviourConfig, logit, option_probs_batch
-from hieramas_gnn.backends.fit.format_fit import FormatModel, fit_format
+from hieramas_gnn.backends.behaviour import (
+    FIT_PARAMS,
+    BehaviourConfig,
+    logit,
+    option_probs_batch,
+)
+from hieramas_gnn.backends.fit.format_fit import (
+    FAIL,
+    RIGHT,
+    WRONG,
+    FormatModel,
+    fit_format,
+    round0_fail_rates,
+)
 
 K_MAX = 8  # max options per row (7 agents + nothing else)
 STRONG = 0.7  # round-0 accuracy splitting "strong" from "weak" models in the strength figures
@@ -86,8 +98,6 @@ def read_log(path: Path | Any):
 def load_debate_rows(path: Path | Any, own_weight: float = 1.0, parsed_strength: bool = True) -> DebateRows:
     """Read the debate log (a path or its DataFrame) into arrays (support uses `own_weight`
     for the own previous answer; `parsed_strength`: see `model_strength`)."""
-    from hieramas_gnn.backends.fit.format_fit import FAIL, RIGHT, WRONG, round0_fail_rates
-
     d = read_log(path)
     r0 = d[d["round"] == "0"]
     strength = model_strength(r0, parsed_strength)

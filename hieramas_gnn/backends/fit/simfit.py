@@ -14,9 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hieramas_gnn.errors import DataMissingError
-from hieramas_gnn.backends.fit import irt
 from hieramas_gnn.backends.behaviour import BehaviourConfig
+from hieramas_gnn.backends.fit import (  # module attributes: tests replace the fits
+    behaviour_fit,
+    irt,
+    model_effects,
+)
+from hieramas_gnn.backends.fit.format_fit import fit_format
+from hieramas_gnn.backends.fit.system_fit import system_validation
+from hieramas_gnn.errors import DataMissingError, UserError
 
 # benchmark -> (outcome files, fixed domain or None for the `subject` column)
 BENCHMARKS: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -38,8 +44,6 @@ def load_benchmark(shared: Path, bench: str, files: tuple[str, ...] | None = Non
 
     known = {**BENCHMARKS, **VALIDATION_SETS}
     if bench not in known:
-        from hieramas_gnn.errors import UserError
-
         raise UserError(f"unknown benchmark {bench!r}; known: {', '.join(known)}")
     names, fixed = known[bench]
     frames = []
@@ -110,15 +114,12 @@ def validate(shared: Path, behaviour: BehaviourConfig, benchmark: str = "mmlu_re
              system: bool = True) -> dict:
     """The `hieramas sim validate` report: held-out IRT check, behaviour figures and (unless
     `system=False`) the system-level debate re-run (`system_fit.system_validation`)."""
-    from hieramas_gnn.backends.fit.behaviour_fit import behaviour_figures
-    from hieramas_gnn.backends.fit.system_fit import system_validation
-
     df = load_benchmark(shared, benchmark, files)
     report = heldout_validation(df, heldout_frac)
     log = shared / DEBATE_LOG
     if not log.exists():
         raise DataMissingError(f"debate log {log} not found (needed for the behaviour figures)")
-    report["behaviour"] = behaviour_figures(log, behaviour)
+    report["behaviour"] = behaviour_fit.behaviour_figures(log, behaviour)
     if system:
         report["system"] = system_validation(log, behaviour)
     report["benchmark"] = benchmark
@@ -129,7 +130,6 @@ def write_fit(shared: Path, out: Path) -> dict[str, Path]:
     """Fit every benchmark and the behaviour model; write the figures under `out`."""
     import pandas as pd
 
-    from hieramas_gnn.backends.fit.behaviour_fit import behaviour_figures, fit_behaviour
 
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -169,18 +169,15 @@ def write_behaviour(shared: Path, out: Path) -> Path:
     refits both per held-out setting; the backends use neither)."""
     import pandas as pd
 
-    from hieramas_gnn.backends.fit.behaviour_fit import behaviour_figures, fit_behaviour
-    from hieramas_gnn.backends.fit.format_fit import fit_format
-    from hieramas_gnn.backends.fit.model_effects import stubbornness_spread
 
     log = pd.read_csv(shared / DEBATE_LOG, keep_default_na=False, dtype=str)
-    cfg = fit_behaviour(log)
+    cfg = behaviour_fit.fit_behaviour(log)
     fmt = fit_format(log)
-    tau, deltas = stubbornness_spread(log, cfg)
+    tau, deltas = model_effects.stubbornness_spread(log, cfg)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "behaviour.json"
     path.write_text(json.dumps({
-        "config": cfg.to_dict(), "figures": behaviour_figures(log, cfg, fmt),
+        "config": cfg.to_dict(), "figures": behaviour_fit.behaviour_figures(log, cfg, fmt),
         "format": fmt.to_dict(),
         "stubbornness": {"tau": round(tau, 4), "per_setting": {k: round(v, 4) for k, v in deltas.items()}},
     }, indent=1))

@@ -36,7 +36,22 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.backends.behaviour import BehaviourConfig, logit, option_probs_batch
-from hieramas_gnn.backends.fit.format_fit import FAIL, RIGHT, WRONG, FormatModel, fit_format
+from hieramas_gnn.backends.fit import behaviour_fit
+from hieramas_gnn.backends.fit import model_effects as me
+from hieramas_gnn.backends.fit.behaviour_fit import (
+    load_debate_rows,
+    model_strength,
+    predicted_correct,
+)
+from hieramas_gnn.backends.fit.format_fit import (
+    FAIL,
+    RIGHT,
+    WRONG,
+    FormatModel,
+    fit_format,
+    format_nll,
+    format_transitions,
+)
 
 A_MAX = 7  # agents per debate in the logs
 V = A_MAX + 2  # answer ids per debate: 0 = none/unparseable, 1 = gold, 2.. = distinct wrong answers
@@ -83,7 +98,6 @@ def load_debates(path: Path | Any, homogeneous: bool = True, parsed_strength: bo
     (`parsed_strength`: see `behaviour_fit.model_strength`)."""
     import pandas as pd
 
-    from hieramas_gnn.backends.fit.behaviour_fit import model_strength
 
     d = path if isinstance(path, pd.DataFrame) else pd.read_csv(path, keep_default_na=False, dtype=str)
     if homogeneous:
@@ -250,9 +264,6 @@ class SystemOptions:
 def _heldout_nll(held: Any, cfg: BehaviourConfig, fmt: FormatModel | None, opts: SystemOptions) -> tuple[float, int, float]:
     """(summed choice NLL over the parsed replies, their number, summed format NLL) of the rows
     of `held` (a setting's log) under the parameters fitted without it."""
-    from hieramas_gnn.backends.fit.behaviour_fit import load_debate_rows, predicted_correct
-    from hieramas_gnn.backends.fit.format_fit import format_nll, format_transitions
-
     rows = load_debate_rows(held, own_weight=cfg.own_weight, parsed_strength=opts.parsed_strength)
     p = np.clip(predicted_correct(rows, cfg), 1e-6, 1 - 1e-6)[rows.out_parsed]
     y = rows.y[rows.out_parsed]
@@ -279,7 +290,6 @@ def system_validation(path: Path, base: BehaviourConfig, reps: int = 200, seed: 
     """
     import pandas as pd
 
-    from hieramas_gnn.backends.fit import behaviour_fit, model_effects as me
 
     opts = options or SystemOptions()
     log = pd.read_csv(path, keep_default_na=False, dtype=str)
