@@ -139,6 +139,8 @@ EQUIVALENT: dict[str, str] = {
     "hieramas_gnn.train.credit.x_counterfactual_baseline__mutmut_2": (
         "the validity weights left bool: a bool tensor multiplies and sums as its float conversion does, "
         "and the mean divides by the clamped count either way"),
+    "hieramas_gnn.train.credit.x_reinforce_loss__mutmut_38": (
+        "the kept-episode flags left bool: multiplying by a bool tensor is multiplying by its float conversion"),
     "hieramas_gnn.train.rewards.x__shaped__mutmut_38": "correct >= 0.5 instead of > 0.5: grades are 0 or 1",
     "hieramas_gnn.train.rewards.x_inputs_from_traces__mutmut_9": 'float("NAN") is a NaN as float("nan") is',
     "hieramas_gnn.train.rewards.x_inputs_from_traces__mutmut_56": (
