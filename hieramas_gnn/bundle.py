@@ -52,8 +52,11 @@ from hieramas_gnn.policy.settings import ArchConfig
 from hieramas_gnn.version import __version__
 
 BUNDLE_FORMAT = "hieramas-policy"
-BUNDLE_VERSION = 5  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
-# 5: proposer slots draw stop as a Bernoulli before the model (policy/distributions.py), `choice.topologies`
+BUNDLE_VERSION = 6  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
+# 5: proposer slots draw stop as a Bernoulli before the model (policy/distributions.py), `choice.topologies`;
+# 6: `task_questions` and `role_prompts` (a user's task and roles carried in the bundle), `training.split`
+READABLE_VERSIONS = (5, 6)
+"""Bundle versions this package reads (a version-5 bundle is a version 6 without the fields 6 added)."""
 WEIGHTS, META, CHECKSUMS = "policy.safetensors", "policy.json", "checksums.sha256"
 BUNDLE_FILES = (META, WEIGHTS)
 
@@ -411,10 +414,10 @@ def read_meta(bundle_dir: str | Path) -> PolicyMeta:
         raise UserError(f"{path}: expected a JSON object")
     if data.get("format") != BUNDLE_FORMAT:
         raise UserError(f"{path}: format is {data.get('format')!r}, expected {BUNDLE_FORMAT!r}")
-    if data.get("version") != BUNDLE_VERSION:
+    if data.get("version") not in READABLE_VERSIONS or isinstance(data.get("version"), bool):
         raise UserError(f"{path}: bundle version {data.get('version')!r} is not supported by this "
-                        f"hieramas_gnn {__version__} (reads version {BUNDLE_VERSION}); re-export the policy from its run "
-                        "folder with `hieramas export --run RUN_DIR --out NEW_DIR`")
+                        f"hieramas_gnn {__version__} (reads versions {', '.join(map(str, READABLE_VERSIONS))}); "
+                        "re-export the policy from its run folder with `hieramas export --run RUN_DIR --out NEW_DIR`")
     known = {f.name for f in fields(PolicyMeta)}
     unknown = sorted(set(data) - known)
     if unknown:

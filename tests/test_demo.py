@@ -243,3 +243,14 @@ def test_the_demo_wandb_runs_hold_the_held_out_results_and_every_baseline_in_one
     for seed in range(3):
         training = read_run(demo_out / "runs" / f"seed{seed}" / "wandb")
         assert (training.group, training.job_type) == (demo_out.name, "train")
+
+
+def test_experiment_names_a_missing_config_and_demo_is_it_on_the_default(tmp_path, capsys):
+    from hieramas_gnn.cli import build_parser
+
+    assert cli.main(["experiment", "--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "x")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    args = build_parser().parse_args(["experiment", "--config", "c.yaml", "--tag", "ablation", "--name", "lambda50"])
+    assert (args.tags, args.name, args.wandb, args.seeds) == (["ablation"], "lambda50", "auto", 3)
+    demo = build_parser().parse_args(["demo", "--quick"])
+    assert demo.wandb == "offline" and demo.out == "runs/demo"

@@ -7,6 +7,9 @@ script run by `bash -euo pipefail` (one shell, as a reader would use). `sh`, `co
 and `yaml` blocks are shown, never run (installation steps, outputs, file contents). Pages
 without the marker (reference pages whose `bash` blocks need a real key or data) are not run.
 
+A page may also state what its commands must print: each `<!-- doc-test: expect TEXT -->` line
+is a TEXT the run's stdout or stderr must contain (e.g. that `eval` took the held-out questions).
+
 Where a page runs: `clone` in a temporary stand-in for a fresh clone (links to the repository's
 tracked top-level entries; `runs/` and every output are new), `empty` in an empty temporary
 folder. `hieramas` on PATH runs this checkout's package and `python` is the interpreter running
@@ -30,6 +33,7 @@ DOCS = ROOT / "docs"
 BLOCK = re.compile(r"^```bash[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 MARKER = re.compile(r"\A<!-- doc-test: (clone|empty) -->")
 RUNNABLE = sorted(p.name for p in DOCS.glob("*.md") if MARKER.match(p.read_text(encoding="utf-8")))
+EXPECT = re.compile(r"^<!-- doc-test: expect (.+?) -->[ \t]*$", re.M)
 
 
 def bash_blocks(text: str) -> list[str]:
@@ -120,6 +124,9 @@ def test_page_runs_as_written(page, tmp_path):
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env,
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"{page} failed:\n--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+    printed = proc.stdout + proc.stderr
+    missing = [text for text in EXPECT.findall(text) if text not in printed]
+    assert not missing, f"{page}: the run did not print {missing}:\n{printed[-6000:]}"
 
 
 def test_the_readme_stays_a_short_product_page():

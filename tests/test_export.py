@@ -131,3 +131,17 @@ def test_a_plurality_policy_round_trips_with_its_vote_head(tmp_path):
     b = sample(loaded, batch, decision="model0", generator=torch.Generator().manual_seed(3), temperature=2.0)
     assert a.designs == b.designs and torch.equal(a.log_prob, b.log_prob)
     assert any(mx is not None and mx.plurality for d in a.designs for mx in d.mixtures)
+
+
+def test_a_version_5_bundle_still_loads(bundle):
+    """Version 6 only added fields (a user's task rows and roles, the split): a version-5 bundle is
+    read as one without them."""
+    _, _, out = bundle
+    meta = json.loads((out / "policy.json").read_text())
+    meta["version"] = 5
+    for key in ("task_questions", "role_prompts"):
+        meta.pop(key, None)
+    (out / "policy.json").write_text(json.dumps(meta))
+    rewrite_checksums(out)
+    loaded = read_meta(out)
+    assert loaded.version == 5 and loaded.task_questions == [] and loaded.role_prompts == []

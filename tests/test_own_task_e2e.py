@@ -72,6 +72,7 @@ def _serve_design(bundle: str, question: str) -> dict:
 def test_own_task_trains_on_sim_and_on_own_outcomes_then_exports_and_serves(project):
     assert main(["train", "--config", "config.yaml"]) == 0
     assert Path("runs/quiz__mine__0/best.pt").is_file()
+    assert Path("runs/quiz__mine__0/designs.jsonl").read_text().strip()  # the last step's designs, at the defaults
 
     assert main(["outcomes", "pool", "results.csv", "--out", "my_pool.yaml"]) == 0
     assert main(["train", "--config", "config.yaml", "pool.name=my_pool.yaml", "run.name=replayed"]) == 0

@@ -113,6 +113,10 @@ def handle(args: argparse.Namespace) -> int:
         questions = {q.id: q for q in task.load(path=args.data, **load_kwargs)}
     if args.only_ok:
         samples = [s for s in samples if s["_id"] in questions]
+    from hieramas_gnn.progress import phase
+
+    phase(f"scoring {len(samples)} samples of task {task.name}"
+          + (" (running each one's tests in the sandbox)" if task.answer_kind == "code" else ""))
     items = score_samples(task, samples, questions, args.workers)
     n, correct = len(items), sum(it["correct"] for it in items)
     accuracy = correct / n if n else 0.0

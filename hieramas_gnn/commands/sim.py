@@ -101,6 +101,10 @@ def handle_validate(args: argparse.Namespace) -> int:
     if not 0.05 <= args.heldout <= 0.9:
         raise UserError(f"--heldout must be between 0.05 and 0.9, got {args.heldout}")
     cfg = load_behaviour()  # $HIERAMAS_BEHAVIOUR, else data/sim/behaviour.json
+    from hieramas_gnn.progress import phase
+
+    phase(f"validating the simulator on {args.benchmark} ({args.heldout:.0%} of the questions held out"
+          + ("; then the system-level re-run" if args.system else "") + ")")
     report = simfit.validate(shared_data_dir(), cfg, benchmark=args.benchmark, heldout_frac=args.heldout,
                       system=args.system)
     if args.json_out == "-":  # `--json` alone: the JSON is stdout, the text report goes to stderr
