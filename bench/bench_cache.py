@@ -1,6 +1,6 @@
 """Rollout cache benchmark: lookup latency at 1M records, and client overhead on a cache hit.
 
-1. `lookup`: a cache file of `n_records` (1M; 100k with --quick) realistic records, built with
+1. `lookup`: a cache file of `n_records` (1M; 10k with --quick) realistic records, built with
    executemany in a temp folder (kept out of the timing), reopened; then `RolloutCache.get` of
    random present keys and of absent keys, timed one by one: p50 / p99 in microseconds.
 2. `client_hit`: `LLMClient.complete` on requests that are all in the cache (key hashing,
@@ -129,16 +129,16 @@ def bench_client_hit(folder: Path, n_calls: int) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    n_records = 100_000 if quick else 1_000_000
+    n_records = 10_000 if quick else 1_000_000
     rng = random.Random(0)
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
         keys = build(folder / "big.sqlite", n_records)
         build_s = time.perf_counter() - t0
-        lookup = bench_lookup(folder / "big.sqlite", keys, 5_000 if quick else 20_000, rng)
+        lookup = bench_lookup(folder / "big.sqlite", keys, 1_000 if quick else 20_000, rng)
         lookup.update(records=n_records, build_s=round(build_s, 1))
-        client_hit = bench_client_hit(folder, 1_000 if quick else 5_000)
+        client_hit = bench_client_hit(folder, 200 if quick else 5_000)
     return {"lookup": lookup, "client_hit": client_hit}
 
 

@@ -112,7 +112,7 @@ def run(quick: bool = False) -> dict:
 
     ensure_offline_defaults()
     pool = load_pool("sim")
-    n = 300 if quick else 3000
+    n = 100 if quick else 3000
     reqs = requests(n, pool)
     client = _client(pool)
     _complete_all(client, reqs)  # warm-up: figures, per-item caches, litellm's first-call work

@@ -2,7 +2,7 @@
 
 For each reply shape (plain prose, `\\boxed{` repeated, deep nesting, many closed boxes, code
 fences, many lines of non-code), `last_boxed`, `json_answer`, `numbers_in`, `choice_letter` and
-`humaneval.extract_code` are timed on a reply of `size_mb` (50 MB; 5 MB with --quick) and on one
+`humaneval.extract_code` are timed on a reply of `size_mb` (50 MB; 0.5 MB with --quick) and on one
 ten times smaller. Linear means time(50 MB) / time(5 MB) stays near 10 (quadratic would be ~100);
 `budget_s` is the time budget per extractor per 50 MB reply (`within_budget`).
 
@@ -45,8 +45,8 @@ def _time(fn, text: str) -> float:
 
 
 def run(quick: bool = False) -> dict:
-    size_mb = 5 if quick else 50
-    n = size_mb * 1_000_000
+    size_mb = 0.5 if quick else 50
+    n = int(size_mb * 1_000_000)
     big, small = _shapes(n), _shapes(n // 10)
     out: dict = {"size_mb": size_mb, "budget_s_per_50mb": BUDGET_S}
     worst = 0.0

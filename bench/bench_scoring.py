@@ -63,9 +63,9 @@ def run(quick: bool = False) -> dict:
     setup = trainer.setup
     policy, builder = setup.policy.eval(), setup.builder
     dags = candidate_dags(5, K, np.random.default_rng(0), ClassifierTraining())
-    queries = list(setup.train[:8 if quick else 64])
+    queries = list(setup.train[:2 if quick else 64])
     _score(policy, builder, setup.decision, queries[:1], dags[:8])  # warm-up (embeddings, kernels)
-    repeat = 3 if quick else 9
+    repeat = 1 if quick else 9
     one = [_score(policy, builder, setup.decision, [queries[i % len(queries)]], dags) for i in range(repeat)]
     total = [sum(t) for t in one]
     batch_sel, batch_score = _score(policy, builder, setup.decision, queries, dags)

@@ -103,7 +103,7 @@ def run(quick: bool = False) -> dict:
     from hieramas_gnn.paths import ensure_offline_defaults
 
     ensure_offline_defaults()
-    steps = 2 if quick else 12
+    steps = 1 if quick else 12
     out = {"batch_size": BATCH, "roles": 5, "proposers_per_role": 3, "torch_threads": torch.get_num_threads(),
            "replay": replay_throughput(steps), "cold": cold_throughput(steps)}
     saved = torch.get_num_threads()

@@ -1,4 +1,7 @@
-"""`hieramas bench --quick --json OUT` runs the whole suite as a smoke test (no timing assertions)."""
+"""`hieramas bench --quick --json OUT` runs each benchmark as a smoke test (no timing assertions).
+
+One test per benchmark (`--only NAME`), so the xdist workers share them; `bench.run` itself (the
+table, `_meta`, keeping the entries of benchmarks not run) is tested on the cheapest one."""
 
 from __future__ import annotations
 
@@ -13,31 +16,42 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 NAMES = sorted(p.stem[len("bench_"):] for p in BENCH.glob("bench_*.py"))
 
 
-@pytest.fixture(scope="module")
-def quick_results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "results.json"
-    assert cli.main(["bench", "--quick", "--json", str(out)]) == 0
+def quick(name: str, out: Path) -> dict:
+    assert cli.main(["bench", "--quick", "--only", name, "--json", str(out)]) == 0
     return json.loads(out.read_text())
 
 
-def test_quick_bench_writes_every_benchmark(quick_results):
-    assert set(NAMES) <= set(quick_results)
+CHECKS = {
+    "calls": lambda r: r["direct"]["framework_us"] is not None and r["litellm"]["us_per_call"] > 0,
+    "training": lambda r: (r["replay"]["provider_calls"] == 0 and r["replay"]["cache_hits"] > 0
+                           and r["cold"]["provider_calls"] > 0),
+    "scoring": lambda r: r["k"] == 200 and r["one_query"]["ms"] > 0,
+    "memory": lambda r: r["stage1_200"]["peak_rss_mb"] > 0,
+    "scaling": lambda r: [row["roles"] for row in r["roles"]] == [3, 6] and all(Path(p).exists() for p in r["plots"]),
+    "serve": lambda r: r["errors"] == 0 and r["requests"] == 64,
+    "ray": lambda r: r["latency_bound"]["1_worker"]["rollouts"] == 8 and r["latency_bound"]["2_workers"]["failed"] == 0,
+    "policy": lambda r: r["embedder"] == "HashingEmbedder" and r["forward_all_heads_s"] > 0,
+    "cache": lambda r: r["lookup"] and r["client_hit"],
+    "executor": lambda r: r["overhead"] and r["critical_path"],
+    "parsing": lambda r: r["size_mb"] == 0.5 and "last_boxed" in r,
+}
 
 
-def test_quick_bench_records_the_machine(quick_results):
-    meta = quick_results["_meta"]
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_bench_runs_each_benchmark(name, tmp_path):
+    results = quick(name, tmp_path / "results.json")
+    assert set(results) == {name, "_meta"} and results["_meta"]["last_run"] == [name]
+    assert results[name]["bench_wall_s"] >= 0
+    assert CHECKS[name](results[name]), results[name]
+
+
+def test_quick_bench_records_the_machine_and_keeps_other_entries(tmp_path):
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"calls": {"kept": True}}))
+    results = quick("executor", out)
+    meta = results["_meta"]
     assert meta["quick"] is True and meta["nproc"] >= 1 and meta["cpu_model"]
-
-
-def test_quick_bench_has_every_benchmarks_figures(quick_results):
-    r = quick_results
-    assert r["calls"]["direct"]["framework_us"] is not None and r["calls"]["litellm"]["us_per_call"] > 0
-    assert r["training"]["replay"]["provider_calls"] == 0 and r["training"]["replay"]["cache_hits"] > 0
-    assert r["training"]["cold"]["provider_calls"] > 0
-    assert r["scoring"]["k"] == 200 and r["scoring"]["one_query"]["ms"] > 0
-    assert r["memory"]["stage1_1k"]["peak_rss_mb"] > 0
-    assert [row["roles"] for row in r["scaling"]["roles"]] == [3, 6]
-    assert all(Path(p).exists() for p in r["scaling"]["plots"])
+    assert results["calls"] == {"kept": True} and "executor" in results
 
 
 def test_unknown_benchmark_is_a_user_error(tmp_path):
