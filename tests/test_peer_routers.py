@@ -7,7 +7,6 @@ exactly on alpha, `b` exactly on beta, `c` always (and is 40x dearer per token).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -25,14 +24,13 @@ from hieramas_gnn.eval.routers import (
     fit_routed_baselines,
 )
 from hieramas_gnn.mas.roles import get_roleset
-from hieramas_gnn.mas.testing import FakeClient, LetterTask
-from hieramas_gnn.policy.features import HashingEmbedder
+from hieramas_gnn.mas.testing import LetterTask
 from hieramas_gnn.tasks.base import Question
+from test_routers import PricedClient, _embed, _reply  # the routers' planted pool and client
 
 TASK = LetterTask()
 RS = get_roleset("synthetic")
 MODELS = ["a", "b", "c"]
-PRICE = {"a": 1e-6, "b": 1e-6, "c": 4e-5}
 
 
 def linear(lam):
@@ -91,22 +89,6 @@ def _questions(n: int, start: int = 0) -> list[Question]:
     return [Question(f"q/{i}", "letters", f"{'alpha' if i % 2 else 'beta'} question number {i}? (A) a (B) b",
                      "A", {"domain": "letters", "component": "alpha" if i % 2 else "beta"})
             for i in range(start, start + n)]
-
-
-class PricedClient(FakeClient):
-    async def complete(self, request):
-        record = await super().complete(request)
-        return replace(record, cost_usd=PRICE[request.model] * (record.prompt_tokens + record.completion_tokens))
-
-
-def _reply(request):
-    i = int(request.metadata["question_id"].split("/")[1])
-    right = request.model == "c" or (request.model == "a") == bool(i % 2)
-    return "Answer: A" if right else ("Answer: B" if request.model == "a" else "Answer: C")
-
-
-def _embed(texts):
-    return HashingEmbedder(64).embed(list(texts)).numpy()
 
 
 @pytest.fixture(scope="module")
