@@ -11,7 +11,7 @@ real, and so a served bundle builds its client from the user's settings alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from hieramas_gnn.config import Config
 from hieramas_gnn.distributed.runner import make_runner
@@ -25,7 +25,7 @@ from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.mas.single import single_job
 from hieramas_gnn.policy.settings import ChoiceSettings
 from hieramas_gnn.tasks import task_from_config
-from hieramas_gnn.tasks.splits import split_questions
+from hieramas_gnn.tasks.splits import split_by_source, split_questions
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,16 @@ class TrainingSetup:
     val: Sequence[Any]
     warm_design: Design | None = None
     """The design stage 1 starts from (`stage1.warm_start: search`), cloned before step 0."""
+    warm_designs: Callable[[Sequence[Any]], list[Design]] | None = None
+    """Per query, the design stage 1 starts from (`stage1.warm_start: search_per_cluster`: the
+    query's cluster design, `train/cluster_search.py`); when set, it replaces `warm_design` as the
+    clone's and the `warm_start_bc` term's target."""
+
+    def warm_targets(self, questions: Sequence[Any]) -> list[Design]:
+        """The warm-start design of each question (`warm_designs`, else `warm_design` for all)."""
+        if self.warm_designs is not None:
+            return list(self.warm_designs(questions))
+        return [self.warm_design] * len(questions)
 
 
 def load_questions(cfg: Config, run_dir: Any = None) -> tuple[list, list, list, Any]:
@@ -87,6 +97,15 @@ def load_questions(cfg: Config, run_dir: Any = None) -> tuple[list, list, list, 
     tc = cfg.task
     task = task_from_config(tc)
     need = tc.train_size + tc.val_size + tc.test_size
+    if tc.split_by == "source":
+        if "train" not in getattr(task, "splits", ()):  # tasks with files of their own declare `splits`
+            raise ConfigError(f"task.split_by=source: task {tc.name!r} has no train split of its own; "
+                              "use split_by: random")
+        split = split_by_source(task.load(tc.path, split="train"), task.load(tc.path, split="test"),
+                                (tc.train_size, tc.val_size, tc.test_size), seed=tc.split_seed)
+        if run_dir is not None:
+            split.write(run_dir)
+        return split.train, split.val, split.test, task
     if tc.split_by == "consecutive":
         questions = task.load(tc.path, split=tc.split, limit=need)
     else:  # the whole split; a task generated from a seed may hold fewer by default than asked for
@@ -140,7 +159,8 @@ def build_policy(cfg: Config, roles: Sequence[Any], models: Sequence[Any], quest
     if pc.accuracy_hints:
         models = F.attach_hints(models, training_accuracy(runner, models, questions, domains))
         hint_dim = 1 + len(domains)
-    builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains, hint_dim=hint_dim), roles, models)
+    builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains, hint_dim=hint_dim,
+                                            query_features=pc.query_features), roles, models)
     torch.manual_seed(cfg.run.seed_for("policy_init"))  # the one seeding point of the initial weights
     return HieraPolicy(pc.arch, builder.dims).to(cfg.run.device), builder
 

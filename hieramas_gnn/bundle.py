@@ -77,6 +77,8 @@ class PolicyMeta:
     decision: str | None = None
     pool_name: str | None = None
     id_dim: int = 0  # LLM identity-feature width
+    query_features: bool = True
+    """False: the policy was trained query-blind (`policy.query_features`): every query's features are zeros."""
     choice: dict[str, Any] = field(default_factory=dict)
     """`policy.choose.ChoiceSettings`: the topology route that was trained, K, densities, seed."""
     family: str | None = None
@@ -122,14 +124,15 @@ class PolicyMeta:
         if emb.dim != self.embedding_dim:
             raise UserError(f"embedder {emb.name!r} has dimension {emb.dim}; the policy bundle was "
                             f"trained with {self.embedder!r} of dimension {self.embedding_dim}")
-        return FeatureBuilder(emb, self.domain_vocab, self.pos_dim, self.hint_dim, self.id_dim)
+        return FeatureBuilder(emb, self.domain_vocab, self.pos_dim, self.hint_dim, self.id_dim,
+                              query_features=self.query_features)
 
     def graph_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
         from hieramas_gnn.policy.features import LLMNode  # lazy: loads torch
         from hieramas_gnn.policy.graph import (  # lazy: loads torch
             GraphBuilder,
             RoleNode,
-        )
+        )  # lazy: loads torch
 
         roles = [RoleNode(r["name"], r["description"]) for r in self.roles]
         models = [LLMNode(m["name"], m["profile"], m["input_cost_per_token"], m["output_cost_per_token"],
@@ -139,7 +142,7 @@ class PolicyMeta:
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "policy_config": (dict,), "input_dims": (dict,), "embedder": (str,), "embedding_dim": (int,),
-    "domain_vocab": (list,), "pos_dim": (int,), "hint_dim": (int,), "roles": (list,), "pool": (list,),
+    "domain_vocab": (list,), "pos_dim": (int,), "hint_dim": (int,), "query_features": (bool,), "roles": (list,), "pool": (list,),
     "decision": (str, type(None)), "pool_name": (str, type(None)), "id_dim": (int,), "choice": (dict,),
     "family": (str, type(None)), "task": (str, type(None)), "prompt_version": (str, type(None)),
     "pool_models": (list,), "hyperparameters": (dict,), "training": (dict,), "extra": (dict,),
@@ -246,6 +249,7 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
         policy_config=policy.cfg.to_dict(), input_dims=asdict(policy.dims),
         embedder=fb.embedder.name, embedding_dim=int(fb.embedder.dim),
         domain_vocab=list(fb.domain_vocab), pos_dim=fb.pos_dim, hint_dim=fb.hint_dim, id_dim=fb.id_dim,
+        query_features=bool(getattr(fb, "sees_query", True)),
         roles=[{"name": r.name, "description": r.description} for r in builder.roles],
         pool=[{**asdict(m), "hints": list(m.hints)} for m in builder.models],
         decision=decision, pool_name=pool_name if pool_name else getattr(pool, "name", None), extra=extra,
@@ -538,7 +542,7 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
     from hieramas_gnn.policy.choose import (  # lazy: loads torch
         ChoiceSettings,
         DesignChooser,
-    )
+    )  # lazy: loads torch
 
     policy, meta = load_policy(bundle_dir, pool=pool)
     if not meta.choice:

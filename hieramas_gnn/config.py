@@ -28,7 +28,7 @@ from hieramas_gnn.policy.settings import ArchConfig
 DERIVED_FROM = {"run.dir": ("run.out_dir",), "stage1.anneal": ("stage1.anneal_steps",)}
 
 # The named random streams of a run (see `RunConfig.seed_for`).
-STREAMS = ("policy_init", "stage1", "stage2", "edges", "choice", "eval")
+STREAMS = ("policy_init", "stage1", "stage2", "edges", "choice", "eval", "clusters")
 
 
 def derive_seed(seed: int, stream: str) -> int:
@@ -123,6 +123,22 @@ class RunConfig:
 
 
 @dataclass
+class ComponentConfig:
+    """One component of a mixed task (`task.name: mix`)."""
+
+    name: str = ""
+    """A task name (`hieramas tasks list`), e.g. `gsm8k`, `mmlu_redux`, `routerdc_gsm8k`."""
+    size: int | None = None
+    """Questions of the component's split to take (a fixed pseudo-random subset); null: all."""
+
+    def check(self) -> Problems:
+        if not self.name:
+            yield "name", "required: a task name"
+        if self.size is not None and self.size < 1:
+            yield "size", f"must be >= 1 or null, got {self.size}"
+
+
+@dataclass
 class TaskConfig:
     """Which benchmark, and how its questions are split."""
 
@@ -141,11 +157,15 @@ class TaskConfig:
     """Validation queries (checkpoint selection)."""
     test_size: int = 64
     """Held-out test queries (evaluation only)."""
-    split_by: Literal["random", "domain", "consecutive"] = "random"
+    split_by: Literal["random", "domain", "source", "consecutive"] = "random"
     """How train/val/test are drawn from the split (`tasks/splits.py`): `random`, a permutation
     seeded by `split_seed` and stratified by domain; `domain`, test only from held-out domains
-    (`test_domains`), train/val from the others; `consecutive`, the file's first questions in
-    order (the old behaviour; only for reproducing earlier runs)."""
+    (`test_domains`), train/val from the others; `source`, the task's own train and test files
+    (RouterDC / RouterBench and their mixes: train + val from `train`, test from `test`);
+    `consecutive`, the file's first questions in order (only for reproducing earlier runs)."""
+    components: list[ComponentConfig] = field(default_factory=list)
+    """`name: mix`: the tasks composed into one mixed task, each `{name, size}` (`tasks/mix.py`);
+    scored per component (`by_component`, `accuracy_task_mean` in every result row)."""
     test_domains: list[str] = field(default_factory=list)
     """`split_by: domain`: the held-out domains; empty: a `split_seed`-seeded
     `test_domain_fraction` of the domains."""
@@ -166,6 +186,13 @@ class TaskConfig:
             yield "test_domain_fraction", f"must be in (0, 1), got {self.test_domain_fraction}"
         if self.test_domains and self.split_by != "domain":
             yield "test_domains", f"only used with split_by: domain (split_by is {self.split_by!r})"
+        if self.components and self.name != "mix":
+            yield "components", f"only used with name: mix (name is {self.name!r})"
+        if self.name == "mix" and not self.components:
+            yield "components", "required with name: mix (a list of {name, size})"
+        for i, comp in enumerate(self.components):
+            for name, message in comp.check():
+                yield f"components[{i}].{name}", message
 
 
 @dataclass
@@ -239,6 +266,10 @@ class PolicySection:
     """Folder of the on-disk embedding cache; None: memory only."""
     query_domains: bool = True
     """Add a one-hot of the query's domain (from the training questions) to the query node."""
+    query_features: bool = True
+    """Whether the policy sees the query: `false` zeroes the query node's features (its text
+    embedding and domain one-hot), the query-blind ablation — the same pipeline, whose policy can
+    then only choose one design for every query (recorded in the bundle)."""
     accuracy_hints: bool = False
     """Add each model's accuracy on the *training* questions (overall, and per domain when
     `query_domains`) to its LLM node (`policy.features.accuracy_hints`; one single-model rollout
@@ -285,11 +316,15 @@ class Stage1Config:
     """Validate (greedy designs on the val set) and maybe checkpoint every this many steps."""
     checkpoint_every: int = 20
     """Save a resumable checkpoint every this many steps (plus the best-val one)."""
-    warm_start: Literal["none", "search"] = "none"
+    warm_start: Literal["none", "search", "search_per_cluster"] = "none"
     """`search`: before step 0, run a family of simple fixed designs (single models, votes of
     one-proposer roles, mixtures of the top models) on the search questions (`warm_start_on`),
     take the one with the best reward (and its decision model), and behaviour-clone it into the
-    policy (`train/warm_start.py`); `none`: start from the initial weights."""
+    policy (`train/warm_start.py`); `search_per_cluster`: the same search, then per cluster of the
+    search questions (by `meta["domain"]` or by k-means on the query embedding, the partition
+    chosen on held-out folds; `train/cluster_search.py`) the best design of the family, each
+    query's cluster design behaviour-cloned into the policy (it sees the query, so one policy
+    holds them all); `none`: start from the initial weights."""
     warm_start_voters: int = 3
     """Largest vote the search tries (one-proposer roles)."""
     warm_start_models: int = 7
@@ -306,6 +341,22 @@ class Stage1Config:
     """Weight of the behaviour-cloning term −log π(searched design | query) kept in every stage-1
     step's loss (0: none): REINFORCE may depart from the searched design only where its
     advantage outweighs this pull (a regulariser towards the reference, as RLHF's KL term)."""
+    warm_start_clusters: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
+    """With `search_per_cluster`: the k-means cluster counts (on the query embedding of the search
+    questions) the partition is chosen among, beside one cluster (the `search` design for every
+    query) and, with `warm_start_by_domain`, the domains; one entry fixes k (still compared with
+    one cluster); [] tries no k-means partition."""
+    warm_start_by_domain: bool = True
+    """With `search_per_cluster`: also try the partition by the questions' `meta["domain"]` label
+    (when every search question carries one and there are at least two)."""
+    warm_start_folds: int = 5
+    """With `search_per_cluster`: folds of the search questions the partition is chosen on (each
+    cluster's design chosen on the other folds, scored on the held-out one; the best mean held-out
+    reward wins, ties to fewer clusters)."""
+    warm_start_min_cluster: int = 8
+    """With `search_per_cluster`: a cluster with fewer search questions than this (in a fold:
+    fewer outside it) keeps the `search` design, and k-means counts above (questions / this) are
+    not tried."""
     anneal: int = field(init=False, default=0)
     """Derived: the resolved `anneal_steps`."""
 
@@ -315,9 +366,15 @@ class Stage1Config:
                      "warm_start_voters", "warm_start_models", "warm_start_steps"):
             yield from positive(name, getattr(self, name))
         yield from non_negative("warm_start_queries", self.warm_start_queries)
+        yield from positive("warm_start_min_cluster", self.warm_start_min_cluster)
+        if self.warm_start_folds < 2:
+            yield "warm_start_folds", f"must be >= 2, got {self.warm_start_folds}"
+        for k in self.warm_start_clusters:
+            if not isinstance(k, int) or k < 2:
+                yield "warm_start_clusters", f"cluster counts must be integers >= 2, got {k!r}"
         yield from non_negative("warm_start_bc", self.warm_start_bc)
-        if self.warm_start not in ("none", "search"):
-            yield "warm_start", f"must be none or search, got {self.warm_start!r}"
+        if self.warm_start not in ("none", "search", "search_per_cluster"):
+            yield "warm_start", f"must be none, search or search_per_cluster, got {self.warm_start!r}"
         if self.warm_start_on not in ("train", "train_val"):
             yield "warm_start_on", f"must be train or train_val, got {self.warm_start_on!r}"
         yield from non_negative("weight_decay", self.weight_decay)

@@ -208,10 +208,10 @@ def test_demo_claims_compare_the_cost_aware_reward_when_given():
 
 def test_demo_shows_progress_and_a_line_per_phase_on_stderr(demo_out):
     err = STDERR["demo"]
-    for phase in ("hieramas: seed 0: training", "hieramas: decision model:", "hieramas: stage 1:",
-                  "hieramas: topology:", "stage1: 6/6", "baselines on 16 test questions:",
-                  "seed 2: evaluating on 16 test questions:"):
+    for phase in ("hieramas: seed 0: training", "hieramas: stage 1:", "hieramas: topology:", "stage1: 6/6",
+                  "baselines on 16 test questions:", "seed 2: evaluating on 16 test questions:"):
         assert phase in err, phase
+    assert "hieramas: design search: warm start from" in err or "hieramas: decision model:" in err
 
 
 def test_the_demo_wandb_runs_hold_the_held_out_results_and_every_baseline_in_one_group(demo_out):
@@ -246,3 +246,13 @@ def test_experiment_names_a_missing_config_and_demo_is_it_on_the_default(tmp_pat
     assert (args.tags, args.name, args.wandb, args.seeds) == (["ablation"], "lambda50", "auto", 3)
     demo = build_parser().parse_args(["demo", "--quick"])
     assert demo.wandb == "offline" and demo.out == "runs/demo"
+
+
+def test_pair_runs_pairs_two_demo_folders_overall_and_per_domain(demo_out):
+    from experiments.pair_runs import compare
+
+    data, markdown = compare(demo_out, demo_out, "same", [])
+    groups = [r["domain"] for r in data["rows"]]
+    assert groups[0] == "all" and len(groups) > 2 and all(r["gap"] == 0.0 for r in data["rows"])
+    assert data["rows"][0]["n"] == json.loads((demo_out / "results.json").read_text())["n"]
+    assert "| hieramas | all |" in markdown

@@ -127,3 +127,11 @@ def test_page_runs_as_written(page, tmp_path):
     printed = proc.stdout + proc.stderr
     missing = [text for text in EXPECT.findall(text) if text not in printed]
     assert not missing, f"{page}: the run did not print {missing}:\n{printed[-6000:]}"
+
+
+def test_the_readme_stays_a_short_product_page():
+    """The README is the product page (results live in docs/): at most 150 lines, the two
+    commands, and a link to the results."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    assert "make demo" in text and "make test" in text and "docs/RESULTS.md" in text

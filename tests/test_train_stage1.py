@@ -142,7 +142,7 @@ def test_every_config_field_is_read_by_a_training_run(tmp_path, monkeypatch):
                    "topology.n_candidates=3", "topology.classifier.epochs=2", "topology.edges.steps=2",
                    "topology.edges.batch_size=2", "topology.edges.val_every=1", "topology.edges.checkpoint_every=1",
                    "pool.decision=null" if route == "edges" else "pool.decision=cheap_a",
-                   *(["stage1.warm_start=search", "stage1.warm_start_bc=0.5"] if route == "edges" else []), *ray)
+                   *(["stage1.warm_start=search_per_cluster", "stage1.warm_start_bc=0.5"] if route == "edges" else []), *ray)
         with record_reads(cfg) as reads:
             train_from_config(cfg, client=None if ray else _client())
         seen |= reads

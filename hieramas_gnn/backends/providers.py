@@ -52,6 +52,8 @@ class Reply:
     completion_tokens: int
     latency_ms: float = 0.0
     """Simulated latency to await (0 for replay)."""
+    recorded_cost: float | None = None
+    """The outcome table's cost of this call (replay of recorded outcomes), or None."""
 
 
 class OfflineProvider(litellm.CustomLLM):
@@ -101,16 +103,22 @@ class OfflineProvider(litellm.CustomLLM):
         except UserError as exc:  # bad input: fail at once, not as a retryable connection error
             raise input_error(self.provider, model, exc) from exc
 
-    def answer(self, model: str, messages: Any, meta: dict, optional: dict) -> tuple[str, int, int, float]:
-        """(text, prompt tokens, completion tokens, latency ms to await) of one call: what
-        `LLMClient` calls directly, without litellm (the same reply as through litellm)."""
+    def answer(self, model: str, messages: Any, meta: dict,
+               optional: dict) -> tuple[str, int, int, float, float | None]:
+        """(text, prompt tokens, completion tokens, latency ms to await, recorded cost or None) of
+        one call: what `LLMClient` calls directly, without litellm (the same reply as through
+        litellm); the client prices the call at the recorded cost when the pool model says
+        `cost: recorded`."""
         r = self.reply(model, messages, meta, optional)
-        return r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms
+        return r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms, r.recorded_cost
 
     def _respond(self, model: str, messages: list, kwargs: dict) -> tuple[Any, float]:
         meta = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("hieramas") or {}
         r = self.reply(model, messages, meta, kwargs.get("optional_params") or {})
-        return model_response(f"{self.provider}/{model}", r.text, r.prompt_tokens, r.completion_tokens), r.latency_ms
+        response = model_response(f"{self.provider}/{model}", r.text, r.prompt_tokens, r.completion_tokens)
+        if r.recorded_cost is not None:
+            response._hidden_params["response_cost"] = r.recorded_cost  # the recorded cost of this call
+        return response, r.latency_ms
 
     async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):
         response, latency_ms = self._respond(model, messages, kwargs)
@@ -177,15 +185,21 @@ class ReplayProvider(OfflineProvider):
     def backend_for(self, settings: dict | Any | None) -> Any:
         key = settings if settings is None or isinstance(settings, ReplaySettings) else ReplaySettings(
             **settings_fields(settings))
-        return self.default if key is None or key.seed == self.default.seed else super().backend_for(key)
+        if key is None or (key.seed == self.default.seed and key.wrong_answers == self.default.wrong_answers):
+            return self.default
+        return super().backend_for(key)
 
     def build(self, settings: ReplaySettings) -> Replayer:
-        rep = Replayer(self.tables, seed=settings.seed, shared=self.default.shared)
-        rep._tables = self.default._tables  # the loaded outcome tables do not depend on the seed
+        rep = Replayer(self.tables, seed=settings.seed, shared=self.default.shared,
+                       wrong_answers=settings.wrong_answers)
+        if settings.wrong_answers == self.default.wrong_answers:
+            rep._tables = self.default._tables  # the loaded outcome tables do not depend on the seed
         return rep
 
     def ask(self, backend: Replayer, model: str, meta: dict, chars: int, optional: dict) -> Reply:
-        return Reply(*backend.reply(model, meta, chars, optional.get("replay_table")))
+        text, prompt, completion, cost = backend.call(model, meta, chars, optional.get("replay_table"),
+                                                      optional.get("replay_models"))
+        return Reply(text, prompt, completion, 0.0, cost)
 
 
 def register(pool: Any = None) -> OfflineProvider | dict[str, OfflineProvider]:

@@ -15,6 +15,14 @@ full replies (`outcomes/raw/*.jsonl.gz`: `question_id, model, output`).
 * Token counts: prompt chars / 4; completion = the real reply length (`output_chars` or the raw
   reply) / 4. Latency is not replayed (0 ms).
 * An unknown model or question is a `UserError` naming it and the table.
+* Recorded-outcome tasks (RouterDC, RouterBench: `tasks/recorded.py`) replay their tables through
+  `backends/recorded.py` (sampled pass rates, real letters, the recorded per-question cost, the
+  documented answers of wrong models: `wrong_answers`). A mixed task (`tasks/mix.py`) replays each
+  question from its component's table.
+* Cost: a pool model with `cost: recorded` costs, per call, the table's recorded cost of that
+  model on that question (RouterBench's `total_cost_usd`), whatever the tokens (`reply_cost`).
+* One pool model, several tables under other names (a pool over tasks, `hieramas outcomes pool
+  --crosswalk`): `extra.litellm_params.replay_models: {task: name in that task's table}`.
 * Your own table: a pool model with `extra.litellm_params.replay_table: PATH` replays that file
   (validated by `read_outcome_table`) instead of the task's default; `hieramas outcomes pool`
   writes such a pool from a table in one command.
@@ -25,7 +33,6 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,9 +43,11 @@ from hieramas_gnn.backends.behaviour import (
     load_behaviour,
     rng_for,
 )
+from hieramas_gnn.backends.recorded import Outcome, RecordedOutcomes
 from hieramas_gnn.errors import DataMissingError, UserError
 from hieramas_gnn.paths import shared_data_dir
 from hieramas_gnn.tasks import get_task
+from hieramas_gnn.tasks.recorded import RecordedTask
 
 # task -> (outcome tables, raw reply files), relative to the shared data folder
 DEFAULT_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -48,13 +57,6 @@ DEFAULT_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "math_l5": (("outcomes/math_l5_zeroeval.csv.gz",), ("outcomes/raw/math_l5_zeroeval_outputs.jsonl.gz",)),
 }
 NO_ANSWER = "I could not determine the answer."
-
-
-@dataclass(frozen=True)
-class Outcome:
-    answer: str | None
-    correct: bool
-    output_chars: int | None
 
 
 REQUIRED_COLUMNS = ("question_id", "model", "answer", "correct")
@@ -147,7 +149,8 @@ class OutcomeTable:
         self._load()
         return sorted(self.accuracy)
 
-    def get(self, model: str, qid: str) -> Outcome:
+    def get(self, model: str, qid: str, sample: int = 0) -> Outcome:
+        """The recorded outcome (the same for every sample: one real answer per question)."""
         rows = self._load()
         out = rows.get((model, qid))
         if out is None:
@@ -176,10 +179,11 @@ class Replayer:
     """The pure part of the backend (no litellm): tables + behaviour config -> replies."""
 
     def __init__(self, tables: dict[str, Any] | None = None, behaviour: BehaviourConfig | None = None,
-                 seed: int = 0, shared: Path | None = None) -> None:
+                 seed: int = 0, shared: Path | None = None, wrong_answers: str = "distinct") -> None:
         self.shared = Path(shared) if shared else shared_data_dir()
         self.spec = dict(tables) if tables else dict(DEFAULT_TABLES)
         self.seed = seed
+        self.wrong_answers = wrong_answers
         self._behaviour = behaviour
         self._tables: dict[tuple[str, str | None], OutcomeTable] = {}
 
@@ -193,7 +197,10 @@ class Replayer:
         """The task's default table, or the user table at `path` (a pool model's `replay_table`)."""
         key = (task, path)
         if key not in self._tables:
-            if path is not None:
+            recorded = self._recorded(task) if path is None else None
+            if recorded is not None:
+                self._tables[key] = recorded
+            elif path is not None:
                 self._tables[key] = OutcomeTable(task, [Path(path)], [])
             elif task not in self.spec:
                 raise UserError(f"replay: no outcome table for task {task!r} (tables: {', '.join(self.spec)}; "
@@ -204,19 +211,41 @@ class Replayer:
                                                  [self.shared / r for r in raws])
         return self._tables[key]
 
+    def _recorded(self, task: str) -> Any:
+        """The replayed outcomes of a recorded-outcome task (`backends/recorded.py`), else None."""
+        from hieramas_gnn.tasks import get_task  # lazy: a name of this module's own
+
+        if task in self.spec:
+            return None
+        t = get_task(task)
+        if not isinstance(t, RecordedTask):
+            return None
+        return RecordedOutcomes(t, self.shared, self.wrong_answers)
+
     def reply(self, model: str, meta: dict[str, Any], prompt_chars: int,
               table_path: str | None = None) -> tuple[str, int, int]:
         """(text, prompt_tokens, completion_tokens) of one replayed call (`table_path`: a user
         outcome table instead of the task's default one)."""
+        return self.call(model, meta, prompt_chars, table_path)[:3]
+
+    def call(self, model: str, meta: dict[str, Any], prompt_chars: int, table_path: str | None = None,
+             names: dict[str, str] | None = None) -> tuple[str, int, int, float | None]:
+        """`reply` and the call's recorded cost (None where the table records none); `names`:
+        the model's name in each task's table, when it differs from `model`."""
         for key in ("task", "question_id"):
             if not meta.get(key):
                 raise UserError(f"replay/{model}: call metadata lacks {key!r}")
         tname, qid = meta["task"], meta["question_id"]
-        table = self.table(tname, table_path)
-        out = table.get(model, qid)
         task = get_task(tname)
+        if hasattr(task, "component"):  # a mixed task: the question's component replays it
+            task = task.component(qid)
+            tname = task.name
+        model = (names or {}).get(tname, model)
+        sample = int(meta.get("sample_index", 0) or 0)
+        table = self.table(tname, table_path)
+        out = table.get(model, qid, sample)
         q = task.get(qid)
-        text = self.real_reply(tname, model, qid, table_path)
+        text = self.real_reply(tname, model, qid, table_path, sample)
         context = list(meta.get("context_answers") or [])
         if any(a is not None for a in context):
             # one draw per (model, question, sample): the model's readings are coupled (`choose`)
@@ -227,13 +256,13 @@ class Replayer:
             if chosen != own:
                 text = task.render_answer(chosen, q) if chosen is not None else NO_ANSWER
         length = out.output_chars if out.output_chars is not None else len(text)
-        return text, max(1, prompt_chars // 4), max(1, length // 4)
+        return text, max(1, prompt_chars // 4), max(1, length // 4), out.cost_usd
 
     @lru_cache(maxsize=65536)  # noqa: B019 (one Replayer per provider; bounded)
-    def real_reply(self, tname: str, model: str, qid: str, table_path: str | None = None) -> str:
+    def real_reply(self, tname: str, model: str, qid: str, table_path: str | None = None, sample: int = 0) -> str:
         """The model's real reply, or a rendered one that the task grades as the table does."""
         table = self.table(tname, table_path)
-        task, out = get_task(tname), table.get(model, qid)
+        task, out = get_task(tname), table.get(model, qid, sample)
         q = task.get(qid)
         candidates = [table.raw(model, qid)]
         if out.answer is not None:

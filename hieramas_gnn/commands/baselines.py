@@ -3,7 +3,8 @@
     hieramas baselines --task mmlu_redux --pool replay-mmlu-redux --methods single vote oracle \
         --limit 500 --json out.json
 
-Fitted methods (`router`, `cascade`, `best_single`, see `hieramas_gnn/eval/routers.py`) learn
+Fitted methods (`router`, `cascade`, `best_single`, `best_per_task`, `best_design_per_task`,
+`knn_router`, `contrastive_router`, see `hieramas_gnn/eval/routers.py`) learn
 from questions the evaluation never sees: with `--train-size N` (and `--val-size`) the split is
 drawn as in training (`--split-by`, seeded by `--seed`; `tasks/splits.py`), they are fitted on
 its train (+ val) part, and *every* method is evaluated on the rest (the first `--limit` of it):
@@ -131,7 +132,7 @@ def handle(args: argparse.Namespace) -> int:
         if fitted:
             routed = asyncio.run(fit_routed_baselines(
                 baselines, train, val, client, _embedder(args.embedder), _reward(args), args.max_in_flight,
-                seed=args.seed))
+                seed=args.seed, methods=fitted))
             print(f"fitted on {len(train)} train + {len(val)} val questions: {routed.describe()}", file=sys.stderr)
     else:
         questions = task.load(path=args.data, split=args.split, limit=args.limit)

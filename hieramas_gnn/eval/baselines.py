@@ -20,6 +20,9 @@ Method names (stable; they are the `method` of the JSON rows of `hieramas baseli
                 its cost is that of asking every model).
 - `router`, `cascade`, `best_single`  fitted on training questions (`eval/routers.py`); they
                 exist once `routers.fit_routed_baselines` has registered them (`Baselines.register`).
+- `best_per_task`, `knn_router`, `contrastive_router`  fitted peers of per-query routing
+                (`eval/peer_routers.py`); `best_design_per_task` the best simple design of each
+                task chosen on train + val with the task label (`eval/design_per_task.py`).
 
 The anchor (synthesizer / aggregator / decision model) and the debate agents are chosen on data,
 never by pool order: `anchor` when configured, else the first model of `ranking` (the pool models
@@ -61,7 +64,8 @@ from hieramas_gnn.tasks.base import Question, Task, partition
 
 PER_MODEL = ("single", "cot", "sc")
 GROUPS = (*PER_MODEL, "moa", "moa2", "debate", "vote", *FIXED_TOPOLOGIES, "random", "oracle")
-FITTED = ("router", "cascade", "best_single")  # need training questions: `eval/routers.py`
+FITTED = ("router", "cascade", "best_single", "best_per_task", "best_design_per_task", "knn_router",
+          "contrastive_router")  # need training questions: `eval/routers.py`
 ANCHORED = ("moa", "moa2", "debate", *FIXED_TOPOLOGIES, "random")  # use the anchor or the ranking
 Job = Callable[[Any], Awaitable[Trace]]
 
@@ -237,7 +241,7 @@ class Baselines:
     async def _aggregate(self, ep: Episode, model: str, texts: list[str], layer: int, slot: int,
                          final: bool) -> LLMRecord:
         user = self.roleset.render(
-            "aggregator_user", question=ep.question.text, instruction=ep.task.instruction(),
+            "aggregator_user", question=ep.question.text, instruction=ep.instruction(),
             proposals=quote([(f"Response {j + 1}", t) for j, t in enumerate(texts)]))
         req = ep.request(model, self.roleset.templates["single_system"], user, role="moa",
                          position="aggregator" if final else "synthesizer",
@@ -263,7 +267,7 @@ class Baselines:
         order = [agent] + [j for j in range(len(texts)) if j != agent]  # own answer first
         heads = ["Your previous answer" if j == agent else f"Agent {j + 1}" for j in order]
         user = self.roleset.render(
-            "debate_user", question=ep.question.text, instruction=ep.task.instruction(),
+            "debate_user", question=ep.question.text, instruction=ep.instruction(),
             context=quote([(h, texts[j]) for h, j in zip(heads, order)]))
         req = ep.request(model, self.roleset.templates["single_system"], user, role="debate",
                          position="debate", sample_index=sample,

@@ -30,7 +30,8 @@ def evaluate_rule(method: str, rule: Callable[[Sequence[Question]], list[Design]
 
 
 def aggregate_seeds(rows_per_seed: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Mean over seeds per method, with `<metric>_std` columns and `seeds` (the count)."""
+    """Mean over seeds per method, with `<metric>_std` columns and `seeds` (the count); a mixed
+    task's `accuracy_task_mean` (with its std) and `by_component` too."""
     by_method: dict[str, list[dict[str, Any]]] = {}
     for rows in rows_per_seed:
         for row in rows:
@@ -38,9 +39,14 @@ def aggregate_seeds(rows_per_seed: Sequence[Sequence[dict[str, Any]]]) -> list[d
     out = []
     for method, rows in by_method.items():
         agg: dict[str, Any] = {"method": method, "seeds": len(rows)}
-        for key in ROW_KEYS[1:]:
+        keys = list(ROW_KEYS[1:]) + (["accuracy_task_mean"] if all("accuracy_task_mean" in r for r in rows) else [])
+        for key in keys:
             vals = [float(r[key]) for r in rows]
             agg[key] = statistics.fmean(vals)
             agg[f"{key}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        if all("by_component" in r for r in rows):  # a mixed task: per component, the mean over seeds
+            names = sorted({c for r in rows for c in r["by_component"]})
+            agg["by_component"] = {c: statistics.fmean(float(r["by_component"].get(c, 0.0)) for r in rows)
+                                   for c in names}
         out.append(agg)
     return out

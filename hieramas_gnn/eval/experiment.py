@@ -8,6 +8,12 @@ baselines + a report with paired claims. `hieramas demo` is this on `experiments
   user would (`export.load_chooser`), so what is evaluated is what ships; rows for `hieramas`
   and (when the bundle learned a topology) `hieramas-random-dag`: the same mixtures on one of
   the same K candidate DAGs drawn at random (the route `random` of the same choice function).
+- `evaluate_lookups(run_dir, bundle, questions, runner, runs, reward)`: for a run warm-started
+  per cluster (`stage1.warm_start: search_per_cluster`), the same searches without the GNN:
+  `cluster-lookup` (each query gets its cluster's design, `cluster_search.json`) and
+  `searched-design` (the global search's one design for every query, `design_search.json`).
+- `domain_table(per_query, questions)`: per domain of the held-out questions, the learned policy
+  against the most accurate single model of that domain (paired over the domain's questions).
 - `run_experiment(...)`: everything above over seeds, plus baselines and the report.
 """
 
@@ -28,19 +34,20 @@ from hieramas_gnn.build import (
     load_roles,
     make_client,
 )
-from hieramas_gnn.bundle import load_chooser
+from hieramas_gnn.bundle import load_chooser, read_meta
 from hieramas_gnn.config import Config, load_config
 from hieramas_gnn.eval import baselines as B
 from hieramas_gnn.eval import report, stats
 from hieramas_gnn.eval.evaluate import aggregate_seeds
+from hieramas_gnn.eval.frontier import task_mean_weights
 from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
+from hieramas_gnn.guards import dumps
 from hieramas_gnn.mas.runner import (
     ExecutorRunner,
     per_query_mean,
     run_repeated,
     summarize,
 )
-from hieramas_gnn.guards import dumps
 from hieramas_gnn.paths import REPO_ROOT
 from hieramas_gnn.progress import bar, phase
 from hieramas_gnn.tracking import log_results
@@ -48,6 +55,7 @@ from hieramas_gnn.tracking import log_results
 CONFIGS = REPO_ROOT / "experiments" / "configs"
 DEMO_CONFIG, DEMO_QUICK = CONFIGS / "demo.yaml", CONFIGS / "demo_quick.yaml"
 DEFAULT_BASELINES = ("single", "moa", "random", "chain", "complete", "vote")
+MAX_DOMAINS = 12  # `domain_table` is written for at most this many domains
 
 
 def seed_config(config: str | Path, out: str | Path, seed: int, overrides: Sequence[str] = ()):
@@ -93,11 +101,90 @@ def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, r
     return rows, per_query, first
 
 
-def claims(rows: Sequence[dict], n: int, per_query: dict | None = None) -> list[str]:
+def evaluate_lookups(run_dir: str | Path, bundle: str | Path, questions: Sequence[Any], runner: Any, runs: int = 1,
+                     reward: Callable | None = None, *, embed_cache: str | None = None) -> tuple[list[dict], dict]:
+    """(rows, per-query vectors by method) of `cluster-lookup` and `searched-design` on `questions`
+    for a run folder with `cluster_search.json` (else nothing): the per-cluster search's designs
+    looked up without the GNN (k-means clusters assigned with the bundle's own embedder), and the
+    global search's constant design — the comparators that isolate what the GNN adds."""
+    from hieramas_gnn.train import cluster_search  # lazy: loads torch
+
+    path = Path(run_dir) / cluster_search.FILE
+    if not path.exists():
+        return [], {}
+    found = cluster_search.ClusterDesigns.load(path)
+    embed = cluster_search.embedder_fn(read_meta(bundle).feature_builder(cache_dir=embed_cache).embedder)
+    rows, per_query = [], {}
+    for method, designs in (("cluster-lookup", found.designs_for(questions, embed)),
+                            ("searched-design", [found.fallback] * len(questions))):
+        traces = run_repeated(runner, designs, questions, runs)
+        rows.append({**summarize(method, traces), "n": len(questions), "runs": runs})
+        per_query[method] = per_query_vectors(traces, runs, reward)
+    return rows, per_query
+
+
+def domain_table(per_query: dict, questions: Sequence[Any], method: str = "hieramas",
+                 also: Sequence[str] = ("cluster-lookup", "searched-design")) -> list[dict]:
+    """Per domain (`meta["domain"]`) of `questions`: the most accurate single model there (ties:
+    cheaper; from the `single:<model>` vectors), `method` against it paired over the domain's
+    questions (`eval/stats.paired_gap`), and `fails`: significantly less accurate (beyond two
+    standard errors) while costing more. `also`: other methods' accuracy and cost per domain.
+    Empty without per-query vectors of `method` and of single models, or with under two domains
+    or more than `MAX_DOMAINS` (a table a reader can take in: the demo's six, not MMLU's 57)."""
+    doms = np.array([str((getattr(q, "meta", None) or {}).get("domain") or "") for q in questions])
+    singles = sorted(m for m in per_query if m.startswith("single:"))
+    if method not in per_query or not singles or not 2 <= len(set(doms)) <= MAX_DOMAINS:
+        return []
+    out = []
+    for d in sorted(set(doms)):
+        idx = np.flatnonzero(doms == d)
+        acc = {m: float(np.mean(per_query[m]["correct"][idx])) for m in singles}
+        cost = {m: float(np.mean(per_query[m]["cost"][idx])) for m in singles}
+        best = min(singles, key=lambda m: (-acc[m], cost[m], m))
+        mine = per_query[method]
+        g = stats.paired_gap(np.asarray(mine["correct"])[idx], np.asarray(per_query[best]["correct"])[idx])
+        my_cost = float(np.mean(np.asarray(mine["cost"])[idx]))
+        row = {"domain": d or "(none)", "n": int(len(idx)), "best_single": best, "best_single_accuracy": acc[best],
+               "best_single_cost_usd": cost[best], "accuracy": float(np.mean(np.asarray(mine["correct"])[idx])),
+               "cost_usd": my_cost, "gap": g.gap, "band": g.band, "p_value": g.p_value,
+               "fails": bool(-g.gap > g.band and my_cost > cost[best])}
+        for m in also:
+            if m in per_query:
+                row[m] = {"accuracy": float(np.mean(np.asarray(per_query[m]["correct"])[idx])),
+                          "cost_usd": float(np.mean(np.asarray(per_query[m]["cost"])[idx]))}
+        out.append(row)
+    return out
+
+
+def domain_markdown(table: Sequence[dict], method: str = "hieramas") -> str:
+    """`domain_table` as a markdown table (accuracy at $/query; gap = method − best single ± 2 SE)."""
+    also = [m for m in ("cluster-lookup", "searched-design") if any(m in r for r in table)]
+    head = (f"| domain | n | most accurate single | {method} | gap ± 2 SE | significantly worse and dearer? | "
+            + "".join(f"{m} | " for m in also))
+    lines = [head.rstrip(), "|---|---:|---|---:|---:|---|" + "---:|" * len(also)]
+    for r in table:
+        cells = [r["domain"], str(r["n"]), f"{r['best_single'].removeprefix('single:')} {r['best_single_accuracy']:.3f} "
+                 f"@ ${r['best_single_cost_usd']:.1e}", f"{r['accuracy']:.3f} @ ${r['cost_usd']:.1e}",
+                 f"{r['gap']:+.3f} ± {r['band']:.3f}", "**yes**" if r["fails"] else "no"]
+        cells += [f"{r[m]['accuracy']:.3f} @ ${r[m]['cost_usd']:.1e}" if m in r else "–" for m in also]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def claims(rows: Sequence[dict], n: int, per_query: dict | None = None,
+           components: Sequence[str] | None = None) -> list[str]:
     """The claims checked on the aggregated rows (mean over seeds) of `n` held-out queries, paired
-    over queries where per-query vectors exist (`eval/stats.py`)."""
+    over queries where per-query vectors exist (`eval/stats.py`). A mixed task (`components`:
+    each question's) is judged on the mean over components: `accuracy` below is its
+    `accuracy_task_mean`, and the paired vectors are weighted as in `hieramas report`."""
+    per_query = per_query or {}
+    if components and all("accuracy_task_mean" in r for r in rows):
+        w = task_mean_weights(components)
+        rows = [{**r, "accuracy": r["accuracy_task_mean"]} for r in rows]
+        per_query = {m: {**v, "correct": np.asarray(v["correct"]) * w} if "correct" in v else v
+                     for m, v in per_query.items()}
     by = {r["method"]: r for r in rows}
-    h, per_query = by["hieramas"], per_query or {}
+    h = by["hieramas"]
 
     def judge(other: str, key: str = "correct") -> str:
         a, b = per_query.get("hieramas", {}).get(key), per_query.get(other, {}).get(key)
@@ -113,7 +200,8 @@ def claims(rows: Sequence[dict], n: int, per_query: dict | None = None) -> list[
         best = max(singles, key=lambda r: r["accuracy"])
         lines.append(f"- vs best single model on the test questions ({best['method']}, acc {best['accuracy']:.3f}): "
                      f"{judge(best['method'])} (hieramas acc {h['accuracy']:.3f})")
-    for name in ("best_single", "router", "cascade", "vote", "moa", "debate", "random", "hieramas-random-dag"):
+    for name in ("best_single", "best_per_task", "best_design_per_task", "router", "knn_router", "contrastive_router",
+                 "cascade", "vote", "moa", "debate", "random", "hieramas-random-dag", "cluster-lookup", "searched-design"):
         if name in by:
             lines.append(f"- vs {name} (acc {by[name]['accuracy']:.3f}, ${by[name]['cost_usd']:.2e}/query): {judge(name)}")
     for name in ("random", "hieramas-random-dag"):
@@ -165,7 +253,7 @@ def fair_anchor(run_dir: Path) -> str | None:
 def run_baselines(cfg: Config, client: Any, questions: Sequence[Any], methods: Sequence[str], anchor: str | None,
                   reward: Callable | None = None, progress: str | None = None) -> tuple[list[dict], dict, dict]:
     """The `hieramas baselines` rows on `questions`, their per-query vectors and what the fitted
-    methods (`router`, `cascade`, `best_single`; `eval/routers.py`) chose. Fitted methods are fit
+    methods (`router`, `cascade`, `best_single`, `best_per_task`, ...: `eval/routers.py`) chose. Fitted methods are fit
     on the config's train + val questions only, for the config's cost-aware reward (the policy's
     objective), with the policy's query embedder."""
     import asyncio
@@ -183,7 +271,8 @@ def run_baselines(cfg: Config, client: Any, questions: Sequence[Any], methods: S
         embed = query_embedder(pc.embedder, pc.embed_cache, pc.hashing_dim, cfg.run.device)
         routed = asyncio.run(fit_routed_baselines(bl, train, val, client, embed,
                                                   reward_function(cfg.reward),
-                                                  cfg.client.max_in_flight, seed=cfg.run.seed_for("eval")))
+                                                  cfg.client.max_in_flight, seed=cfg.run.seed_for("eval"),
+                                                  methods=[m for m in methods if m in B.FITTED]))
         fitted = routed.describe()
     expanded = B.expand_methods(list(methods), pool.names)
     with bar(len(expanded) * len(questions), progress or "", enabled=progress is not None) as shown:
@@ -204,10 +293,15 @@ def designs_by_domain(designs: Sequence[Any], questions: Sequence[Any]) -> dict[
 
 def write_per_query(out: Path, questions: Sequence[Any], per_query: dict) -> Path:
     """`per_query.json`: question ids and, per method, the per-query correct / cost / reward
-    vectors (mean over seeds and runs): what `hieramas report` pairs its tests on."""
+    vectors (mean over seeds and runs): what `hieramas report` pairs its tests on; for a mixed
+    task also each question's component (the report weighs the questions so that a mean is the
+    mean over components)."""
     path = Path(out) / "per_query.json"
     methods = {m: {k: [round(float(x), 8) for x in v] for k, v in vecs.items()} for m, vecs in per_query.items()}
-    path.write_text(dumps({"question_ids": [q.id for q in questions], "methods": methods}) + "\n")
+    data: dict[str, Any] = {"question_ids": [q.id for q in questions], "methods": methods}
+    if any(q.meta.get("component") for q in questions) and any(q.task != questions[0].task for q in questions):
+        data["components"] = [q.meta.get("component") for q in questions]  # a mixed task
+    path.write_text(dumps(data) + "\n")
     return path
 
 
@@ -250,6 +344,9 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
         rows, pq, design = evaluate_bundle(res.bundle, test, runner, eval_runs, reward_function(cfg.reward).of_trace, pool=pool,
                                            embed_cache=cfg.policy.embed_cache, designs_out=designs,
                                            progress=f"seed {seed}: evaluating on {len(test)} test questions")
+        lookup_rows, lookup_pq = evaluate_lookups(cfg.run.dir, res.bundle, test, runner, eval_runs, reward_function(cfg.reward).of_trace,
+                                                  embed_cache=cfg.policy.embed_cache)
+        rows, pq = rows + lookup_rows, {**pq, **lookup_pq}
         first = first or design
         learned.append(pq)
         per_seed.append(rows + base_rows)
@@ -274,14 +371,23 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
             "topology": cfg0.topology.method, "per_seed": infos, "fitted_baselines": fitted,
             "designs_by_domain": designs, "group": group, "tags": tags,
             "llm_cost": client.stats.cost_line(), "llm": client.stats.cost_metrics()}
-    found = claims(rows, len(test), per_query)
+    mixed = [q.meta.get("component") for q in test] if hasattr(task, "component_names") else None
+    found = claims(rows, len(test), per_query, mixed)
+    by_domain = domain_table(per_query, test)
+    if by_domain:
+        meta["by_domain"] = by_domain
     write_per_query(out, test, per_query)
-    paths = report.write_report(out, rows, meta=meta, design=first, title=title,
-                                sections=[("Claims (mean over seeds)", "\n".join(found)),
-                                          ("Per seed", "\n".join(f"- {i}" for i in infos))])
+    sections = [("Claims (mean over seeds)", "\n".join(found))]
+    if by_domain:
+        sections.append(("Per domain: the learned policy vs the most accurate single model of each domain",
+                         "Held-out questions of each domain, paired (`eval/stats.py`; mean over seeds and runs). "
+                         "The bar: no domain where it is significantly less accurate while costing more.\n\n"
+                         + domain_markdown(by_domain)))
+    sections.append(("Per seed", "\n".join(f"- {i}" for i in infos)))
+    paths = report.write_report(out, rows, meta=meta, design=first, title=title, sections=sections)
     tc = cfg0.tracking
     log_results(out, mode=tc.wandb, name=f"{group}__eval", group=group, rows=rows, tags=tags,
-                meta={k: v for k, v in meta.items() if k not in ("per_seed", "designs_by_domain")},
+                meta={k: v for k, v in meta.items() if k not in ("per_seed", "designs_by_domain", "by_domain")},
                 config={"config": meta["config"], "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs,
                         "baselines": list(baselines)},
                 project=tc.project, entity=tc.entity, images={f"report/{k}": v for k, v in paths.items() if k in ("pareto", "topology")},

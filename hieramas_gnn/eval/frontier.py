@@ -14,6 +14,12 @@ their `hieramas` rows are the learned frontier, and every baseline row is a poin
   errors), MATCHES (within them), LOSES (below by more), or NO POINT (none is that cheap);
 - MoA: the learned point must beat MoA's accuracy at under half its cost (BEATS; MATCHES is a miss).
 
+Mixed tasks (`tasks/mix.py`): accuracy is the mean over components (`accuracy_task_mean`), the
+metric published mixed-task tables report; the paired tests weigh each question by
+n / (K · n_component) (K components, n questions), so the mean of a weighted per-query vector is
+the mean over components and its standard error is that of the task mean. The tables add one
+column per component (`by_component`).
+
 Nothing is re-run: the report reads the folders, so it is as reproducible as they are.
 """
 
@@ -33,7 +39,8 @@ from hieramas_gnn.guards import dumps
 
 LEARNED = "hieramas"
 # Baselines judged against the frontier (when present): the row name and the rule.
-RULES = (("best_single", "cost"), ("router", "cost"), ("cascade", "cost"), ("vote", "cost"),
+RULES = (("best_single", "cost"), ("best_per_task", "cost"), ("best_design_per_task", "cost"), ("router", "cost"),
+         ("knn_router", "cost"), ("contrastive_router", "cost"), ("cascade", "cost"), ("vote", "cost"),
          ("debate", "cost"), ("moa", "half_cost_beats"))
 
 
@@ -46,6 +53,7 @@ class Experiment:
     rows: dict[str, dict[str, Any]]
     question_ids: list[str]
     per_query: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    components: list[str] = field(default_factory=list)  # per question, for a mixed task
 
     @property
     def label(self) -> str:
@@ -74,12 +82,26 @@ def load_experiment(path: str | Path) -> Experiment:
     if LEARNED not in rows:
         raise UserError(f"{results}: has no `{LEARNED}` row (a baselines-only file?)")
     meta = {k: v for k, v in data.items() if k != "results"}
-    qids, vectors = [], {}
+    qids, vectors, components = [], {}, []
     if per_query.exists():
         pq = json.loads(per_query.read_text())
         qids = list(pq["question_ids"])
         vectors = {m: {k: np.asarray(v, dtype=float) for k, v in vecs.items()} for m, vecs in pq["methods"].items()}
-    return Experiment(path, meta, rows, qids, vectors)
+        components = [str(c) for c in pq.get("components") or []]
+        if components:  # a mixed task: weigh the questions so that means are means over components
+            w = task_mean_weights(components)
+            vectors = {m: {**vecs, "correct": vecs["correct"] * w} if "correct" in vecs else vecs
+                       for m, vecs in vectors.items()}
+    return Experiment(path, meta, rows, qids, vectors, components)
+
+
+def task_mean_weights(components: Sequence[str]) -> np.ndarray:
+    """Per question, n / (K · n_c): the mean of `weights * correct` is the mean over the K
+    components of each component's accuracy (module docstring). Shapes: [Q] -> [Q]."""
+    names, counts = np.unique(np.asarray(components), return_counts=True)
+    size = dict(zip(names.tolist(), counts.tolist()))
+    n, k = len(components), len(size)
+    return np.asarray([n / (k * size[c]) for c in components], dtype=float)
 
 
 def group_experiments(experiments: Sequence[Experiment]) -> dict[tuple[str, str, int], list[Experiment]]:
@@ -108,18 +130,26 @@ class Point:
     cost_usd_std: float
     seeds: int
     correct: np.ndarray | None
+    by_component: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "label": self.label, "accuracy": round(self.accuracy, 4),
-                "accuracy_std": round(self.accuracy_std, 4), "cost_usd": self.cost_usd,
-                "cost_usd_std": self.cost_usd_std, "seeds": self.seeds}
+        out = {"method": self.method, "label": self.label, "accuracy": round(self.accuracy, 4),
+               "accuracy_std": round(self.accuracy_std, 4), "cost_usd": self.cost_usd,
+               "cost_usd_std": self.cost_usd_std, "seeds": self.seeds}
+        if self.by_component is not None:  # a mixed task: `accuracy` is the mean over components
+            out.update(accuracy_task_mean=out["accuracy"],
+                       by_component={c: round(v, 4) for c, v in self.by_component.items()})
+        return out
 
 
 def _point(e: Experiment, method: str, label: str) -> Point:
+    """A method's point; on a mixed task its accuracy is the mean over components."""
     r = e.rows[method]
     correct = e.per_query.get(method, {}).get("correct")
-    return Point(method, label, float(r["accuracy"]), float(r.get("accuracy_std", 0.0)), float(r["cost_usd"]),
-                 float(r.get("cost_usd_std", 0.0)), int(r.get("seeds", 1)), correct)
+    key = "accuracy_task_mean" if "accuracy_task_mean" in r else "accuracy"
+    by = {str(c): float(v) for c, v in r["by_component"].items()} if "by_component" in r else None
+    return Point(method, label, float(r[key]), float(r.get(f"{key}_std", 0.0)), float(r["cost_usd"]),
+                 float(r.get("cost_usd_std", 0.0)), int(r.get("seeds", 1)), correct, by)
 
 
 def learned_points(exps: Sequence[Experiment]) -> list[Point]:
@@ -294,13 +324,20 @@ def report(folders: Sequence[str | Path], out: str | Path, against: str | Path |
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{task}_{Path(pool).stem}")
         plot = plot_frontier(learned, baselines, out / f"frontier_{safe}.png", f"{task} / {Path(pool).stem} (n = {n})")
         seeds = sorted({p.seeds for p in learned})
+        comps = sorted({c for p in [*learned, *baselines] for c in (p.by_component or {})})
+        head = "accuracy (mean over tasks)" if comps else "accuracy"
         lines += [f"## {task} — pool {pool} — {n} test questions — seeds {', '.join(map(str, seeds))}", "",
-                  "| method | accuracy | cost $/query |", "|---|---:|---:|"]
+                  f"| method | {head} | cost $/query |" + "".join(f" {c} |" for c in comps),
+                  "|---|---:|---:|" + "---:|" * len(comps)]
+
+        def per_component(p: Point) -> str:
+            return "".join(f" {(p.by_component or {}).get(c, float('nan')):.3f} |" for c in comps)
+
         for p in learned:
             lines.append(f"| **hieramas** {p.label} | {p.accuracy:.3f} ± {p.accuracy_std:.3f} | "
-                         f"{p.cost_usd:.2e} ± {p.cost_usd_std:.1e} |")
+                         f"{p.cost_usd:.2e} ± {p.cost_usd_std:.1e} |" + per_component(p))
         for p in sorted(baselines, key=lambda p: -p.accuracy):
-            lines.append(f"| {p.label} | {p.accuracy:.3f} | {p.cost_usd:.2e} |")
+            lines.append(f"| {p.label} | {p.accuracy:.3f} | {p.cost_usd:.2e} |" + per_component(p))
         lines += ["", f"![frontier]({plot.name})", "", "### The frontier against each baseline", "",
                   "| baseline | its accuracy | its $/query | rule | best learned point allowed | accuracy | $/query | gap ± 2 SE | verdict |",
                   "|---|---:|---:|---|---|---:|---:|---:|---|"]

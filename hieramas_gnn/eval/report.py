@@ -30,14 +30,34 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
     return f"{text} ± {fmt.format(std)}" if std is not None and row.get("seeds", 1) > 1 else text
 
 
+def columns(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
+    """The table's columns: a mixed task's rows add `accuracy_task_mean` (the headline: the mean
+    over components) and one accuracy column per component."""
+    if not any("accuracy_task_mean" in r for r in rows):
+        return COLUMNS
+    names = sorted({c for r in rows for c in (r.get("by_component") or {})})
+    return (("accuracy_task_mean", "accuracy (mean over tasks)", "{:.3f}"),
+            ("accuracy", "accuracy (all questions)", "{:.3f}"),
+            *((f"by_component.{c}", c, "{:.3f}") for c in names), *COLUMNS[1:])
+
+
+def _value(row: dict[str, Any], key: str) -> Any:
+    if key.startswith("by_component."):
+        return (row.get("by_component") or {}).get(key.split(".", 1)[1])
+    return row.get(key)
+
+
 def markdown_table(rows: Sequence[dict[str, Any]], highlight: str | None = "hieramas") -> str:
-    """A markdown table of the rows, best accuracy first; the highlighted method in bold."""
-    head = "| method | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    sep = "|---|" + "---:|" * len(COLUMNS)
+    """A markdown table of the rows, best accuracy first (a mixed task: best mean over tasks);
+    the highlighted method in bold."""
+    cols = columns(rows)
+    head = "| method | " + " | ".join(title for _, title, _ in cols) + " |"
+    sep = "|---|" + "---:|" * len(cols)
     lines = [head, sep]
-    for row in sorted(rows, key=lambda r: -float(r.get("accuracy", 0.0))):
+    for row in sorted(rows, key=lambda r: -float(r.get(cols[0][0], 0.0) or 0.0)):
         name = f"**{row['method']}**" if row["method"] == highlight else row["method"]
-        lines.append(f"| {name} | " + " | ".join(_cell(row, k, f) for k, _, f in COLUMNS) + " |")
+        flat = {**row, **{k: _value(row, k) for k, _, _ in cols if k.startswith("by_component.")}}
+        lines.append(f"| {name} | " + " | ".join(_cell(flat, k, f) for k, _, f in cols) + " |")
     return "\n".join(lines)
 
 

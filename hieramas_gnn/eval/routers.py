@@ -18,7 +18,9 @@ calls, so `SharedCalls` and the rollout cache share them).
 
 The reward of a (correct, cost) pair is a callable (`RewardFn`), e.g. a `train.rewards.Reward` with
 λ; the default is accuracy. `fit_routed_baselines` fits all three and registers them with a
-`Baselines` (methods `router`, `cascade`, `best_single`).
+`Baselines` (methods `router`, `cascade`, `best_single`), plus, when asked for, the peers of
+`eval/peer_routers.py` (`best_per_task`, `knn_router`, `contrastive_router`) and
+`eval/design_per_task.py` (`best_design_per_task`), fitted on the same outcomes and embeddings.
 """
 
 from __future__ import annotations
@@ -31,15 +33,19 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.eval import peer_routers as P
 from hieramas_gnn.eval.baselines import run_baselines
+from hieramas_gnn.eval.design_per_task import fit_designs_per_task
 from hieramas_gnn.llm.types import LLMCallError
 from hieramas_gnn.mas.supernode import Episode, now_ms
-from hieramas_gnn.mas.trace import Trace
+from hieramas_gnn.mas.trace import Trace, component_of
 from hieramas_gnn.tasks.base import Question
 
 RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (correct [..] 0/1, cost [..] USD) -> reward
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> [Q, F]
-ROUTED = ("router", "cascade", "best_single")
+ROUTED = ("router", "cascade", "best_single", "best_per_task", "knn_router", "contrastive_router",
+          "best_design_per_task")
+ROUTED_TO_ONE = ("router", "knn_router", "contrastive_router")  # each query goes to one model
 ROUTER_C = (0.1, 1.0, 10.0)
 
 
@@ -221,6 +227,19 @@ def simulate_cascade(plan: CascadePlan, outcomes: SingleOutcomes) -> tuple[np.nd
     return correct, cost
 
 
+def fit_best_per_task(outcomes: Any, labels: Sequence[str], reward: Any) -> dict[str, str]:
+    """{task label: the model with the best mean reward on its questions} (ties: cheaper, then
+    pool order). Shapes: outcomes over Q questions, labels [Q]."""
+    labels = np.asarray(list(labels))
+    out = {}
+    for label in sorted(set(labels.tolist())):
+        rows = np.flatnonzero(labels == label)
+        part = SingleOutcomes([outcomes.question_ids[i] for i in rows], outcomes.models,
+                              [outcomes.answers[i] for i in rows], outcomes.correct[rows], outcomes.cost[rows])
+        out[label] = fit_best_single(part, reward)
+    return out
+
+
 def fit_cascade(outcomes: SingleOutcomes, reward: RewardFn = accuracy_reward, max_len: int = 3) -> CascadePlan:
     """The best chain (models in mean-cost order, 2..max_len of them) and `agree` on `outcomes`."""
     order = sorted(range(len(outcomes.models)), key=lambda m: (outcomes.cost[:, m].mean(), m))
@@ -250,21 +269,33 @@ class RoutedBaselines:
     router: Router
     cascade: CascadePlan
     embed: Embed
-    _routes: dict[str, str] = field(default_factory=dict)
+    per_task: dict[str, str] = field(default_factory=dict)  # best_per_task: task label -> model
+    knn: Any = None  # peer_routers.KnnRouter
+    contrastive: Any = None  # peer_routers.ContrastiveRouter
+    designs: Any = None  # design_per_task.DesignsPerTask
+    _routes: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def route(self, questions: Sequence[Question]) -> list[str]:
-        """The router's model per question (embedded in one batch, remembered)."""
-        todo = [q for q in questions if q.id not in self._routes]
+    def route(self, questions: Sequence[Question], method: str = "router") -> list[str]:
+        """The model each question goes to under a routing method (`router`, `knn_router`,
+        `contrastive_router`), embedded in one batch and remembered."""
+        chooser = {"router": self.router, "knn_router": self.knn, "contrastive_router": self.contrastive}[method]
+        todo = [q for q in questions if (method, q.id) not in self._routes]
         if todo:
-            for q, m in zip(todo, self.router.choose(np.asarray(self.embed([q.text for q in todo])))):
-                self._routes[q.id] = m
-        return [self._routes[q.id] for q in questions]
+            for q, m in zip(todo, chooser.choose(np.asarray(self.embed([q.text for q in todo])))):
+                self._routes[(method, q.id)] = m
+        return [self._routes[(method, q.id)] for q in questions]
 
     def job(self, method: str, question: Question):
         if method == "best_single":
             return _renamed(self.baselines.job(f"single:{self.best_single}", question), method)
-        if method == "router":
-            return _renamed(self.baselines.job(f"single:{self.route([question])[0]}", question), method)
+        if method in ROUTED_TO_ONE:
+            return _renamed(self.baselines.job(f"single:{self.route([question], method)[0]}", question), method)
+        if method == "best_per_task":
+            model = self.per_task.get(P.task_label(question), self.best_single)  # an unseen task: best single
+            return _renamed(self.baselines.job(f"single:{model}", question), method)
+        if method == "best_design_per_task":
+            design = self.designs.design_for(question)
+            return lambda client: self.baselines._design_job(method, design, question, client)
         if method == "cascade":
             return lambda client: self._cascade(question, client)
         raise UserError(f"routed baselines: unknown method {method!r} (known: {', '.join(ROUTED)})")
@@ -274,7 +305,8 @@ class RoutedBaselines:
 
         b, plan = self.baselines, self.cascade
         ep = Episode(b.task, question, client, b.roleset, 0, b.cfg.temperature)
-        trace = Trace(task=b.task.name, question_id=question.id, method="cascade")
+        trace = Trace(task=b.task.name, question_id=question.id, method="cascade",
+                      component=component_of(b.task, question))
         start = now_ms()
 
         async def ask(i: int) -> tuple[str | None, float]:
@@ -300,8 +332,17 @@ class RoutedBaselines:
         return trace
 
     def describe(self) -> dict[str, Any]:
-        return {"best_single": self.best_single, "router_C": self.router.C,
-                "cascade": {"chain": list(self.cascade.chain), "agree": self.cascade.agree}}
+        out: dict[str, Any] = {"best_single": self.best_single, "router_C": self.router.C,
+                               "cascade": {"chain": list(self.cascade.chain), "agree": self.cascade.agree}}
+        if self.per_task:
+            out["best_per_task"] = dict(self.per_task)
+        if self.knn is not None:
+            out["knn_router_k"] = self.knn.k
+        if self.contrastive is not None:
+            out["contrastive_router_epoch"] = self.contrastive.epoch
+        if self.designs is not None:
+            out["best_design_per_task"] = self.designs.describe()
+        return out
 
 
 def _renamed(job: Callable, method: str) -> Callable:
@@ -314,9 +355,14 @@ def _renamed(job: Callable, method: str) -> Callable:
 
 async def fit_routed_baselines(baselines: Any, train: Sequence[Question], val: Sequence[Question], client: Any,
                                embed: Embed, reward: RewardFn = accuracy_reward, max_in_flight: int = 32,
-                               cascade_max_len: int = 3, seed: int = 0) -> RoutedBaselines:
+                               cascade_max_len: int = 3, seed: int = 0,
+                               methods: Sequence[str] = ("router", "cascade", "best_single"),
+                               design_search_limit: int = 200) -> RoutedBaselines:
     """Fit `best_single` and `cascade` on train + val, `router` on train (C on val), from the
-    pool's single answers to those questions; register the three methods with `baselines`."""
+    pool's single answers to those questions, and of the other `ROUTED` methods those in
+    `methods` (`best_per_task` on train + val, `knn_router` / `contrastive_router` on train with
+    their setting chosen on val, `best_design_per_task` searched on at most
+    `design_search_limit` train + val questions per task); register them with `baselines`."""
     tr = await collect_single_outcomes(baselines, train, client, max_in_flight)
     va = await collect_single_outcomes(baselines, val, client, max_in_flight) if val else None
     both = tr.concat(va) if va is not None else tr
@@ -325,6 +371,17 @@ async def fit_routed_baselines(baselines: Any, train: Sequence[Question], val: S
     routed = RoutedBaselines(baselines, fit_best_single(both, reward),
                              fit_router(x_tr, tr, x_va, va, reward, seed=seed),
                              fit_cascade(both, reward, cascade_max_len), embed)
-    for name in ROUTED:
+    fit_on = [*train, *val]
+    if "best_per_task" in methods:
+        routed.per_task = fit_best_per_task(both, [P.task_label(q) for q in fit_on], reward)
+    if "knn_router" in methods:
+        routed.knn = P.fit_knn_router(x_tr, tr, x_va, va, reward)
+    if "contrastive_router" in methods:
+        routed.contrastive = P.fit_contrastive_router(x_tr, tr, x_va, va, reward, P.ContrastiveSettings(seed=seed))
+    if "best_design_per_task" in methods:
+        routed.designs = await fit_designs_per_task(baselines.task, baselines.roleset, client, fit_on, both, reward,
+                                                    routed.best_single, design_search_limit, max_in_flight)
+    fitted = {"router", "cascade", "best_single", *methods}
+    for name in (n for n in ROUTED if n in fitted):
         baselines.register(name, lambda q, _name=name: routed.job(_name, q))
     return routed

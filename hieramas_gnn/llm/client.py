@@ -342,14 +342,20 @@ class LLMClient:
             self.stats.attempts += 1
             start = time.perf_counter()
             handler = self._handlers[spec.provider]
-            text, prompt, completion, wait_ms = handler.answer(
+            text, prompt, completion, wait_ms, *recorded = handler.answer(
                 spec.litellm_model.split("/", 1)[1], kwargs["messages"], kwargs["metadata"], kwargs["optional"])
             if wait_ms > 0:
                 await asyncio.wait_for(asyncio.sleep(wait_ms / 1000.0), timeout=self.config.timeout_s)
             latency_ms = (time.perf_counter() - start) * 1000.0
         self.stats.calls += 1
+        cost = spec.cost(int(prompt), int(completion))
+        if spec.cost_source == "recorded":  # the outcome table's cost of this model on this question
+            if not recorded or recorded[0] is None:
+                raise UserError(f"model {spec.name}: `cost: recorded`, but its outcome table records no cost "
+                                f"(question {request.metadata.get('question_id')!r}); price it per token instead")
+            cost = float(recorded[0])
         return LLMRecord(key=key, model=spec.name, text=text, prompt_tokens=int(prompt),
-                         completion_tokens=int(completion), cost_usd=spec.cost(int(prompt), int(completion)),
+                         completion_tokens=int(completion), cost_usd=cost,
                          latency_ms=latency_ms, cache_hit=False, created_at=time.time(),
                          litellm_model=spec.litellm_model)
 

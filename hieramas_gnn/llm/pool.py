@@ -10,6 +10,7 @@ A pool is a YAML file (`data/pools/<name>.yaml`):
         input_cost_per_token: 1.5e-7             # optional override (USD per token)
         output_cost_per_token: 6.0e-7            # optional override
         profile: "Small, fast OpenAI model ..."  # capability text the policy embeds
+        cost: tokens                             # or `recorded` (replay: the table's cost per call)
         tags: [openai, small]
         extra: {api_base: ..., api_key_env: OPENROUTER_API_KEY, rpm: 60}
 
@@ -22,6 +23,9 @@ Any litellm model string works: a paid API (`openai/gpt-4o-mini`, `anthropic/...
 
 Prices come from the YAML when given, else from litellm's cost map (`litellm.model_cost`) under
 `cost_map_key` or the model string. A model priced nowhere is an error that names the field.
+`cost: recorded` (replay models only) prices each call at the cost the outcome table recorded
+for that model on that question (RouterBench's `total_cost_usd`: a per-question cost, not a
+per-token price); its per-token prices, 0 unless given, only bound the budget reservation.
 Every validation error names the file and the field, e.g.
 `pool openrouter-example.yaml: models[2].input_cost_per_token: must be >= 0`.
 """
@@ -42,8 +46,9 @@ RESERVED_NAMES = frozenset({"plurality"})  # `mas.design.PLURALITY`: a mixture's
 
 _MODEL_KEYS = {
     "name", "litellm_model", "cost_map_key", "input_cost_per_token", "output_cost_per_token",
-    "profile", "tags", "extra",
+    "profile", "tags", "extra", "cost",
 }
+COST_SOURCES = ("tokens", "recorded")
 _PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
 MAX_PRICE_PER_TOKEN = 1.0
 """Most USD per token a pool may set (the dearest models cost ~1e-4)."""
@@ -63,6 +68,8 @@ class ModelSpec:
                             (name of the env var holding the key, read at call time) and `rpm`;
                             the offline backends read their own.
     price_source:           `pool` (prices set in the YAML) or `litellm` (from the cost map).
+    cost_source:            `tokens` (usage x prices) or `recorded` (a replay model: the cost the
+                            outcome table recorded for the question, per call).
     """
 
     name: str
@@ -73,6 +80,7 @@ class ModelSpec:
     tags: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     price_source: str = "pool"
+    cost_source: str = "tokens"
 
     @property
     def provider(self) -> str:
@@ -173,6 +181,14 @@ def _model_from_dict(raw: Any, where: str) -> ModelSpec:
     litellm_model = _require_str(raw, "litellm_model", where)
     if "/" not in litellm_model:
         raise ConfigError(f"{where}.litellm_model: {litellm_model!r} needs a provider prefix (e.g. openai/...)")
+    cost_source = raw.get("cost", "tokens")
+    if cost_source not in COST_SOURCES:
+        raise ConfigError(f"{where}.cost: must be one of {', '.join(COST_SOURCES)}, got {cost_source!r}")
+    if cost_source == "recorded":
+        if not litellm_model.startswith("replay/"):
+            raise ConfigError(f"{where}.cost: `recorded` is for replay models (the outcome table's cost), "
+                              f"not {litellm_model!r}")
+        raw = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, **raw}
     prices, source = _prices(raw, litellm_model, where)
     profile = raw.get("profile", "")
     if not isinstance(profile, str):
@@ -186,7 +202,7 @@ def _model_from_dict(raw: Any, where: str) -> ModelSpec:
     _check_extra(extra, f"{where}.extra")
     return ModelSpec(name=name, litellm_model=litellm_model, input_cost_per_token=prices[0],
                      output_cost_per_token=prices[1], profile=profile.strip(), tags=tuple(tags),
-                     extra=dict(extra), price_source=source)
+                     extra=dict(extra), price_source=source, cost_source=cost_source)
 
 
 def _check_extra(extra: dict, where: str) -> None:

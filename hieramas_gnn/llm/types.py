@@ -54,10 +54,16 @@ class ReplaySettings:
 
     seed: int = 0
     """Seed of the behaviour model's draws for nodes that read other answers."""
+    wrong_answers: Literal["distinct", "shared"] = "distinct"
+    """Recorded-outcome tasks (RouterDC, RouterBench; no answer text, `backends/recorded.py`): what a
+    wrong model answered. `distinct`: a random wrong option (multiple choice), an answer of its own
+    (open answers); `shared`: every wrong answer to a question the same (the worst case for votes)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"backend.replay.seed must be an integer, got {self.seed!r}")
+        if self.wrong_answers not in ("distinct", "shared"):
+            raise ConfigError(f"backend.replay.wrong_answers must be distinct or shared, got {self.wrong_answers!r}")
 
 
 @dataclass(frozen=True)
@@ -96,8 +102,9 @@ class BackendSettings:
         so a refit or a changed behaviour model never reuses answers cached under the old one."""
         if provider == "sim":
             return {**asdict(self.sim), "model_version": offline_model_version(self.sim.behaviour)}
-        if provider == "replay":
-            return {**asdict(self.replay), "model_version": offline_model_version(None)}
+        if provider == "replay":  # the default wrong_answers is left out: older cache keys stay valid
+            fields_ = {k: v for k, v in asdict(self.replay).items() if k != "wrong_answers" or v != "distinct"}
+            return {**fields_, "model_version": offline_model_version(None)}
         return None
 
 

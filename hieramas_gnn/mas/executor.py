@@ -25,7 +25,7 @@ from hieramas_gnn.mas.design import Design
 from hieramas_gnn.mas.roles import RoleSet
 from hieramas_gnn.mas.single import run_lone
 from hieramas_gnn.mas.supernode import Episode, NodeResult, now_ms, quote, run_supernode
-from hieramas_gnn.mas.trace import NodeTrace, Trace
+from hieramas_gnn.mas.trace import NodeTrace, Trace, component_of
 from hieramas_gnn.tasks.base import Question, Task
 
 
@@ -69,7 +69,8 @@ async def run_design(design: Design, question: Question, task: Task, client: Any
     if max_in_flight is not None:
         client = BoundedClient(client, max_in_flight)
     ep = Episode(task, question, client, roleset, sample_index, temperature, max_tokens)
-    trace = Trace(task=task.name, question_id=question.id, method="design", design=design.to_dict())
+    trace = Trace(task=task.name, question_id=question.id, method="design", design=design.to_dict(),
+                  component=component_of(task, question))
     preds = design.predecessors()
     start = now_ms()
     tasks: dict[int, asyncio.Task] = {}
@@ -117,7 +118,7 @@ async def _decide(ep: Episode, design: Design, inputs: list[asyncio.Task], final
         return text, answer, correct, max(r.finish_ms for r in results)
     context = quote([(r.node.role, r.node.text or "") for r in results])
     user = ep.roleset.render("decision_user", question=ep.question.text,
-                             context=context, instruction=ep.task.instruction())
+                             context=context, instruction=ep.instruction())
     req = ep.request(design.decision, ep.roleset.templates["decision_system"], user,
                      role="decision", position="decision",
                      context_answers=[r.node.answer for r in results])

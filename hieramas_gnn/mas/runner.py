@@ -6,7 +6,7 @@ executor behind the LLM client and its rollout cache) and counts the rollouts it
 comparators can be held to the same rollout budget. `summarize` turns one method's traces into a
 results row with the `hieramas baselines` columns: method, accuracy, cost_usd (mean per query),
 tokens (mean per query), calls (mean per query), latency_ms_p50 (median per-query latency), plus n
-and n_failed. `run_repeated` / `per_query_mean` run each pair several times (sample indices) and
+and n_failed; on a mixed task also `by_component` and `accuracy_task_mean` (`component_accuracy`). `run_repeated` / `per_query_mean` run each pair several times (sample indices) and
 average per query.
 """
 
@@ -106,8 +106,23 @@ def summarize(method: str, traces: Sequence[Any], **extra: Any) -> dict[str, Any
         "n": n,
         "n_failed": n - len(ok),
     }
+    row.update(component_accuracy([getattr(t, "component", None) for t in traces],
+                                  [bool(t.correct) and not getattr(t, "failed", False) for t in traces]))
     row.update(extra)
     return row
+
+
+def component_accuracy(components: Sequence[str | None], correct: Sequence[float]) -> dict[str, Any]:
+    """A mixed task's per-component metrics of one method: `by_component` (accuracy per
+    component, sorted by name) and `accuracy_task_mean` (their mean: the metric published mixed-task
+    tables report); {} when no question has a component (not a mixed task)."""
+    if not any(c is not None for c in components):
+        return {}
+    sums: dict[str, list[float]] = {}
+    for c, x in zip(components, correct):
+        sums.setdefault(str(c), []).append(float(x))
+    by = {c: sum(v) / len(v) for c, v in sorted(sums.items())}
+    return {"by_component": by, "accuracy_task_mean": sum(by.values()) / len(by)}
 
 
 def run_repeated(runner: Runner, designs: Sequence[Design], questions: Sequence[Question],

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from hieramas_gnn.llm.types import LLMCallError
 from hieramas_gnn.mas.supernode import MAX_REPEATS, Episode, NodeResult, ask_until_settled, now_ms, votes
-from hieramas_gnn.mas.trace import NodeTrace, Trace
+from hieramas_gnn.mas.trace import NodeTrace, Trace, component_of
 
 Body = Callable[[Episode], Awaitable[tuple]]
 
@@ -30,7 +30,8 @@ def episode_job(task: Any, roleset: Any, question: Any, method: str, body: Body,
         if prepare is not None:
             await prepare(client)
         ep = Episode(task, question, client, roleset, 0, temperature)
-        trace = Trace(task=task.name, question_id=question.id, method=method)
+        trace = Trace(task=task.name, question_id=question.id, method=method,
+                      component=component_of(task, question))
         start = now_ms()
         try:
             _text, answer, correct, latency = await body(ep)
@@ -47,7 +48,7 @@ def episode_job(task: Any, roleset: Any, question: Any, method: str, body: Body,
 async def ask(ep: Episode, model: str, template: str, slot: int, *, sample: int = 0,
               role: str = "single", position: str = "single") -> Any:
     """One call of `model` on the question alone (the `single_system` prompt + `template`)."""
-    user = ep.roleset.render(template, question=ep.question.text, instruction=ep.task.instruction())
+    user = ep.roleset.render(template, question=ep.question.text, instruction=ep.instruction())
     system = ep.roleset.templates["single_system"]
     req = ep.request(model, system, user, role=role, position=position, context_answers=[],
                      sample_index=sample)

@@ -31,7 +31,7 @@ from typing import Any
 from hieramas_gnn.llm.types import LLMCallError, LLMRecord, LLMRequest
 from hieramas_gnn.mas.roles import RoleSet
 from hieramas_gnn.mas.trace import CallTrace, NodeTrace
-from hieramas_gnn.tasks.base import Question, Task
+from hieramas_gnn.tasks.base import Question, Task, instruction_for
 
 MAX_REPEATS = 16
 POSITION_RANK = {"proposer": 0, "single": 0, "debate": 0, "synthesizer": 1, "aggregator": 1,
@@ -158,9 +158,14 @@ class Episode:
             sample_index=self.sample_index * MAX_REPEATS if sample_index is None else sample_index,
             temperature=self.temperature, max_tokens=self.max_tokens)
 
+    def instruction(self) -> str:
+        """The answer format of this question's prompts (a mixed task: its component's)."""
+        return instruction_for(self.task, self.question)
+
     async def grade(self, text: str) -> tuple[str | None, bool]:
         """(extracted answer, correct); code tasks run their tests off the event loop."""
-        if getattr(self.task, "answer_kind", "") == "code":
+        part = self.task.component(self.question) if hasattr(self.task, "component") else self.task  # a mixed task
+        if getattr(part, "answer_kind", "") == "code":
             score = await asyncio.to_thread(self.task.score, text, self.question)
         else:
             score = self.task.score(text, self.question)
@@ -199,7 +204,7 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
     header = ep.roleset.templates["upstream_header"] if upstream else ""
     user = ep.roleset.render("proposer_user", question=ep.question.text,
                              context=f"\n{header}\n\n{context}\n" if upstream else "",
-                             instruction=ep.task.instruction())
+                             instruction=ep.instruction())
     ctx_answers = [u.node.answer for u in upstream]
     seen: dict[str, int] = {}
     requests = []
@@ -224,7 +229,7 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
         synth_user = ep.roleset.render(
             "synthesizer_user", question=ep.question.text,
             proposals=quote([(f"Proposal {j + 1}", t) for j, t in enumerate(proposals)]),
-            instruction=ep.task.instruction())
+            instruction=ep.instruction())
         req = ep.request(mixture.synthesizer, role.system, synth_user, role=role_name,
                          position="synthesizer", context_answers=proposal_answers,
                          sample_index=ep.sample_index * MAX_REPEATS)

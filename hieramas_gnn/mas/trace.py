@@ -73,9 +73,16 @@ class NodeTrace:
     proposal_answers: list[str | None] = field(default_factory=list)
 
 
+def component_of(task: Any, question: Any) -> str | None:
+    """The component a question of a mixed task belongs to (`tasks/mix.py`); None otherwise."""
+    return question.meta.get("component") if hasattr(task, "component_names") else None
+
+
 @dataclass
 class Trace:
-    """One episode. `method` names what ran (`design`, `single:<model>`, `moa`, ...)."""
+    """One episode. `method` names what ran (`design`, `single:<model>`, `moa`, ...);
+    `component`: the question's component when the task is a mixed one (rows then carry
+    `by_component` and `accuracy_task_mean`)."""
 
     task: str
     question_id: str
@@ -89,6 +96,7 @@ class Trace:
     failure_reason: str | None = None
     latency_ms: float = 0.0
     wall_ms: float = 0.0
+    component: str | None = None
 
     @property
     def cost_usd(self) -> float:

@@ -18,9 +18,10 @@ Public API
 - `accuracy_hints(correct [Q, M], question_domains, domain_vocab)` -> per model (overall accuracy,
   accuracy per domain) on *training* questions (smoothed toward the overall accuracy), and
   `attach_hints(models, hints)`: the numeric ability features (each model's training accuracy; prices are always in).
-- `FeatureBuilder(embedder, domain_vocab=(), pos_dim=8, hint_dim=0, id_dim=8)`: turns roles,
-  models and queries into feature matrices; `builder.dims -> InputDims(role, llm, query)` gives
-  the input widths the policy needs.
+- `FeatureBuilder(embedder, domain_vocab=(), pos_dim=8, hint_dim=0, id_dim=8, query_features=True)`:
+  turns roles, models and queries into feature matrices; `builder.dims -> InputDims(role, llm,
+  query)` gives the input widths the policy needs. `query_features=False` (the query-blind
+  ablation, `policy.query_features`) gives every query the same all-zero row of the same width.
 
 Feature layout (F = feature width, D = embedder dim):
 - role:  [embed(description) (D) | sinusoidal encoding of the role's position (pos_dim)]
@@ -305,12 +306,13 @@ class FeatureBuilder:
     """Builds role / LLM / query feature matrices with one embedder (see module docstring)."""
 
     def __init__(self, embedder: Embedder, domain_vocab: Sequence[str] = (), pos_dim: int = 8,
-                 hint_dim: int = 0, id_dim: int = ID_DIM) -> None:
+                 hint_dim: int = 0, id_dim: int = ID_DIM, query_features: bool = True) -> None:
         self.embedder = embedder
         self.domain_vocab = tuple(domain_vocab)
         self.pos_dim = pos_dim
         self.hint_dim = hint_dim
         self.id_dim = id_dim
+        self.sees_query = query_features
 
     @property
     def meta_dim(self) -> int:
@@ -339,7 +341,10 @@ class FeatureBuilder:
         return self.queries_features([text], [meta or {}])
 
     def queries_features(self, texts: Sequence[str], metas: Sequence[Mapping[str, Any]]) -> Tensor:
-        """Many queries at once (one embedder call). Shapes: -> [G, D + meta_dim]."""
+        """Many queries at once (one embedder call). Shapes: -> [G, D + meta_dim]; all zeros
+        when the builder is query-blind (`query_features=False`: nothing is embedded)."""
+        if not self.sees_query:
+            return torch.zeros(len(texts), self.embedder.dim + self.meta_dim)
         emb = self._embed(texts)  # [G, D]
         if not self.domain_vocab:
             return emb

@@ -79,7 +79,7 @@ def run_load(n_requests: int = 2000, concurrency: int = 64, *, url: str | None =
             from hieramas_gnn.serve.app import (  # lazy: loads fastapi
                 ServeLimits,
                 create_app,
-            )
+            )  # lazy: loads fastapi
             from hieramas_gnn.serve.server import ServerThread  # lazy: loads fastapi
 
             torch.set_num_threads(1)  # as `hieramas serve` runs (its --torch-threads default)

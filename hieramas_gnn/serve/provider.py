@@ -80,7 +80,7 @@ class PolicyProvider(litellm.CustomLLM):
         from hieramas_gnn.serve.app import (  # lazy: loads fastapi
             ApiError,
             last_user_message,
-        )
+        )  # lazy: loads fastapi
 
         try:
             return last_user_message({"messages": messages})

@@ -23,7 +23,7 @@ def sim_bundle(out_dir: str | Path, *, route: str = "classifier", n_roles: int =
         CachedEmbedder,
         FeatureBuilder,
         HashingEmbedder,
-    )
+    )  # lazy: loads torch
     from hieramas_gnn.policy.graph import GraphBuilder  # lazy: loads torch
     from hieramas_gnn.policy.testing import toy_policy  # lazy: loads torch
 

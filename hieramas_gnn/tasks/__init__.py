@@ -31,6 +31,7 @@ from typing import Any
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.tasks.base import BaseTask, Question, Score, Task
 from hieramas_gnn.tasks.generic import GenericTask
+from hieramas_gnn.tasks.mix import MIX, mix_from_components
 
 # name -> (module, class name, constructor kwargs)
 _REGISTRY: dict[str, tuple[str, str, dict]] = {
@@ -44,6 +45,11 @@ _REGISTRY: dict[str, tuple[str, str, dict]] = {
     "synthetic": ("synthetic", "SyntheticTask", {"kind": "all"}),
     "synthetic_arith": ("synthetic", "SyntheticTask", {"kind": "arith"}),
     "synthetic_mc": ("synthetic", "SyntheticTask", {"kind": "mc"}),
+    # recorded-outcome slices (RouterDC, RouterBench: replay only) and the mixes built from them
+    **{name: ("recorded", "RecordedTask", {"name": name}) for name in (
+        "routerdc_mmlu", "routerdc_gsm8k", "routerdc_arc", "routerdc_humaneval", "routerdc_math_prealgebra",
+        "routerdc_mbpp", "routerbench_arc", "routerbench_winogrande", "routerbench_mbpp")},
+    **{name: ("mix", "preset_mix", {"name": name}) for name in ("routerdc", "routerdc_ood", "routerbench")},
 }
 
 TASK_NAMES: tuple[str, ...] = tuple(_REGISTRY)
@@ -63,13 +69,19 @@ def get_task(name: str) -> Task:
     if name in _REGISTRY:
         module_name, cls_name, kwargs = _REGISTRY[name]
         module = importlib.import_module(f"hieramas_gnn.tasks.{module_name}")
-        task = getattr(module, cls_name)(**kwargs)
+        factory = getattr(module, cls_name)
+        if "resolve" in inspect.signature(factory).parameters:  # a task built from other tasks (a mix)
+            kwargs = {**kwargs, "resolve": get_task}
+        task = factory(**kwargs)
     elif name.endswith((".yaml", ".yml")):
         task = register_task(task_from_file(name))
     elif ":" in name:
         task = check_task(_instantiate(_import_object(name), name), name)
     else:
         ep = _entry_points().get(name)
+        if ep is None and name == "mix":
+            raise UserError("task 'mix' is built from a config's task.components (tasks/mix.py); "
+                            "load that config first, or name a built-in mix (routerdc, routerdc_ood, routerbench)")
         if ep is None:
             known = ", ".join(TASK_NAMES + tuple(sorted(_entry_points())))
             raise UserError(f"unknown task {name!r}; known tasks: {known} (or `module:object`, or a "
@@ -98,7 +110,13 @@ def task_from_config(tc: Any) -> Task:
     """The task a config's `task` section names (`name`, `path`, `scorer`), registered.
 
     `scorer` set: the generic jsonl task (`tasks/generic.py`) called `name`, read from `path`.
+    `name: mix`: the mixed task of `components` (`tasks/mix.py`), registered as `mix`.
     Else `get_task(name)`; a `module:object` task is also registered under its own `name`."""
+    components = getattr(tc, "components", None) or []
+    if tc.name == MIX:
+        return register_task(mix_from_components(MIX, components, get_task))
+    if components:
+        raise UserError(f"task.components: only for task.name: {MIX} (task.name is {tc.name!r})")
     scorer = getattr(tc, "scorer", None)
     if scorer:
         if not tc.path:

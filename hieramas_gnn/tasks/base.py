@@ -100,6 +100,13 @@ class Task(Protocol):
         ...
 
 
+def instruction_for(task: Any, question: Question) -> str:
+    """The answer-format instruction of `question`'s prompt: `task.instruction_for(question)`
+    where the task has one (a mixed task: its component's), else `task.instruction()`."""
+    per_question = getattr(task, "instruction_for", None)
+    return per_question(question) if callable(per_question) else task.instruction()
+
+
 class BaseTask:
     """Shared behaviour: id lookup over the default source, score = extract + is_correct."""
 

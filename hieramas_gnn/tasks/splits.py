@@ -11,6 +11,10 @@
 - `domain`: held-out-category generalisation. The test part is drawn (stratified, as above) only
   from `test_domains` (or, when none are named, from a seeded `test_domain_fraction` of the
   domains, at least one); train and val only from the other domains.
+- `source`: the task's own train / test files (tasks with a `train` split, e.g. the RouterDC and
+  RouterBench slices and their mixes): train and val drawn (stratified, as above) from the
+  `train` split, test from the `test` split (all of it when `test` is its size, else a
+  stratified subset); `task.split` is not used (`split_by_source`).
 - `consecutive`: the first `train` questions of the file, then `val`, then `test` (the behaviour
   before seeded splits; only for reproducing old runs — sorted files give skewed parts).
 
@@ -32,7 +36,7 @@ from hieramas_gnn.errors import ConfigError
 from hieramas_gnn.paths import atomic_write_text
 from hieramas_gnn.tasks.base import Question
 
-SPLIT_BY = ("random", "domain", "consecutive")
+SPLIT_BY = ("random", "domain", "source", "consecutive")
 NO_DOMAIN = "(none)"
 
 
@@ -103,12 +107,28 @@ def held_out_domains(domains: Sequence[str], test_domains: Sequence[str], fracti
     return sorted(rng.choice(known, size=n, replace=False).tolist())
 
 
+def split_by_source(train_pool: Sequence[Question], test_pool: Sequence[Question], sizes: tuple[int, int, int],
+                    seed: int = 0) -> Split:
+    """Train and val from `train_pool`, test from `test_pool` (the task's own files), each part
+    a seeded stratified draw of its size (see the module docstring)."""
+    ids = [q.id for q in [*train_pool, *test_pool]]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("task: the train and test files share question ids; a split cannot be written by id")
+    rng = np.random.default_rng(seed)
+    train, val = _take(stratified_order(train_pool, rng), sizes[:2],
+                       f"task.train_size + val_size = {sizes[0] + sizes[1]} from the task's train split")
+    (test,) = _take(stratified_order(test_pool, rng), sizes[2:], f"task.test_size = {sizes[2]} from the task's test split")
+    return Split(train, val, test, split_by="source", seed=seed)
+
+
 def split_questions(questions: Sequence[Question], sizes: tuple[int, int, int], *, split_by: str = "random",
                     seed: int = 0, test_domains: Sequence[str] = (),
                     test_domain_fraction: float = 0.25) -> Split:
     """Split `questions` into (train, val, test) of exactly `sizes`; see the module docstring."""
     if split_by not in SPLIT_BY:
         raise ConfigError(f"task.split_by: must be one of {SPLIT_BY}, got {split_by!r}")
+    if split_by == "source":
+        raise ConfigError("task.split_by=source draws from the task's train and test files: use split_by_source")
     ids = [q.id for q in questions]
     if len(set(ids)) != len(ids):
         raise ConfigError("task: question ids are not unique; a split cannot be written by id")

@@ -5,13 +5,15 @@ experiments call). Every phase leaves its state in the run folder, and re-runnin
 command continues where it stopped; every LLM call already paid for is in the rollout cache, so
 nothing is paid twice:
 
-1. **Decision model**: `pool.decision`, or with `stage1.warm_start: search` the decision of the
-   best simple design found on the training queries (`train/warm_start.py`, `design_search.json`),
-   or the pool model with the best single-model reward on training + validation queries
-   (`mas.single.best_single_model`); recorded in `decision.json`.
-2. **Stage 1** (`train/stage1.py`): (with a warm start, the searched design behaviour-cloned and
-   validated as step 0) REINFORCE on the mixtures over random DAGs; `checkpoint.pt` every few
-   steps, the best-validation weights in `best.pt`.
+1. **Decision model**: `pool.decision`, or with `stage1.warm_start: search` (or
+   `search_per_cluster`) the decision of the best simple design found on the search queries
+   (`train/warm_start.py`, `design_search.json`), or the pool model with the best single-model
+   reward on training + validation queries (`mas.single.best_single_model`); recorded in
+   `decision.json`. With `search_per_cluster`, the same search per cluster of the search queries
+   (`train/cluster_search.py`, `cluster_search.json`) gives each query its cluster's design.
+2. **Stage 1** (`train/stage1.py`): (with a warm start, the searched design — per query, its
+   cluster's — behaviour-cloned and validated as step 0) REINFORCE on the mixtures over random
+   DAGs; `checkpoint.pt` every few steps, the best-validation weights in `best.pt`.
 3. **Topology** (`topology.method`): `classifier` — HieraMAS stage 2 (`train/topology_classifier.py`):
    candidate DAGs, labels from rollouts, the graph-score head; or `edges` — the edge head with
    REINFORCE (`train/edges.py`, resumable from `edges_checkpoint.pt`). The trained head's weights
@@ -46,7 +48,7 @@ from hieramas_gnn.paths import ensure_offline_defaults
 from hieramas_gnn.policy.choose import DesignChooser
 from hieramas_gnn.progress import phase
 from hieramas_gnn.tracking import Tracker
-from hieramas_gnn.train import topology_classifier, warm_start
+from hieramas_gnn.train import cluster_search, topology_classifier, warm_start
 from hieramas_gnn.train.edges import EdgesTrainer
 from hieramas_gnn.train.rewards import reward_function
 from hieramas_gnn.train.stage1 import Stage1Result, train_stage1
@@ -76,18 +78,30 @@ class PipelineResult:
 
 def resolve_decision(cfg: Config, setup: TrainingSetup) -> str:
     """The configured decision model; with `stage1.warm_start: search` the decision of the
-    searched design (`train/warm_start.py`, which also sets `setup.warm_design`); else the best
-    single model on train + val. Recorded in `decision.json`."""
+    searched design (`train/warm_start.py`, which also sets `setup.warm_design`), with
+    `search_per_cluster` the same, and `setup.warm_designs` gives each query its cluster's design
+    (`train/cluster_search.py`); else the best single model on train + val. Recorded in
+    `decision.json`."""
     path = Path(cfg.run.dir) / "decision.json"
-    if cfg.stage1.warm_start == "search":
+    if cfg.stage1.warm_start in ("search", "search_per_cluster"):
+        extra = {}
         with labelled(setup.runner, "design search"):
-            found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
-        phase(f"design search: warm start from {found.design.summary()} (decision model {found.decision})")
+            if cfg.stage1.warm_start == "search_per_cluster":
+                found, clusters = cluster_search.resolve_both(cfg, setup, reward_function(cfg.reward).of_trace,
+                                                              cfg.pool.decision or None)
+                embed = cluster_search.embedder_fn(setup.builder.features.embedder)
+                setup.warm_designs = lambda questions: clusters.designs_for(questions, embed)
+                extra = {"partition": clusters.partition.name,
+                         "cluster_designs": sorted(set(clusters.to_dict()["summaries"]))}
+            else:
+                found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
+        phase(f"design search: warm start from {found.design.summary()} (decision model {found.decision})"
+              + (f"; one design per cluster ({extra['partition']})" if extra else ""))
         setup.warm_design = found.design
         if not path.exists():
             _write_json(path, {"decision": found.decision, "rule": "the decision of the searched design "
                                "(design_search.json)" if not cfg.pool.decision else "pool.decision",
-                               "design": found.design.summary()})
+                               "design": found.design.summary(), **extra})
         return found.decision
     if cfg.pool.decision:
         return cfg.pool.decision

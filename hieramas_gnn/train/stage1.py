@@ -185,8 +185,8 @@ class Stage1Trainer:
         mask = credit.loss_mask(out.role_mask & ok, x.failed)
         loss = credit.reinforce_loss(out.role_log_prob, r - b, mask, out.entropy, s1.entropy_beta)
         total = loss.loss
-        if s1.warm_start_bc > 0 and setup.warm_design is not None:  # pull towards the searched design
-            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_design, dags)
+        if s1.warm_start_bc > 0 and setup.warm_design is not None:  # pull towards the searched design(s)
+            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_targets(questions), dags)
         self.opt.zero_grad()
         total.backward()
         grad_norm = _clip(setup.policy.parameters(), s1.grad_clip)
@@ -245,11 +245,13 @@ class Stage1Trainer:
                 "eval/val_failure_reasons": failure_reasons(traces, f"validation at step {self.step}")}
 
     def warm_start(self) -> dict[str, float]:
-        """Step 0 of a warm-started run: clone the searched design, validate it (so `best.pt`
-        holds it unless training beats it) and checkpoint (a resumed run never clones twice)."""
+        """Step 0 of a warm-started run: clone the searched design (per query: its cluster's),
+        validate it (so `best.pt` holds it unless training beats it) and checkpoint (a resumed run
+        never clones twice)."""
         s1, setup = self.cfg.stage1, self.setup
         queries = list(setup.train)[: s1.warm_start_queries or None]
-        done = clone(setup.policy, setup.builder, setup.warm_design, queries, self.dags, s1.warm_start_steps)
+        done = clone(setup.policy, setup.builder, setup.warm_targets(queries), queries, self.dags,
+                     s1.warm_start_steps)
         metrics = {f"warm_start/{k}": v for k, v in done.items()}
         metrics.update(self._validate_and_keep())
         self.tracker.log(metrics, 0)

@@ -196,10 +196,11 @@ def single_designs(cfg: Config, setup: TrainingSetup, fixed_decision: str | None
 
 
 def candidates(cfg: Config, setup: TrainingSetup, singles: Sequence[dict[str, Any]], fixed_decision: str | None,
-               probe: Any) -> list[Design]:
+               probe: Any, known: dict[Design, bool] | None = None) -> list[Design]:
     """The family (module docstring) built from the singles' rows (`evaluate` of `single_designs`
     on the search queries: their reward, accuracy and cost rank the models), minus the designs the
-    policy cannot express on the query `probe`."""
+    policy cannot express on the query `probe` (`known`: design -> expressible, read and filled,
+    so repeated calls probe each design once)."""
     s1, arch = cfg.stage1, cfg.policy.arch
     roles, models = list(setup.builder.role_names), list(setup.builder.llm_names)
     voters = lone_roles(setup.runner.roleset, roles)
@@ -218,7 +219,10 @@ def candidates(cfg: Config, setup: TrainingSetup, singles: Sequence[dict[str, An
     cands = family(roles, voters, ranked, decisions, arch.decision_inputs, s1.warm_start_voters, s1.warm_start_models,
                    moa_sizes, fixed=bool(fixed_decision), plurality_sizes=plurality_sizes, by_accuracy=by_acc,
                    by_cost=by_cost)
-    return [d for d, ok in zip(cands, expressible(setup.policy, setup.builder, probe, cands)) if ok]
+    known = {} if known is None else known
+    fresh = [d for d in cands if d not in known]
+    known.update(zip(fresh, expressible(setup.policy, setup.builder, probe, fresh)))
+    return [d for d in cands if known[d]]
 
 
 def search(cfg: Config, setup: TrainingSetup, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
@@ -256,11 +260,13 @@ def resolve(cfg: Config, setup: TrainingSetup, reward: Callable[[Any], float], f
     return result
 
 
-def clone(policy: Any, builder: Any, design: Design, questions: Sequence[Any], dags: Sequence[Any],
-          steps: int) -> dict[str, float]:
-    """Behaviour-clone `design`'s mixtures into the policy (module docstring). Returns
-    {steps, match (share of queries whose greedy mixtures equal the design's), nll}."""
+def clone(policy: Any, builder: Any, design: Design | Sequence[Design], questions: Sequence[Any],
+          dags: Sequence[Any], steps: int) -> dict[str, float]:
+    """Behaviour-clone `design`'s mixtures into the policy (module docstring); a list gives each
+    question its own design (the per-cluster warm start; one decision model for all). Returns
+    {steps, match (share of queries whose greedy mixtures equal their design's), nll}."""
     qs = list(questions)
+    design = _per_query(design, len(qs))
     edges = [tuple(dags[i % len(dags)]) for i in range(len(qs))]
     batch = builder.batch(qs, edges)
     opt = torch.optim.Adam(policy.parameters(), lr=CLONE_LR)
@@ -279,17 +285,30 @@ def clone(policy: Any, builder: Any, design: Design, questions: Sequence[Any], d
     return {"steps": step, "match": match, "nll": nll}
 
 
-def bc_loss(policy: Any, batch: Any, design: Design, dags: Sequence[Any]) -> torch.Tensor:
-    """Mean −log π(design's mixtures | query, DAG) over a batch built on `dags` (one per graph):
-    the clone's loss, and stage 1's pull towards the searched design (`warm_start_bc`)."""
-    targets = [replace(design, edges=tuple(e)) for e in dags]
-    return -sample(policy, batch, decision=design.decision, mode="mixture", designs=targets).log_prob.mean()
+def bc_loss(policy: Any, batch: Any, design: Design | Sequence[Design], dags: Sequence[Any]) -> torch.Tensor:
+    """Mean −log π(design's mixtures | query, DAG) over a batch built on `dags` (one per graph;
+    `design`: one for all, or one per graph): the clone's loss, and stage 1's pull towards the
+    searched design(s) (`warm_start_bc`)."""
+    designs = _per_query(design, len(dags))
+    targets = [replace(d, edges=tuple(e)) for d, e in zip(designs, dags)]
+    return -sample(policy, batch, decision=designs[0].decision, mode="mixture", designs=targets).log_prob.mean()
+
+
+def _per_query(design: Design | Sequence[Design], n: int) -> list[Design]:
+    """One design per query; they must share the decision model (the policy has one)."""
+    designs = [design] * n if isinstance(design, Design) else list(design)
+    if len(designs) != n:
+        raise ValueError(f"{len(designs)} warm-start designs for {n} queries")
+    if len({d.decision for d in designs}) > 1:
+        raise ValueError("warm-start designs must share one decision model, got "
+                         f"{sorted({d.decision for d in designs})}")
+    return designs
 
 
 @torch.no_grad()
-def _match(policy: Any, batch: Any, design: Design, edges: Sequence[Any]) -> float:
+def _match(policy: Any, batch: Any, design: Sequence[Design], edges: Sequence[Any]) -> float:
     was_training = policy.training
     policy.eval()
-    out = sample(policy, batch, decision=design.decision, mode="mixture", dags=list(edges), greedy=True)
+    out = sample(policy, batch, decision=design[0].decision, mode="mixture", dags=list(edges), greedy=True)
     policy.train(was_training)
-    return sum(d.mixtures == design.mixtures for d in out.designs) / max(len(out.designs), 1)
+    return sum(d.mixtures == t.mixtures for d, t in zip(out.designs, design)) / max(len(out.designs), 1)
