@@ -391,7 +391,7 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     paths = report.write_report(out, rows, meta=meta, design=first, title=title, sections=sections)
     tc = cfg0.tracking
     log_results(out, mode=tc.wandb, name=f"{group}__eval", group=group, rows=rows, tags=tags,
-                meta={k: v for k, v in meta.items() if k not in ("per_seed", "designs_by_domain")},
+                meta={k: v for k, v in meta.items() if k not in ("per_seed", "designs_by_domain", "by_domain")},
                 config={"config": meta["config"], "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs,
                         "baselines": list(baselines)},
                 project=tc.project, entity=tc.entity, images={f"report/{k}": v for k, v in paths.items() if k in ("pareto", "topology")},
