@@ -219,7 +219,7 @@ def test_demo_shows_progress_and_a_line_per_phase_on_stderr(demo_out):
     for phase in ("hieramas: seed 0: training", "hieramas: stage 1:", "hieramas: topology:", "stage1: 6/6",
                   "baselines on 16 test questions:", "seed 2: evaluating on 16 test questions:"):
         assert phase in err, phase
-    assert "hieramas: design search: warm start from" in err or "hieramas: decision model:" in err
+    assert "hieramas: design search" in err or "hieramas: decision model:" in err  # global or per cluster
 
 
 def test_the_demo_wandb_runs_hold_the_held_out_results_and_every_baseline_in_one_group(demo_out):
