@@ -10,7 +10,7 @@ import pytest
 
 from hieramas_gnn.errors import ConfigError
 from hieramas_gnn.tasks.base import Question
-from hieramas_gnn.tasks.splits import held_out_domains, split_questions, stratified_order
+from hieramas_gnn.tasks.splits import SPLIT_BY, held_out_domains, split_questions, stratified_order
 
 
 def _file(sizes: dict[str, int]) -> list[Question]:
@@ -54,7 +54,7 @@ def test_every_domain_can_be_held_out():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: split_questions(_file({"a": 9}), (2, 2, 2), split_by="halves"),
-     "task.split_by: must be one of ('random', 'domain', 'consecutive'), got 'halves'"),
+     f"task.split_by: must be one of {SPLIT_BY}, got 'halves'"),
     (lambda: split_questions(_file({"a": 3}) + _file({"a": 1}), (1, 1, 1)),
      "task: question ids are not unique; a split cannot be written by id"),
     (lambda: split_questions(_file({"a": 9, "b": 9}), (2, 2, 2), split_by="domain", test_domains=["a", "b"]),
