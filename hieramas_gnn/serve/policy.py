@@ -58,7 +58,8 @@ class Solution:
     question_id: str
     design: dict[str, Any]
     text: str | None
-    """The decision model's reply (the final answer in words); None when the episode failed."""
+    """The reply the answer came from: the decision model's, or, when the design answers without a
+    decision call (one model alone, or unanimous roles), the role's it took; None when the episode failed."""
     answer: str | None
     """The answer extracted from `text` by the task's parser."""
     correct: bool | None
@@ -249,7 +250,7 @@ class Policy:
         trace = await run_design(design, q, task, recorder, self.roleset)
         calls = trace.calls
         return Solution(question=q.text, question_id=q.id, design=design.to_dict(),
-                        text=None if trace.failed else recorder.final, answer=trace.answer,
+                        text=None if trace.failed else _final_text(recorder.final, design, trace), answer=trace.answer,
                         correct=trace.correct if graded else None, cost_usd=trace.cost_usd,
                         prompt_tokens=sum(c.prompt_tokens for c in calls),
                         completion_tokens=sum(c.completion_tokens for c in calls),
@@ -284,6 +285,17 @@ class Policy:
         return {"name": self.name, "task": self.task.name, "family": m.family, "roles": m.role_names,
                 "pool": self.pool.names, "decision": m.decision, "route": self.chooser.settings.route,
                 "bundle_version": m.version, "package_version": m.package_version}
+
+
+def _final_text(decision_reply: str | None, design: Any, trace: Any) -> str | None:
+    """The reply the answer came from: the decision call's; without one (a lone single-model
+    design, or unanimous roles the decision reads), the first role the decision reads, as the
+    executor takes it (`mas.executor._decide`)."""
+    if decision_reply is not None:
+        return decision_reply
+    reads = design.decision_reads()
+    node = next((n for n in trace.nodes if reads and n.index == reads[0]), None)
+    return node.text if node is not None else None
 
 
 def bundle_name(bundle: str | Path) -> str:
