@@ -173,7 +173,9 @@ class Tracker:
 
 def _wandb_folders(where: Path, mode: str) -> Path:
     """Point wandb's folders into `where/wandb` (created) and set its mode; returns the folder."""
-    folder = Path(where) / "wandb"
+    # absolute: wandb's service process outlives a run and resolves a relative folder against its own
+    # working directory, which is the one of the first run a process started
+    folder = Path(where).resolve() / "wandb"
     for var, sub in (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", ".cache"),
                      ("WANDB_CONFIG_DIR", ".config"), ("WANDB_DATA_DIR", ".data")):
         path = folder / sub if sub else folder

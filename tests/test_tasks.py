@@ -35,11 +35,17 @@ def test_get_task_returns_one_instance_per_name():
 
 
 def test_importing_registry_does_not_import_families():
+    """A benchmark family's module (its data readers, sandbox, answer checkers) loads on first use only."""
     import subprocess
     import sys
-    code = "import sys, hieramas_gnn.tasks; print([m for m in sys.modules if m.startswith('hieramas_gnn.tasks.') and m != 'hieramas_gnn.tasks.base'])"
+
+    from hieramas_gnn.tasks import _REGISTRY
+    families = sorted({f"hieramas_gnn.tasks.{module}" for module, _, _ in _REGISTRY.values()} - {"hieramas_gnn.tasks.mix"})
+    assert "hieramas_gnn.tasks.gsm8k" in families
+    code = "import sys, hieramas_gnn.tasks; print(sorted(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    loaded = set(eval(out.stdout))
+    assert [m for m in families if m in loaded] == []
 
 
 # -- numbers / GSM8K ---------------------------------------------------------------------------

@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
                                   default_baselines=None)
 
 
+WANDB_TAG_MAX = 64  # wandb refuses longer tags
+
+
 def run_experiment_command(args: argparse.Namespace, *, config, out: str, title: str,
                            default_baselines) -> int:
     """The experiment of `args` on `config` into `out` (shared by `experiment` and `demo`)."""
@@ -115,10 +118,12 @@ def run_experiment_command(args: argparse.Namespace, *, config, out: str, title:
     out_path = Path(out)
     check_report_out(out_path, "--out", ("results.json", "runs", "cache"))  # new, empty, or an earlier experiment's
     check_bundle_out(out_path / "policy")
-    tags = [Path(config).stem, *args.overrides, *args.tags]
-    bad = [t for t in tags if not t.strip() or len(t) > 64]
+    bad = [t for t in args.tags if not t.strip() or len(t) > WANDB_TAG_MAX]
     if bad:
-        raise UserError(f"--tag / --set: a wandb tag must be 1 to 64 characters, got {bad[0]!r}")
+        raise UserError(f"--tag: a wandb tag must be 1 to {WANDB_TAG_MAX} characters, got {bad[0]!r}")
+    # each --set override also tags the runs, so a dashboard can filter by it; one too long for a tag
+    # (a path, say) stays out of the tags and is still in every run's config
+    tags = [Path(config).stem, *[o for o in args.overrides if len(o) <= WANDB_TAG_MAX], *args.tags]
     result = experiment.run_experiment(config, out_path, seeds=args.seeds, eval_runs=args.eval_runs,
                                        baselines=baselines, overrides=overrides, title=title,
                                        log=lambda line: print(line, flush=True),

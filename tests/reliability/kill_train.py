@@ -50,7 +50,7 @@ CONFIG = {"base": str(DEMO_QUICK),
           "run": {"out_dir": "run"}, "tracking": {"wandb": "disabled", "progress": False}}
 # Metrics that legitimately differ in a resumed run: when the row was written, how much was cached.
 VOLATILE = ("time", "llm/cache_hit_rate")
-_PAID = re.compile(r"llm: (\d+) provider calls")
+_PAID = re.compile(r"llm: \d+ LLM calls: (\d+) paid now")
 
 
 def setup(folder: Path) -> Path:
@@ -92,7 +92,7 @@ def _finish(folder: Path, in_process: bool = False) -> int:
         raise RuntimeError(f"train exited {code}: {stderr[-2000:]}")
     found = _PAID.search(stdout)
     if found is None:
-        raise RuntimeError(f"train printed no 'llm: N provider calls' line: {stdout[-1000:]}")
+        raise RuntimeError(f"train printed no 'llm: N LLM calls: P paid now' line: {stdout[-1000:]}")
     return int(found.group(1))
 
 
