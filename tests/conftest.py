@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,13 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
+# One torch / OpenMP thread per test process (and the subprocesses tests start): the policies in
+# the tests are tiny, and `make test` runs 2 xdist workers on 2 cores, where a second intra-op
+# thread per worker only spins (measured: tests/test_policy_slots.py + tests/test_learning.py took
+# 14x the CPU with 2 threads as with 1 on the loaded 2-core machine). Training and serving set
+# their own thread count (`run.threads`, `--torch-threads`), as they do outside the tests.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 _TMP_VARS = ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "TMPDIR")
 _BEFORE = {var: os.environ.get(var) for var in _TMP_VARS}
 
@@ -60,6 +68,9 @@ def require_shared(*relpaths: str) -> Path:
 
 def pytest_configure(config) -> None:
     _make_temp_folders()
+    torch = sys.modules.get("torch")  # imported before the variables above were read (a plugin,
+    if torch is not None:             # an earlier pytest session in this process): same rule
+        torch.set_num_threads(1)
 
 
 def _remove_temp_folder() -> None:
