@@ -97,3 +97,33 @@ def pytest_unconfigure(config) -> None:
 def shared_data() -> Path:
     """The ../shared/data folder (skips when absent; fails when CI=true)."""
     return require_shared()
+
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's own hook
+def pytest_collection_modifyitems(config, items) -> None:
+    """`--dist loadgroup` (`make test`): tests of one `xdist_group` run on one xdist worker.
+
+    Every test that uses a module-scoped fixture of its own module (a trained bundle, a demo
+    run, a fitted report) joins that module's group, so the fixture is built once per run, not
+    once per worker. xdist 3.8 marks a group by appending `@name` to `item._nodeid`, which
+    pytest 9 no longer reads (the node id lives in `item._id`), so groups were silently
+    ignored; the suffix is set here where xdist's did not take."""
+    if not getattr(config.option, "loadgroup", False):  # set in xdist workers under --dist loadgroup
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # another pytest: xdist's own suffix works there
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.nodeid.split("::", 1)[0]
+            info = getattr(item, "_fixtureinfo", None)
+            if info is not None and any(d.scope in ("module", "package") and d.baseid == module
+                                        for name in info.names_closure
+                                        for d in info.name2fixturedefs.get(name, ())):
+                item.add_marker(pytest.mark.xdist_group(module))
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
