@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,13 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
+# One torch / OpenMP thread per test process (and the subprocesses tests start): the policies in
+# the tests are tiny, and `make test` runs 2 xdist workers on 2 cores, where a second intra-op
+# thread per worker only spins (measured: tests/test_policy_slots.py + tests/test_learning.py took
+# 14x the CPU with 2 threads as with 1 on the loaded 2-core machine). Training and serving set
+# their own thread count (`run.threads`, `--torch-threads`), as they do outside the tests.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 _TMP_VARS = ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "TMPDIR")
 _BEFORE = {var: os.environ.get(var) for var in _TMP_VARS}
 
@@ -60,6 +68,9 @@ def require_shared(*relpaths: str) -> Path:
 
 def pytest_configure(config) -> None:
     _make_temp_folders()
+    torch = sys.modules.get("torch")  # imported before the variables above were read (a plugin,
+    if torch is not None:             # an earlier pytest session in this process): same rule
+        torch.set_num_threads(1)
 
 
 def _remove_temp_folder() -> None:
@@ -86,3 +97,33 @@ def pytest_unconfigure(config) -> None:
 def shared_data() -> Path:
     """The ../shared/data folder (skips when absent; fails when CI=true)."""
     return require_shared()
+
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's own hook
+def pytest_collection_modifyitems(config, items) -> None:
+    """`--dist loadgroup` (`make test`): tests of one `xdist_group` run on one xdist worker.
+
+    Every test that uses a module-scoped fixture of its own module (a trained bundle, a demo
+    run, a fitted report) joins that module's group, so the fixture is built once per run, not
+    once per worker. xdist 3.8 marks a group by appending `@name` to `item._nodeid`, which
+    pytest 9 no longer reads (the node id lives in `item._id`), so groups were silently
+    ignored; the suffix is set here where xdist's did not take."""
+    if not getattr(config.option, "loadgroup", False):  # set in xdist workers under --dist loadgroup
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # another pytest: xdist's own suffix works there
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.nodeid.split("::", 1)[0]
+            info = getattr(item, "_fixtureinfo", None)
+            if info is not None and any(d.scope in ("module", "package") and d.baseid == module
+                                        for name in info.names_closure
+                                        for d in info.name2fixturedefs.get(name, ())):
+                item.add_marker(pytest.mark.xdist_group(module))
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")

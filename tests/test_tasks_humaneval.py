@@ -86,14 +86,15 @@ def test_render_round_trips_code(body):
     assert task.extract(task.render_answer(code, q), q) == code
 
 
-def test_return_none_body_scores_nearly_zero(he):
-    # the 164/164 of the canonical solutions is tests/test_score.py (through `hieramas score`)
+def test_return_none_body_scores_zero(he):
+    # the 164/164 of the canonical solutions is tests/test_score.py (through `hieramas score`);
+    # `return None` passes none of the 164 (measured), so every 4th question is enough here
     task, qs = he
-    questions = list(qs.values())
-    assert sum(task.grade(["    return None\n"] * 164, questions, workers=2)) <= 3
+    questions = list(qs.values())[::4]
+    assert sum(task.grade(["    return None\n"] * len(questions), questions, workers=2)) == 0
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_humaneval_plus_canonical_solutions_pass_base_and_plus_inputs(shared_data):
     task = get_task("humaneval_plus")
     questions = task.load()
@@ -101,6 +102,15 @@ def test_humaneval_plus_canonical_solutions_pass_base_and_plus_inputs(shared_dat
     assert sum(len(q.meta["plus_input"]) for q in questions) > 10_000
     assert sum(task.grade([q.gold for q in questions], questions, workers=2)) == 164
     assert sum(task.grade(["    return None\n"] * 40, questions[:40], workers=2)) <= 1
+
+
+def test_humaneval_plus_canonical_solutions_of_every_8th_question_pass_base_and_plus_inputs(shared_data):
+    """The fast variant of the one above (all 164 are heavy: ~75 s of CPU)."""
+    task = get_task("humaneval_plus")
+    questions = task.load()[::8]
+    assert len(questions) == 21 and sum(len(q.meta["plus_input"]) for q in questions) > 10_000
+    assert sum(task.grade([q.gold for q in questions], questions, workers=2)) == 21
+    assert sum(task.grade(["    return None\n"] * 10, questions[:10], workers=2)) == 0
 
 
 def test_humaneval_plus_catches_a_bug_the_base_tests_miss(shared_data):

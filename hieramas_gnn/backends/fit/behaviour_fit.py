@@ -98,10 +98,18 @@ def read_log(path: Path | Any):
 def load_debate_rows(path: Path | Any, own_weight: float = 1.0, parsed_strength: bool = True) -> DebateRows:
     """Read the debate log (a path or its DataFrame) into arrays (support uses `own_weight`
     for the own previous answer; `parsed_strength`: see `model_strength`)."""
+    rows, own_flag, peer_count = debate_row_parts(path, parsed_strength)
+    return _with_own_weight(rows, own_flag, peer_count, own_weight)
+
+
+def debate_row_parts(path: Path | Any, parsed_strength: bool = True) -> tuple[DebateRows, np.ndarray, np.ndarray]:
+    """(rows with unit own weight, own-answer flags [R, K], the peers' support [R, K]) of the
+    debate log in one pass: `load_debate_rows(log, w).support == own_flags * w + peer_support`,
+    so fits over the own weight read the log once."""
     d = read_log(path)
     r0 = d[d["round"] == "0"]
-    strength = model_strength(r0, parsed_strength)
-    f0 = round0_fail_rates(d)
+    strength = model_strength(r0, parsed_strength).to_dict()  # {(benchmark, model): float}
+    f0 = round0_fail_rates(d).to_dict()  # {(benchmark, model, team): float}
     rows = d[d["round"] != "0"]
     n = len(rows)
     own_flag = np.zeros((n, K_MAX))
@@ -110,11 +118,14 @@ def load_debate_rows(path: Path | Any, own_weight: float = 1.0, parsed_strength:
     mask = np.zeros((n, K_MAX), dtype=bool)
     out = {k: np.zeros(n) for k in ("strength", "y", "parsed", "own_correct", "k3", "ncp", "np",
                                     "out_parsed", "prev", "f0")}
-    for i, row in enumerate(rows.itertuples(index=False)):
-        numeric = row.benchmark != "mmlu"
-        peers = [p for p in json.loads(row.peer_answers or "[]")]
+    columns = ("benchmark", "model", "team", "n_agents", "gold", "answer", "correct", "own_previous_answer",
+               "peer_answers")
+    for i, (benchmark, model, team, n_agents, gold, answer, correct_, own_prev, peer_answers) in enumerate(
+            zip(*(rows[c].tolist() for c in columns))):
+        numeric = benchmark != "mmlu"
+        peers = [p for p in json.loads(peer_answers or "[]")]
         answers: list[str] = []
-        for j, a in enumerate([row.own_previous_answer, *peers]):
+        for j, a in enumerate([own_prev, *peers]):
             if not a:
                 continue
             if a not in answers:
@@ -122,27 +133,28 @@ def load_debate_rows(path: Path | Any, own_weight: float = 1.0, parsed_strength:
             idx = answers.index(a)
             (own_flag if j == 0 else peer_count)[i, idx] += 1
         for idx, a in enumerate(answers):
-            correct[i, idx] = float(_same(a, row.gold, numeric))
+            correct[i, idx] = float(_same(a, gold, numeric))
             mask[i, idx] = True
-        own_c = bool(row.own_previous_answer) and _same(row.own_previous_answer, row.gold, numeric)
-        ncp = sum(bool(p) and _same(p, row.gold, numeric) for p in peers)
-        out["strength"][i] = strength[(row.benchmark, row.model)]
-        out["y"][i] = float(row.correct)
-        out["parsed"][i] = float(bool(row.answer) and bool(row.own_previous_answer))
+        own_c = bool(own_prev) and _same(own_prev, gold, numeric)
+        ncp = sum(bool(p) and _same(p, gold, numeric) for p in peers)
+        out["strength"][i] = strength[(benchmark, model)]
+        out["y"][i] = float(correct_)
+        out["parsed"][i] = float(bool(answer) and bool(own_prev))
         out["own_correct"][i] = float(own_c)
-        homog3 = row.team == "homogeneous" and row.n_agents == "3"
+        homog3 = team == "homogeneous" and n_agents == "3"
         out["k3"][i] = own_c + ncp if homog3 else -1
         out["ncp"][i], out["np"][i] = ncp, len(peers)
-        out["out_parsed"][i] = float(bool(row.answer))
-        out["prev"][i] = RIGHT if own_c else (WRONG if row.own_previous_answer else FAIL)
-        out["f0"][i] = f0[(row.benchmark, row.model, row.team)]
-    return DebateRows(
-        support=own_flag * own_weight + peer_count, correct=correct, mask=mask,
+        out["out_parsed"][i] = float(bool(answer))
+        out["prev"][i] = RIGHT if own_c else (WRONG if own_prev else FAIL)
+        out["f0"][i] = f0[(benchmark, model, team)]
+    unit = DebateRows(
+        support=own_flag + peer_count, correct=correct, mask=mask,
         strength=out["strength"], y=out["y"], parsed=out["parsed"].astype(bool),
         own_correct=out["own_correct"].astype(bool), k3=out["k3"].astype(int),
         n_correct_peers=out["ncp"].astype(int), n_peers=out["np"].astype(int),
         out_parsed=out["out_parsed"].astype(bool), prev_state=out["prev"].astype(int), base_fail=out["f0"],
     )
+    return unit, own_flag, peer_count
 
 
 def _with_own_weight(rows: DebateRows, own_flag: np.ndarray, peer: np.ndarray, w: float):
@@ -204,10 +216,7 @@ def fit_behaviour(path: Path | Any, base: BehaviourConfig | None = None, iters: 
 
     base = base or BehaviourConfig()
     log = read_log(path)
-    unit = load_debate_rows(log, own_weight=1.0, parsed_strength=parsed_strength)
-    zero = load_debate_rows(log, own_weight=0.0, parsed_strength=parsed_strength)
-    own_flag = unit.support - zero.support  # [R, K] 1 where the own previous answer sits
-    peer = zero.support
+    unit, own_flag, peer = debate_row_parts(log, parsed_strength)  # own_flag [R, K]: 1 where the own answer sits
     fmt = fit_format(log) if parsed_only else None
     p_parse = parse_probability(unit, fmt)  # [R]
     fit_rows = unit.out_parsed if parsed_only else np.ones(len(unit.y), dtype=bool)

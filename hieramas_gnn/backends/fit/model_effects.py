@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hieramas_gnn.backends.behaviour import BehaviourConfig
-from hieramas_gnn.backends.fit.behaviour_fit import DebateRows, load_debate_rows, predicted_correct
+from hieramas_gnn.backends.fit.behaviour_fit import DebateRows, debate_row_parts, predicted_correct
 
 MIN_ROWS = 30  # informative rows (parsed, > 1 option) a setting needs to enter tau's estimate
 BOUND = 4.0  # |delta| bound of the per-setting maximum-likelihood estimates
@@ -39,9 +39,7 @@ def with_stubbornness(cfg: BehaviourConfig, delta: float) -> BehaviourConfig:
 
 def _rows(log: Any, parsed_strength: bool) -> tuple[DebateRows, np.ndarray, np.ndarray]:
     """Unit-weight rows, the own-answer flags [R, K] and the peers' support [R, K]."""
-    unit = load_debate_rows(log, own_weight=1.0, parsed_strength=parsed_strength)
-    zero = load_debate_rows(log, own_weight=0.0, parsed_strength=parsed_strength)
-    return unit, unit.support - zero.support, zero.support
+    return debate_row_parts(log, parsed_strength)
 
 
 def _nll(delta: float, unit: DebateRows, own: np.ndarray, peer: np.ndarray, cfg: BehaviourConfig,
