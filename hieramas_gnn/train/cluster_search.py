@@ -184,11 +184,13 @@ def domain_partition(questions: Sequence[Any]) -> Partition | None:
 
 
 def kmeans_partition(x: np.ndarray, k: int, seed: int) -> Partition:
-    """k-means (scikit-learn, 10 restarts) on the rows of `x` [Q, D]."""
+    """k-means (scikit-learn, 10 restarts) on the rows of `x` [Q, D]. The centres are rounded to
+    1e-10: k-means' threaded sums differ by ~1e-17 between runs, and the search (which assigns by
+    these centres too) and `cluster_search.json` must not."""
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(x)
-    return Partition(f"kmeans-{k}", [f"c{i}" for i in range(k)], km.cluster_centers_.astype(np.float64))
+    return Partition(f"kmeans-{k}", [f"c{i}" for i in range(k)], np.round(km.cluster_centers_.astype(np.float64), 10))
 
 
 def partitions(cfg: Any, questions: Sequence[Any], embed: Embed) -> list[Partition]:
