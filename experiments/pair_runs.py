@@ -42,7 +42,7 @@ def domains(results: dict[str, Any], folder: str | Path, ids: list[str]) -> list
 
 
 def pair(a: dict[str, list[float]], b: dict[str, list[float]], idx: np.ndarray) -> dict[str, Any]:
-    from hieramas_gnn.eval import stats
+    from hieramas_gnn import stats
 
     g = stats.paired_gap(np.asarray(a["correct"])[idx], np.asarray(b["correct"])[idx])
     out = {"n": int(len(idx)), "accuracy": float(np.mean(np.asarray(a["correct"])[idx])),

@@ -79,7 +79,7 @@ def measure(run: FamilyRun, point: str, embed, top: int = TOP) -> dict:
     """One reward point: constant, routed over the top-`top` designs, coin flip and oracle on test."""
     from hieramas_gnn.eval.routers import SingleOutcomes, fit_router
     from hieramas_gnn.train.rewards import Reward
-    from hieramas_gnn.eval.stats import paired_gap
+    from hieramas_gnn.stats import paired_gap
 
     shape, _, lam = point.partition(":")
     rewards = run.rewards(point)
@@ -133,7 +133,7 @@ def measure(run: FamilyRun, point: str, embed, top: int = TOP) -> dict:
 def against_routers(run: FamilyRun, folders: list[str]) -> list[dict]:
     """Each frontier point folder's fitted `router` (its `per_query.json`) against the query-blind
     coin flip of every design run so far (hull on train + val) at the router's test cost."""
-    from hieramas_gnn.eval.stats import paired_gap
+    from hieramas_gnn.stats import paired_gap
 
     test_ids = [q.id for q in run.test]
     every = list(run.outcomes)

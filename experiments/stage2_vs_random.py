@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from hieramas_gnn.policy.choose import DesignChooser
     from hieramas_gnn.build import choice_settings
     from hieramas_gnn.train.rewards import reward_function
-    from hieramas_gnn.eval.stats import paired_gap
+    from hieramas_gnn.stats import paired_gap
     from hieramas_gnn.mas.runner import per_query_mean, run_repeated
     from hieramas_gnn.train import topology_classifier
 

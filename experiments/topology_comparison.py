@@ -75,7 +75,7 @@ def paired_vs_stage2(pq_seeds: list[dict]) -> dict:
     correctness averaged over seeds and runs), with the standard error of that mean difference."""
     import numpy as np
 
-    from hieramas_gnn.eval.stats import paired_gap
+    from hieramas_gnn.stats import paired_gap
 
     mean = {m: np.mean([np.asarray(pq[m]) for pq in pq_seeds], axis=0) for m in pq_seeds[0]}  # [Q] each
     ref = mean["stage2-graph-classifier"]

@@ -5,7 +5,7 @@ Per seed: `hieramas train` with `topology.method=classifier` on the demo's mixtu
 same run (its stage-1 checkpoint, decision model and rollout cache are reused, so both routes start
 from the identical mixture selector) with `topology.method=edges`, whose step count is set so that
 it spends the rollouts the classifier spent. Both exported bundles are loaded as a user would and
-evaluated `--runs` times per held-out query; the gap is paired over queries (`eval/stats.py`).
+evaluated `--runs` times per held-out query; the gap is paired over queries (`stats.py`).
 
     python -m experiments.topology_routes --seeds 3 --runs 4      # -> experiments/results/topology_routes.{json,md}
 """
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from hieramas_gnn.eval import stats
+    from hieramas_gnn import stats
     from hieramas_gnn.eval.experiment import MIXTURES_CONFIG, MIXTURES_QUICK, evaluate_bundle, seed_config
     from hieramas_gnn.mas.runner import ExecutorRunner
     from hieramas_gnn.paths import ensure_offline_defaults

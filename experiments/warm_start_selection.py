@@ -59,7 +59,7 @@ def moa_ceiling(folder: str, outcomes: dict, test_ids: list[str], held: slice) -
     (module docstring); None when no design is that cheap."""
     import numpy as np
 
-    from hieramas_gnn.eval.stats import paired_gap
+    from hieramas_gnn.stats import paired_gap
 
     data = json.loads((Path(folder) / "per_query.json").read_text())
     where = {q: i for i, q in enumerate(data["question_ids"])}

@@ -352,7 +352,12 @@ class Stage1Config:
     warm_start_folds: int = 5
     """With `search_per_cluster`: folds of the search questions the partition is chosen on (each
     cluster's design chosen on the other folds, scored on the held-out one; the best mean held-out
-    reward wins, ties to fewer clusters)."""
+    reward wins, ties to fewer clusters, subject to `warm_start_cluster_z`)."""
+    warm_start_cluster_z: float = 2.0
+    """With `search_per_cluster`: a partition replaces one cluster only if its held-out reward beats
+    one cluster's by more than this many standard errors of the paired per-question difference
+    (0: any gain); among those that do, the best held-out reward wins. Guards against the winner's
+    curse of choosing among several partitions on the same folds."""
     warm_start_min_cluster: int = 8
     """With `search_per_cluster`: a cluster with fewer search questions than this (in a fold:
     fewer outside it) keeps the `search` design, and k-means counts above (questions / this) are
@@ -367,6 +372,7 @@ class Stage1Config:
             yield from positive(name, getattr(self, name))
         yield from non_negative("warm_start_queries", self.warm_start_queries)
         yield from positive("warm_start_min_cluster", self.warm_start_min_cluster)
+        yield from non_negative("warm_start_cluster_z", self.warm_start_cluster_z)
         if self.warm_start_folds < 2:
             yield "warm_start_folds", f"must be >= 2, got {self.warm_start_folds}"
         for k in self.warm_start_clusters:

@@ -82,7 +82,7 @@ GROUPS: dict[str, Group] = {
                             ("tests/test_decision_rules.py", "tests/test_mas_executor.py")),
     "cache_key": Group("hieramas_gnn.llm.cache", ("canonical_request", "canonical_json", "request_key"),
                        ("tests/test_cache_key_order.py", "tests/test_llm_cache.py")),
-    "paired_stats": Group("hieramas_gnn.eval.stats", ("paired_gap", "unpaired_band", "verdict", "word"),
+    "paired_stats": Group("hieramas_gnn.stats", ("paired_gap", "unpaired_band", "verdict", "word"),
                           ("tests/test_stats_reference.py",)),
     "replay": Group("hieramas_gnn.backends.replay", ("Replayer.reply", "Replayer.real_reply"),
                     ("tests/test_replay_samples.py", "tests/test_replay_reply.py", "tests/test_outcomes_pool.py")),
@@ -99,11 +99,11 @@ GROUPS: dict[str, Group] = {
 # Mutants that cannot change behaviour, with the reason (checked by reading each one with
 # `mutmut show NAME`; names hold for the source they were read on: re-read after a change).
 EQUIVALENT: dict[str, str] = {
-    **{f"hieramas_gnn.eval.stats.x_paired_gap__mutmut_{i}": (
+    **{f"hieramas_gnn.stats.x_paired_gap__mutmut_{i}": (
         "one of the two vectors left without dtype=float: a - b of a float array and any numeric or "
         "bool array is float, the same as with both converted") for i in (3, 5, 7, 9)},
-    "hieramas_gnn.eval.stats.x_paired_gap__mutmut_35": 'float("INF") is float("inf")',
-    "hieramas_gnn.eval.stats.x_paired_gap__mutmut_38": 'float("NAN") is a NaN as float("nan") is',
+    "hieramas_gnn.stats.x_paired_gap__mutmut_35": 'float("INF") is float("inf")',
+    "hieramas_gnn.stats.x_paired_gap__mutmut_38": 'float("NAN") is a NaN as float("nan") is',
     "hieramas_gnn.mas.executor.x__decide__mutmut_1": "the default of `final`: the one caller always passes it",
     **{f"hieramas_gnn.mas.executor.x__decide__mutmut_{i}": (
         "the rest of the decision call's order key: it is the only call whose key starts with "

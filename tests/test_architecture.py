@@ -11,7 +11,7 @@ import networkx as nx
 PKG = Path(__file__).resolve().parents[1] / "hieramas_gnn"
 EXPERIMENTS = PKG.parent / "experiments"
 
-BASE = {"errors", "paths", "redact", "version", "guards", "progress"}
+BASE = {"errors", "paths", "redact", "version", "guards", "progress", "stats"}
 # package (or top-level module) -> the project packages it may import (itself always allowed),
 # from the bottom layer up: each may use only what is listed before it.
 ALLOWED: dict[str, set[str]] = {
@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "redact": set(),
     "guards": {"errors"},
     "progress": set(),
+    "stats": set(),
     "config_io": BASE,
     "tasks": BASE | {"config_io"},
     "llm": BASE | {"config_io", "tasks"},

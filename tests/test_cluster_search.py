@@ -220,3 +220,15 @@ def test_the_domain_table_flags_a_domain_only_where_the_policy_is_worse_and_dear
     assert not any(r["fails"] for r in domain_table(per_query, qs))  # worse on `a`, but cheaper
     assert "| a | 20 | spec 1.000" in domain_markdown(domain_table(per_query, qs))
     assert domain_table(per_query, [replace(q, meta={}) for q in qs]) == []  # one domain: no table
+
+
+def test_a_partition_must_clear_the_margin_over_one_cluster(tmp_path):
+    """The planted domain partition beats one cluster by many standard errors; demanding more
+    than its gap (`warm_start_cluster_z`) leaves one cluster, and the table says why."""
+    cfg = _cfg(tmp_path, "stage1.warm_start_cluster_z=1000")
+    setup = build_training(cfg, client=PlantedClient(reply=_reply))
+    resolve_decision(cfg, setup)
+    found = cluster_search.ClusterDesigns.load(tmp_path / "run" / cluster_search.FILE)
+    assert found.partition.name == "all" and not found.per_query
+    domain = next(t for t in found.tried if t["partition"] == "domain")
+    assert domain["gap_over_all"] > 2 * domain["se"] and not domain["clears"]

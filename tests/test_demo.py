@@ -164,7 +164,7 @@ def test_demo_claims_are_paired_when_per_query_correctness_is_given():
     """Same accuracies, two verdicts: a paired test sees that the methods differ on few queries."""
     import numpy as np
 
-    from hieramas_gnn.eval import stats
+    from hieramas_gnn import stats
 
     def compare(h, o, n, paired=None):
         if paired is not None:

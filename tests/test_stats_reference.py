@@ -1,4 +1,4 @@
-"""Paired statistics (`eval/stats.py`) checked against scipy and hand-computed values, and the
+"""Paired statistics (`stats.py`) checked against scipy and hand-computed values, and the
 committed experiment claims recomputed from their saved results."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from hieramas_gnn.eval.stats import PairedGap, paired_gap, unpaired_band, verdict, word
+from hieramas_gnn.stats import PairedGap, paired_gap, unpaired_band, verdict, word
 from hieramas_gnn.paths import REPO_ROOT
 
 # Per-query grades of two methods on the same 20 questions: A fixes 5 of B's misses and breaks

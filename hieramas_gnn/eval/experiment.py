@@ -37,7 +37,8 @@ from hieramas_gnn.build import (
 from hieramas_gnn.bundle import load_chooser, read_meta
 from hieramas_gnn.config import Config, load_config
 from hieramas_gnn.eval import baselines as B
-from hieramas_gnn.eval import report, stats
+from hieramas_gnn import stats
+from hieramas_gnn.eval import report
 from hieramas_gnn.eval.evaluate import aggregate_seeds
 from hieramas_gnn.eval.frontier import task_mean_weights
 from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
@@ -177,7 +178,7 @@ def domain_markdown(table: Sequence[dict], method: str = "hieramas") -> str:
 def claims(rows: Sequence[dict], n: int, per_query: dict | None = None,
            components: Sequence[str] | None = None) -> list[str]:
     """The claims checked on the aggregated rows (mean over seeds) of `n` held-out queries, paired
-    over queries where per-query vectors exist (`eval/stats.py`). A mixed task (`components`:
+    over queries where per-query vectors exist (`stats.py`). A mixed task (`components`:
     each question's) is judged on the mean over components: `accuracy` below is its
     `accuracy_task_mean`, and the paired vectors are weighted as in `hieramas report`."""
     per_query = per_query or {}
@@ -384,7 +385,7 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     sections = [("Claims (mean over seeds)", "\n".join(found))]
     if by_domain:
         sections.append(("Per domain: the learned policy vs the most accurate single model of each domain",
-                         "Held-out questions of each domain, paired (`eval/stats.py`; mean over seeds and runs). "
+                         "Held-out questions of each domain, paired (`stats.py`; mean over seeds and runs). "
                          "The bar: no domain where it is significantly less accurate while costing more.\n\n"
                          + domain_markdown(by_domain)))
     sections.append(("Per seed", "\n".join(f"- {i}" for i in infos)))

@@ -10,7 +10,7 @@ their `hieramas` rows are the learned frontier, and every baseline row is a poin
 
 - a baseline B (best single, vote, router, cascade, debate, ...): among the learned points that
   cost *no more* than B per query, the most accurate one must be at least as accurate — judged
-  paired over the same questions (`eval/stats.py`): BEATS (above by more than two standard
+  paired over the same questions (`stats.py`): BEATS (above by more than two standard
   errors), MATCHES (within them), LOSES (below by more), or NO POINT (none is that cheap);
 - MoA: the learned point must beat MoA's accuracy at under half its cost (BEATS; MATCHES is a miss).
 
@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.eval import stats
+from hieramas_gnn import stats
 from hieramas_gnn.guards import dumps
 
 LEARNED = "hieramas"
@@ -317,7 +317,7 @@ def report(folders: Sequence[str | Path], out: str | Path, against: str | Path |
     lines, summary = ["# hieramas report", "",
                       f"Folders: {', '.join(str(Path(f)) for f in folders)}. Accuracy on held-out questions "
                       "(mean ± std over training seeds); paired tests over the same questions "
-                      "(`eval/stats.py`, two standard errors).", ""], {}
+                      "(`stats.py`, two standard errors).", ""], {}
     for (task, pool, n), exps in groups.items():
         learned, baselines = learned_points(exps), baseline_points(exps)
         checks = frontier_checks(learned, baselines, n)

@@ -28,9 +28,13 @@ killed search re-run pays nothing twice):
 4. The partition is chosen by `warm_start_folds`-fold cross-validation over the search questions:
    in each fold every cluster takes the candidate with the best mean reward on its questions
    outside the fold (fewer than `warm_start_min_cluster` of them: the global design), scored on
-   its questions inside the fold; the best mean held-out reward wins, ties to fewer clusters. A
-   partition thus wins only where choosing per cluster pays on questions the choice did not see;
-   where it does not, the result is `all`, i.e. exactly the global search's design.
+   its questions inside the fold. A partition is eligible only if its held-out reward beats
+   `all`'s by more than `warm_start_cluster_z` standard errors of the paired per-question
+   difference (several partitions are tried on the same folds: without the margin the luckiest
+   one would win); the eligible one with the best mean held-out reward wins, ties to fewer
+   clusters. A partition thus wins only where choosing per cluster clearly pays on questions the
+   choice did not see; where it does not, the result is `all`, i.e. exactly the global search's
+   design.
 5. The chosen partition's designs: per cluster the best mean reward on all its search questions
    (ties: cheaper, then the name); a cluster of fewer than `warm_start_min_cluster` questions keeps
    the global design.
@@ -52,6 +56,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from hieramas_gnn import stats
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.paths import atomic_write_text
 from hieramas_gnn.policy.choose import query_text
@@ -113,7 +118,8 @@ class ClusterDesigns:
     rows: list[dict[str, Any]] = field(default_factory=list)
     """Per cluster: label, questions, design, its reward / accuracy / cost there, the global design's reward there."""
     tried: list[dict[str, Any]] = field(default_factory=list)
-    """Per partition tried: name, clusters, held-out (cross-validated) mean reward."""
+    """Per partition tried: name, clusters, held-out (cross-validated) mean reward and accuracy,
+    the paired gap over one cluster with its standard error, and whether it clears the margin."""
     queries: str = ""
     _memo: dict[str, Design] = field(default_factory=dict, repr=False)
 
@@ -178,11 +184,13 @@ def domain_partition(questions: Sequence[Any]) -> Partition | None:
 
 
 def kmeans_partition(x: np.ndarray, k: int, seed: int) -> Partition:
-    """k-means (scikit-learn, 10 restarts) on the rows of `x` [Q, D]."""
+    """k-means (scikit-learn, 10 restarts) on the rows of `x` [Q, D]. The centres are rounded to
+    1e-10: k-means' threaded sums differ by ~1e-17 between runs, and the search (which assigns by
+    these centres too) and `cluster_search.json` must not."""
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(x)
-    return Partition(f"kmeans-{k}", [f"c{i}" for i in range(k)], km.cluster_centers_.astype(np.float64))
+    return Partition(f"kmeans-{k}", [f"c{i}" for i in range(k)], np.round(km.cluster_centers_.astype(np.float64), 10))
 
 
 def partitions(cfg: Any, questions: Sequence[Any], embed: Embed) -> list[Partition]:
@@ -318,9 +326,14 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], base: W.SearchR
                 pick = fallback if len(fit) < s1.warm_start_min_cluster else out.best(cands[c], fit, names)
                 held[score], held_acc[score] = out.r[pick, score], out.acc[pick, score]
         mean = float(held.mean())
+        if part.name == "all":
+            one = held.copy()
+        gap = stats.paired_gap(held, one)
+        clears = part.name == "all" or gap.gap > s1.warm_start_cluster_z * gap.se
         tried.append({"partition": part.name, "clusters": part.k, "heldout_reward": mean,
-                      "heldout_accuracy": float(held_acc.mean())})
-        if mean > best_score + 1e-12:  # strictly better: ties stay with the fewer clusters tried first
+                      "heldout_accuracy": float(held_acc.mean()), "gap_over_all": gap.gap,
+                      "se": gap.se if np.isfinite(gap.se) else None, "clears": bool(clears)})
+        if clears and mean > best_score + 1e-12:  # strictly better: ties stay with the fewer clusters tried first
             best_score, chosen = mean, (part, members, cands)
     part, members, cands = chosen
     picks, rows_out = [], []
