@@ -69,21 +69,25 @@ def dag_pool(n_roles: int, size: int, density: float, rng: np.random.Generator,
 
 # --------------------------------------------------------------------------------- rewards
 
-def effective_rewards(traces: Sequence[Any], designs: Sequence[Design], n_max: int, rc: Any):
-    """(RewardInputs, per-role effective rewards [G, N], system rewards [G]) of a batch."""
+def effective_rewards(traces: Sequence[Any], designs: Sequence[Design], n_max: int, rc: Any,
+                      cost_lambdas: Sequence[float] | None = None):
+    """(RewardInputs, per-role effective rewards [G, N], system rewards [G]) of a batch;
+    `cost_lambdas`: each episode's own λ (a cost-conditioned run), else `rc.cost_lambda`."""
     x = rewards.inputs_from_traces(traces, [d.roles for d in designs], n_max)
-    r = rewards.node_rewards(x, shape=rc.shape, cost_lambda=rc.cost_lambda, alpha=rc.alpha)
-    return x, r, rewards.system_rewards(x, shape=rc.shape, cost_lambda=rc.cost_lambda)
+    lam = rc.cost_lambda if cost_lambdas is None else torch.tensor(list(cost_lambdas), dtype=torch.float32)
+    r = rewards.node_rewards(x, shape=rc.shape, cost_lambda=lam, alpha=rc.alpha)
+    return x, r, rewards.system_rewards(x, shape=rc.shape, cost_lambda=lam)
 
 
 def counterfactual_values(setup: TrainingSetup, cfg: Config, questions: Sequence[Any], dags: Sequence[Edges],
                           designs: Sequence[Design], temperature: float, gen: torch.Generator,
-                          n_max: int) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+                          n_max: int, cost_lambdas: Sequence[float] | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
     """b [G, N], ok [G, N] of the counterfactual baseline and the traces of its rollouts."""
     k = cfg.credit.k
     with torch.no_grad():
-        batch = setup.builder.batch(list(questions), list(dags))
-        draws = [sample(setup.policy, batch, decision=setup.decision, mode="mixture", dags=list(dags),
+        batch = setup.builder.batch(list(questions), list(dags), cost_lambdas)
+        draws = [sample(setup.policy, batch, decision=setup.decisions(cost_lambdas), mode="mixture", dags=list(dags),
                         generator=gen, temperature=temperature).designs for _ in range(k)]
     per_design = [[draws[j][g] for j in range(k)] for g in range(len(designs))]
     jobs = credit.counterfactual_jobs(designs, per_design)
@@ -95,9 +99,15 @@ def counterfactual_values(setup: TrainingSetup, cfg: Config, questions: Sequence
             unique[key] = len(pairs)
             pairs.append((job.design, questions[job.g]))
     traces = setup.runner.run(pairs)
-    _, r, _ = effective_rewards(traces, [d for d, _ in pairs], n_max, cfg.reward)
-    rows = [None if traces[unique[(j.design, questions[j.g].id)]].failed
-            else r[unique[(j.design, questions[j.g].id)]] for j in jobs]
+    if cost_lambdas is None:
+        _, r, _ = effective_rewards(traces, [d for d, _ in pairs], n_max, cfg.reward)
+        rows = [None if traces[unique[(j.design, questions[j.g].id)]].failed
+                else r[unique[(j.design, questions[j.g].id)]] for j in jobs]
+    else:  # each job's reward at its own episode's λ
+        job_traces = [traces[unique[(j.design, questions[j.g].id)]] for j in jobs]
+        _, r, _ = effective_rewards(job_traces, [j.design for j in jobs], n_max, cfg.reward,
+                                    [cost_lambdas[j.g] for j in jobs])
+        rows = [None if t.failed else r[i] for i, t in enumerate(job_traces)]
     cf, valid = credit.gather_counterfactual(jobs, rows, (len(designs), n_max, k))
     b, ok = credit.counterfactual_baseline(cf, valid)
     return b, ok, traces
@@ -155,29 +165,35 @@ class Stage1Trainer:
         return True
 
     # ------------------------------------------------------------------------------ steps
-    def _batch(self) -> tuple[list[Any], list[Edges]]:
+    def _batch(self) -> tuple[list[Any], list[Edges], list[float] | None]:
         s1 = self.cfg.stage1
         idx = self.rng.choice(len(self.setup.train), size=min(s1.batch_size, len(self.setup.train)),
                               replace=False)
         questions = [self.setup.train[int(i)] for i in idx for _ in range(s1.samples_per_query)]
         dags = [self.dags[int(self.rng.integers(len(self.dags)))] for _ in idx]
-        return questions, [d for d in dags for _ in range(s1.samples_per_query)]
+        lams = None
+        grid = self.setup.cost_grid
+        if grid is not None:  # a cost-conditioned run: each query's λ log-uniform over the range
+            drawn = np.exp(self.rng.uniform(np.log(grid.lo), np.log(grid.hi), size=len(idx)))
+            lams = [float(v) for v in drawn for _ in range(s1.samples_per_query)]
+        return questions, [d for d in dags for _ in range(s1.samples_per_query)], lams
 
     def train_step(self) -> dict[str, float]:
         cfg, s1, setup = self.cfg, self.cfg.stage1, self.setup
         temp = temperature_at(self.step, s1.temperature_start, s1.temperature_end, s1.anneal)
-        questions, dags = self._batch()
+        questions, dags, lams = self._batch()
         setup.policy.train()
-        batch = setup.builder.batch(questions, dags)
-        out = sample(setup.policy, batch, decision=setup.decision,
+        batch = setup.builder.batch(questions, dags, lams)
+        out = sample(setup.policy, batch, decision=setup.decisions(lams),
                      mode="mixture", dags=dags, generator=self.gen, temperature=temp)
         n_max = out.role_log_prob.size(1)
         traces = setup.runner.run(list(zip(out.designs, questions)))
-        x, r, system = effective_rewards(traces, out.designs, n_max, cfg.reward)
+        x, r, system = effective_rewards(traces, out.designs, n_max, cfg.reward, lams)
         ok = torch.ones_like(out.role_mask)
         extra: list[Any] = []
         if cfg.credit.baseline == "counterfactual":
-            b, ok, extra = counterfactual_values(setup, cfg, questions, dags, out.designs, temp, self.gen, n_max)
+            b, ok, extra = counterfactual_values(setup, cfg, questions, dags, out.designs, temp, self.gen, n_max,
+                                                 lams)
         elif cfg.credit.baseline == "moving_average":
             b = self.moving.values([d.roles for d in out.designs], n_max)
         else:
@@ -186,7 +202,7 @@ class Stage1Trainer:
         loss = credit.reinforce_loss(out.role_log_prob, r - b, mask, out.entropy, s1.entropy_beta)
         total = loss.loss
         if s1.warm_start_bc > 0 and setup.warm_design is not None:  # pull towards the searched design(s)
-            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_targets(questions), dags)
+            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_targets(questions, lams), dags)
         self.opt.zero_grad()
         total.backward()
         grad_norm = _clip(setup.policy.parameters(), s1.grad_clip)
@@ -233,9 +249,14 @@ class Stage1Trainer:
         learned (route `random`: the greedy mixtures on one per-query candidate DAG)."""
         setup, rc = self.setup, self.cfg.reward
         settings = choice_settings(self.cfg, "random", setup.decision)
-        designs = DesignChooser(setup.policy, setup.builder, settings).designs(setup.val)
-        traces = setup.runner.run(list(zip(designs, setup.val)))
-        x, _, system = effective_rewards(traces, designs, len(self.setup.builder.role_names), rc)
+        chooser = DesignChooser(setup.policy, setup.builder, settings, setup.cost_grid)
+        questions, lams = list(setup.val), None
+        if setup.cost_grid is not None:  # every validation question at every grid λ
+            lams = [lam for lam in setup.cost_grid.lambdas for _ in setup.val]
+            questions = [q for _ in setup.cost_grid.lambdas for q in setup.val]
+        designs = chooser.designs(questions, lams)
+        traces = setup.runner.run(list(zip(designs, questions)))
+        x, _, system = effective_rewards(traces, designs, len(self.setup.builder.role_names), rc, lams)
         ok = ~x.failed
         n_ok = max(int(ok.sum()), 1)
         return {"eval/val_reward": float(system[ok].sum()) / n_ok,
@@ -250,8 +271,12 @@ class Stage1Trainer:
         never clones twice)."""
         s1, setup = self.cfg.stage1, self.setup
         queries = list(setup.train)[: s1.warm_start_queries or None]
-        done = clone(setup.policy, setup.builder, setup.warm_targets(queries), queries, self.dags,
-                     s1.warm_start_steps)
+        lams = None
+        if setup.cost_grid is not None:  # every training query at every grid λ, cloned to that λ's design
+            lams = [lam for lam in setup.cost_grid.lambdas for _ in queries]
+            queries = [q for _ in setup.cost_grid.lambdas for q in queries]
+        done = clone(setup.policy, setup.builder, setup.warm_targets(queries, lams), queries, self.dags,
+                     s1.warm_start_steps, cost_lambdas=lams)
         metrics = {f"warm_start/{k}": v for k, v in done.items()}
         metrics.update(self._validate_and_keep())
         self.tracker.log(metrics, 0)
