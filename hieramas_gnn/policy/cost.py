@@ -190,3 +190,64 @@ def per_query(values: Any, n: int, name: str = "cost_lambda") -> list[Any]:
     if len(values) != n:
         raise UserError(f"{len(values)} values of {name} for {n} questions")
     return values
+
+
+@dataclass
+class TargetPlan:
+    """`plan_target_cost`'s answer: per query the grid index it runs at, the planned mean expected
+    $/query, the two grid points mixed (indices; equal when one point is used) and whether the
+    target could be met (False: below the cheapest point, which every query then gets)."""
+
+    assign: list[int]
+    planned_cost_usd: float
+    low: int
+    high: int
+    feasible: bool
+
+    def to_dict(self, lambdas: Sequence[float]) -> dict[str, Any]:
+        shares = {f"{lambdas[k]:g}": self.assign.count(k) / max(len(self.assign), 1) for k in sorted(set(self.assign))}
+        return {"planned_cost_usd": self.planned_cost_usd, "feasible": self.feasible,
+                "mixed": [lambdas[self.low], lambdas[self.high]], "share_per_cost_lambda": shares}
+
+
+def plan_target_cost(expected: Sequence[Sequence[float]], accuracy: Sequence[float], target: float,
+                     keys: Sequence[str]) -> TargetPlan:
+    """Per query, a grid point whose designs' mean expected cost over the queries meets `target`.
+
+    expected[k][q]: the expected $/query of query q's design at grid point k; accuracy[k]: the
+    point's measured accuracy. The frontier is the upper hull of (mean expected cost, accuracy)
+    over the points; the target falls between two neighbouring frontier points a (cheaper, mean
+    <= target) and b. Every query starts at a and queries move to b in the order of their extra
+    expected cost (smallest first; ties by `keys`, e.g. the question ids) while the planned mean
+    stays <= target: where the policy's design at b costs the same as at a for a query, the move is
+    free (query-dependent spending); where every query's designs are alike, it is a mix of the two
+    frontier points in the proportion that meets the target. A target at or above the most
+    accurate point's mean: every query there; below the cheapest point's: every query at the
+    cheapest, `feasible` False."""
+    import numpy as np
+
+    e = np.asarray(expected, dtype=float)  # [K, Q]
+    k_n, q_n = e.shape
+    mean = e.mean(1)  # [K]
+    acc = np.asarray(accuracy, dtype=float)
+    order = sorted(range(k_n), key=lambda k: (mean[k], -acc[k]))
+    front: list[int] = []
+    for k in order:  # cheapest first; keep a point only if it is more accurate than every cheaper one kept
+        if not front or acc[k] > acc[front[-1]] + 1e-12:
+            front.append(k)
+    cheapest = front[0]
+    if mean[cheapest] > target + 1e-15:
+        return TargetPlan([cheapest] * q_n, float(mean[cheapest]), cheapest, cheapest, False)
+    a = max((k for k in front if mean[k] <= target + 1e-15), key=lambda k: mean[k])
+    later = [k for k in front if mean[k] > mean[a]]
+    if not later:
+        return TargetPlan([a] * q_n, float(mean[a]), a, a, True)
+    b = later[0]
+    assign = [a] * q_n
+    spend = float(e[a].sum())
+    extra = e[b] - e[a]
+    for q in sorted(range(q_n), key=lambda q: (extra[q], keys[q])):
+        if spend + extra[q] <= target * q_n + 1e-15:
+            assign[q] = b
+            spend += float(extra[q])
+    return TargetPlan(assign, spend / q_n, a, b, True)
