@@ -190,12 +190,13 @@ def cost_features(cfg: Config) -> dict[str, Any]:
 def cost_grid(cfg: Config, decision: str) -> Any:
     """The `CostGrid` of a cost-conditioned run before its design search (every grid λ with
     `decision`); None for a run with one fixed λ."""
+    size = cfg.reward.cost_lambda_grid
     if not cfg.reward.cost_lambda_range:
         return None
     from hieramas_gnn.policy.cost import CostGrid, CostRange, log_grid
 
     lo, hi = (float(v) for v in cfg.reward.cost_lambda_range)
-    points = [{"cost_lambda": lam, "decision": decision} for lam in log_grid(lo, hi, cfg.reward.cost_lambda_grid)]
+    points = [{"cost_lambda": lam, "decision": decision} for lam in log_grid(lo, hi, size)]
     return CostGrid(lo, hi, CostRange(lo, hi).clamp(cfg.reward.cost_lambda), points, cfg.reward.shape)
 
 

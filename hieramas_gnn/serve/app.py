@@ -259,10 +259,10 @@ def recommend(policy: Any, body: Any, headers: Any = None) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ApiError(400, "'meta' must be an object", param="meta")
     pick = cost_request(policy, body, headers or {})
-    lam = None if pick is None else pick.cost_lambda
-    design = policy.design((question, meta), cost_lambda=lam)
+    lam = () if pick is None else (pick.cost_lambda,)
+    design = policy.design((question, meta), **({"cost_lambda": lam[0]} if lam else {}))
     with policy._lock, torch.no_grad():
-        logit = policy.chooser.score((question, meta), [design], lam)
+        logit = policy.chooser.score((question, meta), [design], *lam)
     out = {"design": design.to_dict(), "graph_score": float(torch.sigmoid(logit)[0]),
            "route": policy.chooser.settings.route}
     return out if pick is None else out | {"cost": pick.to_dict()}
@@ -362,7 +362,8 @@ def create_app(policy: Any, limits: ServeLimits | None = None) -> FastAPI:
         pick = cost_request(policy, body, request.headers)
         async with admission():
             try:
-                sol = await policy.asolve(question, cost_lambda=None if pick is None else pick.cost_lambda)
+                sol = await (policy.asolve(question) if pick is None
+                             else policy.asolve(question, cost_lambda=pick.cost_lambda))
             except UserError as exc:
                 raise ApiError(400, str(exc)) from None
         if sol.failed:

@@ -237,7 +237,9 @@ class Policy:
         pick = self.cost_pick(cost_lambda, max_cost_usd)
         qs = [self.question(q) for q in questions]
         with self._lock:
-            return self.chooser.designs([(q.text, q.meta) for q in qs], None if pick is None else pick.cost_lambda)
+            if pick is None:
+                return self.chooser.designs([(q.text, q.meta) for q in qs])
+            return self.chooser.designs([(q.text, q.meta) for q in qs], pick.cost_lambda)
 
     def design(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None) -> Any:
         """The chosen `mas.design.Design` of one question (`.to_dict()` is its JSON)."""
