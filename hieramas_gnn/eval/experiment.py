@@ -359,7 +359,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
         first = first or design
         learned.append(pq)
         per_seed.append(rows + base_rows)
-        infos.append({"seed": seed, "decision": res.setup.decision, "route": res.topology.route,
+        infos.append({"seed": seed, "accuracy": rows[0]["accuracy"], "cost_usd": rows[0]["cost_usd"],
+                      "decision": res.setup.decision, "route": res.topology.route,
                       "stage1_best_val_reward": res.stage1.best_val_reward, **res.topology.summary,
                       "topology_rollouts": res.topology.rollouts, "train_s": round(t1 - t0, 1),
                       "eval_s": round(time.perf_counter() - t1, 1)})
@@ -400,5 +401,5 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                 config={"config": meta["config"], "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs,
                         "baselines": list(baselines)},
                 project=tc.project, entity=tc.entity, images={f"report/{k}": v for k, v in paths.items() if k in ("pareto", "topology")},
-                designs=designs)
+                designs=designs, per_seed=infos)
     return ExperimentResult(rows, found, meta, per_query)
