@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{args.task} {args.point}] {model}: retrained {g_re:+.4f} ± {se_re:.4f}, added {g_add:+.4f} ± "
               f"{se_add:.4f}, used {row['used_added']:.2f} (retrained {row['used_retrained']:.2f}), "
               f"calibration ${res.calibration_usd:.4f}", flush=True)
-    _write(Path(args.results), args.task, args.point, rows, len(test))
+        _write(Path(args.results), args.task, args.point, rows, len(test))  # after each model: a stop keeps the rest
     return 0
 
 
