@@ -201,7 +201,7 @@ def calibration_questions(task: Any, meta: Any, n: int, seed: int) -> list[Any]:
 
 
 def _bundle_task(bundle: str | Path, meta: Any, trust: bool) -> Any:
-    from hieramas_gnn.serve.policy import _bundle_task as task_of  # the loader `Policy.load` uses
+    from hieramas_gnn.serve.policy import bundle_task as task_of  # the loader `Policy.load` uses
 
     if not meta.task:
         raise UserError(f"{bundle}: the policy bundle records no task; it cannot be calibrated")
