@@ -247,12 +247,15 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
                   choice: Any = None, family: str | None = None, task: str | None = None,
                   pool: Any = None, hyperparameters: dict[str, Any] | None = None,
                   training: dict[str, Any] | None = None, task_questions: Sequence[dict] = (),
-                  role_prompts: Sequence[dict] = (), cost: dict[str, Any] | None = None) -> Path:
+                  role_prompts: Sequence[dict] = (), prompt_version: str | None = None,
+                  cost: dict[str, Any] | None = None) -> Path:
     """Write `policy.safetensors`, `policy.json` and `checksums.sha256` into `out_dir` (replaced
     atomically: a kill mid-export leaves the previous bundle or none); returns the folder.
     `choice` is the `ChoiceSettings` the design-choice function uses with this bundle; `pool` (a
     `Pool`) or `pool_name` give the model strings recorded in `pool_models`; `task_questions` /
-    `role_prompts`: a user's task rows and roles carried in the bundle (`PolicyMeta`)."""
+    `role_prompts`: a user's task rows and roles carried in the bundle (`PolicyMeta`);
+    `prompt_version`: the roles' prompt version (default: `extra["prompt_version"]`, else the
+    role family's current one)."""
     import shutil
 
     fb = builder.features
@@ -267,7 +270,7 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
         pool=[{**asdict(m), "hints": list(m.hints)} for m in builder.models],
         decision=decision, pool_name=pool_name if pool_name else getattr(pool, "name", None), extra=extra,
         choice=choice_d, family=family, task=task or extra.get("task"),
-        prompt_version=extra.get("prompt_version") or _prompt_version(family),
+        prompt_version=prompt_version or extra.get("prompt_version") or _prompt_version(family),
         pool_models=_pool_models(pool, pool_name),
         hyperparameters=dict(hyperparameters) if hyperparameters else {"policy": policy.cfg.to_dict(),
                                                                         "choice": choice_d},

@@ -54,7 +54,7 @@ from hieramas_gnn.errors import UserError
 from hieramas_gnn.eval import baselines as B
 from hieramas_gnn.eval import report
 from hieramas_gnn.eval.evaluate import ExecutorRunner, summarize
-from hieramas_gnn.guards import check_apart, check_report_out
+from hieramas_gnn.guards import check_apart, check_json_output, check_report_out
 from hieramas_gnn.llm.pool import load_pool
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.mas.roles import get_roleset
@@ -201,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
     check_apart(args.out, "--out", {"--cache": args.cache, "--data": args.data, "--design": args.design,
                                     "--policy": args.policy})
     check_report_out(args.out, "--out")
+    # a folder holding another command's report (an experiment's, say) is not this command's to replace
+    check_json_output(args.out and Path(args.out) / "results.json", "--out",
+                      ("task", "backend", "n", "results", "source", "questions"),
+                      "an earlier `hieramas eval` report (its results.json)")
     meta = None
     if args.policy:
         policy = Policy.load(args.policy, args.pool, task=args.task, cache=None, embed_cache=args.embed_cache,

@@ -161,7 +161,7 @@ class Policy:
             bundle_code_ref(task_name, "task", bundle, trust)
             if task_name.endswith((".yaml", ".yml")):
                 bundle_local_path(task_name, "task file", bundle, trust)
-        task_obj = _bundle_task(task_name, meta, bundle, trust) if task is None else get_task(task_name)
+        task_obj = bundle_task(task_name, meta, bundle, trust) if task is None else get_task(task_name)
         roleset = bundle_roleset(bundle, meta, trust, task_obj.family)
         if isinstance(backend, dict):
             backend = from_dict(BackendSettings, backend, "backend")
@@ -363,7 +363,7 @@ def _run_sync(coro: Any) -> Any:
                     "/ `await policy.asolve_many(...)` there")
 
 
-def _bundle_task(name: str, meta: Any, bundle: str | Path = "", trust: bool = False) -> Any:
+def bundle_task(name: str, meta: Any, bundle: str | Path = "", trust: bool = False) -> Any:
     """The bundle's task: a registered one, else the user task its training config describes
     (a jsonl + scorer, `task_from_config`), so a bundle of a custom task serves without code.
     Untrusted (`bundle_trust.py`): its scorer must be a built-in one (no `module:function`), and its
