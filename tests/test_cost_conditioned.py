@@ -273,3 +273,57 @@ def test_plan_target_cost_mixes_the_neighbouring_points_and_spends_where_it_is_f
     assert free.assign == [0, 0, 1, 1] and free.planned_cost_usd == 1.0
     # a dearer point that is not more accurate is off the frontier: never bought
     assert plan_target_cost([[9, 9, 9, 9], [1, 1, 1, 1]], [0.5, 0.5], 9.0, keys).assign == [1] * 4
+
+
+def _scripted_trainer(tmp_path, grid):
+    """A stage-1 trainer on a one-layer policy whose validation returns scripted rewards."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from hieramas_gnn.train.stage1 import Stage1Trainer
+
+    cfg = _cfg(tmp_path, f"reward.cost_lambda_range=[{LOW}, {HIGH}]")
+    setup = SimpleNamespace(policy=torch.nn.Linear(2, 1), builder=SimpleNamespace(role_names=["solver"]),
+                            cost_grid=grid)
+    return Stage1Trainer(cfg, setup, tracker=None)
+
+
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_a_step_that_pays_at_one_cost_weight_and_costs_at_another_is_not_kept(tmp_path, conditioned):
+    """Planted: the step-10 policy raises the mean validation reward over the grid by helping the
+    cheap-λ end and hurting the dear one. A cost-conditioned run keeps the step-0 policy (the
+    searched designs' clone) — one set of weights serves every λ — and later keeps a step that is
+    better at one λ and no worse at any. Without a grid the mean alone decides, as always."""
+    import torch
+
+    from hieramas_gnn.policy.cost import CostGrid
+
+    lambdas = [LOW, 316.2, HIGH]
+    grid = CostGrid(LOW, HIGH, 100.0, [{"cost_lambda": lam, "decision": "m"} for lam in lambdas]) \
+        if conditioned else None
+    trainer = _scripted_trainer(tmp_path, grid)
+    script = {0: [0.5, 0.5, 0.5], 10: [0.9, 0.6, 0.3], 20: [0.55, 0.5, 0.5], 30: [0.6, 0.6, 0.6]}
+
+    def validate(of=trainer):
+        per = script[of.step]
+        return {"eval/val_reward": sum(per) / len(per),
+                **({f"eval/val_reward@{lam:g}": r for lam, r in zip(lambdas, per)} if conditioned else {})}
+
+    trainer.validate = validate
+    kept = []
+    for step in (0, 10, 20):
+        trainer.step = step
+        trainer._validate_and_keep()
+        kept.append(trainer.best[1])
+    best_pt = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    if conditioned:
+        assert kept == [0, 0, 20] and best_pt["step"] == 20
+        assert best_pt["best_per_lambda"] == [0.55, 0.5, 0.5]
+        resumed = _scripted_trainer(tmp_path, grid)
+        resumed.load(best_pt)  # a resumed run keeps comparing per grid λ
+        resumed.validate, resumed.step = (lambda: validate(resumed)), 30
+        resumed._validate_and_keep()
+        assert resumed.best[1] == 30
+    else:
+        assert kept == [0, 10, 10] and best_pt["step"] == 10

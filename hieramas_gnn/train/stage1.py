@@ -13,7 +13,12 @@ clipping. Failed episodes are masked out and counted: `train/failed` (episodes o
 visible in the metrics and on the console.
 
 Every `val_every` steps the validation queries are answered by the designs the one choice
-function (`policy/choose.py`, route `random`: no topology is learned yet) picks, and the policy with the best validation reward is kept (`best.pt`). Every
+function (`policy/choose.py`, route `random`: no topology is learned yet) picks, and the policy with the best validation reward is kept (`best.pt`).
+A cost-conditioned run (`setup.cost_grid`) validates every question at every grid λ and keeps a
+policy only if its mean validation reward is higher AND it is not worse at any grid λ than the
+policy kept so far (`keeps`): one set of weights serves every λ, so a step that pays at one λ
+and costs at another is not kept, and the bundle stays at the searched design (the step-0 clone)
+at each λ until validation says a step pays there without a loss elsewhere. Every
 `checkpoint_every` steps `checkpoint.pt` stores policy, optimizer, step, baseline state and both
 RNG states, so a run restarted on the same run folder continues where it stopped (every LLM call
 it already paid for is in the rollout cache).
@@ -129,6 +134,7 @@ class Stage1Trainer:
         self.moving = credit.MovingAverageBaseline(cfg.credit.momentum)
         self.step = 0
         self.best = (float("-inf"), -1)
+        self.best_per_lambda: list[float] | None = None  # a cost-conditioned run: the kept policy's, per grid λ
         self.spent_usd = 0.0
         self.history: list[dict[str, float]] = []
         self.dir = Path(cfg.run.dir)
@@ -136,7 +142,8 @@ class Stage1Trainer:
     # ------------------------------------------------------------------------------ state
     def state(self) -> dict:
         return {"policy": self.setup.policy.state_dict(), "optimizer": self.opt.state_dict(),
-                "step": self.step, "best": self.best, "spent_usd": self.spent_usd,
+                "step": self.step, "best": self.best, "best_per_lambda": self.best_per_lambda,
+                "spent_usd": self.spent_usd,
                 "torch_rng": self.gen.get_state(), "numpy_rng": self.rng.bit_generator.state,
                 "moving_average": self.moving.state_dict(), "dags": self.dags}
 
@@ -144,6 +151,7 @@ class Stage1Trainer:
         self.setup.policy.load_state_dict(state["policy"])
         self.opt.load_state_dict(state["optimizer"])
         self.step, self.best, self.spent_usd = state["step"], tuple(state["best"]), state["spent_usd"]
+        self.best_per_lambda = state.get("best_per_lambda")
         self.gen.set_state(state["torch_rng"])
         self.rng.bit_generator.state = state["numpy_rng"]
         self.moving.load_state_dict(state["moving_average"])
@@ -259,7 +267,13 @@ class Stage1Trainer:
         x, _, system = effective_rewards(traces, designs, len(self.setup.builder.role_names), rc, lams)
         ok = ~x.failed
         n_ok = max(int(ok.sum()), 1)
-        return {"eval/val_reward": float(system[ok].sum()) / n_ok,
+        per_lambda = {}
+        if lams is not None:  # the mean validation reward at each grid λ (its questions that did not fail)
+            n_val = len(setup.val)
+            for k, lam in enumerate(setup.cost_grid.lambdas):
+                part = slice(k * n_val, (k + 1) * n_val)
+                per_lambda[f"eval/val_reward@{lam:g}"] = float(system[part][ok[part]].sum()) / max(int(ok[part].sum()), 1)
+        return {"eval/val_reward": float(system[ok].sum()) / n_ok, **per_lambda,
                 "eval/val_accuracy": float(x.system_correct[ok].sum()) / n_ok,
                 "eval/val_cost_usd": float(x.system_cost[ok].sum()) / n_ok,
                 "eval/val_failed": int(x.failed.sum()),
@@ -309,8 +323,12 @@ class Stage1Trainer:
 
     def _validate_and_keep(self) -> dict[str, float]:
         val = self.validate()
-        if val["eval/val_reward"] > self.best[0]:
+        per_lambda = None
+        if self.setup.cost_grid is not None:
+            per_lambda = [val[f"eval/val_reward@{lam:g}"] for lam in self.setup.cost_grid.lambdas]
+        if keeps(val["eval/val_reward"], per_lambda, self.best[0], self.best_per_lambda):
             self.best = (val["eval/val_reward"], self.step)
+            self.best_per_lambda = per_lambda
             self.save("best.pt")
         val["eval/best_val_reward"] = self.best[0]
         return val
@@ -325,6 +343,18 @@ class Stage1Trainer:
             path = draw_design(designs[0], self.dir / "topology" / f"step{self.step}.png",
                                title=f"step {self.step}: {questions[0].id}")
             self.tracker.log_image("train/topology", path, self.step)
+
+
+def keeps(reward: float, per_lambda: Sequence[float] | None, best: float,
+          best_per_lambda: Sequence[float] | None) -> bool:
+    """Whether a validated policy replaces the kept one: a higher mean validation reward and, in
+    a cost-conditioned run (`per_lambda`: the reward at each grid λ), no grid λ where it is worse
+    than the kept policy. Without a grid (or before anything is kept) the mean alone decides."""
+    if not reward > best:
+        return False
+    if per_lambda is None or best_per_lambda is None or len(best_per_lambda) != len(per_lambda):
+        return True
+    return all(new >= old - 1e-12 for new, old in zip(per_lambda, best_per_lambda))
 
 
 def failure_reasons(traces: Sequence[Any], where: str, top: int = 5) -> dict[str, int]:
