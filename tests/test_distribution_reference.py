@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from hieramas_gnn.policy.distributions import MixtureChoice, dag_log_prob, mixture_entropy, mixture_log_prob
+from hieramas_gnn.policy.distributions import (
+    MAX_EXACT_ROLES,
+    MixtureChoice,
+    dag_log_prob,
+    mixture_entropy,
+    mixture_log_prob,
+)
 
 NEG_INF = float("-inf")
 
@@ -80,6 +86,15 @@ def test_dag_log_prob_is_the_sum_over_every_node_order(n):
     want = [dag_reference(order[b].tolist(), edge[b].tolist(), graphs[b].tolist()) for b in range(4)]
     assert got.tolist() == pytest.approx(want, rel=1e-9, abs=1e-9)
     assert math.exp(logsumexp(want)) <= 4.0  # each is a probability
+
+
+def test_dag_log_prob_is_exact_up_to_its_role_limit_and_refuses_more():
+    n = MAX_EXACT_ROLES
+    order, edge = torch.zeros(1, n, dtype=torch.float64), torch.zeros(1, n, n, dtype=torch.float64)
+    empty = torch.zeros(1, n, n, dtype=torch.float64)  # every order allowed, every pair "no edge"
+    assert float(dag_log_prob(order, edge, empty)[0]) == pytest.approx(n * (n - 1) / 2 * math.log(0.5))
+    with pytest.raises(ValueError, match=f"at most {MAX_EXACT_ROLES} roles, got {n + 1}"):
+        dag_log_prob(torch.zeros(1, n + 1), torch.zeros(1, n + 1, n + 1), torch.zeros(1, n + 1, n + 1))
 
 
 def test_dag_log_prob_sums_to_one_over_every_dag_and_a_cycle_has_none():
@@ -161,8 +176,9 @@ def test_mixture_log_prob_of_k_proposers_matches_the_plackett_luce_reference(k, 
 
 
 @pytest.mark.parametrize("per_slot", [False, True])
-@pytest.mark.parametrize("slots", [2, 3, 7])
+@pytest.mark.parametrize("slots", [1, 2, 3, 7])
 def test_mixture_log_prob_of_learned_slots_matches_the_stop_sequence_reference(slots, per_slot):
+    """The slot distribution decides the number of proposers: a `k` passed along is not read."""
     rng = np.random.default_rng(slots + 100 * per_slot)
     m, lengths = 5, [1, 2, 3, 3, 1, 2, 5]
     lengths = [min(length, min(slots, m)) for length in lengths]
@@ -170,7 +186,7 @@ def test_mixture_log_prob_of_learned_slots_matches_the_stop_sequence_reference(s
     prop, synth, skip = rng.normal(0, 1.5, (n, m)), rng.normal(0, 1.5, (n, m)), rng.normal(0, 1.5, n)
     stop = rng.normal(0, 1.5, (n, 3)) if per_slot else rng.normal(0, 1.5, n)
     choices = [(p, min(c, m - 1), s) for p, c, s in _choices(rng, m, lengths)]
-    got = _log_prob(prop, synth, skip, choices, True, stop=torch.tensor(stop), slots=slots)
+    got = _log_prob(prop, synth, skip, choices, True, stop=torch.tensor(stop), slots=slots, k=2)
     want = [mixture_reference(prop[i].tolist(), synth[i].tolist(), float(skip[i]), *choices[i], True,
                               stop=stop[i].tolist() if per_slot else float(stop[i]), slots=slots)
             for i in range(n)]
