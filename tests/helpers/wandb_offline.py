@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,14 +74,30 @@ class OfflineRun:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def read_run(path: str | Path) -> OfflineRun:
-    """An `OfflineRun` from a `.wandb` file (or the one file under a folder)."""
+def read_run(path: str | Path, wait_s: float = 20.0) -> OfflineRun:
+    """An `OfflineRun` from a `.wandb` file (or the one file under a folder). wandb's service
+    process writes the file on its own and may still be flushing it when `finish()` has returned
+    (seen on a loaded machine): a file without its run record yet is read again for up to `wait_s`."""
     path = Path(path)
     if path.is_dir():
         found = sorted(path.rglob("*.wandb"))
         if len(found) != 1:
             raise ValueError(f"{path}: expected one .wandb file, found {len(found)}")
         path = found[0]
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            run = _read(path)
+        except ValueError:  # a header or a record still being written
+            if time.monotonic() > deadline:
+                raise
+        else:
+            if run.name or time.monotonic() > deadline:
+                return run
+        time.sleep(0.2)
+
+
+def _read(path: Path) -> OfflineRun:
     run = OfflineRun()
     for rec in records(path):
         kind = rec.WhichOneof("record_type")
