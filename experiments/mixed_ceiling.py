@@ -1,8 +1,9 @@
 """How cheaply can the design space reach GPT-4 on RouterBench? Constant designs, per-task designs
 and per-query oracles against GPT-4's accuracy (mean over the three benchmarks) and cost.
 
-On the split of `experiments/configs/routerbench.yaml` (train + val: 2,212 questions; test: 952),
-every design of a fixed family is replayed on every question (`backends/recorded.py`: real
+On the split of `experiments/configs/routerbench.yaml` (test: all 952 questions; the designs are
+chosen on the first `--fit-limit` of the 2,212 train + val questions, a stratified draw), every
+design of a fixed family is replayed on every question (`backends/recorded.py`: real
 letters, real per-question costs): each of the 11 models alone, and the family of the design
 search built from the `--top` models most accurate on train + val (votes of 2 and 3 one-proposer
 roles with the most accurate model deciding on disagreement, a 3-model mixture, plurality votes of
@@ -69,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="experiments/configs/routerbench.yaml")
-    p.add_argument("--top", type=int, default=6)
+    p.add_argument("--top", type=int, default=5, help="models the voting designs draw from (best on train + val)")
+    p.add_argument("--fit-limit", type=int, default=600,
+                   help="train + val questions the designs are chosen on (the split's stratified order; 0: all)")
     p.add_argument("--cache", default="runs/mixed/rollouts.sqlite")
     p.add_argument("--results", default="experiments/results/mixed")
     args = p.parse_args(argv)
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     cfg = load_config(args.config, [f"cache.path={args.cache}", "tracking.wandb=disabled"])
     train, val, test, task = load_questions(cfg)
-    fit = [*train, *val]
+    fit = [*train, *val][: args.fit_limit or None]
     pool, _ = load_models(cfg)
     roleset, _ = load_roles(cfg, task)
     runner = ExecutorRunner(make_client(ClientSettings.from_config(cfg), pool), task, roleset, max_in_flight=64)
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                        "cost_usd": float(split_cost[i]), "test_accuracy_task_mean": round(float(mean_te[i]), 4),
                                        "test_cost_usd": float(cost_d_te[i])}
 
-    out = {"task": cfg.task.name, "pool": cfg.pool.name, "n_fit": len(fit), "n_test": len(test), "gpt4": ref,
+    out = {"task": cfg.task.name, "pool": cfg.pool.name, "top": args.top, "fit_limit": args.fit_limit, "n_fit": len(fit), "n_test": len(test), "gpt4": ref,
            "n_designs": len(names), "constant": {}, "per_task": {}, "per_query": {}}
     for b in BUDGETS:
         lim = b * ref["cost_usd"]
@@ -148,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 def markdown(out: dict) -> str:
     ref = out["gpt4"]
     lines = [f"# Ceiling check: {out['task']} replay ({out['pool']})", "",
-             f"Command: `python -m experiments.mixed_ceiling` ({out['wall_s']:.0f} s). {out['n_designs']} fixed designs "
+             f"Command: `python -m experiments.mixed_ceiling --top {out['top']} --fit-limit {out['fit_limit']}` "
+             f"({out['wall_s']:.0f} s). {out['n_designs']} fixed designs "
              f"replayed on {out['n_fit']} train + val and {out['n_test']} test questions (authors' split).", "",
              f"GPT-4 ({GPT4}) on test: accuracy (mean over the benchmarks) **{ref['accuracy_task_mean']:.3f}** "
              f"({ref['by_component']}) at {ref['cost_usd']:.2e} $/query.", "",

@@ -202,7 +202,7 @@ def test_a_bundle_of_one_fixed_weight_refuses_a_cost_weight_and_old_bundles_load
     policy = Policy.load(bundle, cache=None)
     with pytest.raises(UserError, match="not cost-conditioned"):
         policy.design("What is 2 + 2?", cost_lambda=10)
-    with pytest.raises(UserError, match="max_cost_usd must be a finite"):
+    with pytest.raises(UserError, match="max_cost_usd: must be a finite"):
         policy.design("What is 2 + 2?", max_cost_usd=math.nan)
     meta = json.loads((bundle / META).read_text())
     meta["version"] = 6  # written before the cost grid existed

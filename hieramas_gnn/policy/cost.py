@@ -27,24 +27,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.guards import finite_number
 
 
 def check_cost_number(value: Any, name: str, *, positive: bool = False) -> float:
-    """`value` as a float when it is a finite number >= 0 (> 0 with `positive`); else a
-    `UserError` naming `name` (NaN, inf, negative, a bool or a non-number)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise UserError(f"{name} must be a number, got {value[:40]!r}") from None
-        else:
-            raise UserError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise UserError(f"{name} must be a finite number, got {value}")
-    if value < 0 or (positive and value == 0):
-        raise UserError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value:g}")
+    """`value` (a number, or a number's text: an HTTP header) as a float when it is finite and
+    >= 0 (> 0 with `positive`); else a `UserError` naming `name` (`guards.finite_number`)."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise UserError(f"{name}: must be a number, got {value[:40]!r}") from None
+    value = finite_number(value, name)
+    if positive and value == 0:
+        raise UserError(f"{name}: must be > 0, got 0")
     return value
 
 
