@@ -82,12 +82,24 @@ class TrainingSetup:
     """Per query, the design stage 1 starts from (`stage1.warm_start: search_per_cluster`: the
     query's cluster design, `train/cluster_search.py`); when set, it replaces `warm_design` as the
     clone's and the `warm_start_bc` term's target."""
+    cost_grid: Any = None
+    """A cost-conditioned run (`reward.cost_lambda_range`): the `policy.cost.CostGrid` (grid λs,
+    per λ the decision model, after the design search also the searched design)."""
 
-    def warm_targets(self, questions: Sequence[Any]) -> list[Design]:
-        """The warm-start design of each question (`warm_designs`, else `warm_design` for all)."""
+    def warm_targets(self, questions: Sequence[Any], cost_lambdas: Sequence[float] | None = None) -> list[Design]:
+        """The warm-start design of each question (`warm_designs`, else `warm_design` for all);
+        a cost-conditioned run: the design searched at the grid λ nearest each question's λ."""
+        if self.cost_grid is not None and cost_lambdas is not None:
+            return [Design.from_dict(self.cost_grid.nearest(lam)["design_json"]) for lam in cost_lambdas]
         if self.warm_designs is not None:
             return list(self.warm_designs(questions))
         return [self.warm_design] * len(questions)
+
+    def decisions(self, cost_lambdas: Sequence[float] | None) -> str | list[str]:
+        """The decision model of each question at its λ (one name when not cost-conditioned)."""
+        if self.cost_grid is None or cost_lambdas is None:
+            return self.decision
+        return [self.cost_grid.decision(lam) for lam in cost_lambdas]
 
 
 def load_questions(cfg: Config, run_dir: Any = None) -> tuple[list, list, list, Any]:
@@ -160,9 +172,32 @@ def build_policy(cfg: Config, roles: Sequence[Any], models: Sequence[Any], quest
         models = F.attach_hints(models, training_accuracy(runner, models, questions, domains))
         hint_dim = 1 + len(domains)
     builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains, hint_dim=hint_dim,
-                                            query_features=pc.query_features), roles, models)
+                                            query_features=pc.query_features, **cost_features(cfg)), roles, models)
     torch.manual_seed(cfg.run.seed_for("policy_init"))  # the one seeding point of the initial weights
     return HieraPolicy(pc.arch, builder.dims).to(cfg.run.device), builder
+
+
+def cost_features(cfg: Config) -> dict[str, Any]:
+    """The `FeatureBuilder` cost arguments of a run: none unless `reward.cost_lambda_range` is set."""
+    if not cfg.reward.cost_lambda_range:
+        return {}
+    from hieramas_gnn.policy.cost import CostRange
+
+    lo, hi = cfg.reward.cost_lambda_range
+    return {"cost_range": CostRange(float(lo), float(hi)), "cost_default": float(cfg.reward.cost_lambda)}
+
+
+def cost_grid(cfg: Config, decision: str) -> Any:
+    """The `CostGrid` of a cost-conditioned run before its design search (every grid λ with
+    `decision`); None for a run with one fixed λ."""
+    size = cfg.reward.cost_lambda_grid
+    if not cfg.reward.cost_lambda_range:
+        return None
+    from hieramas_gnn.policy.cost import CostGrid, CostRange, log_grid
+
+    lo, hi = (float(v) for v in cfg.reward.cost_lambda_range)
+    points = [{"cost_lambda": lam, "decision": decision} for lam in log_grid(lo, hi, size)]
+    return CostGrid(lo, hi, CostRange(lo, hi).clamp(cfg.reward.cost_lambda), points, cfg.reward.shape)
 
 
 def training_accuracy(runner: Any, models: Sequence[Any], questions: Sequence[Any],
@@ -213,4 +248,4 @@ def build_training(cfg: Config, client: Any = None) -> TrainingSetup:
     runner = build_runner(cfg, task, roleset, pool, client)
     policy, builder = build_policy(cfg, roles, list(pool.models), train, runner)
     return TrainingSetup(policy=policy, builder=builder, runner=runner, decision=decision,
-                         train=train, val=val)
+                         train=train, val=val, cost_grid=cost_grid(cfg, decision))

@@ -52,11 +52,13 @@ from hieramas_gnn.policy.settings import ArchConfig
 from hieramas_gnn.version import __version__
 
 BUNDLE_FORMAT = "hieramas-policy"
-BUNDLE_VERSION = 6  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
+BUNDLE_VERSION = 7  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
 # 5: proposer slots draw stop as a Bernoulli before the model (policy/distributions.py), `choice.topologies`;
-# 6: `task_questions` and `role_prompts` (a user's task and roles carried in the bundle), `training.split`
-READABLE_VERSIONS = (5, 6)
-"""Bundle versions this package reads (a version-5 bundle is a version 6 without the fields 6 added)."""
+# 6: `task_questions` and `role_prompts` (a user's task and roles carried in the bundle), `training.split`;
+# 7: `cost` (a cost-conditioned policy's λ range and grid, `policy/cost.py`; {} for one fixed λ)
+READABLE_VERSIONS = (5, 6, 7)
+"""Bundle versions this package reads (a version-5 or -6 bundle is a version 7 without the fields
+the later versions added: a policy of one fixed cost weight)."""
 WEIGHTS, META, CHECKSUMS = "policy.safetensors", "policy.json", "checksums.sha256"
 BUNDLE_FILES = (META, WEIGHTS)
 
@@ -101,6 +103,9 @@ class PolicyMeta:
     role_prompts: list[dict[str, Any]] = field(default_factory=list)
     """A roles file's roles in full (name, description, system, gradable), so that the bundle
     runs without the file; [] for a built-in role family."""
+    cost: dict[str, Any] = field(default_factory=dict)
+    """A cost-conditioned policy's `policy.cost.CostGrid` (λ range, default λ, per grid λ the
+    decision model and the measured accuracy and $/query); {}: one fixed cost weight."""
     extra: dict[str, Any] = field(default_factory=dict)
     format: str = BUNDLE_FORMAT
     version: int = BUNDLE_VERSION
@@ -124,8 +129,16 @@ class PolicyMeta:
         if emb.dim != self.embedding_dim:
             raise UserError(f"embedder {emb.name!r} has dimension {emb.dim}; the policy bundle was "
                             f"trained with {self.embedder!r} of dimension {self.embedding_dim}")
+        grid = self.cost_grid()
+        cost = {} if grid is None else {"cost_range": grid.range, "cost_default": grid.default}
         return FeatureBuilder(emb, self.domain_vocab, self.pos_dim, self.hint_dim, self.id_dim,
-                              query_features=self.query_features)
+                              query_features=self.query_features, **cost)
+
+    def cost_grid(self):
+        """The `policy.cost.CostGrid` of a cost-conditioned bundle; None for one fixed λ."""
+        from hieramas_gnn.policy.cost import CostGrid
+
+        return CostGrid.from_dict(self.cost, "policy.json field 'cost'") if self.cost else None
 
     def graph_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
         from hieramas_gnn.policy.features import LLMNode  # lazy: loads torch
@@ -146,7 +159,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "decision": (str, type(None)), "pool_name": (str, type(None)), "id_dim": (int,), "choice": (dict,),
     "family": (str, type(None)), "task": (str, type(None)), "prompt_version": (str, type(None)),
     "pool_models": (list,), "hyperparameters": (dict,), "training": (dict,), "extra": (dict,),
-    "task_questions": (list,), "role_prompts": (list,),
+    "task_questions": (list,), "role_prompts": (list,), "cost": (dict,),
     "format": (str,), "version": (int,), "package_version": (str,),
 }
 
@@ -234,12 +247,15 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
                   choice: Any = None, family: str | None = None, task: str | None = None,
                   pool: Any = None, hyperparameters: dict[str, Any] | None = None,
                   training: dict[str, Any] | None = None, task_questions: Sequence[dict] = (),
-                  role_prompts: Sequence[dict] = ()) -> Path:
+                  role_prompts: Sequence[dict] = (), prompt_version: str | None = None,
+                  cost: dict[str, Any] | None = None) -> Path:
     """Write `policy.safetensors`, `policy.json` and `checksums.sha256` into `out_dir` (replaced
     atomically: a kill mid-export leaves the previous bundle or none); returns the folder.
     `choice` is the `ChoiceSettings` the design-choice function uses with this bundle; `pool` (a
     `Pool`) or `pool_name` give the model strings recorded in `pool_models`; `task_questions` /
-    `role_prompts`: a user's task rows and roles carried in the bundle (`PolicyMeta`)."""
+    `role_prompts`: a user's task rows and roles carried in the bundle (`PolicyMeta`);
+    `prompt_version`: the roles' prompt version (default: `extra["prompt_version"]`, else the
+    role family's current one)."""
     import shutil
 
     fb = builder.features
@@ -254,13 +270,16 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
         pool=[{**asdict(m), "hints": list(m.hints)} for m in builder.models],
         decision=decision, pool_name=pool_name if pool_name else getattr(pool, "name", None), extra=extra,
         choice=choice_d, family=family, task=task or extra.get("task"),
-        prompt_version=extra.get("prompt_version") or _prompt_version(family),
+        prompt_version=prompt_version or extra.get("prompt_version") or _prompt_version(family),
         pool_models=_pool_models(pool, pool_name),
         hyperparameters=dict(hyperparameters) if hyperparameters else {"policy": policy.cfg.to_dict(),
                                                                         "choice": choice_d},
         training=dict(training) if training else {k: v for k, v in extra.items() if k not in ("task", "prompt_version")},
         task_questions=[dict(r) for r in task_questions], role_prompts=[dict(r) for r in role_prompts],
+        cost=dict(cost or {}),
     )
+    if bool(meta.cost) != (getattr(fb, "cost_range", None) is not None):
+        raise ValueError("export_policy: a cost grid goes with a cost-conditioned policy (and only with one)")
     import tempfile
 
 
@@ -432,6 +451,8 @@ def read_meta(bundle_dir: str | Path) -> PolicyMeta:
     except TypeError as exc:
         raise UserError(f"{path}: missing fields ({exc})") from None
     check_meta_bounds(meta, path)
+    if meta.cost:
+        meta.cost_grid()  # a malformed grid is refused here, naming the field
     return meta
 
 
@@ -552,7 +573,8 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
         settings = ChoiceSettings.from_dict(meta.choice)
     except (TypeError, ValueError) as exc:
         raise UserError(f"{bundle_dir}: bad `choice` in {META}: {exc}") from None
-    return DesignChooser(policy, meta.graph_builder(embedder=embedder, cache_dir=embed_cache), settings), meta
+    return DesignChooser(policy, meta.graph_builder(embedder=embedder, cache_dir=embed_cache), settings,
+                         meta.cost_grid()), meta
 
 
 def check_bundle_out(out: str | Path, others: Mapping[str, str | Path | None] = {}) -> Path:

@@ -21,7 +21,7 @@ from hieramas_gnn.redact import redact
 # Order is the order shown in --help.
 COMMANDS = [
     "demo", "experiment", "tasks", "score", "outcomes", "sim", "cache", "collect",
-    "baselines", "train", "sweep", "eval", "report", "export", "run", "serve", "bench",
+    "baselines", "train", "sweep", "eval", "report", "export", "pool", "run", "serve", "bench",
 ]
 
 

@@ -12,6 +12,7 @@ after parsing; a file that sets them is accepted and they are recomputed all the
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -501,9 +502,30 @@ class RewardConfig:
     alpha: float = 0.5
     """Weight of the node-level grade in a role's reward (0: system only). Roles whose output
     cannot be graded, and skipped roles, always use 0."""
+    cost_lambda_range: list[float] = field(default_factory=list)
+    """[lo, hi] (0 < lo < hi, 1/USD): train ONE cost-conditioned policy for every λ in the range
+    (`policy/cost.py`): log λ is an input of the policy, each stage-1 episode draws its λ
+    log-uniformly from the range, the design search runs at each point of `cost_lambda_grid` and
+    the clone target of a query at λ is the searched design at that λ; requests then choose λ
+    (`Policy.design(q, cost_lambda=...)` / `max_cost_usd=...`, `hieramas eval --cost-lambda`).
+    [] (default): one fixed λ, `cost_lambda`. With a range, `cost_lambda` is the λ a request
+    without one gets (clamped into the range)."""
+    cost_lambda_grid: int = 7
+    """With `cost_lambda_range`: λ points, log-spaced over the range (both ends included), at
+    which the design search runs, the clone targets are set and the bundle records the policy's
+    measured cost and accuracy (what `max_cost_usd` and `--target-cost-per-query` choose from)."""
 
     def check(self) -> Problems:
         yield from non_negative("cost_lambda", self.cost_lambda)
+        if self.cost_lambda_range:
+            r = self.cost_lambda_range
+            if len(r) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in r):
+                yield "cost_lambda_range", f"must be [lo, hi] (two numbers), got {r!r}"
+            elif not all(math.isfinite(v) for v in r) or not 0 < r[0] < r[1]:
+                yield "cost_lambda_range", f"must be [lo, hi] with finite 0 < lo < hi, got {r!r}"
+        if isinstance(self.cost_lambda_grid, bool) or not isinstance(self.cost_lambda_grid, int) \
+                or not 2 <= self.cost_lambda_grid <= 64:
+            yield "cost_lambda_grid", f"must be an integer in 2..64, got {self.cost_lambda_grid!r}"
         if not 0.0 <= self.alpha <= 1.0:
             yield "alpha", f"must be in [0, 1], got {self.alpha}"
 

@@ -101,6 +101,34 @@ def check_overwrite(path: str | Path | None, flag: str, ours: Callable[[str], bo
         raise UserError(f"{flag} {path}: exists and is not {what}; refusing to overwrite it (give a new file name)")
 
 
+MAX_OWN_JSON_BYTES = 256 << 20  # an earlier output this large is not read to be recognised
+
+
+def check_json_output(path: str | Path | None, flag: str, keys: tuple[str, ...], what: str) -> None:
+    """An output JSON file is new, empty, or this command's own earlier output: a JSON object
+    holding every one of `keys` (what the command writes). Any other file is the user's: refused."""
+    if path is None:
+        return
+    p = Path(path)
+    if not p.exists():
+        return
+    check_regular_file(p, flag)
+    if p.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; give a file path")
+    if p.stat().st_size == 0:
+        return
+    import json
+
+    obj = None
+    if p.stat().st_size <= MAX_OWN_JSON_BYTES:
+        try:
+            obj = json.loads(p.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError, OSError):
+            obj = None
+    if not (isinstance(obj, dict) and all(k in obj for k in keys)):
+        raise UserError(f"{flag} {path}: exists and is not {what}; refusing to overwrite it (give a new file name)")
+
+
 def looks_like_json_object(line: str, *keys: str) -> bool:
     """Whether `line` is (the start of) a JSON object holding `keys` (for one-line records)."""
     import json

@@ -207,12 +207,14 @@ def result_metrics(rows: Iterable[dict[str, Any]], learned: str = "hieramas") ->
 def log_results(where: str | Path, *, mode: str, name: str, group: str | None, rows: list[dict[str, Any]],
                 meta: dict[str, Any], tags: Iterable[str] = (), config: dict[str, Any] | None = None,
                 project: str = "hieramas_gnn", entity: str | None = None, job_type: str = "eval",
-                images: dict[str, Path] | None = None, designs: list[dict[str, Any]] | None = None) -> Path | None:
+                images: dict[str, Path] | None = None, designs: list[dict[str, Any]] | None = None,
+                per_seed: list[dict[str, Any]] | None = None) -> Path | None:
     """One wandb run (job type `eval`, in the experiment's `group`) holding an evaluation's results:
     `test/*` for the learned policy and `baselines/<method>/*` for every other row (accuracy, cost
     per query, tokens, calls, latency, with `_std` over seeds), the LLM cost (`llm/paid_usd`,
     `llm/cached_usd`, `llm/total_usd`), a `results` table (the report's table), a
-    `chosen_designs` table (the design chosen per query type, per seed) and the report's plots.
+    `chosen_designs` table (the design chosen per query type, per seed), a `per_seed` table (each
+    training seed's held-out accuracy and cost, from `per_seed` rows) and the report's plots.
     Files stay in `where/wandb`; returns that folder, None when `mode` is `disabled`."""
     mode = resolve_mode(mode)
     if mode == "disabled":
@@ -232,6 +234,9 @@ def log_results(where: str | Path, *, mode: str, name: str, group: str | None, r
             data = [[seed, domain, design, count] for seed, by_domain in enumerate(designs)
                     for domain, counts in by_domain.items() for design, count in counts.items()]
             payload["chosen_designs"] = wandb.Table(columns=["seed", "domain", "design", "count"], data=data)
+        if per_seed:
+            cols = ["seed", "accuracy", "cost_usd", "decision", "route", "train_s", "eval_s"]
+            payload["per_seed"] = wandb.Table(columns=cols, data=[[_plain(r.get(c)) for c in cols] for r in per_seed])
         for key, path in (images or {}).items():
             if Path(path).is_file():
                 payload[key] = wandb.Image(str(path))

@@ -77,7 +77,7 @@ GROUPS: dict[str, Group] = {
                      ("tests/test_rewards.py", "tests/test_reward_contract.py")),
     "sampling": Group("hieramas_gnn.policy.distributions",
                       ("mixture_log_prob", "mixture_entropy", "dag_log_prob"),
-                      ("tests/test_policy_sample.py",)),  # test_policy_slots.py: minutes per run
+                      ("tests/test_policy_sample.py", "tests/test_distribution_reference.py")),  # test_policy_slots.py: minutes per run
     "decision_rules": Group("hieramas_gnn.mas.executor", ("unanimous", "_decide"),
                             ("tests/test_decision_rules.py", "tests/test_mas_executor.py")),
     "cache_key": Group("hieramas_gnn.llm.cache", ("canonical_request", "canonical_json", "request_key"),

@@ -40,6 +40,8 @@ ALLOWED: dict[str, set[str]] = {
                     "distributed", "bundle", "build", "train"},
     "serve": BASE | {"config_io", "tasks", "llm", "backends", "mas", "policy", "bundle", "bundle_trust",
                      "build"},
+    "pool_add": BASE | {"config_io", "tasks", "llm", "mas", "policy", "distributed", "bundle", "bundle_trust",
+                        "build", "serve"},
 }
 TOP = {"commands", "cli", "__init__", "__main__"}  # may import anything
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from hieramas_gnn import cli
@@ -240,6 +241,11 @@ def test_the_demo_wandb_runs_hold_the_held_out_results_and_every_baseline_in_one
         evaluation.summary["llm/paid_usd"] + evaluation.summary["llm/cached_usd"])
     assert evaluation.summary["results/nrows"] == len(results["results"])
     assert evaluation.summary["chosen_designs/nrows"] > 0
+    assert evaluation.summary["per_seed/nrows"] == 3  # each seed's held-out accuracy and cost
+    per_seed = results["per_seed"]
+    learned = by_method["hieramas"]
+    assert np.mean([s["accuracy"] for s in per_seed]) == pytest.approx(learned["accuracy"])
+    assert np.mean([s["cost_usd"] for s in per_seed]) == pytest.approx(learned["cost_usd"])
     for seed in range(3):
         training = read_run(demo_out / "runs" / f"seed{seed}" / "wandb")
         assert (training.group, training.job_type) == (demo_out.name, "train")

@@ -163,6 +163,14 @@ def test_fitting_sees_only_the_training_and_validation_questions():
     assert asked == {q.id for q in train + val} and not asked & {q.id for q in test}
 
 
+def test_fitting_shows_progress_over_the_single_answers_and_a_line_per_fitted_method(capsys):
+    _, routed, _ = _fitted(_questions(40), _questions(10, 40))
+    err = capsys.readouterr().err
+    assert f"single answers on 40 train + 10 val questions: {len(MODELS) * 50}/{len(MODELS) * 50}," in err
+    assert f"hieramas: fitted best_single ({routed.best_single}), router (C=" in err
+    assert f"cascade ({' -> '.join(routed.cascade.chain)}, agree {routed.cascade.agree})" in err
+
+
 def test_fitted_methods_run_on_new_questions_through_the_client():
     b, routed, _ = _fitted(_questions(40), _questions(10, 40))
     test = _questions(10, 50)

@@ -47,11 +47,14 @@ from hieramas_gnn.eval.baselines import (
     run_baselines,
 )
 from hieramas_gnn.eval.routers import fit_routed_baselines, query_embedder
-from hieramas_gnn.guards import check_apart, dumps
+from hieramas_gnn.guards import check_apart, check_json_output, dumps
 from hieramas_gnn.llm.pool import load_pool
 from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.tasks import get_task
 from hieramas_gnn.tasks.splits import split_questions
+
+
+RESULTS_KEYS = ("task", "backend", "n", "results")  # what `--json` writes (and `hieramas eval --out`)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -115,6 +118,7 @@ def handle(args: argparse.Namespace) -> int:
     check_out_file(args.json_out, "--json")
 
     check_apart(args.json_out, "--json", {"--cache": args.cache, "--data": args.data, "--pool": args.pool})
+    check_json_output(args.json_out, "--json", RESULTS_KEYS, "an earlier `hieramas baselines` JSON")
     task = get_task(args.task)
     pool = load_pool(args.pool)
     methods = expand_methods(_split(args.methods), pool.names)

@@ -13,6 +13,14 @@ The policy decides per query with the one design-choice function (`policy/choose
 route the bundle recorded as trained (`classifier`: the best of K candidate DAGs by the
 graph-score head; `edges`: the edge head's DAG): the same designs `hieramas run` and
 `hieramas serve` choose for the same questions.
+A cost-conditioned bundle (`reward.cost_lambda_range`) is evaluated at its default cost weight,
+or: `--cost-lambda L1 L2 ...` evaluates it at each λ (one row per λ: the whole frontier from one
+bundle in one report); `--max-cost-usd X` at the most accurate grid point whose measured $/query
+fits X; `--target-cost-per-query X` chooses per query the grid point to run so that the mean
+expected $/query over the evaluated questions meets X (`policy.cost.plan_target_cost`: a mix of
+the two neighbouring frontier points, moving the queries whose design costs least extra first),
+and reports the planned and the realised $/query. `--budget` is a different thing: a hard cap
+on what this command may spend.
 `--design FILE` evaluates one fixed Design (JSON, as written by `hieramas run`/the report) on
 every query instead (then `--task` is required). Rows have the `hieramas baselines` columns;
 `--out DIR` writes `report.md`, `pareto.png`, `topology.png` and `results.json` (the policy is
@@ -46,7 +54,7 @@ from hieramas_gnn.errors import UserError
 from hieramas_gnn.eval import baselines as B
 from hieramas_gnn.eval import report
 from hieramas_gnn.eval.evaluate import ExecutorRunner, summarize
-from hieramas_gnn.guards import check_apart, check_report_out
+from hieramas_gnn.guards import check_apart, check_json_output, check_report_out
 from hieramas_gnn.llm.pool import load_pool
 from hieramas_gnn.mas.design import Design
 from hieramas_gnn.mas.roles import get_roleset
@@ -79,6 +87,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cache", default="runs/rollouts.sqlite", help="rollout cache (SQLite)")
     p.add_argument("--cache-mode", default="rw", choices=("rw", "replay", "off"), help="rollout cache mode")
     p.add_argument("--budget", type=float, default=None, help="spend cap in USD for this command")
+    cost = p.add_mutually_exclusive_group()
+    cost.add_argument("--cost-lambda", nargs="+", default=None, metavar="L",
+                      help="a cost-conditioned bundle: evaluate it at each of these cost weights λ (1/USD; one "
+                           "row each)")
+    cost.add_argument("--max-cost-usd", default=None, metavar="X",
+                      help="a cost-conditioned bundle: the most accurate point whose measured $/query is <= X")
+    cost.add_argument("--target-cost-per-query", default=None, metavar="X",
+                      help="a cost-conditioned bundle: per query designs whose mean expected $/query over the "
+                           "evaluated questions meets X (not a spend cap: see --budget); reports the realised $/query")
     p.add_argument("--max-in-flight", type=int, default=32, help="LLM calls in flight at once")
 
     add_backend_args(p)
@@ -184,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
     check_apart(args.out, "--out", {"--cache": args.cache, "--data": args.data, "--design": args.design,
                                     "--policy": args.policy})
     check_report_out(args.out, "--out")
+    # a folder holding another command's report (an experiment's, say) is not this command's to replace
+    check_json_output(args.out and Path(args.out) / "results.json", "--out",
+                      ("task", "backend", "n", "results", "source", "questions"),
+                      "an earlier `hieramas eval` report (its results.json)")
     meta = None
     if args.policy:
         policy = Policy.load(args.policy, args.pool, task=args.task, cache=None, embed_cache=args.embed_cache,
@@ -191,7 +212,11 @@ def run(args: argparse.Namespace) -> int:
         task, roleset, pool, meta = policy.task, policy.roleset, policy.pool, policy.meta
         rule, method = policy.chooser.designs, "hieramas"
         backend = backend_settings(args, recorded_backend(meta))
+        cost_points = cost_settings(args, policy)
     else:
+        if cost_requested(args):
+            raise UserError("--cost-lambda / --max-cost-usd / --target-cost-per-query need --policy (a cost-conditioned "
+                            "bundle)")
         if not args.task:
             raise UserError("--design needs --task (the questions to run the design on)")
         if args.split == HELD_OUT:
@@ -219,9 +244,14 @@ def run(args: argparse.Namespace) -> int:
               "policy's training: these results are not held-out (omit --split to evaluate its held-out questions)",
               file=sys.stderr, flush=True)
     phase(f"evaluating {method} on {which}")
-    designs = rule(questions)
-    for d in designs:
-        d.validate(roleset, pool)
+    if args.policy and cost_points is not None:
+        plans = cost_plans(args, policy, questions, cost_points)
+    else:
+        plans = [(method, rule(questions), {})]
+    designs = plans[0][1]
+    for _, ds, _ in plans:
+        for d in ds:
+            d.validate(roleset, pool)
     cache_path = None if args.cache_mode == "off" else args.cache
     if args.executor == "ray":
         runner, client = make_ray_runner(args, pool, cache_path, args.cache_mode, task, roleset, backend=backend), None
@@ -233,8 +263,9 @@ def run(args: argparse.Namespace) -> int:
         bl = B.Baselines(task, roleset, pool.names, B.BaselineConfig(seed=args.seed))
         methods = B.expand_methods([m.strip() for m in args.baselines.split(",") if m.strip()], pool.names)
     try:
-        with bar(len(questions) * (1 + len(methods)), "eval") as shown:
-            rows = [summarize(method, runner.run(list(zip(designs, questions)), on_done=shown))]
+        with bar(len(questions) * (len(plans) + len(methods)), "eval") as shown:
+            rows = [summarize(name, runner.run(list(zip(ds, questions)), on_done=shown), **extra)
+                    for name, ds, extra in plans]
             if methods:
                 traces = (run_baselines_ray(runner, bl, methods, questions, on_done=shown) if args.executor == "ray"
                           else asyncio.run(B.run_baselines(bl, methods, questions, client, args.max_in_flight,
@@ -244,6 +275,12 @@ def run(args: argparse.Namespace) -> int:
         if args.executor == "ray":
             runner.close()
     print(report.markdown_table(rows, highlight=method))
+    for row in rows:
+        if "target_cost_usd" in row:
+            print(f"hieramas eval: target ${row['target_cost_usd']:.3g}/query: planned ${row['planned_cost_usd']:.3g}, "
+                  f"realised ${row['cost_usd']:.3g}/query over {row['n']} questions"
+                  + ("" if row["target_feasible"] else " (the target is below the cheapest point: every question "
+                     "ran at the cheapest)"), file=sys.stderr)
     stopped = budget_stopped(client) if client is not None else False
     if client is not None:
         phase(f"llm: {client.stats.cost_line()}")
@@ -266,6 +303,59 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return BUDGET_EXIT
     return 0
+
+
+def cost_requested(args: argparse.Namespace) -> bool:
+    return any(getattr(args, k, None) is not None for k in ("cost_lambda", "max_cost_usd", "target_cost_per_query"))
+
+
+def cost_settings(args: argparse.Namespace, policy: Any) -> Any:
+    """None (no cost flag: the bundle's default), or what the cost flags ask, validated: a list of
+    λ (`--cost-lambda`, `--max-cost-usd` resolved on the grid) or ("target", X)."""
+    from hieramas_gnn.policy.cost import check_cost_number
+
+    if not cost_requested(args):
+        return None
+    flag = next(f"--{k.replace('_', '-')}" for k in ("cost_lambda", "max_cost_usd", "target_cost_per_query")
+                if getattr(args, k, None) is not None)
+    if args.cost_lambda is not None:
+        lams = [check_cost_number(v, "--cost-lambda") for v in args.cost_lambda]
+    elif args.max_cost_usd is not None:
+        cap = check_cost_number(args.max_cost_usd, "--max-cost-usd")
+    else:
+        target = check_cost_number(args.target_cost_per_query, "--target-cost-per-query", positive=True)
+    grid = policy.cost_grid
+    if grid is None:
+        raise UserError(f"{flag}: the policy bundle {args.policy} is not cost-conditioned (it was trained for one cost "
+                        "weight); train one with reward.cost_lambda_range")
+    if args.cost_lambda is not None:
+        return lams
+    if args.max_cost_usd is not None:
+        return [policy.cost_pick(max_cost_usd=cap).cost_lambda]
+    if any(p.get("cost_usd") is None for p in grid.points):
+        raise UserError("--target-cost-per-query: the bundle records no measured cost per grid point (re-export it "
+                        "with this version of `hieramas train`)")
+    return ("target", target)
+
+
+def cost_plans(args: argparse.Namespace, policy: Any, questions: list, points: Any) -> list[tuple[str, list, dict]]:
+    """(method, designs, extra row fields) per evaluated cost setting of a cost-conditioned bundle."""
+    from hieramas_gnn.policy.cost import plan_target_cost
+
+    qs = [(q.text, q.meta) for q in questions]
+    if isinstance(points, list):
+        return [(f"hieramas λ={lam:g}", policy.chooser.designs(qs, lam), {"cost_lambda": lam}) for lam in points]
+    target = points[1]
+    grid = policy.cost_grid
+    per_point = [policy.chooser.designs(qs, lam) for lam in grid.lambdas]  # [K][Q]
+    expected = [[grid.designs.get(d.summary(), float(p["cost_usd"])) for d in ds]
+                for ds, p in zip(per_point, grid.points)]
+    plan = plan_target_cost(expected, [float(p.get("accuracy") or 0.0) for p in grid.points], target,
+                            [str(q.id) for q in questions])
+    designs = [per_point[k][i] for i, k in enumerate(plan.assign)]
+    extra = {"target_cost_usd": target, "planned_cost_usd": plan.planned_cost_usd, "target_feasible": plan.feasible,
+             "target_plan": plan.to_dict(grid.lambdas)}
+    return [(f"hieramas target ${target:.3g}/query", designs, extra)]
 
 
 def _read_text(path: str, flag: str) -> str:

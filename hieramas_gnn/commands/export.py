@@ -12,6 +12,7 @@ decision model (`decision.json`), and writes `policy.safetensors` + `policy.json
 from __future__ import annotations
 
 import argparse
+from typing import Any
 from pathlib import Path
 
 from hieramas_gnn.build import (
@@ -103,7 +104,25 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | None 
     return export_policy(policy, out_dir, builder=builder, decision=decision, pool_name=cfg.pool.name,
                          extra=extra, choice=choice_settings(cfg, route, decision), family=roleset.family,
                          task=task.name, pool=pool, hyperparameters=to_dict(cfg),
-                         task_questions=portable_task(task), role_prompts=portable_roles(roleset))
+                         task_questions=portable_task(task), role_prompts=portable_roles(roleset),
+                         cost=_run_cost_grid(cfg, run_dir, decision))
+
+
+def _run_cost_grid(cfg: Any, run_dir: Path, decision: str) -> dict | None:
+    """A cost-conditioned run's grid: `cost_grid.json` (measured at the end of training), else the
+    grid of the config with the searched designs of `design_search_grid.json` (no measured cost)."""
+    import json
+
+    from hieramas_gnn.build import cost_grid
+
+    if not cfg.reward.cost_lambda_range:
+        return None
+    if (run_dir / "cost_grid.json").is_file():
+        return json.loads((run_dir / "cost_grid.json").read_text())
+    grid = cost_grid(cfg, decision)
+    if (run_dir / "design_search_grid.json").is_file():
+        grid.points = json.loads((run_dir / "design_search_grid.json").read_text())["points"]
+    return grid.to_dict()
 
 
 def run(args: argparse.Namespace) -> int:

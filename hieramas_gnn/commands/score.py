@@ -17,7 +17,10 @@ from typing import Any
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.tasks import get_task
 from hieramas_gnn.tasks.base import read_jsonl
-from hieramas_gnn.guards import dumps
+from hieramas_gnn.guards import check_apart, check_json_output, dumps
+
+
+SUMMARY_KEYS = ("task", "n", "correct", "accuracy", "items")  # what `--json` writes
 
 
 def add_parser(subparsers: Any) -> None:
@@ -100,8 +103,8 @@ def score_samples(task: Any, samples: list[dict], questions: dict, workers: int 
 def handle(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
-    if args.json_out and Path(args.json_out).is_dir():
-        raise UserError(f"--json {args.json_out}: is a directory; give a file path")
+    check_apart(args.json_out, "--json", {"--samples": args.samples, "--data": args.data})
+    check_json_output(args.json_out, "--json", SUMMARY_KEYS, "an earlier `hieramas score` summary")
     task = get_task(args.task)
     samples = read_samples(args.samples)
     load_kwargs = {"only_ok": True} if args.only_ok else {}

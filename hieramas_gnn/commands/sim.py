@@ -42,7 +42,7 @@ from hieramas_gnn.backends.behaviour import load_behaviour
 from hieramas_gnn.backends.fit import simfit
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.paths import shared_data_dir
-from hieramas_gnn.guards import dumps
+from hieramas_gnn.guards import check_json_output, dumps
 
 
 def add_parser(subparsers: Any) -> None:
@@ -100,6 +100,9 @@ def print_system(s: dict) -> None:
 def handle_validate(args: argparse.Namespace) -> int:
     if not 0.05 <= args.heldout <= 0.9:
         raise UserError(f"--heldout must be between 0.05 and 0.9, got {args.heldout}")
+    if args.json_out != "-":
+        check_json_output(args.json_out, "--json", ("models", "n_heldout", "behaviour", "benchmark"),
+                          "an earlier `hieramas sim validate` report")
     cfg = load_behaviour()  # $HIERAMAS_BEHAVIOUR, else data/sim/behaviour.json
     from hieramas_gnn.progress import phase
 

@@ -106,11 +106,13 @@ def evaluate_bundle(bundle: str | Path, questions: Sequence[Any], runner: Any, r
 
 
 def evaluate_lookups(run_dir: str | Path, bundle: str | Path, questions: Sequence[Any], runner: Any, runs: int = 1,
-                     reward: Callable | None = None, *, embed_cache: str | None = None) -> tuple[list[dict], dict]:
+                     reward: Callable | None = None, *, embed_cache: str | None = None,
+                     progress: str | None = None) -> tuple[list[dict], dict]:
     """(rows, per-query vectors by method) of `cluster-lookup` and `searched-design` on `questions`
     for a run folder with `cluster_search.json` (else nothing): the per-cluster search's designs
     looked up without the GNN (k-means clusters assigned with the bundle's own embedder), and the
-    global search's constant design — the comparators that isolate what the GNN adds."""
+    global search's constant design — the comparators that isolate what the GNN adds.
+    `progress`: the name of a progress bar over the episodes (None: none)."""
     from hieramas_gnn.train import cluster_search  # lazy: loads torch
 
     path = Path(run_dir) / cluster_search.FILE
@@ -119,11 +121,12 @@ def evaluate_lookups(run_dir: str | Path, bundle: str | Path, questions: Sequenc
     found = cluster_search.ClusterDesigns.load(path)
     embed = cluster_search.embedder_fn(read_meta(bundle).feature_builder(cache_dir=embed_cache).embedder)
     rows, per_query = [], {}
-    for method, designs in (("cluster-lookup", found.designs_for(questions, embed)),
-                            ("searched-design", [found.fallback] * len(questions))):
-        traces = run_repeated(runner, designs, questions, runs)
-        rows.append({**summarize(method, traces), "n": len(questions), "runs": runs})
-        per_query[method] = per_query_vectors(traces, runs, reward)
+    with bar(2 * runs * len(questions), progress or "", enabled=progress is not None) as shown:
+        for method, designs in (("cluster-lookup", found.designs_for(questions, embed)),
+                                ("searched-design", [found.fallback] * len(questions))):
+            traces = run_repeated(runner, designs, questions, runs, on_done=shown)
+            rows.append({**summarize(method, traces), "n": len(questions), "runs": runs})
+            per_query[method] = per_query_vectors(traces, runs, reward)
     return rows, per_query
 
 
@@ -350,12 +353,14 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                                            progress=f"seed {seed}: evaluating on {len(test)} test questions")
         lookup_rows, lookup_pq = evaluate_lookups(cfg.run.dir, res.bundle, test, runner, eval_runs,
                                                   reward_function(cfg.reward).of_trace,
-                                                  embed_cache=cfg.policy.embed_cache)
+                                                  embed_cache=cfg.policy.embed_cache,
+                                                  progress=f"seed {seed}: lookup rows on {len(test)} test questions")
         rows, pq = rows + lookup_rows, {**pq, **lookup_pq}
         first = first or design
         learned.append(pq)
         per_seed.append(rows + base_rows)
-        infos.append({"seed": seed, "decision": res.setup.decision, "route": res.topology.route,
+        infos.append({"seed": seed, "accuracy": rows[0]["accuracy"], "cost_usd": rows[0]["cost_usd"],
+                      "decision": res.setup.decision, "route": res.topology.route,
                       "stage1_best_val_reward": res.stage1.best_val_reward, **res.topology.summary,
                       "topology_rollouts": res.topology.rollouts, "train_s": round(t1 - t0, 1),
                       "eval_s": round(time.perf_counter() - t1, 1)})
@@ -396,5 +401,5 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
                 config={"config": meta["config"], "overrides": list(overrides), "seeds": seeds, "eval_runs": eval_runs,
                         "baselines": list(baselines)},
                 project=tc.project, entity=tc.entity, images={f"report/{k}": v for k, v in paths.items() if k in ("pareto", "topology")},
-                designs=designs)
+                designs=designs, per_seed=infos)
     return ExperimentResult(rows, found, meta, per_query)

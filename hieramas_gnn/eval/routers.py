@@ -26,6 +26,7 @@ The reward of a (correct, cost) pair is a callable (`RewardFn`), e.g. a `train.r
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ from hieramas_gnn.eval.design_per_task import fit_designs_per_task
 from hieramas_gnn.llm.types import LLMCallError
 from hieramas_gnn.mas.supernode import Episode, now_ms
 from hieramas_gnn.mas.trace import Trace, component_of
+from hieramas_gnn.progress import bar, phase
 from hieramas_gnn.tasks.base import Question
 
 RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (correct [..] 0/1, cost [..] USD) -> reward
@@ -96,12 +98,13 @@ class SingleOutcomes:
 
 
 async def collect_single_outcomes(baselines: Any, questions: Sequence[Question], client: Any,
-                                  max_in_flight: int = 32) -> SingleOutcomes:
-    """Every pool model's direct answer on `questions` (the `single:<m>` baseline calls)."""
+                                  max_in_flight: int = 32, on_done: Callable | None = None) -> SingleOutcomes:
+    """Every pool model's direct answer on `questions` (the `single:<m>` baseline calls);
+    `on_done(trace)` after each answer (a progress bar's update)."""
     if not questions:
         raise UserError("routed baselines: no training questions to fit on")
     methods = [f"single:{m}" for m in baselines.models]
-    traces = await run_baselines(baselines, methods, questions, client, max_in_flight)
+    traces = await run_baselines(baselines, methods, questions, client, max_in_flight, on_done=on_done)
     return SingleOutcomes.from_traces(traces, baselines.models)
 
 
@@ -362,25 +365,37 @@ async def fit_routed_baselines(baselines: Any, train: Sequence[Question], val: S
     pool's single answers to those questions, and of the other `ROUTED` methods those in
     `methods` (`best_per_task` on train + val, `knn_router` / `contrastive_router` on train with
     their setting chosen on val, `best_design_per_task` searched on at most
-    `design_search_limit` train + val questions per task); register them with `baselines`."""
-    tr = await collect_single_outcomes(baselines, train, client, max_in_flight)
-    va = await collect_single_outcomes(baselines, val, client, max_in_flight) if val else None
+    `design_search_limit` train + val questions per task); register them with `baselines`.
+    Progress on stderr: a bar over the single answers, then one line per fitted method."""
+    t0 = time.monotonic()
+    with bar(len(baselines.models) * (len(train) + len(val)),
+             f"fitting routed baselines: single answers on {len(train)} train + {len(val)} val questions") as shown:
+        tr = await collect_single_outcomes(baselines, train, client, max_in_flight, on_done=shown)
+        va = await collect_single_outcomes(baselines, val, client, max_in_flight, on_done=shown) if val else None
     both = tr.concat(va) if va is not None else tr
     x_tr = np.asarray(embed([q.text for q in train]))
     x_va = np.asarray(embed([q.text for q in val])) if val else None
     routed = RoutedBaselines(baselines, fit_best_single(both, reward),
                              fit_router(x_tr, tr, x_va, va, reward, seed=seed),
                              fit_cascade(both, reward, cascade_max_len), embed)
+    phase(f"fitted best_single ({routed.best_single}), router (C={routed.router.C:g}), cascade "
+          f"({' -> '.join(routed.cascade.chain)}, agree {routed.cascade.agree}) in {time.monotonic() - t0:.0f}s")
     fit_on = [*train, *val]
     if "best_per_task" in methods:
         routed.per_task = fit_best_per_task(both, [P.task_label(q) for q in fit_on], reward)
+        phase(f"fitted best_per_task ({len(routed.per_task)} tasks)")
     if "knn_router" in methods:
         routed.knn = P.fit_knn_router(x_tr, tr, x_va, va, reward)
+        phase(f"fitted knn_router (k={routed.knn.k})")
     if "contrastive_router" in methods:
+        t1 = time.monotonic()
         routed.contrastive = P.fit_contrastive_router(x_tr, tr, x_va, va, reward, P.ContrastiveSettings(seed=seed))
+        phase(f"fitted contrastive_router (epoch {routed.contrastive.epoch}) in {time.monotonic() - t1:.0f}s")
     if "best_design_per_task" in methods:
+        t1 = time.monotonic()
         routed.designs = await fit_designs_per_task(baselines.task, baselines.roleset, client, fit_on, both, reward,
                                                     routed.best_single, design_search_limit, max_in_flight)
+        phase(f"fitted best_design_per_task in {time.monotonic() - t1:.0f}s")
     fitted = {"router", "cascade", "best_single", *methods}
     for name in (n for n in ROUTED if n in fitted):
         baselines.register(name, lambda q, _name=name: routed.job(_name, q))

@@ -17,6 +17,10 @@ or `parallel` (no edges: the one candidate is the empty DAG, so independent role
 the decision reads — a vote, a cascade, a single model — are chosen exactly as they were trained
 and validated, never re-wired with edges the selector never saw).
 
+A cost-conditioned bundle (`policy/cost.py`) takes a cost weight λ per query (`designs(queries,
+cost_lambdas=...)`; None: the bundle's default λ): λ is a query feature, and the decision model
+is the one searched at the nearest grid λ. A bundle without a cost grid refuses a λ.
+
 Every query is decided on its own (its K candidates form one batch), so the choice does not
 depend on which other queries are in the batch or in which order they come: `eval` over 512
 queries, `run` on one and `serve` on one HTTP request choose the identical design.
@@ -31,8 +35,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from hieramas_gnn.errors import UserError
 from hieramas_gnn.mas import topologies
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.policy.cost import CostGrid, per_query
 from hieramas_gnn.policy.graph import dag_edge_index
 from hieramas_gnn.policy.settings import ROUTES, TOPOLOGIES, ChoiceSettings  # noqa: F401  (re-exported)
 from hieramas_gnn.policy.sample import sample
@@ -56,11 +62,27 @@ def query_rng(seed: int, q: Any) -> np.random.Generator:
 
 
 class DesignChooser:
-    """`designs(queries) -> [Design]`: the choice rule of `settings` over `policy` + `builder`."""
+    """`designs(queries) -> [Design]`: the choice rule of `settings` over `policy` + `builder`
+    (`cost`: the `CostGrid` of a cost-conditioned policy)."""
 
-    def __init__(self, policy: Any, builder: Any, settings: ChoiceSettings) -> None:
-        self.policy, self.builder, self.settings = policy, builder, settings
+    def __init__(self, policy: Any, builder: Any, settings: ChoiceSettings, cost: CostGrid | None = None) -> None:
+        self.policy, self.builder, self.settings, self.cost = policy, builder, settings, cost
         self.n_roles = len(builder.role_names)
+        if (cost is not None) != bool(getattr(builder, "cost_conditioned", False)):
+            raise ValueError("a cost grid goes with a cost-conditioned policy and only with one")
+
+    def decision(self, cost_lambda: float | None = None) -> str:
+        """The decision model of a query at λ (module docstring)."""
+        if self.cost is None:
+            if cost_lambda is not None:
+                raise UserError("this policy bundle is not cost-conditioned: it takes no cost weight (cost_lambda / "
+                                "max_cost_usd); train one with reward.cost_lambda_range")
+            return self.settings.decision
+        return self.cost.decision(self.cost.default if cost_lambda is None else cost_lambda)
+
+    def _lams(self, cost_lambda: float | None, n: int) -> list[float | None] | None:
+        self.decision(cost_lambda)  # refuses a λ for a policy without a grid
+        return None if self.cost is None else [cost_lambda] * n
 
     def candidates(self, q: Any) -> tuple[list[Edges], int]:
         """The K candidate DAGs of one query and the index the `random` route runs (both drawn
@@ -73,37 +95,41 @@ class DesignChooser:
         return dags, int(rng.integers(len(dags)))
 
     @torch.no_grad()
-    def mixtures_on(self, q: Any, dags: Sequence[Edges]) -> list[Design]:
+    def mixtures_on(self, q: Any, dags: Sequence[Edges], cost_lambda: float | None = None) -> list[Design]:
         """The greedy stage-1 mixtures of one query conditioned on each DAG."""
-        batch = self.builder.batch([q] * len(dags), [tuple(d) for d in dags])
-        return sample(self.policy, batch, decision=self.settings.decision, mode="mixture",
+        batch = self.builder.batch([q] * len(dags), [tuple(d) for d in dags], self._lams(cost_lambda, len(dags)))
+        return sample(self.policy, batch, decision=self.decision(cost_lambda), mode="mixture",
                       dags=list(dags), greedy=True).designs
 
     @torch.no_grad()
-    def score(self, q: Any, designs: Sequence[Design]) -> torch.Tensor:
+    def score(self, q: Any, designs: Sequence[Design], cost_lambda: float | None = None) -> torch.Tensor:
         """Graph-score logits of one query's designs. Shapes: -> [K]."""
-        batch = self.builder.batch([q] * len(designs), [d.edges for d in designs])
+        batch = self.builder.batch([q] * len(designs), [d.edges for d in designs],
+                                   self._lams(cost_lambda, len(designs)))
         return self.policy.graph_logits(batch, dag_edge_index(batch, [d.edges for d in designs]))
 
     @torch.no_grad()
-    def design(self, q: Any) -> Design:
-        """The design for one query."""
+    def design(self, q: Any, cost_lambda: float | None = None) -> Design:
+        """The design for one query (at cost weight λ: a cost-conditioned policy only)."""
         route = self.settings.route
         if route == "edges":
-            batch = self.builder.batch([q])
-            return sample(self.policy, batch, decision=self.settings.decision, mode="dag", greedy=True).designs[0]
+            batch = self.builder.batch([q], None, self._lams(cost_lambda, 1))
+            return sample(self.policy, batch, decision=self.decision(cost_lambda), mode="dag",
+                          greedy=True).designs[0]
         dags, pick = self.candidates(q)
         if route == "random":
-            return self.mixtures_on(q, [dags[pick]])[0]
-        cands = self.mixtures_on(q, dags)
-        return cands[int(torch.argmax(self.score(q, cands)))]
+            return self.mixtures_on(q, [dags[pick]], cost_lambda)[0]
+        cands = self.mixtures_on(q, dags, cost_lambda)
+        return cands[int(torch.argmax(self.score(q, cands, cost_lambda)))]
 
-    def designs(self, queries: Sequence[Any]) -> list[Design]:
-        """One design per query (each decided on its own; see the module docstring)."""
+    def designs(self, queries: Sequence[Any], cost_lambdas: Any = None) -> list[Design]:
+        """One design per query (each decided on its own; see the module docstring);
+        `cost_lambdas`: one λ for all, or one per query (None: the default)."""
+        lams = per_query(cost_lambdas, len(queries))
         was_training = self.policy.training
         self.policy.eval()
         try:
-            return [self.design(q) for q in queries]
+            return [self.design(q, lam) for q, lam in zip(queries, lams)]
         finally:
             self.policy.train(was_training)
 
@@ -111,4 +137,4 @@ class DesignChooser:
         """The same policy and candidates under another route (e.g. the `random` control)."""
         from dataclasses import replace
 
-        return DesignChooser(self.policy, self.builder, replace(self.settings, route=route))
+        return DesignChooser(self.policy, self.builder, replace(self.settings, route=route), self.cost)

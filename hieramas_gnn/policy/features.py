@@ -34,7 +34,9 @@ Feature layout (F = feature width, D = embedder dim):
   profile and price still get distinct features (without the identity part they were
   indistinguishable, and only the price rank's order-dependent tie-break told them apart).
 - query: [embed(text) (D) | one-hot of meta["domain"] over domain_vocab + 1 "other" slot
-          (len(domain_vocab) + 1, only when domain_vocab is non-empty)]
+          (len(domain_vocab) + 1, only when domain_vocab is non-empty) | the cost weight
+          `CostRange.feature(λ)` (1, only for a cost-conditioned policy: `cost_range` set,
+          `policy/cost.py`)]
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import torch
 from torch import Tensor
 
 from hieramas_gnn.paths import ensure_offline_defaults
+from hieramas_gnn.policy.cost import CostRange
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PRICE_FEATURES = 4
@@ -306,13 +309,18 @@ class FeatureBuilder:
     """Builds role / LLM / query feature matrices with one embedder (see module docstring)."""
 
     def __init__(self, embedder: Embedder, domain_vocab: Sequence[str] = (), pos_dim: int = 8,
-                 hint_dim: int = 0, id_dim: int = ID_DIM, query_features: bool = True) -> None:
+                 hint_dim: int = 0, id_dim: int = ID_DIM, query_features: bool = True,
+                 cost_range: CostRange | None = None, cost_default: float = 0.0) -> None:
         self.embedder = embedder
         self.domain_vocab = tuple(domain_vocab)
         self.pos_dim = pos_dim
         self.hint_dim = hint_dim
         self.id_dim = id_dim
         self.sees_query = query_features
+        self.cost_range = cost_range
+        """Set: the policy is cost-conditioned (one more query column, the λ feature)."""
+        self.cost_default = float(cost_default)
+        """The λ of a query given none (only with `cost_range`)."""
 
     @property
     def meta_dim(self) -> int:
@@ -322,7 +330,7 @@ class FeatureBuilder:
     def dims(self) -> InputDims:
         d = self.embedder.dim
         return InputDims(d + self.pos_dim, d + PRICE_FEATURES + self.hint_dim + self.id_dim,
-                         d + self.meta_dim)
+                         d + self.meta_dim + (1 if self.cost_range is not None else 0))
 
     def role_features(self, descriptions: Sequence[str]) -> Tensor:
         """Shapes: -> [N, D + pos_dim]."""
@@ -340,9 +348,24 @@ class FeatureBuilder:
         """Shapes: -> [1, D + meta_dim]."""
         return self.queries_features([text], [meta or {}])
 
-    def queries_features(self, texts: Sequence[str], metas: Sequence[Mapping[str, Any]]) -> Tensor:
-        """Many queries at once (one embedder call). Shapes: -> [G, D + meta_dim]; all zeros
-        when the builder is query-blind (`query_features=False`: nothing is embedded)."""
+    def queries_features(self, texts: Sequence[str], metas: Sequence[Mapping[str, Any]],
+                         cost_lambdas: Sequence[float | None] | None = None) -> Tensor:
+        """Many queries at once (one embedder call). Shapes: -> [G, D + meta_dim (+ 1 with
+        `cost_range`: the λ feature of `cost_lambdas[g]`, None or absent: `cost_default`)]; the
+        text part is all zeros when the builder is query-blind (`query_features=False`)."""
+        x = self._query_rows(texts, metas)
+        if self.cost_range is None:
+            if cost_lambdas is not None and any(v is not None for v in cost_lambdas):
+                raise ValueError("a cost weight was given, but this policy is not cost-conditioned")
+            return x
+        lams = list(cost_lambdas) if cost_lambdas is not None else [None] * len(texts)
+        if len(lams) != len(texts):
+            raise ValueError(f"{len(lams)} cost weights for {len(texts)} queries")
+        col = torch.tensor([[self.cost_range.feature(self.cost_default if v is None else v)] for v in lams],
+                           dtype=torch.float32).reshape(len(texts), 1)  # [G, 1]
+        return torch.cat([x, col], dim=-1)
+
+    def _query_rows(self, texts: Sequence[str], metas: Sequence[Mapping[str, Any]]) -> Tensor:
         if not self.sees_query:
             return torch.zeros(len(texts), self.embedder.dim + self.meta_dim)
         emb = self._embed(texts)  # [G, D]

@@ -141,21 +141,29 @@ class GraphBuilder:
     def dims(self):
         return self.features.dims
 
-    def graph(self, query: Any, dag_edges: Edges = ()) -> HeteroData:
-        return self.graphs([query], [dag_edges])[0]
+    def graph(self, query: Any, dag_edges: Edges = (), cost_lambda: float | None = None) -> HeteroData:
+        return self.graphs([query], [dag_edges], None if cost_lambda is None else [cost_lambda])[0]
 
-    def graphs(self, queries: Sequence[Any], dags: Sequence[Edges] | None = None) -> list[HeteroData]:
+    def graphs(self, queries: Sequence[Any], dags: Sequence[Edges] | None = None,
+               cost_lambdas: Sequence[float | None] | None = None) -> list[HeteroData]:
+        """`cost_lambdas`: per query, the cost weight of a cost-conditioned policy (None: the default)."""
         parts = [_query_parts(q) for q in queries]
-        qx = self.features.queries_features([t for t, _ in parts], [m for _, m in parts])  # [G, F_q]
+        qx = self.features.queries_features([t for t, _ in parts], [m for _, m in parts], cost_lambdas)  # [G, F_q]
         dags = dags if dags is not None else [()] * len(parts)
         return [
             build_graph(self.role_x, self.llm_x, qx[g : g + 1], self.role_names, self.llm_names, dags[g])
             for g in range(len(parts))
         ]
 
-    def batch(self, queries: Sequence[Any], dags: Sequence[Edges] | None = None) -> Batch:
+    def batch(self, queries: Sequence[Any], dags: Sequence[Edges] | None = None,
+              cost_lambdas: Sequence[float | None] | None = None) -> Batch:
         """G query graphs as one PyG batch (one embedder call for all query texts)."""
-        return Batch.from_data_list(self.graphs(queries, dags))
+        return Batch.from_data_list(self.graphs(queries, dags, cost_lambdas))
+
+    @property
+    def cost_conditioned(self) -> bool:
+        """Whether the policy takes a cost weight per query (`policy/cost.py`)."""
+        return getattr(self.features, "cost_range", None) is not None
 
 
 def dag_edge_index(batch: HeteroData, dags: Sequence[Edges]) -> Tensor:

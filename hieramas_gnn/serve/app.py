@@ -7,8 +7,15 @@
   server-sent events (`chat.completion.chunk`s, then `data: [DONE]`) once the MAS has finished.
   Sampling parameters (`temperature`, `max_tokens`, ...) are accepted and ignored: the MAS uses
   the settings it was trained with; `n` other than 1 and `tools` are refused.
+- Cost trade-off (a cost-conditioned bundle, `policy/cost.py`): the request body's extension
+  fields `cost_lambda` (the cost weight λ, 1/USD) or `max_cost_usd` (the most accurate grid
+  point whose measured $/query fits), or the same as headers `X-Hieramas-Cost-Lambda` /
+  `X-Hieramas-Max-Cost-Usd` (a header and a body field of the same name must agree); each a
+  finite number >= 0, else 400 naming the field. What was used is in `hieramas.cost` and the
+  `x-hieramas-cost-lambda` header. A bundle of one fixed λ answers 400 to either.
 - `GET /v1/models`: the one served model (`<bundle-name>`; `hieramas/<bundle-name>` also accepted).
-- `POST /design` with `{"question": ..., "meta": {...}}` -> `{"design", "graph_score", "route"}`.
+- `POST /design` with `{"question": ..., "meta": {...}}` (and `cost_lambda` / `max_cost_usd`)
+  -> `{"design", "graph_score", "route"}` (+ `cost`).
 - `GET /health` -> `{"ok": true, ...}` (never behind auth, never queued).
 
 Limits (`ServeLimits`): at most `max_concurrency` requests run the MAS at once and `queue_limit`
@@ -206,25 +213,59 @@ def check_chat_options(body: dict[str, Any], model_ids: set[str]) -> bool:
     return stream
 
 
-def recommend(policy: Any, body: Any) -> dict[str, Any]:
-    """Answer `POST /design`: the chosen design, its graph score and the route."""
+COST_FIELDS = {"cost_lambda": "x-hieramas-cost-lambda", "max_cost_usd": "x-hieramas-max-cost-usd"}
+"""The request's cost fields (body extension field -> header)."""
+
+
+def cost_request(policy: Any, body: dict[str, Any], headers: Any) -> Any:
+    """The `policy.cost.CostPick` of a request from its body fields and headers (module
+    docstring); None for a bundle of one fixed λ asked for nothing. ApiError 400 naming the field."""
+    values: dict[str, Any] = {}
+    for name, header in COST_FIELDS.items():
+        in_body, in_header = body.get(name), headers.get(header)
+        if in_body is not None and in_header is not None:
+            try:
+                same = float(in_header) == float(in_body)
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                raise ApiError(400, f"body field {name!r} ({in_body!r}) and header {header} ({in_header[:40]!r}) "
+                               "disagree; give one", param=name)
+        values[name] = in_body if in_body is not None else in_header
+        where = f"body field {name!r}" if in_body is not None else f"header {header}"
+        if values[name] is not None:
+            try:
+                policy.cost_pick(**{name: values[name]}, where="")
+            except UserError as exc:
+                raise ApiError(400, f"{where}: {exc}", param=name) from None
+    try:
+        return policy.cost_pick(values["cost_lambda"], values["max_cost_usd"])
+    except UserError as exc:
+        raise ApiError(400, str(exc), param="cost_lambda") from None
+
+
+def recommend(policy: Any, body: Any, headers: Any = None) -> dict[str, Any]:
+    """Answer `POST /design`: the chosen design, its graph score and the route (+ the cost pick)."""
     import torch
 
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
-    unknown = sorted(set(body) - {"question", "meta"})
+    unknown = sorted(set(body) - {"question", "meta", *COST_FIELDS})
     if unknown:
-        raise ApiError(400, f"unknown field(s) {unknown} (known: question, meta)")
+        raise ApiError(400, f"unknown field(s) {unknown} (known: question, meta, {', '.join(COST_FIELDS)})")
     question, meta = body.get("question"), body.get("meta") or {}
     if not isinstance(question, str) or not question.strip():
         raise ApiError(400, "'question' must be a non-empty string", param="question")
     if not isinstance(meta, dict):
         raise ApiError(400, "'meta' must be an object", param="meta")
-    design = policy.design((question, meta))
+    pick = cost_request(policy, body, headers or {})
+    lam = () if pick is None else (pick.cost_lambda,)
+    design = policy.design((question, meta), **({"cost_lambda": lam[0]} if lam else {}))
     with policy._lock, torch.no_grad():
-        logit = policy.chooser.score((question, meta), [design])
-    return {"design": design.to_dict(), "graph_score": float(torch.sigmoid(logit)[0]),
-            "route": policy.chooser.settings.route}
+        logit = policy.chooser.score((question, meta), [design], *lam)
+    out = {"design": design.to_dict(), "graph_score": float(torch.sigmoid(logit)[0]),
+           "route": policy.chooser.settings.route}
+    return out if pick is None else out | {"cost": pick.to_dict()}
 
 
 def completion_body(sol: Any, model: str) -> dict[str, Any]:
@@ -240,7 +281,7 @@ def completion_body(sol: Any, model: str) -> dict[str, Any]:
                   "total_tokens": sol.tokens},
         "hieramas": {"design": sol.design, "answer": sol.answer, "correct": sol.correct,
                      "question_id": sol.question_id, "cost_usd": sol.cost_usd, "latency_ms": sol.latency_ms,
-                     "calls": calls},
+                     "calls": calls, **({"cost": sol.cost} if sol.cost is not None else {})},
     }
 
 
@@ -308,7 +349,7 @@ def create_app(policy: Any, limits: ServeLimits | None = None) -> FastAPI:
         body = await read_json(request, limits)
         async with admission():
             try:
-                return await asyncio.to_thread(recommend, policy, body)
+                return await asyncio.to_thread(recommend, policy, body, request.headers)
             except UserError as exc:
                 raise ApiError(400, str(exc)) from None
 
@@ -318,15 +359,21 @@ def create_app(policy: Any, limits: ServeLimits | None = None) -> FastAPI:
         body = await read_json(request, limits)
         question = last_user_message(body)
         stream = check_chat_options(body, model_ids)
+        pick = cost_request(policy, body, request.headers)
         async with admission():
             try:
-                sol = await policy.asolve(question)
+                sol = await (policy.asolve(question) if pick is None
+                             else policy.asolve(question, cost_lambda=pick.cost_lambda))
             except UserError as exc:
                 raise ApiError(400, str(exc)) from None
         if sol.failed:
             raise ApiError(502, f"the MAS failed: {sol.failure_reason}", "server_error", "mas_failed")
+        if pick is not None:
+            sol.cost = pick.to_dict()  # the request's own pick (how it was asked: max_cost_usd, ...)
         out = completion_body(sol, body["model"])
         header = {"x-hieramas-design": json.dumps(sol.design, separators=(",", ":"))}
+        if pick is not None:
+            header["x-hieramas-cost-lambda"] = f"{pick.cost_lambda:g}"
         if stream:
             opts = body.get("stream_options") or {}
             chunks = _sse(out, bool(isinstance(opts, dict) and opts.get("include_usage")))

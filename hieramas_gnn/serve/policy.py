@@ -3,6 +3,8 @@
     from hieramas_gnn import Policy
     policy = Policy.load("runs/demo/policy")            # pool=None: the bundle's own pool
     policy.design("What is 17 * 3?").to_dict()          # the chosen Design (JSON)
+    policy.design(q, cost_lambda=300)                   # a cost-conditioned bundle: at cost weight 300
+    policy.solve(q, max_cost_usd=5e-4)                  # ... or the most accurate point within $5e-4/query
     sol = policy.solve("What is 17 * 3?")               # runs the MAS: answer, trace, cost, latency
     sols = policy.solve_many([...]); await policy.asolve(q); await policy.asolve_many([...])
 
@@ -16,6 +18,12 @@ of the bundle's task (same text; indexed once, lazily, for generated tasks and l
 as that question: it is graded, and the offline `sim` backend can answer it. Any other text runs
 as an ad-hoc question `adhoc/<sha256[:16]>`: not graded (`correct` is None); real providers
 answer it, the `sim` backend refuses it (it only knows the task's questions).
+
+A cost-conditioned bundle (trained with `reward.cost_lambda_range`, `policy/cost.py`) takes the
+cost trade-off per call: `cost_lambda=λ` (clamped into the trained range) or `max_cost_usd=X` (the
+most accurate grid point whose measured $/query on the validation questions is at most X; none:
+the cheapest point), never both; neither: the bundle's default λ. Each must be a finite number
+>= 0 (a `UserError` naming the field otherwise); a bundle of one fixed λ refuses them.
 
 `pool` overrides the model strings: a pool YAML (or `Pool`) with exactly the bundle's model names
 (checked, the error lists the differences) and the user's own litellm model strings and keys.
@@ -74,6 +82,9 @@ class Solution:
     failure_reason: str | None
     trace: dict[str, Any]
     """`mas.trace.Trace.to_dict()`: every call (model, role, tokens, cost, latency, cache hit)."""
+    cost: dict[str, Any] | None = None
+    """A cost-conditioned bundle: the `policy.cost.CostPick` the design was chosen at (cost_lambda,
+    source, expected_cost_usd, fits); None for a bundle of one fixed λ."""
 
     @property
     def tokens(self) -> int:
@@ -150,7 +161,7 @@ class Policy:
             bundle_code_ref(task_name, "task", bundle, trust)
             if task_name.endswith((".yaml", ".yml")):
                 bundle_local_path(task_name, "task file", bundle, trust)
-        task_obj = _bundle_task(task_name, meta, bundle, trust) if task is None else get_task(task_name)
+        task_obj = bundle_task(task_name, meta, bundle, trust) if task is None else get_task(task_name)
         roleset = bundle_roleset(bundle, meta, trust, task_obj.family)
         if isinstance(backend, dict):
             backend = from_dict(BackendSettings, backend, "backend")
@@ -200,15 +211,39 @@ class Policy:
                 self._known = known
             return self._known
 
-    def designs(self, questions: Sequence[Any]) -> list[Any]:
-        """The chosen `Design` of each question (the one design-choice function)."""
+    @property
+    def cost_grid(self) -> Any:
+        """The bundle's `policy.cost.CostGrid` (None: one fixed cost weight)."""
+        return self.chooser.cost
+
+    def cost_pick(self, cost_lambda: Any = None, max_cost_usd: Any = None, *, where: str = "") -> Any:
+        """The `CostPick` of a request (module docstring); None for a bundle of one fixed λ given
+        neither. `where` prefixes the field names in errors."""
+        from hieramas_gnn.policy.cost import check_cost_number  # lazy: the grid lives beside the policy
+
+        grid = self.cost_grid
+        if grid is None:
+            for value, name in ((cost_lambda, "cost_lambda"), (max_cost_usd, "max_cost_usd")):
+                if value is not None:
+                    check_cost_number(value, f"{where}{name}")
+                    raise UserError(f"{where}{name}: this policy bundle is not cost-conditioned (it was trained for one "
+                                    "cost weight); train one with reward.cost_lambda_range")
+            return None
+        return grid.pick(cost_lambda, max_cost_usd, where=where)
+
+    def designs(self, questions: Sequence[Any], *, cost_lambda: Any = None, max_cost_usd: Any = None) -> list[Any]:
+        """The chosen `Design` of each question (the one design-choice function), at the cost
+        trade-off of `cost_lambda` / `max_cost_usd` (module docstring)."""
+        pick = self.cost_pick(cost_lambda, max_cost_usd)
         qs = [self.question(q) for q in questions]
         with self._lock:
-            return self.chooser.designs([(q.text, q.meta) for q in qs])
+            if pick is None:
+                return self.chooser.designs([(q.text, q.meta) for q in qs])
+            return self.chooser.designs([(q.text, q.meta) for q in qs], pick.cost_lambda)
 
-    def design(self, question: Any) -> Any:
+    def design(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None) -> Any:
         """The chosen `mas.design.Design` of one question (`.to_dict()` is its JSON)."""
-        return self.designs([question])[0]
+        return self.designs([question], cost_lambda=cost_lambda, max_cost_usd=max_cost_usd)[0]
 
     # -- solve --------------------------------------------------------------------------------
     @property
@@ -219,11 +254,16 @@ class Policy:
                 self._client = make_client(self.client_settings, self.pool)
             return self._client
 
-    async def asolve(self, question: Any) -> Solution:
-        """Choose the design of `question` and run it through the client (await it)."""
+    async def asolve(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None) -> Solution:
+        """Choose the design of `question` (at `cost_lambda` / `max_cost_usd`, module docstring)
+        and run it through the client (await it)."""
         q = self.question(question)
-        design = await asyncio.to_thread(self.design, q)
-        return await self._run(design, q)
+        pick = self.cost_pick(cost_lambda, max_cost_usd)
+        lam = None if pick is None else pick.cost_lambda
+        design = await asyncio.to_thread(lambda: self.design(q, cost_lambda=lam))
+        sol = await self._run(design, q)
+        sol.cost = None if pick is None else pick.to_dict()
+        return sol
 
     @property
     def ungraded_task(self) -> Any:
@@ -257,34 +297,43 @@ class Policy:
                         latency_ms=trace.latency_ms, wall_ms=trace.wall_ms, failed=trace.failed,
                         failure_reason=trace.failure_reason, trace=trace.to_dict())
 
-    async def asolve_many(self, questions: Sequence[Any], max_concurrency: int = 16) -> list[Solution]:
+    async def asolve_many(self, questions: Sequence[Any], max_concurrency: int = 16, *, cost_lambda: Any = None,
+                          max_cost_usd: Any = None) -> list[Solution]:
         """`asolve` over many questions, at most `max_concurrency` at once, in input order."""
         if max_concurrency < 1:
             raise UserError(f"max_concurrency must be >= 1, got {max_concurrency}")
         qs = [self.question(q) for q in questions]
-        designs = await asyncio.to_thread(self.designs, qs)
+        pick = self.cost_pick(cost_lambda, max_cost_usd)
+        lam = None if pick is None else pick.cost_lambda
+        designs = await asyncio.to_thread(lambda: self.designs(qs, cost_lambda=lam))
         gate = asyncio.Semaphore(max_concurrency)
 
         async def one(d: Any, q: Any) -> Solution:
             async with gate:
-                return await self._run(d, q)
+                sol = await self._run(d, q)
+                sol.cost = None if pick is None else pick.to_dict()
+                return sol
 
         return list(await asyncio.gather(*(one(d, q) for d, q in zip(designs, qs))))
 
-    def solve(self, question: Any) -> Solution:
+    def solve(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None) -> Solution:
         """`asolve` from synchronous code (not from inside a running event loop: await `asolve`)."""
-        return _run_sync(self.asolve(question))
+        return _run_sync(self.asolve(question, cost_lambda=cost_lambda, max_cost_usd=max_cost_usd))
 
-    def solve_many(self, questions: Sequence[Any], max_concurrency: int = 16) -> list[Solution]:
+    def solve_many(self, questions: Sequence[Any], max_concurrency: int = 16, *, cost_lambda: Any = None,
+                   max_cost_usd: Any = None) -> list[Solution]:
         """`asolve_many` from synchronous code."""
-        return _run_sync(self.asolve_many(questions, max_concurrency))
+        return _run_sync(self.asolve_many(questions, max_concurrency, cost_lambda=cost_lambda,
+                                          max_cost_usd=max_cost_usd))
 
     def info(self) -> dict[str, Any]:
         """What the bundle is: name, task, roles, pool models, decision model, route."""
         m = self.meta
+        grid = self.cost_grid
         return {"name": self.name, "task": self.task.name, "family": m.family, "roles": m.role_names,
                 "pool": self.pool.names, "decision": m.decision, "route": self.chooser.settings.route,
-                "bundle_version": m.version, "package_version": m.package_version}
+                "bundle_version": m.version, "package_version": m.package_version,
+                "cost_lambda_range": None if grid is None else [grid.lo, grid.hi]}
 
 
 def _final_text(decision_reply: str | None, design: Any, trace: Any) -> str | None:
@@ -314,7 +363,7 @@ def _run_sync(coro: Any) -> Any:
                     "/ `await policy.asolve_many(...)` there")
 
 
-def _bundle_task(name: str, meta: Any, bundle: str | Path = "", trust: bool = False) -> Any:
+def bundle_task(name: str, meta: Any, bundle: str | Path = "", trust: bool = False) -> Any:
     """The bundle's task: a registered one, else the user task its training config describes
     (a jsonl + scorer, `task_from_config`), so a bundle of a custom task serves without code.
     Untrusted (`bundle_trust.py`): its scorer must be a built-in one (no `module:function`), and its

@@ -151,7 +151,7 @@ class EdgesTrainer:
 
     @torch.no_grad()
     def validate(self) -> float:
-        chooser = DesignChooser(self.policy, self.setup.builder, self.settings)
+        chooser = DesignChooser(self.policy, self.setup.builder, self.settings, self.setup.cost_grid)
         designs = chooser.designs(self.setup.val)
         traces = self._run(designs, self.setup.val)
         r, failed = system_reward(traces, designs, self.rc)

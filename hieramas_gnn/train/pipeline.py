@@ -48,7 +48,7 @@ from hieramas_gnn.paths import ensure_offline_defaults
 from hieramas_gnn.policy.choose import DesignChooser
 from hieramas_gnn.progress import phase
 from hieramas_gnn.tracking import Tracker
-from hieramas_gnn.train import cluster_search, topology_classifier, warm_start
+from hieramas_gnn.train import cluster_search, cost_search, topology_classifier, warm_start
 from hieramas_gnn.train.edges import EdgesTrainer
 from hieramas_gnn.train.rewards import reward_function
 from hieramas_gnn.train.stage1 import Stage1Result, train_stage1
@@ -83,9 +83,18 @@ def resolve_decision(cfg: Config, setup: TrainingSetup) -> str:
     (`train/cluster_search.py`); else the best single model on train + val. Recorded in
     `decision.json`."""
     path = Path(cfg.run.dir) / "decision.json"
+    if setup.cost_grid is not None and cfg.stage1.warm_start == "search_per_cluster":
+        raise UserError("reward.cost_lambda_range: a cost-conditioned run searches one design per grid λ; "
+                        "stage1.warm_start must be search or none, not search_per_cluster")
     if cfg.stage1.warm_start in ("search", "search_per_cluster"):
         extra = {}
-        if cfg.stage1.warm_start == "search_per_cluster":
+        if setup.cost_grid is not None:
+            with labelled(setup.runner, "design search per cost weight"):
+                found = cost_search.resolve(cfg, setup, cfg.pool.decision or None)
+            extra = {"per_cost_lambda": {f"{p['cost_lambda']:g}": p["decision"] for p in setup.cost_grid.points}}
+            phase("design search per cost weight: " + "; ".join(
+                f"λ={p['cost_lambda']:g} {p['design']}" for p in setup.cost_grid.points))
+        elif cfg.stage1.warm_start == "search_per_cluster":
             with labelled(setup.runner, "design search per cluster"):
                 found, clusters = cluster_search.resolve_both(cfg, setup, reward_function(cfg.reward).of_trace,
                                                               cfg.pool.decision or None)
@@ -210,14 +219,43 @@ def check_run_folder(run_dir: Path) -> None:
                             "config.yaml of a run; choose a new or empty folder")
 
 
+def measure_cost_grid(setup: TrainingSetup, settings: Any, run_dir: Path | None = None) -> None:
+    """A cost-conditioned policy's measured accuracy and $/query at each grid λ on the validation
+    questions, and each chosen design's mean $/query there (`policy.cost.CostGrid`: what
+    `max_cost_usd` and `--target-cost-per-query` choose by), written into `setup.cost_grid` (and
+    `run_dir/cost_grid.json`, which `hieramas export` reads)."""
+    grid = setup.cost_grid
+    chooser = DesignChooser(setup.policy, setup.builder, settings, grid)
+    spent: dict[str, list[float]] = {}
+    for point in grid.points:
+        designs = chooser.designs(setup.val, point["cost_lambda"])
+        traces = setup.runner.run(list(zip(designs, setup.val)))
+        point["accuracy"] = sum(bool(t.correct) and not t.failed for t in traces) / max(len(traces), 1)
+        point["cost_usd"] = sum(float(t.cost_usd) for t in traces) / max(len(traces), 1)
+        point["policy_designs"] = sorted({d.summary() for d in designs})
+        for d, t in zip(designs, traces):
+            spent.setdefault(d.summary(), []).append(float(t.cost_usd))
+    grid.designs = {k: sum(v) / len(v) for k, v in sorted(spent.items())}
+    if run_dir is not None:
+        _write_json(Path(run_dir) / "cost_grid.json", grid.to_dict())
+    phase("cost grid (validation): " + "; ".join(f"λ={p['cost_lambda']:g} acc {p['accuracy']:.3f} "
+                                                  f"${p['cost_usd']:.2e}/query" for p in grid.points))
+
+
 def _phases(cfg: Config, setup: TrainingSetup) -> PipelineResult:
     run_dir = Path(cfg.run.dir)
     setup.decision = resolve_decision(cfg, setup)
+    if setup.cost_grid is not None and cfg.stage1.warm_start == "none":
+        for point in setup.cost_grid.points:  # no search: one decision model at every λ
+            point["decision"] = setup.decision
     with Tracker(cfg) as tracker:
         s1 = train_stage1(cfg, setup, tracker)
         phase(f"stage 1: {s1.step} steps, best validation reward {s1.best_val_reward:.4f} at step {s1.best_step}")
         topo = fit_topology(cfg, setup, tracker, s1)
         settings = choice_settings(cfg, topo.route, setup.decision)
+        if setup.cost_grid is not None:
+            with labelled(setup.runner, "cost grid"):
+                measure_cost_grid(setup, settings, run_dir)
         task, roleset = setup.runner.task, setup.runner.roleset
         bundle = export_policy(setup.policy, run_dir / "policy", builder=setup.builder, decision=setup.decision,
                                pool_name=cfg.pool.name, choice=settings, family=roleset.family,
@@ -225,9 +263,11 @@ def _phases(cfg: Config, setup: TrainingSetup) -> PipelineResult:
                                extra={"run": str(run_dir), "seed": cfg.run.seed, "topology": topo.__dict__,
                                       "stage1": {"best_val_reward": s1.best_val_reward, "best_step": s1.best_step},
                                       **({"split": split} if (split := run_split(run_dir)) else {})},
-                               task_questions=portable_task(task), role_prompts=portable_roles(roleset))
+                               task_questions=portable_task(task), role_prompts=portable_roles(roleset),
+                               cost=setup.cost_grid.to_dict() if setup.cost_grid is not None else None)
         tracker.log_bundle(bundle)
-    return PipelineResult(setup, DesignChooser(setup.policy, setup.builder, settings), s1, topo, bundle)
+    return PipelineResult(setup, DesignChooser(setup.policy, setup.builder, settings, setup.cost_grid), s1, topo,
+                          bundle)
 
 
 # Fields that may change between a run and its resumption (where output goes, how it is shown).

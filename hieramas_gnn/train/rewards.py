@@ -122,19 +122,21 @@ class RewardInputs:
     failed: Tensor
 
 
-def node_rewards(x: RewardInputs, *, shape: str, cost_lambda: float, alpha: float) -> Tensor:
-    """Effective reward per role, `[G, N]` (see the module docstring for the formula)."""
+def node_rewards(x: RewardInputs, *, shape: str, cost_lambda: float | Tensor, alpha: float) -> Tensor:
+    """Effective reward per role, `[G, N]` (see the module docstring for the formula);
+    `cost_lambda`: one λ, or a tensor [G] of one λ per design (a cost-conditioned policy)."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"reward.alpha: must be in [0, 1], got {alpha}")
     gradable = ~torch.isnan(x.node_correct) & ~x.skipped  # [G, N]
-    node = shape_reward(torch.nan_to_num(x.node_correct, nan=0.0), x.node_cost, shape, cost_lambda)
+    per_node = cost_lambda[:, None] if isinstance(cost_lambda, Tensor) else cost_lambda  # [G, 1]
+    node = shape_reward(torch.nan_to_num(x.node_correct, nan=0.0), x.node_cost, shape, per_node)
     system = shape_reward(x.system_correct, x.system_cost, shape, cost_lambda)  # [G]
     a = torch.where(gradable, torch.full_like(node, alpha), torch.zeros_like(node))  # [G, N]
     return a * node + (1.0 - a) * system[:, None]
 
 
-def system_rewards(x: RewardInputs, *, shape: str, cost_lambda: float) -> Tensor:
-    """System-level reward per design, `[G]`."""
+def system_rewards(x: RewardInputs, *, shape: str, cost_lambda: float | Tensor) -> Tensor:
+    """System-level reward per design, `[G]` (`cost_lambda`: one λ or a tensor [G])."""
     return shape_reward(x.system_correct, x.system_cost, shape, cost_lambda)
 
 

@@ -13,7 +13,12 @@ clipping. Failed episodes are masked out and counted: `train/failed` (episodes o
 visible in the metrics and on the console.
 
 Every `val_every` steps the validation queries are answered by the designs the one choice
-function (`policy/choose.py`, route `random`: no topology is learned yet) picks, and the policy with the best validation reward is kept (`best.pt`). Every
+function (`policy/choose.py`, route `random`: no topology is learned yet) picks, and the policy with the best validation reward is kept (`best.pt`).
+A cost-conditioned run (`setup.cost_grid`) validates every question at every grid λ and keeps a
+policy only if its mean validation reward is higher AND it is not worse at any grid λ than the
+policy kept so far (`keeps`): one set of weights serves every λ, so a step that pays at one λ
+and costs at another is not kept, and the bundle stays at the searched design (the step-0 clone)
+at each λ until validation says a step pays there without a loss elsewhere. Every
 `checkpoint_every` steps `checkpoint.pt` stores policy, optimizer, step, baseline state and both
 RNG states, so a run restarted on the same run folder continues where it stopped (every LLM call
 it already paid for is in the rollout cache).
@@ -69,21 +74,25 @@ def dag_pool(n_roles: int, size: int, density: float, rng: np.random.Generator,
 
 # --------------------------------------------------------------------------------- rewards
 
-def effective_rewards(traces: Sequence[Any], designs: Sequence[Design], n_max: int, rc: Any):
-    """(RewardInputs, per-role effective rewards [G, N], system rewards [G]) of a batch."""
+def effective_rewards(traces: Sequence[Any], designs: Sequence[Design], n_max: int, rc: Any,
+                      cost_lambdas: Sequence[float] | None = None):
+    """(RewardInputs, per-role effective rewards [G, N], system rewards [G]) of a batch;
+    `cost_lambdas`: each episode's own λ (a cost-conditioned run), else `rc.cost_lambda`."""
     x = rewards.inputs_from_traces(traces, [d.roles for d in designs], n_max)
-    r = rewards.node_rewards(x, shape=rc.shape, cost_lambda=rc.cost_lambda, alpha=rc.alpha)
-    return x, r, rewards.system_rewards(x, shape=rc.shape, cost_lambda=rc.cost_lambda)
+    lam = rc.cost_lambda if cost_lambdas is None else torch.tensor(list(cost_lambdas), dtype=torch.float32)
+    r = rewards.node_rewards(x, shape=rc.shape, cost_lambda=lam, alpha=rc.alpha)
+    return x, r, rewards.system_rewards(x, shape=rc.shape, cost_lambda=lam)
 
 
 def counterfactual_values(setup: TrainingSetup, cfg: Config, questions: Sequence[Any], dags: Sequence[Edges],
                           designs: Sequence[Design], temperature: float, gen: torch.Generator,
-                          n_max: int) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+                          n_max: int, cost_lambdas: Sequence[float] | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
     """b [G, N], ok [G, N] of the counterfactual baseline and the traces of its rollouts."""
     k = cfg.credit.k
     with torch.no_grad():
-        batch = setup.builder.batch(list(questions), list(dags))
-        draws = [sample(setup.policy, batch, decision=setup.decision, mode="mixture", dags=list(dags),
+        batch = setup.builder.batch(list(questions), list(dags), cost_lambdas)
+        draws = [sample(setup.policy, batch, decision=setup.decisions(cost_lambdas), mode="mixture", dags=list(dags),
                         generator=gen, temperature=temperature).designs for _ in range(k)]
     per_design = [[draws[j][g] for j in range(k)] for g in range(len(designs))]
     jobs = credit.counterfactual_jobs(designs, per_design)
@@ -95,9 +104,15 @@ def counterfactual_values(setup: TrainingSetup, cfg: Config, questions: Sequence
             unique[key] = len(pairs)
             pairs.append((job.design, questions[job.g]))
     traces = setup.runner.run(pairs)
-    _, r, _ = effective_rewards(traces, [d for d, _ in pairs], n_max, cfg.reward)
-    rows = [None if traces[unique[(j.design, questions[j.g].id)]].failed
-            else r[unique[(j.design, questions[j.g].id)]] for j in jobs]
+    if cost_lambdas is None:
+        _, r, _ = effective_rewards(traces, [d for d, _ in pairs], n_max, cfg.reward)
+        rows = [None if traces[unique[(j.design, questions[j.g].id)]].failed
+                else r[unique[(j.design, questions[j.g].id)]] for j in jobs]
+    else:  # each job's reward at its own episode's λ
+        job_traces = [traces[unique[(j.design, questions[j.g].id)]] for j in jobs]
+        _, r, _ = effective_rewards(job_traces, [j.design for j in jobs], n_max, cfg.reward,
+                                    [cost_lambdas[j.g] for j in jobs])
+        rows = [None if t.failed else r[i] for i, t in enumerate(job_traces)]
     cf, valid = credit.gather_counterfactual(jobs, rows, (len(designs), n_max, k))
     b, ok = credit.counterfactual_baseline(cf, valid)
     return b, ok, traces
@@ -119,6 +134,7 @@ class Stage1Trainer:
         self.moving = credit.MovingAverageBaseline(cfg.credit.momentum)
         self.step = 0
         self.best = (float("-inf"), -1)
+        self.best_per_lambda: list[float] | None = None  # a cost-conditioned run: the kept policy's, per grid λ
         self.spent_usd = 0.0
         self.history: list[dict[str, float]] = []
         self.dir = Path(cfg.run.dir)
@@ -126,7 +142,8 @@ class Stage1Trainer:
     # ------------------------------------------------------------------------------ state
     def state(self) -> dict:
         return {"policy": self.setup.policy.state_dict(), "optimizer": self.opt.state_dict(),
-                "step": self.step, "best": self.best, "spent_usd": self.spent_usd,
+                "step": self.step, "best": self.best, "best_per_lambda": self.best_per_lambda,
+                "spent_usd": self.spent_usd,
                 "torch_rng": self.gen.get_state(), "numpy_rng": self.rng.bit_generator.state,
                 "moving_average": self.moving.state_dict(), "dags": self.dags}
 
@@ -134,6 +151,7 @@ class Stage1Trainer:
         self.setup.policy.load_state_dict(state["policy"])
         self.opt.load_state_dict(state["optimizer"])
         self.step, self.best, self.spent_usd = state["step"], tuple(state["best"]), state["spent_usd"]
+        self.best_per_lambda = state.get("best_per_lambda")
         self.gen.set_state(state["torch_rng"])
         self.rng.bit_generator.state = state["numpy_rng"]
         self.moving.load_state_dict(state["moving_average"])
@@ -155,29 +173,35 @@ class Stage1Trainer:
         return True
 
     # ------------------------------------------------------------------------------ steps
-    def _batch(self) -> tuple[list[Any], list[Edges]]:
+    def _batch(self) -> tuple[list[Any], list[Edges], list[float] | None]:
         s1 = self.cfg.stage1
         idx = self.rng.choice(len(self.setup.train), size=min(s1.batch_size, len(self.setup.train)),
                               replace=False)
         questions = [self.setup.train[int(i)] for i in idx for _ in range(s1.samples_per_query)]
         dags = [self.dags[int(self.rng.integers(len(self.dags)))] for _ in idx]
-        return questions, [d for d in dags for _ in range(s1.samples_per_query)]
+        lams = None
+        grid = self.setup.cost_grid
+        if grid is not None:  # a cost-conditioned run: each query's λ log-uniform over the range
+            drawn = np.exp(self.rng.uniform(np.log(grid.lo), np.log(grid.hi), size=len(idx)))
+            lams = [float(v) for v in drawn for _ in range(s1.samples_per_query)]
+        return questions, [d for d in dags for _ in range(s1.samples_per_query)], lams
 
     def train_step(self) -> dict[str, float]:
         cfg, s1, setup = self.cfg, self.cfg.stage1, self.setup
         temp = temperature_at(self.step, s1.temperature_start, s1.temperature_end, s1.anneal)
-        questions, dags = self._batch()
+        questions, dags, lams = self._batch()
         setup.policy.train()
-        batch = setup.builder.batch(questions, dags)
-        out = sample(setup.policy, batch, decision=setup.decision,
+        batch = setup.builder.batch(questions, dags, lams)
+        out = sample(setup.policy, batch, decision=setup.decisions(lams),
                      mode="mixture", dags=dags, generator=self.gen, temperature=temp)
         n_max = out.role_log_prob.size(1)
         traces = setup.runner.run(list(zip(out.designs, questions)))
-        x, r, system = effective_rewards(traces, out.designs, n_max, cfg.reward)
+        x, r, system = effective_rewards(traces, out.designs, n_max, cfg.reward, lams)
         ok = torch.ones_like(out.role_mask)
         extra: list[Any] = []
         if cfg.credit.baseline == "counterfactual":
-            b, ok, extra = counterfactual_values(setup, cfg, questions, dags, out.designs, temp, self.gen, n_max)
+            b, ok, extra = counterfactual_values(setup, cfg, questions, dags, out.designs, temp, self.gen, n_max,
+                                                 lams)
         elif cfg.credit.baseline == "moving_average":
             b = self.moving.values([d.roles for d in out.designs], n_max)
         else:
@@ -186,7 +210,7 @@ class Stage1Trainer:
         loss = credit.reinforce_loss(out.role_log_prob, r - b, mask, out.entropy, s1.entropy_beta)
         total = loss.loss
         if s1.warm_start_bc > 0 and setup.warm_design is not None:  # pull towards the searched design(s)
-            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_targets(questions), dags)
+            total = total + s1.warm_start_bc * bc_loss(setup.policy, batch, setup.warm_targets(questions, lams), dags)
         self.opt.zero_grad()
         total.backward()
         grad_norm = _clip(setup.policy.parameters(), s1.grad_clip)
@@ -233,12 +257,23 @@ class Stage1Trainer:
         learned (route `random`: the greedy mixtures on one per-query candidate DAG)."""
         setup, rc = self.setup, self.cfg.reward
         settings = choice_settings(self.cfg, "random", setup.decision)
-        designs = DesignChooser(setup.policy, setup.builder, settings).designs(setup.val)
-        traces = setup.runner.run(list(zip(designs, setup.val)))
-        x, _, system = effective_rewards(traces, designs, len(self.setup.builder.role_names), rc)
+        chooser = DesignChooser(setup.policy, setup.builder, settings, setup.cost_grid)
+        questions, lams = list(setup.val), None
+        if setup.cost_grid is not None:  # every validation question at every grid λ
+            lams = [lam for lam in setup.cost_grid.lambdas for _ in setup.val]
+            questions = [q for _ in setup.cost_grid.lambdas for q in setup.val]
+        designs = chooser.designs(questions, lams)
+        traces = setup.runner.run(list(zip(designs, questions)))
+        x, _, system = effective_rewards(traces, designs, len(self.setup.builder.role_names), rc, lams)
         ok = ~x.failed
         n_ok = max(int(ok.sum()), 1)
-        return {"eval/val_reward": float(system[ok].sum()) / n_ok,
+        per_lambda = {}
+        if lams is not None:  # the mean validation reward at each grid λ (its questions that did not fail)
+            n_val = len(setup.val)
+            for k, lam in enumerate(setup.cost_grid.lambdas):
+                part = slice(k * n_val, (k + 1) * n_val)
+                per_lambda[f"eval/val_reward@{lam:g}"] = float(system[part][ok[part]].sum()) / max(int(ok[part].sum()), 1)
+        return {"eval/val_reward": float(system[ok].sum()) / n_ok, **per_lambda,
                 "eval/val_accuracy": float(x.system_correct[ok].sum()) / n_ok,
                 "eval/val_cost_usd": float(x.system_cost[ok].sum()) / n_ok,
                 "eval/val_failed": int(x.failed.sum()),
@@ -250,8 +285,12 @@ class Stage1Trainer:
         never clones twice)."""
         s1, setup = self.cfg.stage1, self.setup
         queries = list(setup.train)[: s1.warm_start_queries or None]
-        done = clone(setup.policy, setup.builder, setup.warm_targets(queries), queries, self.dags,
-                     s1.warm_start_steps)
+        lams = None
+        if setup.cost_grid is not None:  # every training query at every grid λ, cloned to that λ's design
+            lams = [lam for lam in setup.cost_grid.lambdas for _ in queries]
+            queries = [q for _ in setup.cost_grid.lambdas for q in queries]
+        done = clone(setup.policy, setup.builder, setup.warm_targets(queries, lams), queries, self.dags,
+                     s1.warm_start_steps, cost_lambdas=lams)
         metrics = {f"warm_start/{k}": v for k, v in done.items()}
         metrics.update(self._validate_and_keep())
         self.tracker.log(metrics, 0)
@@ -284,8 +323,12 @@ class Stage1Trainer:
 
     def _validate_and_keep(self) -> dict[str, float]:
         val = self.validate()
-        if val["eval/val_reward"] > self.best[0]:
+        per_lambda = None
+        if self.setup.cost_grid is not None:
+            per_lambda = [val[f"eval/val_reward@{lam:g}"] for lam in self.setup.cost_grid.lambdas]
+        if keeps(val["eval/val_reward"], per_lambda, self.best[0], self.best_per_lambda):
             self.best = (val["eval/val_reward"], self.step)
+            self.best_per_lambda = per_lambda
             self.save("best.pt")
         val["eval/best_val_reward"] = self.best[0]
         return val
@@ -300,6 +343,18 @@ class Stage1Trainer:
             path = draw_design(designs[0], self.dir / "topology" / f"step{self.step}.png",
                                title=f"step {self.step}: {questions[0].id}")
             self.tracker.log_image("train/topology", path, self.step)
+
+
+def keeps(reward: float, per_lambda: Sequence[float] | None, best: float,
+          best_per_lambda: Sequence[float] | None) -> bool:
+    """Whether a validated policy replaces the kept one: a higher mean validation reward and, in
+    a cost-conditioned run (`per_lambda`: the reward at each grid λ), no grid λ where it is worse
+    than the kept policy. Without a grid (or before anything is kept) the mean alone decides."""
+    if not reward > best:
+        return False
+    if per_lambda is None or best_per_lambda is None or len(best_per_lambda) != len(per_lambda):
+        return True
+    return all(new >= old - 1e-12 for new, old in zip(per_lambda, best_per_lambda))
 
 
 def failure_reasons(traces: Sequence[Any], where: str, top: int = 5) -> dict[str, int]:

@@ -261,14 +261,16 @@ def resolve(cfg: Config, setup: TrainingSetup, reward: Callable[[Any], float], f
 
 
 def clone(policy: Any, builder: Any, design: Design | Sequence[Design], questions: Sequence[Any],
-          dags: Sequence[Any], steps: int) -> dict[str, float]:
+          dags: Sequence[Any], steps: int, cost_lambdas: Sequence[float] | None = None) -> dict[str, float]:
     """Behaviour-clone `design`'s mixtures into the policy (module docstring); a list gives each
-    question its own design (the per-cluster warm start; one decision model for all). Returns
+    question its own design (the per-cluster warm start; one decision model for all). With
+    `cost_lambdas` (a cost-conditioned policy) question g is seen at λ = cost_lambdas[g] and the
+    designs may differ in their decision model (it is the searched one of each λ). Returns
     {steps, match (share of queries whose greedy mixtures equal their design's), nll}."""
     qs = list(questions)
-    design = _per_query(design, len(qs))
+    design = _per_query(design, len(qs), mixed_decisions=cost_lambdas is not None)
     edges = [tuple(dags[i % len(dags)]) for i in range(len(qs))]
-    batch = builder.batch(qs, edges)
+    batch = builder.batch(qs, edges, cost_lambdas)
     opt = torch.optim.Adam(policy.parameters(), lr=CLONE_LR)
     was_training = policy.training
     policy.train()
@@ -289,17 +291,19 @@ def bc_loss(policy: Any, batch: Any, design: Design | Sequence[Design], dags: Se
     """Mean −log π(design's mixtures | query, DAG) over a batch built on `dags` (one per graph;
     `design`: one for all, or one per graph): the clone's loss, and stage 1's pull towards the
     searched design(s) (`warm_start_bc`)."""
-    designs = _per_query(design, len(dags))
+    designs = _per_query(design, len(dags), mixed_decisions=True)
     targets = [replace(d, edges=tuple(e)) for d, e in zip(designs, dags)]
-    return -sample(policy, batch, decision=designs[0].decision, mode="mixture", designs=targets).log_prob.mean()
+    return -sample(policy, batch, decision=[d.decision for d in designs], mode="mixture",
+                   designs=targets).log_prob.mean()
 
 
-def _per_query(design: Design | Sequence[Design], n: int) -> list[Design]:
-    """One design per query; they must share the decision model (the policy has one)."""
+def _per_query(design: Design | Sequence[Design], n: int, mixed_decisions: bool = False) -> list[Design]:
+    """One design per query; they must share the decision model (the policy has one), unless
+    `mixed_decisions` (a cost-conditioned policy: one decision model per λ)."""
     designs = [design] * n if isinstance(design, Design) else list(design)
     if len(designs) != n:
         raise ValueError(f"{len(designs)} warm-start designs for {n} queries")
-    if len({d.decision for d in designs}) > 1:
+    if not mixed_decisions and len({d.decision for d in designs}) > 1:
         raise ValueError("warm-start designs must share one decision model, got "
                          f"{sorted({d.decision for d in designs})}")
     return designs
@@ -309,6 +313,6 @@ def _per_query(design: Design | Sequence[Design], n: int) -> list[Design]:
 def _match(policy: Any, batch: Any, design: Sequence[Design], edges: Sequence[Any]) -> float:
     was_training = policy.training
     policy.eval()
-    out = sample(policy, batch, decision=design[0].decision, mode="mixture", dags=list(edges), greedy=True)
+    out = sample(policy, batch, decision=[d.decision for d in design], mode="mixture", dags=list(edges), greedy=True)
     policy.train(was_training)
     return sum(d.mixtures == t.mixtures for d, t in zip(out.designs, design)) / max(len(out.designs), 1)
