@@ -1,8 +1,9 @@
 """Replay's wrong-answer assumption, checked on an experiment folder: its learned policies (every
 seed's bundle) and its lookups (`cluster-lookup`, `searched-design`) re-run on the same held-out
-questions with `backend.replay.wrong_answers` set to `shared` — every wrong answer to a question
-is the same label, the worst case for votes — instead of the default `distinct` (two wrong
-models never agree on an open answer: a lone right answer can win a plurality vote). A design
+questions under the other `backend.replay.wrong_answers` assumption than the one it ran with:
+`shared` (every wrong answer to a question is the same label, the worst case for votes) or
+`distinct` (the default: two wrong models never agree on an open answer, so a lone right answer
+can win a plurality vote). A design
 that is good only under `distinct` must not decide a headline (`docs/MIXED_TASKS.md`).
 
 Single models are unaffected by the assumption (a single answer is right or wrong as recorded):
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     config = config if config.is_absolute() else REPO_ROOT / config
     overrides = [*res.get("overrides", []), f"backend.replay.wrong_answers={args.wrong_answers}", "tracking.wandb=disabled"]
     cfg0 = seed_config(config, folder, 0, overrides)
+    was_set = seed_config(config, folder, 0, res.get("overrides", [])).backend.replay.wrong_answers
+    if was_set == args.wrong_answers:
+        raise SystemExit(f"{folder} already ran with wrong_answers={was_set}: choose the other assumption")
     pool, _ = load_models(cfg0)
     client = make_client(ClientSettings.from_config(cfg0), pool)
     _, _, test, task = load_questions(cfg0)
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         now = np.mean(vs, axis=0)
         was = np.asarray(before["methods"][m]["correct"], dtype=float)
         tm_now, by_now = task_mean(now, comps)
-        row = {"method": m, "distinct": round(task_mean(was, comps)[0], 4), args.wrong_answers: round(tm_now, 4),
+        row = {"method": m, was_set: round(task_mean(was, comps)[0], 4), args.wrong_answers: round(tm_now, 4),
                "by_component": {c: round(v, 4) for c, v in by_now.items()}, "pairs": {}}
         for other in args.against:
             if other in before["methods"]:
@@ -87,18 +91,18 @@ def main(argv: list[str] | None = None) -> int:
                 row["pairs"][other] = {"gap": round(g.gap, 4), "band": round(g.band, 4),
                                        "task_mean": round(task_mean(np.asarray(before["methods"][other]["correct"]), comps)[0], 4)}
         rows.append(row)
-    data = {"folder": str(folder), "wrong_answers": args.wrong_answers, "n": len(test), "seeds": res["seeds"], "rows": rows}
+    data = {"folder": str(folder), "ran_with": was_set, "wrong_answers": args.wrong_answers, "n": len(test), "seeds": res["seeds"], "rows": rows}
     comp_names = sorted(set(comps.tolist()))
-    lines = [f"# Replay sensitivity: {res['task']}, wrong answers `{args.wrong_answers}` vs `distinct`", "",
+    lines = [f"# Replay sensitivity: {res['task']}, wrong answers `{args.wrong_answers}` (re-run) vs `{was_set}` (as trained)", "",
              f"Command: `python -m experiments.replay_sensitivity {folder} --wrong-answers {args.wrong_answers}` "
              f"({len(test)} held-out questions, {res['seeds']} seeds' bundles; accuracy = mean over components).", "",
-             f"| method | distinct | {args.wrong_answers} | " + " | ".join(comp_names) + " | "
+             f"| method | {was_set} (as run) | {args.wrong_answers} (re-run) | " + " | ".join(comp_names) + " | "
              + " | ".join(f"gap vs {o} ± 2 SE" for o in args.against) + " |",
              "|---|---:|---:|" + "---:|" * len(comp_names) + "---:|" * len(args.against)]
     for r in rows:
         pairs = [f"{r['pairs'][o]['gap']:+.3f} ± {r['pairs'][o]['band']:.3f} ({o} {r['pairs'][o]['task_mean']:.3f})"
                  if o in r["pairs"] else "–" for o in args.against]
-        lines.append(f"| {r['method']} | {r['distinct']:.3f} | {r[args.wrong_answers]:.3f} | "
+        lines.append(f"| {r['method']} | {r[was_set]:.3f} | {r[args.wrong_answers]:.3f} | "
                      + " | ".join(f"{r['by_component'][c]:.3f}" for c in comp_names) + " | " + " | ".join(pairs) + " |")
     markdown = "\n".join(lines) + "\n"
     print(markdown)
