@@ -44,6 +44,15 @@ from hieramas_gnn.tasks.recorded import (
 )
 
 
+
+def missing_outcome(model: str, qid: str, task: str, tables: Any, known: Any, models: list[str]) -> UserError:
+    """The error of a replay lookup that found no row: an unknown model, or a question the model
+    has no recorded outcome for (`known`: the models the tables hold)."""
+    if model not in known:
+        return UserError(f"replay: unknown model {model!r} for task {task} "
+                         f"(table {', '.join(p.name for p in tables)}; known: {', '.join(models)})")
+    return UserError(f"replay: model {model!r} has no outcome for question {qid!r} (task {task})")
+
 @dataclass(frozen=True)
 class Outcome:
     """One replayed outcome of a model on a question (any table: `replay.OutcomeTable` too)."""
@@ -129,10 +138,7 @@ class RecordedOutcomes:
     def _row(self, model: str, qid: str) -> tuple:
         row = self._load().get((model, qid))
         if row is None:
-            if model not in self.accuracy:
-                raise UserError(f"replay: unknown model {model!r} for task {self.task.name} "
-                                f"(table {self.tables[0].name}; known: {', '.join(self.models())})")
-            raise UserError(f"replay: model {model!r} has no outcome for question {qid!r} (task {self.task.name})")
+            raise missing_outcome(model, qid, self.task.name, self.tables, self.accuracy, self.models())
         return row
 
     def get(self, model: str, qid: str, sample: int = 0):

@@ -43,7 +43,7 @@ from hieramas_gnn.backends.behaviour import (
     load_behaviour,
     rng_for,
 )
-from hieramas_gnn.backends.recorded import Outcome, RecordedOutcomes
+from hieramas_gnn.backends.recorded import Outcome, RecordedOutcomes, missing_outcome
 from hieramas_gnn.errors import DataMissingError, UserError
 from hieramas_gnn.paths import shared_data_dir
 from hieramas_gnn.tasks import get_task
@@ -154,10 +154,7 @@ class OutcomeTable:
         rows = self._load()
         out = rows.get((model, qid))
         if out is None:
-            if model not in self.accuracy:
-                raise UserError(f"replay: unknown model {model!r} for task {self.task} "
-                                f"(table {', '.join(p.name for p in self.tables)}; known: {', '.join(self.models())})")
-            raise UserError(f"replay: model {model!r} has no outcome for question {qid!r} (task {self.task})")
+            raise missing_outcome(model, qid, self.task, self.tables, self.accuracy, self.models())
         return out
 
     def raw(self, model: str, qid: str) -> str | None:
