@@ -70,7 +70,7 @@ GROUPS: dict[str, Group] = {
     "reinforce_step": Group("hieramas_gnn.train.stage1",
                             ("temperature_at", "effective_rewards", "counterfactual_values",
                              "Stage1Trainer.train_step"),
-                            ("tests/test_learning.py",)),
+                            ("tests/test_learning.py", "tests/test_counterfactual_draws.py")),
     "rewards": Group("hieramas_gnn.train.rewards",
                      ("shape_reward", "_shaped", "Reward.of_trace", "reward_function", "node_rewards",
                       "system_rewards", "inputs_from_traces"),

