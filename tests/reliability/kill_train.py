@@ -48,8 +48,10 @@ CONFIG = {"base": str(DEMO_QUICK),
                                                           "samples": 1}},
           "cache": {"path": "cache.sqlite"}, "policy": {"embed_cache": "embeddings"},
           "run": {"out_dir": "run"}, "tracking": {"wandb": "disabled", "progress": False}}
-# Metrics that legitimately differ in a resumed run: when the row was written, how much was cached.
-VOLATILE = ("time", "llm/cache_hit_rate")
+# Metrics that legitimately differ in a resumed run: when the row was written, how much was cached,
+# and the client's split of its calls into paid now and answered from the cache (the resumed run's
+# client answers from the cache what the killed run paid for; `llm/total_usd` is compared).
+VOLATILE = ("time", "llm/cache_hit_rate", "llm/paid_usd", "llm/cached_usd", "llm/paid_calls", "llm/cached_calls")
 _PAID = re.compile(r"llm: \d+ LLM calls: (\d+) paid now")
 
 
@@ -100,7 +102,11 @@ def metrics(run_dir: Path) -> dict[str, dict]:
     """Every (axis, step) row `read_metrics` gives (a re-logged step: its last row), volatile fields dropped."""
     from hieramas_gnn.tracking import read_metrics
 
-    return {f"{row.get('axis') or 'stage1/step'}={row['step']}": {k: v for k, v in row.items() if k not in VOLATILE}
+    def value(v: Any) -> Any:  # sums over another order of the same terms differ in the last bits
+        return round(v, 12) if isinstance(v, float) else v
+
+    return {f"{row.get('axis') or 'stage1/step'}={row['step']}": {k: value(v) for k, v in row.items()
+                                                                  if k not in VOLATILE}
             for row in read_metrics(run_dir)}
 
 
