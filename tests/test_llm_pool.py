@@ -108,3 +108,50 @@ def test_the_reserved_names_hold_the_plurality_synthesizer():
     from hieramas_gnn.mas.design import PLURALITY
 
     assert PLURALITY in RESERVED_NAMES
+
+
+def test_the_packaged_cost_map_file_prices_every_model_as_litellm_does():
+    """Without litellm imported, prices come from litellm's packaged map file: for every entry
+    that lists prices, the same (input, output) as `litellm.model_cost`; the file's alias entries
+    (no prices of their own) are left to litellm."""
+    import litellm
+
+    from hieramas_gnn.llm.pool import _prices_in, _read_packaged_cost_map
+
+    packaged = _read_packaged_cost_map()
+    priced = [k for k, v in packaged.items() if isinstance(v, dict) and v.get("input_cost_per_token") is not None]
+    assert len(priced) > 1000
+    assert {k: _prices_in(packaged, k) for k in priced} == {k: _prices_in(litellm.model_cost, k) for k in priced}
+
+
+def test_an_offline_pool_loads_and_answers_without_importing_litellm(tmp_path):
+    """Importing litellm costs seconds per command: a pool priced from the cost map (the shipped
+    sim pool) loads, registers its providers and answers a call without it, at the prices
+    litellm gives."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import asyncio, json, sys\n"
+        "from hieramas_gnn.llm.client import LLMClient\n"
+        "from hieramas_gnn.llm.pool import load_pool\n"
+        "from hieramas_gnn.llm.types import LLMRequest\n"
+        "pool = load_pool('sim')\n"
+        "client = LLMClient(pool, backend={'sim': {'latency': 'off'}})\n"
+        "meta = {'task': 'synthetic', 'question_id': 'synthetic/logic/2/0', 'role': 'Solver',\n"
+        "        'position': 'proposer', 'context_answers': []}\n"
+        "rec = asyncio.run(client.complete(LLMRequest(model=pool.names[0], messages=({'role': 'user', 'content': 'q'},),\n"
+        "                                             metadata=meta)))\n"
+        "print(json.dumps({'imported': 'litellm' in sys.modules, 'text': rec.text,\n"
+        "                  'prices': [[s.input_cost_per_token, s.output_cost_per_token] for s in pool]}))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["imported"] is False and result["text"]
+    import litellm  # noqa: F401 - now the live map: the same prices
+
+    assert result["prices"] == [[s.input_cost_per_token, s.output_cost_per_token] for s in load_pool("sim")]

@@ -1,21 +1,24 @@
 """The offline backends (`sim/`, `replay/`) as litellm custom providers: one base class.
 
-`OfflineProvider` is a `litellm.CustomLLM` over a pure backend (`Simulator`, `Replayer`) that
+`OfflineProvider` is a provider over a pure backend (`Simulator`, `Replayer`) that
 answers from a call's metadata (task, question id, role, context answers). Each call may carry
 `hieramas_backend`, the backend settings `LLMClient` sends (`llm.types.SimSettings` /
 `ReplaySettings` as a dict, part of the call's cache key): the provider keeps one backend per
 distinct settings, sharing the loaded figures or tables. `SimProvider` and `ReplayProvider` only
 say how a backend is built and asked.
 
-Registration goes through the same registry a user's own provider would use: the entry-point
-group `hieramas_gnn.providers` (pyproject.toml; `register(pool)` returns the handler) and
-`litellm.custom_provider_map`. `LLMClient` finds the handler there and calls `answer(...)` directly
-(no litellm per-call work); `litellm.completion("sim/...")` reaches the same handler.
+Registration goes through the same entry-point group a user's own provider would use,
+`hieramas_gnn.providers` (pyproject.toml; `register(pool)` returns the handlers). The handlers are
+kept in `llm.handlers`, where `LLMClient` finds them and calls `answer(...)` directly (no litellm
+per-call work, and no litellm import for a pool of offline models); each handler's litellm face
+(`litellm_handler()`, a `litellm.CustomLLM` built on first use) goes into
+`litellm.custom_provider_map` once litellm is imported, so `litellm.completion("sim/...")` reaches
+the same handler.
 
 `register_offline_providers()` is idempotent: it adds (or replaces) only the `replay` and `sim`
-entries of the map, keeps every other entry and reuses the handlers already registered (their
-lazily loaded figures are loaded once per process); once registered, calling it again does not
-touch the map, so calls in flight in other clients never see it swapped.
+handlers, keeps every other provider and reuses the handlers already registered (their lazily
+loaded figures are loaded once per process); once registered, calling it again does not touch
+litellm's map, so calls in flight in other clients never see it swapped.
 Bad input (unknown model or question, missing call metadata, bad settings) raises
 `input_error(...)`, a non-retryable `litellm.BadRequestError` the client turns into
 `ProviderInputError` at once (a plain exception would reach the client as a retryable
@@ -25,16 +28,16 @@ Bad input (unknown model or question, missing call metadata, bad settings) raise
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
-
-import litellm
 
 from hieramas_gnn.backends.replay import Replayer
 from hieramas_gnn.backends.sim import Simulator
 from hieramas_gnn.backends.simdata import SimFigures
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.llm import handlers as registry
 from hieramas_gnn.llm.types import ProviderInputError, ReplaySettings, SimSettings, settings_fields
 from hieramas_gnn.paths import ensure_offline_defaults
 
@@ -56,8 +59,9 @@ class Reply:
     """The outcome table's cost of this call (replay of recorded outcomes), or None."""
 
 
-class OfflineProvider(litellm.CustomLLM):
-    """A litellm provider answering from a pure backend, one backend per distinct call settings.
+class OfflineProvider:
+    """A provider answering from a pure backend, one backend per distinct call settings; its
+    litellm face (`litellm_handler()`) answers `litellm.completion` / `acompletion` the same.
 
     Subclasses set `provider` and `settings_type` and implement `build(settings)` (the backend of
     these settings, sharing what `default` loaded) and `ask(backend, model, meta, chars, optional)`.
@@ -67,9 +71,15 @@ class OfflineProvider(litellm.CustomLLM):
     settings_type: type = object
 
     def __init__(self, default: Any) -> None:
-        super().__init__()
         self.default = default
         self._backends: dict[Any, Any] = {}
+        self._litellm: Any = None
+
+    def litellm_handler(self) -> Any:
+        """This provider as a `litellm.CustomLLM` (imports litellm; built once)."""
+        if self._litellm is None:
+            self._litellm = _litellm_face_class()(self)
+        return self._litellm
 
     # -- what a subclass says -----------------------------------------------------------------
     def build(self, settings: Any) -> Any:
@@ -204,7 +214,8 @@ class ReplayProvider(OfflineProvider):
 
 def register(pool: Any = None) -> OfflineProvider | dict[str, OfflineProvider]:
     """The entry point of the `sim` and `replay` providers (group `hieramas_gnn.providers`):
-    registers both in litellm and returns the handlers by provider name."""
+    registers both (in litellm's map too once litellm is imported) and returns the handlers by
+    provider name."""
     return register_offline_providers(pool, warm_litellm=False)
 
 
@@ -223,20 +234,17 @@ def register_offline_providers(pool: Any = None, *, sim_settings: SimSettings | 
     Passing a `pool` also registers the sim models that pool defines inline.
     """
     ensure_offline_defaults()
-    current = {e.get("provider"): e for e in (litellm.custom_provider_map or [])}
-    handlers = {p: current[p]["custom_handler"] for p in OFFLINE if p in current}
-    changed = False
+    handlers = {p: registry.get(p) for p in OFFLINE if registry.get(p) is not None}
     if "sim" not in handlers or sim_settings is not None:
-        handlers["sim"], changed = SimProvider(sim_settings), True
+        handlers["sim"] = SimProvider(sim_settings)
+        registry.put("sim", handlers["sim"])
     if "replay" not in handlers or replay_tables is not None:
-        handlers["replay"], changed = ReplayProvider(replay_tables), True
+        handlers["replay"] = ReplayProvider(replay_tables)
+        registry.put("replay", handlers["replay"])
     if pool is not None:
         _register_pool_models(handlers["sim"], pool)
-    if changed:  # else leave the map (and the handlers of calls in flight) exactly as it is
-        others = [e for e in (litellm.custom_provider_map or []) if e.get("provider") not in OFFLINE]
-        litellm.custom_provider_map = others + [{"provider": p, "custom_handler": handlers[p]} for p in OFFLINE]
-    if changed or any(p not in getattr(litellm, "_custom_providers", OFFLINE) for p in OFFLINE):
-        _refresh_litellm()
+    if registry.litellm_imported():  # a user of litellm gets the handlers in its map now
+        registry.to_litellm(*OFFLINE)
     if pool is not None:
         _warm_sim(handlers["sim"], pool, warm_litellm)
     return handlers
@@ -246,6 +254,8 @@ def input_error(provider: str, model: str, exc: BaseException) -> Exception:
     """The exception an offline provider raises for bad input `exc` (a UserError): a
     `litellm.BadRequestError` (passed through litellm unchanged, status 400, never retried)
     marked with `ProviderInputError.MARK` so the client raises `ProviderInputError`."""
+    import litellm  # lazy: only bad input reaches here on the in-process path
+
     err = litellm.BadRequestError(message=f"{provider}/{model}: {exc}", model=f"{provider}/{model}",
                                   llm_provider=provider)
     setattr(err, ProviderInputError.MARK, str(exc))
@@ -254,6 +264,8 @@ def input_error(provider: str, model: str, exc: BaseException) -> Exception:
 
 def model_response(model: str, text: str, prompt_tokens: int, completion_tokens: int) -> Any:
     """A litellm `ModelResponse` with one assistant message and its usage."""
+    import litellm  # lazy: only calls through litellm build responses
+
     return litellm.ModelResponse(
         model=model, choices=[{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
@@ -273,6 +285,9 @@ def _warm_sim(handler: SimProvider, pool: Any, warm_litellm: bool = True) -> Non
     handler.sim.warm()
     if not warm_litellm:
         return
+    import litellm  # lazy: the warm-up is for users calling through litellm
+
+    registry.to_litellm("sim")
     try:
         litellm.completion(model=spec.litellm_model, messages=[{"role": "user", "content": "warm-up"}],
                            metadata={"hieramas": {"task": "synthetic", "question_id": "synthetic/arithmetic/0/0"}},
@@ -290,11 +305,27 @@ def _register_pool_models(handler: SimProvider, pool: Any) -> None:
             handler.register(handler.figures.make_spec(name, dict(inline), f"pool {pool.name}"))
 
 
-def _refresh_litellm() -> None:
-    """litellm reads the map into its provider list on this call (documented custom-provider setup)."""
-    try:
-        from litellm.utils import custom_llm_setup
+@functools.cache
+def _litellm_face_class() -> type:
+    """`litellm.CustomLLM` subclass delegating to an `OfflineProvider` (built on first use, so
+    importing this module does not import litellm). Attributes it does not define (`answer`,
+    `sim`, `replayer`, ...) are the provider's."""
+    import litellm
 
-        custom_llm_setup()
-    except ImportError:  # older/newer litellm: the map is read at call time
-        pass
+    class LiteLLMFace(litellm.CustomLLM):
+        def __init__(self, provider: OfflineProvider) -> None:
+            super().__init__()
+            self.provider_handler = provider
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "provider_handler":  # not set yet: no recursion
+                raise AttributeError(name)
+            return getattr(self.provider_handler, name)
+
+        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any):
+            return await self.provider_handler.acompletion(model, messages, *args, **kwargs)
+
+        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any):
+            return self.provider_handler.completion(model, messages, *args, **kwargs)
+
+    return LiteLLMFace

@@ -18,7 +18,9 @@ calls their registered handler directly (`_in_process_attempt`), awaits the simu
 under the timeout and prices the call at the pool's prices, so a cold call costs the simulator's
 time, not litellm's per-call logging, cost lookup and response building (~2.5 ms). Records,
 costs and cache contents are those of the litellm path (tests/test_in_process_calls.py), and
-the handlers stay registered in litellm, so `litellm.completion("sim/...")` works for users.
+a process whose pool has only such models need not import litellm at all (`llm.handlers`); their
+handlers are put into litellm's map once litellm is imported, so `litellm.completion("sim/...")`
+works for users.
 The client's `backend` settings (seed, latency, behaviour file) travel with each of their calls and are
 part of their cache key.
 
@@ -39,6 +41,7 @@ from typing import Any, Iterator
 
 from hieramas_gnn.config_io import non_negative, positive
 from hieramas_gnn.errors import ConfigError, UserError
+from hieramas_gnn.llm import handlers
 from hieramas_gnn.llm.cache import (OFFLINE_PROVIDERS, RolloutCache, canonical_json, canonical_request,
                                     request_key)
 from hieramas_gnn.llm.pool import ModelSpec, Pool, litellm_prices
@@ -321,6 +324,8 @@ class LLMClient:
         """One provider call under the limits; returns (response, latency ms)."""
         import litellm
 
+        if handlers.get(spec.provider) is not None:  # an in-process provider called through litellm
+            handlers.to_litellm(spec.provider)
         state = self._loop_state()
         async with state.global_sem, state.model_sems[spec.name]:
             await self._pace(spec, state)
@@ -474,8 +479,12 @@ def provider_entry_point(provider: str) -> Any:
 
 
 def registered_handler(provider: str) -> Any:
-    """The handler `litellm.custom_provider_map` holds for `provider`, or None."""
-    import litellm  # the map lives in litellm; only reached when a pool has such a model
+    """The in-process handler of `provider` (`llm.handlers`), else the one
+    `litellm.custom_provider_map` holds, or None."""
+    handler = handlers.get(provider)
+    if handler is not None:
+        return handler
+    import litellm  # the map lives in litellm; only reached for a provider registered there
 
     return next((e["custom_handler"] for e in litellm.custom_provider_map or () if e.get("provider") == provider), None)
 

@@ -32,8 +32,13 @@ Every validation error names the file and the field, e.g.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
 import math
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,15 +271,47 @@ def _prices(raw: dict, litellm_model: str, where: str) -> tuple[tuple[float, flo
 def litellm_prices(model: str) -> tuple[float, float] | None:
     """(input, output) USD per token from litellm's cost map, or None when it is not listed."""
     ensure_offline_defaults()
-    import litellm
+    packaged = _packaged_cost_map()
+    if packaged is not None:  # litellm not imported and its own packaged map in use: read that file
+        prices = _prices_in(packaged, model)
+        if prices is not None:
+            return prices
+    import litellm  # entries the file only names (aliases litellm resolves), or the live map
 
-    info = litellm.model_cost.get(model)
+    return _prices_in(litellm.model_cost, model)
+
+
+def _prices_in(model_cost: dict, model: str) -> tuple[float, float] | None:
+    info = model_cost.get(model)
     if info is None and "/" in model:
         # litellm keys some models without their provider prefix (`gpt-4o-mini`).
         provider, rest = model.split("/", 1)
-        info = litellm.model_cost.get(rest)
+        info = model_cost.get(rest)
         if info is not None and info.get("litellm_provider") not in (provider, None):
             info = None
-    if not info or info.get("input_cost_per_token") is None:
+    if not isinstance(info, dict) or info.get("input_cost_per_token") is None:
         return None
     return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
+
+
+def _packaged_cost_map() -> dict | None:
+    """litellm's packaged cost map file, read without importing litellm (seconds of imports in
+    every command that loads a pool) when that file is what `litellm.model_cost` holds: litellm not
+    imported yet and `LITELLM_LOCAL_MODEL_COST_MAP` set (the offline default). Else None (a user's
+    process that imported litellm may have changed the map, e.g. with `litellm.register_model`).
+    An entry with prices reads the same in both (tests/test_llm_pool.py)."""
+    if "litellm" in sys.modules or os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP", "").lower() != "true":
+        return None
+    return _read_packaged_cost_map()
+
+
+@functools.cache
+def _read_packaged_cost_map() -> dict:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(spec.submodule_search_locations[0]) / "model_prices_and_context_window_backup.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # litellm then answers from its own loading
+        return {}
