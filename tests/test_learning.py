@@ -78,13 +78,15 @@ def _trainer(tmp_path, baseline: str, seed: int, runner=None, *extra: str) -> St
 
 
 @torch.no_grad()
-def _p_good(trainer: Stage1Trainer, role: int = 0, n: int = 64) -> float:
-    """Share of `n` designs sampled at temperature 1 whose role `role` proposes `good`."""
+def _p_good(trainer: Stage1Trainer, role: int = 0, n: int = 64, lam: float | None = None) -> float:
+    """Share of `n` designs sampled at temperature 1 whose role `role` proposes `good` (at cost
+    weight `lam` for a cost-conditioned policy)."""
     setup = trainer.setup
     questions = [setup.train[i % len(setup.train)] for i in range(n)]
     dags = [()] * n
-    out = sample(setup.policy, setup.builder.batch(questions, dags), decision=setup.decision, mode="mixture",
-                 dags=dags, generator=torch.Generator().manual_seed(123))
+    lams = None if lam is None else [lam] * n
+    out = sample(setup.policy, setup.builder.batch(questions, dags, lams), decision=setup.decisions(lams),
+                 mode="mixture", dags=dags, generator=torch.Generator().manual_seed(123))
     return sum(d.mixtures[role].proposers[0] == "good" for d in out.designs) / n
 
 
@@ -153,3 +155,39 @@ def test_roles_without_a_valid_counterfactual_draw_give_no_gradient(tmp_path):
     assert metrics["train/advantage_abs"] == 0.0 and metrics["policy/loss"] == 0.0
     after = trainer.setup.policy.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_temperature_anneals_geometrically_from_start_to_end():
+    from hieramas_gnn.train.stage1 import temperature_at
+
+    assert temperature_at(0, 2.0, 0.5, 10) == pytest.approx(2.0)
+    assert temperature_at(5, 2.0, 0.5, 10) == pytest.approx(1.0)  # 2 x (1/4)^(1/2)
+    assert temperature_at(10, 2.0, 0.5, 10) == pytest.approx(0.5)
+    assert temperature_at(99, 2.0, 0.5, 10) == pytest.approx(0.5)
+    assert temperature_at(1, 2.0, 0.5, 1) == pytest.approx(0.5)  # one annealing step: at the end after it
+    assert temperature_at(7, 1.5, 1.5, 0) == pytest.approx(1.5)
+
+
+
+def test_a_cost_conditioned_step_encodes_every_episode_at_its_own_lambda(tmp_path, monkeypatch):
+    """With `reward.cost_lambda_range`, λ is a policy input: the step's batch and its
+    counterfactual batch are built with each episode's own λ, and the rewards use it."""
+    trainer = _trainer(tmp_path, "counterfactual", 0, None, "reward.cost_lambda_range=[10, 1000]",
+                       "reward.cost_lambda_grid=3")
+    drawn = trainer._batch()
+    lams = [10.0, 1000.0, 31.6, 316.0, 10.0, 100.0, 1000.0, 50.0][: len(drawn[0])]
+    monkeypatch.setattr(trainer, "_batch", lambda: (drawn[0], drawn[1], lams))
+    builder = trainer.setup.builder
+    seen = []
+    real_batch = builder.batch
+
+    def spy(queries, dags=None, cost_lambdas=None):
+        seen.append(None if cost_lambdas is None else list(cost_lambdas))
+        return real_batch(queries, dags, cost_lambdas)
+
+    monkeypatch.setattr(builder, "batch", spy)
+    metrics = trainer.train_step()
+    assert seen == [lams, lams]  # the step's batch, then the counterfactual draws' batch
+    correct = metrics["train/accuracy"]
+    expected = correct - sum(lams) / len(lams) * 2 * CALL_USD  # reward = correct - λ x cost (2 calls)
+    assert metrics["train/reward"] == pytest.approx(expected, abs=1e-4)
