@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
                       ("task", "backend", "n", "results", "source", "questions"),
                       "an earlier `hieramas eval` report (its results.json)")
     for flag in ("--max-calls", "--max-rounds"):
-        check_limit(getattr(args, flag[2:].replace("-", "_")), flag)
+        setattr(args, flag[2:].replace("-", "_"), check_limit(getattr(args, flag[2:].replace("-", "_")), flag, text=True))
     meta, limits = None, None
     if args.policy:
         policy = Policy.load(args.policy, args.pool, task=args.task, cache=None, embed_cache=args.embed_cache,

@@ -51,12 +51,14 @@ from hieramas_gnn.mas.supernode import more_to_ask
 LIMIT_FIELDS = ("max_calls", "max_rounds")
 
 
-def check_limit(value: Any, name: str) -> int | None:
-    """`value` (an int, or an int's text: an HTTP header or a CLI flag) as an int >= 1, None
-    for None; else a `UserError` naming `name`. Bools, floats (even 2.0), NaN and other text
-    are refused, never coerced."""
+def check_limit(value: Any, name: str, *, text: bool = False) -> int | None:
+    """`value` as an int >= 1, None for None; else a `UserError` naming `name`. Bools, floats
+    (even 2.0), NaN and strings are refused, never coerced — except, with `text` (an HTTP header,
+    a CLI flag), the decimal digits of a whole number."""
     if value is None:
         return None
+    if isinstance(value, str) and not text:
+        raise UserError(f"{name}: must be a whole number >= 1, got the string {value[:40]!r}")
     if isinstance(value, str):
         text = value.strip()
         if not text.isdigit():

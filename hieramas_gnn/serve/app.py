@@ -261,10 +261,10 @@ def limits_request(policy: Any, body: dict[str, Any], headers: Any) -> Any:
     for name, header in LIMIT_HEADERS.items():
         in_body, in_header = body.get(name), headers.get(header)
         checked = {}
-        for where, value in ((f"body field {name!r}", in_body), (f"header {header}", in_header)):
+        for where, value, text in ((f"body field {name!r}", in_body, False), (f"header {header}", in_header, True)):
             if value is not None:
                 try:
-                    checked[where] = check_limit(value, name)
+                    checked[where] = check_limit(value, name, text=text)
                 except UserError as exc:
                     raise ApiError(400, f"{where}: {exc}", param=name) from None
         if len(set(checked.values())) > 1:
