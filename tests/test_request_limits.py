@@ -283,3 +283,5 @@ def test_eval_keeps_the_limits_and_reports_them(bundles, tmp_path, capsys):
     for flag, value in (("--max-calls", "0"), ("--max-rounds", "1.5"), ("--max-calls", "x")):
         assert main([*common, flag, value]) == 2
         assert flag in capsys.readouterr().err
+    assert main(["eval", "--design", str(tmp_path / "d.json"), "--task", "synthetic", "--max-calls", "2"]) == 2
+    assert "--max-calls / --max-rounds need --policy" in capsys.readouterr().err

@@ -129,7 +129,7 @@ class DesignChooser:
                            greedy=True).designs[0]]
         dags, pick = self.candidates(q)
         if route == "random":
-            return self.mixtures_on(q, [*dags[pick:], *dags[:pick]], cost_lambda)
+            return self.mixtures_on(q, [dags[pick], *dags[:pick], *dags[pick + 1:]], cost_lambda)
         cands = self.mixtures_on(q, dags, cost_lambda)
         scores = self.score(q, cands, cost_lambda).tolist()
         best = int(torch.argmax(torch.tensor(scores)))  # the route's choice, exactly as without limits
