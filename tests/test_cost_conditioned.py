@@ -113,6 +113,18 @@ def test_bad_budget_numbers_are_refused_naming_the_field(policy, bad, field):
         policy.design("What is 2 + 2?", **{field: bad})
 
 
+def test_limits_on_calls_and_rounds_combine_with_a_cost_weight(policy):
+    q = _question(policy)
+    for lam in (LOW, HIGH):
+        limits = policy.request_limits(2, 2)
+        design = policy.design(q.text, cost_lambda=lam, max_calls=2, max_rounds=2)
+        assert limits.fits(design)
+        free = policy.design(q.text, cost_lambda=lam)
+        assert design == free or not limits.fits(free)
+        sol = policy.solve(q.text, cost_lambda=lam, max_calls=2)
+        assert sol.cost["cost_lambda"] == lam and sol.limits["calls"] <= 2 and len(sol.trace["calls"]) <= 2
+
+
 def test_both_budgets_at_once_are_refused(policy):
     with pytest.raises(UserError, match="not both"):
         policy.design("What is 2 + 2?", cost_lambda=1.0, max_cost_usd=1e-3)
@@ -190,6 +202,19 @@ def test_eval_gives_the_frontier_of_one_bundle_and_meets_a_target_cost(trained, 
     for flag, value in (("--cost-lambda", "nan"), ("--max-cost-usd", "-1"), ("--target-cost-per-query", "inf")):
         assert main([*common, flag, value]) == 2
         assert flag in capsys.readouterr().err
+
+
+def test_eval_of_the_frontier_within_limits_reports_them_per_row(trained, tmp_path):
+    from hieramas_gnn.cli import main
+
+    result, out = trained
+    assert main(["eval", "--policy", str(result.bundle), "--cache", str(out / "cache.sqlite"), "--embed-cache",
+                 str(out / "emb"), "--cost-lambda", str(LOW), str(HIGH), "--max-calls", "2",
+                 "--out", str(tmp_path / "limited")]) == 0
+    data = json.loads((tmp_path / "limited" / "results.json").read_text())
+    assert data["limits"] == {"max_calls": 2, "max_rounds": None} and len(data["results"]) == 2
+    for row in data["results"]:
+        assert row["limits"]["calls"] <= 2 and row["calls"] <= 2
 
 
 def test_a_bundle_of_one_fixed_weight_refuses_a_cost_weight_and_old_bundles_load(tmp_path):

@@ -20,7 +20,9 @@ fits X; `--target-cost-per-query X` chooses per query the grid point to run so t
 expected $/query over the evaluated questions meets X (`policy.cost.plan_target_cost`: a mix of
 the two neighbouring frontier points, moving the queries whose design costs least extra first),
 and reports the planned and the realised $/query. `--budget` is a different thing: a hard cap
-on what this command may spend.
+on what this command may spend. `--max-calls N` / `--max-rounds N` limit every design the policy
+chooses to N LLM calls / N sequential rounds of calls (`mas.limits`, docs/BUDGETS.md); each policy
+row (and results.json) reports them under `limits` with the most calls and rounds any design used.
 `--design FILE` evaluates one fixed Design (JSON, as written by `hieramas run`/the report) on
 every query instead (then `--task` is required). Rows have the `hieramas baselines` columns;
 `--out DIR` writes `report.md`, `pareto.png`, `topology.png` and `results.json` (the policy is
@@ -57,6 +59,7 @@ from hieramas_gnn.eval.evaluate import ExecutorRunner, summarize
 from hieramas_gnn.guards import check_apart, check_json_output, check_report_out
 from hieramas_gnn.llm.pool import load_pool
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.limits import check_limit, design_calls, design_rounds
 from hieramas_gnn.mas.roles import get_roleset
 from hieramas_gnn.tasks import get_task
 
@@ -96,6 +99,12 @@ def add_parser(subparsers) -> None:
     cost.add_argument("--target-cost-per-query", default=None, metavar="X",
                       help="a cost-conditioned bundle: per query designs whose mean expected $/query over the "
                            "evaluated questions meets X (not a spend cap: see --budget); reports the realised $/query")
+    p.add_argument("--max-calls", default=None, metavar="N",
+                   help="with --policy: every design makes at most N LLM calls, decision included (the policy's best "
+                        "candidate within the limit, docs/BUDGETS.md)")
+    p.add_argument("--max-rounds", default=None, metavar="N",
+                   help="with --policy: every design takes at most N sequential rounds of calls (the latency limit, "
+                        "docs/BUDGETS.md)")
     p.add_argument("--max-in-flight", type=int, default=32, help="LLM calls in flight at once")
 
     add_backend_args(p)
@@ -205,15 +214,20 @@ def run(args: argparse.Namespace) -> int:
     check_json_output(args.out and Path(args.out) / "results.json", "--out",
                       ("task", "backend", "n", "results", "source", "questions"),
                       "an earlier `hieramas eval` report (its results.json)")
-    meta = None
+    for flag in ("--max-calls", "--max-rounds"):
+        setattr(args, flag[2:].replace("-", "_"), check_limit(getattr(args, flag[2:].replace("-", "_")), flag, text=True))
+    meta, limits = None, None
     if args.policy:
         policy = Policy.load(args.policy, args.pool, task=args.task, cache=None, embed_cache=args.embed_cache,
                              trust_bundle_endpoints=args.trust_bundle_endpoints, sha256=args.sha256)
         task, roleset, pool, meta = policy.task, policy.roleset, policy.pool, policy.meta
-        rule, method = policy.chooser.designs, "hieramas"
+        limits = policy.request_limits(args.max_calls, args.max_rounds)
+        rule, method = (lambda qs: policy.chooser.designs(qs, None, limits)), "hieramas"
         backend = backend_settings(args, recorded_backend(meta))
         cost_points = cost_settings(args, policy)
     else:
+        if args.max_calls is not None or args.max_rounds is not None:
+            raise UserError("--max-calls / --max-rounds need --policy (a --design file runs as it is)")
         if cost_requested(args):
             raise UserError("--cost-lambda / --max-cost-usd / --target-cost-per-query need --policy (a cost-conditioned "
                             "bundle)")
@@ -245,9 +259,13 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
     phase(f"evaluating {method} on {which}")
     if args.policy and cost_points is not None:
-        plans = cost_plans(args, policy, questions, cost_points)
+        plans = cost_plans(args, policy, questions, cost_points, limits)
     else:
         plans = [(method, rule(questions), {})]
+    if limits is not None:  # each policy row says the limits it kept and the most any of its designs needs
+        plans = [(name, ds, extra | {"limits": limits.to_dict() | {
+            "calls": max(design_calls(d, limits.final_roles) for d in ds),
+            "rounds": max(design_rounds(d, limits.final_roles) for d in ds)}}) for name, ds, extra in plans]
     designs = plans[0][1]
     for _, ds, _ in plans:
         for d in ds:
@@ -288,7 +306,8 @@ def run(args: argparse.Namespace) -> int:
         out_meta = {"task": task.name, "backend": backend_name(pool), "n": len(questions), "pool": pool.name,
                     "source": args.policy or args.design, "questions": which,
                     "split": HELD_OUT if held is not None else (args.split or "test"),
-                    "offset": args.offset, "trained_on": seen, "budget_stopped": stopped}
+                    "offset": args.offset, "trained_on": seen, "budget_stopped": stopped,
+                    **({} if limits is None else {"limits": limits.to_dict()})}
         if client is not None:
             out_meta.update({"llm_cost": client.stats.cost_line(), "llm": client.stats.cost_metrics()})
         heading = ("held-out questions" if held is not None else f"split {args.split or 'test'} of task {task.name}")
@@ -338,16 +357,18 @@ def cost_settings(args: argparse.Namespace, policy: Any) -> Any:
     return ("target", target)
 
 
-def cost_plans(args: argparse.Namespace, policy: Any, questions: list, points: Any) -> list[tuple[str, list, dict]]:
-    """(method, designs, extra row fields) per evaluated cost setting of a cost-conditioned bundle."""
+def cost_plans(args: argparse.Namespace, policy: Any, questions: list, points: Any,
+               limits: Any = None) -> list[tuple[str, list, dict]]:
+    """(method, designs, extra row fields) per evaluated cost setting of a cost-conditioned bundle
+    (each design within `limits`, when given)."""
     from hieramas_gnn.policy.cost import plan_target_cost
 
     qs = [(q.text, q.meta) for q in questions]
     if isinstance(points, list):
-        return [(f"hieramas λ={lam:g}", policy.chooser.designs(qs, lam), {"cost_lambda": lam}) for lam in points]
+        return [(f"hieramas λ={lam:g}", policy.chooser.designs(qs, lam, limits), {"cost_lambda": lam}) for lam in points]
     target = points[1]
     grid = policy.cost_grid
-    per_point = [policy.chooser.designs(qs, lam) for lam in grid.lambdas]  # [K][Q]
+    per_point = [policy.chooser.designs(qs, lam, limits) for lam in grid.lambdas]  # [K][Q]
     expected = [[grid.designs.get(d.summary(), float(p["cost_usd"])) for d in ds]
                 for ds, p in zip(per_point, grid.points)]
     plan = plan_target_cost(expected, [float(p.get("accuracy") or 0.0) for p in grid.points], target,

@@ -280,7 +280,9 @@ class Design:
 
     def total_calls(self) -> int:
         """LLM calls one execution makes at most (every supernode plus the decision; with
-        decision_inputs="all" a unanimous execution skips the decision call)."""
+        decision_inputs="all" a unanimous execution skips the decision call). A request's
+        `max_calls` bounds `mas.limits.design_calls`, which also leaves out the decision call of a
+        lone design that never makes it; its `max_rounds` bounds `mas.limits.design_rounds`."""
         return sum(m.calls() for m in self.mixtures if m is not None) + 1
 
     # ----------------------------------------------------------------- JSON

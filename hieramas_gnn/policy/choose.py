@@ -21,6 +21,15 @@ A cost-conditioned bundle (`policy/cost.py`) takes a cost weight λ per query (`
 cost_lambdas=...)`; None: the bundle's default λ): λ is a query feature, and the decision model
 is the one searched at the nearest grid λ. A bundle without a cost grid refuses a λ.
 
+Per-request limits on calls and rounds (`mas.limits.RequestLimits`, `designs(queries,
+limits=...)`): the route's candidate designs are taken in its order of preference — `classifier`:
+by graph score, best first; `random`: the drawn candidate, then the others in drawn order;
+`edges` and `parallel` topologies: their one design — and the first one within the limits runs.
+When none fits, the route's own choice is cut down to fit (`mas.limits.fit_design`: cut edges
+and shrink or skip roles to meet the rounds, then drop the least likely proposers and the latest
+roles to meet the calls; at worst the decision model alone, 1 call in 1 round). No limits: the
+design is exactly the route's choice.
+
 Every query is decided on its own (its K candidates form one batch), so the choice does not
 depend on which other queries are in the batch or in which order they come: `eval` over 512
 queries, `run` on one and `serve` on one HTTP request choose the identical design.
@@ -38,6 +47,7 @@ import torch
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.mas import topologies
 from hieramas_gnn.mas.design import Design
+from hieramas_gnn.mas.limits import RequestLimits, fit_design
 from hieramas_gnn.policy.cost import CostGrid, per_query
 from hieramas_gnn.policy.graph import dag_edge_index
 from hieramas_gnn.policy.settings import ROUTES, TOPOLOGIES, ChoiceSettings  # noqa: F401  (re-exported)
@@ -109,27 +119,49 @@ class DesignChooser:
         return self.policy.graph_logits(batch, dag_edge_index(batch, [d.edges for d in designs]))
 
     @torch.no_grad()
-    def design(self, q: Any, cost_lambda: float | None = None) -> Design:
-        """The design for one query (at cost weight λ: a cost-conditioned policy only)."""
+    def ranked(self, q: Any, cost_lambda: float | None = None) -> list[Design]:
+        """The route's candidate designs of one query in its order of preference (module
+        docstring): the first is the route's choice."""
         route = self.settings.route
         if route == "edges":
             batch = self.builder.batch([q], None, self._lams(cost_lambda, 1))
-            return sample(self.policy, batch, decision=self.decision(cost_lambda), mode="dag",
-                          greedy=True).designs[0]
+            return [sample(self.policy, batch, decision=self.decision(cost_lambda), mode="dag",
+                           greedy=True).designs[0]]
         dags, pick = self.candidates(q)
         if route == "random":
-            return self.mixtures_on(q, [dags[pick]], cost_lambda)[0]
+            return self.mixtures_on(q, [dags[pick], *dags[:pick], *dags[pick + 1:]], cost_lambda)
         cands = self.mixtures_on(q, dags, cost_lambda)
-        return cands[int(torch.argmax(self.score(q, cands, cost_lambda)))]
+        scores = self.score(q, cands, cost_lambda).tolist()
+        best = int(torch.argmax(torch.tensor(scores)))  # the route's choice, exactly as without limits
+        rest = sorted((i for i in range(len(cands)) if i != best), key=lambda i: -scores[i])
+        return [cands[i] for i in (best, *rest)]
 
-    def designs(self, queries: Sequence[Any], cost_lambdas: Any = None) -> list[Design]:
+    @torch.no_grad()
+    def design(self, q: Any, cost_lambda: float | None = None, limits: RequestLimits | None = None) -> Design:
+        """The design for one query (at cost weight λ: a cost-conditioned policy only; within
+        `limits`: module docstring)."""
+        route = self.settings.route
+        if limits is None or not limits.active:
+            if route == "edges":
+                return self.ranked(q, cost_lambda)[0]
+            dags, pick = self.candidates(q)
+            if route == "random":
+                return self.mixtures_on(q, [dags[pick]], cost_lambda)[0]
+            cands = self.mixtures_on(q, dags, cost_lambda)
+            return cands[int(torch.argmax(self.score(q, cands, cost_lambda)))]
+        ranked = self.ranked(q, cost_lambda)
+        return next((d for d in ranked if limits.fits(d)), None) or fit_design(ranked[0], limits)
+
+    def designs(self, queries: Sequence[Any], cost_lambdas: Any = None,
+                limits: RequestLimits | None = None) -> list[Design]:
         """One design per query (each decided on its own; see the module docstring);
-        `cost_lambdas`: one λ for all, or one per query (None: the default)."""
+        `cost_lambdas`: one λ for all, or one per query (None: the default); `limits`: the
+        calls and rounds every design keeps within (None: none)."""
         lams = per_query(cost_lambdas, len(queries))
         was_training = self.policy.training
         self.policy.eval()
         try:
-            return [self.design(q, lam) for q, lam in zip(queries, lams)]
+            return [self.design(q, lam, limits) for q, lam in zip(queries, lams)]
         finally:
             self.policy.train(was_training)
 

@@ -13,9 +13,14 @@
   `X-Hieramas-Max-Cost-Usd` (a header and a body field of the same name must agree); each a
   finite number >= 0, else 400 naming the field. What was used is in `hieramas.cost` and the
   `x-hieramas-cost-lambda` header. A bundle of one fixed λ answers 400 to either.
+- Limits on the design (any bundle, `mas.limits`): body fields `max_calls` (the most LLM calls the
+  design's execution can make, decision included) and `max_rounds` (the most sequential rounds
+  of calls), or headers `X-Hieramas-Max-Calls` / `X-Hieramas-Max-Rounds` (same agreement rule);
+  each a whole number >= 1, else 400 naming the field. The design served keeps within them;
+  `hieramas.limits` reports them with the design's own `calls` and `rounds`.
 - `GET /v1/models`: the one served model (`<bundle-name>`; `hieramas/<bundle-name>` also accepted).
-- `POST /design` with `{"question": ..., "meta": {...}}` (and `cost_lambda` / `max_cost_usd`)
-  -> `{"design", "graph_score", "route"}` (+ `cost`).
+- `POST /design` with `{"question": ..., "meta": {...}}` (and `cost_lambda` / `max_cost_usd`,
+  `max_calls` / `max_rounds`) -> `{"design", "graph_score", "route"}` (+ `cost`, `limits`).
 - `GET /health` -> `{"ok": true, ...}` (never behind auth, never queued).
 
 Limits (`ServeLimits`): at most `max_concurrency` requests run the MAS at once and `queue_limit`
@@ -41,6 +46,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hieramas_gnn.errors import UserError
+from hieramas_gnn.mas.limits import check_limit
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
@@ -244,27 +250,56 @@ def cost_request(policy: Any, body: dict[str, Any], headers: Any) -> Any:
         raise ApiError(400, str(exc), param="cost_lambda") from None
 
 
+LIMIT_HEADERS = {"max_calls": "x-hieramas-max-calls", "max_rounds": "x-hieramas-max-rounds"}
+"""The request's limits on the design (body extension field -> header)."""
+
+
+def limits_request(policy: Any, body: dict[str, Any], headers: Any) -> Any:
+    """The `mas.limits.RequestLimits` of a request from its body fields and headers (module
+    docstring); None when it sets none. ApiError 400 naming the field."""
+    values: dict[str, Any] = {}
+    for name, header in LIMIT_HEADERS.items():
+        in_body, in_header = body.get(name), headers.get(header)
+        checked = {}
+        for where, value, text in ((f"body field {name!r}", in_body, False), (f"header {header}", in_header, True)):
+            if value is not None:
+                try:
+                    checked[where] = check_limit(value, name, text=text)
+                except UserError as exc:
+                    raise ApiError(400, f"{where}: {exc}", param=name) from None
+        if len(set(checked.values())) > 1:
+            raise ApiError(400, f"body field {name!r} ({in_body!r}) and header {header} ({in_header[:40]!r}) "
+                           "disagree; give one", param=name)
+        values[name] = next(iter(checked.values()), None)
+    return policy.request_limits(values["max_calls"], values["max_rounds"])
+
+
 def recommend(policy: Any, body: Any, headers: Any = None) -> dict[str, Any]:
     """Answer `POST /design`: the chosen design, its graph score and the route (+ the cost pick)."""
     import torch
 
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
-    unknown = sorted(set(body) - {"question", "meta", *COST_FIELDS})
+    unknown = sorted(set(body) - {"question", "meta", *COST_FIELDS, *LIMIT_HEADERS})
     if unknown:
-        raise ApiError(400, f"unknown field(s) {unknown} (known: question, meta, {', '.join(COST_FIELDS)})")
+        raise ApiError(400, f"unknown field(s) {unknown} (known: question, meta, "
+                       f"{', '.join([*COST_FIELDS, *LIMIT_HEADERS])})")
     question, meta = body.get("question"), body.get("meta") or {}
     if not isinstance(question, str) or not question.strip():
         raise ApiError(400, "'question' must be a non-empty string", param="question")
     if not isinstance(meta, dict):
         raise ApiError(400, "'meta' must be an object", param="meta")
     pick = cost_request(policy, body, headers or {})
+    limits = limits_request(policy, body, headers or {})
     lam = () if pick is None else (pick.cost_lambda,)
-    design = policy.design((question, meta), **({"cost_lambda": lam[0]} if lam else {}))
+    design = policy.design((question, meta), **({"cost_lambda": lam[0]} if lam else {}),
+                           **({} if limits is None else limits.to_dict()))
     with policy._lock, torch.no_grad():
         logit = policy.chooser.score((question, meta), [design], *lam)
     out = {"design": design.to_dict(), "graph_score": float(torch.sigmoid(logit)[0]),
            "route": policy.chooser.settings.route}
+    if limits is not None:
+        out["limits"] = policy.limits_report(design, limits)
     return out if pick is None else out | {"cost": pick.to_dict()}
 
 
@@ -281,7 +316,8 @@ def completion_body(sol: Any, model: str) -> dict[str, Any]:
                   "total_tokens": sol.tokens},
         "hieramas": {"design": sol.design, "answer": sol.answer, "correct": sol.correct,
                      "question_id": sol.question_id, "cost_usd": sol.cost_usd, "latency_ms": sol.latency_ms,
-                     "calls": calls, **({"cost": sol.cost} if sol.cost is not None else {})},
+                     "calls": calls, **({"cost": sol.cost} if sol.cost is not None else {}),
+                     **({"limits": sol.limits} if sol.limits is not None else {})},
     }
 
 
@@ -360,10 +396,11 @@ def create_app(policy: Any, limits: ServeLimits | None = None) -> FastAPI:
         question = last_user_message(body)
         stream = check_chat_options(body, model_ids)
         pick = cost_request(policy, body, request.headers)
+        bounds = limits_request(policy, body, request.headers)
         async with admission():
             try:
-                sol = await (policy.asolve(question) if pick is None
-                             else policy.asolve(question, cost_lambda=pick.cost_lambda))
+                sol = await policy.asolve(question, **({} if pick is None else {"cost_lambda": pick.cost_lambda}),
+                                          **({} if bounds is None else bounds.to_dict()))
             except UserError as exc:
                 raise ApiError(400, str(exc)) from None
         if sol.failed:

@@ -25,6 +25,13 @@ most accurate grid point whose measured $/query on the validation questions is a
 the cheapest point), never both; neither: the bundle's default λ. Each must be a finite number
 >= 0 (a `UserError` naming the field otherwise); a bundle of one fixed λ refuses them.
 
+Every method also takes per-request limits on the design's size (`mas.limits`): `max_calls=N`
+(the most LLM calls its execution can make, decision included) and `max_rounds=N` (the most
+sequential rounds of calls: a role's proposers run together, its synthesizer after them, a role
+after its inputs, the decision last). Each a whole number >= 1 (a `UserError` naming the field
+otherwise); the chosen design always keeps within them (`policy.choose` says how it is chosen).
+They go with any bundle, cost-conditioned or not.
+
 `pool` overrides the model strings: a pool YAML (or `Pool`) with exactly the bundle's model names
 (checked, the error lists the differences) and the user's own litellm model strings and keys.
 """
@@ -53,6 +60,7 @@ from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.client import ClientConfig
 from hieramas_gnn.llm.types import BackendSettings
 from hieramas_gnn.mas.executor import run_design
+from hieramas_gnn.mas.limits import RequestLimits, design_calls, design_rounds
 from hieramas_gnn.tasks import get_task, register_task, task_from_config
 from hieramas_gnn.tasks.base import Question, Score
 from hieramas_gnn.tasks.generic import GenericTask
@@ -85,6 +93,9 @@ class Solution:
     cost: dict[str, Any] | None = None
     """A cost-conditioned bundle: the `policy.cost.CostPick` the design was chosen at (cost_lambda,
     source, expected_cost_usd, fits); None for a bundle of one fixed λ."""
+    limits: dict[str, Any] | None = None
+    """The request's limits (`max_calls`, `max_rounds`) and the design's own `calls` and `rounds`
+    (`mas.limits`); None when the request set no limit."""
 
     @property
     def tokens(self) -> int:
@@ -231,19 +242,40 @@ class Policy:
             return None
         return grid.pick(cost_lambda, max_cost_usd, where=where)
 
-    def designs(self, questions: Sequence[Any], *, cost_lambda: Any = None, max_cost_usd: Any = None) -> list[Any]:
+    def request_limits(self, max_calls: Any = None, max_rounds: Any = None, *, where: str = "") -> Any:
+        """The checked `mas.limits.RequestLimits` of a request (None when it sets none); the
+        roleset's gradable roles are those whose lone answer needs no decision call. `where`
+        prefixes the field names in errors."""
+        limits = RequestLimits.make(max_calls, max_rounds, where=where,
+                                    final_roles=[r.name for r in self.roleset.roles if r.gradable])
+        return limits if limits.active else None
+
+    def limits_report(self, design: Any, limits: Any) -> dict[str, Any] | None:
+        """`Solution.limits`: the request's limits and the design's calls and rounds."""
+        if limits is None:
+            return None
+        return limits.to_dict() | {"calls": design_calls(design, limits.final_roles),
+                                   "rounds": design_rounds(design, limits.final_roles)}
+
+    def designs(self, questions: Sequence[Any], *, cost_lambda: Any = None, max_cost_usd: Any = None,
+                max_calls: Any = None, max_rounds: Any = None) -> list[Any]:
         """The chosen `Design` of each question (the one design-choice function), at the cost
-        trade-off of `cost_lambda` / `max_cost_usd` (module docstring)."""
+        trade-off of `cost_lambda` / `max_cost_usd`, within `max_calls` / `max_rounds` (module
+        docstring)."""
+        limits = self.request_limits(max_calls, max_rounds)
         pick = self.cost_pick(cost_lambda, max_cost_usd)
         qs = [self.question(q) for q in questions]
         with self._lock:
-            if pick is None:
+            if pick is None and limits is None:
                 return self.chooser.designs([(q.text, q.meta) for q in qs])
-            return self.chooser.designs([(q.text, q.meta) for q in qs], pick.cost_lambda)
+            return self.chooser.designs([(q.text, q.meta) for q in qs], None if pick is None else pick.cost_lambda,
+                                        limits)
 
-    def design(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None) -> Any:
+    def design(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None,
+               max_calls: Any = None, max_rounds: Any = None) -> Any:
         """The chosen `mas.design.Design` of one question (`.to_dict()` is its JSON)."""
-        return self.designs([question], cost_lambda=cost_lambda, max_cost_usd=max_cost_usd)[0]
+        return self.designs([question], cost_lambda=cost_lambda, max_cost_usd=max_cost_usd,
+                            max_calls=max_calls, max_rounds=max_rounds)[0]
 
     # -- solve --------------------------------------------------------------------------------
     @property
@@ -254,15 +286,19 @@ class Policy:
                 self._client = make_client(self.client_settings, self.pool)
             return self._client
 
-    async def asolve(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None) -> Solution:
-        """Choose the design of `question` (at `cost_lambda` / `max_cost_usd`, module docstring)
-        and run it through the client (await it)."""
+    async def asolve(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None,
+                     max_calls: Any = None, max_rounds: Any = None) -> Solution:
+        """Choose the design of `question` (at `cost_lambda` / `max_cost_usd`, within `max_calls` /
+        `max_rounds`, module docstring) and run it through the client (await it)."""
+        limits = self.request_limits(max_calls, max_rounds)
         q = self.question(question)
         pick = self.cost_pick(cost_lambda, max_cost_usd)
         lam = None if pick is None else pick.cost_lambda
-        design = await asyncio.to_thread(lambda: self.design(q, cost_lambda=lam))
+        design = await asyncio.to_thread(lambda: self.design(q, cost_lambda=lam, max_calls=max_calls,
+                                                             max_rounds=max_rounds))
         sol = await self._run(design, q)
         sol.cost = None if pick is None else pick.to_dict()
+        sol.limits = self.limits_report(design, limits)
         return sol
 
     @property
@@ -298,33 +334,38 @@ class Policy:
                         failure_reason=trace.failure_reason, trace=trace.to_dict())
 
     async def asolve_many(self, questions: Sequence[Any], max_concurrency: int = 16, *, cost_lambda: Any = None,
-                          max_cost_usd: Any = None) -> list[Solution]:
+                          max_cost_usd: Any = None, max_calls: Any = None, max_rounds: Any = None) -> list[Solution]:
         """`asolve` over many questions, at most `max_concurrency` at once, in input order."""
         if max_concurrency < 1:
             raise UserError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        limits = self.request_limits(max_calls, max_rounds)
         qs = [self.question(q) for q in questions]
         pick = self.cost_pick(cost_lambda, max_cost_usd)
         lam = None if pick is None else pick.cost_lambda
-        designs = await asyncio.to_thread(lambda: self.designs(qs, cost_lambda=lam))
+        designs = await asyncio.to_thread(lambda: self.designs(qs, cost_lambda=lam, max_calls=max_calls,
+                                                               max_rounds=max_rounds))
         gate = asyncio.Semaphore(max_concurrency)
 
         async def one(d: Any, q: Any) -> Solution:
             async with gate:
                 sol = await self._run(d, q)
                 sol.cost = None if pick is None else pick.to_dict()
+                sol.limits = self.limits_report(d, limits)
                 return sol
 
         return list(await asyncio.gather(*(one(d, q) for d, q in zip(designs, qs))))
 
-    def solve(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None) -> Solution:
+    def solve(self, question: Any, *, cost_lambda: Any = None, max_cost_usd: Any = None,
+              max_calls: Any = None, max_rounds: Any = None) -> Solution:
         """`asolve` from synchronous code (not from inside a running event loop: await `asolve`)."""
-        return _run_sync(self.asolve(question, cost_lambda=cost_lambda, max_cost_usd=max_cost_usd))
+        return _run_sync(self.asolve(question, cost_lambda=cost_lambda, max_cost_usd=max_cost_usd,
+                                     max_calls=max_calls, max_rounds=max_rounds))
 
     def solve_many(self, questions: Sequence[Any], max_concurrency: int = 16, *, cost_lambda: Any = None,
-                   max_cost_usd: Any = None) -> list[Solution]:
+                   max_cost_usd: Any = None, max_calls: Any = None, max_rounds: Any = None) -> list[Solution]:
         """`asolve_many` from synchronous code."""
         return _run_sync(self.asolve_many(questions, max_concurrency, cost_lambda=cost_lambda,
-                                          max_cost_usd=max_cost_usd))
+                                          max_cost_usd=max_cost_usd, max_calls=max_calls, max_rounds=max_rounds))
 
     def info(self) -> dict[str, Any]:
         """What the bundle is: name, task, roles, pool models, decision model, route."""
