@@ -186,8 +186,15 @@ def test_a_cost_conditioned_step_encodes_every_episode_at_its_own_lambda(tmp_pat
         return real_batch(queries, dags, cost_lambdas)
 
     monkeypatch.setattr(builder, "batch", spy)
+    # the decision model of an episode is that of its own λ (here: a different one on each side of 100)
+    monkeypatch.setattr(type(trainer.setup), "decisions",
+                        lambda self, ls: "meh" if ls is None else ["good" if lam < 100 else "bad" for lam in ls])
+    runs = []
+    real_run = trainer.setup.runner.run
+    monkeypatch.setattr(trainer.setup.runner, "run", lambda jobs: runs.append(list(jobs)) or real_run(jobs))
     metrics = trainer.train_step()
     assert seen == [lams, lams]  # the step's batch, then the counterfactual draws' batch
+    assert [d.decision for d, _ in runs[0]] == ["good" if lam < 100 else "bad" for lam in lams]
     correct = metrics["train/accuracy"]
     expected = correct - sum(lams) / len(lams) * 2 * CALL_USD  # reward = correct - λ x cost (2 calls)
     assert metrics["train/reward"] == pytest.approx(expected, abs=1e-4)
