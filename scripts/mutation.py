@@ -19,6 +19,7 @@ their reason; `no tests` and `survived` are not killed. After changing tests, `r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -237,12 +238,31 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(names: list[str], max_children: int, fresh: bool = False) -> int:
+def retest_not_killed(name: str) -> int:
+    """Forget the verdicts of the group's mutants that no test killed (survived, timeout, no
+    tests), so the next `run` tests just those again, against the group's current tests (mutmut
+    itself re-tests only the mutants of changed functions); returns how many."""
+    count = 0
+    for meta in (WORK / name / "mutants").rglob("*.py.meta"):
+        data = json.loads(meta.read_text())
+        codes = data.get("exit_code_by_key", {})
+        alive = [k for k, code in codes.items() if GROUPS[name].owns(k) and code is not None and code not in (1, 3)]
+        for key in alive:
+            codes[key] = None
+        if alive:
+            meta.write_text(json.dumps(data, indent=4))
+            count += len(alive)
+    return count
+
+
+def run(names: list[str], max_children: int, fresh: bool = False, retest: bool = False) -> int:
     rc = 0
     for name in names:
         group = GROUPS[name]
         if fresh:
             shutil.rmtree(WORK / name / "mutants", ignore_errors=True)
+        elif retest:
+            print(f"== {name}: {retest_not_killed(name)} mutants not killed before are tested again", flush=True)
         folder = _stage(name, group)
         print(f"== {name}: {group.module} ({', '.join(group.functions)}) against {', '.join(group.tests)}", flush=True)
         cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *group.globs()]
@@ -301,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", action="store_true",
                    help="forget the groups' cached results (after changing tests: mutmut re-tests only "
                         "mutants of changed functions)")
+    p.add_argument("--retest-not-killed", action="store_true",
+                   help="test again only the mutants no test killed in the last run (after adding tests "
+                        "for them; cheaper than --fresh)")
     args = p.parse_intermixed_args(argv)
     unknown = [g for g in args.groups if g not in GROUPS]
     if unknown:
@@ -312,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {g.module}: {', '.join(g.functions)}\n    tests: {', '.join(g.tests)}")
         return 0
     if args.command == "run":
-        rc = run(names, args.max_children, args.fresh)
+        rc = run(names, args.max_children, args.fresh, args.retest_not_killed)
         report(names)
         return rc
     return report(names)
