@@ -198,3 +198,35 @@ def test_a_cost_conditioned_step_encodes_every_episode_at_its_own_lambda(tmp_pat
     correct = metrics["train/accuracy"]
     expected = correct - sum(lams) / len(lams) * 2 * CALL_USD  # reward = correct - λ x cost (2 calls)
     assert metrics["train/reward"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_step_samples_with_the_trainers_generator_at_the_scheduled_temperature(tmp_path, monkeypatch):
+    """The episodes' mixtures are drawn in `mixture` mode on the batch's own DAGs, from the
+    trainer's generator (runs are reproducible from the seed alone) at the annealed temperature;
+    the counterfactual baseline draws with the same generator and temperature."""
+    from hieramas_gnn.train import stage1
+    from hieramas_gnn.train.stage1 import temperature_at
+
+    trainer = _trainer(tmp_path, "counterfactual", 0, None, "stage1.temperature_start=2.0",
+                       "stage1.temperature_end=0.5", "stage1.anneal_steps=5")
+    seen, cf_seen = [], []
+    real_sample, real_cf = stage1.sample, stage1.counterfactual_values
+
+    def sample_spy(policy, batch, **kw):
+        seen.append(kw)
+        return real_sample(policy, batch, **kw)
+
+    def cf_spy(setup, cfg, questions, dags, designs, temperature, gen, n_max, cost_lambdas=None):
+        cf_seen.append((list(dags), temperature, gen))
+        return real_cf(setup, cfg, questions, dags, designs, temperature, gen, n_max, cost_lambdas)
+
+    monkeypatch.setattr(stage1, "sample", sample_spy)
+    monkeypatch.setattr(stage1, "counterfactual_values", cf_spy)
+    for step in range(3):
+        trainer.train_step()
+        kw = seen[-1]
+        expected = temperature_at(step, 2.0, 0.5, 5)
+        assert kw["mode"] == "mixture" and kw["generator"] is trainer.gen
+        assert kw["temperature"] == pytest.approx(expected) and expected != pytest.approx(1.0)
+        assert cf_seen[-1][0] == list(kw["dags"]) and cf_seen[-1][1] == pytest.approx(expected)
+        assert cf_seen[-1][2] is trainer.gen
