@@ -200,6 +200,23 @@ EQUIVALENT: dict[str, str] = {
     **{f"hieramas_gnn.tasks.splits.x_stratified_order__mutmut_{i}": (
         "argsort without kind='stable' (or 'STABLE', which numpy accepts): the keys are continuous "
         "random draws, so ties, the only thing stability orders, have probability 0") for i in (21, 23, 25)},
+    # reinforce_step (train/stage1.py): the DAG reaches the mixture head twice, through the batch's
+    # stored DAG edges and through `sample(dags=...)`, which re-encodes with the DAG it is given;
+    # either alone gives the same draws
+    **{f"hieramas_gnn.train.stage1.x_counterfactual_values__mutmut_{i}": why for i, why in {
+        4: "the batch built without its DAGs: sample(dags=...) re-encodes with the episode's DAGs",
+        16: "sample(dags=None) in mode 'mixture' takes the batch's stored DAG edges, built from the same DAGs",
+        23: "sample() without dags= in mode 'mixture' takes the batch's stored DAG edges, built from the same DAGs",
+        22: "mode 'joint' with the DAGs given scores them without drawing (the generator is not used) and "
+            "draws the same mixtures; only the draws' mixtures are read",
+        26: "the draws' decision model is never read: a counterfactual design keeps its episode's decision "
+            "(credit.replace_mixture)",
+    }.items()},
+    **{f"hieramas_gnn.train.stage1.x\u01c1Stage1Trainer\u01c1train_step__mutmut_{i}": why for i, why in {
+        14: "the batch built without its DAGs: sample(dags=...) re-encodes with the episode's DAGs",
+        24: "sample(dags=None) in mode 'mixture' takes the batch's stored DAG edges, built from the same DAGs",
+        31: "sample() without dags= in mode 'mixture' takes the batch's stored DAG edges, built from the same DAGs",
+    }.items()},
 }
 
 KILLED = {"killed"}  # a timeout is listed, not counted: it may be a hang of the harness, not a failure
