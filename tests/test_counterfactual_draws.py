@@ -115,3 +115,31 @@ def test_counterfactual_baseline_matches_the_reference(tmp_path, conditioned):
     assert bool(ok.all()) and bool((counts == k).all())
     assert torch.allclose(b, expected / counts, atol=1e-4), (b, expected / counts)
 
+
+
+class FailingRecorder(Recorder):
+    """Every rollout of the questions whose id ends in an even number fails."""
+
+    def run(self, jobs):
+        traces = super().run(jobs)
+        for (_, q), trace in zip(jobs, traces):
+            if int(q.id.rsplit("/", 1)[-1]) % 2 == 0:
+                trace.fail("injected failure")
+        return traces
+
+
+@pytest.mark.parametrize("conditioned", [False, True], ids=["fixed_lambda", "cost_conditioned"])
+def test_failed_counterfactual_rollouts_give_no_baseline(tmp_path, conditioned):
+    """A role whose k replaced rollouts all failed has no valid baseline (ok = False), at a fixed
+    λ and at per-episode λs alike; the others keep theirs."""
+    extra = ["reward.cost_lambda_range=[10, 2000]", "reward.cost_lambda_grid=3"] if conditioned else []
+    cfg, setup, _ = _setup(tmp_path, *extra)
+    setup = dataclasses.replace(setup, runner=FailingRecorder())
+    lams = [10.0, 2000.0, 50.0, 900.0, 10.0, 300.0, 2000.0, 75.0] if conditioned else None
+    questions, designs, n_max = _episodes(setup, lams)
+    b, ok, _ = counterfactual_values(setup, cfg, questions, DAGS, designs, TEMPERATURE,
+                                     torch.Generator().manual_seed(7), n_max, lams)
+    failing = torch.tensor([int(q.id.rsplit("/", 1)[-1]) % 2 == 0 for q in questions])
+    assert 0 < int(failing.sum()) < len(questions)
+    assert not ok[failing].any() and ok[~failing].all()
+    assert torch.isfinite(b[~failing]).all()

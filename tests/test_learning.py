@@ -223,8 +223,9 @@ def test_a_step_samples_with_the_trainers_generator_at_the_scheduled_temperature
     monkeypatch.setattr(stage1, "sample", sample_spy)
     monkeypatch.setattr(stage1, "counterfactual_values", cf_spy)
     for step in range(3):
+        seen.clear()
         trainer.train_step()
-        kw = seen[-1]
+        kw = seen[0]  # the episodes' draws (the counterfactual draws come after)
         expected = temperature_at(step, 2.0, 0.5, 5)
         assert kw["mode"] == "mixture" and kw["generator"] is trainer.gen
         assert kw["temperature"] == pytest.approx(expected) and expected != pytest.approx(1.0)
