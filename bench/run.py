@@ -5,7 +5,10 @@ the ones named by `--only`, repeatable), prints one table of the figures, and wr
 results JSON (default `bench/results.json`) under each benchmark's name, beside a `_meta` entry:
 when, the machine it came from (`nproc`, CPU model, memory, load average before and after), the
 Python / torch versions, the git commit and the quick flag. Results of benchmarks that were not
-run this time are kept, so `--only` updates one entry.
+run this time are kept, so `--only` updates one entry. Each entry carries its own `_stamp`
+(`when`, `commit`, `quick`), and after every benchmark the flat `summary` (one figure per key,
+`null` when missing) and its `summary_detail` (target, met, source entry, stamp) are rebuilt
+from all stamped entries (`bench/summary.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench import summary
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -113,13 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         ran[name] = module.run(quick=args.quick)
         ran[name]["bench_wall_s"] = round(time.perf_counter() - start, 2)
         print(f"[bench] {name} done in {ran[name]['bench_wall_s']} s", file=sys.stderr)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        info = machine()
+        ran[name]["_stamp"] = {"when": now, "commit": info.get("commit"), "quick": args.quick}
         results.update(ran)  # saved after each benchmark: an interrupted run keeps what it measured
-        results["_meta"] = {"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            **machine(), "load_before": load_before, "load_after": _load(),
+        results["_meta"] = {"time_utc": now, **info, "load_before": load_before, "load_after": _load(),
                             "quick": args.quick, "last_run": list(ran)}
+        summary.refresh(results)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print_table(ran)
+    print_table({"summary": {k: v for k, v in results.get("summary", {}).items() if k != "machine"}})
     return 0
 
 
