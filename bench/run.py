@@ -114,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     load_before = _load()
     for name in selected:
         module = importlib.import_module(f"bench.bench_{name}")
+        commit = machine().get("commit")  # the code measured: HEAD when the benchmark starts
         start = time.perf_counter()
         ran[name] = module.run(quick=args.quick)
         ran[name]["bench_wall_s"] = round(time.perf_counter() - start, 2)
         print(f"[bench] {name} done in {ran[name]['bench_wall_s']} s", file=sys.stderr)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         info = machine()
-        ran[name]["_stamp"] = {"when": now, "commit": info.get("commit"), "quick": args.quick}
+        ran[name]["_stamp"] = {"when": now, "commit": commit, "quick": args.quick}
         results.update(ran)  # saved after each benchmark: an interrupted run keeps what it measured
         results["_meta"] = {"time_utc": now, **info, "load_before": load_before, "load_after": _load(),
                             "quick": args.quick, "last_run": list(ran)}
