@@ -1,7 +1,8 @@
 """`hieramas bench --quick --json OUT` runs each benchmark as a smoke test (no timing assertions).
 
 One test per benchmark (`--only NAME`), so the xdist workers share them; `bench.run` itself (the
-table, `_meta`, keeping the entries of benchmarks not run) is tested on the cheapest one."""
+table, `_meta`, keeping the entries of benchmarks not run, the summary) is tested on the shared run of
+the benchmarks in `SHARED`; the summary's assembly on results dicts given directly."""
 
 from __future__ import annotations
 
@@ -44,7 +45,12 @@ CHECKS = {
 }
 
 
-@pytest.mark.parametrize("name", NAMES)
+# Benchmarks whose quick runs share one `bench.run` process (one torch import, one sim bundle's
+# worth of set-up), on one xdist worker: each still has its own test below.
+SHARED = ("design", "frontier", "policy_load", "pytest", "serve_cpu")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in SHARED])
 def test_quick_bench_runs_each_benchmark(name, tmp_path):
     results = quick(name, tmp_path / "results.json")
     assert set(results) == {name, "_meta", "summary", "summary_detail"} and results["_meta"]["last_run"] == [name]
@@ -52,13 +58,33 @@ def test_quick_bench_runs_each_benchmark(name, tmp_path):
     assert CHECKS[name](results[name]), results[name]
 
 
-def test_quick_bench_records_the_machine_and_keeps_other_entries(tmp_path):
-    out = tmp_path / "results.json"
-    out.write_text(json.dumps({"calls": {"kept": True}}))
-    results = quick("executor", out)
-    meta = results["_meta"]
+@pytest.fixture(scope="module")
+def shared_quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench-shared") / "results.json"
+    out.write_text(json.dumps({"calls": {"kept": True}}))  # an entry of a benchmark not run: kept as it is
+    assert cli.main(["bench", "--quick", *[arg for n in SHARED for arg in ("--only", n)], "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.xdist_group("bench-quick-shared")
+@pytest.mark.parametrize("name", SHARED)
+def test_quick_bench_runs_each_shared_benchmark(name, shared_quick):
+    assert name in NAMES
+    results = shared_quick
+    assert set(results) == {*SHARED, "calls", "_meta", "summary", "summary_detail"}
+    assert results["_meta"]["last_run"] == list(SHARED)
+    assert results[name]["bench_wall_s"] >= 0 and results[name]["_stamp"]["quick"] is True
+    assert CHECKS[name](results[name]), results[name]
+
+
+@pytest.mark.xdist_group("bench-quick-shared")
+def test_quick_bench_records_the_machine_and_keeps_other_entries(shared_quick):
+    meta = shared_quick["_meta"]
     assert meta["quick"] is True and meta["nproc"] >= 1 and meta["cpu_model"]
-    assert results["calls"] == {"kept": True} and "executor" in results
+    assert shared_quick["calls"] == {"kept": True} and "design" in shared_quick
+    # an unstamped entry gives no figure; the quick entries give none either
+    assert all(shared_quick["summary"][k] is None for k in summary.KEYS)
+    assert shared_quick["summary"]["machine"]["nproc"] == meta["nproc"]
 
 
 def test_unknown_benchmark_is_a_user_error(tmp_path):
