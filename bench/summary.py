@@ -90,7 +90,8 @@ def assemble(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
                 continue
             value = _get(entry, path.split(".", 1)[1])
             if isinstance(value, bool) or not isinstance(value, int | float):
-                why.append(f"`{path}` absent")
+                said = entry.get("missing")  # a benchmark may say why it has no figure
+                why.append(f"`{path}` absent" + (f" ({said})" if isinstance(said, str) else ""))
                 continue
             if fig.stamp_fields:
                 own = {"when": entry.get(fig.stamp_fields[0]), "commit": entry.get(fig.stamp_fields[1])}
