@@ -4,7 +4,7 @@ What every `hieramas run` / `hieramas serve` / library user pays before the firs
 interpreter, the imports (torch, PyG, the embedder, the pool, the task) and `Policy.load` itself
 (verify the checksums, read the pool, build the policy and load its weights). The bundle is the
 real MATH-L5 replay bundle of `bench/_bundle.py` (quick: the sim bundle). Figures, each the
-median of `repeat` children (process CPU = user + system of the child, from `os.wait4`):
+median of `repeat` children (process CPU = user + system of the child, its reaped-children rusage):
 
 - `cpu_s`: a child that runs `Policy.load(bundle, cache=None)` and exits (the summary's
   `policy_load_cpu_s`; target <= 2 s);
@@ -19,7 +19,7 @@ median of `repeat` children (process CPU = user + system of the child, from `os.
 from __future__ import annotations
 
 import json
-import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,17 +45,14 @@ print(json.dumps({"startup_to_main_s": t0, "import_s": t1 - t0, "load_s": t2 - t
 
 
 def _cpu(code: str, *args: str) -> tuple[float, str]:
-    """Like `child`, but the CPU is read with `os.wait4` (the child is reaped here)."""
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    err = proc.stderr.read() if proc.stderr else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    code_ = os.waitstatus_to_exitcode(status)
-    proc.returncode = code_
-    if code_ != 0:
-        raise RuntimeError(f"child exited {code_}: {err[-2000:]}")
-    return usage.ru_utime + usage.ru_stime, out
+    """(user + system CPU seconds of a child `python -c code args`, its stdout): the growth of
+    this process's reaped-children rusage around it (the benchmark runs one child at a time)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env(), capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout
 
 
 def run(quick: bool = False) -> dict:
