@@ -48,7 +48,8 @@ def _cpu(code: str, *args: str) -> tuple[float, str]:
     """(user + system CPU seconds of a child `python -c code args`, its stdout): the growth of
     this process's reaped-children rusage around it (the benchmark runs one child at a time)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env(), capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env(), capture_output=True, text=True,
+                          check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"child exited {proc.returncode}: {proc.stderr[-2000:]}")

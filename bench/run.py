@@ -6,9 +6,10 @@ results JSON (default `bench/results.json`) under each benchmark's name, beside 
 when, the machine it came from (`nproc`, CPU model, memory, load average before and after), the
 Python / torch versions, the git commit and the quick flag. Results of benchmarks that were not
 run this time are kept, so `--only` updates one entry. Each entry carries its own `_stamp`
-(`when`, `commit`, `quick`), and after every benchmark the flat `summary` (one figure per key,
-`null` when missing) and its `summary_detail` (target, met, source entry, stamp) are rebuilt
-from all stamped entries (`bench/summary.py`).
+(`when`, `commit`, `quick`; `dirty`: the tracked files changed against that commit, if any),
+and after every benchmark the flat `summary` (one figure per key, `null` when missing) and its
+`summary_detail` (target, met, source entry, stamp) are rebuilt from all stamped entries
+(`bench/summary.py`).
 """
 
 from __future__ import annotations
@@ -87,10 +88,22 @@ def machine() -> dict[str, Any]:
         pass
     try:
         info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR, text=True,
-                                        capture_output=True, timeout=10).stdout.strip()
+                                        capture_output=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
     return info
+
+
+def _dirty() -> list[str] | None:
+    """Tracked files changed against HEAD (what the stamp's commit does not hold), or None."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=BENCH_DIR, text=True,
+                             capture_output=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sorted(line[3:] for line in out.splitlines() if line.strip()) or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in selected:
         module = importlib.import_module(f"bench.bench_{name}")
         commit = machine().get("commit")  # the code measured: HEAD when the benchmark starts
+        dirty = _dirty()
         start = time.perf_counter()
         ran[name] = module.run(quick=args.quick)
         ran[name]["bench_wall_s"] = round(time.perf_counter() - start, 2)
@@ -122,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         info = machine()
         ran[name]["_stamp"] = {"when": now, "commit": commit, "quick": args.quick}
+        if dirty:
+            ran[name]["_stamp"]["dirty"] = dirty
         results.update(ran)  # saved after each benchmark: an interrupted run keeps what it measured
         results["_meta"] = {"time_utc": now, **info, "load_before": load_before, "load_after": _load(),
                             "quick": args.quick, "last_run": list(ran)}

@@ -77,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         code = proc.wait()
         wall = time.perf_counter() - t0
         timing = Path(tf.name).read_text() if timer else ""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True, capture_output=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                            capture_output=True, check=False).stdout.strip()
     record: dict = {"wall_s": round(wall, 1), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "commit": commit or None, **{"passed": 0, "failed": 0}, **counts("".join(lines[-50:])),
+                    "commit": commit or None, "passed": 0, "failed": 0, **counts("".join(lines[-50:])),
                     "exit_code": code, "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                     else os.cpu_count(), "load_before": load_before, "load_after": _load(),
                     "command": " ".join(command)}
