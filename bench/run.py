@@ -94,8 +94,9 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def _dirty() -> list[str] | None:
-    """Tracked files changed against HEAD (what the stamp's commit does not hold), or None."""
+def _dirty(results_file: Path) -> list[str] | None:
+    """Tracked files changed against HEAD (what the stamp's commit does not hold), or None; the
+    results file itself (rewritten by every run) does not count."""
     import subprocess
 
     try:
@@ -103,7 +104,9 @@ def _dirty() -> list[str] | None:
                              capture_output=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    return sorted(line[3:] for line in out.splitlines() if line.strip()) or None
+    root = BENCH_DIR.parent.resolve()
+    mine = str(results_file.resolve().relative_to(root)) if results_file.resolve().is_relative_to(root) else None
+    return sorted(p for p in (line[3:] for line in out.splitlines() if line.strip()) if p != mine) or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in selected:
         module = importlib.import_module(f"bench.bench_{name}")
         commit = machine().get("commit")  # the code measured: HEAD when the benchmark starts
-        dirty = _dirty()
+        dirty = _dirty(out)
         start = time.perf_counter()
         ran[name] = module.run(quick=args.quick)
         ran[name]["bench_wall_s"] = round(time.perf_counter() - start, 2)
