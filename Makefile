@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-heavy mutation bench clean
+.PHONY: setup demo test test-timed test-heavy mutation bench clean
 
 setup: $(STAMP)
 
@@ -27,8 +27,15 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 demo: $(STAMP)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(VENV)/bin/hieramas demo --out $(OUT)
 
+TEST_CMD := $(PY) -m pytest -q -n 2 --dist loadgroup tests
+
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+	$(TEST_CMD)
+
+# `make test` under /usr/bin/time: its wall time (and CPU, peak RSS, pass/fail counts, commit) go
+# to bench/pytest_wall.json, which `hieramas bench` reports as the summary's pytest_wall_s.
+test-timed: $(STAMP)
+	$(PY) scripts/time_tests.py --out bench/pytest_wall.json -- $(TEST_CMD)
 
 # The long variants (kill trials, fuzz, bad-input sweeps, 2000-request serve load), one at a time
 # (the load and kill figures are timing-sensitive); CI runs them after `make test` (docs/TESTING.md).

@@ -5,7 +5,11 @@ the ones named by `--only`, repeatable), prints one table of the figures, and wr
 results JSON (default `bench/results.json`) under each benchmark's name, beside a `_meta` entry:
 when, the machine it came from (`nproc`, CPU model, memory, load average before and after), the
 Python / torch versions, the git commit and the quick flag. Results of benchmarks that were not
-run this time are kept, so `--only` updates one entry.
+run this time are kept, so `--only` updates one entry. Each entry carries its own `_stamp`
+(`when`, `commit`, `quick`; `dirty`: the tracked files changed against that commit, if any),
+and after every benchmark the flat `summary` (one figure per key, `null` when missing) and its
+`summary_detail` (target, met, source entry, stamp) are rebuilt from all stamped entries
+(`bench/summary.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench import summary
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -82,10 +88,25 @@ def machine() -> dict[str, Any]:
         pass
     try:
         info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR, text=True,
-                                        capture_output=True, timeout=10).stdout.strip()
+                                        capture_output=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
     return info
+
+
+def _dirty(results_file: Path) -> list[str] | None:
+    """Tracked files changed against HEAD (what the stamp's commit does not hold), or None; the
+    results file itself (rewritten by every run) does not count."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=BENCH_DIR, text=True,
+                             capture_output=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    root = BENCH_DIR.parent.resolve()
+    mine = str(results_file.resolve().relative_to(root)) if results_file.resolve().is_relative_to(root) else None
+    return sorted(p for p in (line[3:] for line in out.splitlines() if line.strip()) if p != mine) or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,17 +130,25 @@ def main(argv: list[str] | None = None) -> int:
     load_before = _load()
     for name in selected:
         module = importlib.import_module(f"bench.bench_{name}")
+        commit = machine().get("commit")  # the code measured: HEAD when the benchmark starts
+        dirty = _dirty(out)
         start = time.perf_counter()
         ran[name] = module.run(quick=args.quick)
         ran[name]["bench_wall_s"] = round(time.perf_counter() - start, 2)
         print(f"[bench] {name} done in {ran[name]['bench_wall_s']} s", file=sys.stderr)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        info = machine()
+        ran[name]["_stamp"] = {"when": now, "commit": commit, "quick": args.quick}
+        if dirty:
+            ran[name]["_stamp"]["dirty"] = dirty
         results.update(ran)  # saved after each benchmark: an interrupted run keeps what it measured
-        results["_meta"] = {"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            **machine(), "load_before": load_before, "load_after": _load(),
+        results["_meta"] = {"time_utc": now, **info, "load_before": load_before, "load_after": _load(),
                             "quick": args.quick, "last_run": list(ran)}
+        summary.refresh(results)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print_table(ran)
+    print_table({"summary": {k: v for k, v in results.get("summary", {}).items() if k != "machine"}})
     return 0
 
 
