@@ -125,3 +125,18 @@ def test_math_l5_questions_load_by_id(shared_data):
     task = get_task("math_l5")
     q = task.get("math_l5/0")
     assert q.gold == "-15" and q.meta["difficulty"] == 5
+
+
+def test_a_symbolic_comparison_is_made_once_per_answer_pair(monkeypatch):
+    """Grading compares the same answer pairs again and again (each design of a search re-grades
+    the same replies): sympy runs once per pair; the same pair gives the same verdict."""
+    from hieramas_gnn.tasks import math_equiv
+
+    math_equiv._sympy_equal.cache_clear()
+    calls = []
+    real = math_equiv.latex_to_sympy_text
+    monkeypatch.setattr(math_equiv, "latex_to_sympy_text", lambda t: calls.append(t) or real(t))
+    first = [math_equal(r"\frac{2}{4} x", "x/2") for _ in range(3)]
+    assert first == [True] * 3 and len(calls) == 2  # one conversion of each side, once
+    assert math_equal("x/2", r"\frac{2}{4} x") and len(calls) == 4  # the other order is its own pair
+    assert not math_equal("x/3", "x/2")

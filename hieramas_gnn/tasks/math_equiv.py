@@ -9,6 +9,7 @@ tame strings (no huge powers or factorials) and under a time limit, so grading n
 
 from __future__ import annotations
 
+import functools
 import re
 import signal
 import threading
@@ -137,7 +138,16 @@ def run_with_timeout(fn: Callable[[], Any], seconds: float) -> Any:
 
 
 def sympy_equal(a: str, b: str, timeout_s: float = SYMPY_TIMEOUT_S) -> bool:
-    """Symbolic equality of two normalised answers; False when either does not parse or time runs out."""
+    """Symbolic equality of two normalised answers; False when either does not parse or time runs out.
+
+    Remembered per (a, b, timeout) in this process: grading and the replay backend compare the
+    same answer pairs over and over (every design of a design search re-grades the same replies),
+    and each comparison costs milliseconds of sympy."""
+    return _sympy_equal(a, b, timeout_s)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _sympy_equal(a: str, b: str, timeout_s: float) -> bool:
     ta, tb = latex_to_sympy_text(a), latex_to_sympy_text(b)
     if not (_tame(ta) and _tame(tb)):
         return False
