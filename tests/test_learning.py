@@ -231,3 +231,72 @@ def test_a_step_samples_with_the_trainers_generator_at_the_scheduled_temperature
         assert kw["temperature"] == pytest.approx(expected) and expected != pytest.approx(1.0)
         assert cf_seen[-1][0] == list(kw["dags"]) and cf_seen[-1][1] == pytest.approx(expected)
         assert cf_seen[-1][2] is trainer.gen
+
+
+class AlwaysRightRunner(BanditRunner):
+    """Every design is right: REINFORCE with the counterfactual baseline has nothing to learn."""
+
+    def run(self, jobs):
+        return [_trace(d, q, True) for d, q in jobs]
+
+
+def _warm(trainer: Stage1Trainer, per_question: bool = False) -> Stage1Trainer:
+    """Give the trainer a searched design to pull towards: `bad` in both roles (per question:
+    `bad` for even question numbers, `meh` for odd ones)."""
+    from hieramas_gnn.mas.design import Design, Mixture
+
+    roles = tuple(trainer.setup.builder.role_names)
+
+    def design(model: str) -> Design:
+        return Design(roles, tuple(Mixture((model,), model) for _ in roles), (), trainer.setup.decision)
+
+    warm_designs = None
+    if per_question:
+        warm_designs = lambda qs: [design("bad" if int(q.id.rsplit("/", 1)[-1]) % 2 == 0 else "meh") for q in qs]
+    trainer.setup = dataclasses.replace(trainer.setup, warm_design=design("bad"), warm_designs=warm_designs)
+    return trainer
+
+
+@pytest.mark.parametrize("bc", [0.5, 2.0])
+def test_the_warm_start_pull_moves_the_policy_to_the_searched_design(tmp_path, bc):
+    """With nothing for REINFORCE to learn, `stage1.warm_start_bc` alone moves the policy to the
+    searched design (its weight added to the loss, towards the design, from 0.5 on)."""
+    trainer = _warm(_trainer(tmp_path, "counterfactual", 0, AlwaysRightRunner(), f"stage1.warm_start_bc={bc}"))
+    _train(trainer, 30)
+    assert _p_bad(trainer) >= 0.9
+
+
+def test_without_the_warm_start_pull_nothing_moves_the_policy(tmp_path):
+    trainer = _warm(_trainer(tmp_path, "counterfactual", 0, AlwaysRightRunner(), "stage1.warm_start_bc=0"))
+    _train(trainer, 30)
+    assert _p_bad(trainer) < 0.6
+    (tmp_path / "plain").mkdir()
+    plain = _trainer(tmp_path / "plain", "counterfactual", 0, AlwaysRightRunner(), "stage1.warm_start_bc=0.5")
+    _train(plain, 3)  # a pull weight without a searched design is no pull (and no error)
+    assert plain.setup.warm_design is None
+
+
+def test_the_warm_start_pull_follows_each_questions_own_design(tmp_path):
+    trainer = _warm(_trainer(tmp_path, "counterfactual", 0, AlwaysRightRunner(), "stage1.warm_start_bc=2.0"),
+                    per_question=True)
+    _train(trainer, 30)
+    setup = trainer.setup
+    even = [q for q in setup.train if int(q.id.rsplit("/", 1)[-1]) % 2 == 0]
+    odd = [q for q in setup.train if int(q.id.rsplit("/", 1)[-1]) % 2 == 1]
+    assert even and odd
+    assert _share(trainer, even, "bad") >= 0.8 and _share(trainer, odd, "meh") >= 0.8
+
+
+@torch.no_grad()
+def _share(trainer: Stage1Trainer, questions, model: str, n: int = 64) -> float:
+    """Share of role-0 draws (temperature 1) proposing `model` over `n` draws on `questions`."""
+    setup = trainer.setup
+    qs = [questions[i % len(questions)] for i in range(n)]
+    dags = [()] * n
+    out = sample(setup.policy, setup.builder.batch(qs, dags), decision=setup.decision, mode="mixture",
+                 dags=dags, generator=torch.Generator().manual_seed(123))
+    return sum(d.mixtures[0].proposers[0] == model for d in out.designs) / n
+
+
+def _p_bad(trainer: Stage1Trainer) -> float:
+    return _share(trainer, list(trainer.setup.train), "bad")
