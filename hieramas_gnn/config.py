@@ -335,7 +335,16 @@ class Stage1Config:
     fitted baselines — best single, router, cascade — and the decision model are chosen on) or
     `train` (the training split only)."""
     warm_start_queries: int = 0
-    """At most this many of those questions (the first ones; 0: all of them)."""
+    """At most this many of those questions (the first ones, drawn evenly over the components of a
+    mixed task under `warm_start_weighting: component`; 0: all of them)."""
+    warm_start_weighting: Literal["question", "component"] = "component"
+    """How the search weighs its questions. `component` (default): on a mixed task (questions
+    carrying `meta["component"]`, the parts `accuracy_task_mean` averages over) each component's
+    questions weigh 1 / (their count), so every component counts as much as in that metric — in
+    the design ranking, the per-cluster choice and the partition test — and `warm_start_queries`
+    (and the clone's training questions) are drawn as evenly over the components as their sizes
+    allow; with one component (every single task) this is `question`. `question`: every question
+    weighs the same, and the first `warm_start_queries` questions are taken."""
     warm_start_steps: int = 300
     """Most behaviour-cloning steps (it stops once the greedy policy chooses the design)."""
     warm_start_bc: float = 0.0
@@ -382,6 +391,8 @@ class Stage1Config:
         yield from non_negative("warm_start_bc", self.warm_start_bc)
         if self.warm_start not in ("none", "search", "search_per_cluster"):
             yield "warm_start", f"must be none, search or search_per_cluster, got {self.warm_start!r}"
+        if self.warm_start_weighting not in ("question", "component"):
+            yield "warm_start_weighting", f"must be question or component, got {self.warm_start_weighting!r}"
         if self.warm_start_on not in ("train", "train_val"):
             yield "warm_start_on", f"must be train or train_val, got {self.warm_start_on!r}"
         yield from non_negative("weight_decay", self.weight_decay)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
@@ -232,3 +233,30 @@ def test_a_partition_must_clear_the_margin_over_one_cluster(tmp_path):
     assert found.partition.name == "all" and not found.per_query
     domain = next(t for t in found.tried if t["partition"] == "domain")
     assert domain["gap_over_all"] > 2 * domain["se"] and not domain["clears"]
+
+
+def test_weighted_outcomes_choose_on_the_mean_over_components():
+    """The per-cluster search's means take the search's question weights: on a cluster of 8 `a`
+    questions and 2 `b` ones, design A (right on every `a`) beats B (right on 4 `a` and both `b`)
+    per question (0.8 vs 0.6) and loses per component (0.5 vs 0.75)."""
+    import numpy as np
+
+    from hieramas_gnn.stats import task_mean_weights
+    from hieramas_gnn.tasks.base import Question
+
+    comps = ["a"] * 8 + ["b"] * 2
+    qs = [Question(id=f"q{i}", task="t", text="?", gold="A", meta={"component": c}) for i, c in enumerate(comps)]
+    right = {"A": [c == "a" for c in comps], "B": [i < 4 or c == "b" for i, c in enumerate(comps)]}
+
+    class Runner:
+        def run(self, pairs):
+            return [SimpleNamespace(correct=right[d][int(q.id[1:])], failed=False, cost_usd=0.0) for d, q in pairs]
+
+    where = np.arange(len(qs))
+    picks = {}
+    for name, weights in (("question", None), ("component", task_mean_weights(comps))):
+        out = cluster_search.Outcomes(Runner(), qs, lambda t: float(t.correct), weights)
+        rows = out.run(["A", "B"], where)
+        picks[name] = out.best(rows, where, {0: "A", 1: "B"})
+        assert out.single_rows(rows, where)[1]["accuracy"] == pytest.approx(0.6 if weights is None else 0.75)
+    assert picks == {"question": 0, "component": 1}
