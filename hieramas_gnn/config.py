@@ -368,6 +368,11 @@ class Stage1Config:
     one cluster's by more than this many standard errors of the paired per-question difference
     (0: any gain); among those that do, the best held-out reward wins. Guards against the winner's
     curse of choosing among several partitions on the same folds."""
+    warm_start_design_z: float = 0.0
+    """With `search_per_cluster`: a cluster's best design replaces the global (`search`) design in
+    that cluster only if its reward there beats the global design's by more than this many standard
+    errors of the paired per-question difference (0: any gain). Guards each cluster's pick, the best
+    of the whole family on that cluster's questions alone, against the winner's curse."""
     warm_start_min_cluster: int = 8
     """With `search_per_cluster`: a cluster with fewer search questions than this (in a fold:
     fewer outside it) keeps the `search` design, and k-means counts above (questions / this) are
@@ -383,6 +388,7 @@ class Stage1Config:
         yield from non_negative("warm_start_queries", self.warm_start_queries)
         yield from positive("warm_start_min_cluster", self.warm_start_min_cluster)
         yield from non_negative("warm_start_cluster_z", self.warm_start_cluster_z)
+        yield from non_negative("warm_start_design_z", self.warm_start_design_z)
         if self.warm_start_folds < 2:
             yield "warm_start_folds", f"must be >= 2, got {self.warm_start_folds}"
         for k in self.warm_start_clusters:
