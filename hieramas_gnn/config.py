@@ -335,7 +335,16 @@ class Stage1Config:
     fitted baselines — best single, router, cascade — and the decision model are chosen on) or
     `train` (the training split only)."""
     warm_start_queries: int = 0
-    """At most this many of those questions (the first ones; 0: all of them)."""
+    """At most this many of those questions (the first ones, drawn evenly over the components of a
+    mixed task under `warm_start_weighting: component`; 0: all of them)."""
+    warm_start_weighting: Literal["question", "component"] = "component"
+    """How the search weighs its questions. `component` (default): on a mixed task (questions
+    carrying `meta["component"]`, the parts `accuracy_task_mean` averages over) each component's
+    questions weigh 1 / (their count), so every component counts as much as in that metric — in
+    the design ranking, the per-cluster choice and the partition test — and `warm_start_queries`
+    (and the clone's training questions) are drawn as evenly over the components as their sizes
+    allow; with one component (every single task) this is `question`. `question`: every question
+    weighs the same, and the first `warm_start_queries` questions are taken."""
     warm_start_steps: int = 300
     """Most behaviour-cloning steps (it stops once the greedy policy chooses the design)."""
     warm_start_bc: float = 0.0
@@ -359,6 +368,11 @@ class Stage1Config:
     one cluster's by more than this many standard errors of the paired per-question difference
     (0: any gain); among those that do, the best held-out reward wins. Guards against the winner's
     curse of choosing among several partitions on the same folds."""
+    warm_start_design_z: float = 0.0
+    """With `search_per_cluster`: a cluster's best design replaces the global (`search`) design in
+    that cluster only if its reward there beats the global design's by more than this many standard
+    errors of the paired per-question difference (0: any gain). Guards each cluster's pick, the best
+    of the whole family on that cluster's questions alone, against the winner's curse."""
     warm_start_min_cluster: int = 8
     """With `search_per_cluster`: a cluster with fewer search questions than this (in a fold:
     fewer outside it) keeps the `search` design, and k-means counts above (questions / this) are
@@ -374,6 +388,7 @@ class Stage1Config:
         yield from non_negative("warm_start_queries", self.warm_start_queries)
         yield from positive("warm_start_min_cluster", self.warm_start_min_cluster)
         yield from non_negative("warm_start_cluster_z", self.warm_start_cluster_z)
+        yield from non_negative("warm_start_design_z", self.warm_start_design_z)
         if self.warm_start_folds < 2:
             yield "warm_start_folds", f"must be >= 2, got {self.warm_start_folds}"
         for k in self.warm_start_clusters:
@@ -382,6 +397,8 @@ class Stage1Config:
         yield from non_negative("warm_start_bc", self.warm_start_bc)
         if self.warm_start not in ("none", "search", "search_per_cluster"):
             yield "warm_start", f"must be none, search or search_per_cluster, got {self.warm_start!r}"
+        if self.warm_start_weighting not in ("question", "component"):
+            yield "warm_start_weighting", f"must be question or component, got {self.warm_start_weighting!r}"
         if self.warm_start_on not in ("train", "train_val"):
             yield "warm_start_on", f"must be train or train_val, got {self.warm_start_on!r}"
         yield from non_negative("weight_decay", self.weight_decay)

@@ -5,6 +5,8 @@ questions, so the noise band is that of the mean per-query difference (queries b
 both get wrong cancel). `paired_gap(a, b)` gives the gap, its standard error and a paired t-test
 p-value (scipy); `verdict(gap)` says BEATS / TIES / does NOT beat with a two-standard-error band.
 `unpaired_band` is the conservative binomial band for rows without per-query vectors.
+`task_mean_weights` weighs the questions of a mixed task so that a mean over questions is the mean
+over its components (the metric `accuracy_task_mean`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ def paired_gap(a: Sequence[float], b: Sequence[float]) -> PairedGap:
 
         p = float(stats.ttest_rel(x, y).pvalue)
     return PairedGap(float(d.mean()), se, n, p)
+
+
+def task_mean_weights(components: Sequence[str]) -> np.ndarray:
+    """Per question, n / (K · n_c) (n questions, K components, n_c of the question's component):
+    the mean of `weights * x` is the mean over the K components of each component's mean of x.
+    One component: every weight 1. Shapes: [Q] -> [Q]."""
+    names, counts = np.unique(np.asarray(components), return_counts=True)
+    size = dict(zip(names.tolist(), counts.tolist()))
+    n, k = len(components), len(size)
+    return np.asarray([n / (k * size[c]) for c in components], dtype=float)
 
 
 def unpaired_band(p1: float, p2: float, n: int) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
@@ -179,7 +180,8 @@ def test_query_blind_policy_sees_the_same_features_for_every_query_and_the_bundl
 
 @pytest.mark.parametrize("override, field", [("stage1.warm_start_clusters=[1]", "warm_start_clusters"),
                                              ("stage1.warm_start_folds=1", "warm_start_folds"),
-                                             ("stage1.warm_start_min_cluster=0", "warm_start_min_cluster")])
+                                             ("stage1.warm_start_min_cluster=0", "warm_start_min_cluster"),
+                                             ("stage1.warm_start_design_z=-1", "warm_start_design_z")])
 def test_bad_cluster_settings_name_the_field(tmp_path, override, field):
     with pytest.raises(UserError, match=field):
         _cfg(tmp_path, override)
@@ -232,3 +234,55 @@ def test_a_partition_must_clear_the_margin_over_one_cluster(tmp_path):
     assert found.partition.name == "all" and not found.per_query
     domain = next(t for t in found.tried if t["partition"] == "domain")
     assert domain["gap_over_all"] > 2 * domain["se"] and not domain["clears"]
+
+
+def test_weighted_outcomes_choose_on_the_mean_over_components():
+    """The per-cluster search's means take the search's question weights: on a cluster of 8 `a`
+    questions and 2 `b` ones, design A (right on every `a`) beats B (right on 4 `a` and both `b`)
+    per question (0.8 vs 0.6) and loses per component (0.5 vs 0.75)."""
+    import numpy as np
+
+    from hieramas_gnn.stats import task_mean_weights
+    from hieramas_gnn.tasks.base import Question
+
+    comps = ["a"] * 8 + ["b"] * 2
+    qs = [Question(id=f"q{i}", task="t", text="?", gold="A", meta={"component": c}) for i, c in enumerate(comps)]
+    right = {"A": [c == "a" for c in comps], "B": [i < 4 or c == "b" for i, c in enumerate(comps)]}
+
+    class Runner:
+        def run(self, pairs):
+            return [SimpleNamespace(correct=right[d][int(q.id[1:])], failed=False, cost_usd=0.0) for d, q in pairs]
+
+    where = np.arange(len(qs))
+    picks = {}
+    for name, weights in (("question", None), ("component", task_mean_weights(comps))):
+        out = cluster_search.Outcomes(Runner(), qs, lambda t: float(t.correct), weights)
+        rows = out.run(["A", "B"], where)
+        picks[name] = out.best(rows, where, {0: "A", 1: "B"})
+        assert out.single_rows(rows, where)[1]["accuracy"] == pytest.approx(0.6 if weights is None else 0.75)
+    assert picks == {"question": 0, "component": 1}
+
+
+def test_a_cluster_keeps_the_global_design_unless_its_best_beats_it_by_the_margin():
+    """`warm_start_design_z`: on 20 questions the best candidate A gains one question over the
+    global design G (0.55 vs 0.50, a paired SE of 0.05): kept at z = 0, not at z = 2; a gain of
+    ten questions (1.0 vs 0.5: every difference in A's favour) clears any margin."""
+    import numpy as np
+
+    from hieramas_gnn.tasks.base import Question
+
+    qs = [Question(id=f"q{i}", task="t", text="?", gold="A", meta={}) for i in range(20)]
+    right = {"G": [i % 2 == 0 for i in range(20)], "A": [i % 2 == 0 or i == 1 for i in range(20)],
+             "B": [True] * 20}
+
+    class Runner:
+        def run(self, pairs):
+            return [SimpleNamespace(correct=right[d][int(q.id[1:])], failed=False, cost_usd=0.0) for d, q in pairs]
+
+    out = cluster_search.Outcomes(Runner(), qs, lambda t: float(t.correct))
+    where = np.arange(20)
+    g, a, b = out.run(["G", "A", "B"], where)
+    names = {g: "G", a: "A", b: "B"}
+    assert out.pick([g, a], where, names, g, 0.0) == a
+    assert out.pick([g, a], where, names, g, 2.0) == g
+    assert out.pick([g, a, b], where, names, g, 2.0) == b

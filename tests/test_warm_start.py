@@ -184,7 +184,8 @@ def test_the_search_picks_what_wins_on_its_own_questions(tmp_path):
 @pytest.mark.parametrize("override, field", [("stage1.warm_start=always", "warm_start"),
                                              ("stage1.warm_start_on=test", "warm_start_on"),
                                              ("stage1.warm_start_voters=0", "warm_start_voters"),
-                                             ("stage1.warm_start_bc=-1", "warm_start_bc")])
+                                             ("stage1.warm_start_bc=-1", "warm_start_bc"),
+                                             ("stage1.warm_start_weighting=task", "warm_start_weighting")])
 def test_bad_warm_start_settings_name_the_field(tmp_path, override, field):
     with pytest.raises(UserError, match=field):
         _cfg(tmp_path, override)
@@ -289,3 +290,72 @@ def test_a_warm_started_policy_chooses_the_plurality_vote(tmp_path):
     chosen = [chooser.mixtures_on(q, [()])[0] for q in setup.val]
     assert all(d.mixtures == setup.warm_design.mixtures for d in chosen)
     assert setup.warm_design.summary().startswith("plurality vote of 3")
+
+
+def _mixed(setup, minority: int):
+    """The set-up with every search question given a component: the last `minority` of train +
+    val are `b`, the rest `a` (a mixed task's `meta["component"]`)."""
+    qs = [*setup.train, *setup.val]
+    comp = {q.id: ("b" if i >= len(qs) - minority else "a") for i, q in enumerate(qs)}
+    tag = lambda part: [replace(q, meta={**q.meta, "component": comp[q.id]}) for q in part]  # noqa: E731
+    return replace(setup, train=tag(setup.train), val=tag(setup.val)), comp
+
+
+def test_component_weighting_ranks_designs_on_the_mean_over_components(tmp_path):
+    """A planted mixed task (accuracy reward): 20 questions of component `a`, 4 of `b`. `big` is
+    right on every `a` question and no `b` one (question mean 0.833, mean over components 0.5);
+    `x` on half of `a` and every `b` (0.583; 0.75). Weighing questions picks `big`, weighing
+    components — what `accuracy_task_mean` reports — picks `x`."""
+    task = get_task("synthetic")
+    picks = {}
+    for weighting in ("question", "component"):
+        c = _cfg(tmp_path / weighting, "reward.shape=linear", "reward.cost_lambda=0",
+                 f"stage1.warm_start_weighting={weighting}")
+        holder = {}
+
+        def reply(request):
+            q = task.get(request.metadata["question_id"])
+            comp, order = holder["comp"][q.id], holder["order"][q.id]
+            right = comp == "a" if request.model == "big" else (
+                request.model == "x" and (comp == "b" or order % 2 == 0))
+            wrong = "A" if q.gold != "A" else "B"
+            if q.meta.get("answer_kind") != "choice":
+                wrong = str(int(float(q.gold)) + 1) if str(q.gold).lstrip("-").isdigit() else "12345"
+            return task.render_answer(q.gold if right else wrong, q)
+
+        setup, comp = _mixed(build_training(c, client=PricedClient(reply=reply)), minority=4)
+        holder.update(comp=comp, order={qid: i for i, qid in enumerate(comp)})
+        found = warm_start.search(c, setup, reward_function(c.reward).of_trace, "weak")
+        picks[weighting] = found.rows[0]
+        assert ("components weighed equally" in found.queries) == (weighting == "component")
+    assert (picks["question"]["design"], picks["question"]["accuracy"]) == ("single big", pytest.approx(20 / 24))
+    assert (picks["component"]["design"], picks["component"]["accuracy"]) == ("single x", pytest.approx(0.75))
+
+
+def test_with_one_component_component_weighting_is_the_plain_search(tmp_path):
+    """Every single task: one component (or none), so the weights are uniform and the capped
+    search questions the first ones — the same table, number for number, as `question`."""
+    tables = {}
+    for weighting in ("question", "component"):
+        c = _cfg(tmp_path / weighting, "stage1.warm_start_queries=20", f"stage1.warm_start_weighting={weighting}")
+        setup, _ = _mixed(build_training(c, client=PricedClient(reply=_reply)), minority=0)
+        assert warm_start.question_weights(c, [*setup.train, *setup.val]) is None
+        found = warm_start.search(c, setup, reward_function(c.reward).of_trace, "weak")
+        tables[weighting] = (found.to_dict()["rows"], found.design)
+    assert tables["question"] == tables["component"]
+
+
+def test_a_capped_search_draws_its_questions_evenly_over_the_components(tmp_path):
+    """12 questions of `a`, 3 of `b`, capped at 8: `b` keeps all 3, `a` the first 5, in their
+    order; weighed per component `b`'s questions weigh 5/3 of `a`'s, each component half the total."""
+    from hieramas_gnn.tasks.base import Question
+
+    c = _cfg(tmp_path)
+    qs = [Question(id=f"q{i}", task="t", text="?", gold="A", meta={"component": "b" if i % 5 == 4 else "a"})
+          for i in range(15)]
+    picked = warm_start.first_questions(c, qs, 8)
+    assert [q.id for q in picked] == ["q0", "q1", "q2", "q3", "q4", "q5", "q9", "q14"]
+    w = warm_start.question_weights(c, picked)
+    assert w.sum() == pytest.approx(8) and w[[4, 6, 7]].sum() == pytest.approx(4)
+    plain = _cfg(tmp_path / "plain", "stage1.warm_start_weighting=question")
+    assert warm_start.first_questions(plain, qs, 8) == qs[:8] and warm_start.question_weights(plain, qs) is None

@@ -36,6 +36,7 @@ import numpy as np
 from hieramas_gnn.errors import UserError
 from hieramas_gnn import stats
 from hieramas_gnn.guards import dumps
+from hieramas_gnn.stats import task_mean_weights  # noqa: F401  (re-exported: eval/experiment.py)
 
 LEARNED = "hieramas"
 # Baselines judged against the frontier (when present): the row name and the rule.
@@ -93,15 +94,6 @@ def load_experiment(path: str | Path) -> Experiment:
             vectors = {m: {**vecs, "correct": vecs["correct"] * w} if "correct" in vecs else vecs
                        for m, vecs in vectors.items()}
     return Experiment(path, meta, rows, qids, vectors, components)
-
-
-def task_mean_weights(components: Sequence[str]) -> np.ndarray:
-    """Per question, n / (K · n_c): the mean of `weights * correct` is the mean over the K
-    components of each component's accuracy (module docstring). Shapes: [Q] -> [Q]."""
-    names, counts = np.unique(np.asarray(components), return_counts=True)
-    size = dict(zip(names.tolist(), counts.tolist()))
-    n, k = len(components), len(size)
-    return np.asarray([n / (k * size[c]) for c in components], dtype=float)
 
 
 def group_experiments(experiments: Sequence[Experiment]) -> dict[tuple[str, str, int], list[Experiment]]:

@@ -37,7 +37,17 @@ killed search re-run pays nothing twice):
    design.
 5. The chosen partition's designs: per cluster the best mean reward on all its search questions
    (ties: cheaper, then the name); a cluster of fewer than `warm_start_min_cluster` questions keeps
-   the global design.
+   the global design, and so does a cluster whose best candidate does not beat the global design
+   there by more than `warm_start_design_z` standard errors of the paired per-question difference
+   (0: any gain; the same rule picks each cluster's design inside the folds of step 4). Why: the
+   best of ~250 candidates on a cluster's few hundred questions is the luckiest as much as the
+   best (measured on RouterDC: per domain, on 115-228 search questions, the winners beat the global
+   design by 0.03-0.09 and two of them lost to it on the test files).
+
+Every mean above is weighted as the global search weighs its questions (`warm_start_weighting`:
+on a mixed task each component counts equally, as in `accuracy_task_mean`; the paired test of
+step 4 compares the weighted per-question rewards, as `hieramas report` does), and the search
+questions are the global search's.
 
 Kept in `cluster_search.json` (every partition tried with its held-out reward; per cluster of the
 chosen one: size, design, reward, accuracy, cost and the global design's reward there; the
@@ -247,8 +257,11 @@ class Outcomes:
     """Reward, correctness and cost of (design, question) pairs, each run once (through the
     runner and its cache). Shapes: matrices [designs, questions], NaN where not run."""
 
-    def __init__(self, runner: Any, questions: Sequence[Any], reward: Callable[[Any], float]) -> None:
+    def __init__(self, runner: Any, questions: Sequence[Any], reward: Callable[[Any], float],
+                 weights: np.ndarray | None = None) -> None:
         self.runner, self.questions, self.reward = runner, list(questions), reward
+        self.weights = None if weights is None else np.asarray(weights, dtype=float)
+        """[Q] question weights of every mean (`warm_start.question_weights`); None: plain means."""
         self.index: dict[Design, int] = {}
         n = len(self.questions)
         self.r = np.zeros((0, n))
@@ -277,15 +290,39 @@ class Outcomes:
                 self.cost[i, j] = float(t.cost_usd)
         return rows
 
+    def mean(self, m: np.ndarray, i: int, where: np.ndarray) -> float:
+        """Row `i` of matrix `m` averaged over the questions at `where` (weighted: `weights`)."""
+        if self.weights is None:
+            return float(m[i, where].mean())
+        return float(np.average(m[i, where], weights=self.weights[where]))
+
     def single_rows(self, rows: Sequence[int], where: np.ndarray) -> list[dict[str, float]]:
         """`warm_start.evaluate`-shaped rows of `rows` on the questions at `where`."""
-        return [{"reward": float(self.r[i, where].mean()), "accuracy": float(self.acc[i, where].mean()),
-                 "cost_usd": float(self.cost[i, where].mean())} for i in rows]
+        return [{"reward": self.mean(self.r, i, where), "accuracy": self.mean(self.acc, i, where),
+                 "cost_usd": self.mean(self.cost, i, where)} for i in rows]
+
+    def gap(self, i: int, j: int, where: np.ndarray) -> stats.PairedGap:
+        """Row `i`'s reward minus row `j`'s on the questions at `where`: the paired gap of their
+        weighted per-question rewards (weights of mean 1 there), so its mean is the weighted mean."""
+        a, b = self.r[i, where], self.r[j, where]
+        if self.weights is not None:
+            w = self.weights[where] / self.weights[where].mean()
+            a, b = a * w, b * w
+        return stats.paired_gap(a, b)
+
+    def pick(self, rows: Sequence[int], where: np.ndarray, names: dict[int, str], fallback: int, z: float) -> int:
+        """`best` of `rows` on `where`, kept only if its reward beats `fallback`'s there by more
+        than `z` standard errors of the paired difference (z = 0: any gain); else `fallback`."""
+        i = self.best(rows, where, names)
+        if z <= 0 or i == fallback:
+            return i
+        g = self.gap(i, fallback, where)
+        return i if g.gap > z * g.se else fallback
 
     def best(self, rows: Sequence[int], where: np.ndarray, names: dict[int, str]) -> int:
         """The row with the best mean reward on `where` (ties: cheaper, then the name)."""
-        return min(dict.fromkeys(rows), key=lambda i: (-float(self.r[i, where].mean()),
-                                                       float(self.cost[i, where].mean()), names[i]))
+        return min(dict.fromkeys(rows), key=lambda i: (-self.mean(self.r, i, where),
+                                                       self.mean(self.cost, i, where), names[i]))
 
 
 def search(cfg: Any, setup: Any, reward: Callable[[Any], float], base: W.SearchResult,
@@ -295,7 +332,9 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], base: W.SearchR
     queries, where_named = W.search_queries(cfg, setup)
     embed = embed or embedder_fn(setup.builder.features.embedder)
     n, decision = len(queries), base.decision
-    out = Outcomes(setup.runner, queries, reward)
+    weights = W.question_weights(cfg, queries)  # [n] or None (every question the same)
+    w = np.ones(n) if weights is None else weights
+    out = Outcomes(setup.runner, queries, reward, weights)
     lone = W.single_designs(cfg, setup, decision)
     everywhere = np.arange(n)
     single_rows = out.run(lone, everywhere)
@@ -323,15 +362,17 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], base: W.SearchR
         for f in range(s1.warm_start_folds):
             for c, idx in enumerate(members):
                 fit, score = idx[folds[idx] != f], idx[folds[idx] == f]
-                pick = fallback if len(fit) < s1.warm_start_min_cluster else out.best(cands[c], fit, names)
+                pick = fallback if len(fit) < s1.warm_start_min_cluster else \
+                    out.pick(cands[c], fit, names, fallback, s1.warm_start_design_z)
                 held[score], held_acc[score] = out.r[pick, score], out.acc[pick, score]
-        mean = float(held.mean())
+        mean = float(held.mean()) if weights is None else float(np.average(held, weights=weights))
         if part.name == "all":
             one = held.copy()
-        gap = stats.paired_gap(held, one)
+        gap = stats.paired_gap(held * w, one * w)  # weighted: judges the mean the metric takes
         clears = part.name == "all" or gap.gap > s1.warm_start_cluster_z * gap.se
         tried.append({"partition": part.name, "clusters": part.k, "heldout_reward": mean,
-                      "heldout_accuracy": float(held_acc.mean()), "gap_over_all": gap.gap,
+                      "heldout_accuracy": float(held_acc.mean()) if weights is None
+                      else float(np.average(held_acc, weights=weights)), "gap_over_all": gap.gap,
                       "se": gap.se if np.isfinite(gap.se) else None, "clears": bool(clears)})
         if clears and mean > best_score + 1e-12:  # strictly better: ties stay with the fewer clusters tried first
             best_score, chosen = mean, (part, members, cands)
@@ -339,19 +380,25 @@ def search(cfg: Any, setup: Any, reward: Callable[[Any], float], base: W.SearchR
     picks, rows_out = [], []
     designs_by_row = {i: d for d, i in out.index.items()}
     for c, idx in enumerate(members):
-        pick = fallback if len(idx) < s1.warm_start_min_cluster else out.best(cands[c], idx, names)
+        top = fallback if len(idx) < s1.warm_start_min_cluster else out.best(cands[c], idx, names)
+        pick = fallback if len(idx) < s1.warm_start_min_cluster else \
+            out.pick(cands[c], idx, names, fallback, s1.warm_start_design_z)
+        over = out.gap(top, fallback, idx) if len(idx) > 1 else None
         picks.append(designs_by_row[pick])
         rows_out.append({"cluster": part.labels[c], "questions": int(len(idx)), "design": designs_by_row[pick].summary(),
-                         "reward": _mean(out.r, pick, idx), "accuracy": _mean(out.acc, pick, idx),
-                         "cost_usd": _mean(out.cost, pick, idx), "global_reward": _mean(out.r, fallback, idx),
-                         "candidates": len(cands[c])})
+                         "reward": _mean(out, out.r, pick, idx), "accuracy": _mean(out, out.acc, pick, idx),
+                         "cost_usd": _mean(out, out.cost, pick, idx), "global_reward": _mean(out, out.r, fallback, idx),
+                         "candidates": len(cands[c]), "best_candidate": designs_by_row[top].summary(),
+                         "best_gap_over_global": None if over is None else over.gap,
+                         "best_gap_se": None if over is None or not np.isfinite(over.se) else over.se,
+                         "kept_global": bool(pick == fallback and top != fallback)})
     _log.info("design search per cluster: %s chosen (held-out reward %.4f; %s)", part.name, best_score,
               ", ".join(f"{t['partition']} {t['heldout_reward']:.4f}" for t in tried))
     return ClusterDesigns(part, picks, base.design, rows_out, tried, where_named)
 
 
-def _mean(m: np.ndarray, i: int, idx: np.ndarray) -> float | None:
-    return float(m[i, idx].mean()) if len(idx) else None
+def _mean(out: Outcomes, m: np.ndarray, i: int, idx: np.ndarray) -> float | None:
+    return out.mean(m, i, idx) if len(idx) else None
 
 
 def resolve_both(cfg: Any, setup: Any, reward: Callable[[Any], float],

@@ -43,7 +43,7 @@ from hieramas_gnn.mas.topologies import random_dag
 from hieramas_gnn.policy.choose import DesignChooser
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.train import credit, rewards
-from hieramas_gnn.train.warm_start import bc_loss, clone
+from hieramas_gnn.train.warm_start import bc_loss, clone, first_questions
 
 Edges = tuple[tuple[int, int], ...]
 _log = logging.getLogger(__name__)
@@ -284,7 +284,7 @@ class Stage1Trainer:
         validate it (so `best.pt` holds it unless training beats it) and checkpoint (a resumed run
         never clones twice)."""
         s1, setup = self.cfg.stage1, self.setup
-        queries = list(setup.train)[: s1.warm_start_queries or None]
+        queries = first_questions(self.cfg, setup.train, s1.warm_start_queries)
         lams = None
         if setup.cost_grid is not None:  # every training query at every grid λ, cloned to that λ's design
             lams = [lam for lam in setup.cost_grid.lambdas for _ in queries]

@@ -37,6 +37,14 @@ Decision models tried: `pool.decision` when set; else the most accurate single m
 best-reward single model on the search queries (one, when they agree). The chosen design's
 decision becomes the run's decision model (`decision.json`).
 
+Weights (`stage1.warm_start_weighting`): on a mixed task, whose metric `accuracy_task_mean` is
+the mean over its components (`meta["component"]`), every mean of the search is weighted so that
+each component counts equally (a question weighs 1 / its component's count: `stats.task_mean_weights`),
+and a capped search (`warm_start_queries`) draws its questions evenly over the components (a
+component with fewer takes all it has): ranking on the first 400 of RouterDC's train + val gave
+HumanEval, a quarter of the metric, 12 questions. With one component (every single task) the
+weights are uniform and the questions the first ones: the plain means, as with `question`.
+
 Selection: the best mean reward on the search queries (`warm_start_on`: train + val or train;
 at most `warm_start_queries` of them, 0 = all; ties: cheaper, then the name). Why train + val by
 default: a family of ~200 designs picked on 300 questions suffers the winner's curse (the top
@@ -62,8 +70,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
+from hieramas_gnn import stats
 from hieramas_gnn.build import TrainingSetup
 from hieramas_gnn.config import Config
 from hieramas_gnn.guards import dumps
@@ -163,13 +173,21 @@ def expressible(policy: Any, builder: Any, q: Any, designs: Sequence[Design]) ->
 
 
 def evaluate(runner: Any, designs: Sequence[Design], questions: Sequence[Any],
-             reward: Callable[[Any], float]) -> list[dict[str, Any]]:
+             reward: Callable[[Any], float], weights: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Mean accuracy, cost and reward of each design on `questions` (a failed rollout: reward of
-    a wrong answer, counted as wrong)."""
+    a wrong answer, counted as wrong); `weights` [Q] (`question_weights`): weighted means."""
     traces = runner.run([(d, q) for d in designs for q in questions])
     n, rows = len(questions), []
     for i, d in enumerate(designs):
         ts = traces[i * n:(i + 1) * n]
+        if weights is not None:
+            w = np.asarray(weights, dtype=float) / float(np.sum(weights))
+            rows.append({"design": d.summary(),
+                         "accuracy": float(w @ [float(bool(t.correct) and not t.failed) for t in ts]),
+                         "cost_usd": float(w @ [float(t.cost_usd) for t in ts]),
+                         "reward": float(w @ [float(reward(t)) for t in ts]),
+                         "failed": sum(bool(t.failed) for t in ts)})
+            continue
         rows.append({"design": d.summary(), "accuracy": sum(bool(t.correct) and not t.failed for t in ts) / n,
                      "cost_usd": sum(float(t.cost_usd) for t in ts) / n,
                      "reward": sum(float(reward(t)) for t in ts) / n,
@@ -177,13 +195,56 @@ def evaluate(runner: Any, designs: Sequence[Design], questions: Sequence[Any],
     return rows
 
 
+def component(q: Any) -> str | None:
+    """A question's component (`meta["component"]`: the part of a mixed task it belongs to)."""
+    return (getattr(q, "meta", None) or {}).get("component")
+
+
+def by_component(cfg: Config, questions: Sequence[Any]) -> bool:
+    """Whether the search weighs these questions per component: `warm_start_weighting: component`
+    and at least two components among them (every question carrying one)."""
+    comps = [component(q) for q in questions]
+    return (cfg.stage1.warm_start_weighting == "component" and all(c is not None for c in comps)
+            and len(set(comps)) > 1)
+
+
+def question_weights(cfg: Config, questions: Sequence[Any]) -> np.ndarray | None:
+    """Per question, the weight the search gives it (module docstring: mean 1, each component
+    the same total); None where every question weighs the same. Shapes: -> [Q] or None."""
+    if not by_component(cfg, questions):
+        return None
+    return stats.task_mean_weights([str(component(q)) for q in questions])
+
+
+def first_questions(cfg: Config, questions: Sequence[Any], n: int) -> list[Any]:
+    """At most `n` of `questions` (0: all), in their order: the first ones, or, when the search
+    weighs per component, round-robin over the components (each takes its next question in turn),
+    so that each has min(its count, an equal share)."""
+    qs = list(questions)
+    if not n or n >= len(qs) or not by_component(cfg, qs):
+        return qs[: n or None]
+    groups: dict[str, list[int]] = {}
+    for i, q in enumerate(qs):
+        groups.setdefault(str(component(q)), []).append(i)
+    keep: set[int] = set()
+    for r in range(max(len(g) for g in groups.values())):
+        for g in groups.values():
+            if r < len(g) and len(keep) < n:
+                keep.add(g[r])
+    return [q for i, q in enumerate(qs) if i in keep]
+
+
 def search_queries(cfg: Config, setup: TrainingSetup) -> tuple[list[Any], str]:
-    """The questions the search ranks on (`stage1.warm_start_on`, at most `warm_start_queries`)
-    and how to name them, e.g. "train + val (350)"."""
+    """The questions the search ranks on (`stage1.warm_start_on`, at most `warm_start_queries`:
+    `first_questions`) and how to name them, e.g. "train + val (350)" or, weighed per component,
+    "train + val (800; 4 components weighed equally)"."""
     s1 = cfg.stage1
     on = [*setup.train, *setup.val] if s1.warm_start_on == "train_val" else list(setup.train)
-    queries = on[: s1.warm_start_queries or None]
-    return queries, f"{'train + val' if s1.warm_start_on == 'train_val' else 'train'} ({len(queries)})"
+    queries = first_questions(cfg, on, s1.warm_start_queries)
+    name = f"{'train + val' if s1.warm_start_on == 'train_val' else 'train'} ({len(queries)}"
+    if by_component(cfg, queries):
+        name += f"; {len({component(q) for q in queries})} components weighed equally"
+    return queries, name + ")"
 
 
 def single_designs(cfg: Config, setup: TrainingSetup, fixed_decision: str | None) -> list[Design]:
@@ -228,15 +289,16 @@ def candidates(cfg: Config, setup: TrainingSetup, singles: Sequence[dict[str, An
 def search(cfg: Config, setup: TrainingSetup, reward: Callable[[Any], float], fixed_decision: str | None) -> SearchResult:
     """Run the family on the search queries and return the best design (module docstring)."""
     queries, where = search_queries(cfg, setup)
+    weights = question_weights(cfg, queries)
     lone = single_designs(cfg, setup, fixed_decision)
-    singles = evaluate(setup.runner, lone, queries, reward)
+    singles = evaluate(setup.runner, lone, queries, reward, weights)
     cands = candidates(cfg, setup, singles, fixed_decision, queries[0])
     if not cands:
         raise ValueError("stage1.warm_start=search: the policy can express none of the simple designs "
                          "(a vote needs allow_skip and proposer_slots >= 1; a mixture needs k_proposers <= the pool)")
     known = dict(zip(lone, singles))  # the family repeats the singles: run each design once
     fresh = [d for d in cands if d not in known]
-    known.update(zip(fresh, evaluate(setup.runner, fresh, queries, reward)))
+    known.update(zip(fresh, evaluate(setup.runner, fresh, queries, reward, weights)))
     rows = [dict(known[d]) for d in cands]
     best = min(range(len(cands)), key=lambda i: (-rows[i]["reward"], rows[i]["cost_usd"], rows[i]["design"]))
     for i, r in enumerate(rows):
