@@ -172,8 +172,8 @@ def test_temperature_anneals_geometrically_from_start_to_end():
 def test_a_cost_conditioned_step_encodes_every_episode_at_its_own_lambda(tmp_path, monkeypatch):
     """With `reward.cost_lambda_range`, λ is a policy input: the step's batch and its
     counterfactual batch are built with each episode's own λ, and the rewards use it."""
-    trainer = _trainer(tmp_path, "counterfactual", 0, None, "reward.cost_lambda_range=[10, 1000]",
-                       "reward.cost_lambda_grid=3")
+    trainer = _warm(_trainer(tmp_path, "counterfactual", 0, None, "reward.cost_lambda_range=[10, 1000]",
+                             "reward.cost_lambda_grid=3", "stage1.warm_start_bc=0.5"))
     drawn = trainer._batch()
     lams = [10.0, 1000.0, 31.6, 316.0, 10.0, 100.0, 1000.0, 50.0][: len(drawn[0])]
     monkeypatch.setattr(trainer, "_batch", lambda: (drawn[0], drawn[1], lams))
@@ -192,8 +192,13 @@ def test_a_cost_conditioned_step_encodes_every_episode_at_its_own_lambda(tmp_pat
     runs = []
     real_run = trainer.setup.runner.run
     monkeypatch.setattr(trainer.setup.runner, "run", lambda jobs: runs.append(list(jobs)) or real_run(jobs))
+    targets_at = []  # the warm-start pull's targets: the searched design at each episode's λ
+    monkeypatch.setattr(type(trainer.setup), "warm_targets",
+                        lambda self, qs, ls=None: targets_at.append(ls) or [self.warm_design] * len(qs))
     metrics = trainer.train_step()
     assert seen == [lams, lams]  # the step's batch, then the counterfactual draws' batch
+    assert targets_at == [lams]
+    assert metrics["policy/grad_norm"] > 0
     assert [d.decision for d, _ in runs[0]] == ["good" if lam < 100 else "bad" for lam in lams]
     correct = metrics["train/accuracy"]
     expected = correct - sum(lams) / len(lams) * 2 * CALL_USD  # reward = correct - λ x cost (2 calls)
