@@ -138,8 +138,10 @@ def test_counterfactual_advantage_of_a_role_that_does_not_matter_is_zero(tmp_pat
         return real(log_prob, advantages, mask, entropy, beta)
 
     monkeypatch.setattr(credit, "reinforce_loss", spy)
-    trainer.train_step()
+    metrics = trainer.train_step()
     adv = captured["adv"]
+    mask = captured["mask"].float()
+    assert metrics["train/advantage_abs"] == pytest.approx(float((adv.abs() * mask).sum() / mask.sum()), abs=1e-6)
     assert torch.all(adv[:, 1] == 0), adv
     assert adv[:, 0].abs().max() > 0.1, adv
     assert torch.all(adv.abs() <= 1.0 + 1e-6), adv  # |r - b| <= 1: the -10 offset cancels
@@ -227,13 +229,21 @@ def test_a_step_samples_with_the_trainers_generator_at_the_scheduled_temperature
 
     monkeypatch.setattr(stage1, "sample", sample_spy)
     monkeypatch.setattr(stage1, "counterfactual_values", cf_spy)
+    runs, logged = [], []
+    real_run = trainer.setup.runner.run
+    monkeypatch.setattr(trainer.setup.runner, "run", lambda jobs: runs.append(list(jobs)) or real_run(jobs))
+    trainer.tracker = type("Tracker", (), {"run": None, "log_designs": lambda self, rows, step: logged.append(rows)})()
     for step in range(3):
         seen.clear()
-        trainer.train_step()
+        runs.clear()
+        metrics = trainer.train_step()
         kw = seen[0]  # the episodes' draws (the counterfactual draws come after)
         expected = temperature_at(step, 2.0, 0.5, 5)
         assert kw["mode"] == "mixture" and kw["generator"] is trainer.gen
         assert kw["temperature"] == pytest.approx(expected) and expected != pytest.approx(1.0)
+        assert metrics["policy/temperature"] == pytest.approx(expected)
+        trainer._log_designs()  # the step's episodes: their questions and designs
+        assert [(r["question"], r["design"]) for r in logged[-1]] == [(q.id, d.to_json()) for d, q in runs[0]][:16]
         assert cf_seen[-1][0] == list(kw["dags"]) and cf_seen[-1][1] == pytest.approx(expected)
         assert cf_seen[-1][2] is trainer.gen
 
