@@ -212,7 +212,12 @@ EQUIVALENT: dict[str, str] = {
         26: "the draws' decision model is never read: a counterfactual design keeps its episode's decision "
             "(credit.replace_mixture)",
     }.items()},
+    **{f"hieramas_gnn.train.stage1.x_effective_rewards__mutmut_{i}": (
+        "torch.tensor of Python floats without dtype= (or dtype=None) is float32, torch's default dtype")
+       for i in (13, 15)},
     **{f"hieramas_gnn.train.stage1.x\u01c1Stage1Trainer\u01c1train_step__mutmut_{i}": why for i, why in {
+        113: "warm_start_bc >= 0: at a weight of 0 the pull adds 0 x the clone loss, which is finite (the "
+             "searched design is made of pool models the policy scores), so nothing changes",
         14: "the batch built without its DAGs: sample(dags=...) re-encodes with the episode's DAGs",
         24: "sample(dags=None) in mode 'mixture' takes the batch's stored DAG edges, built from the same DAGs",
         31: "sample() without dags= in mode 'mixture' takes the batch's stored DAG edges, built from the same DAGs",
