@@ -1,7 +1,8 @@
 """Set-up shared by the topology experiments, built on the library (never on `commands`): the
 demo's configuration with overrides, one client and rollout cache for every seed
-(`demo_runs`), and a trained, frozen stage-1 selector per seed (`train_selector`); and the
-results writer of the replay experiments (`write_results`: `<stem>.json` + `<stem>.md`)."""
+(`demo_runs`), and a trained, frozen stage-1 selector per seed (`train_selector`); the
+results writer of the replay experiments (`write_results`: `<stem>.json` + `<stem>.md`); and the
+re-evaluation set-up of a finished experiment folder (`folder_runner`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,42 @@ def write_results(folder: str | Path, stem: str, data: dict[str, Any], markdown:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
     (folder / f"{stem}.md").write_text(markdown if markdown.endswith("\n") else markdown + "\n")
+
+
+@dataclass
+class FolderRun:
+    """A finished experiment folder (`hieramas experiment --out`) set up to run its bundles again:
+    its config and seed-0 settings (with `overrides` added), its pool, a runner through one client,
+    and its held-out questions (checked to be those of its `per_query.json`)."""
+
+    config: Path
+    cfg0: Any
+    pool: Any
+    runner: Any
+    test: list
+    task: Any
+
+
+def folder_runner(folder: str | Path, overrides: list[str] = ()) -> FolderRun:
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.eval.experiment import seed_config
+    from hieramas_gnn.mas.runner import ExecutorRunner
+    from hieramas_gnn.paths import REPO_ROOT
+
+    folder = Path(folder)
+    results = json.loads((folder / "results.json").read_text())
+    saved = json.loads((folder / "per_query.json").read_text())
+    config = Path(results["config"])
+    config = config if config.is_absolute() else REPO_ROOT / config
+    cfg0 = seed_config(config, folder, 0, [*results.get("overrides", []), *overrides])
+    pool, _ = load_models(cfg0)
+    client = make_client(ClientSettings.from_config(cfg0), pool)
+    _, _, test, task = load_questions(cfg0)
+    if [q.id for q in test] != saved["question_ids"]:
+        raise SystemExit(f"{folder}: the config's held-out questions are not those of per_query.json")
+    roleset, _ = load_roles(cfg0, task)
+    runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
+    return FolderRun(config, cfg0, pool, runner, test, task)
 
 
 @dataclass

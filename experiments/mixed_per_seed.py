@@ -21,26 +21,16 @@ import numpy as np
 
 
 def per_seed(folder: str | Path, against: list[str]) -> list[dict[str, Any]]:
+    from experiments.common import folder_runner
     from hieramas_gnn import stats
-    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
     from hieramas_gnn.eval.experiment import evaluate_bundle, seed_config
-    from hieramas_gnn.mas.runner import ExecutorRunner
-    from hieramas_gnn.paths import REPO_ROOT
     from hieramas_gnn.train.rewards import reward_function
 
     folder = Path(folder)
     results = json.loads((folder / "results.json").read_text())
     pq = json.loads((folder / "per_query.json").read_text())
-    config = Path(results["config"])
-    config = config if config.is_absolute() else REPO_ROOT / config
-    cfg0 = seed_config(config, folder, 0, results.get("overrides", []))
-    pool, _ = load_models(cfg0)
-    client = make_client(ClientSettings.from_config(cfg0), pool)
-    _, _, test, task = load_questions(cfg0)
-    if [q.id for q in test] != pq["question_ids"]:
-        raise SystemExit(f"{folder}: the config's test questions are not those of per_query.json")
-    roleset, _ = load_roles(cfg0, task)
-    runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
+    run = folder_runner(folder)
+    config, pool, runner, test = run.config, run.pool, run.runner, run.test
     w = stats.task_mean_weights([str(c) for c in pq["components"]])
     out = []
     for seed in range(int(results["seeds"])):

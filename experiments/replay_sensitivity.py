@@ -34,12 +34,10 @@ def task_mean(correct: np.ndarray, comps: np.ndarray) -> tuple[float, dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from experiments.common import write_results
+    from experiments.common import folder_runner, write_results
     from hieramas_gnn import stats
-    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
     from hieramas_gnn.eval.experiment import evaluate_bundle, evaluate_lookups, seed_config
     from hieramas_gnn.eval.frontier import task_mean_weights
-    from hieramas_gnn.mas.runner import ExecutorRunner
     from hieramas_gnn.paths import REPO_ROOT, ensure_offline_defaults
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,18 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     before = json.loads((folder / "per_query.json").read_text())
     config = Path(res["config"])
     config = config if config.is_absolute() else REPO_ROOT / config
-    overrides = [*res.get("overrides", []), f"backend.replay.wrong_answers={args.wrong_answers}", "tracking.wandb=disabled"]
-    cfg0 = seed_config(config, folder, 0, overrides)
+    extra = [f"backend.replay.wrong_answers={args.wrong_answers}", "tracking.wandb=disabled"]
+    overrides = [*res.get("overrides", []), *extra]
     was_set = seed_config(config, folder, 0, res.get("overrides", [])).backend.replay.wrong_answers
     if was_set == args.wrong_answers:
         raise SystemExit(f"{folder} already ran with wrong_answers={was_set}: choose the other assumption")
-    pool, _ = load_models(cfg0)
-    client = make_client(ClientSettings.from_config(cfg0), pool)
-    _, _, test, task = load_questions(cfg0)
-    if [q.id for q in test] != before["question_ids"]:
-        raise SystemExit(f"{folder}: the config's held-out questions are not the folder's")
-    roleset, _ = load_roles(cfg0, task)
-    runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
+    run = folder_runner(folder, extra)
+    pool, runner, test = run.pool, run.runner, run.test
     comps = np.array([str(q.meta.get("component") or q.meta.get("domain") or "") for q in test])
     w = task_mean_weights(comps)
     after: dict[str, list[np.ndarray]] = {}
