@@ -21,13 +21,10 @@ import dataclasses
 import pytest
 import torch
 
-from hieramas_gnn.build import build_training
-from hieramas_gnn.config import load_config
-from hieramas_gnn.mas.testing import FakeClient
 from hieramas_gnn.policy.sample import sample
 from hieramas_gnn.train import credit
 from hieramas_gnn.train.stage1 import counterfactual_values
-from tests.test_learning import CALL_USD, POOL, BanditRunner
+from tests.test_learning import CALL_USD, BanditRunner, _trainer
 
 DAGS = [((0, 1),), (), ((0, 1),), ((0, 2), (1, 2)), (), ((0, 1), (1, 2)), ((0, 2),), ()]
 TEMPERATURE = 0.5
@@ -47,23 +44,14 @@ class Recorder(BanditRunner):
 
 
 def _setup(tmp_path, *extra: str):
-    (tmp_path / "bandit.yaml").write_text(POOL)
-    cfg = load_config(None, [
-        f"pool.name={tmp_path / 'bandit.yaml'}", "pool.decision=meh", "task.name=synthetic",
-        "task.train_size=8", "task.val_size=2", "task.test_size=0", "roles.family=synthetic",
-        "roles.names=[solver, verifier, planner]", "policy.embedder=hashing", "policy.hashing_dim=8",
-        f"policy.embed_cache={tmp_path / 'emb'}",
-        "policy.arch={hidden: 16, layers: 1, heads: 2, k_proposers: 1, allow_skip: false}",
-        "reward.shape=linear", "reward.cost_lambda=1000", "reward.alpha=0", "credit.baseline=counterfactual",
-        "credit.k=3", "tracking.wandb=disabled", "tracking.progress=false", "run.seed=0",
-        f"run.out_dir={tmp_path / 'run'}", "cache.mode='off'", *extra,
-    ])
-    setup = build_training(cfg, client=FakeClient(reply=lambda request: "unused"))
-    with torch.no_grad():  # large weights: the draws then depend visibly on every input (DAG, λ)
-        for param in setup.policy.parameters():
-            param.mul_(SHARPEN)
+    """The planted bandit of the learning tests with three roles and k = 3 draws per role."""
     runner = Recorder()
-    return cfg, dataclasses.replace(setup, runner=runner), runner
+    trainer = _trainer(tmp_path, "counterfactual", 0, runner, "roles.names=[solver, verifier, planner]",
+                       "credit.k=3", *extra)
+    with torch.no_grad():  # large weights: the draws then depend visibly on every input (DAG, λ)
+        for param in trainer.setup.policy.parameters():
+            param.mul_(SHARPEN)
+    return trainer.cfg, trainer.setup, runner
 
 
 def _episodes(setup, lams):
