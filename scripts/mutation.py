@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -288,7 +289,10 @@ def run(names: list[str], max_children: int, fresh: bool = False, retest: bool =
         folder = _stage(name, group)
         print(f"== {name}: {group.module} ({', '.join(group.functions)}) against {', '.join(group.tests)}", flush=True)
         cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *group.globs()]
-        rc |= subprocess.call(cmd, cwd=folder, env=_env())
+        # mutmut's forked test runs end without the test session's clean-up: their temp folders
+        # go to one folder of this run, removed after it
+        with tempfile.TemporaryDirectory(prefix="hieramas-mutation-") as tmp:
+            rc |= subprocess.call(cmd, cwd=folder, env={**_env(), "TMPDIR": tmp})
     return rc
 
 
