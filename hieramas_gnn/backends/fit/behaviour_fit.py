@@ -221,19 +221,34 @@ def fit_behaviour(path: Path | Any, base: BehaviourConfig | None = None, iters: 
     p_parse = parse_probability(unit, fmt)  # [R]
     fit_rows = unit.out_parsed if parsed_only else np.ones(len(unit.y), dtype=bool)
 
-    groups = [m for _, m, _ in figure_masks(unit)][: n_figures or None]
+    groups = np.array([m for _, m, _ in figure_masks(unit)][: n_figures or None])  # [G, R]
     weights = np.array([required_weight if i < N_REQUIRED else 1.0 for i in range(len(groups))])
+
+    # The model's prediction depends on a row only through its options and strength, and the
+    # log's 8k rows hold a few hundred distinct ones: the objective is evaluated on those, with
+    # each row's terms summed into its pattern (the same objective, ~10x fewer rows per call).
+    key = np.concatenate([own_flag, peer, unit.correct, unit.mask, unit.strength[:, None]], axis=1)
+    _, first, pattern = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    pattern = pattern.reshape(-1)
+    patterns, n_patterns = unit.subset(first), len(first)
+    own_u, peer_u = own_flag[first], peer[first]
+    n_fit = int(fit_rows.sum())
+    right = np.bincount(pattern, weights=unit.y * fit_rows, minlength=n_patterns)  # fit rows answered right
+    wrong = np.bincount(pattern, weights=(1 - unit.y) * fit_rows, minlength=n_patterns)
+    # [G, P]: P(parsed) of each figure's rows, summed per pattern
+    parse_mass = np.array([np.bincount(pattern, weights=g * p_parse, minlength=n_patterns) for g in groups])
+    group_size = groups.sum(axis=1)
+    real_figure = (groups * unit.y).sum(axis=1) / group_size
 
     def nll(theta: np.ndarray) -> float:
         cfg = base.with_params(theta, names)
-        rows = _with_own_weight(unit, own_flag, peer, cfg.own_weight)
+        rows = _with_own_weight(patterns, own_u, peer_u, cfg.own_weight)
         p = np.clip(predicted_correct(rows, cfg), 1e-6, 1 - 1e-6)
-        ll = (rows.y * np.log(p) + (1 - rows.y) * np.log1p(-p))[fit_rows]
+        ll = float(right @ np.log(p) + wrong @ np.log1p(-p)) / n_fit
         # The reported figures are matched explicitly: squared error per figure, weighted so
         # that a 0.05 miss costs about as much as the whole likelihood term moves.
-        q = p * p_parse
-        fig = sum(wt * (q[g].mean() - rows.y[g].mean()) ** 2 for wt, g in zip(weights, groups))
-        return -float(ll.mean()) + figure_weight * float(fig) + 1e-3 * float(np.sum(theta**2))
+        fig = weights @ ((parse_mass @ p) / group_size - real_figure) ** 2
+        return -ll + figure_weight * float(fig) + 1e-3 * float(np.sum(theta**2))
 
     # Powell's derivative-free search: the objective has kinks where `own_weight` crosses a
     # whole number (support ties decide which option gets the plurality bonus), where L-BFGS

@@ -42,22 +42,22 @@ def _rows(log: Any, parsed_strength: bool) -> tuple[DebateRows, np.ndarray, np.n
     return debate_row_parts(log, parsed_strength)
 
 
-def _nll(delta: float, unit: DebateRows, own: np.ndarray, peer: np.ndarray, cfg: BehaviourConfig,
-         keep: np.ndarray) -> float:
+def _nll(delta: float, unit: DebateRows, own: np.ndarray, peer: np.ndarray, cfg: BehaviourConfig) -> float:
     c = with_stubbornness(cfg, delta)
     rows = DebateRows(**{**unit.__dict__, "support": own * c.own_weight + peer})
-    p = np.clip(predicted_correct(rows, c), 1e-6, 1 - 1e-6)[keep]
-    y = unit.y[keep]
-    return -float(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    p = np.clip(predicted_correct(rows, c), 1e-6, 1 - 1e-6)
+    return -float(np.sum(unit.y * np.log(p) + (1 - unit.y) * np.log1p(-p)))
 
 
 def _fit(unit: DebateRows, own: np.ndarray, peer: np.ndarray, cfg: BehaviourConfig, keep: np.ndarray,
          tau: float | None) -> float:
     from scipy.optimize import minimize_scalar
 
+    unit, own, peer = unit.subset(keep), own[keep], peer[keep]  # the likelihood is row-wise
+
     def obj(x: float) -> float:
         prior = 0.0 if tau is None else 0.5 * x * x / max(tau, 1e-6) ** 2
-        return _nll(x, unit, own, peer, cfg, keep) + prior
+        return _nll(x, unit, own, peer, cfg) + prior
 
     return float(minimize_scalar(obj, bounds=(-BOUND, BOUND), method="bounded").x)
 
