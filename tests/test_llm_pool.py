@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 
@@ -122,6 +124,24 @@ def test_the_packaged_cost_map_file_prices_every_model_as_litellm_does():
     priced = [k for k, v in packaged.items() if isinstance(v, dict) and v.get("input_cost_per_token") is not None]
     assert len(priced) > 1000
     assert {k: _prices_in(packaged, k) for k in priced} == {k: _prices_in(litellm.model_cost, k) for k in priced}
+
+
+def test_a_model_the_cost_map_file_does_not_name_is_unpriced_without_importing_litellm():
+    """litellm's map has no key its packaged file lacks, so a model the file does not name (a
+    user's replay model) is unpriced without the seconds of importing litellm."""
+    import subprocess
+    import sys
+
+    import litellm
+
+    from hieramas_gnn.llm.pool import _read_packaged_cost_map
+
+    assert set(litellm.model_cost) <= set(_read_packaged_cost_map())
+    code = ("import sys; from hieramas_gnn.llm.pool import litellm_prices; "
+            "print(litellm_prices('geo-small'), litellm_prices('replay/geo-small'), 'litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}).stdout.split()
+    assert out == ["None", "None", "False"]
 
 
 def test_an_offline_pool_loads_and_answers_without_importing_litellm(tmp_path):

@@ -276,6 +276,8 @@ def litellm_prices(model: str) -> tuple[float, float] | None:
         prices = _prices_in(packaged, model)
         if prices is not None:
             return prices
+        if not any(key in packaged for key in (model, model.split("/", 1)[-1])):
+            return None  # litellm's map has no key the file lacks: it does not list the model either
     import litellm  # entries the file only names (aliases litellm resolves), or the live map
 
     return _prices_in(litellm.model_cost, model)
