@@ -1,8 +1,10 @@
 """`hieramas bench --quick --json OUT` runs each benchmark as a smoke test (no timing assertions).
 
-One test per benchmark (`--only NAME`), so the xdist workers share them; `bench.run` itself (the
-table, `_meta`, keeping the entries of benchmarks not run, the summary) is tested on the shared run of
-the benchmarks in `SHARED`; the summary's assembly on results dicts given directly."""
+One test per benchmark, on one shared `--quick` run of them all (one process start instead of one
+per benchmark, as `hieramas bench` runs them), except the Ray benchmark (a cluster of its own, run
+alone: `--only ray`). `bench.run` itself (the table, `_meta`, keeping the entries of benchmarks not
+run, the summary) is tested on the shared run; the summary's assembly on results dicts given
+directly."""
 
 from __future__ import annotations
 
@@ -47,21 +49,21 @@ CHECKS = {
 
 # Benchmarks whose quick runs share one `bench.run` process (one torch import, one sim bundle's
 # worth of set-up), on one xdist worker: each still has its own test below.
-SHARED = ("design", "frontier", "policy_load", "pytest", "serve_cpu")
+ALONE = "ray"
+SHARED = tuple(n for n in NAMES if n != ALONE)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in SHARED])
-def test_quick_bench_runs_each_benchmark(name, tmp_path):
-    results = quick(name, tmp_path / "results.json")
-    assert set(results) == {name, "_meta", "summary", "summary_detail"} and results["_meta"]["last_run"] == [name]
-    assert results[name]["bench_wall_s"] >= 0 and results[name]["_stamp"]["quick"] is True
-    assert CHECKS[name](results[name]), results[name]
+def test_quick_bench_runs_a_benchmark_alone(tmp_path):
+    results = quick(ALONE, tmp_path / "results.json")
+    assert set(results) == {ALONE, "_meta", "summary", "summary_detail"} and results["_meta"]["last_run"] == [ALONE]
+    assert results[ALONE]["bench_wall_s"] >= 0 and results[ALONE]["_stamp"]["quick"] is True
+    assert CHECKS[ALONE](results[ALONE]), results[ALONE]
 
 
 @pytest.fixture(scope="module")
 def shared_quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench-shared") / "results.json"
-    out.write_text(json.dumps({"calls": {"kept": True}}))  # an entry of a benchmark not run: kept as it is
+    out.write_text(json.dumps({ALONE: {"kept": True}}))  # an entry of a benchmark not run: kept as it is
     assert cli.main(["bench", "--quick", *[arg for n in SHARED for arg in ("--only", n)], "--json", str(out)]) == 0
     return json.loads(out.read_text())
 
@@ -71,7 +73,7 @@ def shared_quick(tmp_path_factory):
 def test_quick_bench_runs_each_shared_benchmark(name, shared_quick):
     assert name in NAMES
     results = shared_quick
-    assert set(results) == {*SHARED, "calls", "_meta", "summary", "summary_detail"}
+    assert set(results) == {*SHARED, ALONE, "_meta", "summary", "summary_detail"}
     assert results["_meta"]["last_run"] == list(SHARED)
     assert results[name]["bench_wall_s"] >= 0 and results[name]["_stamp"]["quick"] is True
     assert CHECKS[name](results[name]), results[name]
@@ -81,7 +83,7 @@ def test_quick_bench_runs_each_shared_benchmark(name, shared_quick):
 def test_quick_bench_records_the_machine_and_keeps_other_entries(shared_quick):
     meta = shared_quick["_meta"]
     assert meta["quick"] is True and meta["nproc"] >= 1 and meta["cpu_model"]
-    assert shared_quick["calls"] == {"kept": True} and "design" in shared_quick
+    assert shared_quick[ALONE] == {"kept": True} and "design" in shared_quick
     # an unstamped entry gives no figure; the quick entries give none either
     assert all(shared_quick["summary"][k] is None for k in summary.KEYS)
     assert shared_quick["summary"]["machine"]["nproc"] == meta["nproc"]
