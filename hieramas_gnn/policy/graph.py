@@ -23,7 +23,8 @@ Non-tensor attributes: `role_names: list[str]`, `llm_names: list[str]` (a `Batch
 of these, one per graph).
 
 Public API: `RoleNode`, `as_role_nodes`, `build_graph`, `GraphBuilder` (`.graph(query)`,
-`.batch(queries, dags=None)`), `dag_edge_index(batch, dags)` (global role indices of per-graph
+`.batch(queries, dags=None)`; `embeddings`: the `DescriptionEmbeddings` of its roles and models,
+given or computed once), `dag_edge_index(batch, dags)` (global role indices of per-graph
 DAGs), `candidate_pairs(n)`.
 """
 
@@ -114,6 +115,16 @@ def build_graph(role_x: Tensor, llm_x: Tensor, query_x: Tensor, role_names: Sequ
     return data
 
 
+@dataclass(frozen=True)
+class DescriptionEmbeddings:
+    """The embedder's vectors of a builder's fixed texts: role [N, D] (the role descriptions)
+    and llm [M, D] (the models' profiles), in role / pool order. A policy bundle stores them
+    (`bundle.py`), so that loading it never runs the text encoder on texts it already embedded."""
+
+    role: Tensor
+    llm: Tensor
+
+
 def _query_parts(query: Any) -> tuple[str, Mapping[str, Any]]:
     if isinstance(query, str):
         return query, {}
@@ -128,14 +139,19 @@ class GraphBuilder:
     queries may be `tasks.base.Question`s, `(text, meta)` tuples or plain strings.
     """
 
-    def __init__(self, features: FeatureBuilder, roles: Sequence[Any], models: Sequence[Any]) -> None:
+    def __init__(self, features: FeatureBuilder, roles: Sequence[Any], models: Sequence[Any],
+                 embeddings: DescriptionEmbeddings | None = None) -> None:
         self.features = features
         self.roles = as_role_nodes(roles)
         self.models = as_llm_nodes(models)
         self.role_names = [r.name for r in self.roles]
         self.llm_names = [m.name for m in self.models]
-        self.role_x = features.role_features([r.description for r in self.roles])  # [N, F_r]
-        self.llm_x = features.llm_features(self.models)  # [M, F_l]
+        if embeddings is None:  # the embedder's vectors of the fixed texts (a bundle stores them)
+            embeddings = DescriptionEmbeddings(features.embed_texts([r.description for r in self.roles]),
+                                               features.embed_texts([m.profile for m in self.models]))
+        self.embeddings = embeddings
+        self.role_x = features.role_features([r.description for r in self.roles], embeddings.role)  # [N, F_r]
+        self.llm_x = features.llm_features(self.models, embeddings.llm)  # [M, F_l]
 
     @property
     def dims(self):
