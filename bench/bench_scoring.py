@@ -73,7 +73,10 @@ def _one(chooser: Any, queries: list[Any], dags: list[Any], repeat: int) -> dict
 def run(quick: bool = False) -> dict:
     from hieramas_gnn.paths import ensure_offline_defaults
     from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
-    from hieramas_gnn.train.topology_classifier import ClassifierTraining, candidate_dags
+    from hieramas_gnn.train.topology_classifier import (
+        ClassifierTraining,
+        candidate_dags,
+    )
 
     ensure_offline_defaults()
     with tempfile.TemporaryDirectory() as tmp:

@@ -108,7 +108,10 @@ def scoring(tmp: Path) -> Path:
     from bench._setup import make_trainer
     from bench.bench_scoring import K
     from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
-    from hieramas_gnn.train.topology_classifier import ClassifierTraining, candidate_dags
+    from hieramas_gnn.train.topology_classifier import (
+        ClassifierTraining,
+        candidate_dags,
+    )
 
     torch.set_num_threads(1)
     setup = make_trainer(tmp, n_train=64).setup

@@ -362,7 +362,8 @@ def read_embeddings(bundle_dir: str | Path, meta: PolicyMeta):
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             info = dict(fh.metadata() or {})
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            names = list(fh.keys())
+            tensors = {k: fh.get_tensor(k) for k in names}
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types on bad files
         raise UserError(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from None
     roles, profiles = meta.description_texts()

@@ -13,7 +13,14 @@ from hieramas_gnn.policy.cost import CostRange
 from hieramas_gnn.policy.features import CachedEmbedder, FeatureBuilder, HashingEmbedder
 from hieramas_gnn.policy.graph import GraphBuilder, dag_edge_index
 from hieramas_gnn.policy.sample import sample
-from hieramas_gnn.policy.testing import TOY_DOMAINS, toy_builder, toy_models, toy_policy, toy_queries, toy_roles
+from hieramas_gnn.policy.testing import (
+    TOY_DOMAINS,
+    toy_builder,
+    toy_models,
+    toy_policy,
+    toy_queries,
+    toy_roles,
+)
 
 DAGS = [[(0, 1)], [], [(2, 1), (0, 3)], [(3, 0)], [], [(0, 1), (1, 2), (2, 3)]]
 
@@ -22,7 +29,7 @@ def assert_same_batch(ref, new) -> None:
     assert ref.node_types == new.node_types and ref.edge_types == new.edge_types
     for key in [*ref.node_types, *ref.edge_types]:
         assert sorted(ref[key].keys()) == sorted(new[key].keys()), key
-        for name in ref[key].keys():
+        for name in ref[key]:
             assert torch.equal(ref[key][name], new[key][name]), (key, name)
     assert ref.role_names == new.role_names and ref.llm_names == new.llm_names
 
