@@ -5,7 +5,7 @@ bundle), loaded with `Policy.load(bundle, cache=None)` and no embedding cache on
 thread (as `hieramas serve` runs). The questions are generated texts no task holds (numbers drawn
 from a seeded generator, every text distinct), so every design pays the text's embedding and the
 policy's forward. A warm-up question first (`first_ms`; the embedder's model is already loaded
-by `Policy.load`).
+by then: `Policy.load` itself no longer loads it, the bundle stores its description embeddings).
 
 - `unseen`: `Policy.design(text)` for each of `n` questions (>= 20), process CPU ms and wall ms
   per question; `p50_ms` (CPU, the summary's `design_unseen_ms_p50`; target <= 30 ms), p90, max.

@@ -11,6 +11,9 @@ header says the CPU time):
   (the sim bundle, sim latency off, cache off, one torch thread), and the CPU ms per question of
   design choice alone vs the whole solve (design choice runs in a worker thread, outside the
   profile's main thread);
+- `scoring`: `DesignChooser.scored` (the `classifier` route's K = 200 candidates of a query: one
+  batch, one encoder pass shared by the selector and the graph-score head) on 20 queries of the
+  policy of `bench/bench_scoring.py`, one torch thread;
 - `frontier_seed`: one seed of `bench/bench_frontier.py` (`hieramas train` on MATH-L5 replay at
   λ = 1000 with the design search), from an empty folder (minutes).
 """
@@ -98,6 +101,35 @@ def serve_solve(tmp: Path) -> Path:
                   "question (design choice runs in a worker thread: not in this main-thread profile)")
 
 
+def scoring(tmp: Path) -> Path:
+    import numpy as np
+    import torch
+
+    from bench._setup import make_trainer
+    from bench.bench_scoring import K
+    from hieramas_gnn.policy.choose import ChoiceSettings, DesignChooser
+    from hieramas_gnn.train.topology_classifier import (
+        ClassifierTraining,
+        candidate_dags,
+    )
+
+    torch.set_num_threads(1)
+    setup = make_trainer(tmp, n_train=64).setup
+    chooser = DesignChooser(setup.policy.eval(), setup.builder,
+                            ChoiceSettings(route="classifier", decision=setup.decision, n_candidates=K))
+    dags = candidate_dags(5, K, np.random.default_rng(0), ClassifierTraining())
+    queries = list(setup.train[:20])
+    chooser.scored(queries[0], dags)
+
+    def work():
+        return [chooser.scored(q, dags) for q in queries]
+
+    _, cpu, text = _profile(work, 0.0005)
+    return _write("scoring", text, f"python -m bench.profile scoring: DesignChooser.scored, K = {K} candidate DAGs x "
+                  f"{len(queries)} queries, 1 torch thread: {cpu * 1000 / len(queries):.1f} CPU ms per query under the "
+                  "profiler")
+
+
 def frontier_seed(tmp: Path) -> Path:
     from bench.bench_frontier import POINT
 
@@ -117,7 +149,7 @@ def main(argv: list[str]) -> int:
 
     ensure_offline_defaults()
     known = {"policy_load": policy_load, "design_unseen": design_unseen, "serve_solve": serve_solve,
-             "frontier_seed": frontier_seed}
+             "scoring": scoring, "frontier_seed": frontier_seed}
     bad = [n for n in argv if n not in known]
     if not argv or bad:
         print(f"usage: python -m bench.profile NAME [NAME ...] (known: {', '.join(known)})", file=sys.stderr)

@@ -1,7 +1,12 @@
 """Policy bundles: a trained `HieraPolicy` with everything needed to use it elsewhere.
 
-A bundle is a folder with three files, nothing executable (no pickle):
+A bundle is a folder with four files, nothing executable (no pickle):
 - `policy.safetensors`: the state dict;
+- `embeddings.safetensors`: the embedder's vectors of the fixed texts the policy's graph is built
+  from, `role` [N, D] (the role descriptions) and `llm` [M, D] (the pool models' profiles), with
+  the embedder's name and the sha256 of those texts (`texts_sha256`) in its metadata: loading a
+  MiniLM bundle then never loads MiniLM for them (seconds of CPU). Bundles written before it
+  (without the file) still load: their texts are embedded at load, as then;
 - `policy.json`, the manifest: `format` ("hieramas-policy"), `version` (BUNDLE_VERSION), the
   `package_version` that wrote it, the `task` and role `family` with the roles (name +
   description) and their `prompt_version`, the pool the policy was trained for twice: `pool`
@@ -9,10 +14,12 @@ A bundle is a folder with three files, nothing executable (no pickle):
   strings, prices and settings a client needs to run it), the embedder name and dimension, the
   topology route and its settings (`choice`), the `hyperparameters`, a `training` summary and
   free-form `extra`;
-- `checksums.sha256`: `<sha256>  <file>` for the two files above (sha256sum format).
+- `checksums.sha256`: `<sha256>  <file>` for the files above (sha256sum format).
 
-Loading verifies before it reads anything: the folder has all three files, every checksum
-matches, the format and version are the supported ones, every field has its type, every weight
+Loading verifies before it reads anything: the folder has the manifest, the weights and the
+checksums, every file present is covered by a checksum and matches it (an embeddings file the
+checksums do not name is refused, not ignored), the stored embeddings have the shapes, embedder
+and texts of the manifest and are finite, the format and version are the supported ones, every field has its type, every weight
 is finite. Any failure is one `UserError` naming the bundle and the problem (a missing file, a
 damaged file, a version mismatch, NaN weights), never a traceback from inside torch.
 A different `package_version` is allowed: the bundle `version` is the compatibility contract.
@@ -26,8 +33,10 @@ API:
 - `load_policy(dir, *, pool=None, roles=None) -> (HieraPolicy, PolicyMeta)`; also refuses a `pool`
   / `roles` that are not the ones the bundle was trained for (the message lists the differences).
 - `load_chooser(dir, *, pool=None, embed_cache=None) -> (DesignChooser, PolicyMeta)`.
-- `PolicyMeta.graph_builder(embedder=None, cache_dir=None)` rebuilds the `GraphBuilder`
-  (resolving the embedder from its name: MiniLM or `hashing-<dim>`), checking the dimension;
+- `PolicyMeta.graph_builder(embedder=None, cache_dir=None, embeddings=None)` rebuilds the
+  `GraphBuilder` (resolving the embedder from its name: MiniLM or `hashing-<dim>`), checking the
+  dimension; `read_embeddings(dir, meta)` gives the stored `DescriptionEmbeddings` (None for a
+  bundle written before them), which `load_chooser` passes to it;
   `bundle_trust.bundle_pool(dir, meta, pool)` gives the `llm.pool.Pool` a bundle runs with: the
   user's pool, or `pool_models` when they choose no endpoint, key, file or code (else refused).
 - `bundle_digest(dir)` / `check_digest(dir, sha256)`: the digest a user pins.
@@ -52,15 +61,22 @@ from hieramas_gnn.policy.settings import ArchConfig
 from hieramas_gnn.version import __version__
 
 BUNDLE_FORMAT = "hieramas-policy"
-BUNDLE_VERSION = 7  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
+BUNDLE_VERSION = 8  # 2: DAG encodings in the graph-score head; 3: `choice`; 4: checksums + full manifest;
 # 5: proposer slots draw stop as a Bernoulli before the model (policy/distributions.py), `choice.topologies`;
 # 6: `task_questions` and `role_prompts` (a user's task and roles carried in the bundle), `training.split`;
-# 7: `cost` (a cost-conditioned policy's λ range and grid, `policy/cost.py`; {} for one fixed λ)
-READABLE_VERSIONS = (5, 6, 7)
+# 7: `cost` (a cost-conditioned policy's λ range and grid, `policy/cost.py`; {} for one fixed λ);
+# 8: `embeddings.safetensors` (the role descriptions' and model profiles' embeddings)
+READABLE_VERSIONS = (5, 6, 7, 8)
 """Bundle versions this package reads (a version-5 or -6 bundle is a version 7 without the fields
-the later versions added: a policy of one fixed cost weight)."""
+the later versions added: a policy of one fixed cost weight; a version 5-7 bundle has no stored
+embeddings: its texts are embedded at load)."""
 WEIGHTS, META, CHECKSUMS = "policy.safetensors", "policy.json", "checksums.sha256"
-BUNDLE_FILES = (META, WEIGHTS)
+EMBEDDINGS = "embeddings.safetensors"
+BUNDLE_FILES = (META, WEIGHTS, EMBEDDINGS)
+"""Every file a bundle's checksums may name (an export writes them all)."""
+REQUIRED_FILES = (META, WEIGHTS)
+"""The files every bundle has (`EMBEDDINGS` is absent from bundles written before it)."""
+EMBEDDINGS_FORMAT = "hieramas-description-embeddings"
 
 
 @dataclass
@@ -140,7 +156,14 @@ class PolicyMeta:
 
         return CostGrid.from_dict(self.cost, "policy.json field 'cost'") if self.cost else None
 
-    def graph_builder(self, embedder: Any = None, cache_dir: str | Path | None = None):
+    def description_texts(self) -> tuple[list[str], list[str]]:
+        """(role descriptions, model profiles) in role / pool order: the texts whose embeddings
+        a bundle stores."""
+        return [r["description"] for r in self.roles], [m.get("profile", "") for m in self.pool]
+
+    def graph_builder(self, embedder: Any = None, cache_dir: str | Path | None = None, embeddings: Any = None):
+        """The `GraphBuilder` of the bundle's roles and pool; `embeddings`: their stored
+        `DescriptionEmbeddings` (`read_embeddings`), None to embed the texts now."""
         from hieramas_gnn.policy.features import LLMNode  # lazy: loads torch
         from hieramas_gnn.policy.graph import (  # lazy: loads torch
             GraphBuilder,
@@ -150,7 +173,7 @@ class PolicyMeta:
         roles = [RoleNode(r["name"], r["description"]) for r in self.roles]
         models = [LLMNode(m["name"], m["profile"], m["input_cost_per_token"], m["output_cost_per_token"],
                           tuple(m.get("hints", ()))) for m in self.pool]
-        return GraphBuilder(self.feature_builder(embedder, cache_dir), roles, models)
+        return GraphBuilder(self.feature_builder(embedder, cache_dir), roles, models, embeddings)
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -294,12 +317,77 @@ def export_policy(policy: Any, out_dir: str | Path, *, builder: Any, decision: s
         (tmp / WEIGHTS).write_bytes(safetensors_bytes(state, {"format": BUNDLE_FORMAT, "version": str(BUNDLE_VERSION)}))
         text = json.dumps(json_safe(asdict(meta)), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
         (tmp / META).write_text(text, encoding="utf-8")
+        (tmp / EMBEDDINGS).write_bytes(_embeddings_bytes(builder, meta))
         sums = "".join(f"{_sha256(tmp / name)}  {name}\n" for name in BUNDLE_FILES)
         (tmp / CHECKSUMS).write_text(sums, encoding="utf-8")
         _replace_bundle(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # only the folder made above (gone after a replace)
     return out
+
+
+def texts_digest(roles: Sequence[str], profiles: Sequence[str]) -> str:
+    """sha256 of the texts a bundle's stored embeddings embed (role descriptions, model profiles)."""
+    text = json.dumps({"roles": list(roles), "llms": list(profiles)}, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _embeddings_bytes(builder: Any, meta: PolicyMeta) -> bytes:
+    """`EMBEDDINGS` of an export: the builder's `DescriptionEmbeddings` (what its role and LLM
+    features were built from), computed with its embedder when it holds none."""
+    emb = getattr(builder, "embeddings", None)
+    roles, profiles = meta.description_texts()
+    if emb is None:
+        emb_role, emb_llm = builder.features.embed_texts(roles), builder.features.embed_texts(profiles)
+    else:
+        emb_role, emb_llm = emb.role, emb.llm
+    state = {"role": emb_role.detach().float().cpu().contiguous(), "llm": emb_llm.detach().float().cpu().contiguous()}
+    _check_finite(state)
+    return safetensors_bytes(state, {"format": EMBEDDINGS_FORMAT, "embedder": meta.embedder,
+                                     "texts_sha256": texts_digest(roles, profiles)})
+
+
+def read_embeddings(bundle_dir: str | Path, meta: PolicyMeta):
+    """The bundle's stored `policy.graph.DescriptionEmbeddings` (verified: call after
+    `read_meta`), or None for a bundle written before them. A file whose shapes, embedder or
+    texts are not the manifest's, or whose values are not finite, is refused (UserError)."""
+    import torch
+    from safetensors import safe_open
+
+    from hieramas_gnn.policy.graph import DescriptionEmbeddings  # lazy: loads torch
+
+    path = Path(bundle_dir) / EMBEDDINGS
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            info = dict(fh.metadata() or {})
+            names = list(fh.keys())
+            tensors = {k: fh.get_tensor(k) for k in names}
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types on bad files
+        raise UserError(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+    roles, profiles = meta.description_texts()
+    problems = []
+    if info.get("format") != EMBEDDINGS_FORMAT:
+        problems.append(f"format is {info.get('format')!r}, expected {EMBEDDINGS_FORMAT!r}")
+    if info.get("embedder") != meta.embedder:
+        problems.append(f"embedder is {info.get('embedder')!r}, the manifest's is {meta.embedder!r}")
+    if info.get("texts_sha256") != texts_digest(roles, profiles):
+        problems.append("its texts are not the manifest's role descriptions and model profiles")
+    if sorted(tensors) != ["llm", "role"]:
+        problems.append(f"tensors are {sorted(tensors)}, expected llm and role")
+    else:
+        for name, rows in (("role", len(roles)), ("llm", len(profiles))):
+            t = tensors[name]
+            if t.dtype != torch.float32 or tuple(t.shape) != (rows, meta.embedding_dim):
+                problems.append(f"{name} is {str(t.dtype).removeprefix('torch.')} {list(t.shape)}, expected "
+                                f"float32 [{rows}, {meta.embedding_dim}]")
+            elif not bool(t.isfinite().all()):
+                problems.append(f"{name} has non-finite values (NaN/inf)")
+    if problems:
+        raise UserError(f"{path}: stored embeddings do not fit the bundle ({'; '.join(problems[:3])}); "
+                        "re-export the policy")
+    return DescriptionEmbeddings(tensors["role"], tensors["llm"])
 
 
 def _remove_stale_tmp(out: Path) -> None:
@@ -410,6 +498,11 @@ def verify_bundle(bundle_dir: str | Path) -> None:
         expected[name] = digest
     for name in BUNDLE_FILES:
         path = root / name
+        if name not in expected and name not in REQUIRED_FILES:  # a bundle from before the file
+            if path.exists():
+                raise UserError(f"{path}: the bundle's {CHECKSUMS} has no checksum for this file; the bundle is "
+                                "damaged, re-export it")
+            continue
         if name not in expected:
             raise UserError(f"{sums_path}: no checksum for {name}; the bundle is damaged, re-export it")
         if not path.is_file():
@@ -573,8 +666,9 @@ def load_chooser(bundle_dir: str | Path, *, pool: Any = None, embed_cache: str |
         settings = ChoiceSettings.from_dict(meta.choice)
     except (TypeError, ValueError) as exc:
         raise UserError(f"{bundle_dir}: bad `choice` in {META}: {exc}") from None
-    return DesignChooser(policy, meta.graph_builder(embedder=embedder, cache_dir=embed_cache), settings,
-                         meta.cost_grid()), meta
+    builder = meta.graph_builder(embedder=embedder, cache_dir=embed_cache,
+                                 embeddings=read_embeddings(bundle_dir, meta))
+    return DesignChooser(policy, builder, settings, meta.cost_grid()), meta
 
 
 def check_bundle_out(out: str | Path, others: Mapping[str, str | Path | None] = {}) -> Path:

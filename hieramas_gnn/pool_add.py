@@ -76,6 +76,8 @@ RECOMPUTED = {
     "searched_designs": "none in the bundle: the training's searched designs were cloned into the weights "
                         "(the run folder's design_search.json still names the old pool)",
     "topology": "the recorded route and heads: they score DAGs, never models",
+    "description_embeddings": "the bundle's stored embeddings (embeddings.safetensors): the role descriptions and "
+                              "every model's profile, the new models' included, embedded again with the bundle's embedder",
 }
 
 

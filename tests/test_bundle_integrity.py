@@ -15,7 +15,7 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from hieramas_gnn.errors import UserError
-from hieramas_gnn.bundle import BUNDLE_FILES, CHECKSUMS, META, WEIGHTS, load_chooser, read_meta
+from hieramas_gnn.bundle import BUNDLE_FILES, CHECKSUMS, EMBEDDINGS, META, WEIGHTS, load_chooser, read_meta
 from hieramas_gnn.serve.testing import sim_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def rewrite_checksums(bundle: Path) -> None:
     """Recompute `checksums.sha256` (to test the checks behind it on a consistent bundle)."""
-    lines = [f"{hashlib.sha256((bundle / n).read_bytes()).hexdigest()}  {n}\n" for n in BUNDLE_FILES]
+    lines = [f"{hashlib.sha256((bundle / n).read_bytes()).hexdigest()}  {n}\n" for n in BUNDLE_FILES
+             if (bundle / n).exists()]
     (bundle / CHECKSUMS).write_text("".join(lines))
 
 
@@ -40,10 +41,10 @@ def test_the_manifest_records_task_roles_pool_embedder_and_route(bundle):
     assert all(m["litellm_model"].startswith("sim/") and m["input_cost_per_token"] >= 0 for m in meta["pool_models"])
     assert meta["embedder"] == "hashing-32" and meta["embedding_dim"] == 32
     assert meta["choice"]["route"] == "classifier" and meta["hyperparameters"] and meta["training"]
-    assert sorted(p.name for p in bundle.iterdir()) == sorted([META, WEIGHTS, CHECKSUMS])  # nothing executable
+    assert sorted(p.name for p in bundle.iterdir()) == sorted([META, WEIGHTS, EMBEDDINGS, CHECKSUMS])  # nothing executable
 
 
-@pytest.mark.parametrize("name", [WEIGHTS, META])
+@pytest.mark.parametrize("name", [WEIGHTS, META, EMBEDDINGS])
 def test_a_flipped_byte_is_reported_as_a_damaged_file(bundle, name):
     data = bytearray((bundle / name).read_bytes())
     data[len(data) // 2] ^= 0x01

@@ -14,6 +14,7 @@ import math
 
 import pytest
 
+from hieramas_gnn.bundle import BUNDLE_VERSION
 from hieramas_gnn.errors import ConfigError, UserError
 
 KEY = "cost-key"
@@ -79,7 +80,7 @@ def test_the_search_gives_each_grid_point_its_own_design_and_the_bundle_records_
     costs = [p["cost_usd"] for p in grid.points]
     assert costs[0] > costs[-1] > 0  # measured at export: the accuracy end is the dear one
     meta = json.loads((result.bundle / "policy.json").read_text())
-    assert meta["version"] == 7 and meta["cost"]["range"] == [LOW, HIGH] and len(meta["cost"]["points"]) == 3
+    assert meta["version"] == BUNDLE_VERSION and meta["cost"]["range"] == [LOW, HIGH] and len(meta["cost"]["points"]) == 3
 
 
 def test_one_bundle_chooses_by_the_cost_weight_of_each_call(policy):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hieramas_gnn.bundle import export_policy, read_meta
+from hieramas_gnn.bundle import export_policy, read_embeddings, read_meta
 from hieramas_gnn.cli import main
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.llm.cache import RolloutCache
@@ -126,6 +126,10 @@ def test_the_new_bundle_keeps_the_weights_and_records_what_was_recomputed(bundle
     assert {"llm_features", "ability_hints", "weights", "decision"} <= set(record["recomputed"])
     assert len(record["calibration_questions"]) == 8 and set(record["calibration_questions"]) <= set(old.training["split"]["train"])
     assert new.pool_models[2]["litellm_model"] == "sim/strong" and new.decision == old.decision
+    stored = read_embeddings(res.bundle, new)  # the new model's profile embedded with the others
+    assert stored.llm.shape[0] == 3 and "description_embeddings" in record["recomputed"]
+    assert torch.equal(stored.llm, new.feature_builder().embed_texts(new.description_texts()[1]))
+    assert torch.equal(stored.role, read_embeddings(bundle, old).role)
 
 
 def test_a_killed_calibration_loses_no_paid_call_and_a_rerun_resumes(bundle, tmp_path):

@@ -6,7 +6,8 @@ folder (e.g. one stopped after stage 1, or from another checkpoint). It reads `c
 as training built it (roles, pool, features incl. the domain vocabulary of the training
 questions), loads the weights, the trained topology head and route (`topology.pt` /
 `topology.json`; without them the route is `random`: an untrained head never chooses) and the
-decision model (`decision.json`), and writes `policy.safetensors` + `policy.json`.
+decision model (`decision.json`), and writes the bundle (`bundle.py`: `policy.safetensors`,
+`policy.json`, `embeddings.safetensors`, `checksums.sha256`).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,9 +141,8 @@ class Design:
             if (s, d) in seen:
                 raise UserError(f"design.edges: duplicate edge ({s}, {d})")
             seen.add((s, d))
-        g = self.to_networkx()
-        if not nx.is_directed_acyclic_graph(g):
-            cycle = nx.find_cycle(g)
+        if not _acyclic(n, self.edges):  # networkx only to name the cycle (building its graph per design is slow)
+            cycle = nx.find_cycle(self.to_networkx())
             names = " -> ".join(self.roles[s] for s, _ in cycle) + f" -> {self.roles[cycle[0][0]]}"
             raise UserError(f"design.edges: the graph has a cycle: {names}")
 
@@ -328,6 +327,27 @@ class Design:
         except json.JSONDecodeError as exc:
             raise UserError(f"design: not valid JSON ({exc})") from None
         return cls.from_dict(data)
+
+
+def _acyclic(n: int, edges: Sequence[tuple[int, int]]) -> bool:
+    """Whether the graph of `n` nodes and `edges` (distinct pairs in range) has no cycle (Kahn)."""
+    if not edges:
+        return True
+    indeg = [0] * n
+    out: list[list[int]] = [[] for _ in range(n)]
+    for s, d in edges:
+        out[s].append(d)
+        indeg[d] += 1
+    ready = [i for i in range(n) if not indeg[i]]
+    seen = 0
+    while ready:
+        v = ready.pop()
+        seen += 1
+        for w in out[v]:
+            indeg[w] -= 1
+            if not indeg[w]:
+                ready.append(w)
+    return seen == n
 
 
 def _edge(edge: Any, i: int) -> tuple[int, int]:

@@ -104,18 +104,36 @@ class DesignChooser:
         dags = topologies.candidate_dags(self.n_roles, s.n_candidates, rng, s.density_min, s.density_max)
         return dags, int(rng.integers(len(dags)))
 
+    def _on(self, q: Any, dags: Sequence[Edges], cost_lambda: float | None):
+        """(the batch of `q` under each DAG, the greedy mixtures' `SampleOut`): one batch of the K
+        graphs, the query's features computed once, one encoder pass."""
+        self._lams(cost_lambda, 1)  # refuses a λ for a policy without a grid
+        batch = self.builder.repeated(q, [tuple(d) for d in dags], cost_lambda)
+        return batch, sample(self.policy, batch, decision=self.decision(cost_lambda), mode="mixture",
+                             dags=list(dags), greedy=True)
+
     @torch.no_grad()
     def mixtures_on(self, q: Any, dags: Sequence[Edges], cost_lambda: float | None = None) -> list[Design]:
         """The greedy stage-1 mixtures of one query conditioned on each DAG."""
-        batch = self.builder.batch([q] * len(dags), [tuple(d) for d in dags], self._lams(cost_lambda, len(dags)))
-        return sample(self.policy, batch, decision=self.decision(cost_lambda), mode="mixture",
-                      dags=list(dags), greedy=True).designs
+        return self._on(q, dags, cost_lambda)[1].designs
+
+    @torch.no_grad()
+    def scored(self, q: Any, dags: Sequence[Edges] | None = None,
+               cost_lambda: float | None = None) -> tuple[list[Design], torch.Tensor]:
+        """The `classifier` route's work for one query: the greedy mixtures on each candidate DAG
+        (`dags`; default: the query's own `candidates`) and the graph-score logits of those
+        designs, from one batch and one encoder pass shared by the two (the same numbers as
+        `mixtures_on` then `score`, tested). Shapes: -> K designs, logits [K]."""
+        dags = self.candidates(q)[0] if dags is None else dags
+        batch, out = self._on(q, dags, cost_lambda)
+        dag = dag_edge_index(batch, [d.edges for d in out.designs])  # the encoding's DAG edges
+        return out.designs, self.policy.score_head(out.encoded, dag)
 
     @torch.no_grad()
     def score(self, q: Any, designs: Sequence[Design], cost_lambda: float | None = None) -> torch.Tensor:
         """Graph-score logits of one query's designs. Shapes: -> [K]."""
-        batch = self.builder.batch([q] * len(designs), [d.edges for d in designs],
-                                   self._lams(cost_lambda, len(designs)))
+        self._lams(cost_lambda, 1)  # refuses a λ for a policy without a grid
+        batch = self.builder.repeated(q, [d.edges for d in designs], cost_lambda)
         return self.policy.graph_logits(batch, dag_edge_index(batch, [d.edges for d in designs]))
 
     @torch.no_grad()
@@ -130,8 +148,8 @@ class DesignChooser:
         dags, pick = self.candidates(q)
         if route == "random":
             return self.mixtures_on(q, [dags[pick], *dags[:pick], *dags[pick + 1:]], cost_lambda)
-        cands = self.mixtures_on(q, dags, cost_lambda)
-        scores = self.score(q, cands, cost_lambda).tolist()
+        cands, logits = self.scored(q, dags, cost_lambda)
+        scores = logits.tolist()
         best = int(torch.argmax(torch.tensor(scores)))  # the route's choice, exactly as without limits
         rest = sorted((i for i in range(len(cands)) if i != best), key=lambda i: -scores[i])
         return [cands[i] for i in (best, *rest)]
@@ -147,8 +165,8 @@ class DesignChooser:
             dags, pick = self.candidates(q)
             if route == "random":
                 return self.mixtures_on(q, [dags[pick]], cost_lambda)[0]
-            cands = self.mixtures_on(q, dags, cost_lambda)
-            return cands[int(torch.argmax(self.score(q, cands, cost_lambda)))]
+            cands, logits = self.scored(q, dags, cost_lambda)
+            return cands[int(torch.argmax(logits))]
         ranked = self.ranked(q, cost_lambda)
         return next((d for d in ranked if limits.fits(d)), None) or fit_design(ranked[0], limits)
 

@@ -338,15 +338,17 @@ class FeatureBuilder:
         return InputDims(d + self.pos_dim, d + PRICE_FEATURES + self.hint_dim + self.id_dim,
                          d + self.meta_dim + (1 if self.cost_range is not None else 0))
 
-    def role_features(self, descriptions: Sequence[str]) -> Tensor:
-        """Shapes: -> [N, D + pos_dim]."""
-        emb = self._embed(descriptions)  # [N, D]
+    def role_features(self, descriptions: Sequence[str], embeddings: Tensor | None = None) -> Tensor:
+        """`embeddings`: the descriptions' embeddings when known (a bundle stores them), else
+        the embedder is asked. Shapes: embeddings [N, D] -> [N, D + pos_dim]."""
+        emb = self._embed(descriptions) if embeddings is None else self._given(embeddings, len(descriptions), "role")
         return torch.cat([emb, position_encoding(len(descriptions), self.pos_dim)], dim=-1)
 
-    def llm_features(self, models: Sequence[Any]) -> Tensor:
-        """Shapes: -> [M, D + 4 + hint_dim + id_dim]."""
+    def llm_features(self, models: Sequence[Any], embeddings: Tensor | None = None) -> Tensor:
+        """`embeddings`: the models' profile embeddings when known, else the embedder is asked.
+        Shapes: embeddings [M, D] -> [M, D + 4 + hint_dim + id_dim]."""
         nodes = as_llm_nodes(models)
-        emb = self._embed([n.profile for n in nodes])  # [M, D]
+        emb = self._embed([n.profile for n in nodes]) if embeddings is None else self._given(embeddings, len(nodes), "llm")
         ids = identity_features([n.name for n in nodes], self.id_dim)  # [M, id_dim]
         return torch.cat([emb, price_features(nodes), self._hints(nodes), ids], dim=-1)
 
@@ -384,10 +386,19 @@ class FeatureBuilder:
             onehot[g, idx] = 1.0
         return torch.cat([emb, onehot], dim=-1)
 
+    def embed_texts(self, texts: Sequence[str]) -> Tensor:
+        """The embedder's vectors of `texts` (what the role / LLM features start with). Shapes: -> [T, D]."""
+        return self._embed(texts)
+
     def _embed(self, texts: Sequence[str]) -> Tensor:
         if not texts:
             return torch.zeros(0, self.embedder.dim)
         return self.embedder.embed(list(texts)).float()
+
+    def _given(self, embeddings: Tensor, rows: int, what: str) -> Tensor:
+        if embeddings.dim() != 2 or tuple(embeddings.shape) != (rows, self.embedder.dim):
+            raise ValueError(f"{what} embeddings must be [{rows}, {self.embedder.dim}], got {list(embeddings.shape)}")
+        return embeddings.float()
 
     def _hints(self, nodes: Sequence[LLMNode]) -> Tensor:
         out = torch.zeros(len(nodes), self.hint_dim)  # [M, hint_dim]

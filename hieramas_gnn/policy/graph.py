@@ -1,4 +1,6 @@
-"""The policy's input graph: one PyG `HeteroData` per query, batched with `Batch.from_data_list`.
+"""The policy's input graph: one PyG `HeteroData` per query; G of them batched into one
+`HeteroData` holding what `Batch.from_data_list` gives (`GraphBuilder.batch`, built directly from
+the shared role / LLM rows: graph building was most of a K = 200 candidate choice).
 
 Representation (a documented choice): the graph is *stored* heterogeneously, so each node type
 keeps its own feature width and PyG batching gives per-type `batch` / `ptr` vectors, but the
@@ -19,11 +21,12 @@ Edge types (`edge_index` [2, E_rel], local indices, PyG offsets them when batchi
 - `(role, dag, role)`: the actual DAG edges of a design (may be empty), used by the
   graph-score head and (optionally) by the encoder.
 
-Non-tensor attributes: `role_names: list[str]`, `llm_names: list[str]` (a `Batch` holds lists
+Non-tensor attributes: `role_names: list[str]`, `llm_names: list[str]` (a batch holds lists
 of these, one per graph).
 
 Public API: `RoleNode`, `as_role_nodes`, `build_graph`, `GraphBuilder` (`.graph(query)`,
-`.batch(queries, dags=None)`), `dag_edge_index(batch, dags)` (global role indices of per-graph
+`.batch(queries, dags=None)`, `.repeated(query, dags)`: one query under K DAGs; `embeddings`: the `DescriptionEmbeddings` of its roles and models,
+given or computed once), `dag_edge_index(batch, dags)` (global role indices of per-graph
 DAGs), `candidate_pairs(n)`.
 """
 
@@ -35,7 +38,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch_geometric.data import Batch, HeteroData
+from torch_geometric.data import HeteroData
 
 from hieramas_gnn.policy.features import FeatureBuilder, as_llm_nodes
 
@@ -114,6 +117,16 @@ def build_graph(role_x: Tensor, llm_x: Tensor, query_x: Tensor, role_names: Sequ
     return data
 
 
+@dataclass(frozen=True)
+class DescriptionEmbeddings:
+    """The embedder's vectors of a builder's fixed texts: role [N, D] (the role descriptions)
+    and llm [M, D] (the models' profiles), in role / pool order. A policy bundle stores them
+    (`bundle.py`), so that loading it never runs the text encoder on texts it already embedded."""
+
+    role: Tensor
+    llm: Tensor
+
+
 def _query_parts(query: Any) -> tuple[str, Mapping[str, Any]]:
     if isinstance(query, str):
         return query, {}
@@ -128,14 +141,20 @@ class GraphBuilder:
     queries may be `tasks.base.Question`s, `(text, meta)` tuples or plain strings.
     """
 
-    def __init__(self, features: FeatureBuilder, roles: Sequence[Any], models: Sequence[Any]) -> None:
+    def __init__(self, features: FeatureBuilder, roles: Sequence[Any], models: Sequence[Any],
+                 embeddings: DescriptionEmbeddings | None = None) -> None:
         self.features = features
         self.roles = as_role_nodes(roles)
         self.models = as_llm_nodes(models)
         self.role_names = [r.name for r in self.roles]
         self.llm_names = [m.name for m in self.models]
-        self.role_x = features.role_features([r.description for r in self.roles])  # [N, F_r]
-        self.llm_x = features.llm_features(self.models)  # [M, F_l]
+        if embeddings is None:  # the embedder's vectors of the fixed texts (a bundle stores them)
+            embeddings = DescriptionEmbeddings(features.embed_texts([r.description for r in self.roles]),
+                                               features.embed_texts([m.profile for m in self.models]))
+        self.embeddings = embeddings
+        self.role_x = features.role_features([r.description for r in self.roles], embeddings.role)  # [N, F_r]
+        self.llm_x = features.llm_features(self.models, embeddings.llm)  # [M, F_l]
+        self._relations = _fixed_relations(len(self.roles), len(self.models))
 
     @property
     def dims(self):
@@ -156,9 +175,43 @@ class GraphBuilder:
         ]
 
     def batch(self, queries: Sequence[Any], dags: Sequence[Edges] | None = None,
-              cost_lambdas: Sequence[float | None] | None = None) -> Batch:
-        """G query graphs as one PyG batch (one embedder call for all query texts)."""
-        return Batch.from_data_list(self.graphs(queries, dags, cost_lambdas))
+              cost_lambdas: Sequence[float | None] | None = None) -> HeteroData:
+        """G query graphs as one batch (one embedder call for all query texts): the tensors of
+        `Batch.from_data_list(self.graphs(...))` (tested equal), built without the G graphs."""
+        parts = [_query_parts(q) for q in queries]
+        qx = self.features.queries_features([t for t, _ in parts], [m for _, m in parts], cost_lambdas)  # [G, F_q]
+        return self._collate(qx, dags if dags is not None else [()] * len(parts))
+
+    def repeated(self, query: Any, dags: Sequence[Edges], cost_lambda: float | None = None) -> HeteroData:
+        """One query's graph under each of `dags` as one batch, the query's features computed
+        once (K candidate DAGs of one query). Equal to `batch([query] * K, dags, [cost_lambda] * K)`."""
+        text, meta = _query_parts(query)
+        lams = [cost_lambda] if self.cost_conditioned else None
+        qx = self.features.queries_features([text], [meta], lams)  # [1, F_q]
+        return self._collate(qx.repeat(len(dags), 1), dags)
+
+    def _collate(self, qx: Tensor, dags: Sequence[Edges]) -> HeteroData:
+        """The batch of G = len(qx) graphs (query rows `qx` [G, F_q], DAG edges `dags[g]`), with
+        the node stores' `batch` / `ptr` and the names per graph that `Batch.from_data_list` gives."""
+        g, n, m = qx.size(0), len(self.role_names), len(self.llm_names)
+        if len(dags) != g:
+            raise ValueError(f"got {len(dags)} DAGs for {g} queries")
+        data = HeteroData()
+        counts = {"role": n, "llm": m, "query": 1}
+        graph_ids = torch.arange(g)
+        for kind, x in (("role", self.role_x.repeat(g, 1)), ("llm", self.llm_x.repeat(g, 1)), ("query", qx.contiguous())):
+            store = data[kind]
+            store.x = x
+            store.batch = graph_ids.repeat_interleave(counts[kind])  # [G·count]
+            store.ptr = torch.arange(g + 1) * counts[kind]  # [G + 1]
+        for (src, rel, dst), template in self._relations.items():
+            step = torch.tensor([[counts[src]], [counts[dst]]])  # [2, 1]: per graph, the index offsets
+            offsets = (graph_ids.repeat_interleave(template.size(1)) * step)  # [2, G·E_rel]
+            data[src, rel, dst].edge_index = template.repeat(1, g) + offsets
+        data["role", "dag", "role"].edge_index = _dag_edges(dags, n)  # [2, E_dag]
+        data.role_names = [list(self.role_names) for _ in range(g)]
+        data.llm_names = [list(self.llm_names) for _ in range(g)]
+        return data
 
     @property
     def cost_conditioned(self) -> bool:
@@ -166,16 +219,50 @@ class GraphBuilder:
         return getattr(self.features, "cost_range", None) is not None
 
 
+def _fixed_relations(n: int, m: int) -> dict[tuple[str, str, str], Tensor]:
+    """The edges every graph of `n` roles and `m` models has, per edge type in `build_graph`'s
+    order (all but the DAG's). Local indices, [2, E_rel] each."""
+    role_llm, q_role, q_llm = _all_pairs(n, m), _all_pairs(1, n), _all_pairs(1, m)
+    return {("role", "to", "llm"): role_llm, ("llm", "to", "role"): role_llm.flip(0),
+            ("query", "to", "role"): q_role, ("role", "to", "query"): q_role.flip(0),
+            ("query", "to", "llm"): q_llm, ("llm", "to", "query"): q_llm.flip(0),
+            ("role", "cand", "role"): candidate_pairs(n)}
+
+
+def _dag_edges(dags: Sequence[Edges], n: int) -> Tensor:
+    """Per-graph DAG edges of graphs of `n` roles each -> batched role indices. Shapes: -> [2, E_dag]."""
+    return _offset_edges(dags, torch.arange(len(dags) + 1) * n)
+
+
+def _offset_edges(dags: Sequence[Edges], ptr: Tensor) -> Tensor:
+    """Per-graph edges (local role indices; graph g has roles ptr[g]..ptr[g + 1] - 1) -> batched
+    role indices, each graph's checked as `build_graph` checks them (ValueError naming the
+    graph's edges). Shapes: ptr [G + 1] -> [2, E]."""
+    src: list[int] = []
+    dst: list[int] = []
+    graph: list[int] = []
+    for g, edges in enumerate(dags):
+        for s, d in edges:
+            src.append(s)
+            dst.append(d)
+            graph.append(g)
+    if not src:
+        return torch.zeros(2, 0, dtype=torch.long)
+    local = torch.tensor([src, dst], dtype=torch.long)  # [2, E]
+    gid = torch.tensor(graph, dtype=torch.long)  # [E]
+    start, size = ptr[:-1][gid], ptr.diff()[gid]  # [E] each
+    if bool((local < 0).any() or (local >= size).any() or (local[0] == local[1]).any()):
+        for g, edges in enumerate(dags):
+            _edges_tensor(edges, int(ptr[g + 1] - ptr[g]))  # raises, naming the graph's edges
+    return local + start
+
+
 def dag_edge_index(batch: HeteroData, dags: Sequence[Edges]) -> Tensor:
     """Per-graph DAG edges (local role indices) → batched role indices. Shapes: -> [2, E_dag]."""
     ptr = role_ptr(batch)
-    parts = []
-    for g, edges in enumerate(dags):
-        n = int(ptr[g + 1] - ptr[g])
-        parts.append(_edges_tensor(edges, n) + ptr[g])
-    if not parts:
-        return torch.zeros(2, 0, dtype=torch.long)
-    return torch.cat(parts, dim=1)
+    if len(dags) > ptr.numel() - 1:
+        raise ValueError(f"got {len(dags)} DAGs for a batch of {ptr.numel() - 1} graphs")
+    return _offset_edges(dags, ptr[: len(dags) + 1])
 
 
 def role_ptr(batch: HeteroData) -> Tensor:

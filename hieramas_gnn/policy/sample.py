@@ -73,7 +73,9 @@ Edges = tuple[tuple[int, int], ...]
 @dataclass
 class SampleOut:
     """designs [G]; log_prob, edge_log_prob, entropy [G]; role_log_prob, role_mask [G, N];
-    orders: the sampled node order per graph (None when the DAG was given / re-scored)."""
+    orders: the sampled node order per graph (None when the DAG was given / re-scored);
+    encoded: the encoding the mixtures were read from (with the designs' DAG edges: what the
+    graph-score head scores them on, `policy.score_head(encoded, dag_edge_index(batch, dags))`)."""
 
     designs: list[Design]
     log_prob: Tensor
@@ -82,6 +84,7 @@ class SampleOut:
     entropy: Tensor
     role_mask: Tensor
     orders: list[tuple[int, ...]] | None = None
+    encoded: Encoded | None = None
 
 
 def _choice_from_mixtures(mixtures: Sequence[Mixture | None], llm_index: dict[str, int],
@@ -262,5 +265,5 @@ def sample(policy: HieraPolicy, batch: HeteroData, *, decision: str | Sequence[s
     return SampleOut(
         designs=_designs(role_names, llm_names, ptr, choice, dags, decisions, inputs),
         log_prob=role_lp_d.sum(-1) + edge_lp, role_log_prob=role_lp_d, edge_log_prob=edge_lp,
-        entropy=role_ent_d.sum(-1) + dag_ent, role_mask=mask, orders=orders,
+        entropy=role_ent_d.sum(-1) + dag_ent, role_mask=mask, orders=orders, encoded=enc,
     )

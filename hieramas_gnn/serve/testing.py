@@ -8,6 +8,7 @@ model strings the sim backend answers), only the weights are not learned.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hieramas_gnn.bundle import export_policy
 from hieramas_gnn.llm.pool import load_pool
@@ -16,8 +17,9 @@ from hieramas_gnn.tasks import get_task
 
 
 def sim_bundle(out_dir: str | Path, *, route: str = "classifier", n_roles: int = 3, seed: int = 0,
-               task: str = "synthetic", pool: str = "sim") -> Path:
-    """Export a seeded, untrained policy for `task` over `pool` to `out_dir`; returns the folder."""
+               task: str = "synthetic", pool: str = "sim", embedder: Any = None) -> Path:
+    """Export a seeded, untrained policy for `task` over `pool` to `out_dir`; returns the folder.
+    `embedder`: the text embedder (default: a 32-wide hashing embedder, cached in memory)."""
     from hieramas_gnn.policy.choose import ChoiceSettings  # lazy: loads torch
     from hieramas_gnn.policy.features import (  # lazy: loads torch
         CachedEmbedder,
@@ -30,7 +32,8 @@ def sim_bundle(out_dir: str | Path, *, route: str = "classifier", n_roles: int =
     t = get_task(task)
     roleset = get_roleset(t.family)
     models = load_pool(pool)
-    features = FeatureBuilder(CachedEmbedder(HashingEmbedder(32)), domain_vocab=[], pos_dim=4)
+    features = FeatureBuilder(embedder if embedder is not None else CachedEmbedder(HashingEmbedder(32)),
+                              domain_vocab=[], pos_dim=4)
     builder = GraphBuilder(features, list(roleset.roles)[:n_roles], list(models.models))
     policy = toy_policy(builder, seed=seed).eval()
     decision = models.names[0]

@@ -214,7 +214,8 @@ def bundle(folder: Path, name: str = "b", edit: Callable[[dict], Any] | None = N
         edit(meta)
         (path / "policy.json").write_text(json.dumps(meta))
         (path / "checksums.sha256").write_text("".join(
-            f"{hashlib.sha256((path / n).read_bytes()).hexdigest()}  {n}\n" for n in ("policy.json", "policy.safetensors")))
+            f"{hashlib.sha256((path / n).read_bytes()).hexdigest()}  {n}\n"
+            for n in ("policy.json", "policy.safetensors", "embeddings.safetensors") if (path / n).exists()))
     return path
 
 

@@ -24,7 +24,7 @@ SECRET = "sk-private-value-never-sent"
 def _rehash(bundle: Path) -> None:
     """What an attacker does after editing: regenerate checksums.sha256 (it then verifies)."""
     lines = "".join(f"{hashlib.sha256((bundle / n).read_bytes()).hexdigest()}  {n}\n"
-                    for n in ("policy.json", "policy.safetensors"))
+                    for n in ("policy.json", "policy.safetensors", "embeddings.safetensors") if (bundle / n).exists())
     (bundle / "checksums.sha256").write_text(lines)
 
 
