@@ -5,11 +5,20 @@ correct / cost vectors (mean over seeds and runs); both must hold the same quest
 the first folder (`--also`, e.g. `cluster-lookup searched-design`) are paired too.
 
     python -m experiments.pair_runs runs/demo runs/demo_query_blind [--name query-blind] \
-        [--also cluster-lookup searched-design] [--out experiments/results/pair_runs]
+        [--also cluster-lookup searched-design] [--weights task-mean] [--out experiments/results/pair_runs]
     # prints a markdown table; with --out also <out>/<name>.{json,md}
+    # other test questions: each seed's bundle (and the --also lookups) of both folders run again on
+    # the test split of the folders' configs with --set overrides, e.g. out of distribution:
+    python -m experiments.pair_runs runs/mixed/routerdc runs/mixed/routerdc_query_blind --name query-blind \
+        --weights task-mean --set task.name=routerdc_ood task.test_size=1371
 
 Paired gaps come from `eval/stats.paired_gap` (two standard errors: a tie inside the band); the
 domain of each question is read from the first folder's own config (its held-out split).
+`--weights task-mean` weighs the questions of the `all` row so that its accuracy and gaps are those
+of the mean over components (`stats.task_mean_weights`, as `accuracy_task_mean`); within one
+domain every weight is the same. With `--set`, the re-run per-question vectors (mean over seeds,
+one run per question, through the configs' rollout cache or `cache.path=` given) are kept in
+`<folder>/per_query_rerun.json` and read from there when a later call asks for the same overrides.
 """
 
 from __future__ import annotations
@@ -41,34 +50,117 @@ def domains(results: dict[str, Any], folder: str | Path, ids: list[str]) -> list
     return [by_id.get(i, "") for i in ids]
 
 
-def pair(a: dict[str, list[float]], b: dict[str, list[float]], idx: np.ndarray) -> dict[str, Any]:
+def pair(a: dict[str, list[float]], b: dict[str, list[float]], idx: np.ndarray,
+         weights: np.ndarray | None = None) -> dict[str, Any]:
+    """The paired gap a - b over the questions `idx`; `weights` (per question, all of them; None:
+    1) weigh accuracy and reward, normalised to mean 1 over `idx` (cost stays the plain mean)."""
     from hieramas_gnn import stats
 
-    g = stats.paired_gap(np.asarray(a["correct"])[idx], np.asarray(b["correct"])[idx])
-    out = {"n": int(len(idx)), "accuracy": float(np.mean(np.asarray(a["correct"])[idx])),
-           "cost_usd": float(np.mean(np.asarray(a["cost"])[idx])),
-           "other_accuracy": float(np.mean(np.asarray(b["correct"])[idx])),
-           "other_cost_usd": float(np.mean(np.asarray(b["cost"])[idx])), **g.to_dict(), "band": round(g.band, 4)}
+    w = np.ones(len(idx)) if weights is None else np.asarray(weights, dtype=float)[idx] / np.mean(
+        np.asarray(weights, dtype=float)[idx])
+    ca, cb = np.asarray(a["correct"], dtype=float)[idx] * w, np.asarray(b["correct"], dtype=float)[idx] * w
+    g = stats.paired_gap(ca, cb)
+    out = {"n": int(len(idx)), "accuracy": float(np.mean(ca)), "cost_usd": float(np.mean(np.asarray(a["cost"])[idx])),
+           "other_accuracy": float(np.mean(cb)), "other_cost_usd": float(np.mean(np.asarray(b["cost"])[idx])),
+           **g.to_dict(), "band": round(g.band, 4)}
     if "reward" in a and "reward" in b:  # the run's cost-aware reward, paired the same way
-        r = stats.paired_gap(np.asarray(a["reward"])[idx], np.asarray(b["reward"])[idx])
+        r = stats.paired_gap(np.asarray(a["reward"], dtype=float)[idx] * w, np.asarray(b["reward"], dtype=float)[idx] * w)
         out["reward_gap"], out["reward_band"] = round(r.gap, 4), round(r.band, 4)
     return out
 
 
-def compare(first: str | Path, second: str | Path, name: str, also: list[str]) -> tuple[dict[str, Any], str]:
-    """The pairs of `first`'s `hieramas` (and `also` methods) against `second`'s `hieramas`."""
-    res_a, pq_a = load(first)
-    _, pq_b = load(second)
+RERUN_FILE = "per_query_rerun.json"
+
+
+def rerun(folder: str | Path, overrides: list[str], also: list[str]) -> dict[str, Any]:
+    """A `per_query.json`-like dict (question_ids, components, domains, methods) of the folder's
+    bundles run again on the test questions of its config with `overrides`: `hieramas` per seed
+    (mean over seeds, one run per question), and the `also` lookups of each seed's run folder.
+    Kept in `<folder>/per_query_rerun.json` (read back when the overrides are the same)."""
+    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
+    from hieramas_gnn.eval.experiment import evaluate_bundle, evaluate_lookups, seed_config
+    from hieramas_gnn.mas.runner import ExecutorRunner
+    from hieramas_gnn.paths import REPO_ROOT, ensure_offline_defaults
+    from hieramas_gnn.train.rewards import reward_function
+
+    folder = Path(folder)
+    kept = folder / RERUN_FILE
+    if kept.exists():
+        saved = json.loads(kept.read_text())
+        if saved.get("overrides") == list(overrides) and set(also) <= set(saved["methods"]) | set(saved["missing"]):
+            return saved
+    ensure_offline_defaults()
+    results = json.loads((folder / "results.json").read_text())
+    config = Path(results["config"])
+    config = config if config.is_absolute() else REPO_ROOT / config
+    every = [*results.get("overrides", []), *overrides]
+    cfg0 = seed_config(config, folder, 0, every)
+    pool, _ = load_models(cfg0)
+    client = make_client(ClientSettings.from_config(cfg0), pool)
+    _, _, test, task = load_questions(cfg0)
+    roleset, _ = load_roles(cfg0, task)
+    runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
+    sums: dict[str, dict[str, np.ndarray]] = {}
+    missing: set[str] = set()
+    seeds = int(results["seeds"])
+    for seed in range(seeds):
+        cfg = seed_config(config, folder, seed, every)
+        reward = reward_function(cfg.reward).of_trace
+        bundle = Path(cfg.run.dir) / "policy"
+        _, vecs, _ = evaluate_bundle(bundle, test, runner, 1, reward, pool=pool,
+                                     embed_cache=cfg.policy.embed_cache, control=False)
+        if also:
+            _, looked = evaluate_lookups(cfg.run.dir, bundle, test, runner, 1, reward, embed_cache=cfg.policy.embed_cache)
+            vecs.update({m: v for m, v in looked.items() if m in also})
+            missing |= {m for m in also if m not in looked}
+        for method, v in vecs.items():
+            acc = sums.setdefault(method, {k: np.zeros(len(test)) for k in v})
+            for k, x in v.items():
+                acc[k] = acc[k] + np.asarray(x, dtype=float) / seeds
+    data = {"overrides": list(overrides), "seeds": seeds, "question_ids": [q.id for q in test],
+            "components": [str(q.meta.get("component") or q.task) for q in test],
+            "domains": [str(q.meta.get("domain") or "") for q in test], "missing": sorted(missing),
+            "methods": {m: {k: x.tolist() for k, x in v.items()} for m, v in sums.items()}}
+    if not kept.exists() or "overrides" in json.loads(kept.read_text()):  # never replace a file made elsewhere
+        kept.write_text(json.dumps(data) + "\n")
+    return data
+
+
+WEIGHTS = ("question", "task-mean")
+
+
+def compare(first: str | Path, second: str | Path, name: str, also: list[str], *, weights: str = "question",
+            overrides: list[str] | None = None) -> tuple[dict[str, Any], str]:
+    """The pairs of `first`'s `hieramas` (and `also` methods) against `second`'s `hieramas`:
+    over the folders' own held-out questions, or (`overrides`) over the test questions of their
+    configs with these overrides, each seed's bundle run again (`rerun`)."""
+    if weights not in WEIGHTS:
+        raise SystemExit(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    if overrides:
+        pq_a, pq_b = rerun(first, overrides, also), rerun(second, overrides, [])
+        doms = np.array(pq_a["domains"])
+    else:
+        res_a, pq_a = load(first)
+        _, pq_b = load(second)
     ids = pq_a["question_ids"]
     if pq_b["question_ids"] != ids:
         raise SystemExit(f"{first} and {second} hold different held-out questions: nothing to pair")
-    doms = np.array(domains(res_a, first, ids))
+    if not overrides:
+        doms = np.array(domains(res_a, first, ids))
+    w = None
+    if weights == "task-mean":
+        from hieramas_gnn import stats
+
+        if "components" not in pq_a:
+            raise SystemExit(f"{first}: its per-question results name no components: --weights task-mean needs a "
+                             "mixed task")
+        w = stats.task_mean_weights([str(c) for c in pq_a["components"]])
     groups = [("all", np.arange(len(ids)))] + [(d, np.flatnonzero(doms == d)) for d in sorted(set(doms)) if d]
     other = pq_b["methods"]["hieramas"]
     rows = []
     for method in ["hieramas", *[m for m in also if m in pq_a["methods"]]]:
         for group, idx in groups:
-            rows.append({"method": method, "domain": group, **pair(pq_a["methods"][method], other, idx)})
+            rows.append({"method": method, "domain": group, **pair(pq_a["methods"][method], other, idx, w)})
     lines = [f"| method | domain | n | accuracy @ $/query | {name} | accuracy gap ± 2 SE | p | reward gap ± 2 SE |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -77,7 +169,8 @@ def compare(first: str | Path, second: str | Path, name: str, also: list[str]) -
         lines.append(f"| {r['method']} | {r['domain']} | {r['n']} | {r['accuracy']:.3f} @ ${r['cost_usd']:.1e} | "
                      f"{r['other_accuracy']:.3f} @ ${r['other_cost_usd']:.1e} | {r['gap']:+.3f} ± {r['band']:.3f} | "
                      f"{p} | {rg} |")
-    data = {"first": str(first), "second": str(second), "second_name": name, "rows": rows}
+    data = {"first": str(first), "second": str(second), "second_name": name, "weights": weights,
+            "overrides": list(overrides or []), "rows": rows}
     return data, "\n".join(lines)
 
 
@@ -88,9 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="other", help="what to call the second folder's policy (default: other)")
     p.add_argument("--also", nargs="*", default=["cluster-lookup", "searched-design"],
                    help="methods of the first folder paired too (default: cluster-lookup searched-design)")
+    p.add_argument("--weights", choices=WEIGHTS, default="question",
+                   help="question: every question alike; task-mean: the `all` row judges the mean over components")
+    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="key=value",
+                   help="run each seed's bundle of both folders again on the test questions of their configs with "
+                        "these overrides (e.g. task.name=routerdc_ood task.test_size=1371)")
     p.add_argument("--out", default=None, help="write <out>/<name>.json and .md")
     args = p.parse_args(argv)
-    data, markdown = compare(args.first, args.second, args.name, args.also)
+    data, markdown = compare(args.first, args.second, args.name, args.also, weights=args.weights,
+                             overrides=args.overrides)
     print(markdown)
     if args.out:
         from experiments.common import write_results

@@ -1,5 +1,6 @@
 """The mixed-benchmark experiments' pure parts: recorded figures (`experiments/mixed_peers.py`) and
-the ceiling's budget and per-task choices (`experiments/mixed_ceiling.py`)."""
+the ceiling's budget and per-task choices (`experiments/mixed_ceiling.py`), and the task-mean
+weighting of `experiments/pair_runs.py`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from experiments.mixed_ceiling import best_under, per_component, per_task_combos
 from experiments.mixed_peers import recorded_figures, se_task_mean
+from experiments.pair_runs import pair
 from tests.conftest import require_shared
 
 
@@ -52,3 +54,17 @@ def test_recorded_figures_reproduce_the_published_routerdc_numbers():
     assert got["best_single_on_test"] == {"model": "dolphin-2.9-llama3-8b", "task_mean": pytest.approx(0.570, abs=5e-4)}
     assert got["best_per_task_on_test"]["task_mean"] == pytest.approx(0.604, abs=5e-4)
     assert got["oracle"]["task_mean"] == pytest.approx(0.770, abs=5e-4)
+
+
+def test_pairing_with_task_mean_weights_judges_the_mean_over_components():
+    from hieramas_gnn.stats import task_mean_weights
+
+    # component a (3 questions): both right; component b (1 question): only the first right
+    a = {"correct": [1.0, 1.0, 1.0, 1.0], "cost": [1.0] * 4}
+    b = {"correct": [1.0, 1.0, 1.0, 0.0], "cost": [2.0] * 4}
+    w = task_mean_weights(["a", "a", "a", "b"])
+    every = pair(a, b, np.arange(4), w)
+    assert every["accuracy"] == 1.0 and every["other_accuracy"] == pytest.approx(0.5)  # (1 + 0) / 2
+    assert every["gap"] == pytest.approx(0.5) and pair(a, b, np.arange(4))["gap"] == pytest.approx(0.25)
+    only_b = pair(a, b, np.array([3]), w)  # within one component every weight is the same: no rescaling
+    assert only_b["gap"] == 1.0 and only_b["cost_usd"] == 1.0
