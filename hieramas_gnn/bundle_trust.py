@@ -171,7 +171,7 @@ def bundle_roleset(bundle: str | Path, meta: Any, trust: bool, fallback: str | N
 
 def recorded_backend(meta: Any) -> Any:
     """The offline backends' settings the bundle was trained with (its `hyperparameters.backend`:
-    sim seed and latency, replay seed), so that a bundle's questions hit the rollout cache its
+    sim seed and latency, replay seed and wrong-answer rule), so that a bundle's questions hit the rollout cache its
     training filled and the sim answers as it did then; defaults when none is recorded. A
     behaviour file it names is left out (a bundle never picks a file to read)."""
     from hieramas_gnn.llm.types import BackendSettings
@@ -183,7 +183,7 @@ def recorded_backend(meta: Any) -> Any:
     replay = raw.get("replay") if isinstance(raw.get("replay"), dict) else {}
     try:
         return BackendSettings.from_dict({"sim": {k: sim[k] for k in ("seed", "latency", "fixed_latency_ms") if k in sim},
-                                          "replay": {k: replay[k] for k in ("seed",) if k in replay}})
+                                          "replay": {k: replay[k] for k in ("seed", "wrong_answers") if k in replay}})
     except (UserError, TypeError, ValueError):
         return BackendSettings()
 

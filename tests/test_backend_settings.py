@@ -107,3 +107,24 @@ def test_the_behaviour_parameters_in_use_are_part_of_the_sim_key(tmp_path):
     assert before != after
     default = BackendSettings().for_provider("sim")["model_version"]
     assert default != after and default.startswith("2:")
+
+
+def test_a_bundle_replays_with_the_wrong_answer_rule_and_seed_it_was_trained_with():
+    """`hieramas eval/run/serve` on a bundle trained with `backend.replay.wrong_answers: shared`
+    replay it so (votes over recorded outcomes score differently under `distinct`); a flag
+    overrides the seed only."""
+    from types import SimpleNamespace
+
+    from hieramas_gnn.bundle_trust import recorded_backend
+    from hieramas_gnn.commands.common import backend_settings
+
+    meta = SimpleNamespace(hyperparameters={"backend": {"replay": {"seed": 3, "wrong_answers": "shared"},
+                                                        "sim": {"seed": 5}}})
+    recorded = recorded_backend(meta)
+    assert recorded.replay == ReplaySettings(seed=3, wrong_answers="shared") and recorded.sim.seed == 5
+    got = backend_settings(SimpleNamespace(sim_seed=None, sim_latency=None), recorded)
+    assert got.replay == ReplaySettings(seed=3, wrong_answers="shared")
+    assert backend_settings(SimpleNamespace(sim_seed=9, sim_latency=None), recorded).replay == \
+        ReplaySettings(seed=9, wrong_answers="shared")
+    bad = SimpleNamespace(hyperparameters={"backend": {"replay": {"wrong_answers": "everyone-right"}}})
+    assert recorded_backend(bad) == BackendSettings()  # an unknown rule: the defaults, as for any bad entry

@@ -127,7 +127,7 @@ def backend_settings(args: argparse.Namespace, recorded: BackendSettings | None 
     else:
         sim = sim_latency(args.sim_latency, seed)
     replay_seed = args.sim_seed if getattr(args, "sim_seed", None) is not None else base.replay.seed
-    return BackendSettings(sim=sim, replay=ReplaySettings(seed=replay_seed))
+    return BackendSettings(sim=sim, replay=ReplaySettings(seed=replay_seed, wrong_answers=base.replay.wrong_answers))
 
 
 def backend_name(pool: Any) -> str:
