@@ -49,7 +49,7 @@ def test_fitted_methods_learn_on_train_and_are_evaluated_on_the_rest(tmp_path, c
     out = tmp_path / "rows.json"
     code = main(["baselines", "--task", "synthetic", "--pool", "sim", "--train-size", "12", "--val-size", "4",
                  "--limit", "6", "--methods", "best_single", "router", "cascade", "--embedder", "hashing",
-                 "--json", str(out)])
+                 "--sim-latency", "off", "--json", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
     assert report["n"] == 6 and [r["method"] for r in report["results"]] == ["best_single", "router", "cascade"]

@@ -175,7 +175,6 @@ def test_the_litellm_proxy_config_entry_resolves_to_a_working_handler(folder, po
 
     config = yaml.safe_load(snippet("proxy-config"))
     monkeypatch.setenv("HIERAMAS_POLICY_DIR", str(folder))
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
     before = list(litellm.custom_provider_map)
     register_offline_providers()
     try:

@@ -177,7 +177,6 @@ def integrity() -> dict[str, Any]:
 def hostile_inputs() -> dict[str, Any]:
     from tests.reliability.hostile_inputs import CLASSES, ROWS, run_row
 
-    os.environ.setdefault("HIERAMAS_SIM_LATENCY", "off")
     verdicts = [run_row(r, Path(tempfile.mkdtemp(prefix="hx-hostile-"))) for r in ROWS]
     counts = Counter(v.outcome for v in verdicts)
     return {"tried": len(verdicts), "held": counts["held"], **{k: counts[k] for k in CLASSES},

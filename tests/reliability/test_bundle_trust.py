@@ -148,9 +148,8 @@ def test_run_and_eval_use_the_bundles_recorded_pool_not_a_file_relative_to_the_c
 
 def test_an_untampered_bundle_runs_with_its_recorded_pool_from_any_folder(bundles, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
     code = main(["run", "--policy", str(bundles[0]), "--task", "synthetic", "--question-id",
-                 "synthetic/arithmetic/3/3", "--cache-mode", "off", "--json"])
+                 "synthetic/arithmetic/3/3", "--cache-mode", "off", "--sim-latency", "off", "--json"])
     assert code in (0, 1)
     calls = json.loads(capsys.readouterr().out)["trace"]["calls"]
     assert calls and all(c["model"] in {m["name"] for m in json.loads((bundles[0] / "policy.json").read_text())["pool"]}

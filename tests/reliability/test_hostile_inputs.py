@@ -15,7 +15,6 @@ def test_the_table_covers_every_class_of_failure():
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
-def test_hostile_input_holds(row, tmp_path, monkeypatch):
-    monkeypatch.setenv("HIERAMAS_SIM_LATENCY", "off")
+def test_hostile_input_holds(row, tmp_path):
     verdict = run_row(row, tmp_path)
     assert verdict.outcome == "held", f"{verdict.outcome}: {verdict.detail}"
