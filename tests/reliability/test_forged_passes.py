@@ -11,7 +11,7 @@ from tests.reliability.hostile import FORGERIES, add_question
 
 @pytest.fixture(scope="module")
 def task() -> HumanEvalTask:
-    return HumanEvalTask(timeout_s=10)
+    return HumanEvalTask(timeout_s=3)  # the correct solution grades in ~0.1 s; `huge_output_object` runs out the clock
 
 
 def test_the_correct_solution_passes(task):
