@@ -38,6 +38,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,27 +224,38 @@ COST_FIELDS = {"cost_lambda": "x-hieramas-cost-lambda", "max_cost_usd": "x-hiera
 """The request's cost fields (body extension field -> header)."""
 
 
+def body_or_header(body: dict[str, Any], headers: Any, fields: dict[str, str],
+                   check: Callable[[Any, str, bool], Any]) -> dict[str, Any]:
+    """Each of `fields` (body extension field -> header) from the request: `check(value, name,
+    from_header)` gives the checked value (a header's is text) or raises a `UserError`, answered
+    400 naming where; a field given both ways must check to the same value (else 400: give one).
+    None where neither is given."""
+    values: dict[str, Any] = {}
+    for name, header in fields.items():
+        in_body, in_header = body.get(name), headers.get(header)
+        checked = {}
+        for where, value, text in ((f"body field {name!r}", in_body, False), (f"header {header}", in_header, True)):
+            if value is not None:
+                try:
+                    checked[where] = check(value, name, text)
+                except UserError as exc:
+                    raise ApiError(400, f"{where}: {exc}", param=name) from None
+        if len(set(checked.values())) > 1:
+            raise ApiError(400, f"body field {name!r} ({in_body!r}) and header {header} ({in_header[:40]!r}) "
+                           "disagree; give one", param=name)
+        values[name] = next(iter(checked.values()), None)
+    return values
+
+
 def cost_request(policy: Any, body: dict[str, Any], headers: Any) -> Any:
     """The `policy.cost.CostPick` of a request from its body fields and headers (module
     docstring); None for a bundle of one fixed λ asked for nothing. ApiError 400 naming the field."""
-    values: dict[str, Any] = {}
-    for name, header in COST_FIELDS.items():
-        in_body, in_header = body.get(name), headers.get(header)
-        if in_body is not None and in_header is not None:
-            try:
-                same = float(in_header) == float(in_body)
-            except (TypeError, ValueError):
-                same = False
-            if not same:
-                raise ApiError(400, f"body field {name!r} ({in_body!r}) and header {header} ({in_header[:40]!r}) "
-                               "disagree; give one", param=name)
-        values[name] = in_body if in_body is not None else in_header
-        where = f"body field {name!r}" if in_body is not None else f"header {header}"
-        if values[name] is not None:
-            try:
-                policy.cost_pick(**{name: values[name]}, where="")
-            except UserError as exc:
-                raise ApiError(400, f"{where}: {exc}", param=name) from None
+
+    def check(value: Any, name: str, text: bool) -> float:
+        policy.cost_pick(**{name: value}, where="")  # the number, and that the bundle takes it
+        return float(value)
+
+    values = body_or_header(body, headers, COST_FIELDS, check)
     try:
         return policy.cost_pick(values["cost_lambda"], values["max_cost_usd"])
     except UserError as exc:
@@ -257,20 +269,7 @@ LIMIT_HEADERS = {"max_calls": "x-hieramas-max-calls", "max_rounds": "x-hieramas-
 def limits_request(policy: Any, body: dict[str, Any], headers: Any) -> Any:
     """The `mas.limits.RequestLimits` of a request from its body fields and headers (module
     docstring); None when it sets none. ApiError 400 naming the field."""
-    values: dict[str, Any] = {}
-    for name, header in LIMIT_HEADERS.items():
-        in_body, in_header = body.get(name), headers.get(header)
-        checked = {}
-        for where, value, text in ((f"body field {name!r}", in_body, False), (f"header {header}", in_header, True)):
-            if value is not None:
-                try:
-                    checked[where] = check_limit(value, name, text=text)
-                except UserError as exc:
-                    raise ApiError(400, f"{where}: {exc}", param=name) from None
-        if len(set(checked.values())) > 1:
-            raise ApiError(400, f"body field {name!r} ({in_body!r}) and header {header} ({in_header[:40]!r}) "
-                           "disagree; give one", param=name)
-        values[name] = next(iter(checked.values()), None)
+    values = body_or_header(body, headers, LIMIT_HEADERS, lambda value, name, text: check_limit(value, name, text=text))
     return policy.request_limits(values["max_calls"], values["max_rounds"])
 
 
