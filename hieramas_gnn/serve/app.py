@@ -103,7 +103,7 @@ class Admission:
             self.active -= 1
             raise
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self.sem.release()
         self.active -= 1
 
