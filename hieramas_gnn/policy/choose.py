@@ -32,12 +32,13 @@ design is exactly the route's choice.
 
 Every query is decided on its own, so the choice does not depend on which other queries are in
 the batch or in which order they come: `eval` over 512 queries, `run` on one and `serve` on one
-HTTP request choose the identical design. `designs` still does the work of many queries at once:
-their texts are embedded in one embedder call (MiniLM encodes texts of one token count together,
-unpadded: the same bits as one at a time) and, without limits, up to `BATCH_GRAPHS` graphs of
-several queries (their candidate DAGs) go through one policy forward; every number a query's
-choice reads is the same as for the query alone (a graph's nodes and edges are its own, in the
-same order; tested bit for bit in tests/test_batched_designs.py).
+HTTP request choose the identical design. `designs` embeds the texts of all its queries in one
+embedder call (MiniLM encodes texts of one token count together, unpadded: the same bits as one
+at a time), then runs one policy forward per query (its K candidates as one batch). Several
+queries' graphs are not put through one forward: the CPU matrix products give a row other last
+bits when the number of rows changes (torch 2.13 here: fewer than 4 rows, and for one output
+column most row counts that are not multiples of 4), ~1e-7 on the logits, which can flip a
+near-tie (tests/test_batched_designs.py checks the bits).
 """
 
 from __future__ import annotations
@@ -59,9 +60,6 @@ from hieramas_gnn.policy.settings import ROUTES, TOPOLOGIES, ChoiceSettings  # n
 from hieramas_gnn.policy.sample import sample
 
 Edges = tuple[tuple[int, int], ...]
-BATCH_GRAPHS = 512
-"""The most graphs `DesignChooser.designs` puts through one policy forward (several queries'
-candidates; a query with more candidates than this goes alone)."""
 
 
 def query_text(q: Any) -> str:
@@ -199,47 +197,9 @@ class DesignChooser:
         try:
             with torch.no_grad():
                 rows = self.builder.query_rows(list(queries), lams)  # [Q, F_q]: one embedder call
-                if limits is not None and limits.active:
-                    return [self.design(q, lam, limits, rows[i:i + 1]) for i, (q, lam) in enumerate(zip(queries, lams))]
-                return self._batched(list(queries), lams, rows)
+                return [self.design(q, lam, limits, rows[i:i + 1]) for i, (q, lam) in enumerate(zip(queries, lams))]
         finally:
             self.policy.train(was_training)
-
-    def _batched(self, queries: list[Any], lams: list[float | None], rows: torch.Tensor) -> list[Design]:
-        """The route's choice (no limits) for every query, the graphs of several queries in one
-        forward: per query its graphs (`edges`: one with no DAG; `random`: the drawn candidate;
-        `classifier`: the K candidates, the best graph score wins), at most `BATCH_GRAPHS` graphs
-        a forward (whole queries). Shapes: rows [Q, F_q] -> Q designs."""
-        route = self.settings.route
-        per: list[list[Edges]] = []
-        for q in queries:
-            dags, pick = ([()], 0) if route == "edges" else self.candidates(q)
-            per.append([tuple(d) for d in dags] if route == "classifier" else [tuple(dags[pick])])
-        out: list[Design] = []
-        lo = 0
-        while lo < len(queries):
-            hi, graphs = lo + 1, len(per[lo])
-            while hi < len(queries) and graphs + len(per[hi]) <= BATCH_GRAPHS:
-                graphs += len(per[hi])
-                hi += 1
-            counts = [len(per[i]) for i in range(lo, hi)]
-            dags = [d for i in range(lo, hi) for d in per[i]]
-            batch = self.builder.from_rows(rows[lo:hi].repeat_interleave(torch.tensor(counts), dim=0), dags)
-            decisions = [self.decision(lams[i]) for i in range(lo, hi) for _ in per[i]]
-            if route == "edges":
-                out += sample(self.policy, batch, decision=decisions, mode="dag", greedy=True).designs
-            else:
-                res = sample(self.policy, batch, decision=decisions, mode="mixture", dags=dags, greedy=True)
-                if route == "random":
-                    out += res.designs
-                else:
-                    logits = self.policy.score_head(res.encoded, dag_edge_index(batch, [d.edges for d in res.designs]))
-                    start = 0
-                    for k in counts:  # per query: the best of its own K graph scores
-                        out.append(res.designs[start + int(torch.argmax(logits[start:start + k]))])
-                        start += k
-            lo = hi
-        return out
 
     def with_route(self, route: str) -> DesignChooser:
         """The same policy and candidates under another route (e.g. the `random` control)."""
