@@ -122,7 +122,7 @@ class DesignChooser:
         row = self._row(q, cost_lambda, row)
         batch = self.builder.from_rows(row.repeat(len(dags), 1), [tuple(d) for d in dags])
         return batch, sample(self.policy, batch, decision=self.decision(cost_lambda), mode="mixture",
-                             dags=list(dags), greedy=True)
+                             dags=list(dags), greedy=True, scores=False)
 
     @torch.no_grad()
     def mixtures_on(self, q: Any, dags: Sequence[Edges], cost_lambda: float | None = None,
@@ -157,7 +157,7 @@ class DesignChooser:
         if route == "edges":
             batch = self.builder.from_rows(self._row(q, cost_lambda, row), [()])
             return [sample(self.policy, batch, decision=self.decision(cost_lambda), mode="dag",
-                           greedy=True).designs[0]]
+                           greedy=True, scores=False).designs[0]]
         dags, pick = self.candidates(q)
         if route == "random":
             return self.mixtures_on(q, [dags[pick], *dags[:pick], *dags[pick + 1:]], cost_lambda, row)
