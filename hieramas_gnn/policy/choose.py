@@ -33,12 +33,13 @@ design is exactly the route's choice.
 Every query is decided on its own, so the choice does not depend on which other queries are in
 the batch or in which order they come: `eval` over 512 queries, `run` on one and `serve` on one
 HTTP request choose the identical design. `designs` embeds the texts of all its queries in one
-embedder call (MiniLM encodes texts of one token count together, unpadded: the same bits as one
-at a time), then runs one policy forward per query (its K candidates as one batch). Several
-queries' graphs are not put through one forward: the CPU matrix products give a row other last
-bits when the number of rows changes (torch 2.13 here: fewer than 4 rows, and for one output
-column most row counts that are not multiples of 4), ~1e-7 on the logits, which can flip a
-near-tie (tests/test_batched_designs.py checks the bits).
+embedder call (MiniLM encodes texts of one token count together, unpadded, short texts alone:
+the same bits as one at a time, `features.grouped_tokens`), then runs one policy forward per
+query (its K candidates as one batch; tests/test_batched_designs.py: a batch's designs are each
+query's alone). Several queries' graphs are not put through one forward: a CPU matrix product
+gives a row other last bits when the number of rows changes (torch 2.13 here: fewer than 4 rows
+at one thread, and for one output column most row counts that are not multiples of 4), ~1e-7 on
+the logits, which can flip a near-tie.
 """
 
 from __future__ import annotations
