@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hieramas_gnn.policy.features import (
-    CachedEmbedder, FeatureBuilder, HashingEmbedder, LLMNode, MiniLMEmbedder, as_llm_nodes,
+    CachedEmbedder, FeatureBuilder, HashingEmbedder, LLMNode, MiniLMEmbedder, as_llm_nodes, grouped_tokens,
     position_encoding, price_features, text_key,
 )
 
@@ -111,6 +111,25 @@ def test_minilm_width_is_known_without_loading_and_matches_the_encoder():
     out = emb.embed(["The solver writes the final answer.", "A cheap model good at arithmetic."])
     assert out.shape == (2, 384) and emb._model is not None
     assert torch.allclose(out.norm(dim=-1), torch.ones(2), atol=1e-4)
+    # many texts in one call (texts of one token count encoded together, unpadded; short ones
+    # alone): the same bits as each text alone, whichever texts come with it, at 1 and 2 threads
+    # (padding would change the last bits, and so would grouping the short texts)
+    texts = [f"Let x = {a}. Find the remainder when x^{b} + 7 is divided by {a + b}." for a, b in
+             ((3, 5), (12, 7), (4051, 2), (9, 9), (77, 31), (5, 123))] + ["What is 2 + 2?", "Name a prime.",
+                                                                     "A much longer question " * 12,
+                                                                     "cat", "dog", "two", "sum"]
+    emb.batch_size = 2
+    counts = emb.token_counts(texts)
+    assert counts.count(3) == 4 and max(counts.count(c) for c in counts if c >= grouped_tokens(2)) >= 3
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            alone = torch.cat([emb.embed([t]) for t in texts])
+            assert torch.equal(emb.embed(texts), alone)
+            assert torch.equal(emb.embed(texts[::-1]), alone.flip(0))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_an_encoder_of_another_width_is_refused_when_it_loads(monkeypatch):

@@ -30,9 +30,16 @@ and shrink or skip roles to meet the rounds, then drop the least likely proposer
 roles to meet the calls; at worst the decision model alone, 1 call in 1 round). No limits: the
 design is exactly the route's choice.
 
-Every query is decided on its own (its K candidates form one batch), so the choice does not
-depend on which other queries are in the batch or in which order they come: `eval` over 512
-queries, `run` on one and `serve` on one HTTP request choose the identical design.
+Every query is decided on its own, so the choice does not depend on which other queries are in
+the batch or in which order they come: `eval` over 512 queries, `run` on one and `serve` on one
+HTTP request choose the identical design. `designs` embeds the texts of all its queries in one
+embedder call (MiniLM encodes texts of one token count together, unpadded, short texts alone:
+the same bits as one at a time, `features.grouped_tokens`), then runs one policy forward per
+query (its K candidates as one batch; tests/test_batched_designs.py: a batch's designs are each
+query's alone). Several queries' graphs are not put through one forward: a CPU matrix product
+gives a row other last bits when the number of rows changes (torch 2.13 here: fewer than 4 rows
+at one thread, and for one output column most row counts that are not multiples of 4), ~1e-7 on
+the logits, which can flip a near-tie.
 """
 
 from __future__ import annotations
@@ -104,28 +111,35 @@ class DesignChooser:
         dags = topologies.candidate_dags(self.n_roles, s.n_candidates, rng, s.density_min, s.density_max)
         return dags, int(rng.integers(len(dags)))
 
-    def _on(self, q: Any, dags: Sequence[Edges], cost_lambda: float | None):
-        """(the batch of `q` under each DAG, the greedy mixtures' `SampleOut`): one batch of the K
-        graphs, the query's features computed once, one encoder pass."""
+    def _row(self, q: Any, cost_lambda: float | None, row: torch.Tensor | None) -> torch.Tensor:
+        """The query's node row (`row` when the caller computed it, from `builder.query_rows`).
+        Shapes: -> [1, F_q]."""
         self._lams(cost_lambda, 1)  # refuses a λ for a policy without a grid
-        batch = self.builder.repeated(q, [tuple(d) for d in dags], cost_lambda)
+        return self.builder.query_rows([q], [cost_lambda]) if row is None else row
+
+    def _on(self, q: Any, dags: Sequence[Edges], cost_lambda: float | None, row: torch.Tensor | None = None):
+        """(the batch of `q` under each DAG, the greedy mixtures' `SampleOut`): one batch of the K
+        graphs, the query's features computed once (or given: `row` [1, F_q]), one encoder pass."""
+        row = self._row(q, cost_lambda, row)
+        batch = self.builder.from_rows(row.repeat(len(dags), 1), [tuple(d) for d in dags])
         return batch, sample(self.policy, batch, decision=self.decision(cost_lambda), mode="mixture",
-                             dags=list(dags), greedy=True)
+                             dags=list(dags), greedy=True, scores=False)
 
     @torch.no_grad()
-    def mixtures_on(self, q: Any, dags: Sequence[Edges], cost_lambda: float | None = None) -> list[Design]:
+    def mixtures_on(self, q: Any, dags: Sequence[Edges], cost_lambda: float | None = None,
+                    row: torch.Tensor | None = None) -> list[Design]:
         """The greedy stage-1 mixtures of one query conditioned on each DAG."""
-        return self._on(q, dags, cost_lambda)[1].designs
+        return self._on(q, dags, cost_lambda, row)[1].designs
 
     @torch.no_grad()
-    def scored(self, q: Any, dags: Sequence[Edges] | None = None,
-               cost_lambda: float | None = None) -> tuple[list[Design], torch.Tensor]:
+    def scored(self, q: Any, dags: Sequence[Edges] | None = None, cost_lambda: float | None = None,
+               row: torch.Tensor | None = None) -> tuple[list[Design], torch.Tensor]:
         """The `classifier` route's work for one query: the greedy mixtures on each candidate DAG
         (`dags`; default: the query's own `candidates`) and the graph-score logits of those
         designs, from one batch and one encoder pass shared by the two (the same numbers as
         `mixtures_on` then `score`, tested). Shapes: -> K designs, logits [K]."""
         dags = self.candidates(q)[0] if dags is None else dags
-        batch, out = self._on(q, dags, cost_lambda)
+        batch, out = self._on(q, dags, cost_lambda, row)
         dag = dag_edge_index(batch, [d.edges for d in out.designs])  # the encoding's DAG edges
         return out.designs, self.policy.score_head(out.encoded, dag)
 
@@ -137,49 +151,54 @@ class DesignChooser:
         return self.policy.graph_logits(batch, dag_edge_index(batch, [d.edges for d in designs]))
 
     @torch.no_grad()
-    def ranked(self, q: Any, cost_lambda: float | None = None) -> list[Design]:
+    def ranked(self, q: Any, cost_lambda: float | None = None, row: torch.Tensor | None = None) -> list[Design]:
         """The route's candidate designs of one query in its order of preference (module
-        docstring): the first is the route's choice."""
+        docstring): the first is the route's choice (`row`: the query's node row when known)."""
         route = self.settings.route
         if route == "edges":
-            batch = self.builder.batch([q], None, self._lams(cost_lambda, 1))
+            batch = self.builder.from_rows(self._row(q, cost_lambda, row), [()])
             return [sample(self.policy, batch, decision=self.decision(cost_lambda), mode="dag",
-                           greedy=True).designs[0]]
+                           greedy=True, scores=False).designs[0]]
         dags, pick = self.candidates(q)
         if route == "random":
-            return self.mixtures_on(q, [dags[pick], *dags[:pick], *dags[pick + 1:]], cost_lambda)
-        cands, logits = self.scored(q, dags, cost_lambda)
+            return self.mixtures_on(q, [dags[pick], *dags[:pick], *dags[pick + 1:]], cost_lambda, row)
+        cands, logits = self.scored(q, dags, cost_lambda, row)
         scores = logits.tolist()
         best = int(torch.argmax(torch.tensor(scores)))  # the route's choice, exactly as without limits
         rest = sorted((i for i in range(len(cands)) if i != best), key=lambda i: -scores[i])
         return [cands[i] for i in (best, *rest)]
 
     @torch.no_grad()
-    def design(self, q: Any, cost_lambda: float | None = None, limits: RequestLimits | None = None) -> Design:
+    def design(self, q: Any, cost_lambda: float | None = None, limits: RequestLimits | None = None,
+               row: torch.Tensor | None = None) -> Design:
         """The design for one query (at cost weight λ: a cost-conditioned policy only; within
-        `limits`: module docstring)."""
+        `limits`: module docstring; `row`: the query's node row [1, F_q] when known)."""
         route = self.settings.route
         if limits is None or not limits.active:
             if route == "edges":
-                return self.ranked(q, cost_lambda)[0]
+                return self.ranked(q, cost_lambda, row)[0]
             dags, pick = self.candidates(q)
             if route == "random":
-                return self.mixtures_on(q, [dags[pick]], cost_lambda)[0]
-            cands, logits = self.scored(q, dags, cost_lambda)
+                return self.mixtures_on(q, [dags[pick]], cost_lambda, row)[0]
+            cands, logits = self.scored(q, dags, cost_lambda, row)
             return cands[int(torch.argmax(logits))]
-        ranked = self.ranked(q, cost_lambda)
+        ranked = self.ranked(q, cost_lambda, row)
         return next((d for d in ranked if limits.fits(d)), None) or fit_design(ranked[0], limits)
 
     def designs(self, queries: Sequence[Any], cost_lambdas: Any = None,
                 limits: RequestLimits | None = None) -> list[Design]:
-        """One design per query (each decided on its own; see the module docstring);
-        `cost_lambdas`: one λ for all, or one per query (None: the default); `limits`: the
-        calls and rounds every design keeps within (None: none)."""
+        """One design per query (each decided on its own, the same as `design(q)`; see the module
+        docstring); `cost_lambdas`: one λ for all, or one per query (None: the default); `limits`:
+        the calls and rounds every design keeps within (None: none)."""
         lams = per_query(cost_lambdas, len(queries))
+        for lam in dict.fromkeys(lams):
+            self.decision(lam)  # refuses a λ for a policy without a grid, before any work
         was_training = self.policy.training
         self.policy.eval()
         try:
-            return [self.design(q, lam, limits) for q, lam in zip(queries, lams)]
+            with torch.no_grad():
+                rows = self.builder.query_rows(list(queries), lams)  # [Q, F_q]: one embedder call
+                return [self.design(q, lam, limits, rows[i:i + 1]) for i, (q, lam) in enumerate(zip(queries, lams))]
         finally:
             self.policy.train(was_training)
 

@@ -185,10 +185,20 @@ class GraphBuilder:
     def repeated(self, query: Any, dags: Sequence[Edges], cost_lambda: float | None = None) -> HeteroData:
         """One query's graph under each of `dags` as one batch, the query's features computed
         once (K candidate DAGs of one query). Equal to `batch([query] * K, dags, [cost_lambda] * K)`."""
-        text, meta = _query_parts(query)
-        lams = [cost_lambda] if self.cost_conditioned else None
-        qx = self.features.queries_features([text], [meta], lams)  # [1, F_q]
-        return self._collate(qx.repeat(len(dags), 1), dags)
+        return self.from_rows(self.query_rows([query], [cost_lambda]).repeat(len(dags), 1), dags)
+
+    def query_rows(self, queries: Sequence[Any], cost_lambdas: Sequence[float | None] | None = None) -> Tensor:
+        """The query node rows of `queries` (one embedder call for all texts; each row the same
+        as the query's alone); `cost_lambdas` is ignored for a policy that is not cost-conditioned
+        (callers refuse a λ there first). Shapes: -> [G, F_q]."""
+        parts = [_query_parts(q) for q in queries]
+        lams = list(cost_lambdas) if self.cost_conditioned and cost_lambdas is not None else None
+        return self.features.queries_features([t for t, _ in parts], [m for _, m in parts], lams)  # [G, F_q]
+
+    def from_rows(self, qx: Tensor, dags: Sequence[Edges]) -> HeteroData:
+        """The batch of G graphs whose query rows are `qx` [G, F_q] (from `query_rows`) and DAG
+        edges `dags[g]`: `batch(queries, dags)` without embedding the texts again."""
+        return self._collate(qx, dags)
 
     def _collate(self, qx: Tensor, dags: Sequence[Edges]) -> HeteroData:
         """The batch of G = len(qx) graphs (query rows `qx` [G, F_q], DAG edges `dags[g]`), with

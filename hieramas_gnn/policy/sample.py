@@ -208,8 +208,10 @@ def sample(policy: HieraPolicy, batch: HeteroData, *, decision: str | Sequence[s
            designs: Sequence[Design] | None = None, dags: Sequence[Edges] | None = None,
            mixtures: Sequence[Sequence[Mixture | None]] | None = None,
            generator: torch.Generator | None = None, temperature: float = 1.0,
-           greedy: bool = False) -> SampleOut:
+           greedy: bool = False, scores: bool = True) -> SampleOut:
     """Sample G designs (designs=None) or re-score the given ones. See the module docstring.
+    `scores=False`: the mixtures' log-probabilities and entropies are not computed (zeros in the
+    `SampleOut`; the designs and the encoding are the same): for callers that read only those.
 
     Shapes: batch with G graphs -> SampleOut(log_prob [G], role_log_prob [G, N], edge_log_prob [G],
     entropy [G], role_mask [G, N]).
@@ -254,7 +256,7 @@ def sample(policy: HieraPolicy, batch: HeteroData, *, decision: str | Sequence[s
     else:
         choice = sample_mixtures(prop, syn, skip, cfg.k_proposers, cfg.allow_skip, generator,
                                   greedy or mode == "dag", stop=stop, slots=slots)
-    if mode == "dag":
+    if mode == "dag" or not scores:
         role_lp = role_ent = prop.new_zeros(prop.size(0))
     else:
         role_lp = mixture_log_prob(prop, syn, skip, choice, cfg.allow_skip, stop=stop, slots=slots,
