@@ -301,6 +301,20 @@ def test_plan_target_cost_mixes_the_neighbouring_points_and_spends_where_it_is_f
     assert plan_target_cost([[9, 9, 9, 9], [1, 1, 1, 1]], [0.5, 0.5], 9.0, keys).assign == [1] * 4
 
 
+
+def test_a_query_blind_mix_is_not_a_slice_of_the_question_order():
+    from hieramas_gnn.policy.cost import plan_target_cost
+
+    keys = [f"task/{i}" for i in range(40)]  # file order: its slices may differ in difficulty
+    plan = plan_target_cost([[3.0] * 40, [1.0] * 40], [0.8, 0.5], 2.0, keys)
+    moved = {k for k, a in zip(keys, plan.assign) if a == 0}
+    assert len(moved) == 20 and plan.planned_cost_usd == 2.0
+    assert moved != set(keys[:20]) and moved != set(keys[20:])
+    first, last = sum(k in moved for k in keys[:20]), sum(k in moved for k in keys[20:])
+    assert 5 <= first <= 15 and 5 <= last <= 15  # both halves of the file are in the mix
+    again = plan_target_cost([[3.0] * 40, [1.0] * 40], [0.8, 0.5], 2.0, keys[::-1])  # the same keys, any order
+    assert {k for k, a in zip(keys[::-1], again.assign) if a == 0} == moved
+
 def _scripted_trainer(tmp_path, grid):
     """A stage-1 trainer on a one-layer policy whose validation returns scripted rewards."""
     from types import SimpleNamespace

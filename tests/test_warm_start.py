@@ -359,3 +359,13 @@ def test_a_capped_search_draws_its_questions_evenly_over_the_components(tmp_path
     assert w.sum() == pytest.approx(8) and w[[4, 6, 7]].sum() == pytest.approx(4)
     plain = _cfg(tmp_path / "plain", "stage1.warm_start_weighting=question")
     assert warm_start.first_questions(plain, qs, 8) == qs[:8] and warm_start.question_weights(plain, qs) is None
+
+
+def test_the_clone_of_a_cost_conditioned_policy_stops_only_when_every_lambda_matches():
+    hits = [True] * 10 + [True] * 8 + [False] * 2  # λ = 100: 10 of 10; λ = 1000: 8 of 10
+    lams = [100.0] * 10 + [1000.0] * 10
+    assert warm_start.least_share(hits) == 0.9  # overall: above CLONE_MATCH, though one λ is at 0.8
+    assert warm_start.least_share(hits, lams) == 0.8 < warm_start.CLONE_MATCH
+    assert warm_start.least_share([], []) == 0.0
+    with pytest.raises(ValueError, match="group keys"):
+        warm_start.least_share([True], [1.0, 2.0])

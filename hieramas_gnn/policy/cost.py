@@ -22,6 +22,7 @@ naming the field otherwise): the Python API, the HTTP body and header, the CLI a
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,10 +215,12 @@ def plan_target_cost(expected: Sequence[Sequence[float]], accuracy: Sequence[flo
     point's measured accuracy. The frontier is the upper hull of (mean expected cost, accuracy)
     over the points; the target falls between two neighbouring frontier points a (cheaper, mean
     <= target) and b. Every query starts at a and queries move to b in the order of their extra
-    expected cost (smallest first; ties by `keys`, e.g. the question ids) while the planned mean
+    expected cost (smallest first; ties by a hash of `keys`, e.g. the question ids) while the planned mean
     stays <= target: where the policy's design at b costs the same as at a for a query, the move is
     free (query-dependent spending); where every query's designs are alike, it is a mix of the two
-    frontier points in the proportion that meets the target. A target at or above the most
+    frontier points in the proportion that meets the target. Equal extra costs go in the order of a
+    hash of their keys (CRC-32), not of the keys: ids in file order (`math_l5/12`) would make the
+    mix a slice of the file, whose parts differ in difficulty and domain. A target at or above the most
     accurate point's mean: every query there; below the cheapest point's: every query at the
     cheapest, `feasible` False."""
     import numpy as np
@@ -242,7 +245,7 @@ def plan_target_cost(expected: Sequence[Sequence[float]], accuracy: Sequence[flo
     assign = [a] * q_n
     spend = float(e[a].sum())
     extra = e[b] - e[a]
-    for q in sorted(range(q_n), key=lambda q: (extra[q], keys[q])):
+    for q in sorted(range(q_n), key=lambda q: (extra[q], zlib.crc32(str(keys[q]).encode()), keys[q])):
         if spend + extra[q] <= target * q_n + 1e-15:
             assign[q] = b
             spend += float(extra[q])

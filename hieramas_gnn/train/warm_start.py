@@ -327,8 +327,12 @@ def clone(policy: Any, builder: Any, design: Design | Sequence[Design], question
     """Behaviour-clone `design`'s mixtures into the policy (module docstring); a list gives each
     question its own design (the per-cluster warm start; one decision model for all). With
     `cost_lambdas` (a cost-conditioned policy) question g is seen at λ = cost_lambdas[g] and the
-    designs may differ in their decision model (it is the searched one of each λ). Returns
-    {steps, match (share of queries whose greedy mixtures equal their design's), nll}."""
+    designs may differ in their decision model (it is the searched one of each λ). It stops once
+    the greedy policy chooses the design on `CLONE_MATCH` of the queries — with `cost_lambdas`, on
+    that share at every λ (an overall share would let one λ's design, typically the range's end
+    where the searched design changes least from its neighbour's, stay cloned on far fewer). Returns
+    {steps, match (share of queries whose greedy mixtures equal their design's; with
+    `cost_lambdas` the least share over the λ), nll}."""
     qs = list(questions)
     design = _per_query(design, len(qs), mixed_decisions=cost_lambdas is not None)
     edges = [tuple(dags[i % len(dags)]) for i in range(len(qs))]
@@ -336,7 +340,7 @@ def clone(policy: Any, builder: Any, design: Design | Sequence[Design], question
     opt = torch.optim.Adam(policy.parameters(), lr=CLONE_LR)
     was_training = policy.training
     policy.train()
-    step, nll, match = 0, float("nan"), _match(policy, batch, design, edges)
+    step, nll, match = 0, float("nan"), _match(policy, batch, design, edges, cost_lambdas)
     while step < steps and match < CLONE_MATCH:
         loss = bc_loss(policy, batch, design, edges)
         opt.zero_grad()
@@ -344,7 +348,7 @@ def clone(policy: Any, builder: Any, design: Design | Sequence[Design], question
         opt.step()
         step, nll = step + 1, float(loss.detach())
         if step % 5 == 0 or step == steps:
-            match = _match(policy, batch, design, edges)
+            match = _match(policy, batch, design, edges, cost_lambdas)
     policy.train(was_training)
     return {"steps": step, "match": match, "nll": nll}
 
@@ -372,9 +376,22 @@ def _per_query(design: Design | Sequence[Design], n: int, mixed_decisions: bool 
 
 
 @torch.no_grad()
-def _match(policy: Any, batch: Any, design: Sequence[Design], edges: Sequence[Any]) -> float:
+def _match(policy: Any, batch: Any, design: Sequence[Design], edges: Sequence[Any],
+           groups: Sequence[float] | None = None) -> float:
+    """Share of queries whose greedy mixtures equal their design's; with `groups` (one key per
+    query: its λ) the least such share over the groups."""
     was_training = policy.training
     policy.eval()
     out = sample(policy, batch, decision=[d.decision for d in design], mode="mixture", dags=list(edges), greedy=True)
     policy.train(was_training)
-    return sum(d.mixtures == t.mixtures for d, t in zip(out.designs, design)) / max(len(out.designs), 1)
+    return least_share([d.mixtures == t.mixtures for d, t in zip(out.designs, design)], groups)
+
+
+def least_share(hits: Sequence[bool], groups: Sequence[Any] | None = None) -> float:
+    """The share of `hits` that are true; with `groups` (one key per hit) the least share over
+    the groups; 0 without hits."""
+    keys = list(groups) if groups is not None else [None] * len(hits)
+    if len(keys) != len(hits):
+        raise ValueError(f"{len(keys)} group keys for {len(hits)} hits")
+    shares = [sum(bool(h) for h, k in zip(hits, keys) if k == g) / keys.count(g) for g in dict.fromkeys(keys)]
+    return min(shares) if shares else 0.0
