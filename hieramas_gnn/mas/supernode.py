@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +35,61 @@ from hieramas_gnn.mas.trace import CallTrace, NodeTrace
 from hieramas_gnn.tasks.base import Question, Task, instruction_for
 
 MAX_REPEATS = 16
+MEMO_SIZE = 1 << 16
+"""Most (task, question, reply) entries `AnswerMemo` keeps before it starts over."""
 POSITION_RANK = {"proposer": 0, "single": 0, "debate": 0, "synthesizer": 1, "aggregator": 1,
                  "decision": 2}
+
+
+class AnswerMemo:
+    """Extracted answers and grades of reply texts, remembered in this process.
+
+    Every call of a replayed rollout returns a cached reply text, and the same texts come back
+    across episodes and steps (a model's reply to a question is one text per sample), so a
+    task's `extract` / `score` of one (question, reply) would otherwise run again for every
+    episode that reads it: the executor extracts each proposal, grades each role's and the
+    decision's text, and quotes upstream answers. Both are pure functions of (question, reply);
+    entries are keyed by the task object (a weak reference, so a collected task's entries never
+    answer for another), the question and the text. Grades of code tasks (tests run in a
+    sandbox, under a clock) are not remembered. At `MEMO_SIZE` entries the memo starts over.
+    """
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self.size = size
+        self._entries: dict[tuple, tuple[Any, Any]] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def _get(self, kind: str, task: Any, question: Question, text: str, compute: Callable[[], Any]) -> Any:
+        try:
+            key = (kind, id(task), question, text)
+            hit = self._entries.get(key)
+        except TypeError:  # an unhashable question (e.g. a list as gold): not remembered
+            return compute()
+        if hit is not None and hit[0]() is task:
+            return hit[1]
+        value = compute()
+        try:
+            ref = weakref.ref(task)
+        except TypeError:  # a task that cannot be weakly referenced: not remembered
+            return value
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key] = (ref, value)
+        return value
+
+    def extract(self, task: Any, question: Question, text: str) -> str | None:
+        """`task.extract(text, question)`, remembered."""
+        return self._get("x", task, question, text, lambda: task.extract(text, question))
+
+    def score(self, task: Any, question: Question, text: str) -> Any:
+        """`task.score(text, question)`, remembered (callers keep code tasks out)."""
+        return self._get("s", task, question, text, lambda: task.score(text, question))
+
+
+ANSWERS = AnswerMemo()
+"""The process's memo of extracted answers and grades (`AnswerMemo`)."""
 
 
 def build_request(model: str, system: str, user: str, *, task: Task, question: Question,
@@ -162,13 +216,18 @@ class Episode:
         """The answer format of this question's prompts (a mixed task: its component's)."""
         return instruction_for(self.task, self.question)
 
+    def extract(self, text: str) -> str | None:
+        """The task's extracted answer of `text` (remembered: `AnswerMemo`)."""
+        return ANSWERS.extract(self.task, self.question, text)
+
     async def grade(self, text: str) -> tuple[str | None, bool]:
-        """(extracted answer, correct); code tasks run their tests off the event loop."""
+        """(extracted answer, correct); code tasks run their tests off the event loop, other
+        grades are remembered (`AnswerMemo`)."""
         part = self.task.component(self.question) if hasattr(self.task, "component") else self.task  # a mixed task
         if getattr(part, "answer_kind", "") == "code":
             score = await asyncio.to_thread(self.task.score, text, self.question)
         else:
-            score = self.task.score(text, self.question)
+            score = ANSWERS.score(self.task, self.question, text)
         return score.extracted, bool(score.correct)
 
 
@@ -216,14 +275,14 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
     start = max((u.finish_ms for u in upstream), default=0.0)
     if mixture.plurality:
         records, answers, took = await ask_until_settled(
-            lambda j: ep.call(requests[j], (index, 0, j)), mixture.k, lambda t: ep.task.extract(t, ep.question))
+            lambda j: ep.call(requests[j], (index, 0, j)), mixture.k, ep.extract)
         proposals, proposal_answers, text = votes(records, answers)
         finish = start + took
     else:
         results = await call_all([ep.call(r, (index, 0, j)) for j, r in enumerate(requests)])
         finish = start + max(r.latency_ms for r in results)
         proposals = [r.text for r in results]
-        proposal_answers = [ep.task.extract(t, ep.question) for t in proposals]
+        proposal_answers = [ep.extract(t) for t in proposals]
         text = proposals[0]
     if mixture.k > 1 and not mixture.plurality:
         synth_user = ep.roleset.render(
@@ -240,7 +299,7 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
     if role.gradable:
         node.answer, node.correct = await ep.grade(text)
     else:
-        node.answer = ep.task.extract(text, ep.question)
+        node.answer = ep.extract(text)
     return NodeResult(node, finish)
 
 
