@@ -189,14 +189,32 @@ class LLMClient:
         spec = self.pool.get(request.model)
         return request_key(request, spec.litellm_model, self._provider_params(spec))
 
-    async def complete(self, request: LLMRequest) -> LLMRecord:
-        """One chat completion (see the module docstring for the steps)."""
+    def lookup(self, request: LLMRequest) -> tuple[str | None, LLMRecord | None]:
+        """(cache key, the rollout cache's record) of `request` without calling anything or
+        needing an event loop; a record is counted as a cache hit exactly as `complete` counts
+        one. (None, None) without a cache. A caller given no record passes the key on to
+        `complete(request, key=key)`, which then does not hash the request again."""
+        if self.cache.mode == "off":
+            return None, None
         spec = self.pool.get(request.model)
         key = request_key(request, spec.litellm_model, self._provider_params(spec))
+        return key, self._hit(spec, key)
+
+    def _hit(self, spec: ModelSpec, key: str) -> LLMRecord | None:
         hit = self.cache.get(key, spec.name)
         if hit is not None:
             self.stats.cache_hits += 1
             self.stats.cached_usd += float(hit.cost_usd)
+        return hit
+
+    async def complete(self, request: LLMRequest, *, key: str | None = None) -> LLMRecord:
+        """One chat completion (see the module docstring for the steps); `key`: the request's
+        cache key when the caller has it (`lookup`)."""
+        spec = self.pool.get(request.model)
+        if key is None:
+            key = request_key(request, spec.litellm_model, self._provider_params(spec))
+        hit = self._hit(spec, key)
+        if hit is not None:
             return hit
         if self.cache.mode == "replay":
             raise CacheMiss(f"replay-only cache {self.cache.path}: no record for model "

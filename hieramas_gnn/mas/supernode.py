@@ -189,11 +189,39 @@ class Episode:
     calls: list[tuple[tuple[int, int, int], CallTrace]] = field(default_factory=list)
     failure: str | None = None
 
-    async def call(self, request: LLMRequest, order: tuple[int, int, int]) -> LLMRecord:
+    def lookup(self, request: LLMRequest, order: tuple[int, int, int]) -> tuple[str | None, LLMRecord | None]:
+        """(cache key, record) when the client can answer from its cache without a call (a client
+        with `lookup`, e.g. `LLMClient.lookup`); a record is recorded as `call` records it."""
+        lookup = getattr(self.client, "lookup", None)
+        key, record = (None, None) if lookup is None else lookup(request)
+        if record is not None:
+            self.calls.append((order, CallTrace.of(request, record)))
+        return key, record
+
+    async def call_once(self, request: LLMRequest, order: tuple[int, int, int]) -> LLMRecord:
+        """`call`, answered at once when the client has the record cached (`lookup`)."""
+        key, record = self.lookup(request, order)
+        return record if record is not None else await self.call(request, order, key=key)
+
+    async def call_many(self, requests: Sequence[LLMRequest], orders: Sequence[tuple[int, int, int]]
+                        ) -> list[LLMRecord]:
+        """`call` of every request, as `call_all` runs them (in order): the cached ones are answered
+        at once, the others awaited together (a cache hit needs no task on the event loop)."""
+        found = [self.lookup(r, o) for r, o in zip(requests, orders)]
+        records = [record for _, record in found]
+        missing = [i for i, r in enumerate(records) if r is None]
+        if missing:
+            done = await call_all([self.call(requests[i], orders[i], key=found[i][0]) for i in missing])
+            for i, record in zip(missing, done):
+                records[i] = record
+        return records  # type: ignore[return-value]
+
+    async def call(self, request: LLMRequest, order: tuple[int, int, int], *, key: str | None = None) -> LLMRecord:
         """Run one call; record it the moment it completes. LLMCallError propagates, and the
-        first one is kept as the episode's failure reason (role, position, model, error)."""
+        first one is kept as the episode's failure reason (role, position, model, error).
+        `key`: the request's cache key from `lookup` (passed on to the client)."""
         try:
-            record = await self.client.complete(request)
+            record = await (self.client.complete(request) if key is None else self.client.complete(request, key=key))
         except LLMCallError as exc:
             if self.failure is None:
                 meta = request.metadata
@@ -279,7 +307,7 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
         proposals, proposal_answers, text = votes(records, answers)
         finish = start + took
     else:
-        results = await call_all([ep.call(r, (index, 0, j)) for j, r in enumerate(requests)])
+        results = await ep.call_many(requests, [(index, 0, j) for j in range(len(requests))])
         finish = start + max(r.latency_ms for r in results)
         proposals = [r.text for r in results]
         proposal_answers = [ep.extract(t) for t in proposals]
@@ -292,7 +320,7 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
         req = ep.request(mixture.synthesizer, role.system, synth_user, role=role_name,
                          position="synthesizer", context_answers=proposal_answers,
                          sample_index=ep.sample_index * MAX_REPEATS)
-        record = await ep.call(req, (index, 1, 0))
+        record = await ep.call_once(req, (index, 1, 0))
         text, finish = record.text, finish + record.latency_ms
     node = NodeTrace(index=index, role=role_name, gradable=role.gradable, text=text,
                      proposals=proposals, proposal_answers=proposal_answers)
