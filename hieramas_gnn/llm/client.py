@@ -24,6 +24,10 @@ works for users.
 The client's `backend` settings (seed, latency, behaviour file) travel with each of their calls and are
 part of their cache key.
 
+`client.lookup(request) -> (key, record or None)` is steps 1-2 without an event loop: the
+executor answers cache hits with it (replayed training: no asyncio task per call) and passes a
+miss's key on to `complete(request, key=key)`.
+
 Spend, call and hit counts live on the client instance (`client.stats`); nothing is global.
 """
 
