@@ -14,6 +14,9 @@ header says the CPU time):
 - `scoring`: `DesignChooser.scored` (the `classifier` route's K = 200 candidates of a query: one
   batch, one encoder pass shared by the selector and the graph-score head) on 20 queries of the
   policy of `bench/bench_scoring.py`, one torch thread;
+- `training`: the timed part of `bench/bench_training.py`'s `replay_1_thread` (12 stage-1 steps of
+  32 episodes over a rollout cache the same steps filled first: every call a cache hit, one
+  torch thread), and the process CPU split of those steps;
 - `frontier_seed`: one seed of `bench/bench_frontier.py` (`hieramas train` on MATH-L5 replay at
   λ = 1000 with the design search), from an empty folder (minutes).
 """
@@ -130,6 +133,33 @@ def scoring(tmp: Path) -> Path:
                   "profiler")
 
 
+def training(tmp: Path) -> Path:
+    import torch
+
+    from bench._setup import make_trainer
+    from bench.bench_training import BATCH
+    from hieramas_gnn.llm.cache import RolloutCache
+
+    torch.set_num_threads(1)
+    steps = 12
+    cache = RolloutCache(tmp / "rollouts.sqlite", "rw")
+    fill = make_trainer(tmp, batch_size=BATCH, cache=cache)
+    for _ in range(steps):
+        fill.train_step()
+    cached = make_trainer(tmp, batch_size=BATCH, cache=cache)  # same seed: the same calls, all cache hits
+
+    def work():
+        for _ in range(steps):
+            cached.train_step()
+
+    _, cpu, text = _profile(work, 0.0005)
+    client = cached.setup.runner.client
+    cache.close()
+    return _write("training", text, f"python -m bench.profile training: {steps} replay stage-1 steps x {BATCH} episodes "
+                  f"(bench_training's replay_1_thread), 1 torch thread, {client.stats.cache_hits} cache hits, "
+                  f"{client.stats.calls} provider calls: {steps * BATCH / cpu:.1f} episodes per CPU s under the profiler")
+
+
 def frontier_seed(tmp: Path) -> Path:
     from bench.bench_frontier import POINT
 
@@ -149,7 +179,7 @@ def main(argv: list[str]) -> int:
 
     ensure_offline_defaults()
     known = {"policy_load": policy_load, "design_unseen": design_unseen, "serve_solve": serve_solve,
-             "scoring": scoring, "frontier_seed": frontier_seed}
+             "scoring": scoring, "training": training, "frontier_seed": frontier_seed}
     bad = [n for n in argv if n not in known]
     if not argv or bad:
         print(f"usage: python -m bench.profile NAME [NAME ...] (known: {', '.join(known)})", file=sys.stderr)

@@ -151,6 +151,11 @@ def test_a_worker_call_the_driver_already_has_is_a_hit_under_backend_settings(tm
     again = asyncio.run(worker.complete(request))
     assert again.cache_hit is True and again.text == paid.text
     assert worker.stats.calls == 0
+    fresh = WorkerClient(pool, WorkerCache("rw", None, Service()), config, service=None, worker_id="w1",
+                         backend=backend)
+    assert fresh.lookup(request) == (None, None)  # it overrides `complete`: every call goes there
+    passed_on = asyncio.run(fresh.complete(request, key=fresh.request_key(request)))
+    assert passed_on.cache_hit is True and passed_on.text == paid.text and fresh.stats.calls == 0
 
 
 # -- flags, errors, factory ------------------------------------------------------------------

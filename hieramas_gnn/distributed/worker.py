@@ -143,10 +143,13 @@ class WorkerClient(LLMClient):
         self._service = service
         self._worker_id = worker_id
 
-    async def complete(self, request: LLMRequest) -> LLMRecord:
-        if self.cache.mode != "off":  # the very key `LLMClient.complete` will look up
-            await self.cache.prefetch(self.request_key(request))  # type: ignore[attr-defined]
-        return await super().complete(request)
+    async def complete(self, request: LLMRequest, *, key: str | None = None) -> LLMRecord:
+        """`LLMClient.complete` after fetching the request's record from the driver's cache
+        (`lookup`, inherited, reads only the local view; a miss there comes here with its key)."""
+        key = key if key is not None or self.cache.mode == "off" else self.request_key(request)
+        if key is not None:  # the very key `LLMClient.complete` will look up
+            await self.cache.prefetch(key)  # type: ignore[attr-defined]
+        return await super().complete(request, key=key)
 
     async def _reserve(self, spec: ModelSpec, request: LLMRequest) -> float:
         if self.config.budget_usd is None:

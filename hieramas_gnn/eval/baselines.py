@@ -214,13 +214,13 @@ class Baselines:
 
     async def _oracle(self, ep: Episode, _: str) -> tuple:
         recs = await _all([self._ask(ep, m, "single_user", i) for i, m in enumerate(self.models)])
-        answers = [ep.task.extract(r.text, ep.question) for r in recs]
+        answers = [ep.extract(r.text) for r in recs]
         right = [a for a in answers if ep.task.is_correct(a, ep.question)]
         answer = right[0] if right else plurality(answers)
         return None, answer, bool(right), max(r.latency_ms for r in recs)
 
     def _voted(self, ep: Episode, recs: list[LLMRecord]) -> tuple:
-        answer = plurality([ep.task.extract(r.text, ep.question) for r in recs])
+        answer = plurality([ep.extract(r.text) for r in recs])
         return None, answer, ep.task.is_correct(answer, ep.question), max(r.latency_ms for r in recs)
 
     async def _moa(self, ep: Episode, method: str) -> tuple:
@@ -245,7 +245,7 @@ class Baselines:
             proposals=quote([(f"Response {j + 1}", t) for j, t in enumerate(texts)]))
         req = ep.request(model, self.roleset.templates["single_system"], user, role="moa",
                          position="aggregator" if final else "synthesizer",
-                         context_answers=[ep.task.extract(t, ep.question) for t in texts])
+                         context_answers=[ep.extract(t) for t in texts])
         return await ep.call(req, (layer, 1, slot))
 
     async def _debate(self, ep: Episode, _: str) -> tuple:
@@ -271,7 +271,7 @@ class Baselines:
             context=quote([(h, texts[j]) for h, j in zip(heads, order)]))
         req = ep.request(model, self.roleset.templates["single_system"], user, role="debate",
                          position="debate", sample_index=sample,
-                         context_answers=[ep.task.extract(texts[j], ep.question) for j in order])
+                         context_answers=[ep.extract(texts[j]) for j in order])
         return await ep.call(req, (rnd, 0, agent))
 
 

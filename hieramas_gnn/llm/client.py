@@ -24,6 +24,10 @@ works for users.
 The client's `backend` settings (seed, latency, behaviour file) travel with each of their calls and are
 part of their cache key.
 
+`client.lookup(request) -> (key, record or None)` is steps 1-2 without an event loop: the
+executor answers cache hits with it (replayed training: no asyncio task per call) and passes a
+miss's key on to `complete(request, key=key)`.
+
 Spend, call and hit counts live on the client instance (`client.stats`); nothing is global.
 """
 
@@ -189,14 +193,33 @@ class LLMClient:
         spec = self.pool.get(request.model)
         return request_key(request, spec.litellm_model, self._provider_params(spec))
 
-    async def complete(self, request: LLMRequest) -> LLMRecord:
-        """One chat completion (see the module docstring for the steps)."""
+    def lookup(self, request: LLMRequest) -> tuple[str | None, LLMRecord | None]:
+        """(cache key, the rollout cache's record) of `request` without calling anything or
+        needing an event loop; a record is counted as a cache hit exactly as `complete` counts
+        one. (None, None) without a cache, and from a subclass that overrides `complete` (it
+        sees every call there). A caller given no record passes the key on to
+        `complete(request, key=key)`, which then does not hash the request again."""
+        if self.cache.mode == "off" or type(self).complete is not LLMClient.complete:
+            return None, None
         spec = self.pool.get(request.model)
         key = request_key(request, spec.litellm_model, self._provider_params(spec))
+        return key, self._hit(spec, key)
+
+    def _hit(self, spec: ModelSpec, key: str) -> LLMRecord | None:
         hit = self.cache.get(key, spec.name)
         if hit is not None:
             self.stats.cache_hits += 1
             self.stats.cached_usd += float(hit.cost_usd)
+        return hit
+
+    async def complete(self, request: LLMRequest, *, key: str | None = None) -> LLMRecord:
+        """One chat completion (see the module docstring for the steps); `key`: the request's
+        cache key when the caller has it (`lookup`)."""
+        spec = self.pool.get(request.model)
+        if key is None:
+            key = request_key(request, spec.litellm_model, self._provider_params(spec))
+        hit = self._hit(spec, key)
+        if hit is not None:
             return hit
         if self.cache.mode == "replay":
             raise CacheMiss(f"replay-only cache {self.cache.path}: no record for model "

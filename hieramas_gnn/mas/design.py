@@ -36,6 +36,7 @@ random and fixed topologies live in `mas/topologies.py`, drawing in `mas/draw.py
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 from collections.abc import Iterable, Sequence
@@ -206,13 +207,11 @@ class Design:
 
     def predecessors(self) -> dict[int, list[int]]:
         """For each active role, its active predecessors (after bridging skipped roles), sorted."""
-        h = self.active_dag()
-        return {i: sorted(h.predecessors(i)) for i in h.nodes}
+        return {i: list(p) for i, p in _views(self)[0]}
 
     def sinks(self) -> list[int]:
         """Active roles with no active successor: what the decision model reads."""
-        h = self.active_dag()
-        return sorted(i for i in h.nodes if h.out_degree(i) == 0)
+        return list(_views(self)[1])
 
     def lone(self) -> int | None:
         """The role of a design whose answer is its proposers' own, with no one reading them — one
@@ -234,7 +233,7 @@ class Design:
 
     def topological_order(self) -> list[int]:
         """A deterministic topological order of all roles (ties broken by index)."""
-        return list(nx.lexicographical_topological_sort(self.to_networkx()))
+        return list(_views(self)[2])
 
     def levels(self) -> list[list[int]]:
         """Topological generations of the active DAG (level 0: active roles with no predecessor)."""
@@ -380,3 +379,13 @@ def _model_names(models: Any) -> Iterable[str]:
     if isinstance(models, dict):
         return list(models)
     return [m if isinstance(m, str) else m.name for m in models]
+
+
+@functools.lru_cache(maxsize=4096)
+def _views(design: Design) -> tuple[tuple[tuple[int, tuple[int, ...]], ...], tuple[int, ...], tuple[int, ...]]:
+    """(predecessors, sinks, topological order) of a design, computed once per distinct design
+    (the executor asks for them on every episode; a design is immutable)."""
+    h = design.active_dag()
+    preds = tuple((i, tuple(sorted(h.predecessors(i)))) for i in h.nodes)
+    sinks = tuple(sorted(i for i in h.nodes if h.out_degree(i) == 0))
+    return preds, sinks, tuple(nx.lexicographical_topological_sort(design.to_networkx()))

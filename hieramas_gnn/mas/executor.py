@@ -38,10 +38,15 @@ class BoundedClient:
         self.client = client
         self.max_in_flight = max_in_flight
         self._sem = asyncio.Semaphore(max_in_flight)
+        self._lookup = getattr(client, "lookup", None)
 
-    async def complete(self, request: LLMRequest) -> LLMRecord:
+    def lookup(self, request: LLMRequest) -> tuple[str | None, LLMRecord | None]:
+        """The wrapped client's `lookup` (`LLMClient.lookup`: no call, so no slot), or (None, None)."""
+        return (None, None) if self._lookup is None else self._lookup(request)
+
+    async def complete(self, request: LLMRequest, **kwargs: Any) -> LLMRecord:
         async with self._sem:
-            return await self.client.complete(request)
+            return await self.client.complete(request, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ async def _decide(ep: Episode, design: Design, inputs: list[asyncio.Task], final
     req = ep.request(design.decision, ep.roleset.templates["decision_system"], user,
                      role="decision", position="decision",
                      context_answers=[r.node.answer for r in results])
-    record = await ep.call(req, (design.n, 2, 0))
+    record = await ep.call_once(req, (design.n, 2, 0))
     answer, correct = await ep.grade(record.text)
     finish = max((r.finish_ms for r in results), default=0.0) + record.latency_ms
     return record.text, answer, correct, finish

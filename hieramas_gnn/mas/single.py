@@ -72,7 +72,7 @@ async def run_lone(ep: Episode, index: int, role_name: str, mixture: Any) -> Nod
     def one(j: int) -> Any:
         return ask(ep, mixture.proposers[j], "single_user", j, sample=ep.sample_index * MAX_REPEATS)
 
-    records, answers, latency = await ask_until_settled(one, mixture.k, lambda t: ep.task.extract(t, ep.question))
+    records, answers, latency = await ask_until_settled(one, mixture.k, ep.extract)
     proposals, answers, text = votes(records, answers)
     node = NodeTrace(index=index, role=role_name, gradable=True, text=text, proposals=proposals,
                      proposal_answers=answers)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +35,61 @@ from hieramas_gnn.mas.trace import CallTrace, NodeTrace
 from hieramas_gnn.tasks.base import Question, Task, instruction_for
 
 MAX_REPEATS = 16
+MEMO_SIZE = 1 << 16
+"""Most (task, question, reply) entries `AnswerMemo` keeps before it starts over."""
 POSITION_RANK = {"proposer": 0, "single": 0, "debate": 0, "synthesizer": 1, "aggregator": 1,
                  "decision": 2}
+
+
+class AnswerMemo:
+    """Extracted answers and grades of reply texts, remembered in this process.
+
+    Every call of a replayed rollout returns a cached reply text, and the same texts come back
+    across episodes and steps (a model's reply to a question is one text per sample), so a
+    task's `extract` / `score` of one (question, reply) would otherwise run again for every
+    episode that reads it: the executor extracts each proposal, grades each role's and the
+    decision's text, and quotes upstream answers. Both are pure functions of (question, reply);
+    entries are keyed by the task object (a weak reference, so a collected task's entries never
+    answer for another), the question and the text. Grades of code tasks (tests run in a
+    sandbox, under a clock) are not remembered. At `MEMO_SIZE` entries the memo starts over.
+    """
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self.size = size
+        self._entries: dict[tuple, tuple[Any, Any]] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def _get(self, kind: str, task: Any, question: Question, text: str, compute: Callable[[], Any]) -> Any:
+        try:
+            key = (kind, id(task), question, text)
+            hit = self._entries.get(key)
+        except TypeError:  # an unhashable question (e.g. a list as gold): not remembered
+            return compute()
+        if hit is not None and hit[0]() is task:
+            return hit[1]
+        value = compute()
+        try:
+            ref = weakref.ref(task)
+        except TypeError:  # a task that cannot be weakly referenced: not remembered
+            return value
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key] = (ref, value)
+        return value
+
+    def extract(self, task: Any, question: Question, text: str) -> str | None:
+        """`task.extract(text, question)`, remembered."""
+        return self._get("x", task, question, text, lambda: task.extract(text, question))
+
+    def score(self, task: Any, question: Question, text: str) -> Any:
+        """`task.score(text, question)`, remembered (callers keep code tasks out)."""
+        return self._get("s", task, question, text, lambda: task.score(text, question))
+
+
+ANSWERS = AnswerMemo()
+"""The process's memo of extracted answers and grades (`AnswerMemo`)."""
 
 
 def build_request(model: str, system: str, user: str, *, task: Task, question: Question,
@@ -135,11 +189,39 @@ class Episode:
     calls: list[tuple[tuple[int, int, int], CallTrace]] = field(default_factory=list)
     failure: str | None = None
 
-    async def call(self, request: LLMRequest, order: tuple[int, int, int]) -> LLMRecord:
+    def lookup(self, request: LLMRequest, order: tuple[int, int, int]) -> tuple[str | None, LLMRecord | None]:
+        """(cache key, record) when the client can answer from its cache without a call (a client
+        with `lookup`, e.g. `LLMClient.lookup`); a record is recorded as `call` records it."""
+        lookup = getattr(self.client, "lookup", None)
+        key, record = (None, None) if lookup is None else lookup(request)
+        if record is not None:
+            self.calls.append((order, CallTrace.of(request, record)))
+        return key, record
+
+    async def call_once(self, request: LLMRequest, order: tuple[int, int, int]) -> LLMRecord:
+        """`call`, answered at once when the client has the record cached (`lookup`)."""
+        key, record = self.lookup(request, order)
+        return record if record is not None else await self.call(request, order, key=key)
+
+    async def call_many(self, requests: Sequence[LLMRequest], orders: Sequence[tuple[int, int, int]]
+                        ) -> list[LLMRecord]:
+        """`call` of every request, as `call_all` runs them (in order): the cached ones are answered
+        at once, the others awaited together (a cache hit needs no task on the event loop)."""
+        found = [self.lookup(r, o) for r, o in zip(requests, orders)]
+        records = [record for _, record in found]
+        missing = [i for i, r in enumerate(records) if r is None]
+        if missing:
+            done = await call_all([self.call(requests[i], orders[i], key=found[i][0]) for i in missing])
+            for i, record in zip(missing, done):
+                records[i] = record
+        return records  # type: ignore[return-value]
+
+    async def call(self, request: LLMRequest, order: tuple[int, int, int], *, key: str | None = None) -> LLMRecord:
         """Run one call; record it the moment it completes. LLMCallError propagates, and the
-        first one is kept as the episode's failure reason (role, position, model, error)."""
+        first one is kept as the episode's failure reason (role, position, model, error).
+        `key`: the request's cache key from `lookup` (passed on to the client)."""
         try:
-            record = await self.client.complete(request)
+            record = await (self.client.complete(request) if key is None else self.client.complete(request, key=key))
         except LLMCallError as exc:
             if self.failure is None:
                 meta = request.metadata
@@ -162,13 +244,18 @@ class Episode:
         """The answer format of this question's prompts (a mixed task: its component's)."""
         return instruction_for(self.task, self.question)
 
+    def extract(self, text: str) -> str | None:
+        """The task's extracted answer of `text` (remembered: `AnswerMemo`)."""
+        return ANSWERS.extract(self.task, self.question, text)
+
     async def grade(self, text: str) -> tuple[str | None, bool]:
-        """(extracted answer, correct); code tasks run their tests off the event loop."""
+        """(extracted answer, correct); code tasks run their tests off the event loop, other
+        grades are remembered (`AnswerMemo`)."""
         part = self.task.component(self.question) if hasattr(self.task, "component") else self.task  # a mixed task
         if getattr(part, "answer_kind", "") == "code":
             score = await asyncio.to_thread(self.task.score, text, self.question)
         else:
-            score = self.task.score(text, self.question)
+            score = ANSWERS.score(self.task, self.question, text)
         return score.extracted, bool(score.correct)
 
 
@@ -216,14 +303,14 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
     start = max((u.finish_ms for u in upstream), default=0.0)
     if mixture.plurality:
         records, answers, took = await ask_until_settled(
-            lambda j: ep.call(requests[j], (index, 0, j)), mixture.k, lambda t: ep.task.extract(t, ep.question))
+            lambda j: ep.call(requests[j], (index, 0, j)), mixture.k, ep.extract)
         proposals, proposal_answers, text = votes(records, answers)
         finish = start + took
     else:
-        results = await call_all([ep.call(r, (index, 0, j)) for j, r in enumerate(requests)])
+        results = await ep.call_many(requests, [(index, 0, j) for j in range(len(requests))])
         finish = start + max(r.latency_ms for r in results)
         proposals = [r.text for r in results]
-        proposal_answers = [ep.task.extract(t, ep.question) for t in proposals]
+        proposal_answers = [ep.extract(t) for t in proposals]
         text = proposals[0]
     if mixture.k > 1 and not mixture.plurality:
         synth_user = ep.roleset.render(
@@ -233,14 +320,14 @@ async def run_supernode(ep: Episode, index: int, role_name: str, mixture: Any,
         req = ep.request(mixture.synthesizer, role.system, synth_user, role=role_name,
                          position="synthesizer", context_answers=proposal_answers,
                          sample_index=ep.sample_index * MAX_REPEATS)
-        record = await ep.call(req, (index, 1, 0))
+        record = await ep.call_once(req, (index, 1, 0))
         text, finish = record.text, finish + record.latency_ms
     node = NodeTrace(index=index, role=role_name, gradable=role.gradable, text=text,
                      proposals=proposals, proposal_answers=proposal_answers)
     if role.gradable:
         node.answer, node.correct = await ep.grade(text)
     else:
-        node.answer = ep.task.extract(text, ep.question)
+        node.answer = ep.extract(text)
     return NodeResult(node, finish)
 
 

@@ -26,6 +26,7 @@ it already paid for is in the rollout cache).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,6 +48,23 @@ from hieramas_gnn.train.warm_start import bc_loss, clone, first_questions
 
 Edges = tuple[tuple[int, int], ...]
 _log = logging.getLogger(__name__)
+
+
+_HEAP_FROZEN = False
+
+
+def freeze_heap() -> None:
+    """Once per process: collect, then move every object alive now (imports, torch, the pool,
+    the questions, the policy) out of the cyclic collector's reach (`gc.freeze`). What a
+    training run allocates afterwards is collected as before; only the full collections no
+    longer walk the long-lived start-up heap, each of which otherwise cost ~0.25 s of CPU over
+    its ~500k objects (one every few replay steps: ~18% of a step's CPU). Frozen objects are
+    still freed by reference counting."""
+    global _HEAP_FROZEN
+    if not _HEAP_FROZEN:
+        _HEAP_FROZEN = True
+        gc.collect()
+        gc.freeze()
 
 
 @dataclass
@@ -125,6 +143,7 @@ class Stage1Trainer:
 
     def __init__(self, cfg: Config, setup: TrainingSetup, tracker: Any) -> None:
         self.cfg, self.setup, self.tracker = cfg, setup, tracker
+        freeze_heap()
         s1 = cfg.stage1
         self.opt = torch.optim.Adam(setup.policy.parameters(), lr=s1.lr, weight_decay=s1.weight_decay)
         self.gen = torch.Generator().manual_seed(cfg.run.seed_for("stage1"))
