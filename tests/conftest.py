@@ -93,6 +93,16 @@ def pytest_unconfigure(config) -> None:
     _remove_temp_folder()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_answer_memo() -> None:
+    """Every test starts with an empty memo of extracted answers and grades (`mas.supernode.ANSWERS`,
+    process-wide): a test that replaces a task's `score` or `extract` sees its own calls, whatever
+    ran before it on the same worker."""
+    memo = sys.modules.get("hieramas_gnn.mas.supernode")
+    if memo is not None:
+        memo.ANSWERS.clear()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The ../shared/data folder (skips when absent; fails when CI=true)."""
