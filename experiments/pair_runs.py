@@ -77,9 +77,7 @@ def rerun(folder: str | Path, overrides: list[str], also: list[str]) -> dict[str
     bundles run again on the test questions of its config with `overrides`: `hieramas` per seed
     (mean over seeds, one run per question), and the `also` lookups of each seed's run folder.
     Kept in `<folder>/per_query_rerun.json` (read back when the overrides are the same)."""
-    from hieramas_gnn.build import ClientSettings, load_models, load_questions, load_roles, make_client
-    from hieramas_gnn.eval.experiment import evaluate_bundle, evaluate_lookups, seed_config
-    from hieramas_gnn.mas.runner import ExecutorRunner
+    from hieramas_gnn.eval.experiment import EvaluationSetup, evaluate_bundle, evaluate_lookups, seed_config
     from hieramas_gnn.paths import REPO_ROOT, ensure_offline_defaults
     from hieramas_gnn.train.rewards import reward_function
 
@@ -94,12 +92,8 @@ def rerun(folder: str | Path, overrides: list[str], also: list[str]) -> dict[str
     config = Path(results["config"])
     config = config if config.is_absolute() else REPO_ROOT / config
     every = [*results.get("overrides", []), *overrides]
-    cfg0 = seed_config(config, folder, 0, every)
-    pool, _ = load_models(cfg0)
-    client = make_client(ClientSettings.from_config(cfg0), pool)
-    _, _, test, task = load_questions(cfg0)
-    roleset, _ = load_roles(cfg0, task)
-    runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
+    setup = EvaluationSetup.from_config(seed_config(config, folder, 0, every))
+    pool, test, runner = setup.pool, setup.test, setup.runner
     sums: dict[str, dict[str, np.ndarray]] = {}
     missing: set[str] = set()
     seeds = int(results["seeds"])

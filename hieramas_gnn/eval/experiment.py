@@ -62,6 +62,28 @@ DEFAULT_BASELINES = ("single", "moa", "random", "chain", "complete", "vote")
 MAX_DOMAINS = 12  # `domain_table` is written for at most this many domains
 
 
+@dataclass
+class EvaluationSetup:
+    """What evaluating bundles of one experiment folder on its test questions needs (from its
+    seed-0 config): the pool and its client, the test questions, the task, the roleset, a runner."""
+
+    pool: Any
+    client: Any
+    test: list
+    task: Any
+    roleset: Any
+    runner: ExecutorRunner
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> EvaluationSetup:
+        pool, _ = load_models(cfg)
+        client = make_client(ClientSettings.from_config(cfg), pool)
+        _, _, test, task = load_questions(cfg)
+        roleset, _ = load_roles(cfg, task)
+        return cls(pool, client, test, task, roleset,
+                   ExecutorRunner(client, task, roleset, max_in_flight=cfg.client.max_in_flight))
+
+
 def seed_config(config: str | Path, out: str | Path, seed: int, overrides: Sequence[str] = ()):
     """The config of one seed: run folder `out/runs/seed<seed>`, cache and embeddings in `out/cache`."""
     out = Path(out)
@@ -331,11 +353,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     tags = list(dict.fromkeys(tags))
     overrides = [*overrides, f"tracking.group={group}", f"tracking.tags={json.dumps(tags)}"]
     cfg0 = seed_config(config, out, 0, overrides)
-    pool, _ = load_models(cfg0)
-    client = make_client(ClientSettings.from_config(cfg0), pool)
-    _, _, test, task = load_questions(cfg0)
-    roleset, _ = load_roles(cfg0, task)
-    runner = ExecutorRunner(client, task, roleset, max_in_flight=cfg0.client.max_in_flight)
+    setup = EvaluationSetup.from_config(cfg0)
+    pool, client, test, task, runner = setup.pool, setup.client, setup.test, setup.task, setup.runner
     per_seed, infos, learned, first, base_rows, base_pq, fitted = [], [], [], None, [], {}, {}
     designs: list[dict] = []
     for seed in range(seeds):
