@@ -367,14 +367,14 @@ class FeatureBuilder:
     def role_features(self, descriptions: Sequence[str], embeddings: Tensor | None = None) -> Tensor:
         """`embeddings`: the descriptions' embeddings when known (a bundle stores them), else
         the embedder is asked. Shapes: embeddings [N, D] -> [N, D + pos_dim]."""
-        emb = self._embed(descriptions) if embeddings is None else self._given(embeddings, len(descriptions), "role")
+        emb = self.embed_texts(descriptions) if embeddings is None else self._given(embeddings, len(descriptions), "role")
         return torch.cat([emb, position_encoding(len(descriptions), self.pos_dim)], dim=-1)
 
     def llm_features(self, models: Sequence[Any], embeddings: Tensor | None = None) -> Tensor:
         """`embeddings`: the models' profile embeddings when known, else the embedder is asked.
         Shapes: embeddings [M, D] -> [M, D + 4 + hint_dim + id_dim]."""
         nodes = as_llm_nodes(models)
-        emb = self._embed([n.profile for n in nodes]) if embeddings is None else self._given(embeddings, len(nodes), "llm")
+        emb = self.embed_texts([n.profile for n in nodes]) if embeddings is None else self._given(embeddings, len(nodes), "llm")
         ids = identity_features([n.name for n in nodes], self.id_dim)  # [M, id_dim]
         return torch.cat([emb, price_features(nodes), self._hints(nodes), ids], dim=-1)
 
@@ -402,7 +402,7 @@ class FeatureBuilder:
     def _query_rows(self, texts: Sequence[str], metas: Sequence[Mapping[str, Any]]) -> Tensor:
         if not self.sees_query:
             return torch.zeros(len(texts), self.embedder.dim + self.meta_dim)
-        emb = self._embed(texts)  # [G, D]
+        emb = self.embed_texts(texts)  # [G, D]
         if not self.domain_vocab:
             return emb
         onehot = torch.zeros(len(texts), self.meta_dim)  # [G, V + 1]
@@ -414,9 +414,6 @@ class FeatureBuilder:
 
     def embed_texts(self, texts: Sequence[str]) -> Tensor:
         """The embedder's vectors of `texts` (what the role / LLM features start with). Shapes: -> [T, D]."""
-        return self._embed(texts)
-
-    def _embed(self, texts: Sequence[str]) -> Tensor:
         if not texts:
             return torch.zeros(0, self.embedder.dim)
         return self.embedder.embed(list(texts)).float()
