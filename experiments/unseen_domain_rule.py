@@ -92,8 +92,8 @@ def write(results: list[dict], out: Path) -> None:
              "other domains, scored on the held-out one (reward = accuracy at the accuracy-only point).", ""]
     for res in results:
         lines += [f"## {res['run']}", "",
-                  f"On all {res['search_questions']} search questions: global {res['on_all']['global']}; "
-                  f"single {res['on_all']['single']}.", "",
+                  f"Fitted on all {res['search_questions']} search questions, the global rule runs "
+                  f"{res['on_all']['global']}; the single rule runs {res['on_all']['single']}.", "",
                   "| held-out domain | questions | global rule: design (fitted on the others) | reward | "
                   "single rule: model | reward |", "|---|---:|---|---:|---|---:|"]
         for r in res["domains"]:
