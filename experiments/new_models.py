@@ -11,8 +11,9 @@ point, with `policy.accuracy_hints` on (the ability feature `pool add` fills for
 
 Per X: `gain_retrained` = mean test reward of `full` − `without_X`, `gain_added` = `added_X` −
 `without_X` (paired over questions, with standard errors), `recovered` = added / retrained,
-`calibration_usd` = what X's calibration calls cost, and `used_*` = the share of test questions
-whose chosen design names X. Written to `experiments/results/new_models/<task>.json` (+ `.md`).
+`calibration_usd` = what X's calibration calls cost, `used_*` = the share of test questions
+whose chosen design names X, and `held_back` = `pool add`'s check left X out (its designs scored
+less training reward on the calibration questions than without it; then `added_X` = `without_X`). Written to `experiments/results/new_models/<task>.json` (+ `.md`).
 
     python -m experiments.new_models --task gsm8k --point linear:0 \\
         --models claude-3-5-sonnet-20240620 gpt-4o-mini-2024-07-18 Qwen2-72B-Instruct
@@ -151,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                "retrained_significant": bool(abs(g_re) > 2 * se_re and se_re > 0),
                "added_significantly_worse": bool(g_add < -2 * se_add and se_add > 0),
                "calibration_accuracy": res.calibration[0].accuracy,
+               "held_back": model in res.held_back,
+               "check": [c.__dict__ for c in res.checks],
                "used_retrained": _used(full_designs, model), "used_added": _used(added_designs, model),
                "accuracy": {"without": float(without_q["correct"].mean()), "added": float(added_q["correct"].mean()),
                             "retrained": float(full_q["correct"].mean())},
@@ -173,13 +176,13 @@ def _write(folder: Path, task: str, point: str, rows: list[dict], n: int) -> Non
     keep = [r for r in old if (r.get("point"), r["model"]) not in {(point, r2["model"]) for r2 in rows}]
     models = [*keep, *rows]
     lines = [f"# New models without retraining: {task} replay ({n} test questions)", "",
-             "| point | model | gain retrained | gain added | recovered | used (retrained / added) | calibration $ |",
-             "|---|---|---|---|---|---|---|"]
+             "| point | model | gain retrained | gain added | recovered | used (retrained / added) | held back by the check | calibration $ |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in models:
         rec = "n/a" if r["recovered"] is None else f"{r['recovered']:.2f}"
         lines.append(f"| {r['point']} | {r['model']} | {r['gain_retrained']:+.4f} ± {r['gain_retrained_se']:.4f} | "
                      f"{r['gain_added']:+.4f} ± {r['gain_added_se']:.4f} | {rec} | {r['used_retrained']:.2f} / "
-                     f"{r['used_added']:.2f} | {r['calibration_usd']:.4f} |")
+                     f"{r['used_added']:.2f} | {'yes' if r.get('held_back') else 'no'} | {r['calibration_usd']:.4f} |")
     write_results(folder, task, {"models": models}, "\n".join(lines))
 
 

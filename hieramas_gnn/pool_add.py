@@ -21,7 +21,15 @@ feature row and scored like the others. `add_models` does that and writes a **ne
    trained with `policy.accuracy_hints`), and the LLM feature rows of *every* model (the price
    z-score and price rank are computed over the pool as a set, so adding a model moves them);
 5. kept: the weights (no gradient step), the old models' profiles, prices and hints, the roles,
-   the task, the topology route; the decision model unless `decision` names another.
+   the task, the topology route; the decision model unless `decision` names another;
+6. checked (`check=True`, the default): the bundle's designs on the calibration questions with
+   each new model offered alone next to the old pool, against its designs without it, both run
+   through the same client and scored with the bundle's training reward (`hyperparameters.reward`;
+   a cost-conditioned bundle at every λ of its grid). A new model whose designs score a lower mean
+   reward there at any λ is **held back**: recorded with both rewards, and left out of the new
+   bundle's pool (a feature row the head ranks high is no proof the model pays: measured on
+   GSM8K at a cost-aware point, the head swapped a dearer model into a plurality vote and lost
+   reward). The check's calls are calibration calls: cached, under the same spend cap.
 
 What the policy can do with a new model, and what it cannot: only the mixture head names models
 (proposers and synthesizers of each role, `policy/sample.py`), so that is where a new model enters;
@@ -40,7 +48,7 @@ API: `add_models(bundle, pool, out, *, calibration_questions=50, seed=0, budget_
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -76,6 +84,9 @@ RECOMPUTED = {
     "searched_designs": "none in the bundle: the training's searched designs were cloned into the weights "
                         "(the run folder's design_search.json still names the old pool)",
     "topology": "the recorded route and heads: they score DAGs, never models",
+    "check": "each new model offered alone is kept only if the bundle's designs with it score no lower mean "
+             "training reward on the calibration questions than without it (at every λ of a cost-conditioned "
+             "bundle); otherwise it is held back: recorded, not in the new bundle's pool",
     "description_embeddings": "the bundle's stored embeddings (embeddings.safetensors): the role descriptions and "
                               "every model's profile, the new models' included, embedded again with the bundle's embedder",
 }
@@ -99,6 +110,20 @@ class Calibration:
 
 
 @dataclass
+class ModelCheck:
+    """One new model's check: the bundle's mean training reward on the calibration questions
+    without and with the model offered (per λ: one entry for a fixed-λ bundle), and the share of
+    questions whose design names it."""
+
+    model: str
+    cost_lambdas: list[float]
+    reward_without: list[float]
+    reward_with: list[float]
+    used: float
+    kept: bool
+
+
+@dataclass
 class AddResult:
     """What `add_models` wrote and measured."""
 
@@ -112,6 +137,12 @@ class AddResult:
     decision: str
     hint_dim: int
     notes: list[str] = field(default_factory=list)
+    checks: list[ModelCheck] = field(default_factory=list)
+    """Per new model: its designs' reward on the calibration questions with and without it."""
+
+    @property
+    def held_back(self) -> list[str]:
+        return [c.model for c in self.checks if not c.kept]
 
     @property
     def calibration_usd(self) -> float:
@@ -244,12 +275,63 @@ def _llm_nodes(meta: Any, pool: Pool, calibrations: Sequence[Calibration]) -> li
             for m in pool.models]
 
 
+def bundle_reward(meta: Any) -> tuple[str, float] | None:
+    """(shape, λ) of the reward the bundle was trained with (`hyperparameters.reward`); None when
+    it records none."""
+    reward = (meta.hyperparameters or {}).get("reward") or {}
+    if "shape" not in reward or "cost_lambda" not in reward:
+        return None
+    return str(reward["shape"]), float(reward["cost_lambda"])
+
+
+def check_new_models(meta: Any, policy: Any, settings: Any, builder_for: Callable[[Sequence[str]], Any],
+                     runner: Any, added: Sequence[str], questions: Sequence[Any],
+                     reward: tuple[str, float]) -> list[ModelCheck]:
+    """Step 6 of the module docstring: per new model, the bundle's designs on `questions` with the
+    old pool plus that model (`builder_for(names)`: the graph builder of those models) against the
+    old pool alone, each run through `runner` and scored with `reward` (at every λ of the bundle's
+    cost grid)."""
+    from hieramas_gnn.policy.choose import DesignChooser  # lazy: loads torch
+    from hieramas_gnn.train.rewards import Reward  # lazy: loads torch
+
+    grid = meta.cost_grid()
+    lams = [float(p["cost_lambda"]) for p in grid.points] if grid is not None else [reward[1]]
+    old = [m["name"] for m in meta.pool]
+
+    def rewards(names: Sequence[str]) -> tuple[list[float], list[Any]]:
+        chooser = DesignChooser(policy, builder_for(names), settings, grid)
+        means, chosen = [], []
+        for lam in lams:
+            designs = chooser.designs(questions, lam if grid is not None else None)
+            traces = runner.run(list(zip(designs, questions)))
+            failed = [t for t in traces if t.failed]
+            if failed:
+                raise UserError(f"{len(failed)} of {len(traces)} calls of the check failed (first: "
+                                f"{failed[0].failure_reason}); no bundle written. Completed calls are cached: fix "
+                                "the cause (e.g. raise --budget) and re-run, or skip the check (--no-check)")
+            score = Reward(reward[0], lam)
+            means.append(float(np.mean([score.of_trace(t) for t in traces])))
+            chosen.extend(designs)
+        return means, chosen
+
+    without, _ = rewards(old)
+    checks = []
+    for model in added:
+        with_it, designs = rewards([*old, model])
+        used = float(np.mean([model in {m for mix in d.mixtures if mix is not None
+                                         for m in (*mix.proposers, mix.synthesizer)} for d in designs]))
+        checks.append(ModelCheck(model=model, cost_lambdas=lams, reward_without=without, reward_with=with_it,
+                                 used=used, kept=all(w >= o - 1e-12 for w, o in zip(with_it, without))))
+    return checks
+
+
 def add_models(bundle: str | Path, pool: Any, out: str | Path, *, calibration_questions_n: int = DEFAULT_QUESTIONS,
                seed: int = 0, budget_usd: float = DEFAULT_BUDGET_USD, cache_path: str | Path | None = "runs/rollouts.sqlite",
                cache_mode: str = "rw", decision: str | None = None, embed_cache: str | Path | None = None,
                backend: BackendSettings | None = None, max_in_flight: int = 8, trust: bool = False,
-               client: Any = None, say: Callable[[str], None] = lambda line: None) -> AddResult:
-    """Measure the new models of `pool` and write the new bundle `out` (module docstring).
+               client: Any = None, check: bool = True, say: Callable[[str], None] = lambda line: None) -> AddResult:
+    """Measure the new models of `pool` and write the new bundle `out` (module docstring;
+    `check=False` skips step 6: every new model goes into the bundle).
     `client`: an LLM client over the new pool (tests); default: the project's client over
     `cache_path` with the spend cap `budget_usd`; `backend`: the offline backends' settings
     (default: those the bundle was trained with)."""
@@ -303,10 +385,43 @@ def add_models(bundle: str | Path, pool: Any, out: str | Path, *, calibration_qu
                      "enter by profile and price only; their calibration accuracy is recorded, not a feature")
     policy, _ = load_policy(bundle)
     fb = meta.feature_builder(cache_dir=embed_cache)
-    builder = GraphBuilder(fb, [RoleNode(r["name"], r["description"]) for r in meta.roles],
-                           _llm_nodes(meta, new_pool, calibrations))
+    roles = [RoleNode(r["name"], r["description"]) for r in meta.roles]
+
+    def builder_for(names: Sequence[str]) -> Any:
+        sub = replace(new_pool, models=tuple(m for m in new_pool.models if m.name in set(names)))
+        return GraphBuilder(fb, roles, _llm_nodes(meta, sub, calibrations))
+
+    checks: list[ModelCheck] = []
+    reward = bundle_reward(meta)
+    if check and reward is None:
+        notes.append("the bundle records no training reward (hyperparameters.reward): the new models were not checked")
+    elif check:
+        say(f"check: the bundle's designs on the {len(questions)} calibration questions with each new model and without")
+        try:
+            with labelled(runner, "check"):
+                checks = check_new_models(meta, policy, settings, builder_for, runner, added, questions, reward)
+        except UserError:
+            if getattr(client.stats, "refused", 0):
+                raise BudgetStop(f"the spend cap ${budget:g} refused {client.stats.refused} calls of the check; no "
+                                 "bundle written. Completed calls are cached: raise --budget and re-run (or --no-check)") from None
+            raise
+        for c in checks:
+            if not c.kept and c.model == settings.decision:
+                c.kept = True  # the user named it the decision model
+                notes.append(f"{c.model}: its designs scored lower on the calibration questions, kept as the decision model")
+    held = {c.model for c in checks if not c.kept}
+    for c in checks:
+        if not c.kept:
+            notes.append(f"{c.model} held back: the bundle's designs with it scored a mean reward of "
+                         f"{', '.join(f'{w:.4f}' for w in c.reward_with)} on the calibration questions against "
+                         f"{', '.join(f'{o:.4f}' for o in c.reward_without)} without it (chosen for {c.used:.0%} of "
+                         "them); not in the new bundle's pool (--no-check adds it anyway)")
+    kept = [m for m in added if m not in held]
+    new_pool = replace(new_pool, models=tuple(m for m in new_pool.models if m.name not in held))
+    builder = builder_for(new_pool.names)
     stats = client.stats
-    record = {"from_bundle": str(bundle), "from_digest": before, "added": added,
+    record = {"from_bundle": str(bundle), "from_digest": before, "added": kept, "held_back": sorted(held),
+              "checks": [asdict(c) for c in checks],
               "calibration": [asdict(c) for c in calibrations], "calibration_questions": [q.id for q in questions],
               "calibration_seed": seed, "budget_usd": budget, "decision_before": meta.decision,
               "recomputed": RECOMPUTED, "notes": notes}
@@ -318,7 +433,7 @@ def add_models(bundle: str | Path, pool: Any, out: str | Path, *, calibration_qu
                          cost=meta.cost or None)  # a cost-conditioned bundle keeps its λ grid (measured on the old pool)
     if bundle_digest(bundle) != before:  # never happens: the old bundle is only read
         raise UserError(f"{bundle}: the old bundle changed while `pool add` ran")
-    return AddResult(bundle=path, added=added, calibration=calibrations, question_ids=[q.id for q in questions],
+    return AddResult(bundle=path, added=kept, calibration=calibrations, question_ids=[q.id for q in questions],
                      paid_usd=float(stats.spent_usd), cached_calls=int(stats.cache_hits), decision=settings.decision,
-                     hint_dim=meta.hint_dim, notes=notes)
+                     hint_dim=meta.hint_dim, notes=notes, checks=checks)
 

@@ -41,7 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     "serve": BASE | {"config_io", "tasks", "llm", "backends", "mas", "policy", "bundle", "bundle_trust",
                      "build"},
     "pool_add": BASE | {"config_io", "tasks", "llm", "mas", "policy", "distributed", "bundle", "bundle_trust",
-                        "build", "serve"},
+                        "build", "serve", "train"},  # train: the one reward definition (its check scores with it)
 }
 TOP = {"commands", "cli", "__init__", "__main__"}  # may import anything
 

@@ -216,3 +216,46 @@ def test_cli_pool_add_budget_stop_exits_3(bundle, tmp_path, capsys):
     code = main(["pool", "add", "--bundle", str(bundle), "--pool", str(pool), "--out", str(tmp_path / "b"),
                  "--budget", "0", "--cache", str(tmp_path / "c.sqlite"), "--sim-latency", "off"])
     assert code == 3 and "raise --budget" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def priced_bundle(tmp_path_factory, bundle) -> Path:
+    """The planted bundle, re-exported with a training reward that prices cost (linear, λ = 100)."""
+    from hieramas_gnn.bundle import load_policy
+
+    meta = read_meta(bundle)
+    policy, _ = load_policy(bundle)
+    tmp = tmp_path_factory.mktemp("pool_add_priced")
+    pool = pool_from_dict({"name": "old", "models": OLD}, where="test", default_name="old")
+    from hieramas_gnn.policy.choose import ChoiceSettings
+
+    return export_policy(policy, tmp / "old", builder=meta.graph_builder(), decision="weak-b", pool=pool,
+                         choice=ChoiceSettings.from_dict(meta.choice), family="synthetic", task="synthetic",
+                         hyperparameters={**meta.hyperparameters, "reward": {"shape": "linear", "cost_lambda": 100.0}},
+                         training=meta.training)
+
+
+def test_a_new_model_that_lowers_the_bundle_reward_on_the_calibration_questions_is_held_back(priced_bundle, tmp_path):
+    # strong and cheap: the designs with it score more reward -> kept; strong and dear: the head
+    # still ranks it first (best hint), but at λ = 100 its calls cost more than its answers gain
+    res = _add(priced_bundle, tmp_path, [_model("strong", 8.0), _model("strong-dear", 8.0, price=1e-4)],
+               budget_usd=20.0)
+    checks = {c.model: c for c in res.checks}
+    assert checks["strong"].kept and checks["strong"].used == 1.0
+    assert checks["strong"].reward_with[0] > checks["strong"].reward_without[0]
+    dear = checks["strong-dear"]
+    assert not dear.kept and dear.used == 1.0 and dear.reward_with[0] < dear.reward_without[0]
+    assert res.held_back == ["strong-dear"] and res.added == ["strong"]
+    meta = read_meta(res.bundle)
+    assert meta.model_names == ["weak-a", "weak-b", "strong"]
+    assert meta.extra["pool_add"]["held_back"] == ["strong-dear"] and len(meta.extra["pool_add"]["checks"]) == 2
+    assert any("strong-dear held back" in n for n in res.notes)
+    # the same without the check: both go in
+    unchecked = add_models(priced_bundle, tmp_path / "new.yaml", tmp_path / "unchecked", calibration_questions_n=8,
+                           backend=OFF, cache_path=tmp_path / "cache.sqlite", budget_usd=20.0, check=False)
+    assert unchecked.checks == [] and read_meta(unchecked.bundle).model_names == ["weak-a", "weak-b", "strong", "strong-dear"]
+
+
+def test_a_bundle_without_a_recorded_reward_is_not_checked_and_says_so(bundle, tmp_path):
+    res = _add(bundle, tmp_path, [_model("strong", 8.0)])
+    assert res.checks == [] and any("not checked" in n for n in res.notes)

@@ -10,7 +10,10 @@ training split) through the rollout cache under the spend cap `--budget` (a fini
 a killed run re-run pays nothing twice). Then a new bundle is written to `--out` (a new or empty
 folder; the old bundle is only read and stays byte-identical): the same weights, the new models'
 feature rows with their calibration accuracy as ability hints, every model's price features
-recomputed over the new pool. The command prints what was recomputed and why
+recomputed over the new pool. Before writing, each new model is checked: the bundle's designs on the
+calibration questions with it and without it, scored with the bundle's training reward; a model
+that lowers it is held back (reported, not in the new bundle; `--no-check` skips this). The
+command prints what was recomputed and why
 (`hieramas_gnn/pool_add.py`); the new bundle records it in `extra.pool_add`. Exit code 3: the
 budget stopped the calibration (completed calls are cached; raise `--budget` and re-run).
 """
@@ -48,6 +51,10 @@ def add_parser(subparsers: Any) -> None:
                      help="rw (default), replay (a miss raises) or off")
     add.add_argument("--embed-cache", default=None, help="folder of the embedding cache")
     add.add_argument("--max-in-flight", type=int, default=8, help="calls in flight at once (default 8)")
+    add.add_argument("--no-check", dest="check", action="store_false",
+                     help="add every new model without checking that the bundle's designs with it score no lower "
+                          "training reward on the calibration questions (default: check; a model that lowers it "
+                          "is held back)")
     add.add_argument("--json", action="store_true", help="print the result as JSON")
     add_backend_args(add)
     add_trust_args(add)
@@ -69,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, budget_usd=args.budget, cache_path=args.cache, cache_mode=args.cache_mode,
                          decision=args.decision, embed_cache=args.embed_cache,
                          backend=backend_settings(args, recorded_backend(meta)), max_in_flight=args.max_in_flight,
-                         trust=args.trust_bundle_endpoints, say=phase)
+                         trust=args.trust_bundle_endpoints, check=args.check, say=phase)
     except BudgetStop as exc:
         print(f"hieramas: error: {exc}", file=sys.stderr)
         return BUDGET_EXIT
@@ -77,12 +84,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"bundle": str(res.bundle), "sha256": bundle_digest(res.bundle), "added": res.added,
                           "calibration": [c.__dict__ for c in res.calibration], "paid_usd": res.paid_usd,
                           "calibration_usd": res.calibration_usd, "decision": res.decision,
+                          "held_back": res.held_back, "checks": [c.__dict__ for c in res.checks],
                           "recomputed": RECOMPUTED, "notes": res.notes}, indent=2))
         return 0
     print(f"added {len(res.added)} model(s) to the policy of {args.bundle} (weights unchanged, no training):")
     for c in res.calibration:
         print(f"  {c.model}: {c.correct}/{c.questions} calibration questions right ({c.accuracy:.3f}), "
               f"${c.cost_usd:.4f}")
+    for c in res.checks:
+        print(f"  check {c.model}: mean reward on the calibration questions "
+              f"{', '.join(f'{w:.4f}' for w in c.reward_with)} with it, {', '.join(f'{o:.4f}' for o in c.reward_without)} "
+              f"without (chosen for {c.used:.0%}): {'kept' if c.kept else 'HELD BACK (not in the new bundle)'}")
     print(f"calibration: ${res.calibration_usd:.4f} ({res.paid_usd:.4f} paid now, {res.cached_calls} calls cached); "
           f"decision model {res.decision}")
     print("recomputed / kept:")
