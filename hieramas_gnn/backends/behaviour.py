@@ -30,12 +30,15 @@ same call always gives the same answer, and one model's readings of one question
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 
 from hieramas_gnn.errors import ConfigError
 from hieramas_gnn.paths import data_dir
@@ -229,7 +232,32 @@ def choose(
 
 
 def rng_for(*parts: object) -> np.random.Generator:
-    """A numpy Generator seeded by a sha256 of `parts` (seed, model, question, sample index...)."""
-    blob = json.dumps([str(p) for p in parts], separators=(",", ":")).encode()
-    digest = hashlib.sha256(blob).digest()
-    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+    """A numpy Generator seeded by a sha256 of `parts` (seed, model, question, sample index...).
+
+    The same generator, state for state, as `np.random.default_rng(<the sha256 as an int>)`; the
+    seeding (hash, `SeedSequence`, the words PCG64 draws from it) is memoised per `parts`, so a
+    generator asked for again (the simulator asks one per call) costs only its construction. Its
+    `bit_generator.seed_seq` is a `_SeedWords` (not spawnable: `Generator.spawn` raises)."""
+    return np.random.Generator(np.random.PCG64(_SeedWords(tuple(str(p) for p in parts))))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _seed_state(key: tuple[str, ...], n_words: int, dtype: str) -> np.ndarray:
+    """`SeedSequence(sha256 of key).generate_state(n_words, dtype)`, read-only (pure, memoised)."""
+    blob = json.dumps(list(key), separators=(",", ":")).encode()
+    entropy = int.from_bytes(hashlib.sha256(blob).digest()[:16], "little")
+    out = np.random.SeedSequence(entropy).generate_state(n_words, dtype)
+    out.flags.writeable = False
+    return out
+
+
+class _SeedWords(ISeedSequence):
+    """The seed sequence of `rng_for(*parts)`: the state words of `SeedSequence(<sha256 of parts>)`."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: tuple[str, ...]) -> None:
+        self.key = key
+
+    def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:
+        return _seed_state(self.key, int(n_words), np.dtype(dtype).str).copy()
