@@ -190,19 +190,29 @@ def choice_distribution(
     answers, support = _options(own, context, cfg.own_weight)
     if not answers and not allow_new:
         return {}
-    correct = np.array([float(is_correct(a)) for a in answers])
-    k = max(len(answers), 1)
+    correct = tuple(float(is_correct(a)) for a in answers)
+    p, p_new = _option_probs_one(tuple(support.tolist()), correct, float(strength), cfg, bool(allow_new))
+    out = dict(zip(answers, p))
+    if p_new > 0:
+        out[NEW_CORRECT] = p_new
+    return out
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _option_probs_one(support: tuple[float, ...], correct: tuple[float, ...], strength: float,
+                      cfg: BehaviourConfig, allow_new: bool) -> tuple[tuple[float, ...], float]:
+    """`option_probs_batch` of one call (R = 1), as Python floats; memoised: a pure function of
+    its (immutable) arguments, and the simulator asks the same few support patterns and strengths
+    over and over."""
+    k = max(len(support), 1)
     sup = np.zeros((1, k))
     cor = np.zeros((1, k))
     mask = np.zeros((1, k), dtype=bool)
-    sup[0, : len(answers)] = support
-    cor[0, : len(answers)] = correct
-    mask[0, : len(answers)] = True
+    sup[0, : len(support)] = support
+    cor[0, : len(support)] = correct
+    mask[0, : len(support)] = True
     p, p_new = option_probs_batch(sup, cor, mask, np.array([strength]), cfg, allow_new)
-    out = {a: float(p[0, j]) for j, a in enumerate(answers)}
-    if p_new[0] > 0:
-        out[NEW_CORRECT] = float(p_new[0])
-    return out
+    return tuple(float(p[0, j]) for j in range(len(support))), float(p_new[0])
 
 
 def choose(
