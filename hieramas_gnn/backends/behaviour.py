@@ -164,14 +164,14 @@ def option_probs_batch(
 
 
 def _options(own: str | None, context: Sequence[str | None], own_weight: float):
-    """Distinct answers (own first, then context order) with their support."""
+    """Distinct answers (own first, then context order) with their support (floats)."""
     support: dict[str, float] = {}
     if own is not None:
         support[own] = own_weight
     for a in context:
         if a is not None:
             support[a] = support.get(a, 0.0) + 1.0
-    return list(support), np.array(list(support.values()), dtype=float)
+    return list(support), tuple(float(v) for v in support.values())
 
 
 def choice_distribution(
@@ -191,7 +191,7 @@ def choice_distribution(
     if not answers and not allow_new:
         return {}
     correct = tuple(float(is_correct(a)) for a in answers)
-    p, p_new = _option_probs_one(tuple(support.tolist()), correct, float(strength), cfg, bool(allow_new))
+    p, p_new = _option_probs_one(support, correct, float(strength), cfg, bool(allow_new))
     out = dict(zip(answers, p))
     if p_new > 0:
         out[NEW_CORRECT] = p_new
