@@ -33,7 +33,7 @@ from hieramas_gnn.tasks import get_task
 from hieramas_gnn.tasks.answers import json_answer
 from hieramas_gnn.tasks.synthetic import make_question
 
-_JSON_ANSWER_RE = re.compile(r'"answer"\s*:\s*("(?:[^"\\]|\\.)*"|-?[\d.,eE+]+|null)', re.S)
+_JSON_ANSWER_RE = re.compile(r'"answer"\s*:\s*("(?:[^"\\]|\\.)*"|-?[\d.,eE+]+|null)', re.DOTALL)
 
 
 def plain_json_answer(text: str) -> str | None:
