@@ -30,12 +30,15 @@ same call always gives the same answer, and one model's readings of one question
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 
 from hieramas_gnn.errors import ConfigError
 from hieramas_gnn.paths import data_dir
@@ -161,14 +164,14 @@ def option_probs_batch(
 
 
 def _options(own: str | None, context: Sequence[str | None], own_weight: float):
-    """Distinct answers (own first, then context order) with their support."""
+    """Distinct answers (own first, then context order) with their support (floats)."""
     support: dict[str, float] = {}
     if own is not None:
         support[own] = own_weight
     for a in context:
         if a is not None:
             support[a] = support.get(a, 0.0) + 1.0
-    return list(support), np.array(list(support.values()), dtype=float)
+    return list(support), tuple(float(v) for v in support.values())
 
 
 def choice_distribution(
@@ -187,19 +190,29 @@ def choice_distribution(
     answers, support = _options(own, context, cfg.own_weight)
     if not answers and not allow_new:
         return {}
-    correct = np.array([float(is_correct(a)) for a in answers])
-    k = max(len(answers), 1)
+    correct = tuple(float(is_correct(a)) for a in answers)
+    p, p_new = _option_probs_one(support, correct, float(strength), cfg, bool(allow_new))
+    out = dict(zip(answers, p))
+    if p_new > 0:
+        out[NEW_CORRECT] = p_new
+    return out
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _option_probs_one(support: tuple[float, ...], correct: tuple[float, ...], strength: float,
+                      cfg: BehaviourConfig, allow_new: bool) -> tuple[tuple[float, ...], float]:
+    """`option_probs_batch` of one call (R = 1), as Python floats; memoised: a pure function of
+    its (immutable) arguments, and the simulator asks the same few support patterns and strengths
+    over and over."""
+    k = max(len(support), 1)
     sup = np.zeros((1, k))
     cor = np.zeros((1, k))
     mask = np.zeros((1, k), dtype=bool)
-    sup[0, : len(answers)] = support
-    cor[0, : len(answers)] = correct
-    mask[0, : len(answers)] = True
+    sup[0, : len(support)] = support
+    cor[0, : len(support)] = correct
+    mask[0, : len(support)] = True
     p, p_new = option_probs_batch(sup, cor, mask, np.array([strength]), cfg, allow_new)
-    out = {a: float(p[0, j]) for j, a in enumerate(answers)}
-    if p_new[0] > 0:
-        out[NEW_CORRECT] = float(p_new[0])
-    return out
+    return tuple(float(p[0, j]) for j in range(len(support))), float(p_new[0])
 
 
 def choose(
@@ -229,7 +242,32 @@ def choose(
 
 
 def rng_for(*parts: object) -> np.random.Generator:
-    """A numpy Generator seeded by a sha256 of `parts` (seed, model, question, sample index...)."""
-    blob = json.dumps([str(p) for p in parts], separators=(",", ":")).encode()
-    digest = hashlib.sha256(blob).digest()
-    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+    """A numpy Generator seeded by a sha256 of `parts` (seed, model, question, sample index...).
+
+    The same generator, state for state, as `np.random.default_rng(<the sha256 as an int>)`; the
+    seeding (hash, `SeedSequence`, the words PCG64 draws from it) is memoised per `parts`, so a
+    generator asked for again (the simulator asks one per call) costs only its construction. Its
+    `bit_generator.seed_seq` is a `_SeedWords` (not spawnable: `Generator.spawn` raises)."""
+    return np.random.Generator(np.random.PCG64(_SeedWords(tuple(str(p) for p in parts))))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _seed_state(key: tuple[str, ...], n_words: int, dtype: str) -> np.ndarray:
+    """`SeedSequence(sha256 of key).generate_state(n_words, dtype)`, read-only (pure, memoised)."""
+    blob = json.dumps(list(key), separators=(",", ":")).encode()
+    entropy = int.from_bytes(hashlib.sha256(blob).digest()[:16], "little")
+    out = np.random.SeedSequence(entropy).generate_state(n_words, dtype)
+    out.flags.writeable = False
+    return out
+
+
+class _SeedWords(ISeedSequence):
+    """The seed sequence of `rng_for(*parts)`: the state words of `SeedSequence(<sha256 of parts>)`."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: tuple[str, ...]) -> None:
+        self.key = key
+
+    def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:
+        return _seed_state(self.key, int(n_words), np.dtype(dtype).str).copy()

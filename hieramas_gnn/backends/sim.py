@@ -98,6 +98,7 @@ class Simulator:
         self._specs: dict[str, SimModelSpec] = {}
         self._inline: dict[str, SimModelSpec] = {}
         self._wrong_cache: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
+        self._strength_cache: dict[tuple[float, str, float], float] = {}
         self._behaviour = behaviour
 
     @property
@@ -136,10 +137,18 @@ class Simulator:
         return base + float(spec.role_skill.get(role or "", 0.0))
 
     def strength(self, theta: float, domain: str, synth_skill: float) -> float:
-        """Expected accuracy on the domain at this ability (the behaviour model's strength)."""
-        pool = self.figures.strength_pool(domain)
-        b = pool if len(pool) else np.array([0.0])
-        return float(np.mean(1.0 / (1.0 + np.exp(-(theta + synth_skill - b)))))
+        """Expected accuracy on the domain at this ability (the behaviour model's strength);
+        memoised per (theta, domain, synth_skill): the figures do not change under a simulator."""
+        key = (theta, domain, synth_skill)
+        out = self._strength_cache.get(key)
+        if out is None:
+            pool = self.figures.strength_pool(domain)
+            b = pool if len(pool) else np.array([0.0])
+            out = float(np.mean(1.0 / (1.0 + np.exp(-(theta + synth_skill - b)))))
+            if len(self._strength_cache) >= 1 << 14:
+                self._strength_cache.clear()
+            self._strength_cache[key] = out
+        return out
 
     def own_answer(self, spec: SimModelSpec, q: Any, task: Any, role: str | None,
                    sample_index: int) -> tuple[str, bool]:

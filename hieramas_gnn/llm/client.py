@@ -256,8 +256,9 @@ class LLMClient:
             raise
         finally:
             await self._settle(estimate, record.cost_usd if record is not None else 0.0)
-        body = canonical_request(request, spec.litellm_model, self._provider_params(spec))
-        self.cache.put(record, canonical_json(body))
+        if self.cache.mode == "rw" or type(self.cache).put is not RolloutCache.put:  # RolloutCache.put keeps only in rw
+            body = canonical_request(request, spec.litellm_model, self._provider_params(spec))
+            self.cache.put(record, canonical_json(body))
         return record
 
     def _check_input(self, spec: ModelSpec, request: LLMRequest) -> None:

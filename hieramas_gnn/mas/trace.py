@@ -119,7 +119,17 @@ class Trace:
         self.failed, self.failure_reason, self.correct = True, redact(reason), None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        """`dataclasses.asdict(self)` plus the totals: the same dict (same keys, order, values and
+        fresh containers), written out field by field (asdict deep-copies through the generic path)."""
+        if type(self) is not Trace:  # a subclass may add fields
+            return asdict(self) | {"cost_usd": self.cost_usd, "tokens": self.tokens, "n_calls": self.n_calls}
+        out = {"task": _plain(self.task), "question_id": _plain(self.question_id), "method": _plain(self.method),
+               "design": _plain(self.design),
+               "calls": [_call_dict(c) for c in self.calls] if type(self.calls) is list else _plain(self.calls),
+               "nodes": [_node_dict(n) for n in self.nodes] if type(self.nodes) is list else _plain(self.nodes),
+               "answer": _plain(self.answer), "correct": _plain(self.correct), "failed": _plain(self.failed),
+               "failure_reason": _plain(self.failure_reason), "latency_ms": _plain(self.latency_ms),
+               "wall_ms": _plain(self.wall_ms), "component": _plain(self.component)}
         out.update(cost_usd=self.cost_usd, tokens=self.tokens, n_calls=self.n_calls)
         return out
 
@@ -132,3 +142,44 @@ class Trace:
         data["calls"] = [CallTrace(**c) for c in data.get("calls", [])]
         data["nodes"] = [NodeTrace(**n) for n in data.get("nodes", [])]
         return cls(**data)
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _plain(obj: Any) -> Any:
+    """What `dataclasses.asdict` makes of a field value: JSON-like values copied container by
+    container (atoms as they are, as `copy.deepcopy` returns them), anything else through asdict's
+    own path (`_AsDict`)."""
+    if type(obj) in _ATOMS:
+        return obj
+    if type(obj) is list:
+        return [_plain(v) for v in obj]
+    if type(obj) is dict:
+        return {_plain(k): _plain(v) for k, v in obj.items()}
+    return asdict(_AsDict(obj))["value"]
+
+
+@dataclass
+class _AsDict:
+    """A one-field holder so that `asdict` converts a value of any other type as it would a field."""
+
+    value: Any
+
+
+def _call_dict(c: Any) -> Any:
+    if type(c) is not CallTrace:
+        return _plain(c)
+    return {"model": _plain(c.model), "role": _plain(c.role), "position": _plain(c.position),
+            "prompt_tokens": _plain(c.prompt_tokens), "completion_tokens": _plain(c.completion_tokens),
+            "cost_usd": _plain(c.cost_usd), "latency_ms": _plain(c.latency_ms), "cache_hit": _plain(c.cache_hit),
+            "sample_index": _plain(c.sample_index), "key": _plain(c.key)}
+
+
+def _node_dict(n: Any) -> Any:
+    if type(n) is not NodeTrace:
+        return _plain(n)
+    return {"index": _plain(n.index), "role": _plain(n.role), "skipped": _plain(n.skipped),
+            "gradable": _plain(n.gradable), "text": _plain(n.text), "answer": _plain(n.answer),
+            "correct": _plain(n.correct), "proposals": _plain(n.proposals),
+            "proposal_answers": _plain(n.proposal_answers)}

@@ -18,14 +18,21 @@ def json_answer(text: str) -> str | None:
     Tries the whole reply (with ```json fences removed) first, then the last `"answer": ...` pair
     found by regex, which tolerates truncated or otherwise invalid JSON around it.
     """
-    body = re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", text.strip())
-    try:
-        obj = json.loads(body)
-    except (json.JSONDecodeError, ValueError):
-        obj = None
+    body = text.strip()
+    if "```" in body:
+        body = re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", body)
+    # json.loads gives a dict only for a body whose first non-JSON-whitespace character is `{`
+    obj = None
+    if body.lstrip(" \t\n\r").startswith("{"):
+        try:
+            obj = json.loads(body)
+        except (json.JSONDecodeError, ValueError):
+            obj = None
     if isinstance(obj, dict) and "answer" in obj:
         value = obj["answer"]
         return None if value is None else str(value).strip()
+    if '"answer"' not in text:  # the regex cannot match
+        return None
     matches = _JSON_ANSWER_RE.findall(text)
     if not matches:
         return None

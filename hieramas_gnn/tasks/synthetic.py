@@ -13,6 +13,7 @@ multiple-choice domains). Numeric answers are graded like GSM8K, letters like MM
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
@@ -51,6 +52,20 @@ def make_question(domain: str, seed: int, index: int, task: str = "synthetic") -
         gold=item["gold"],
         meta=meta,
     )
+
+
+@functools.lru_cache(maxsize=1 << 13)
+def _made_question(domain: str, seed: int, index: int, task: str) -> Question:
+    """`make_question`, memoised (a pure function of its arguments; `get` hands out copies)."""
+    return make_question(domain, seed, index, task)
+
+
+def _fresh(q: Question) -> Question:
+    """A copy of `q` with its own `meta` (and choices list), so that no caller shares a mutable part."""
+    meta = dict(q.meta)
+    if "choices" in meta:
+        meta["choices"] = list(meta["choices"])
+    return Question(id=q.id, task=q.task, text=q.text, gold=q.gold, meta=meta)
 
 
 def stem_split(stem: str) -> str:
@@ -110,7 +125,7 @@ class SyntheticTask(BaseTask):
         if not m or m.group(1) not in self.domains:
             raise UserError(f"unknown question id {question_id!r} for task {self.name!r} "
                             f"(expected synthetic/<{'|'.join(self.domains)}>/<seed>/<index>)")
-        return make_question(m.group(1), int(m.group(2)), int(m.group(3)), self.name)
+        return _fresh(_made_question(m.group(1), int(m.group(2)), int(m.group(3)), self.name))
 
     def instruction(self) -> str:
         if self.kind == "arith":
