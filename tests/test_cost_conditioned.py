@@ -367,3 +367,25 @@ def test_a_step_that_pays_at_one_cost_weight_and_costs_at_another_is_not_kept(tm
         assert resumed.best[1] == 30
     else:
         assert kept == [0, 10, 10] and best_pt["step"] == 10
+
+
+def test_pool_add_checks_a_new_model_at_every_grid_weight(trained, tmp_path):
+    import yaml
+
+    from hieramas_gnn.bundle import read_meta
+    from hieramas_gnn.llm.types import BackendSettings
+    from hieramas_gnn.pool_add import add_models
+
+    result, out = trained
+    grid = [p["cost_lambda"] for p in read_meta(result.bundle).cost_grid().points]
+    new = {"name": "sim-new", "litellm_model": "sim/sim-new", "input_cost_per_token": 1e-6,
+           "output_cost_per_token": 1e-6, "profile": "a new model",
+           "extra": {"litellm_params": {"sim_model": {"ability": {"default": 1.0}}}}}
+    pool = tmp_path / "pool.yaml"
+    pool.write_text(yaml.safe_dump({"name": "plus", "models": [new]}))
+    res = add_models(result.bundle, pool, tmp_path / "plus", calibration_questions_n=4, cache_path=tmp_path / "c.sqlite",
+                     backend=BackendSettings.from_dict({"sim": {"latency": "off"}}), embed_cache=f"{out}/emb")
+    (check,) = res.checks
+    assert check.cost_lambdas == grid and len(check.reward_with) == len(check.reward_without) == len(grid)
+    assert check.kept == all(w >= o - 1e-12 for w, o in zip(check.reward_with, check.reward_without))
+    assert ("sim-new" in read_meta(res.bundle).model_names) == check.kept
