@@ -172,6 +172,7 @@ def build_policy(cfg: Config, roles: Sequence[Any], models: Sequence[Any], quest
         models = F.attach_hints(models, training_accuracy(runner, models, questions, domains))
         hint_dim = 1 + len(domains)
     builder = GraphBuilder(F.FeatureBuilder(embedder, domain_vocab=domains, hint_dim=hint_dim,
+                                            id_dim=F.ID_DIM if pc.model_identity else 0,
                                             query_features=pc.query_features, **cost_features(cfg)), roles, models)
     torch.manual_seed(cfg.run.seed_for("policy_init"))  # the one seeding point of the initial weights
     return HieraPolicy(pc.arch, builder.dims).to(cfg.run.device), builder

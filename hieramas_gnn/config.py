@@ -275,6 +275,11 @@ class PolicySection:
     """Add each model's accuracy on the *training* questions (overall, and per domain when
     `query_domains`) to its LLM node (`policy.features.accuracy_hints`; one single-model rollout
     per model and training question, through the cache; stored in the bundle)."""
+    model_identity: bool = True
+    """Give each LLM node a fixed hash embedding of the model's name (`policy.features`: 8 values).
+    `false`: a model is described only by its profile, prices and hints, so the mixture head
+    cannot tell two models apart by name (what `hieramas pool add` relies on to place a model the
+    policy never trained with)."""
     arch: ArchConfig = field(default_factory=ArchConfig)
     """Architecture."""
 

@@ -177,6 +177,24 @@ def test_same_profile_and_price_still_give_distinct_llm_features():
     assert not torch.equal(feats[0], feats[1])
 
 
+def test_without_model_identity_twins_look_alike_and_a_run_config_turns_it_off(tmp_path):
+    feats = FeatureBuilder(HashingEmbedder(8), id_dim=0).llm_features(TWINS)
+    assert torch.equal(feats[0], feats[1])  # same profile and price: nothing tells them apart
+    from hieramas_gnn.build import build_training
+    from hieramas_gnn.config import load_config
+
+    def builder(*extra):
+        return build_training(load_config(None, [
+            "task.name=synthetic", "task.train_size=4", "task.val_size=2", "task.test_size=2", "pool.name=sim",
+            "policy.embedder=hashing", "policy.hashing_dim=16", "tracking.wandb=disabled",
+            f"run.out_dir={tmp_path}/run", f"cache.path={tmp_path}/c.sqlite", f"policy.embed_cache={tmp_path}/emb",
+            *extra])).builder
+
+    blind, named = builder("policy.model_identity=false"), builder()
+    assert blind.features.id_dim == 0 and named.features.id_dim == 8
+    assert blind.dims.llm + 8 == named.dims.llm
+
+
 def test_identity_features_depend_on_the_name_only():
     from hieramas_gnn.policy.features import identity_features
 
