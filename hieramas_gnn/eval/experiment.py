@@ -344,7 +344,7 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     wandb (`tracking.wandb` of the config or its overrides): every seed's training run and one
     evaluation run (`tracking.log_results`: test accuracy and cost, every baseline, the tables and
     plots) share the group `group` (default: the name of `out`), tagged with `tags`."""
-    from hieramas_gnn.train.pipeline import train_pipeline  # lazy: loads torch
+    from hieramas_gnn.train.pipeline import release_freed_memory, train_pipeline  # lazy: loads torch
     from hieramas_gnn.train.rewards import reward_function  # lazy: loads torch
 
     start, out = time.perf_counter(), Path(out)
@@ -362,6 +362,8 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     search_memo: dict = {}
     for seed in range(seeds):
         cfg = seed_config(config, out, seed, overrides)
+        res = None  # the previous seed's policy, builder and runner: not kept while this one trains
+        release_freed_memory()
         phase(f"seed {seed}: training ({cfg.run.dir})")
         t0 = time.perf_counter()
         res = train_pipeline(cfg, client=client, search_memo=search_memo)

@@ -76,6 +76,23 @@ class PipelineResult:
     bundle: Path
 
 
+def release_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc `malloc_trim`; elsewhere nothing).
+    A phase that built and dropped many objects (the design search's traces, a clone step's
+    autograd tensors) leaves its freed memory in the process, where the next phase's peak stacks
+    on top of it; nothing computed changes."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass
+
+
 def resolve_decision(cfg: Config, setup: TrainingSetup, search_memo: dict | None = None) -> str:
     """The configured decision model; with `stage1.warm_start: search` the decision of the
     searched design (`train/warm_start.py`, which also sets `setup.warm_design`), with
@@ -248,6 +265,7 @@ def measure_cost_grid(setup: TrainingSetup, settings: Any, run_dir: Path | None 
 def _phases(cfg: Config, setup: TrainingSetup, search_memo: dict | None = None) -> PipelineResult:
     run_dir = Path(cfg.run.dir)
     setup.decision = resolve_decision(cfg, setup, search_memo)
+    release_freed_memory()  # the search's traces, before stage 1's clone of every training query
     if setup.cost_grid is not None and cfg.stage1.warm_start == "none":
         for point in setup.cost_grid.points:  # no search: one decision model at every λ
             point["decision"] = setup.decision
