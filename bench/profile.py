@@ -18,7 +18,10 @@ header says the CPU time):
   32 episodes over a rollout cache the same steps filled first: every call a cache hit, one
   torch thread), and the process CPU split of those steps;
 - `frontier_seed`: one seed of `bench/bench_frontier.py` (`hieramas train` on MATH-L5 replay at
-  λ = 1000 with the design search), from an empty folder (minutes).
+  λ = 1000 with the design search), from an empty folder (minutes);
+- `demo`: `hieramas demo` from an empty folder (`bench/_demo_phases.py`: pyinstrument at 5 ms, and
+  a table of process CPU and resident memory at every phase line and finished progress bar;
+  the memory benchmark's run without the profiler gives the figures).
 """
 
 from __future__ import annotations
@@ -174,12 +177,22 @@ def frontier_seed(tmp: Path) -> Path:
                   f"({time.perf_counter() - c0:.0f} s wall under the profiler)")
 
 
+def demo(tmp: Path) -> Path:
+    out = PROFILES / "demo.txt"
+    c0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bench._demo_phases", str(tmp / "demo"), str(out)], cwd=REPO, env=env(),
+                   check=True, stdout=subprocess.DEVNULL)
+    return _write("demo", out.read_text(), f"python -m bench.profile demo: hieramas demo --out DIR from an empty folder "
+                  f"({time.perf_counter() - c0:.0f} s wall under the profiler); the table: process CPU (all threads) "
+                  "and RSS at each phase line / finished progress bar, peak RSS sampled every 0.1 s since the mark before")
+
+
 def main(argv: list[str]) -> int:
     from hieramas_gnn.paths import ensure_offline_defaults
 
     ensure_offline_defaults()
     known = {"policy_load": policy_load, "design_unseen": design_unseen, "serve_solve": serve_solve,
-             "scoring": scoring, "training": training, "frontier_seed": frontier_seed}
+             "scoring": scoring, "training": training, "frontier_seed": frontier_seed, "demo": demo}
     bad = [n for n in argv if n not in known]
     if not argv or bad:
         print(f"usage: python -m bench.profile NAME [NAME ...] (known: {', '.join(known)})", file=sys.stderr)

@@ -344,7 +344,7 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     wandb (`tracking.wandb` of the config or its overrides): every seed's training run and one
     evaluation run (`tracking.log_results`: test accuracy and cost, every baseline, the tables and
     plots) share the group `group` (default: the name of `out`), tagged with `tags`."""
-    from hieramas_gnn.train.pipeline import train_pipeline  # lazy: loads torch
+    from hieramas_gnn.train.pipeline import release_freed_memory, train_pipeline  # lazy: loads torch
     from hieramas_gnn.train.rewards import reward_function  # lazy: loads torch
 
     start, out = time.perf_counter(), Path(out)
@@ -357,11 +357,16 @@ def run_experiment(config: str | Path, out: str | Path, *, seeds: int = 3, eval_
     pool, client, test, task, runner = setup.pool, setup.client, setup.test, setup.task, setup.runner
     per_seed, infos, learned, first, base_rows, base_pq, fitted = [], [], [], None, [], {}, {}
     designs: list[dict] = []
+    # the seeds differ only in run.seed and their folders, and share the client, task and roleset:
+    # a (design, question) of the design search has one outcome for all of them
+    search_memo: dict = {}
     for seed in range(seeds):
         cfg = seed_config(config, out, seed, overrides)
+        res = None  # the previous seed's policy, builder and runner: not kept while this one trains
+        release_freed_memory()
         phase(f"seed {seed}: training ({cfg.run.dir})")
         t0 = time.perf_counter()
-        res = train_pipeline(cfg, client=client)
+        res = train_pipeline(cfg, client=client, search_memo=search_memo)
         t1 = time.perf_counter()
         if seed == 0 and baselines:
             base_rows, base_pq, fitted = run_baselines(cfg, client, test, baselines, fair_anchor(cfg.run.dir),

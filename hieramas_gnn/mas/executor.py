@@ -159,18 +159,19 @@ async def run_many(jobs: Sequence[Job | Callable[[Any], Awaitable[Trace]]], clie
     """Run every job, at most `max_in_flight` calls at once over all of them.
 
     Up to `max_queries` jobs (default 2 * max_in_flight, so there are always calls ready to fill
-    the bound) are active at any time; a new one starts the moment one finishes. Returns the
-    traces in job order; `on_done` is called as each finishes (progress bars).
+    the bound) are active at any time, in job order; a new one starts the moment one finishes
+    (that many worker tasks take the next job in turn: one task per active job, not per job).
+    Returns the traces in job order; `on_done` is called as each finishes (progress bars).
     """
     bounded = BoundedClient(client, max_in_flight)
-    slots = asyncio.Semaphore(max_queries or 2 * max_in_flight)
     out: list[Trace | None] = [None] * len(jobs)
+    queue = iter(enumerate(jobs))
 
-    async def one(i: int, job: Any) -> None:
-        async with slots:
+    async def worker() -> None:
+        for i, job in queue:
             out[i] = await job(bounded)
-        if on_done is not None:
-            on_done(out[i])
+            if on_done is not None:
+                on_done(out[i])
 
-    await asyncio.gather(*(one(i, j) for i, j in enumerate(jobs)))
+    await asyncio.gather(*(worker() for _ in range(min(len(jobs), max_queries or 2 * max_in_flight))))
     return out  # type: ignore[return-value]

@@ -229,28 +229,33 @@ class Outcome:
 
 
 class MemoRunner:
-    """A runner that runs each (design, question id) once in this process and keeps only its
+    """A runner that runs each (design, question id, sample index) once and keeps only its
     `Outcome`: the global search and the per-cluster search share their rollouts (the rollout
-    cache alone still pays the executor for every repeat). Other attributes are the runner's."""
+    cache alone still pays the executor for every repeat). `memo`: a dict to read and fill, shared
+    by runs whose runners answer a pair the same way (the seeds of one experiment: one client,
+    task and roleset; `eval/experiment.run_experiment`); None: a fresh one. Other attributes are
+    the runner's."""
 
-    def __init__(self, runner: Any) -> None:
+    def __init__(self, runner: Any, memo: dict | None = None) -> None:
         self.inner = runner
-        self.memo: dict[tuple[Design, str], Outcome] = {}
+        self.memo: dict[tuple[Design, str, int], Outcome] = {} if memo is None else memo
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def run(self, pairs: Sequence[tuple[Design, Any]]) -> list[Outcome]:
-        todo = list(dict.fromkeys((d, _qid(q)) for d, q in pairs if (d, _qid(q)) not in self.memo))
+        s = int(getattr(self.inner, "sample_index", 0))
+        todo = list(dict.fromkeys((d, _qid(q), s) for d, q in pairs if (d, _qid(q), s) not in self.memo))
         if todo:
             first = {}
             for d, q in pairs:
                 first.setdefault((d, _qid(q)), q)
-            traces = self.inner.run([(d, first[(d, qid)]) for d, qid in todo])
+            traces = self.inner.run([(d, first[(d, qid)]) for d, qid, _ in todo])
             for key, t in zip(todo, traces):
                 self.memo[key] = Outcome(bool(t.correct), bool(t.failed), float(t.cost_usd),
                                          getattr(t, "failure_reason", None))
-        return [self.memo[(d, _qid(q))] for d, q in pairs]
+            del traces
+        return [self.memo[(d, _qid(q), s)] for d, q in pairs]
 
 
 class Outcomes:
@@ -402,12 +407,13 @@ def _mean(out: Outcomes, m: np.ndarray, i: int, idx: np.ndarray) -> float | None
 
 
 def resolve_both(cfg: Any, setup: Any, reward: Callable[[Any], float],
-                 fixed_decision: str | None) -> tuple[W.SearchResult, ClusterDesigns]:
+                 fixed_decision: str | None, memo: dict | None = None) -> tuple[W.SearchResult, ClusterDesigns]:
     """The global search (`warm_start.resolve`) and then the per-cluster one (`resolve`), sharing
-    their rollouts (`MemoRunner`)."""
+    their rollouts (`MemoRunner`; `memo`: its outcomes, shared with other runs of the same runner
+    settings)."""
     from dataclasses import replace
 
-    shared = replace(setup, runner=MemoRunner(setup.runner))
+    shared = replace(setup, runner=MemoRunner(setup.runner, memo))
     base = W.resolve(cfg, shared, reward, fixed_decision)
     return base, resolve(cfg, shared, reward, base)
 

@@ -76,12 +76,30 @@ class PipelineResult:
     bundle: Path
 
 
-def resolve_decision(cfg: Config, setup: TrainingSetup) -> str:
+def release_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc `malloc_trim`; elsewhere nothing).
+    A phase that built and dropped many objects (the design search's traces, a clone step's
+    autograd tensors) leaves its freed memory in the process, where the next phase's peak stacks
+    on top of it; nothing computed changes."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass
+
+
+def resolve_decision(cfg: Config, setup: TrainingSetup, search_memo: dict | None = None) -> str:
     """The configured decision model; with `stage1.warm_start: search` the decision of the
     searched design (`train/warm_start.py`, which also sets `setup.warm_design`), with
     `search_per_cluster` the same, and `setup.warm_designs` gives each query its cluster's design
     (`train/cluster_search.py`); else the best single model on train + val. Recorded in
-    `decision.json`."""
+    `decision.json`. `search_memo`: the per-cluster search's outcomes (`cluster_search.MemoRunner`),
+    shared with other runs of the same client, task and roleset."""
     path = Path(cfg.run.dir) / "decision.json"
     if setup.cost_grid is not None and cfg.stage1.warm_start == "search_per_cluster":
         raise UserError("reward.cost_lambda_range: a cost-conditioned run searches one design per grid λ; "
@@ -97,7 +115,7 @@ def resolve_decision(cfg: Config, setup: TrainingSetup) -> str:
         elif cfg.stage1.warm_start == "search_per_cluster":
             with labelled(setup.runner, "design search per cluster"):
                 found, clusters = cluster_search.resolve_both(cfg, setup, reward_function(cfg.reward).of_trace,
-                                                              cfg.pool.decision or None)
+                                                              cfg.pool.decision or None, search_memo)
             embed = cluster_search.embedder_fn(setup.builder.features.embedder)
             setup.warm_designs = lambda questions: clusters.designs_for(questions, embed)
             extra = {"partition": clusters.partition.name, "cluster_designs": sorted(set(clusters.to_dict()["summaries"]))}
@@ -187,8 +205,10 @@ def topology_line(result: TopologyResult) -> str:
             + (f"; {result.route} because {why}" if why and result.route != result.method else "") + ")")
 
 
-def train_pipeline(cfg: Config, client: Any = None) -> PipelineResult:
-    """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder)."""
+def train_pipeline(cfg: Config, client: Any = None, search_memo: dict | None = None) -> PipelineResult:
+    """Stage 1 -> topology -> export for `cfg` (resuming every phase from the run folder).
+    `search_memo`: a dict of design-search outcomes shared by runs of one client, task and roleset
+    (the seeds of an experiment: `eval/experiment.run_experiment`), read and filled."""
     ensure_offline_defaults()
     if cfg.run.threads and str(cfg.run.device).startswith("cpu"):
         torch.set_num_threads(cfg.run.threads)
@@ -200,7 +220,7 @@ def train_pipeline(cfg: Config, client: Any = None) -> PipelineResult:
         dump_yaml(cfg, run_dir / "config.yaml")
         setup = build_training(cfg, client=client)
         try:
-            return _phases(cfg, setup)
+            return _phases(cfg, setup, search_memo)
         finally:
             close = getattr(setup.runner, "close", None)  # a Ray runner's workers
             if close is not None:
@@ -242,9 +262,10 @@ def measure_cost_grid(setup: TrainingSetup, settings: Any, run_dir: Path | None 
                                                   f"${p['cost_usd']:.2e}/query" for p in grid.points))
 
 
-def _phases(cfg: Config, setup: TrainingSetup) -> PipelineResult:
+def _phases(cfg: Config, setup: TrainingSetup, search_memo: dict | None = None) -> PipelineResult:
     run_dir = Path(cfg.run.dir)
-    setup.decision = resolve_decision(cfg, setup)
+    setup.decision = resolve_decision(cfg, setup, search_memo)
+    release_freed_memory()  # the search's traces, before stage 1's clone of every training query
     if setup.cost_grid is not None and cfg.stage1.warm_start == "none":
         for point in setup.cost_grid.points:  # no search: one decision model at every λ
             point["decision"] = setup.decision

@@ -103,14 +103,23 @@ def fixed_mixtures(roles: Sequence[str], mixture: Mixture, decision: str) -> Des
     return lambda questions, dags: [with_edges(template, e) for e in dags]
 
 
+SELECT_CHUNK = 512
+"""Graphs per forward pass of `policy_selector` (the stage-2 data of the demo is 8 candidates x
+544 queries: one batch of all of them held ~0.7 GB at once; each graph's greedy mixture is its own)."""
+
+
 def policy_selector(policy, builder, decision: str) -> DesignFn:
-    """The stage-1 policy's greedy mixtures, conditioned on each query and DAG (mode `mixture`)."""
+    """The stage-1 policy's greedy mixtures, conditioned on each query and DAG (mode `mixture`),
+    in batches of `SELECT_CHUNK` graphs."""
     @torch.no_grad()
     def select(questions: Sequence[Question], dags: Sequence[Edges]) -> list[Design]:
-        if not questions:
-            return []
-        batch = builder.batch(list(questions), [tuple(e) for e in dags])
-        return sample(policy, batch, decision=decision, mode="mixture", dags=list(dags), greedy=True).designs
+        out: list[Design] = []
+        for at in range(0, len(questions), SELECT_CHUNK):
+            part = [tuple(e) for e in dags[at:at + SELECT_CHUNK]]
+            batch = builder.batch(list(questions[at:at + SELECT_CHUNK]), part)
+            out += sample(policy, batch, decision=decision, mode="mixture", dags=part, greedy=True,
+                          scores=False).designs
+        return out
 
     return select
 
