@@ -133,3 +133,61 @@ def test_design_views_match_the_graph_and_are_fresh_lists():
         design.predecessors().clear()
         design.topological_order().pop()
         assert 99 not in design.sinks() and design.predecessors() and len(design.topological_order()) == design.n
+
+
+class CountingCache(RolloutCache):
+    """A rollout cache that counts its reads."""
+
+    reads = 0
+
+    def get(self, key, model_name=""):
+        self.reads += 1
+        return super().get(key, model_name)
+
+
+def test_remembered_hits_give_the_same_traces_and_counts_with_one_read_per_record(tmp_path):
+    pool, task, roleset = load_pool("sim"), get_task("synthetic"), get_roleset("synthetic")
+    roles = tuple(r.name for r in roleset.roles)
+    designs = _designs(pool, roles, 8, np.random.default_rng(1))
+    questions = task.load(split="train", limit=3)
+    jobs = [Job(d, q, task, roleset) for d, q in itertools.product(designs, questions)]
+
+    def traces(client):
+        out = asyncio.run(run_many(jobs, client, max_in_flight=8))
+        return [{k: v for k, v in t.to_dict().items() if k != "wall_ms"} for t in out]
+
+    with CountingCache(tmp_path / "rollouts.sqlite", "rw") as cache:
+        traces(LLMClient(pool, cache, backend={"sim": {"latency": "off"}}))
+        plain, held = (LLMClient(pool, cache, backend={"sim": {"latency": "off"}}) for _ in range(2))
+        cache.reads = 0
+        want = traces(plain) + traces(plain)
+        plain_reads, cache.reads = cache.reads, 0
+        with held.remembering_hits():
+            got = traces(held) + traces(held)
+            distinct = len({c["key"] for t in got for c in t["calls"]})
+            assert cache.reads == distinct < plain_reads  # each record read (and verified) once
+        assert got == want
+        assert (held.stats.cache_hits, held.stats.cached_usd) == (plain.stats.cache_hits, plain.stats.cached_usd)
+        cache.reads = 0
+        traces(held)  # outside the block every hit is read again
+        assert cache.reads == plain_reads // 2 and held._hits is None
+
+
+def test_a_record_damaged_after_a_remembered_read_is_refused_on_the_next_read(tmp_path):
+    import sqlite3
+
+    from hieramas_gnn.llm.cache import CacheDamaged
+
+    pool, task, roleset = load_pool("sim"), get_task("synthetic"), get_roleset("synthetic")
+    roles = tuple(r.name for r in roleset.roles)
+    jobs = [Job(d, q, task, roleset) for d in _designs(pool, roles, 2, np.random.default_rng(2))
+            for q in task.load(split="train", limit=1)]
+    with RolloutCache(tmp_path / "rollouts.sqlite", "rw") as cache:
+        client = LLMClient(pool, cache, backend={"sim": {"latency": "off"}})
+        asyncio.run(run_many(jobs, client, max_in_flight=4))
+        with client.remembering_hits():
+            asyncio.run(run_many(jobs, client, max_in_flight=4))
+        with sqlite3.connect(tmp_path / "rollouts.sqlite") as conn:
+            conn.execute("UPDATE records SET text = text || ' (edited)'")
+        with pytest.raises(CacheDamaged, match="checksum"), client.remembering_hits():
+            asyncio.run(run_many(jobs, client, max_in_flight=4))

@@ -34,6 +34,7 @@ Spend, call and hit counts live on the client instance (`client.stats`); nothing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import math
 import os
@@ -176,6 +177,7 @@ class LLMClient:
         self._state: _LoopState | None = None
         self._next_slot: dict[str, float] = defaultdict(float)  # time.monotonic() per model
         self._backend_params: tuple[Any, dict[str, Any]] = (None, {})
+        self._hits: dict[tuple[str, str], LLMRecord] | None = None  # while `remembering_hits`
         for spec in pool:  # register the pool's providers now, before any call is in flight
             if spec.provider in OFFLINE_PROVIDERS or provider_entry_point(spec.provider) is not None:
                 self._register_provider(spec)
@@ -205,8 +207,32 @@ class LLMClient:
         key = request_key(request, spec.litellm_model, self._provider_params(spec))
         return key, self._hit(spec, key)
 
+    @contextlib.contextmanager
+    def remembering_hits(self) -> Iterator[None]:
+        """Inside: a record read from the rollout cache (and verified by its checksum) is kept
+        in memory and served again without reading SQLite, counted as a cache hit each time
+        exactly as a read one is. Stored records are never rewritten (`RolloutCache.put` ignores
+        a key already there), so the served record is the one the cache would give; a record
+        damaged after its first verified read inside the block is found by the next read after
+        it. Meant for a phase that asks the same calls many times (the design search, where
+        designs share their nodes' calls); the records are dropped at the end. Nested: the
+        outer block's memory is used."""
+        if self._hits is not None:
+            yield
+            return
+        self._hits = {}
+        try:
+            yield
+        finally:
+            self._hits = None
+
     def _hit(self, spec: ModelSpec, key: str) -> LLMRecord | None:
-        hit = self.cache.get(key, spec.name)
+        hits = self._hits
+        hit = hits.get((key, spec.name)) if hits is not None else None
+        if hit is None:
+            hit = self.cache.get(key, spec.name)
+            if hit is not None and hits is not None:
+                hits[(key, spec.name)] = hit
         if hit is not None:
             self.stats.cache_hits += 1
             self.stats.cached_usd += float(hit.cost_usd)

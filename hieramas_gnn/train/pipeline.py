@@ -29,6 +29,7 @@ the recorded `ChoiceSettings` (`chooser(...)`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,43 @@ def release_freed_memory() -> None:
         pass
 
 
+def remembering_hits(runner: Any) -> Any:
+    """`LLMClient.remembering_hits` of the runner's client (a design search asks the calls that
+    designs share again and again); nothing for a runner without one (e.g. Ray's workers)."""
+    hold = getattr(getattr(runner, "client", None), "remembering_hits", None)
+    return hold() if hold is not None else contextlib.nullcontext()
+
+
+def _searched_decision(cfg: Config, setup: TrainingSetup, path: Path, search_memo: dict | None) -> str:
+    """`resolve_decision` with `stage1.warm_start: search` or `search_per_cluster`."""
+    extra = {}
+    if setup.cost_grid is not None:
+        with labelled(setup.runner, "design search per cost weight"):
+            found = cost_search.resolve(cfg, setup, cfg.pool.decision or None)
+        extra = {"per_cost_lambda": {f"{p['cost_lambda']:g}": p["decision"] for p in setup.cost_grid.points}}
+        phase("design search per cost weight: " + "; ".join(
+            f"λ={p['cost_lambda']:g} {p['design']}" for p in setup.cost_grid.points))
+    elif cfg.stage1.warm_start == "search_per_cluster":
+        with labelled(setup.runner, "design search per cluster"):
+            found, clusters = cluster_search.resolve_both(cfg, setup, reward_function(cfg.reward).of_trace,
+                                                          cfg.pool.decision or None, search_memo)
+        embed = cluster_search.embedder_fn(setup.builder.features.embedder)
+        setup.warm_designs = lambda questions: clusters.designs_for(questions, embed)
+        extra = {"partition": clusters.partition.name, "cluster_designs": sorted(set(clusters.to_dict()["summaries"]))}
+        phase(f"design search per cluster: {clusters.partition.name}, designs "
+              f"{', '.join(extra['cluster_designs'])} (decision model {found.decision})")
+    else:
+        with labelled(setup.runner, "design search"):
+            found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
+        phase(f"design search: warm start from {found.design.summary()} (decision model {found.decision})")
+    setup.warm_design = found.design
+    if not path.exists():
+        _write_json(path, {"decision": found.decision, "rule": "the decision of the searched design "
+                           "(design_search.json)" if not cfg.pool.decision else "pool.decision",
+                           "design": found.design.summary(), **extra})
+    return found.decision
+
+
 def resolve_decision(cfg: Config, setup: TrainingSetup, search_memo: dict | None = None) -> str:
     """The configured decision model; with `stage1.warm_start: search` the decision of the
     searched design (`train/warm_start.py`, which also sets `setup.warm_design`), with
@@ -105,32 +143,8 @@ def resolve_decision(cfg: Config, setup: TrainingSetup, search_memo: dict | None
         raise UserError("reward.cost_lambda_range: a cost-conditioned run searches one design per grid λ; "
                         "stage1.warm_start must be search or none, not search_per_cluster")
     if cfg.stage1.warm_start in ("search", "search_per_cluster"):
-        extra = {}
-        if setup.cost_grid is not None:
-            with labelled(setup.runner, "design search per cost weight"):
-                found = cost_search.resolve(cfg, setup, cfg.pool.decision or None)
-            extra = {"per_cost_lambda": {f"{p['cost_lambda']:g}": p["decision"] for p in setup.cost_grid.points}}
-            phase("design search per cost weight: " + "; ".join(
-                f"λ={p['cost_lambda']:g} {p['design']}" for p in setup.cost_grid.points))
-        elif cfg.stage1.warm_start == "search_per_cluster":
-            with labelled(setup.runner, "design search per cluster"):
-                found, clusters = cluster_search.resolve_both(cfg, setup, reward_function(cfg.reward).of_trace,
-                                                              cfg.pool.decision or None, search_memo)
-            embed = cluster_search.embedder_fn(setup.builder.features.embedder)
-            setup.warm_designs = lambda questions: clusters.designs_for(questions, embed)
-            extra = {"partition": clusters.partition.name, "cluster_designs": sorted(set(clusters.to_dict()["summaries"]))}
-            phase(f"design search per cluster: {clusters.partition.name}, designs "
-                  f"{', '.join(extra['cluster_designs'])} (decision model {found.decision})")
-        else:
-            with labelled(setup.runner, "design search"):
-                found = warm_start.resolve(cfg, setup, reward_function(cfg.reward).of_trace, cfg.pool.decision or None)
-            phase(f"design search: warm start from {found.design.summary()} (decision model {found.decision})")
-        setup.warm_design = found.design
-        if not path.exists():
-            _write_json(path, {"decision": found.decision, "rule": "the decision of the searched design "
-                               "(design_search.json)" if not cfg.pool.decision else "pool.decision",
-                               "design": found.design.summary(), **extra})
-        return found.decision
+        with remembering_hits(setup.runner):
+            return _searched_decision(cfg, setup, path, search_memo)
     if cfg.pool.decision:
         return cfg.pool.decision
     if path.exists():
