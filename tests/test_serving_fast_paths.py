@@ -30,14 +30,11 @@ from hieramas_gnn.backends.behaviour import (
 from hieramas_gnn.backends.sim import Simulator
 from hieramas_gnn.mas.trace import CallTrace, NodeTrace, Trace
 from hieramas_gnn.tasks import get_task
-from hieramas_gnn.tasks.answers import json_answer
+from hieramas_gnn.tasks.answers import json_answer, last_answer_pair
 from hieramas_gnn.tasks.synthetic import make_question
 
-_JSON_ANSWER_RE = re.compile(r'"answer"\s*:\s*("(?:[^"\\]|\\.)*"|-?[\d.,eE+]+|null)', re.DOTALL)
-
-
 def plain_json_answer(text: str) -> str | None:
-    """`json_answer` without its shortcuts."""
+    """`json_answer` without its shortcuts (the regex fallback is the same function)."""
     body = re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", text.strip())
     try:
         obj = json.loads(body)
@@ -46,18 +43,7 @@ def plain_json_answer(text: str) -> str | None:
     if isinstance(obj, dict) and "answer" in obj:
         value = obj["answer"]
         return None if value is None else str(value).strip()
-    matches = _JSON_ANSWER_RE.findall(text)
-    if not matches:
-        return None
-    raw = matches[-1]
-    if raw == "null":
-        return None
-    if raw.startswith('"'):
-        try:
-            return str(json.loads(raw)).strip()
-        except json.JSONDecodeError:
-            return raw.strip('"').strip()
-    return raw.strip()
+    return last_answer_pair(text)
 
 
 REPLIES = [

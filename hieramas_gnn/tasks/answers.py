@@ -33,6 +33,12 @@ def json_answer(text: str) -> str | None:
         return None if value is None else str(value).strip()
     if '"answer"' not in text:  # the regex cannot match
         return None
+    return last_answer_pair(text)
+
+
+def last_answer_pair(text: str) -> str | None:
+    """The value of the last `"answer": ...` pair of `text` found by regex (a string, a number or
+    null), for replies whose JSON does not parse."""
     matches = _JSON_ANSWER_RE.findall(text)
     if not matches:
         return None
