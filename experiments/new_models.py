@@ -62,14 +62,9 @@ def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
 
 
-def _names(design: Any) -> set[str]:
-    """The models a design's mixtures name (proposers and synthesizers)."""
-    return {m for mix in design.mixtures if mix is not None for m in (*mix.proposers, mix.synthesizer)}
-
-
 def _used(designs: list, model: str) -> float:
     """Share of the designs whose mixtures name `model`."""
-    return float(np.mean([model in _names(d) for d in designs])) if designs else 0.0
+    return float(np.mean([model in d.mixture_models() for d in designs])) if designs else 0.0
 
 
 def _compact(design: Any) -> str:

@@ -318,8 +318,7 @@ def check_new_models(meta: Any, policy: Any, settings: Any, builder_for: Callabl
     checks = []
     for model in added:
         with_it, designs = rewards([*old, model])
-        used = float(np.mean([model in {m for mix in d.mixtures if mix is not None
-                                         for m in (*mix.proposers, mix.synthesizer)} for d in designs]))
+        used = float(np.mean([model in d.mixture_models() for d in designs]))
         checks.append(ModelCheck(model=model, cost_lambdas=lams, reward_without=without, reward_with=with_it,
                                  used=used, kept=all(w >= o - 1e-12 for w, o in zip(with_it, without))))
     return checks

@@ -222,13 +222,12 @@ def test_cli_pool_add_budget_stop_exits_3(bundle, tmp_path, capsys):
 def priced_bundle(tmp_path_factory, bundle) -> Path:
     """The planted bundle, re-exported with a training reward that prices cost (linear, λ = 100)."""
     from hieramas_gnn.bundle import load_policy
+    from hieramas_gnn.policy.choose import ChoiceSettings
 
     meta = read_meta(bundle)
     policy, _ = load_policy(bundle)
     tmp = tmp_path_factory.mktemp("pool_add_priced")
     pool = pool_from_dict({"name": "old", "models": OLD}, where="test", default_name="old")
-    from hieramas_gnn.policy.choose import ChoiceSettings
-
     return export_policy(policy, tmp / "old", builder=meta.graph_builder(), decision="weak-b", pool=pool,
                          choice=ChoiceSettings.from_dict(meta.choice), family="synthetic", task="synthetic",
                          hyperparameters={**meta.hyperparameters, "reward": {"shape": "linear", "cost_lambda": 100.0}},

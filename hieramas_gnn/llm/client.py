@@ -282,7 +282,7 @@ class LLMClient:
             raise
         finally:
             await self._settle(estimate, record.cost_usd if record is not None else 0.0)
-        if self.cache.mode == "rw" or type(self.cache).put is not RolloutCache.put:  # RolloutCache.put keeps only in rw
+        if self.cache.mode == "rw":  # the only mode in which a cache keeps what `put` gives it
             body = canonical_request(request, spec.litellm_model, self._provider_params(spec))
             self.cache.put(record, canonical_json(body))
         return record

@@ -276,6 +276,11 @@ class Design:
             return f"vote of {len(active)} [{', '.join(m.proposers[0] for m in mixes)}] -> {self.decision} on disagreement"
         return f"{len(active)} roles, {edges} edges, {self.total_calls()} calls"
 
+    def mixture_models(self) -> set[str]:
+        """The models the mixtures name (proposers and synthesizers; not the decision model)."""
+        return {name for m in self.mixtures if m is not None
+                for name in (*m.proposers, *([] if m.synthesizer == PLURALITY else [m.synthesizer]))}
+
     def total_calls(self) -> int:
         """LLM calls one execution makes at most (every supernode plus the decision; with
         decision_inputs="all" a unanimous execution skips the decision call). A request's
