@@ -19,6 +19,7 @@ import itertools
 import random
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 from hieramas_gnn.errors import UserError
 from hieramas_gnn.tasks.answers import choice_letter, numbers_equal
@@ -65,7 +66,7 @@ def _fresh(q: Question) -> Question:
     meta = dict(q.meta)
     if "choices" in meta:
         meta["choices"] = list(meta["choices"])
-    return Question(id=q.id, task=q.task, text=q.text, gold=q.gold, meta=meta)
+    return replace(q, meta=meta)
 
 
 def stem_split(stem: str) -> str:
